@@ -1,0 +1,43 @@
+// Periodic simulation cell. Python-free.
+//
+// The cell is stored as a 3x3 matrix whose ROWS are the lattice vectors a, b, c
+// (angstrom). A Cartesian position r (row vector) has fractional coordinates
+// s = r H^-1, and r = s H.
+#pragma once
+#include <array>
+
+namespace cdml {
+
+class Box {
+public:
+    /// Build from a row-major 3x3 matrix (rows a, b, c). Throws std::invalid_argument
+    /// for non-finite entries or a singular / left-handed-degenerate cell.
+    static Box from_matrix(const double* m9);
+    /// Orthorhombic box with the given edge lengths.
+    static Box orthorhombic(double lx, double ly, double lz);
+
+    const std::array<std::array<double, 3>, 3>& matrix() const { return h_; }
+    const std::array<std::array<double, 3>, 3>& inverse() const { return inv_; }
+    double volume() const { return volume_; }
+    /// Perpendicular distance between the two faces spanned by the other two vectors.
+    double height(int k) const { return heights_[k]; }
+    double min_height() const;
+    bool is_orthorhombic() const { return ortho_; }
+
+    void to_fractional(const double* r, double* s) const;
+    void to_cartesian(const double* s, double* r) const;
+    /// Wrap one position into the primary cell [0, 1) in fractional coordinates.
+    void wrap(double* r) const;
+    /// Replace the displacement d by its shortest periodic image (exact for any
+    /// triclinic cell: rounds in fractional space, then checks the 27 neighbours).
+    void minimum_image(double* d) const;
+
+private:
+    std::array<std::array<double, 3>, 3> h_{};
+    std::array<std::array<double, 3>, 3> inv_{};
+    std::array<double, 3> heights_{};
+    double volume_ = 0.0;
+    bool ortho_ = false;
+};
+
+}  // namespace cdml

@@ -1,0 +1,57 @@
+"""clusterdynamicsml: clusters, cluster dynamics, prediction and Debye SAXS from MD frames.
+
+Units everywhere: angstrom, femtoseconds (rates per picosecond), q in inverse angstrom
+(q = 4 pi sin(theta) / lambda), double precision.
+
+Public names are imported lazily (nothing heavy at import time): the table below maps
+each name to the module that defines it.
+"""
+from __future__ import annotations
+
+import importlib
+
+from ._core import __version__ as _core_version  # noqa: F401  (fails early if the build is broken)
+from ._threads import get_num_threads, openmp_enabled, set_num_threads
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    # geometry
+    "Box": "box",
+    "neighbor_pairs": "geometry",
+    "connected_components": "geometry",
+    # frames
+    "Frame": "frames",
+    "read_frames": "frames",
+    # clusters
+    "ClusterRules": "clusters",
+    "Cluster": "clusters",
+    "extract_clusters": "clusters",
+    "parse_label": "clusters",
+    "write_library": "library",
+    # dynamics
+    "analyze_dynamics": "dynamics",
+    "DynamicsResult": "dynamics",
+    # scattering
+    "debye_intensity": "saxs",
+    "rank_aligned_sigma": "saxs",
+    "form_factors": "formfactors",
+    # workflow
+    "RunConfig": "config",
+    "run": "workflow",
+}
+
+__all__ = ["__version__", "get_num_threads", "openmp_enabled", "set_num_threads", *sorted(_LAZY)]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'clusterdynamicsml' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,17 @@
+import clusterdynamicsml as cdml
+from clusterdynamicsml.cli import main
+
+
+def test_version_cli(capsys):
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert cdml.__version__ in out
+    assert ("OpenMP on" in out) or ("OpenMP off" in out)
+    assert f"{cdml.get_num_threads()} threads" in out
+
+
+def test_thread_knob_context_manager():
+    before = cdml.get_num_threads()
+    with cdml.set_num_threads(1):
+        assert cdml.get_num_threads() == 1
+    assert cdml.get_num_threads() == before
