@@ -88,7 +88,7 @@ def test_cutoff_levels_and_rules_dict():
     assert PairCutoff("O", "Pb", 1, 5.0) in cfg.clusters.cutoffs
     rules = cfg.cluster_rules_dict()
     assert rules["cutoffs"][("O", "Pb")] == {0: 3.0, 1: 5.0}
-    assert rules["shell"] == [("O", "DMF")]
+    assert rules["shell"] == ["O:DMF"]
     # the nested form survives a TOML round trip
     assert RunConfig.from_toml_string(cfg.to_toml()) == cfg
 

@@ -230,8 +230,11 @@ class FramesConfig:
                                 "(degrees); or 9 values (rows a, b, c)", lengths=(0, 3, 6, 9))
     timestep_fs: float | None = _f(None, "float", "time between frames in fs (unset: from the files, else 0.5)",
                                    optional=True, minimum=0.0, exclusive_minimum=True, example=0.5)
-    first_frame_time_fs: float | None = _f(None, "float", "time of the first frame in fs when the files do "
-                                           "not give one (unset: 0)", optional=True, example=0.0)
+    start_time_fs: float | None = _f(None, "float", "time of the first frame in fs for sequential time axes "
+                                     "(unset: from folder tags / metadata, else 0)", optional=True, example=0.0)
+    stride: int = _f(1, "int", "read every stride-th frame", minimum=1)
+    allow_box_from_extent: bool = _f(False, "bool", "with no box anywhere, estimate one from the coordinate "
+                                     "extent of the first frame (underestimates the true box; recorded as a warning)")
     skip_bad_frames: bool = _f(False, "bool", "skip unreadable frames (recorded in the results) instead of stopping")
     energy_file: str | None = _f(None, "path", "CP2K .ener file for the energy subplot of the heatmap",
                                  optional=True, example="traj.ener")
@@ -252,7 +255,8 @@ class ClustersConfig:
     shell_levels: tuple[int, ...] = _f((), "int_list", "extra shell-growth levels (> 0) around node atoms")
     shared_shells: bool = _f(False, "bool", "let one shell atom join several clusters")
     shells_in_label: bool = _f(False, "bool", "count shell atoms in the stoichiometry label")
-    pbc: bool = _f(True, "bool", "use periodic boundaries (minimum image) when a box is known")
+    pbc: bool = _f(True, "bool", "use periodic boundaries (minimum image); frames must then have a box")
+    shell_molecules: bool = _f(False, "bool", "PDB frames: attach whole shell molecules (residues)")
 
 
 @dataclass(frozen=True)
@@ -265,6 +269,7 @@ class DynamicsConfig:
     stop_fs: float | None = _f(None, "float", "end of the analysis window in fs, inclusive (unset: last frame)",
                                optional=True, example=1000.0)
     workers: int = _f(1, "int", "local worker processes for the frames (0 = one per core)", minimum=0)
+    chunk_size: int = _f(32, "int", "frames per parallel task (the result does not depend on it)", minimum=1)
     scheduler: str | None = _f(None, "str", "Dask scheduler address to spread frame chunks over a cluster",
                                optional=True, example="tcp://127.0.0.1:8786")
 
@@ -599,15 +604,16 @@ class RunConfig:
         """The [clusters] section in the ``ClusterRules.from_dict`` layout."""
         c = self.clusters
         return {
-            "node": [_atom_spec(s) for s in c.node],
-            "linker": [_atom_spec(s) for s in c.linker],
-            "shell": [_atom_spec(s) for s in c.shell],
+            "node": list(c.node),
+            "linker": list(c.linker),
+            "shell": list(c.shell),
             "cutoffs": _cutoffs_nested(c.cutoffs),
             "default_cutoff": c.default_cutoff,
             "shell_levels": list(c.shell_levels),
             "shared_shells": c.shared_shells,
             "shells_in_label": c.shells_in_label,
             "pbc": c.pbc,
+            "shell_molecules": c.shell_molecules,
         }
 
     def box_value(self):

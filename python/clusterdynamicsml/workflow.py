@@ -228,71 +228,74 @@ class _Context:
 # ---------------------------------------------------------------------------------------
 # steps
 # ---------------------------------------------------------------------------------------
+def _frames_kwargs(cfg: RunConfig) -> dict:
+    f = cfg.frames
+    return dict(box=cfg.box_value(), timestep_fs=f.timestep_fs, start_time_fs=f.start_time_fs,
+                stride=f.stride if f.stride != 1 else None,
+                allow_box_from_extent=f.allow_box_from_extent or None,
+                skip_bad_frames=f.skip_bad_frames or None)
+
+
 def _step_frames(ctx: _Context):
     read_frames = _stage("frames", "read_frames")
     cfg = ctx.cfg
-    frames = call_supported(
-        read_frames, str(cfg.resolve_path(cfg.frames.path)), _ctx=ctx, _what="read_frames",
-        box=cfg.box_value(), timestep_fs=cfg.frames.timestep_fs,
-        first_frame_time_fs=cfg.frames.first_frame_time_fs, skip_bad_frames=cfg.frames.skip_bad_frames or None,
-    )
+    frames = call_supported(read_frames, str(cfg.resolve_path(cfg.frames.path)), _ctx=ctx, _what="read_frames",
+                            **_frames_kwargs(cfg))
     ctx.data["frames"] = frames
     for w in getattr(frames, "warnings", None) or []:
         ctx.warn(f"frames: {w}")
+    skipped = getattr(frames, "skipped", None) or []
+    for sk in skipped:
+        ctx.warn(f"frames: skipped {sk}")
     n = len(frames) if hasattr(frames, "__len__") else None
-    return f"{n} frames" if n is not None else "streaming frames"
+    text = f"{n} frames" if n is not None else "streaming frames"
+    dt = getattr(frames, "timestep_fs", None)
+    if dt is not None:
+        text += f", {dt:g} fs apart"
+    return text + (f", {len(skipped)} skipped" if skipped else "")
 
 
-def _rules(ctx: _Context):
+def _rules(ctx_or_cfg):
+    """ClusterRules from [clusters]; a bad rule is a ConfigError naming [clusters]."""
+    cfg = ctx_or_cfg.cfg if isinstance(ctx_or_cfg, _Context) else ctx_or_cfg
     ClusterRules = _stage("clusters", "ClusterRules")
-    if hasattr(ClusterRules, "from_dict"):
-        return ClusterRules.from_dict(ctx.cfg.cluster_rules_dict())
-    d = ctx.cfg.cluster_rules_dict()
-    return call_supported(ClusterRules, _ctx=ctx, _what="ClusterRules", **d)
+    try:
+        return ClusterRules.from_dict(cfg.cluster_rules_dict())
+    except ValueError as exc:
+        raise ConfigError(cfg.source, "clusters", None, str(exc)) from None
 
 
 def _step_dynamics(ctx: _Context):
     analyze_dynamics = _stage("dynamics", "analyze_dynamics")
     cfg = ctx.cfg
-    rules = _rules(ctx)
+    rules = ctx.data.get("rules") or _rules(ctx)
     ctx.data["rules"] = rules
     frames = ctx.data["frames"]
-    n = len(frames) if hasattr(frames, "__len__") else None
     energy = cfg.resolve_path(cfg.frames.energy_file)
-    with ctx.bar(n, "clusters per frame") as bar:
-        def progress(done, total=None):
-            if total is not None and bar.total != total:
-                bar.total = total
-            bar.n = done
-            bar.refresh()
-
-        result = call_supported(
-            analyze_dynamics, frames, rules, _ctx=ctx, _what="analyze_dynamics",
-            frames_per_bin=cfg.dynamics.frames_per_bin, timestep_fs=cfg.frames.timestep_fs,
-            start_fs=cfg.dynamics.start_fs, stop_fs=cfg.dynamics.stop_fs,
-            energy_file=None if energy is None else str(energy),
-            workers=None if cfg.dynamics.workers == 1 else cfg.dynamics.workers,
-            scheduler=cfg.dynamics.scheduler, progress=progress,
-        )
+    workers = cfg.dynamics.workers or (os.cpu_count() or 1)
+    result = call_supported(
+        analyze_dynamics, frames, rules, _ctx=ctx, _what="analyze_dynamics",
+        frames_per_bin=cfg.dynamics.frames_per_bin, timestep_fs=cfg.frames.timestep_fs,
+        start_fs=cfg.dynamics.start_fs, stop_fs=cfg.dynamics.stop_fs,
+        energy_file=None if energy is None else str(energy),
+        workers=None if workers == 1 else workers, scheduler=cfg.dynamics.scheduler,
+        chunk_size=cfg.dynamics.chunk_size, progress=bool(ctx.progress),
+    )
     ctx.data["dynamics"] = result
-    # the dynamics stage's own dataset and CSVs (ref 3.7 columns)
-    stem = ctx.stem
+    for w in getattr(result, "time_warnings", None) or []:
+        ctx.warn(f"dynamics: {w}")
+    # the dynamics stage's own dataset and the CSVs of ref 3.7 (X.json -> X_*.csv)
     if hasattr(result, "save"):
-        ctx.output("dynamics_dataset", ctx.path(f"{stem}_dynamics.json"))
-        result.save(ctx.dir / f"{stem}_dynamics.json")
-    for method, suffix in (("write_distribution_csv", "cluster_distribution.csv"),
-                           ("write_lifetime_csv", "lifetime.csv"),
-                           ("write_energy_csv", "energy.csv")):
-        writer = getattr(result, method, None)
-        if writer is None:
-            continue
-        path = ctx.path(f"{stem}_{suffix}")
-        if suffix == "energy.csv" and getattr(result, "energy", None) is None:
-            continue
-        writer(path)
-        ctx.output(suffix.replace(".csv", "_csv"), path)
-    labels = list(getattr(result, "labels", None) or getattr(result, "cluster_labels", None) or [])
-    return f"{len(labels)} labels"
+        target = ctx.path(f"{ctx.stem}_dynamics.json")
+        written = result.save(target)
+        ctx.output("dynamics_dataset", target)
+        for p in written or []:
+            p = Path(p)
+            if p != target:
+                ctx.output(p.name.replace(f"{ctx.stem}_dynamics_", "").replace(".", "_"), p)
+    labels = list(getattr(result, "labels", None) or [])
+    nb = getattr(result, "n_bins", None)
+    return f"{len(labels)} labels" + (f", {nb} time bins" if nb is not None else "")
 
 
 def _step_library(ctx: _Context):
@@ -467,6 +470,11 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
         if unknown:
             raise ValueError(f"unknown step(s) {unknown}; known: {list(_STEP_FUNCS)}")
     resolved = cfg.resolved()
+    if steps is None or "dynamics" in steps:
+        try:
+            _rules(resolved)
+        except StageUnavailable:
+            pass
     final_dir, work_dir = _new_run_dir(Path(resolved.run.output_dir), resolved.run.name)
     stem = _safe_name(resolved.run.name)
     ctx = _Context(resolved, work_dir, stem, resolved.run.progress)
