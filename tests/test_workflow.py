@@ -41,7 +41,7 @@ def _fake_steps(monkeypatch, fail_at: str | None = None):
 
     steps = dict(workflow._STEP_FUNCS)
     steps.update(frames=frames, dynamics=dynamics, library=lambda ctx: "skipped here", predict=predict,
-                 debye_waller=unavailable, saxs=unavailable, figures=lambda ctx: "no figures")
+                 structures=unavailable, saxs=unavailable, figures=lambda ctx: "no figures")
     monkeypatch.setattr(workflow, "_STEP_FUNCS", steps)
 
 

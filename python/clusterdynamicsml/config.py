@@ -296,6 +296,11 @@ class PredictConfig:
                                 "this (the first per size is always kept)", minimum=0.0)
     bootstrap: int = _f(100, "int", "bootstrap resamples for prediction uncertainty (0 = none)", minimum=0)
     validate: bool = _f(True, "bool", "leave-largest-size-out validation")
+    observed_targets: str = _f("error", "choice", "requested target node counts at or below the largest "
+                               "observed size: an error, or a warning and dropped", choices=("error", "warn"))
+    population_transform: str = _f("reference", "choice", "population targets: log1p counts and identity "
+                                   "occupancy as the reference tool, or log(y + 1e-4) for both",
+                                   choices=("reference", "log"))
     build_structures: bool = _f(True, "bool", "build a predicted structure per retained candidate")
 
 

@@ -44,8 +44,8 @@ STEPS = (
     ("frames", "read frames"),
     ("dynamics", "clusters and dynamics"),
     ("library", "structure library"),
-    ("predict", "model, candidates and structures"),
-    ("debye_waller", "Debye-Waller table"),
+    ("predict", "model, candidates, Debye-Waller"),
+    ("structures", "predicted structures"),
     ("saxs", "SAXS components, mixtures and fit"),
     ("figures", "figures"),
     ("reports", "PowerPoint and HTML reports"),
@@ -329,36 +329,126 @@ def _step_predict(ctx: _Context):
     cfg = ctx.cfg
     if not cfg.predict.enabled:
         raise _Skip("[predict] enabled = false")
+    read_library = _stage("structures", "read_library")
     predict_clusters = _stage("predict", "predict_clusters")
-    result = call_supported(
-        predict_clusters, ctx.data["dynamics"], ctx.data["library_dir"], ctx.data["rules"], _ctx=ctx,
-        _what="predict_clusters",
+    dyn = ctx.data["dynamics"]
+    rules = ctx.data["rules"]
+    library = read_library(str(ctx.data["library_dir"]), rules, frame_labels=list(getattr(dyn, "labels", []) or []))
+    ctx.data["library"] = library
+    for w in getattr(library, "warnings", None) or []:
+        ctx.warn(f"library: {w}")
+    pred = call_supported(
+        predict_clusters, library, dyn, rules, _ctx=ctx, _what="predict_clusters",
         target_node_counts=list(cfg.predict.target_node_counts) or None,
-        candidates_per_size=cfg.predict.candidates_per_size,
-        share_threshold=cfg.predict.share_threshold,
-        bootstrap=cfg.predict.bootstrap, validate=cfg.predict.validate,
-        build_structures=cfg.predict.build_structures, seed=cfg.run.seed,
-        structures_dir=ctx.path("predicted_structures"),
+        candidates_per_size=cfg.predict.candidates_per_size, share_threshold=cfg.predict.share_threshold,
+        timestep_fs=getattr(dyn, "timestep_fs", None), n_bootstrap=cfg.predict.bootstrap, seed=cfg.run.seed,
+        validate=cfg.predict.validate, observed_targets=cfg.predict.observed_targets,
+        population_transform=cfg.predict.population_transform,
     )
-    ctx.data["prediction"] = result
-    for method, name in (("write_predictions_csv", "predictions.csv"),
-                         ("write_histogram_csvs", None)):
-        writer = getattr(result, method, None)
-        if writer is not None:
-            writer(ctx.dir, ctx.stem) if name is None else writer(ctx.path(f"{ctx.stem}_{name}"))
-    n = len(getattr(result, "predictions", []) or [])
-    return f"{n} predicted candidates"
+    ctx.data["prediction"] = pred
+    for w in getattr(pred, "warnings", None) or []:
+        ctx.warn(f"predict: {w}")
+    if hasattr(pred, "save"):
+        written = pred.save(ctx.dir, stem=ctx.stem)
+        for kind, path in (written or {}).items():
+            path = Path(path)
+            if kind == "json":  # X.json would read as the run's dataset: name it for what it is
+                target = path.with_name(f"{ctx.stem}_prediction.json")
+                path.replace(target)
+                path = target
+                kind = "prediction_dataset"
+            ctx.output(kind if kind.endswith(("_dataset", "_csv")) else f"{kind}_csv", path)
+    cands = list(getattr(pred, "candidates", []) or [])
+    sizes = sorted({getattr(c, "node_count", 0) for c in cands})
+    return f"{len(cands)} predicted candidates" + (f" at node counts {sizes}" if sizes else "")
 
 
-def _step_debye_waller(ctx: _Context):
-    if "prediction" not in ctx.data:
+def _representative(library, candidate):
+    """(symbols, positions) of the observed structure whose geometry seeds the build."""
+    ref = getattr(candidate, "reference_label", None) or getattr(candidate, "source_label", None)
+    if ref is None:
+        return None
+    try:
+        obs = library[ref]
+    except (KeyError, TypeError):
+        return None
+    rep = getattr(obs, "representative_path", None)
+    files = [str(f) for f in getattr(obs, "files", [])]
+    structures = library.structures(ref)
+    if rep is not None and str(rep) in files and len(structures) == len(files):
+        return structures[files.index(str(rep))]
+    return structures[0] if structures else None
+
+
+def _step_structures(ctx: _Context):
+    cfg = ctx.cfg
+    if not (cfg.predict.enabled and cfg.predict.build_structures):
+        raise _Skip("[predict] build_structures = false")
+    pred = ctx.data.get("prediction")
+    if pred is None:
         raise _Skip("no prediction")
-    table = getattr(ctx.data["prediction"], "debye_waller", None)
-    if table is None:
-        build = _stage("debye_waller", "debye_waller_table")
-        table = build(ctx.data["prediction"])
-    ctx.data["debye_waller"] = table
-    return f"{len(table)} rows"
+    geometry_statistics = _stage("geomstats", "geometry_statistics")
+    build_structure, write_built_structure = _stage("builder", "build_structure", "write_built_structure")
+    library = ctx.data["library"]
+    structures, labels = [], []
+    for label in library.labels:
+        for st in library.structures(label):
+            structures.append(st)
+            labels.append(label)
+    stats = geometry_statistics(structures, labels=labels, rules=ctx.data["rules"])
+    ctx.data["geometry_statistics"] = stats
+    if hasattr(stats, "to_json"):
+        path = ctx.path(f"{ctx.stem}_geometry_statistics.json")
+        text = stats.to_json()
+        path.write_text(text if isinstance(text, str) else json.dumps(_jsonable(text), indent=1))
+        ctx.output("geometry_statistics", path)
+    out_dir = ctx.path("predicted_structures", "x").parent
+    built, quality = [], []
+    cands = list(getattr(pred, "candidates", []) or [])
+    with ctx.bar(len(cands), "predicted structures") as bar:
+        for c in cands:
+            try:
+                st = build_structure(c.counts, stats, representative=_representative(library, c), label=c.label,
+                                     seed=cfg.run.seed)
+            except ValueError as exc:
+                ctx.warn(f"structures: {c.label} (node count {c.node_count}) not built: {exc}")
+                bar.update(1)
+                continue
+            path = write_built_structure(out_dir, st, target_node_count=c.node_count, rank=c.rank,
+                                         source_label=c.source_label)
+            built.append({"candidate": c, "structure": st, "path": str(path)})
+            q = st.quality.to_dict() if hasattr(st.quality, "to_dict") else dict(st.quality)
+            quality.append({"target_node_count": c.node_count, "rank": c.rank, "label": c.label,
+                            "file": os.path.relpath(path, ctx.dir), "n_atoms": st.n_atoms,
+                            "shortest_contact": q.get("shortest_contact"),
+                            "shortest_contact_pair": q.get("shortest_contact_pair"),
+                            "min_distance_ratio": q.get("min_distance_ratio"),
+                            "max_abs_bond_deviation": q.get("max_abs_bond_deviation")})
+            bar.update(1)
+    ctx.data["built_structures"] = built
+    ctx.data["structure_quality"] = quality
+    ctx.output("predicted_structures", out_dir)
+    if quality:
+        path = ctx.path(f"{ctx.stem}_predicted_structures.csv")
+        _write_csv(path, quality)
+        ctx.output("predicted_structures_csv", path)
+    return f"{len(built)} of {len(cands)} structures built"
+
+
+def _write_csv(path: Path, rows: list[dict]) -> Path:
+    import csv
+
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
+    tmp.replace(path)
+    return path
 
 
 def _step_saxs(ctx: _Context):
@@ -410,7 +500,7 @@ _STEP_FUNCS = {
     "dynamics": _step_dynamics,
     "library": _step_library,
     "predict": _step_predict,
-    "debye_waller": _step_debye_waller,
+    "structures": _step_structures,
     "saxs": _step_saxs,
     "figures": _step_figures,
     "reports": _step_reports,
@@ -552,9 +642,12 @@ def _write_dataset(result: RunResult, final_dir: Path) -> None:
         "outputs": dict(result.outputs),
         "summary": _summary_numbers(result),
     }
-    for key in ("prediction", "debye_waller", "saxs", "library_info"):
-        if key in data and data[key] is not None:
-            payload[key] = data[key]
+    if data.get("prediction") is not None and not result.outputs.get("prediction_dataset"):
+        payload["prediction"] = data["prediction"]
+    if data.get("structure_quality"):
+        payload["structure_quality"] = data["structure_quality"]
+    if data.get("saxs") is not None and not result.outputs.get("saxs_dataset"):
+        payload["saxs"] = data["saxs"]
     name = f"{_safe_name(result.config.run.name)}_dataset.json"
     result.outputs["dataset"] = name
     payload["outputs"]["dataset"] = name
@@ -591,8 +684,15 @@ def load_run(path: str | os.PathLike) -> RunResult:
             data["dynamics"] = DynamicsResult.load(run_dir / dyn)
         except StageUnavailable:
             data["dynamics"] = json.loads((run_dir / dyn).read_text())
-    for key in ("prediction", "debye_waller", "saxs", "library_info"):
-        if key in payload:
+    pred = outputs.get("prediction_dataset")
+    if pred and (run_dir / pred).is_file():
+        try:
+            PredictionResult = _stage("predict", "PredictionResult")
+            data["prediction"] = PredictionResult.load(run_dir / pred)
+        except StageUnavailable:
+            data["prediction"] = json.loads((run_dir / pred).read_text())
+    for key in ("structure_quality", "saxs", "prediction"):
+        if key in payload and key not in data:
             data[key] = payload[key]
     if outputs.get("library"):
         data["library_dir"] = run_dir / outputs["library"]
@@ -705,17 +805,23 @@ def _read_payload(path) -> tuple[Path, dict]:
     return p, payload
 
 
-def _prediction_rows(payload: dict) -> dict:
-    from .config import flatten  # noqa: F401  (keeps the import graph small)
-
+def _prediction_rows(path: Path, payload: dict) -> dict:
+    """{(node count, label): {"predicted_population_share", "predicted_mean_lifetime_fs"}}."""
     pred = payload.get("prediction")
-    rows = pred.get("predictions", []) if isinstance(pred, dict) else (pred or [])
+    rel = (payload.get("outputs") or {}).get("prediction_dataset")
+    if pred is None and rel and (path.parent / rel).is_file():
+        pred = json.loads((path.parent / rel).read_text(encoding="utf-8"))
     out = {}
-    for r in rows:
-        if not isinstance(r, dict):
-            continue
-        key = (r.get("target_node_count"), r.get("label"))
-        out[key] = r
+    if not isinstance(pred, dict):
+        return out
+    for r in pred.get("predictions", []):  # predictions-table rows
+        if isinstance(r, dict):
+            out[(r.get("target_node_count"), r.get("label"))] = r
+    for c in pred.get("candidates", []):  # PredictionResult.to_dict candidates
+        if isinstance(c, dict):
+            out[(c.get("node_count"), c.get("label"))] = {
+                "predicted_population_share": c.get("share"),
+                "predicted_mean_lifetime_fs": (c.get("predicted") or {}).get("mean_lifetime_fs")}
     return out
 
 
@@ -733,7 +839,7 @@ def compare_runs(run_a, run_b) -> dict:
     settings = [(k, fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
     sa, sb = a.get("summary", {}), b.get("summary", {})
     summary = [(k, sa.get(k), sb.get(k)) for k in sorted(set(sa) | set(sb))]
-    ra, rb = _prediction_rows(a), _prediction_rows(b)
+    ra, rb = _prediction_rows(pa, a), _prediction_rows(pb, b)
 
     def skey(k):
         return (-(k[0] or 0), str(k[1]))
