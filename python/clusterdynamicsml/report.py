@@ -23,21 +23,27 @@ from typing import Callable
 
 __all__ = ["make_figures", "write_html_report", "write_pptx_report", "report", "table_rows", "FIGURES"]
 
-#: figure key -> (stage plot module, function names tried in order, title)
+#: figure key -> (stage plot module, function names tried in order, title). A plot function
+#: either takes ``(result, out_stem)``, writes ``<out_stem>.png/.svg`` and returns the paths,
+#: or takes ``(result)`` and returns a matplotlib Figure (saved here in every format).
 FIGURES = {
-    "heatmap": ("plot_dynamics", ("plot_heatmap", "heatmap_figure"), "Cluster populations over time"),
-    "lifetimes": ("plot_dynamics", ("plot_lifetimes", "lifetime_figure", "plot_lifetime_table"),
+    "heatmap": ("plot_dynamics", ("plot_heatmap", "heatmap_figure"),
+                "Cluster populations over time (heatmap with energy subplot)"),
+    "lifetimes": ("plot_dynamics", ("plot_lifetimes", "plot_lifetime_table", "lifetime_figure"),
                   "Cluster lifetimes"),
-    "histograms": ("plot_predict", ("plot_histograms", "histogram_figure"),
+    "histograms": ("plot_predict", ("plot_population_histograms", "plot_histograms"),
                    "Observed vs observed plus predicted populations"),
-    "debye_waller": ("plot_predict", ("plot_debye_waller_table", "debye_waller_figure"), "Debye-Waller table"),
-    "saxs_components": ("plot_saxs", ("plot_components", "components_figure"), "SAXS component profiles"),
-    "saxs_fit": ("plot_saxs", ("plot_fit", "fit_figure", "plot_saxs_fit"), "SAXS mixtures and fit"),
+    "predictions": ("plot_predict", ("plot_prediction_table",), "Predicted larger clusters"),
+    "debye_waller": ("plot_predict", ("plot_debye_waller_table", "plot_debye_waller"), "Debye-Waller table"),
+    "saxs_components": ("plot_saxs", ("plot_components", "plot_saxs_components"), "SAXS component profiles"),
+    "saxs_fit": ("plot_saxs", ("plot_fit", "plot_saxs_fit", "plot_saxs_comparison"),
+                 "SAXS mixtures and fit with residuals"),
 }
 
 # which data each figure needs
 _FIGURE_INPUT = {"heatmap": "dynamics", "lifetimes": "dynamics", "histograms": "prediction",
-                 "debye_waller": "debye_waller", "saxs_components": "saxs", "saxs_fit": "saxs"}
+                 "predictions": "prediction", "debye_waller": "prediction", "saxs_components": "saxs",
+                 "saxs_fit": "saxs"}
 
 
 def _plot_function(key: str):
@@ -59,9 +65,11 @@ def _plot_function(key: str):
 
 def _figure_kwargs(func, cfg) -> dict:
     rc = cfg.report
-    options = {"mode": rc.heatmap_mode, "time_unit": rc.time_unit, "cmap": rc.colormap,
-               "colormap": rc.colormap, "quantiles": tuple(rc.color_quantiles),
-               "energy_column": None if rc.energy_column == "none" else rc.energy_column}
+    options = {"mode": rc.heatmap_mode, "display_mode": rc.heatmap_mode, "time_unit": rc.time_unit,
+               "cmap": rc.colormap, "colormap": rc.colormap, "quantiles": tuple(rc.color_quantiles),
+               "energy_column": None if rc.energy_column == "none" else rc.energy_column,
+               "energy_quantity": None if rc.energy_column == "none" else rc.energy_column,
+               "dpi": rc.dpi, "formats": tuple(rc.formats)}
     try:
         params = inspect.signature(func).parameters
     except (TypeError, ValueError):
@@ -69,10 +77,19 @@ def _figure_kwargs(func, cfg) -> dict:
     return {k: v for k, v in options.items() if k in params}
 
 
+def _writes_files(func) -> bool:
+    try:
+        params = list(inspect.signature(func).parameters)
+    except (TypeError, ValueError):
+        return False
+    return len(params) >= 2 and params[1] in ("out_stem", "stem", "path", "out_path")
+
+
 def make_figures(data: dict, cfg, folder, *, stem: str = "cdml", warn: Callable[[str], None] | None = None) -> dict:
-    """Draw every available figure into ``folder`` as ``<stem>_<key>.<fmt>`` for each format of
-    ``[report] formats``. Returns {key: [paths]}. A figure whose plot function is not in this
-    build, or whose input is missing, is skipped (with a warning)."""
+    """Draw every available figure into ``folder`` as ``<stem>_<key>.<fmt>``. Returns
+    {key: [paths]}. A figure whose plot function is not in this build, or whose input is
+    missing, is skipped (with a warning); a plot function that fails is reported as a warning
+    and the run goes on."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -83,25 +100,37 @@ def make_figures(data: dict, cfg, folder, *, stem: str = "cdml", warn: Callable[
     out: dict[str, list[str]] = {}
     for key in FIGURES:
         source = data.get(_FIGURE_INPUT[key])
-        if source is None:
+        if source is None or isinstance(source, dict) and not source:
             continue
         func = _plot_function(key)
         if func is None:
             if warn:
                 warn(f"figure {key}: no plot function in this build ({FIGURES[key][0]})")
             continue
-        fig = func(source, **_figure_kwargs(func, cfg))
-        if fig is None:
+        out_stem = folder / f"{stem}_{key}"
+        try:
+            if _writes_files(func):
+                paths = func(source, out_stem, **_figure_kwargs(func, cfg))
+                paths = [str(p) for p in (paths or []) if p is not None and Path(p).is_file()]
+            else:
+                fig = func(source, **_figure_kwargs(func, cfg))
+                if fig is None:
+                    continue
+                if not hasattr(fig, "savefig") and hasattr(fig, "figure"):
+                    fig = fig.figure
+                paths = []
+                for fmt in cfg.report.formats:
+                    path = folder / f"{stem}_{key}.{fmt}"
+                    fig.savefig(path, dpi=cfg.report.dpi, bbox_inches="tight")
+                    paths.append(str(path))
+                plt.close(fig)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            if warn:
+                warn(f"figure {key}: not drawn ({exc.__class__.__name__}: {exc})")
+            plt.close("all")
             continue
-        if not hasattr(fig, "savefig") and hasattr(fig, "figure"):
-            fig = fig.figure
-        paths = []
-        for fmt in cfg.report.formats:
-            path = folder / f"{stem}_{key}.{fmt}"
-            fig.savefig(path, dpi=cfg.report.dpi, bbox_inches="tight")
-            paths.append(str(path))
-        plt.close(fig)
-        out[key] = paths
+        if paths:
+            out[key] = paths
     return out
 
 
