@@ -108,3 +108,47 @@ def test_subprocess_entry_point(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "clusterdynamicsml", "--version"], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0 and cdml.__version__ in proc.stdout
+
+
+def _job(tmp_path, name):
+    (tmp_path / "frames.xyz").write_text("2\n\nPb 0 0 0\nI 3 0 0\n")
+    run = tmp_path / f"{name}.toml"
+    run.write_text(f'[run]\nname = "{name}"\noutput_dir = "out"\nprogress = false\n[frames]\npath = "frames.xyz"\n')
+    return run
+
+
+def test_run_batch_runs_and_compare_in_process(tmp_path, monkeypatch, capsys):
+    from _workflow_doubles import fake_steps
+
+    fake_steps(monkeypatch)
+    a, b = _job(tmp_path, "a"), _job(tmp_path, "b")
+    b.write_text(b.read_text() + "[predict]\ncandidates_per_size = 2\n")
+    assert main(["run", str(a), "-q", "-j", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "results: " in out and "frames" in out
+    assert main(["batch-run", str(a), str(b), "-q"]) == 0
+    assert "2 of 2 runs finished" in capsys.readouterr().out
+    runs = sorted(p for p in (tmp_path / "out").iterdir())
+    assert len(runs) == 3 and all(p.name.endswith(("_a", "_b")) for p in runs)
+    assert main(["runs", "list", str(tmp_path / "out")]) == 0
+    listing = capsys.readouterr().out
+    assert all(p.name in listing for p in runs)
+    run_b = next(p for p in runs if p.name.endswith("_b"))
+    assert main(["runs", "compare", str(runs[0]), str(run_b)]) == 0
+    text = capsys.readouterr().out
+    assert "predict.candidates_per_size" in text and "Pb4I10" in text
+    assert main(["report", str(run_b), "-q"]) == 0
+    assert "report written to" in capsys.readouterr().out
+    reports = list(run_b.glob("report_*"))
+    assert len(reports) == 1 and (reports[0] / "b_report.html").is_file()
+
+
+def test_batch_run_reports_failures(tmp_path, monkeypatch, capsys):
+    from _workflow_doubles import fake_steps
+
+    fake_steps(monkeypatch, fail_at="dynamics")
+    a = _job(tmp_path, "a")
+    assert main(["batch-run", str(a), str(a), "--keep-going", "-q"]) == 1
+    cap = capsys.readouterr()
+    assert "0 of 2 runs finished, 2 failed" in cap.out
+    assert "FAILED" in cap.err and "line 3" in cap.err

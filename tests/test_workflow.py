@@ -14,35 +14,7 @@ import pytest
 from clusterdynamicsml import workflow
 from clusterdynamicsml.config import ConfigError, RunConfig
 
-
-def _fake_steps(monkeypatch, fail_at: str | None = None):
-    def frames(ctx):
-        text = Path(ctx.cfg.resolve_path(ctx.cfg.frames.path)).read_text().splitlines()
-        ctx.data["frames"] = [0] * int(text[0])
-        return "ok"
-
-    def dynamics(ctx):
-        if fail_at == "dynamics":
-            raise ValueError("frames.xyz, line 3: bad coordinate 'x'")
-        ctx.data["dynamics"] = {"labels": ["PbI2", "PbI"], "bin_edges_fs": [0.0, 10.0, 20.0],
-                                "lifetime_by_label": [{"label": "PbI2", "cluster_size": 3, "mean_lifetime_fs": 15.0},
-                                                      {"label": "PbI", "cluster_size": 2, "mean_lifetime_fs": None}]}
-        return "2 labels"
-
-    def predict(ctx):
-        n = ctx.cfg.predict.candidates_per_size
-        ctx.data["prediction"] = {"predictions": [
-            {"target_node_count": 4, "rank": r + 1, "label": f"Pb4I{8 + r}", "predicted_population_share": 0.5 / (r + 1),
-             "predicted_mean_lifetime_fs": 40.0} for r in range(n)]}
-        return f"{n} predicted candidates"
-
-    def unavailable(ctx):
-        raise workflow.StageUnavailable("stage module clusterdynamicsml.nothing is not in this build")
-
-    steps = dict(workflow._STEP_FUNCS)
-    steps.update(frames=frames, dynamics=dynamics, library=lambda ctx: "skipped here", predict=predict,
-                 structures=unavailable, saxs=unavailable, figures=lambda ctx: "no figures")
-    monkeypatch.setattr(workflow, "_STEP_FUNCS", steps)
+from _workflow_doubles import fake_steps
 
 
 @pytest.fixture
@@ -54,7 +26,7 @@ def job(tmp_path):
 
 
 def test_run_writes_its_own_timestamped_folder(job, monkeypatch):
-    _fake_steps(monkeypatch)
+    fake_steps(monkeypatch)
     r1 = workflow.run(job)
     r2 = workflow.run(job)
     assert r1.run_dir != r2.run_dir
@@ -77,7 +49,7 @@ def test_run_writes_its_own_timestamped_folder(job, monkeypatch):
 
 
 def test_dataset_reloads_and_reports(job, monkeypatch):
-    _fake_steps(monkeypatch)
+    fake_steps(monkeypatch)
     res = workflow.run(job)
     assert (res.run_dir / res.outputs["report_html"]).is_file()
     assert (res.run_dir / res.outputs["report_pptx"]).is_file()
@@ -89,7 +61,7 @@ def test_dataset_reloads_and_reports(job, monkeypatch):
 
 
 def test_failed_run_leaves_nothing_half_written(job, monkeypatch):
-    _fake_steps(monkeypatch, fail_at="dynamics")
+    fake_steps(monkeypatch, fail_at="dynamics")
     with pytest.raises(ValueError, match="line 3"):
         workflow.run(job)
     out = job.parent / "out"
@@ -109,7 +81,7 @@ def test_bad_paths_fail_before_any_folder_is_made(tmp_path):
 
 
 def test_runs_list_and_compare(job, monkeypatch):
-    _fake_steps(monkeypatch)
+    fake_steps(monkeypatch)
     a = workflow.run(job)
     cfg = RunConfig.from_toml(job).replace("predict", candidates_per_size=1)
     b = workflow.run(cfg)
