@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="write the structure library (<LABEL>/<frame>_<id>.xyz) from frames")
     p.add_argument("frames", help="frames folder or multi-frame file")
     p.add_argument("-o", "--output", metavar="LIBRARY", required=True, help="library folder to write")
-    p.add_argument("--max-files-per-label", type=int, metavar="K", help="at most K structures per label (0 = all)")
+    p.add_argument("--frame-stride", type=int, metavar="K", help="use every K-th frame")
+    p.add_argument("--format", choices=("xyz", "pdb"), help="structure file format (default xyz)")
     _cluster_flags(p)
     _common(p)
 
@@ -292,29 +293,37 @@ def _cmd_example(args) -> int:
 
 def _cmd_extract(args) -> int:
     from . import set_num_threads
-    from .workflow import StageUnavailable, _stage, call_supported
+    from .config import ConfigError
+    from .workflow import StageUnavailable, _frames_kwargs, _rules, _stage, call_supported
 
     cfg = _config_from_flags(args, frames=args.frames)
-    if args.max_files_per_label is not None:
-        cfg = cfg.replace("library", max_files_per_label=args.max_files_per_label)
+    try:
+        if args.frame_stride is not None:
+            cfg = cfg.replace("library", frame_stride=args.frame_stride)
+        if args.format is not None:
+            cfg = cfg.replace("library", format=args.format)
+    except ConfigError as exc:
+        raise CLIError(str(exc).replace(f"{cfg.source}: ", "command line: ", 1)) from None
     cfg.check_paths()
     try:
         read_frames = _stage("frames", "read_frames")
-        ClusterRules = _stage("clusters", "ClusterRules")
         write_library = _stage("library", "write_library")
     except StageUnavailable as exc:
         raise CLIError(f"extract: {exc}") from None
     with set_num_threads(_threads(args) or None):
-        frames = call_supported(read_frames, str(cfg.resolve_path(cfg.frames.path)), box=cfg.box_value(),
-                                timestep_fs=cfg.frames.timestep_fs)
-        rules = ClusterRules.from_dict(cfg.cluster_rules_dict())
-        info = call_supported(write_library, frames, rules, Path(args.output),
-                              max_files_per_label=cfg.library.max_files_per_label or None)
+        frames = call_supported(read_frames, str(cfg.resolve_path(cfg.frames.path)), **_frames_kwargs(cfg))
+        if cfg.library.frame_stride > 1:
+            frames = [frames[k] for k in range(0, len(frames), cfg.library.frame_stride)]
+        rules = _rules(cfg)
+        progress = not args.quiet and sys.stderr.isatty()
+        info = call_supported(write_library, frames, rules, Path(args.output), fmt=cfg.library.format,
+                              progress=progress)
     labels = sorted(p.name for p in Path(args.output).iterdir() if p.is_dir())
     print(f"wrote the structure library {args.output}: {len(labels)} labels ({', '.join(labels[:12])}"
           f"{', ...' if len(labels) > 12 else ''})")
-    if isinstance(info, dict) and info.get("files") is not None:
-        print(f"  {info['files']} structure files")
+    files = getattr(info, "files_written", None) or getattr(info, "n_files", None)
+    if files is not None:
+        print(f"  {files} structure files")
     return 0
 
 

@@ -280,8 +280,9 @@ class LibraryConfig:
 
     path: str | None = _f(None, "path", "existing structure library folder (<LABEL>/*.xyz|pdb); unset: "
                           "written from the frames into the run folder", optional=True, example="clusters/")
-    max_files_per_label: int = _f(200, "int", "at most this many structures per label when writing the "
-                                  "library from the frames (0 = all)", minimum=0)
+    frame_stride: int = _f(1, "int", "write the library from every frame_stride-th analysed frame", minimum=1)
+    format: str = _f("xyz", "choice", "file format of the library written from the frames (pdb keeps residues)",
+                     choices=("xyz", "pdb"))
 
 
 @dataclass(frozen=True)

@@ -189,6 +189,11 @@ def write_json(path: Path, payload) -> Path:
     return path
 
 
+def _show_progress(ctx) -> bool:
+    """Progress bars only when asked for and stderr is a terminal (no bar spam in logs)."""
+    return bool(ctx.progress) and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+
+
 class _Context:
     """State shared by the steps of one run."""
 
@@ -221,7 +226,7 @@ class _Context:
     def bar(self, total: int | None, desc: str):
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, desc=f"{desc:<28s}", disable=not self.progress, leave=True,
+        return tqdm(total=total, desc=f"{desc:<28s}", disable=not _show_progress(self), leave=True,
                     unit="it", dynamic_ncols=True, file=sys.stderr)
 
 
@@ -230,10 +235,15 @@ class _Context:
 # ---------------------------------------------------------------------------------------
 def _frames_kwargs(cfg: RunConfig) -> dict:
     f = cfg.frames
-    return dict(box=cfg.box_value(), timestep_fs=f.timestep_fs, start_time_fs=f.start_time_fs,
-                stride=f.stride if f.stride != 1 else None,
-                allow_box_from_extent=f.allow_box_from_extent or None,
-                skip_bad_frames=f.skip_bad_frames or None)
+    kw = dict(box=cfg.box_value(), timestep_fs=f.timestep_fs, start_time_fs=f.start_time_fs)
+    # settings at their neutral value are not passed (a stage without them behaves the same)
+    if f.stride != 1:
+        kw["stride"] = f.stride
+    if f.allow_box_from_extent:
+        kw["allow_box_from_extent"] = True
+    if f.skip_bad_frames:
+        kw["skip_bad_frames"] = True
+    return kw
 
 
 def _step_frames(ctx: _Context):
@@ -279,7 +289,7 @@ def _step_dynamics(ctx: _Context):
         start_fs=cfg.dynamics.start_fs, stop_fs=cfg.dynamics.stop_fs,
         energy_file=None if energy is None else str(energy),
         workers=None if workers == 1 else workers, scheduler=cfg.dynamics.scheduler,
-        chunk_size=cfg.dynamics.chunk_size, progress=bool(ctx.progress),
+        chunk_size=cfg.dynamics.chunk_size, progress=_show_progress(ctx),
     )
     ctx.data["dynamics"] = result
     for w in getattr(result, "time_warnings", None) or []:
@@ -306,18 +316,14 @@ def _step_library(ctx: _Context):
         ctx.data["library_dir"] = cfg.resolve_path(cfg.library.path)
         return f"using {ctx.data['library_dir']}"
     write_library = _stage("library", "write_library")
-    out = ctx.path("library")
-    with ctx.bar(None, "structure library") as bar:
-        def progress(done, total=None):
-            if total is not None and bar.total != total:
-                bar.total = total
-            bar.n = done
-            bar.refresh()
-
-        info = call_supported(
-            write_library, ctx.data["frames"], ctx.data.get("rules") or _rules(ctx), out, _ctx=ctx,
-            _what="write_library",
-            max_files_per_label=cfg.library.max_files_per_label or None, progress=progress)
+    out = ctx.path("library", "x").parent
+    frames = ctx.data["frames"]
+    stride = cfg.library.frame_stride
+    if stride > 1:
+        frames = [frames[k] for k in range(0, len(frames), stride)] if hasattr(frames, "__getitem__") else (
+            f for k, f in enumerate(frames) if k % stride == 0)
+    info = call_supported(write_library, frames, ctx.data.get("rules") or _rules(ctx), out, _ctx=ctx,
+                          _what="write_library", fmt=cfg.library.format, progress=_show_progress(ctx))
     ctx.data["library_dir"] = out
     ctx.data["library_info"] = info
     ctx.output("library", out)
