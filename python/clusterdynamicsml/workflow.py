@@ -208,7 +208,8 @@ class _Context:
         self.step: StepRecord | None = None
 
     def warn(self, message: str) -> None:
-        if message not in self.warnings:
+        body = message.split(": ", 1)[-1]
+        if not any(w.split(": ", 1)[-1] == body for w in self.warnings):
             self.warnings.append(message)
 
     def path(self, *parts: str) -> Path:
@@ -737,9 +738,11 @@ def _summary_numbers(result: RunResult) -> dict:
             out["frames_analysed"] = int(sel)
     pred = d.get("prediction")
     if pred is not None:
-        preds = _get(pred, "predictions", default=[]) or []
+        preds = _get(pred, "candidates", "predictions", default=[]) or []
         out["predictions"] = len(preds)
         out["predicted_labels"] = [_get(p, "label") for p in preds]
+        out["max_observed_node_count"] = _get(pred, "max_observed_node_count")
+        out["max_predicted_node_count"] = _get(pred, "max_predicted_node_count")
     saxs = d.get("saxs")
     if saxs is not None:
         for key in ("chi2_reduced", "rmse", "pearson"):
