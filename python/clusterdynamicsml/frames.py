@@ -237,6 +237,21 @@ def _parse_properties(spec, path, line) -> tuple[int, int, int]:
 
 
 def _lattice_box(value, path, line) -> Box:
+    key = tuple(value) if isinstance(value, list) else None
+    if key is not None and key in _LATTICE_CACHE:
+        return _LATTICE_CACHE[key]
+    box = _lattice_box_uncached(value, path, line)
+    if key is not None:
+        if len(_LATTICE_CACHE) > 64:
+            _LATTICE_CACHE.clear()
+        _LATTICE_CACHE[key] = box  # Box is immutable, so frames with one cell share it
+    return box
+
+
+_LATTICE_CACHE: dict = {}
+
+
+def _lattice_box_uncached(value, path, line) -> Box:
     try:
         vals = np.asarray(value, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):
@@ -258,21 +273,20 @@ class _ElementCache:
         self.element_map = dict(element_map) if element_map else None
         self.cache: dict = {}
 
-    def symbols(self, tokens: np.ndarray, path, first_line: int, line_of=None) -> list[str]:
-        uniq, inverse = np.unique(tokens, return_inverse=True)
-        out = []
-        for u in uniq:
-            sym = self.cache.get(u)
-            if sym is None:
+    def symbols(self, tokens: list, path, first_line: int, line_of=None) -> list[str]:
+        cache = self.cache
+        try:
+            return [cache[t] for t in tokens]
+        except KeyError:
+            pass
+        for row, tok in enumerate(tokens):
+            if tok not in cache:
                 try:
-                    sym = normalize_element(u, self.element_map)
+                    cache[tok] = normalize_element(tok, self.element_map)
                 except ValueError as exc:
-                    row = int(np.flatnonzero(tokens == u)[0])
                     line = line_of(row) if line_of else first_line + row
                     raise FileFormatError(path, line, str(exc)) from None
-                self.cache[u] = sym
-            out.append(sym)
-        return np.asarray(out, dtype=object)[inverse.reshape(-1)].tolist()
+        return [cache[t] for t in tokens]
 
 
 # --------------------------------------------------------------------------- XYZ frame parser
@@ -378,18 +392,15 @@ def _parse_xyz(data: bytes, path: str, line0: int, single: bool, elements: _Elem
         info = fields
 
     rows = [r.split() for r in atom_rows]
-    widths = {len(r) for r in rows}
+    widths = set(map(len, rows))
     need = ncols if ncols is not None else 4
+    positions = None
     if n and len(widths) == 1 and (ncols is None and min(widths) >= 4 or ncols is not None and min(widths) == ncols):
-        table = np.array(rows)
-        tokens = table[:, species_col]
         try:
-            positions = table[:, pos_col:pos_col + 3].astype(np.float64)
+            positions = np.array([r[pos_col:pos_col + 3] for r in rows], dtype=np.float64)
         except ValueError:
             positions = None
-    else:
-        positions = None
-        tokens = None
+        tokens = [r[species_col] for r in rows]
     if positions is None:  # slow path: find the first bad line
         tokens = []
         positions = np.empty((n, 3), dtype=np.float64)
@@ -408,7 +419,6 @@ def _parse_xyz(data: bytes, path: str, line0: int, single: bool, elements: _Elem
                 raise FileFormatError(path, line_of(row),
                                       f"non-numeric coordinate in {_decode(atom_rows[row])!r}") from None
             tokens.append(parts[species_col])
-        tokens = np.array(tokens) if tokens else np.zeros(0, dtype="S1")
     if n == 0:
         positions = np.zeros((0, 3), dtype=np.float64)
         symbols: list[str] = []
@@ -491,75 +501,98 @@ def _parse_pdb(data: bytes, path: str, line0: int, single: bool, elements: _Elem
     or duplicate serials are harmless (better than ref V8). ``single``: a whole one-frame
     file, where a second MODEL or atoms after END are an error.
     """
-    symbols, coords, residues, resids, names = [], [], [], [], []
     file_box = header_box
     info: dict = {}
     models = 0
     ended = False
-    prev_res_field = None
-    prev_resid = 0
-    text = data.decode("utf-8", "replace")
-    for lineno, line in enumerate(text.split("\n"), start=line0):
-        rec = line[:6]
-        if rec == "ATOM  " or rec == "HETATM" or rec.rstrip() in ("ATOM", "HETATM"):
+    lines = data.split(b"\n")
+    atom_rows: list[int] = []
+    for i, ln in enumerate(lines):
+        if ln[:4] == b"ATOM" or ln[:6] == b"HETATM":
             if ended and single:
-                raise FileFormatError(path, lineno, "atoms after END/ENDMDL: a one-frame file must hold one frame "
-                                                    "(pass a multi-model file itself to read_frames)")
-            line = line.rstrip("\r")
-            if len(line) < 54:
-                raise FileFormatError(path, lineno, f"ATOM/HETATM record shorter than 54 columns: {line!r}")
-            try:
-                xyz = (float(line[30:38]), float(line[38:46]), float(line[46:54]))
-            except ValueError:
-                raise FileFormatError(path, lineno, f"non-numeric coordinate in columns 31-54: {line[30:54]!r}") from None
-            if not all(math.isfinite(v) for v in xyz):
-                raise FileFormatError(path, lineno, f"coordinate is NaN or infinite: {line[30:54]!r}")
-            name_field = line[12:16]
-            resname = line[17:21].strip()
-            el_field = line[76:78].strip() if len(line) > 76 else ""
-            try:
-                if el_field:
-                    sym = elements.cache.get(("el", el_field))
-                    if sym is None:
-                        sym = normalize_element(el_field, elements.element_map)
-                        elements.cache[("el", el_field)] = sym
-                else:
-                    key = ("name", name_field, resname)
-                    sym = elements.cache.get(key)
-                    if sym is None:
-                        sym = element_from_atom_name(name_field, resname, elements.element_map)
-                        elements.cache[key] = sym
-            except ValueError as exc:
-                raise FileFormatError(path, lineno, str(exc)) from None
-            res_field = line[22:26]
-            try:
-                rid = hybrid36_decode(res_field)
-            except ValueError:
-                # overflowed field ("****" etc.): continue the numbering at each change
-                rid = prev_resid + (1 if (res_field, resname) != prev_res_field else 0)
-            prev_res_field, prev_resid = (res_field, resname), rid
-            symbols.append(sym)
-            coords.append(xyz)
-            residues.append(resname)
-            resids.append(rid)
-            names.append(name_field.strip())
-        elif rec == "CRYST1":
-            file_box = _cryst1_box(line, path, lineno)
-        elif rec.startswith("MODEL"):
+                raise FileFormatError(path, line0 + i, "atoms after END/ENDMDL: a one-frame file must hold one frame "
+                                                       "(pass a multi-model file itself to read_frames)")
+            atom_rows.append(i)
+        elif ln[:6] == b"CRYST1":
+            file_box = _cryst1_box(_decode(ln), path, line0 + i)
+        elif ln[:5] == b"MODEL":
             models += 1
             if single and models > 1:
-                raise FileFormatError(path, lineno, "second MODEL in a one-frame file "
-                                                    "(pass a multi-model file itself to read_frames)")
-            try:
-                info["model"] = int(line[10:14]) if line[10:14].strip() else int(line.split()[1])
-            except (ValueError, IndexError):
-                pass
-        elif rec.startswith("ENDMDL") or rec.rstrip() == "END":
+                raise FileFormatError(path, line0 + i, "second MODEL in a one-frame file "
+                                                       "(pass a multi-model file itself to read_frames)")
+            parts = ln.split()
+            if len(parts) > 1 and parts[1].isdigit():
+                info["model"] = int(parts[1])
+        elif ln[:6] == b"ENDMDL" or ln.rstrip() == b"END":
             ended = True
-    if not symbols:
+    n = len(atom_rows)
+    if n == 0:
         raise FileFormatError(path, line0, "no ATOM/HETATM records in this frame")
-    positions = np.asarray(coords, dtype=np.float64).reshape(-1, 3)
-    return _Parsed(symbols, positions, file_box, None, residues, np.asarray(resids, dtype=np.int64), names, info)
+    rows = [lines[i].rstrip(b"\r") for i in atom_rows]
+    for k, r in enumerate(rows):
+        if len(r) < 54:
+            raise FileFormatError(path, line0 + atom_rows[k], f"ATOM/HETATM record shorter than 54 columns: {_decode(r)!r}")
+    # fixed columns, vectorised: one (n, 80) byte table
+    table = np.frombuffer(b"".join(r[:80].ljust(80) for r in rows), dtype="S1").reshape(n, 80)
+
+    def columns(a: int, b: int) -> np.ndarray:
+        return np.ascontiguousarray(table[:, a:b]).view(f"S{b - a}").reshape(n)
+
+    try:
+        positions = np.ascontiguousarray(table[:, 30:54]).view("S8").reshape(n, 3).astype(np.float64)
+    except ValueError:
+        for k, r in enumerate(rows):
+            try:
+                float(r[30:38]), float(r[38:46]), float(r[46:54])
+            except ValueError:
+                raise FileFormatError(path, line0 + atom_rows[k],
+                                      f"non-numeric coordinate in columns 31-54: {_decode(r[30:54])!r}") from None
+        raise
+    finite = np.isfinite(positions).all(axis=1)
+    if not finite.all():
+        k = int(np.flatnonzero(~finite)[0])
+        raise FileFormatError(path, line0 + atom_rows[k], f"coordinate is NaN or infinite: {_decode(rows[k][30:54])!r}")
+
+    # elements: the element columns 77-78, else the atom name (with the residue as a hint)
+    keys = np.ascontiguousarray(np.concatenate([table[:, 76:78], table[:, 12:21]], axis=1)).view("S11").reshape(n)
+    ukeys, inverse = np.unique(keys, return_inverse=True)
+    usyms = []
+    for u in ukeys:
+        text = u.decode("ascii", "replace").ljust(11)
+        el_field, name_field, resname = text[:2].strip(), text[2:6], text[7:11].strip()
+        try:
+            if el_field:
+                sym = normalize_element(el_field, elements.element_map)
+            else:
+                sym = element_from_atom_name(name_field, resname, elements.element_map)
+        except ValueError as exc:
+            k = int(np.flatnonzero(keys == u)[0])
+            raise FileFormatError(path, line0 + atom_rows[k], str(exc)) from None
+        usyms.append(sym)
+    symbols = np.asarray(usyms, dtype=object)[inverse.reshape(-1)].tolist()
+
+    def strings(col: np.ndarray) -> list[str]:
+        uniq, inv = np.unique(col, return_inverse=True)
+        return np.asarray([u.decode("ascii", "replace").strip() for u in uniq], dtype=object)[inv.reshape(-1)].tolist()
+
+    residues = strings(columns(17, 21))
+    names = strings(columns(12, 16))
+    res_fields = columns(22, 26)
+    try:
+        resids = res_fields.astype(np.int64)
+    except ValueError:
+        resids = np.empty(n, dtype=np.int64)
+        prev_key, prev_id = None, 0
+        for k, (field_b, resname) in enumerate(zip(res_fields.tolist(), residues)):
+            field_s = field_b.decode("ascii", "replace").ljust(4)
+            try:
+                rid = hybrid36_decode(field_s)
+            except ValueError:
+                # overflowed field ("****" etc.): continue the numbering at each change
+                rid = prev_id + (1 if (field_s, resname) != prev_key else 0)
+            prev_key, prev_id = (field_s, resname), rid
+            resids[k] = rid
+    return _Parsed(symbols, positions, file_box, None, residues, resids, names, info)
 
 
 # --------------------------------------------------------------------------- indexing multi-frame files
