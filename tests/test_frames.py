@@ -365,6 +365,26 @@ def test_skip_bad_frames_resyncs_after_bad_count(tmp_path):
         assert f.symbols == ["Pb", "I"]
 
 
+def test_crlf_line_endings(tmp_path):
+    p = tmp_path / "dos.xyz"
+    p.write_bytes(b"2\r\ntime=3 note=x\r\nPb 0 0 0\r\nI 1 1 1\r\n" * 3)
+    src = read_frames(p)
+    assert len(src) == 3 and src[2].symbols == ["Pb", "I"] and src[1].info == {"note": "x"}
+    q = tmp_path / "dos.pdb"
+    q.write_bytes(("CRYST1   10.000   10.000   10.000  90.00  90.00  90.00 P 1           1\r\n"
+                   + pdb_atom("1", "PB1", "PBI", "1", (1, 2, 3), "Pb") + "\r\nEND\r\n").encode())
+    f = read_frames(q)[0]
+    assert f.symbols == ["Pb"] and f.box == Box([10] * 3)
+
+
+def test_element_map_for_force_field_names(tmp_path):
+    p = write(tmp_path / "w.xyz", "3\nwater\nOW 0 0 0\nHW1 1 0 0\nHW2 0 1 0\n")
+    with raises_at(p, 3, "unknown element 'OW'"):
+        read_frames(p)
+    f = read_frames(p, element_map={"OW": "O", "HW1": "H", "HW2": "H"})[0]
+    assert f.symbols == ["O", "H", "H"]
+
+
 # --------------------------------------------------------------------------- PDB
 
 
@@ -488,13 +508,14 @@ def test_write_pdb_round_trip(tmp_path):
     res = ["PBI", "PBI", "PBI", "DMF", "DMF", "DMF", "CL", "NA"]
     rid = [1, 1, 1, 10000, 10000, 10000, 123456, 7]
     box = Box.from_parameters(30, 31, 32, 85, 92, 101)
-    write_pdb(tmp_path / "w.pdb", syms, pos, residues=res, residue_ids=rid, box=box)
+    write_pdb(tmp_path / "w.pdb", syms, pos, residues=res, residue_ids=rid, box=box, comment="label PbI2\nframe 3")
     f = read_frames(tmp_path / "w.pdb")[0]
     assert f.symbols == syms and f.residues == res
     np.testing.assert_array_equal(f.residue_ids, rid)
     np.testing.assert_allclose(f.positions, pos, atol=1e-9)
     np.testing.assert_allclose(f.box.matrix, box.matrix, atol=2e-3)
     text = (tmp_path / "w.pdb").read_text().splitlines()
+    assert text[:2] == ["REMARK   label PbI2", "REMARK   frame 3"]
     assert all(len(ln) == 78 for ln in text if ln.startswith("HETATM"))
     # the atom names alone (element columns blanked) still give the elements
     blank = "\n".join(ln[:76] if ln.startswith("HETATM") else ln for ln in text)
@@ -805,6 +826,7 @@ def test_nacl_64_time_field(shared_data):
     assert src[0].info["i"] == 23 and src[0].info["energy"] == pytest.approx(-54195.48028125)
 
 
+@pytest.mark.filterwarnings("ignore:Reader has no dt information")
 def test_kcl_history_via_mdanalysis_matches_xyz(shared_data):
     mda = pytest.importorskip("MDAnalysis")
     base = shared_data / "kcl_dlpoly_mdanalysistests"
@@ -824,6 +846,7 @@ def test_kcl_history_via_mdanalysis_matches_xyz(shared_data):
     assert guessed.time_source == "universe" and any("no time step" in w for w in guessed.warnings)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_lipf6_dcd_via_mdanalysis_needs_elements(shared_data):
     mda = pytest.importorskip("MDAnalysis")
     base = shared_data / "lipf6_bn_fec_lammps"

@@ -1577,7 +1577,8 @@ def write_frames(path, frames) -> int:
     return count[0]
 
 
-def write_pdb(path, symbols, positions, residues=None, residue_ids=None, box=None, *, atom_names=None) -> None:
+def write_pdb(path, symbols, positions, residues=None, residue_ids=None, box=None, *, atom_names=None,
+              comment: str = "") -> None:
     """Write one frame as PDB: HETATM records with fixed columns, element columns 77-78,
     ``CRYST1`` when a box is given, serials and residue numbers past the decimal range in
     hybrid-36. Written atomically.
@@ -1586,7 +1587,8 @@ def write_pdb(path, symbols, positions, residues=None, residue_ids=None, box=Non
     (the PDB columns; otherwise ValueError, write XYZ instead); residues : (n,) residue names
     of at most 4 characters (default ``"MOL"``); residue_ids : (n,) ints (default 1);
     box : a box in the PDB orientation (a along x, b in the xy plane); atom_names : (n,)
-    names of at most 4 characters (default element + running number per element, ``Pb1``).
+    names of at most 4 characters (default element + running number per element, ``Pb1``);
+    comment : text written as ``REMARK`` lines (one per line of the text).
     """
     syms, pos = _check_structure(symbols, positions)
     n = len(syms)
@@ -1610,7 +1612,7 @@ def write_pdb(path, symbols, positions, residues=None, residue_ids=None, box=Non
         if len(names) != n or any(len(a) > 4 for a in names):
             raise ValueError(f"atom_names need {n} entries of at most 4 characters")
     b = Box.coerce(box)
-    out = []
+    out = [f"REMARK   {ln}\n" for ln in str(comment).splitlines()]
     if b is not None:
         params = np.concatenate([b.lengths, b.angles])
         if not np.allclose(Box.from_parameters(*params).matrix, b.matrix, atol=1e-6 * float(b.lengths.max())):
