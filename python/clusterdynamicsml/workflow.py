@@ -458,14 +458,212 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def _sigma_tables(pred) -> tuple[dict, dict]:
+    """Debye-Waller sigma (angstrom) per label and element pair from the prediction's table:
+    ({observed label: {(a, b): sigma}}, {(node count, rank, label): {(a, b): sigma}})."""
+    observed: dict = {}
+    predicted: dict = {}
+    for r in getattr(pred, "debye_waller", None) or []:
+        sigma = r.get("sigma")
+        if sigma is None:
+            continue
+        pair = (r["element_a"], r["element_b"])
+        if r.get("source") == "predicted":
+            key = (r.get("node_count"), r.get("candidate_rank"), r.get("label"))
+            predicted.setdefault(key, {})[pair] = float(sigma)
+        else:
+            observed.setdefault(r.get("label"), {})[pair] = float(sigma)
+    return observed, predicted
+
+
+def _write_profile(path: Path, comp, source: str) -> Path:
+    """Component profile as ref 4.10: '# Source', '# Columns: q, S(q)_avg, S(q)_std, S(q)_se', %.8f."""
+    import numpy as np
+
+    header = (f"Source: {source}\nLabel: {comp.label}\nStructures used: {comp.n_structures} of "
+              f"{comp.n_library} ({comp.source})\nUnits: q in 1/angstrom, S(q) in electrons^2\n"
+              "Columns: q, S(q)_avg, S(q)_std, S(q)_se")
+    tmp = path.with_name(path.name + ".tmp")
+    np.savetxt(tmp, np.column_stack([comp.q, comp.intensity, comp.std, comp.se]), fmt="%.8f", header=header)
+    tmp.replace(path)
+    return path
+
+
 def _step_saxs(ctx: _Context):
+    import numpy as np
+
     cfg = ctx.cfg
-    if not cfg.saxs.enabled:
+    sc = cfg.saxs
+    if not sc.enabled:
         raise _Skip("[saxs] enabled = false")
-    run_saxs = _stage("saxs", "saxs_comparison")
-    result = call_supported(run_saxs, ctx.data, cfg, ctx.dir, _ctx=ctx, _what="saxs_comparison")
-    ctx.data["saxs"] = result
-    return "components and mixtures"
+    pred = ctx.data.get("prediction")
+    if pred is None:
+        raise _Skip("no prediction (the mixture weights come from it)")
+    average_component, single_component, mix_components = _stage(
+        "saxs", "average_component", "single_component", "mix_components")
+    library = ctx.data["library"]
+    rules = ctx.data["rules"]
+    q = np.linspace(sc.q_min, sc.q_max, sc.q_points)
+    sig_obs, sig_pred = _sigma_tables(pred)
+    hist = pred.histogram_tables()
+    cutoffs = {f"{c.a}-{c.b}": c.distance for c in cfg.clusters.cutoffs if c.level == 0}
+    nodes = list(getattr(pred, "node_elements", []) or [])
+    comp_dir = ctx.path("saxs_components", "x").parent
+    components, sources, weights, rows = [], [], [], []
+    observed_rows = [r for r in hist["observed"] if r["raw_weight"] > 0]
+    built = {(b["candidate"].node_count, b["candidate"].rank, b["candidate"].label): b
+             for b in ctx.data.get("built_structures", [])}
+    predicted = [c for c in getattr(pred, "candidates", []) if c.weight > 0]
+    with ctx.bar(len(observed_rows) + len(predicted), "SAXS components") as bar:
+        for r in observed_rows:
+            label = r["label"]
+            if sc.observed_components == "average":
+                comp = average_component(label, library.structures(label), q,
+                                         max_structures=sc.max_structures_per_label or None, method=sc.method)
+            else:
+                rep = _representative_of_label(library, label)
+                comp = single_component(label, rep, q, sigma=sig_obs.get(label), dw_pairs=sc.dw_pairs,
+                                        cutoffs=cutoffs, node_elements=nodes, method=sc.method)
+            path = _write_profile(comp_dir / f"observed_{_safe_name(label)}.txt", comp,
+                                  f"observed label {label} ({comp.source})")
+            components.append(comp)
+            sources.append("observed")
+            weights.append(float(r["raw_weight"]))
+            rows.append({"label": label, "source": "observed", "kind": comp.source, "weight": float(r["raw_weight"]),
+                         "n_structures": comp.n_structures, "n_library": comp.n_library,
+                         "profile": os.path.relpath(path, ctx.dir)})
+            bar.update(1)
+        for c in predicted:
+            key = (c.node_count, c.rank, c.label)
+            b = built.get(key)
+            if b is None:
+                ctx.warn(f"saxs: predicted {c.label} has no built structure; left out of the mixture")
+                bar.update(1)
+                continue
+            st = b["structure"]
+            comp = single_component(c.label, (st.symbols, st.positions), q, sigma=sig_pred.get(key),
+                                    dw_pairs=sc.dw_pairs, cutoffs=cutoffs, node_elements=nodes, method=sc.method)
+            stem = Path(b["path"]).stem
+            path = _write_profile(comp_dir / f"predicted_{stem}.txt", comp,
+                                  f"predicted structure {os.path.relpath(b['path'], ctx.dir)}")
+            components.append(comp)
+            sources.append("predicted")
+            weights.append(float(c.weight))
+            rows.append({"label": c.label, "source": "predicted", "kind": comp.source, "weight": float(c.weight),
+                         "n_structures": 1, "n_library": 1, "profile": os.path.relpath(path, ctx.dir),
+                         "structure": os.path.relpath(b["path"], ctx.dir)})
+            bar.update(1)
+    if not components:
+        raise _Skip("no component with a positive population weight")
+    ctx.output("saxs_components", comp_dir)
+    obs_idx = [k for k, s in enumerate(sources) if s == "observed"]
+    saxs: dict = {"q": q, "components": components, "component_rows": rows}
+    if obs_idx:
+        saxs["observed_intensity"], w_obs = mix_components([components[k] for k in obs_idx],
+                                                          [weights[k] for k in obs_idx])
+        for k, w in zip(obs_idx, w_obs):
+            rows[k]["observed_only_weight"] = float(w)
+    saxs["combined_intensity"], w_all = mix_components(components, weights)
+    for k, w in enumerate(w_all):
+        rows[k]["combined_weight"] = float(w)
+    _write_csv(ctx.path(f"{ctx.stem}_saxs_components.csv"), rows)
+    ctx.output("saxs_components_csv", ctx.dir / f"{ctx.stem}_saxs_components.csv")
+    text = f"{len(obs_idx)} observed and {len(components) - len(obs_idx)} predicted components"
+    if sc.experimental:
+        text += "; " + _fit_experimental(ctx, saxs)
+    columns = {"q": q, "observed_model_intensity": saxs.get("observed_intensity"),
+               "raw_model_intensity": saxs["combined_intensity"]}
+    fit = saxs.get("fit") or {}
+    for name, key in (("observed", "observed_fitted_model_intensity"), ("combined", "fitted_model_intensity")):
+        f = fit.get(name)
+        model = _get(f, "model_on_grid", "fitted_on_grid", default=None) if f is not None else None
+        if model is not None:
+            columns[key] = model
+    exp = saxs.get("experimental_on_grid")
+    if exp is not None:
+        columns["experimental_intensity"] = exp
+        if "fitted_model_intensity" in columns:
+            columns["residual"] = exp - columns["fitted_model_intensity"]
+    _write_csv(ctx.path(f"{ctx.stem}_saxs.csv"), [
+        {k: (None if v is None or not np.isfinite(v[i]) else float(v[i])) for k, v in columns.items() if v is not None}
+        for i in range(len(q))])
+    ctx.output("saxs_csv", ctx.dir / f"{ctx.stem}_saxs.csv")
+    ctx.data["saxs"] = saxs
+    return text
+
+
+def _saxs_payload(saxs) -> dict:
+    """JSON-ready SAXS results (components with their traces, mixtures, experimental data, fits)."""
+    if not isinstance(saxs, dict) or "components" not in saxs:
+        return _jsonable(saxs)
+    comps = []
+    for c in saxs["components"]:
+        if isinstance(c, dict):
+            comps.append(c)
+            continue
+        comps.append({"label": c.label, "source": c.source, "n_structures": c.n_structures,
+                      "n_library": c.n_library, "k": c.k, "intensity": c.intensity, "std": c.std, "se": c.se,
+                      "sampling_error": c.sampling_error, "sigma": None if not c.sigma else
+                      {f"{a}-{b}": v for (a, b), v in c.sigma.items()}, "dw_pairs": c.dw_pairs})
+    out = {"q": saxs["q"], "observed_intensity": saxs.get("observed_intensity"),
+           "combined_intensity": saxs.get("combined_intensity"), "components": comps,
+           "component_rows": saxs.get("component_rows", [])}
+    if saxs.get("experimental") is not None:
+        out["experimental"] = saxs["experimental"]
+    if saxs.get("fit"):
+        out["fit"] = saxs["fit"]
+    return _jsonable(out)
+
+
+def _representative_of_label(library, label):
+    obs = library[label]
+    structures = library.structures(label)
+    files = [str(f) for f in getattr(obs, "files", [])]
+    rep = getattr(obs, "representative_path", None)
+    if rep is not None and str(rep) in files and len(files) == len(structures):
+        return structures[files.index(str(rep))]
+    return structures[0]
+
+
+def _fit_experimental(ctx: _Context, saxs: dict) -> str:
+    """Load (and stitch) the experimental files and fit the observed-only and combined models.
+
+    Uses the expdata and fit stages; when they are not in this build the mixtures are still
+    written and the fit is reported as skipped."""
+    cfg = ctx.cfg
+    try:
+        load_saxs_data = _stage("expdata", "load_saxs_data")
+        fit_saxs = _stage("fit", "fit_saxs")
+    except StageUnavailable as exc:
+        ctx.warn(f"saxs: fit skipped: {exc}")
+        return "fit skipped"
+    files = [str(cfg.resolve_path(p)) for p in cfg.saxs.experimental]
+    units = None if cfg.saxs.q_units == "auto" else cfg.saxs.q_units
+    datasets = [call_supported(load_saxs_data, f, _ctx=ctx, _what="load_saxs_data", q_units=units) for f in files]
+    if len(datasets) > 1:
+        stitch_saxs = _stage("expdata", "stitch_saxs")
+        data = stitch_saxs(datasets)
+    else:
+        data = datasets[0]
+    saxs["experimental"] = data
+    solvent = None
+    if cfg.saxs.solvent_file is not None:
+        solvent = call_supported(load_saxs_data, str(cfg.resolve_path(cfg.saxs.solvent_file)), _ctx=ctx,
+                                 _what="load_saxs_data", q_units=units)
+    fits = {}
+    for name, key in (("observed", "observed_intensity"), ("combined", "combined_intensity")):
+        if saxs.get(key) is None:
+            continue
+        fits[name] = call_supported(
+            fit_saxs, data, saxs["q"], saxs[key], _ctx=ctx, _what="fit_saxs", solvent=solvent,
+            background=cfg.saxs.background, q_min=cfg.saxs.fit_q_min, q_max=cfg.saxs.fit_q_max)
+    saxs["fit"] = fits
+    parts = []
+    for name, f in fits.items():
+        chi2 = _get(f, "chi2_reduced", "chi2_red", default=None)
+        if chi2 is not None:
+            parts.append(f"{name} chi2_red {chi2:.3g}")
+    return "fitted" + (" (" + ", ".join(parts) + ")" if parts else "")
 
 
 def _step_figures(ctx: _Context):
@@ -653,8 +851,8 @@ def _write_dataset(result: RunResult, final_dir: Path) -> None:
         payload["prediction"] = data["prediction"]
     if data.get("structure_quality"):
         payload["structure_quality"] = data["structure_quality"]
-    if data.get("saxs") is not None and not result.outputs.get("saxs_dataset"):
-        payload["saxs"] = data["saxs"]
+    if data.get("saxs") is not None:
+        payload["saxs"] = _saxs_payload(data["saxs"])
     name = f"{_safe_name(result.config.run.name)}_dataset.json"
     result.outputs["dataset"] = name
     payload["outputs"]["dataset"] = name
