@@ -113,3 +113,32 @@ def half_box_counter(frame, rules):
     symbols = np.asarray(frame.symbols)
     lower = frame.positions[:, 0] % frame.box.lengths[0] < 0.5 * frame.box.lengths[0]
     return Counter({el: int(np.count_nonzero(lower & (symbols == el))) for el in np.unique(symbols).tolist()})
+
+
+# ---- chunk functions for the map_chunks tests --------------------------------------
+def square_chunk(view, start, stop):
+    """A deterministic chunk function: (start, stop, sum of squares, process id)."""
+    return start, stop, sum(int(view[k]) ** 2 for k in range(start, stop)), os.getpid()
+
+
+def exit_once_chunk(view, start, stop, marker):
+    """Kills its process (os._exit) the first time any process runs the chunk starting at 8."""
+    if start == 8:
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            pass
+        else:
+            os.close(fd)
+            os._exit(3)
+    return square_chunk(view, start, stop)[:3]
+
+
+def always_exit_chunk(view, start, stop):
+    os._exit(4)
+
+
+def raising_chunk(view, start, stop):
+    if start == 4:
+        raise ValueError(f"bad frame {start}")
+    return start

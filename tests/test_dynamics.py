@@ -449,6 +449,15 @@ def test_same_result_for_any_chunk_size_threads_and_iterators():
     assert base.frame_times_fs[0] == 40.0 and base.frame_times_fs[-1] == 250.0
 
 
+def test_dask_local_scheduler_matches_serial():
+    pytest.importorskip("distributed")
+    traj = SyntheticTrajectory(n_atoms=100, n_frames=16, seed=4)
+    kw = dict(timestep_fs=10.0, frames_per_bin=2, counter=standin_count_labels, chunk_size=3)
+    serial = analyze_dynamics(traj, RULES, num_threads=1, **kw)
+    local = analyze_dynamics(traj, RULES, workers=2, scheduler="local", **kw)  # starts and stops a LocalCluster
+    assert local.differences(serial) == ["settings"] and local.settings["scheduler"] == "local"
+
+
 def test_analyze_dynamics_with_energy_file(tmp_path):
     frames = _frames(6)
     r = analyze_dynamics(frames, RULES, timestep_fs=10.0, counter=standin_count_labels, num_threads=1,

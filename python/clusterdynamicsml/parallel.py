@@ -16,9 +16,9 @@ workers (provided ``func`` is deterministic, as every stage of this package is).
 Back ends
 ---------
 * ``workers`` None or 1 and no ``scheduler``: serial, in this process.
-* ``workers`` >= 2: a ``concurrent.futures.ProcessPoolExecutor`` with the ``spawn`` start
-  method (safe with OpenMP; ``func`` must be a picklable top-level function or a
-  ``functools.partial`` of one). A worker that dies (killed, out of memory, ``os._exit``)
+* ``workers`` >= 2: a ``concurrent.futures.ProcessPoolExecutor`` with the ``forkserver``
+  start method (``spawn`` where there is no forkserver); both are safe with OpenMP. ``func``
+  must be a picklable top-level function or a ``functools.partial`` of one. A worker that dies (killed, out of memory, ``os._exit``)
   breaks the pool; the pool is restarted and the unfinished chunks resubmitted, up to
   ``retries`` times. An exception raised *by* ``func`` is not retried: it is re-raised.
 * ``scheduler="local"``: a ``dask.distributed.LocalCluster`` with ``workers`` processes
@@ -177,8 +177,18 @@ def _progress_bar(enabled: bool, total: int, label: str):
     return tqdm(total=total, unit=label, desc="clusterdynamicsml")
 
 
+def _process_context():
+    """``forkserver`` where available (a clean, single-threaded server process forks the workers,
+    so OpenMP state is never inherited, and later pools start fast), else ``spawn``."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["numpy", "clusterdynamicsml", "clusterdynamicsml.dynamics"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 def _run_process_pool(func, source, bounds, wanted, workers, retries, accept) -> None:
-    ctx = multiprocessing.get_context("spawn")
+    ctx = _process_context()
     pending = list(wanted)
     restarts = 0
     while pending:
