@@ -106,6 +106,31 @@ class SyntheticTrajectory:
 
 RULES = {"node": "Na", "linker": "Cl", "cutoff": 2.6}
 
+# the reference workflow fixture (ref §6.1)
+T10 = np.arange(6) * 10.0
+PB2I = [0, 1, 1, 0, 1, 0]
+PB = [2, 0, 0, 2, 0, 2]
+IODIDE = [1, 0, 0, 1, 0, 1]
+
+
+def ref_fixture(**kw):
+    """The reference workflow fixture (ref §6.1): 6 frames, dt = 10 fs, 3 frames per bin."""
+    kw.setdefault("timestep_fs", 10.0)
+    kw.setdefault("frames_per_bin", 3)
+    from clusterdynamicsml.dynamics import dynamics_from_counts
+
+    return dynamics_from_counts(T10, np.array([PB2I, PB, IODIDE]).T, ["Pb2I", "Pb", "I"], **kw)
+
+
+def write_energy_file(tmp_path):
+    """A small CP2K .ener file (8 rows, 10 fs apart) in tmp_path."""
+    p = tmp_path / "run.ener"
+    lines = ["#     Step Nr.          Time[fs]        Kin.[a.u.]          Temp[K]            Pot.[a.u.]        Cons Qty[a.u.]        UsedTime[s]"]
+    for k in range(8):
+        lines.append(f"{k * 20:8d} {k * 10.0:16.6f} {0.01 + k * 1e-4:20.10f} {300.0 + k:16.6f} {-100.0 - k * 0.01:20.10f} {-99.9:20.10f} {0.5:12.6f}")
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
 
 def half_box_counter(frame, rules):
     """A cheap counter that still reads every position: atoms of each element in the lower

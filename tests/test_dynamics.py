@@ -26,20 +26,19 @@ from clusterdynamicsml.dynamics import (
     summarize_series,
 )
 
-from _dynamics_standin import RULES, SyntheticTrajectory, failing_counter, half_box_counter, standin_count_labels
-
-T10 = np.arange(6) * 10.0
-PB2I = [0, 1, 1, 0, 1, 0]
-PB = [2, 0, 0, 2, 0, 2]
-IODIDE = [1, 0, 0, 1, 0, 1]
-
-
-def ref_fixture(**kw):
-    """The reference workflow fixture (ref §6.1): 6 frames, dt = 10 fs, 3 frames per bin."""
-    kw.setdefault("timestep_fs", 10.0)
-    kw.setdefault("frames_per_bin", 3)
-    return dynamics_from_counts(T10, np.array([PB2I, PB, IODIDE]).T, ["Pb2I", "Pb", "I"], **kw)
-
+from _dynamics_standin import (
+    IODIDE,
+    PB,
+    PB2I,
+    RULES,
+    T10,
+    SyntheticTrajectory,
+    failing_counter,
+    half_box_counter,
+    ref_fixture,
+    standin_count_labels,
+    write_energy_file,
+)
 
 # --------------------------------------------------------------------------------------
 # slow, obviously-correct reference of ref §3.5 (a deque of instances, one frame at a time)
@@ -322,19 +321,10 @@ def test_labels_absent_from_the_window_are_dropped():
 # --------------------------------------------------------------------------------------
 # dataset JSON and CSV (ref §3.7)
 # --------------------------------------------------------------------------------------
-def _energy_file(tmp_path):
-    p = tmp_path / "run.ener"
-    lines = ["#     Step Nr.          Time[fs]        Kin.[a.u.]          Temp[K]            Pot.[a.u.]        Cons Qty[a.u.]        UsedTime[s]"]
-    for k in range(8):
-        lines.append(f"{k * 20:8d} {k * 10.0:16.6f} {0.01 + k * 1e-4:20.10f} {300.0 + k:16.6f} {-100.0 - k * 0.01:20.10f} {-99.9:20.10f} {0.5:12.6f}")
-    p.write_text("\n".join(lines) + "\n")
-    return p
-
-
 def test_dataset_roundtrip_is_field_by_field_equal(tmp_path):
     from clusterdynamicsml.energy import read_cp2k_ener
 
-    energy = read_cp2k_ener(_energy_file(tmp_path))
+    energy = read_cp2k_ener(write_energy_file(tmp_path))
     r = ref_fixture(energy=energy, time_warnings=["note"], settings={"rules": "x", "path": tmp_path})
     paths = r.save(tmp_path / "X.json")
     assert [p.name for p in paths] == ["X.json", "X_cluster_distribution.csv", "X_lifetime.csv", "X_energy.csv"]
@@ -400,7 +390,7 @@ def test_csv_columns_and_formatting(tmp_path):
 def test_energy_csv_and_overlay_window(tmp_path):
     from clusterdynamicsml.energy import read_cp2k_ener
 
-    r = ref_fixture(energy=read_cp2k_ener(_energy_file(tmp_path)))
+    r = ref_fixture(energy=read_cp2k_ener(write_energy_file(tmp_path)))
     t, temp = r.energy_series("temperature")
     assert t.tolist() == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0]  # bin_edges[0] <= t <= bin_edges[-1]
     assert temp[0] == 300.0
@@ -447,6 +437,7 @@ def test_same_result_for_any_chunk_size_threads_and_iterators():
     ):
         assert set(other.differences(base)) <= {"settings", "time_source"}
     assert base.frame_times_fs[0] == 40.0 and base.frame_times_fs[-1] == 250.0
+    assert base.frame_indices.tolist() == list(range(4, 26)) and base.n_frames_total == 30
 
 
 def test_dask_local_scheduler_matches_serial():
@@ -458,10 +449,10 @@ def test_dask_local_scheduler_matches_serial():
     assert local.differences(serial) == ["settings"] and local.settings["scheduler"] == "local"
 
 
-def test_analyze_dynamics_with_energy_file(tmp_path):
+def test_analyze_dynamics_withwrite_energy_file(tmp_path):
     frames = _frames(6)
     r = analyze_dynamics(frames, RULES, timestep_fs=10.0, counter=standin_count_labels, num_threads=1,
-                         energy_file=_energy_file(tmp_path))
+                         energy_file=write_energy_file(tmp_path))
     assert r.energy is not None and r.energy_series("potential")[0].size == 7
     r.save(tmp_path / "d.json")
     assert DynamicsResult.load(tmp_path / "d.json") == r
@@ -541,3 +532,4 @@ def test_analyze_dynamics_rejects_bad_input(tmp_path):
 def test_public_names():
     assert cdml.analyze_dynamics is analyze_dynamics and cdml.DynamicsResult is DynamicsResult
     assert math.isclose(cdml.dynamics.DEFAULT_TIMESTEP_FS, 0.5)
+

@@ -771,6 +771,7 @@ def dynamics_from_counts(
     time_warnings: Iterable[str] = (),
     energy: EnergyData | None = None,
     settings: Mapping | None = None,
+    n_frames_total: int | None = None,
 ) -> DynamicsResult:
     """Window, bins, matrices and lifetimes from per-frame label counts (pure numpy).
 
@@ -785,6 +786,7 @@ def dynamics_from_counts(
         default: read from the label (:func:`label_size`).
     frame_indices, source_frame_indices : (F,) ints recorded for the selected frames
         (default 0 .. F-1).
+    n_frames_total : frames in the whole source, when only a part of it is given (default F).
     Labels never seen in the selected frames are dropped.
     """
     t = np.asarray(times_fs, dtype=np.float64)
@@ -868,7 +870,7 @@ def dynamics_from_counts(
         for s in sorted(set(sizes_sorted.tolist()))
     ]
 
-    n_total = t.size
+    n_total = t.size if n_frames_total is None else int(n_frames_total)
     fi = np.arange(n_total, dtype=np.int64) if frame_indices is None else np.asarray(frame_indices, dtype=np.int64)
     si = fi if source_frame_indices is None else np.asarray(source_frame_indices, dtype=np.int64)
     if fi.shape != t.shape or si.shape != t.shape:
@@ -949,9 +951,10 @@ def count_chunk(view, start: int, stop: int, *, counter: Callable, rules, lo_fs=
 
     times, sources, counted, rows = [], [], [], []
     label_ids: dict[str, int] = {}
+    reader = getattr(view, "chunk", None)  # FrameSource.chunk keeps the file open between frames
+    frames = reader(start, stop) if callable(reader) else (view[k] for k in range(start, stop))
     with set_num_threads(num_threads):
-        for k in range(start, stop):
-            frame = view[k]
+        for k, frame in zip(range(start, stop), frames):
             t = float(frame.time_fs)
             times.append(t)
             sources.append(int(getattr(frame, "source_index", k)))
@@ -968,6 +971,8 @@ def count_chunk(view, start: int, stop: int, *, counter: Callable, rules, lo_fs=
                     row[label_ids.setdefault(str(label), len(label_ids))] = int(n)
             counted.append(True)
             rows.append(row)
+    if len(times) != stop - start:
+        raise ValueError(f"the frame source gave {len(times)} frames for positions {start} to {stop - 1}")
     n_lab = len(label_ids)
     dense = [[row.get(j, 0) for j in range(n_lab)] for row in rows]
     return {
@@ -1063,6 +1068,30 @@ def _source_fingerprint(frames_or_path, source) -> dict:
         return {"source_sha256": hashlib.sha256(pickle.dumps(source)).hexdigest()}
     except Exception as exc:  # noqa: BLE001 - any pickling failure means we cannot fingerprint
         raise ValueError(f"checkpoint= needs a picklable frame source, got {type(source).__name__}: {exc}") from None
+
+
+def _known_times(source) -> np.ndarray | None:
+    """Frame times (fs) known without reading frames (FrameSource.times_fs, or frames in memory),
+    when strictly increasing; else None."""
+    times = getattr(source, "times_fs", None)
+    if times is None and isinstance(source, (list, tuple)):
+        try:
+            times = [float(f.time_fs) for f in source]
+        except (AttributeError, TypeError, ValueError):
+            return None
+    if times is None or callable(times):
+        return None
+    t = np.asarray(times, dtype=np.float64)
+    if t.ndim != 1 or t.size != len(source) or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
+        return None
+    return t
+
+
+def _rules_description(rules):
+    to_dict = getattr(rules, "to_dict", None)
+    if callable(to_dict):
+        return _json_ready(to_dict())
+    return _json_ready(rules) if isinstance(rules, (Mapping, list, tuple)) else repr(rules)
 
 
 def _resolve_source(frames_or_path, box, timestep_fs):
@@ -1169,34 +1198,51 @@ def analyze_dynamics(
     dt = timestep_fs if timestep_fs is not None else source_dt
     threads = num_threads if num_threads is not None else default_threads_per_worker(workers if scheduler is None else (workers or 2))
 
+    counter_name = f"{getattr(counter, '__module__', '')}.{getattr(counter, '__qualname__', repr(counter))}"
+    rules_desc = _rules_description(rules)
+    offset = 0
     if random_access:
-        n_frames = len(source)
-        if n_frames == 0:
+        n_total = len(source)
+        if n_total == 0:
             raise ValueError(f"no frames in {frames_or_path!r}")
-        # the explicit stop can be used to skip frames only when it lies after the start
-        first_t = float(source[0].time_fs) if lo is None else lo
-        hi = hi_given if (hi_given is not None and hi_given > first_t) else None
-        func = partial(count_chunk, counter=counter, rules=rules, lo_fs=lo, hi_fs=hi, num_threads=threads)
-        bounds = chunk_bounds(n_frames, chunk)
+        known = _known_times(source)
+        work = source
+        lo_f = hi_f = None
+        if known is not None:
+            # the frame times are known without reading frames: resolve the window now and
+            # read only the frames inside it
+            if dt is None:
+                dt = _infer_timestep(known, notes)
+            window = resolve_time_window(known, dt, start_fs, stop_fs)
+            inside = np.flatnonzero(window.selected)
+            offset, end = int(inside[0]), int(inside[-1]) + 1
+            if (offset, end) != (0, n_total):
+                work = source[offset:end]
+        else:
+            # times unknown until frames are read: frames are read, and those surely outside
+            # the window are not clustered (an explicit stop after the start bounds the window)
+            lo_f = lo
+            first_t = float(source[0].time_fs) if lo is None else lo
+            hi_f = hi_given if (hi_given is not None and hi_given > first_t) else None
+        func = partial(count_chunk, counter=counter, rules=rules, lo_fs=lo_f, hi_fs=hi_f, num_threads=threads)
+        bounds = chunk_bounds(len(work), chunk)
         ckpt = None
         todo = None
         if checkpoint is not None:
             fingerprint = _json_ready({
-                "source": _source_fingerprint(frames_or_path, source), "n_frames": n_frames, "chunk_size": chunk,
-                "lo_fs": lo, "hi_fs": hi, "counter": f"{getattr(counter, '__module__', '')}.{getattr(counter, '__qualname__', repr(counter))}",
-                "rules": repr(rules),
+                "source": _source_fingerprint(frames_or_path, source), "n_frames": n_total, "chunk_size": chunk,
+                "first_frame": offset, "n_counted": len(work), "lo_fs": lo_f, "hi_fs": hi_f,
+                "counter": counter_name, "rules": rules_desc,
             })
             ckpt = _Checkpoint(Path(checkpoint), fingerprint, bounds)
             todo = [c for c in range(len(bounds)) if c not in ckpt.done]
         fresh = map_chunks(
-            func, source, chunk, workers=workers, scheduler=scheduler, chunks=todo,
+            func, work, chunk, workers=workers, scheduler=scheduler, chunks=todo,
             on_result=None if ckpt is None else ckpt.append, retries=retries, progress=progress,
             progress_label="frames",
         )
-        if ckpt is not None:
-            parts = [ckpt.done[c] for c in range(len(bounds))]
-        else:
-            parts = fresh
+        parts = [ckpt.done[c] for c in range(len(bounds))] if ckpt is not None else fresh
+        n_frames = len(work)
     else:
         if checkpoint is not None:
             raise ValueError("checkpoint= needs a path, a FrameSource or a list of frames, not a one-pass iterator")
@@ -1205,15 +1251,15 @@ def analyze_dynamics(
         hi_iter = hi_given if (lo is not None and hi_given is not None and hi_given > lo) else None
         parts = []
         buffer: list = []
-        offset = 0
+        n_frames = 0
         from .parallel import ChunkView
 
         def flush():
-            nonlocal offset
+            nonlocal n_frames
             if buffer:
-                parts.append(count_chunk(ChunkView(buffer, offset), offset, offset + len(buffer), counter=counter,
+                parts.append(count_chunk(ChunkView(buffer, n_frames), n_frames, n_frames + len(buffer), counter=counter,
                                          rules=rules, lo_fs=lo, hi_fs=hi_iter, num_threads=threads))
-                offset += len(buffer)
+                n_frames += len(buffer)
                 buffer.clear()
 
         for frame in source:
@@ -1223,7 +1269,7 @@ def analyze_dynamics(
         flush()
         if not parts:
             raise ValueError("no frames in the frame iterator")
-        n_frames = offset
+        n_total = n_frames
 
     times, src_idx, counted, all_labels, label_index = [], [], [], [], {}
     for part in parts:
@@ -1243,7 +1289,7 @@ def analyze_dynamics(
     # frames skipped by the lo/hi pre-filter are never inside the window, so they carry no counts
     settings = {
         "source": os.fspath(frames_or_path) if isinstance(frames_or_path, (str, os.PathLike)) else type(source).__name__,
-        "rules": repr(rules),
+        "rules": rules_desc,
         "frames_per_bin": frames_per_bin,
         "bin_width_fs": bin_width_fs,
         "timestep_fs": timestep_fs,
@@ -1253,14 +1299,14 @@ def analyze_dynamics(
         "workers": workers,
         "scheduler": scheduler if (scheduler is None or isinstance(scheduler, str)) else type(scheduler).__name__,
         "chunk_size": chunk,
-        "counter": f"{getattr(counter, '__module__', '')}.{getattr(counter, '__qualname__', repr(counter))}",
+        "counter": counter_name,
     }
     result = dynamics_from_counts(
         times_arr, counts, all_labels, timestep_fs=dt, frames_per_bin=frames_per_bin, bin_width_fs=bin_width_fs,
-        start_fs=start_fs, stop_fs=stop_fs, frame_indices=np.arange(n_frames), source_frame_indices=src_idx,
-        time_source=time_source, time_warnings=notes, energy=energy, settings=settings,
+        start_fs=start_fs, stop_fs=stop_fs, frame_indices=offset + np.arange(n_frames), source_frame_indices=src_idx,
+        time_source=time_source, time_warnings=notes, energy=energy, settings=settings, n_frames_total=n_total,
     )
-    not_counted = ~np.asarray(counted, dtype=bool)[result.frame_indices]
+    not_counted = ~np.asarray(counted, dtype=bool)[result.frame_indices - offset]
     if not_counted.any():  # cannot happen: the pre-filter is conservative
         raise RuntimeError("internal error: a frame inside the analysis window was not clustered")
     return result
