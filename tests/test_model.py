@@ -59,7 +59,7 @@ def test_ridge_params_stored_unchanged_and_fit_returns_self():
 @pytest.mark.parametrize(
     "kwargs, X, y, match",
     [
-        ({"transform": "log"}, [[1.0]], [1.0], "transform must be"),
+        ({"transform": "sqrt"}, [[1.0]], [1.0], "transform must be"),
         ({"alpha": -1}, [[1.0]], [1.0], "alpha must be"),
         ({"lower": 2, "upper": 1}, [[1.0]], [1.0], "lower bound must not exceed"),
         ({}, [1.0, 2.0], [1.0, 2.0], "2-D feature matrix"),
@@ -131,3 +131,35 @@ def test_property_model_validates():
         ClusterPropertyModel("Pb").fit([_row("Pb", {"Pb": 1})])
     with pytest.raises(ValueError, match="not fitted"):
         ClusterPropertyModel(["Pb"]).predict({"Pb": 1})
+
+
+def test_log_transform_recovers_geometric_decay_and_stays_positive():
+    n = np.arange(1, 6, dtype=float)
+    X = np.column_stack([np.ones(5), n])
+    y = 3.0 * 0.2 ** (n - 1)  # populations decaying geometrically with size
+    m = WeightedRidge(transform="log", lower=0.0, log_offset=1e-9).fit(X, y)
+    np.testing.assert_allclose(m.predict(X), y, rtol=1e-5)
+    far = m.predict([[1.0, 8.0]])[0]
+    assert far == pytest.approx(3.0 * 0.2**7, rel=1e-3) and far > 0
+    # log1p (the reference) extrapolates the same data to a clipped 0
+    assert WeightedRidge(transform="log1p", lower=0.0).fit(X, y).predict([[1.0, 8.0]])[0] == 0.0
+    with pytest.raises(ValueError, match="log_offset must be a positive"):
+        WeightedRidge(transform="log", log_offset=0).fit(X, y)
+
+
+def test_population_transform_option():
+    rows = [
+        _row("Pb", {"Pb": 1}, mean_count_per_frame=3.0, occupancy_fraction=0.9),
+        _row("Pb2I", {"Pb": 2, "I": 1}, mean_count_per_frame=0.6, occupancy_fraction=0.3),
+        _row("Pb3I2", {"Pb": 3, "I": 2}, mean_count_per_frame=0.12, occupancy_fraction=0.1),
+    ]
+    ref = ClusterPropertyModel(["Pb"], 10.0).fit(rows)
+    log = ClusterPropertyModel(["Pb"], 10.0, population_transform="log").fit(rows)
+    assert ref.models_["mean_count_per_frame"].transform == "log1p" and ref.models_["occupancy_fraction"].transform == "identity"
+    assert log.models_["mean_count_per_frame"].transform == "log" and log.models_["occupancy_fraction"].transform == "log"
+    big = {"Pb": 5, "I": 4}
+    assert ref.predict(big)["mean_count_per_frame"] == 0.0
+    assert 0.0 < log.predict(big)["mean_count_per_frame"] < 0.12
+    assert 0.0 < log.predict(big)["occupancy_fraction"] <= 1.0
+    with pytest.raises(ValueError, match="population_transform must be"):
+        ClusterPropertyModel(["Pb"], population_transform="sqrt").fit(rows)

@@ -239,3 +239,12 @@ def test_real_nacl_validation_report(shared_data, tmp_path):
         assert entry["observed"], f"no cluster with {size} nodes observed in the full trajectory"
         assert entry["label_recall"] is not None
     print("NaCl validation:", json.dumps({"leave_largest_out": {k: res.validation.get(k) for k in ("held_out_node_count", "top1_match", "label_recall", "label_precision", "share_overlap", "predicted_mass", "observed_mass")}, "larger_sizes": {s: {k: e[k] for k in ("top1_match", "label_recall", "label_precision", "share_overlap", "predicted_mass", "observed_mass")} for s, e in cmp["sizes"].items()}}, default=str))
+
+
+def test_population_transform_option_is_recorded_and_validated(chain_library):
+    lib, table = chain_library
+    res = predict_clusters(lib, table, RULES, [5], timestep_fs=10.0, n_bootstrap=5, debye_waller=False, population_transform="log")
+    assert res.settings["population_transform"] == "log"
+    assert all(c.predicted["mean_count_per_frame"] > 0 for c in res.candidates)
+    with pytest.raises(ValueError, match="population_transform must be"):
+        predict_clusters(lib, table, RULES, [5], timestep_fs=10.0, n_bootstrap=0, population_transform="exp")

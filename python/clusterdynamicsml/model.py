@@ -71,7 +71,8 @@ class WeightedRidge:
 
     Parameters (stored unchanged; validated in ``fit``):
     alpha : ridge penalty lambda (>= 0), applied to every coefficient including the intercept.
-    transform : "identity" or "log1p".
+    transform : "identity", "log1p" or "log" (``y' = log(clip(y, 0) + log_offset)``, an option
+        beyond the reference for geometrically decaying populations).
     lower, upper : bounds applied to predictions in target units (None: unbounded).
     default : prediction when fitted on zero rows (None: fitting zero rows is an error).
 
@@ -79,22 +80,33 @@ class WeightedRidge:
     constant model) or None, ``mode_`` ("ridge", "constant" or "default"), ``n_train_``.
     """
 
-    def __init__(self, alpha: float = RIDGE_LAMBDA, transform: str = "identity", lower=None, upper=None, default=None):
+    def __init__(self, alpha: float = RIDGE_LAMBDA, transform: str = "identity", lower=None, upper=None, default=None, log_offset: float = 1e-4):
         self.alpha = alpha
         self.transform = transform
         self.lower = lower
         self.upper = upper
         self.default = default
+        self.log_offset = log_offset
 
     def _forward(self, y):
-        return np.log1p(np.clip(y, 0.0, None)) if self.transform == "log1p" else y
+        if self.transform == "log1p":
+            return np.log1p(np.clip(y, 0.0, None))
+        if self.transform == "log":
+            return np.log(np.clip(y, 0.0, None) + float(self.log_offset))
+        return y
 
     def _inverse(self, z):
-        return np.expm1(z) if self.transform == "log1p" else z
+        if self.transform == "log1p":
+            return np.expm1(z)
+        if self.transform == "log":
+            return np.exp(z) - float(self.log_offset)
+        return z
 
     def fit(self, X, y, sample_weight=None) -> "WeightedRidge":
-        if self.transform not in ("identity", "log1p"):
-            raise ValueError(f"transform must be 'identity' or 'log1p', got {self.transform!r}")
+        if self.transform not in ("identity", "log1p", "log"):
+            raise ValueError(f"transform must be 'identity', 'log1p' or 'log', got {self.transform!r}")
+        if self.transform == "log" and not (isinstance(self.log_offset, (int, float)) and math.isfinite(self.log_offset) and self.log_offset > 0):
+            raise ValueError(f"log_offset must be a positive number for transform='log', got {self.log_offset!r}")
         try:
             alpha = float(self.alpha)
         except (TypeError, ValueError):
@@ -188,6 +200,10 @@ class ClusterPropertyModel:
     node_elements : node element symbols.
     timestep_fs : frame timestep dt (fs), the lower bound of predicted lifetimes.
     alpha : ridge penalty (default 1e-6).
+    population_transform : transform of mean_count_per_frame and occupancy_fraction:
+        "reference" (log1p and identity, ref §4.3) or "log" (``log(y + 1e-4)`` for both, an
+        option beyond the reference: populations that decay geometrically with size
+        extrapolate to small positive values instead of being clipped to 0; bounds unchanged).
 
     ``fit(rows)`` takes ``TrainingRow`` objects (or anything with ``element_counts``,
     ``stability_weight`` and the target attributes). Fitted attributes: ``node_elements_``,
@@ -195,10 +211,11 @@ class ClusterPropertyModel:
     ({target: WeightedRidge}; count models are keyed ``count_<El>``), ``default_lifetime_fs_``.
     """
 
-    def __init__(self, node_elements, timestep_fs: float = 0.5, alpha: float = RIDGE_LAMBDA):
+    def __init__(self, node_elements, timestep_fs: float = 0.5, alpha: float = RIDGE_LAMBDA, population_transform: str = "reference"):
         self.node_elements = node_elements
         self.timestep_fs = timestep_fs
         self.alpha = alpha
+        self.population_transform = population_transform
 
     def fit(self, rows) -> "ClusterPropertyModel":
         rows = list(rows)
@@ -212,6 +229,8 @@ class ClusterPropertyModel:
             raise ValueError(f"timestep_fs must be a positive number (fs), got {self.timestep_fs!r}")
         if not rows:
             raise ValueError("at least one training row is needed, got 0")
+        if self.population_transform not in ("reference", "log"):
+            raise ValueError(f"population_transform must be 'reference' or 'log', got {self.population_transform!r}")
         self.node_elements_ = tuple(sorted(set(self.node_elements)))
         elements = set()
         for r in rows:
@@ -223,6 +242,8 @@ class ClusterPropertyModel:
         self.default_lifetime_fs_ = float(np.mean(lifetimes)) if lifetimes else dt
         self.models_ = {}
         for name, transform, lower, upper in PROPERTY_TARGETS:
+            if self.population_transform == "log" and name in ("mean_count_per_frame", "occupancy_fraction"):
+                transform = "log"
             if name == "mean_lifetime_fs":
                 y = np.array([r.mean_lifetime_fs if r.mean_lifetime_fs is not None else self.default_lifetime_fs_ for r in rows], dtype=np.float64)
                 lower = dt

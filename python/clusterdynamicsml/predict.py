@@ -139,12 +139,12 @@ def resolve_target_node_counts(max_observed: int, target_node_counts=None, max_n
     return sizes
 
 
-def _fit_and_predict(rows, types, sizes, dt, k, threshold):
-    model = ClusterPropertyModel(types.node_elements, dt).fit(rows)
+def _fit_and_predict(rows, types, sizes, dt, k, threshold, population_transform="reference"):
+    model = ClusterPropertyModel(types.node_elements, dt, population_transform=population_transform).fit(rows)
     return model, predict_candidates(rows, model, types, sizes, dt, k, threshold)
 
 
-def bootstrap_uncertainty(rows, types: AtomTypes, candidates, target_sizes, timestep_fs: float, n_bootstrap: int = 200, seed: int = 0, candidates_per_size: int = 3, share_threshold: float = 0.02) -> dict:
+def bootstrap_uncertainty(rows, types: AtomTypes, candidates, target_sizes, timestep_fs: float, n_bootstrap: int = 200, seed: int = 0, candidates_per_size: int = 3, share_threshold: float = 0.02, population_transform: str = "reference") -> dict:
     """Bootstrap over training rows (resampled with replacement, ``numpy.random.default_rng(seed)``).
 
     Each replicate refits every model, re-predicts every target of each retained candidate
@@ -163,7 +163,7 @@ def bootstrap_uncertainty(rows, types: AtomTypes, candidates, target_sizes, time
         idx = rng.integers(0, len(rows), len(rows))
         sample = [rows[i] for i in idx]
         try:
-            model, out = _fit_and_predict(sample, types, target_sizes, timestep_fs, candidates_per_size, share_threshold)
+            model, out = _fit_and_predict(sample, types, target_sizes, timestep_fs, candidates_per_size, share_threshold, population_transform)
         except (ValueError, np.linalg.LinAlgError):
             failed += 1
             continue
@@ -274,7 +274,7 @@ def compare_with_observed(candidates, observed_rows, types: AtomTypes, predicted
     return {"sizes": per_size, "predicted_mass_total": predicted_mass}
 
 
-def leave_largest_size_out(rows, types: AtomTypes, timestep_fs: float, candidates_per_size: int = 3, share_threshold: float = 0.02, n_bootstrap: int = 50, seed: int = 0) -> dict:
+def leave_largest_size_out(rows, types: AtomTypes, timestep_fs: float, candidates_per_size: int = 3, share_threshold: float = 0.02, n_bootstrap: int = 50, seed: int = 0, population_transform: str = "reference") -> dict:
     """Train without the largest observed node count, predict it, compare with what was observed.
 
     Needs at least three distinct observed node counts (two remain for training); otherwise
@@ -288,12 +288,12 @@ def leave_largest_size_out(rows, types: AtomTypes, timestep_fs: float, candidate
     train = [r for r in rows if r.node_count < held]
     test = [r for r in rows if r.node_count == held]
     try:
-        _, out = _fit_and_predict(train, types, [held], timestep_fs, candidates_per_size, share_threshold)
+        _, out = _fit_and_predict(train, types, [held], timestep_fs, candidates_per_size, share_threshold, population_transform)
     except ValueError as exc:
         return {"skipped": f"could not fit without node count {held}: {exc}"}
     cands = out["candidates"]
     if n_bootstrap:
-        bootstrap_uncertainty(train, types, cands, [held], timestep_fs, n_bootstrap, seed, candidates_per_size, share_threshold)
+        bootstrap_uncertainty(train, types, cands, [held], timestep_fs, n_bootstrap, seed, candidates_per_size, share_threshold, population_transform)
     cmp = compare_with_observed(cands, test, types, out["mass"]["weight"])
     report = {"held_out_node_count": held, "train_node_counts": sizes[:-1], "train_labels": [r.label for r in train]}
     report.update(cmp["sizes"][held])
@@ -526,6 +526,7 @@ def predict_clusters(
     observed_targets: str = "error",
     debye_waller: bool = True,
     dw_bootstrap: int | None = None,
+    population_transform: str = "reference",
 ) -> PredictionResult:
     """Predict larger clusters from a structure library and a dynamics lifetime table.
 
@@ -541,6 +542,10 @@ def predict_clusters(
     validate : run the leave-largest-size-out validation.
     debye_waller : estimate observed and predicted Debye-Waller sigma (needs
         ``saxs.rank_aligned_sigma``; skipped with a warning when it is missing).
+    dw_bootstrap : bootstrap replicates of the sigma models (default: n_bootstrap).
+    population_transform : "reference" (ref §4.3: log1p counts, identity occupancy) or "log"
+        (log(y + 1e-4) for both; see ``ClusterPropertyModel``). The validation report tells
+        which extrapolates better on a given data set.
 
     Raises ValueError for bad parameters, fewer than 2 distinct observed node counts, or
     target sizes that leave nothing to predict.
@@ -571,18 +576,20 @@ def predict_clusters(
         raise ValueError(f"at least 2 distinct observed node counts are needed to extrapolate, got {sizes_obs}")
     max_obs = sizes_obs[-1]
     targets = resolve_target_node_counts(max_obs, target_node_counts, max_node_count, observed_targets, warnings)
-    model, out = _fit_and_predict(rows, types, targets, dt, candidates_per_size, threshold)
+    if population_transform not in ("reference", "log"):
+        raise ValueError(f"population_transform must be 'reference' or 'log', got {population_transform!r}")
+    model, out = _fit_and_predict(rows, types, targets, dt, candidates_per_size, threshold, population_transform)
     cands = out["candidates"]
     for n in targets:
         if not any(c.node_count == n for c in cands):
             warnings.append(f"no candidate survived the filters at node count {n}")
     boot = {}
     if n_bootstrap and cands:
-        boot = bootstrap_uncertainty(rows, types, cands, targets, dt, n_bootstrap, seed, candidates_per_size, threshold)
+        boot = bootstrap_uncertainty(rows, types, cands, targets, dt, n_bootstrap, seed, candidates_per_size, threshold, population_transform)
     ok = [c.node_count for c in cands if c.share >= threshold and c.predicted["mean_lifetime_fs"] >= dt]
     validation = None
     if validate:
-        validation = leave_largest_size_out(rows, types, dt, candidates_per_size, threshold, min(n_bootstrap, 50), seed)
+        validation = leave_largest_size_out(rows, types, dt, candidates_per_size, threshold, min(n_bootstrap, 50), seed, population_transform)
     dw_rows = []
     if debye_waller:
         from . import debye_waller as dwmod
@@ -600,6 +607,7 @@ def predict_clusters(
         "observed_targets": observed_targets,
         "library": library.root,
         "ridge_lambda": 1e-6,
+        "population_transform": population_transform,
     }
     return PredictionResult(
         node_elements=list(types.node_elements),
