@@ -14,7 +14,7 @@ from clusterdynamicsml.predict import (
     predict_clusters,
     resolve_target_node_counts,
 )
-from clusterdynamicsml.structures import read_library
+from clusterdynamicsml.structures import load_lifetime_table, read_library
 
 RULES = {"node": ["Pb"], "linker": ["I"], "shell": ["O"], "cutoffs": {("Pb", "I"): 3.36, ("Pb", "O"): 3.36}}
 
@@ -234,7 +234,8 @@ def test_real_nacl_validation_report(shared_data, tmp_path):
     small = type(full_library)(full_library.root, full_library.types, [o for o in full_library if o.node_count <= cut], full_library.warnings)
     res = predict_clusters(small, dyn_half, rules, [s for s in sizes if s > cut][:2], n_bootstrap=50, seed=0, debye_waller=False)
     assert res.candidates and res.validation is not None
-    cmp = compare_with_observed(res.candidates, dyn_full.lifetime_by_label if hasattr(dyn_full, "lifetime_by_label") else dyn_full, res.validation and small.types)
+    full_rows = list(load_lifetime_table(dyn_full).values())
+    cmp = compare_with_observed(res.candidates, full_rows, small.types)
     for size, entry in cmp["sizes"].items():
         assert entry["observed"], f"no cluster with {size} nodes observed in the full trajectory"
         assert entry["label_recall"] is not None
