@@ -135,7 +135,12 @@ class AtomTypes:
             raise ValueError("rules must define at least one node element, got node=[]")
         cutoffs: dict = {}
         for key, value in dict(get("cutoffs", {}) or {}).items():
-            a, b = (_norm_element(str(k)) for k in key)
+            names = [_norm_element(str(k[0] if isinstance(k, (tuple, list)) else k)) for k in key]
+            if len(names) == 1:  # a frozenset key of a same-element pair
+                names = names * 2
+            if len(names) != 2:
+                raise ValueError(f"rules.cutoffs keys must be element pairs, got {key!r}")
+            a, b = names
             if isinstance(value, Mapping):
                 levels = {int(k): float(v) for k, v in value.items()}
                 d = levels.get(0, min(levels.values()) if levels else None)
