@@ -81,6 +81,8 @@ def test_library_counts_from_files_modal_and_representative(tmp_path):
     (lib / "representative_x").mkdir()
     write_xyz(lib / "representative_x" / "r.xyz", ["Pb"], [[0, 0, 0]])
     (lib / "cluster_extraction_metadata.json").write_text("{}")
+    write_xyz(lib / ".extract_tmp" / "Pb3" / "x.xyz", ["Pb"] * 3, [[0, 0, 0], [3, 0, 0], [6, 0, 0]])  # interrupted run
+    write_xyz(lib / ".extract_tmp" / "x.xyz", ["Pb"], [[0, 0, 0]])
     library = read_library(lib, RULES, frame_labels=["Pb2"])
     assert library.labels == ["Pb2", "PbI2"]
     obs = library["Pb2"]
@@ -110,7 +112,7 @@ def test_library_reads_motif_folders_and_flat_files_together(tmp_path):
 def test_library_pdb_residue_rules_track_only_matching_atoms(tmp_path):
     lib = tmp_path / "lib"
     rules = {"node": ["Pb"], "linker": ["I"], "shell": [("O", "DMF")]}
-    write_pdb(lib / "PbI" / "a.pdb", ["Pb", "I", "O", "O"], [[0, 0, 0], [3, 0, 0], [0, 2.5, 0], [0, -30, 0]], ["PBI", "PBI", "DMF", "WAT"])
+    write_pdb(lib / "PbI" / "a.pdb", ["Pb", "I", "O", "O"], [[0, 0, 0], [3, 0, 0], [0, 2.5, 0], [0, -30, 0]], ["PBI", "PBI", "dmf", "WAT"])
     library = read_library(lib, rules)
     assert library["PbI"].element_counts == {"Pb": 1, "I": 1, "O": 1}
     assert library["PbI"].mismatched_file_count == 0  # shells are not in the label

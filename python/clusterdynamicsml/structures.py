@@ -4,7 +4,7 @@ The library layout is the one ``write_library`` produces (ref §1.7)::
 
     <library>/<LABEL>/<frame>_<ID>.xyz|pdb        flat files, and/or
     <library>/<LABEL>/motif_*/<...>.xyz|pdb        motif sub-folders
-    <library>/representative_*/                    skipped
+    <library>/representative_*/, hidden folders    skipped (``.extract_tmp`` of an interrupted run)
 
 Better than the reference: flat files and ``motif_*`` sub-folders are read together, and the
 same file set feeds the descriptors and the Debye-Waller estimator (ref V15); descriptors are
@@ -188,7 +188,7 @@ class AtomTypes:
         specs = self.node + self.linker + self.shell
         by_element: dict = {}
         for el, res in specs:
-            by_element.setdefault(el, set()).add(res)
+            by_element.setdefault(el, set()).add(None if res is None else res.upper())
         mask = np.zeros(len(symbols), dtype=bool)
         for i, el in enumerate(symbols):
             allowed = by_element.get(el)
@@ -196,8 +196,8 @@ class AtomTypes:
                 continue
             if None in allowed or residues is None:
                 mask[i] = True
-            else:
-                mask[i] = residues[i] in allowed
+            else:  # residue names match case-insensitively, as in ClusterRules
+                mask[i] = (residues[i] or "").upper() in allowed
         return mask
 
     def pair_cutoff(self, a: str, b: str) -> float | None:
@@ -456,7 +456,7 @@ def read_library(library_dir, rules, frame_labels: Iterable[str] | None = None) 
     if not root.is_dir():
         raise ValueError(f"structure library folder expected, got {str(library_dir)!r} (not a directory)")
     observations, warnings = [], []
-    label_dirs = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith("representative_")), key=lambda p: _natural_key(p.name))
+    label_dirs = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("representative_", "."))), key=lambda p: _natural_key(p.name))
     for label_dir in label_dirs:
         files, motifs = _label_files(label_dir)
         if not files:
