@@ -253,3 +253,55 @@ def test_real_nacl_validation_report(shared_data, tmp_path):
     # the log population transform keeps the extrapolated populations positive, and it finds observed labels
     assert report["log"]["vs_full_trajectory"][5]["label_precision"] > 0
     print("NaCl validation:", json.dumps(report, default=str, indent=1))
+
+
+def test_population_transform_option_is_recorded_and_validated(chain_library):
+    lib, table = chain_library
+    res = predict_clusters(lib, table, RULES, [5], timestep_fs=10.0, n_bootstrap=5, debye_waller=False, population_transform="log")
+    assert res.settings["population_transform"] == "log"
+    assert all(c.predicted["mean_count_per_frame"] > 0 for c in res.candidates)
+    with pytest.raises(ValueError, match="population_transform must be"):
+        predict_clusters(lib, table, RULES, [5], timestep_fs=10.0, n_bootstrap=0, population_transform="exp")
+
+
+def test_compare_with_observed_known_answer():
+    from clusterdynamicsml.candidates import Candidate
+    from clusterdynamicsml.predict import compare_with_observed
+    from clusterdynamicsml.structures import AtomTypes
+
+    types = AtomTypes.from_rules(RULES)
+    a = Candidate(5, "Pb5I4", {"Pb": 5, "I": 4}, "trend", rank=1, share=0.6, weight=0.006)
+    b = Candidate(5, "Pb5I3", {"Pb": 5, "I": 3}, "scaled", rank=2, share=0.2, weight=0.002)
+    a.predicted = {"mean_count_per_frame": 0.05, "occupancy_fraction": 0.05}
+    a.uncertainty = {"mean_count_per_frame": {"p05": 0.01, "p95": 0.2}}
+    b.predicted = {}
+    observed = [
+        {"label": "Pb5I4", "mean_count_per_frame": 0.1, "occupancy_fraction": 0.1},  # weight 0.01
+        {"label": "Pb5I6", "mean_count_per_frame": 0.1, "occupancy_fraction": 0.3},  # weight 0.03
+        {"label": "Pb4I3", "mean_count_per_frame": 1.0, "occupancy_fraction": 1.0},  # other size
+        {"label": "Pb5I2", "mean_count_per_frame": 0.0, "occupancy_fraction": 0.0},  # weight 0: ignored
+    ]
+    e = compare_with_observed([a, b], observed, types)["sizes"][5]
+    assert [o["label"] for o in e["observed"]] == ["Pb5I6", "Pb5I4"]
+    assert e["observed_mass"] == pytest.approx(0.04) and e["predicted_mass"] == pytest.approx(0.008)
+    assert e["top1_match"] is False
+    assert e["label_recall"] == pytest.approx(0.25)
+    assert e["label_precision"] == pytest.approx(0.5)
+    # predicted within-size shares 0.75 / 0.25, observed 0.75 (Pb5I6) / 0.25 (Pb5I4)
+    assert e["share_overlap"] == pytest.approx(0.25)
+    assert e["top1_composition_distance"] == pytest.approx(2 / 5)
+    (m,) = e["matched"]
+    assert m["properties"]["mean_count_per_frame"] == {"predicted": 0.05, "observed": 0.1, "in_interval_05_95": True}
+
+
+def test_leave_largest_size_out_needs_three_sizes(tmp_path):
+    from clusterdynamicsml.predict import leave_largest_size_out
+    from clusterdynamicsml.structures import AtomTypes, build_training_rows
+
+    rng = np.random.default_rng(1)
+    for n, label in ((1, "Pb"), (2, "Pb2I")):
+        write_chain(tmp_path / "lib" / label / "a.xyz", n, rng)
+    library = read_library(tmp_path / "lib", RULES)
+    rows, _ = build_training_rows(library, [])
+    out = leave_largest_size_out(rows, AtomTypes.from_rules(RULES), 10.0)
+    assert "skipped" in out and "3 distinct" in out["skipped"]
