@@ -202,3 +202,17 @@ def test_training_rows_join_and_stability_weight_exact(tmp_path):
     assert by["Pb"].stability_weight == pytest.approx(1 + 1 / 10)
     assert any("Pb " in w and "never appears" in w for w in warnings)
     assert TrainingRow.from_dict(r.to_dict()) == r
+
+
+def test_labels_and_rules_agree_with_clusters_module():
+    clusters = pytest.importorskip("clusterdynamicsml.clusters")
+    if not hasattr(clusters, "format_label") or not hasattr(clusters, "ClusterRules"):
+        pytest.skip("clusters.format_label / ClusterRules have not landed yet")
+    rules = clusters.ClusterRules(node=["Pb"], linker=["I", "Br"], shell=[("O", "DMF")], cutoffs={("Pb", "I"): 3.36, ("Pb", "O"): {0: 3.0, 1: 4.0}})
+    types = AtomTypes.from_rules(rules)
+    assert types.node_elements == ("Pb",) and types.linker_elements == ("Br", "I") and types.shell_elements == ("O",)
+    assert types.shell == (("O", "DMF"),)
+    assert types.pair_cutoff("I", "Pb") == pytest.approx(3.36) and types.pair_cutoff("O", "Pb") == pytest.approx(3.0)
+    for counts in ({"Pb": 2, "I": 5}, {"Pb": 1, "Br": 3, "I": 1}, {"Pb": 4, "I": 1, "Br": 2}):
+        assert types.format_label(counts) == clusters.format_label(counts, rules)
+        assert parse_label_counts(clusters.format_label(counts, rules)) == clusters.parse_label(clusters.format_label(counts, rules))
