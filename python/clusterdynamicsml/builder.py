@@ -67,6 +67,7 @@ _KIND = {name: k for k, name in enumerate(ATOM_TYPES)}
 _N_SPHERE = 48
 _CONE_SAMPLES = 10
 _RADIUS_STEPS = (1.0, 1.1, 1.2, 1.35, 1.5)
+_GROWTH_ANCHORS = 12
 
 
 # ---- records ------------------------------------------------------------------------------
@@ -165,6 +166,9 @@ def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
+    if v.ndim == 1:
+        n = math.sqrt(float(v @ v))
+        return v / n if n > 1e-12 else np.zeros(3)
     n = np.linalg.norm(v, axis=-1, keepdims=True)
     return np.divide(v, n, out=np.zeros_like(v), where=n > 1e-12)
 
@@ -416,7 +420,11 @@ def _grow_node(state: _State, element: str, rng: np.random.Generator) -> None:
     rot = _random_rotation(rng)
     sphere = _SPHERE @ rot.T
     dirs_all, extra = [], []
-    for a in nodes.tolist():
+    # anchors in the reference order (degree ascending, farther from the centroid first, index);
+    # only the first _GROWTH_ANCHORS are scored (inner, saturated nodes never win the score)
+    far = np.linalg.norm(placed[nodes] - centroid, axis=1)
+    anchors = nodes[np.lexsort((nodes, -far, state.node_cnt[nodes, 0]))][:_GROWTH_ANCHORS].tolist()
+    for a in anchors:
         nbr = [j for j in state.node_nb[a] if state.kind_of_el[state.el[j]] == 0]
         outward = (placed[a] - centroid) + sum((placed[a] - placed[j] for j in nbr), np.zeros(3))
         if nodes.size == 1:
@@ -434,7 +442,7 @@ def _grow_node(state: _State, element: str, rng: np.random.Generator) -> None:
             term = term + 10.0 * max(len(nbr) + 1 - nn_target, 0)
         dirs_all.append(dirs)
         extra.append(term)
-    anchor_of = np.concatenate([np.full(len(d), a) for a, d in zip(nodes.tolist(), dirs_all)])
+    anchor_of = np.concatenate([np.full(len(d), a) for a, d in zip(anchors, dirs_all)])
     dirs_cat = np.vstack(dirs_all)
     extra = np.concatenate(extra)
     rows = np.arange(len(dirs_cat))
@@ -577,19 +585,13 @@ def _place_non_node(state: _State, element: str, b_x: float, bridge: bool, rng: 
                 return
 
     # terminal placement
-    n_nonnode_nb = {a: sum(1 for j in state.node_nb[a] if state.kind_of_el[state.el[j]] != 0) for a in nodes.tolist()}
-    n_node_nb = {a: sum(1 for j in state.node_nb[a] if state.kind_of_el[state.el[j]] == 0) for a in nodes.tolist()}
     term_target = state.node_target[my_kind] if state.node_target[my_kind] > 0 else 1
-    order = sorted(
-        nodes.tolist(),
-        key=lambda a: (
-            -max(term_target - state.node_cnt[a, my_kind], 0),
-            -float(np.linalg.norm(placed[a] - centroid)),
-            n_nonnode_nb[a],
-            n_node_nb[a],
-            a,
-        ),
-    )
+    # anchor order (ref _select_attachment_node): largest deficit, farthest from the centroid,
+    # fewest non-node then node neighbours, index
+    far = np.linalg.norm(placed[nodes] - centroid, axis=1)
+    def_t = np.maximum(term_target - state.node_cnt[nodes, my_kind], 0)
+    n_nonnode = state.node_cnt[nodes, 1] + state.node_cnt[nodes, 2]
+    order = nodes[np.lexsort((nodes, state.node_cnt[nodes, 0], n_nonnode, -far, -def_t))].tolist()
     steps = [(_RADIUS_STEPS[0], False), (_RADIUS_STEPS[0], True)] + [(x, True) for x in _RADIUS_STEPS[1:]]
     for scale, dense in steps:
         r = b_x * scale

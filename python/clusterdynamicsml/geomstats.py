@@ -32,6 +32,7 @@ thread count.
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,12 +52,17 @@ DEFAULT_NODE_NODE_ANGLE = 180.0
 DEFAULT_NODE_ANGLE = 120.0
 
 
-def normalize_element(symbol) -> str:
-    """'PB' / 'pb' / ' Pb ' -> 'Pb'. Raises ValueError for an empty or non-alphabetic symbol."""
-    s = str(symbol).strip()
+@functools.lru_cache(maxsize=1024)
+def _normalize_cached(symbol: str) -> str:
+    s = symbol.strip()
     if not s or not s.isalpha() or len(s) > 3:
         raise ValueError(f"element symbols must be 1-3 letters, got {symbol!r}")
     return s[0].upper() + s[1:].lower()
+
+
+def normalize_element(symbol) -> str:
+    """'PB' / 'pb' / ' Pb ' -> 'Pb'. Raises ValueError for an empty or non-alphabetic symbol."""
+    return _normalize_cached(str(symbol))
 
 
 def element_pair_key(a: str, b: str) -> str:
