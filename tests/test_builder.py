@@ -9,9 +9,11 @@ import pytest
 from clusterdynamicsml.builder import (
     BuiltStructure,
     ShellTemplate,
+    build_predicted_structures,
     build_structure,
     built_structure_filename,
     place_shell_molecules,
+    select_representative,
     write_built_structure,
 )
 from clusterdynamicsml.geomstats import element_pair_key, geometry_statistics
@@ -250,3 +252,26 @@ def test_real_pbi3_fragment_build(shared_data):
     assert_no_short_contacts(big, st)
     assert big.quality.bond_length_medians["I-Pb"] == pytest.approx(st.bond_length_medians["I-Pb"], rel=0.05)
     assert element_pair_key("Pb", "Cs") in st.pair_cutoffs
+
+
+def test_select_representative_and_build_predicted_structures(tmp_path, stats):
+    lib = pbio_library(40, seed=6)
+    rep = select_representative(lib, {"Pb": 9, "I": 20, "O": 10}, stats)
+    n_pb = [s.count("Pb") for s, _ in lib if set(s) == {"Pb", "I", "O"}]
+    assert rep is not None and rep[0].count("Pb") == max(n_pb)
+    assert select_representative(lib, {"Pb": 2, "Cs": 1}, stats) is None
+
+    class Cand:
+        def __init__(self, counts, label, node_count, rank):
+            self.counts, self.label, self.node_count, self.rank = counts, label, node_count, rank
+            self.source_label = "Pb4I9O6"
+
+    cands = [Cand({"Pb": 6, "I": 13, "O": 9}, "Pb6I13O9", 6, 1),
+             {"counts": {"Pb": 6, "I": 12, "O": 10}, "label": "Pb6I12O10", "node_count": 6, "rank": 2}]
+    res = build_predicted_structures(cands, stats, tmp_path, library=lib)
+    assert [p.name for _, _, p in res] == ["06_rank01_Pb6I13O9.xyz", "06_rank02_Pb6I12O10.xyz"]
+    assert res[0][2].read_text().splitlines()[1] == "label=Pb6I13O9 target_node_count=6 rank=1 source_label=Pb4I9O6"
+    for _, built, _ in res:
+        assert_no_short_contacts(built, stats)
+    with pytest.raises(ValueError, match="no counts"):
+        build_predicted_structures([{"label": "x"}], stats)
