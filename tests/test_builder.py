@@ -62,7 +62,7 @@ def test_composition_contacts_and_bond_lengths(stats, counts):
     assert np.allclose(b.positions.mean(axis=0), 0.0, atol=1e-9)
     assert_no_short_contacts(b, stats)
     q = b.quality
-    assert q.min_distance_ratio >= 1.0 - 1e-9
+    assert q.min_distance_ratio >= 1.0 - 1e-9 and q.relaxed_atoms == 0
     (_, _), d = all_pair_distances(b.positions)
     assert q.shortest_contact == pytest.approx(d.min())
     for key in ("I-Pb", "O-Pb"):
@@ -275,3 +275,18 @@ def test_select_representative_and_build_predicted_structures(tmp_path, stats):
         assert_no_short_contacts(built, stats)
     with pytest.raises(ValueError, match="no counts"):
         build_predicted_structures([{"label": "x"}], stats)
+
+
+def test_relaxed_mode_builds_crowded_compositions(stats):
+    with pytest.raises(ValueError, match="too crowded"):
+        build_structure({"Pb": 4, "I": 15, "O": 11}, stats, seed=0)
+    b = build_structure({"Pb": 4, "I": 15, "O": 11}, stats, seed=0, on_crowding="relax")
+    assert b.counts == {"I": 15, "O": 11, "Pb": 4}
+    assert b.quality.relaxed_atoms > 0
+    assert b.quality.min_distance_ratio > 0.5  # pushed outwards rather than overlapped
+    with pytest.warns(RuntimeWarning, match="too crowded"):
+        res = build_predicted_structures(
+            [{"counts": {"Pb": 1, "I": 30}, "label": "PbI30", "node_count": 1, "rank": 1}], stats)
+    assert res[0][1].n_atoms == 31 and res[0][1].quality.relaxed_atoms > 0
+    with pytest.raises(ValueError, match="on_crowding"):
+        build_structure({"Pb": 1}, stats, on_crowding="ignore")

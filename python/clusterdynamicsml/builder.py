@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -67,6 +68,7 @@ _KIND = {name: k for k, name in enumerate(ATOM_TYPES)}
 _N_SPHERE = 48
 _CONE_SAMPLES = 10
 _RADIUS_STEPS = (1.0, 1.1, 1.2, 1.35, 1.5)
+_RELAXED_STEPS = (1.75, 2.0, 2.5, 3.0)
 _GROWTH_ANCHORS = 12
 
 
@@ -85,6 +87,8 @@ class BuildQuality:
     node_coordination_deviations : type -> built - learned median node coordination.
     non_node_node_coordination_deviations : element -> built - learned.
     atom_coordination_deviations : 'center>neighbor' -> built - learned median contact count.
+    relaxed_atoms : atoms placed by the relaxed mode (farther than 1.5 x their bond length, or at
+        the least violating position); 0 for a normal build.
     """
 
     shortest_contact: float
@@ -96,6 +100,7 @@ class BuildQuality:
     node_coordination_deviations: dict[str, float] = field(default_factory=dict)
     non_node_node_coordination_deviations: dict[str, float] = field(default_factory=dict)
     atom_coordination_deviations: dict[str, float] = field(default_factory=dict)
+    relaxed_atoms: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -124,7 +129,7 @@ class BuiltStructure:
         return len(self.symbols)
 
 
-def build_quality(symbols, positions, stats: GeometryStatistics) -> BuildQuality:
+def build_quality(symbols, positions, stats: GeometryStatistics, relaxed_atoms: int = 0) -> BuildQuality:
     """Measure ``symbols``/``positions`` against the learned medians of ``stats``."""
     m = measure_structure(symbols, positions, stats)
     bond_dev = {
@@ -155,6 +160,7 @@ def build_quality(symbols, positions, stats: GeometryStatistics) -> BuildQuality
         node_coordination_deviations=node_dev,
         non_node_node_coordination_deviations=nn_dev,
         atom_coordination_deviations=atom_dev,
+        relaxed_atoms=int(relaxed_atoms),
     )
 
 
@@ -294,8 +300,10 @@ def _bond_length_to_nodes(el: str, node_els: Sequence[str], stats: GeometryStati
 class _State:
     """Mutable build state: positions, element / kind per atom, scaffold and counters."""
 
-    def __init__(self, stats: GeometryStatistics, elements: list[str], n_total: int):
+    def __init__(self, stats: GeometryStatistics, elements: list[str], n_total: int, relax: bool = False):
         self.stats = stats
+        self.relax = relax
+        self.relaxed = 0
         self.elements = elements
         self.eid = {e: k for k, e in enumerate(elements)}
         ne = len(elements)
@@ -361,6 +369,11 @@ class _State:
 
     def node_indices(self) -> np.ndarray:
         return np.nonzero(self.kinds == _KIND["node"])[0]
+
+    def least_violation(self, cand: np.ndarray, e: int) -> int:
+        """Index of the candidate whose worst d / learned-minimum ratio is largest."""
+        d = _pairwise(cand, self.pos[: self.n])
+        return int(np.argmax((d / self.min_d[e, self.el[: self.n]]).min(axis=1)))
 
     def feasible(self, cand: np.ndarray, e: int) -> tuple[np.ndarray, np.ndarray]:
         """Distances (K, n) to the placed atoms and the mask of candidates that respect every
@@ -446,7 +459,16 @@ def _grow_node(state: _State, element: str, rng: np.random.Generator) -> None:
     dirs_cat = np.vstack(dirs_all)
     extra = np.concatenate(extra)
     rows = np.arange(len(dirs_cat))
-    for scale in _RADIUS_STEPS:
+    steps = _RADIUS_STEPS + (_RELAXED_STEPS if state.relax else ())
+    for scale in steps + ((None,) if state.relax else ()):
+        if scale is None:  # relaxed mode, nothing admissible: the least violating position
+            cand = placed[anchor_of] + dirs_cat * b
+            k = state.least_violation(cand, e)
+            anchor, p = int(anchor_of[k]), cand[k]
+            state.relaxed += 1
+            new = state.add_atom(element, p)
+            state.add_edge(anchor, new)
+            return
         cand = placed[anchor_of] + dirs_cat * (b * scale)
         d, ok = state.feasible(cand, e)
         if not np.any(ok):
@@ -457,6 +479,7 @@ def _grow_node(state: _State, element: str, rng: np.random.Generator) -> None:
         score = pen.sum(axis=1) + 5.0 * np.abs(d[rows, anchor_of] - b) + extra
         k = int(np.argmin(np.where(ok, score, np.inf)))
         anchor, p = int(anchor_of[k]), cand[k]
+        state.relaxed += scale in _RELAXED_STEPS
         new = state.add_atom(element, p)
         state.add_edge(anchor, new)
         # explicit scaffold edges to every other node within 1.15 x the pair cutoff
@@ -593,6 +616,8 @@ def _place_non_node(state: _State, element: str, b_x: float, bridge: bool, rng: 
     n_nonnode = state.node_cnt[nodes, 1] + state.node_cnt[nodes, 2]
     order = nodes[np.lexsort((nodes, state.node_cnt[nodes, 0], n_nonnode, -far, -def_t))].tolist()
     steps = [(_RADIUS_STEPS[0], False), (_RADIUS_STEPS[0], True)] + [(x, True) for x in _RADIUS_STEPS[1:]]
+    if state.relax:
+        steps += [(x, True) for x in _RELAXED_STEPS]
     for scale, dense in steps:
         r = b_x * scale
         for a in order:
@@ -626,8 +651,16 @@ def _place_non_node(state: _State, element: str, b_x: float, bridge: bool, rng: 
             score += over + 6.0 * np.abs(np.maximum(bonded.sum(axis=1), 1) - nn_target)
             score = np.where(ok, score, np.inf)
             j = int(np.argmin(score))
+            state.relaxed += scale in _RELAXED_STEPS
             finish(cand[j], [a])
             return
+    if state.relax:  # nothing admissible anywhere: the least violating position around any node
+        cand = np.vstack([placed[a] + b_x * (_DENSE_SPHERE @ rot.T) for a in order])
+        anchor_of = np.repeat(order, len(_DENSE_SPHERE))
+        k = state.least_violation(cand, e)
+        state.relaxed += 1
+        finish(cand[k], [int(anchor_of[k])])
+        return
     raise ValueError(
         f"cannot place {element}: no position at 1-1.5 x its bond length ({b_x:.3f} A) around any node keeps "
         f"the learned minimum distances; the composition is too crowded for the learned geometry"
@@ -641,6 +674,7 @@ def build_structure(
     representative=None,
     label: str | None = None,
     seed: int = 0,
+    on_crowding: str = "raise",
 ) -> BuiltStructure:
     """Build a cluster of the given composition with the learned geometry (ref §4.8).
 
@@ -654,6 +688,9 @@ def build_structure(
         the build.
     label : label of the structure (default: formatted from ``counts``, nodes first).
     seed : seed of the direction-set rotations; equal seeds give identical structures.
+    on_crowding : 'raise' (default): ValueError when an atom cannot be placed without a contact
+        shorter than the learned minimum. 'relax': try radii up to 3 x the bond length, then take
+        the least violating position; ``quality.min_distance_ratio`` < 1 then reports it.
 
     Returns
     -------
@@ -668,12 +705,14 @@ def build_structure(
         raise ValueError(f"stats must be a GeometryStatistics, got {type(stats).__name__}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer, got {seed!r}")
+    if on_crowding not in ("raise", "relax"):
+        raise ValueError(f"on_crowding must be 'raise' or 'relax', got {on_crowding!r}")
     want = _coerce_counts(counts, stats)
     types = {e: stats.atom_type(e) for e in want}
     node_els = sorted(e for e in want if types[e] == "node")
     b_x = {e: _bond_length_to_nodes(e, node_els, stats) for e in want if types[e] != "node"}
     elements = sorted(want)
-    state = _State(stats, elements, sum(want.values()))
+    state = _State(stats, elements, sum(want.values()), relax=on_crowding == "relax")
     rng = np.random.default_rng(int(seed))
     n_nodes = sum(want[e] for e in node_els)
 
@@ -700,7 +739,7 @@ def build_structure(
     if label is None:
         label = format_counts_label(want, stats)
     return BuiltStructure(symbols=symbols, positions=positions, label=str(label),
-                          quality=build_quality(symbols, positions, stats),
+                          quality=build_quality(symbols, positions, stats, state.relaxed),
                           atom_types=[types[s] for s in symbols])
 
 
@@ -988,6 +1027,7 @@ def build_predicted_structures(
     shell_templates: Mapping | None = None,
     seed: int = 0,
     fmt: str | None = None,
+    on_crowding: str = "relax",
 ) -> list[tuple[object, BuiltStructure, Path | None]]:
     """Build (and write) one structure per retained prediction candidate.
 
@@ -997,6 +1037,8 @@ def build_predicted_structures(
         not write.
     library : structures to pick each representative from (:func:`select_representative`);
         ``representatives`` (label or source_label -> structure) takes precedence.
+    on_crowding : 'relax' (default here, so that one over-crowded candidate does not stop a
+        run; a RuntimeWarning names it, see ``quality.relaxed_atoms``) or 'raise'.
     Returns ``[(candidate, BuiltStructure, path or None), ...]`` in candidate order.
     """
     out = []
@@ -1013,7 +1055,13 @@ def build_predicted_structures(
             rep = rep if rep is not None else representatives.get(label)
         if rep is None and lib is not None:
             rep = select_representative(lib, counts, stats)
-        built = build_structure(counts, stats, representative=rep, label=label, seed=seed)
+        built = build_structure(counts, stats, representative=rep, label=label, seed=seed, on_crowding=on_crowding)
+        if built.quality.relaxed_atoms:
+            warnings.warn(
+                f"predicted structure {built.label} is too crowded for the learned geometry: "
+                f"{built.quality.relaxed_atoms} atoms placed by the relaxed mode; shortest "
+                f"{built.quality.shortest_contact_pair} contact = {built.quality.min_distance_ratio:.2f} x the "
+                f"learned minimum", RuntimeWarning, stacklevel=2)
         path = None
         if out_dir is not None:
             path = write_built_structure(
