@@ -63,12 +63,14 @@ def _plot_function(key: str):
     return None
 
 
-def _figure_kwargs(func, cfg) -> dict:
+def _figure_kwargs(func, cfg, source=None) -> dict:
     rc = cfg.report
-    options = {"mode": rc.heatmap_mode, "display_mode": rc.heatmap_mode, "time_unit": rc.time_unit,
+    has_energy = getattr(source, "energy", None) is not None
+    energy = None if (rc.energy_column == "none" or not has_energy) else rc.energy_column
+    options = {"energy": energy, "lower_quantile": rc.color_quantiles[0], "upper_quantile": rc.color_quantiles[1],
+               "mode": rc.heatmap_mode, "display_mode": rc.heatmap_mode, "time_unit": rc.time_unit,
                "cmap": rc.colormap, "colormap": rc.colormap, "quantiles": tuple(rc.color_quantiles),
-               "energy_column": None if rc.energy_column == "none" else rc.energy_column,
-               "energy_quantity": None if rc.energy_column == "none" else rc.energy_column,
+               "energy_column": energy, "energy_quantity": energy,
                "dpi": rc.dpi, "formats": tuple(rc.formats)}
     try:
         params = inspect.signature(func).parameters
@@ -110,10 +112,10 @@ def make_figures(data: dict, cfg, folder, *, stem: str = "cdml", warn: Callable[
         out_stem = folder / f"{stem}_{key}"
         try:
             if _writes_files(func):
-                paths = func(source, out_stem, **_figure_kwargs(func, cfg))
+                paths = func(source, out_stem, **_figure_kwargs(func, cfg, source))
                 paths = [str(p) for p in (paths or []) if p is not None and Path(p).is_file()]
             else:
-                fig = func(source, **_figure_kwargs(func, cfg))
+                fig = func(source, **_figure_kwargs(func, cfg, source))
                 if fig is None:
                     continue
                 if not hasattr(fig, "savefig") and hasattr(fig, "figure"):

@@ -402,7 +402,11 @@ def _step_structures(ctx: _Context):
         for st in library.structures(label):
             structures.append(st)
             labels.append(label)
-    stats = geometry_statistics(structures, labels=labels, rules=ctx.data["rules"])
+    rules = ctx.data["rules"]
+    stats = geometry_statistics(
+        structures, node_elements=list(rules.role_elements("node")),
+        linker_elements=list(rules.role_elements("linker")), shell_elements=list(rules.role_elements("shell")),
+        pair_cutoffs={(c.a, c.b): c.distance for c in cfg.clusters.cutoffs if c.level == 0}, labels=labels)
     ctx.data["geometry_statistics"] = stats
     if hasattr(stats, "to_json"):
         path = ctx.path(f"{ctx.stem}_geometry_statistics.json")
