@@ -832,6 +832,17 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
             shutil.rmtree(work_dir, ignore_errors=True)
         raise
     result.run_dir = final_dir
+
+    def moved(path: str) -> str:
+        rel = os.path.relpath(path, work_dir)
+        return path if rel.startswith("..") else str(final_dir / rel)
+
+    if isinstance(ctx.data.get("figures"), dict):
+        ctx.data["figures"] = {k: [moved(p) for p in v] for k, v in ctx.data["figures"].items()}
+    for b in ctx.data.get("built_structures", []) or []:
+        b["path"] = moved(b["path"])
+    if ctx.data.get("library_dir") is not None:
+        ctx.data["library_dir"] = Path(moved(str(ctx.data["library_dir"])))
     return result
 
 
