@@ -574,15 +574,15 @@ def _step_saxs(ctx: _Context):
     ctx.output("saxs_components_csv", ctx.dir / f"{ctx.stem}_saxs_components.csv")
     text = f"{len(obs_idx)} observed and {len(components) - len(obs_idx)} predicted components"
     if sc.experimental:
-        text += "; " + _fit_experimental(ctx, saxs)
-    columns = {"q": q, "observed_model_intensity": saxs.get("observed_intensity"),
-               "raw_model_intensity": saxs["combined_intensity"]}
-    fit = saxs.get("fit") or {}
-    for name, key in (("observed", "observed_fitted_model_intensity"), ("combined", "fitted_model_intensity")):
-        f = fit.get(name)
-        model = _get(f, "model_on_grid", "fitted_on_grid", default=None) if f is not None else None
-        if model is not None:
-            columns[key] = model
+        try:
+            text += "; " + _fit_experimental(ctx, saxs, components, weights, obs_idx)
+        except StageUnavailable as exc:
+            ctx.warn(f"saxs: fit to the experimental data skipped: {exc}")
+            text += "; fit skipped"
+    columns = {"q": q, "observed_raw_model_intensity": saxs.get("observed_intensity"),
+               "raw_model_intensity": saxs["combined_intensity"],
+               "observed_fitted_model_intensity": saxs.get("observed_fitted_on_grid"),
+               "fitted_model_intensity": saxs.get("combined_fitted_on_grid")}
     exp = saxs.get("experimental_on_grid")
     if exp is not None:
         columns["experimental_intensity"] = exp
@@ -613,10 +613,70 @@ def _saxs_payload(saxs) -> dict:
            "combined_intensity": saxs.get("combined_intensity"), "components": comps,
            "component_rows": saxs.get("component_rows", [])}
     if saxs.get("experimental") is not None:
-        out["experimental"] = saxs["experimental"]
+        out["experimental"] = _fields(saxs["experimental"])
     if saxs.get("fit"):
-        out["fit"] = saxs["fit"]
+        out["fit"] = {name: _fields(f) for name, f in saxs["fit"].items()}
+        out["fit_q_range"] = saxs.get("fit_q_range")
     return _jsonable(out)
+
+
+def _fields(obj) -> dict:
+    """Every dataclass field (arrays included), for an exact reload with :func:`_from_fields`."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    return obj
+
+
+def _from_fields(cls, d: dict):
+    import numpy as np
+
+    names = {f.name for f in dataclasses.fields(cls)}
+    kw = {}
+    for k, v in d.items():
+        if k not in names:
+            continue
+        if isinstance(v, list) and v and all(isinstance(x, (int, float)) or x is None for x in v):
+            v = np.asarray([np.nan if x is None else x for x in v], dtype=np.float64)
+        elif isinstance(v, list) and v and all(isinstance(x, list) for x in v):
+            v = np.asarray(v, dtype=np.float64)
+        elif isinstance(v, list) and k in ("q_range", "scale_factors", "segments", "notes"):
+            v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
+        kw[k] = v
+    return cls(**kw)
+
+
+def _saxs_from_payload(p: dict) -> dict:
+    """The SAXS results of a saved run as live objects where the stages are available."""
+    import numpy as np
+
+    out = dict(p)
+    for key in ("q", "observed_intensity", "combined_intensity"):
+        if out.get(key) is not None:
+            out[key] = np.asarray(out[key], dtype=np.float64)
+    try:
+        SaxsComponent = _stage("saxs", "SaxsComponent")
+        comps = []
+        for c in p.get("components", []):
+            sigma = c.get("sigma")
+            comps.append(SaxsComponent(
+                label=c["label"], q=out["q"], intensity=np.asarray(c["intensity"], float),
+                std=np.asarray(c["std"], float), se=np.asarray(c["se"], float), source=c.get("source", "average"),
+                n_structures=c.get("n_structures", 1), n_library=c.get("n_library", 1), k=c.get("k"),
+                sampling_error=None if c.get("sampling_error") is None else np.asarray(c["sampling_error"], float),
+                sigma=None if not sigma else {tuple(k.split("-")): v for k, v in sigma.items()},
+                dw_pairs=c.get("dw_pairs", "all")))
+        out["components"] = comps
+    except StageUnavailable:
+        pass
+    try:
+        if p.get("experimental"):
+            out["experimental"] = _from_fields(_stage("expdata", "SaxsData"), p["experimental"])
+        if p.get("fit"):
+            SaxsFitResult = _stage("fit", "SaxsFitResult")
+            out["fit"] = {name: _from_fields(SaxsFitResult, f) for name, f in p["fit"].items()}
+    except StageUnavailable:
+        pass
+    return out
 
 
 def _representative_of_label(library, label):
@@ -629,45 +689,55 @@ def _representative_of_label(library, label):
     return structures[0]
 
 
-def _fit_experimental(ctx: _Context, saxs: dict) -> str:
-    """Load (and stitch) the experimental files and fit the observed-only and combined models.
+def _fit_experimental(ctx: _Context, saxs: dict, components, weights, observed_idx) -> str:
+    """Load (and stitch) the experimental files; fit the observed-only and the combined mixture
+    (weighted least squares with the sigma column, non-negative scale, constant background,
+    optional solvent curve; mixture weights fixed or refit by NNLS / Pearson)."""
+    import numpy as np
 
-    Uses the expdata and fit stages; when they are not in this build the mixtures are still
-    written and the fit is reported as skipped."""
     cfg = ctx.cfg
-    try:
-        load_saxs_data = _stage("expdata", "load_saxs_data")
-        fit_saxs = _stage("fit", "fit_saxs")
-    except StageUnavailable as exc:
-        ctx.warn(f"saxs: fit skipped: {exc}")
-        return "fit skipped"
-    files = [str(cfg.resolve_path(p)) for p in cfg.saxs.experimental]
-    units = None if cfg.saxs.q_units == "auto" else cfg.saxs.q_units
-    datasets = [call_supported(load_saxs_data, f, _ctx=ctx, _what="load_saxs_data", q_units=units) for f in files]
-    if len(datasets) > 1:
-        stitch_saxs = _stage("expdata", "stitch_saxs")
-        data = stitch_saxs(datasets)
-    else:
-        data = datasets[0]
+    sc = cfg.saxs
+    load_saxs_data, stitch_saxs = _stage("expdata", "load_saxs_data", "stitch_saxs")
+    fit_saxs = _stage("fit", "fit_saxs")
+    unit = {"auto": None, "1/A": "A^-1", "1/nm": "nm^-1"}[sc.q_units]
+    files = [str(cfg.resolve_path(p)) for p in sc.experimental]
+    datasets = [load_saxs_data(f, q_unit=unit) for f in files]
+    data = stitch_saxs(datasets) if len(datasets) > 1 else datasets[0]
     saxs["experimental"] = data
+    if len(datasets) > 1:
+        factors = ", ".join(f"{Path(f).name} x{x:.4g}" for f, x in zip(files, getattr(data, "scale_factors", ())))
+        ctx.warn(f"saxs: stitched {len(files)} experimental files by overlap scaling ({factors})")
+    lo = max(sc.fit_q_min if sc.fit_q_min is not None else sc.q_min, float(data.q[0]), sc.q_min)
+    hi = min(sc.fit_q_max if sc.fit_q_max is not None else sc.q_max, float(data.q[-1]), sc.q_max)
+    if not lo < hi:
+        raise ConfigError(cfg.source, "saxs", "fit_q_max", f"the fit range [{lo:g}, {hi:g}] 1/A is empty: the "
+                          f"model covers {sc.q_min:g}..{sc.q_max:g} and the data {data.q[0]:.4g}..{data.q[-1]:.4g}")
     solvent = None
-    if cfg.saxs.solvent_file is not None:
-        solvent = call_supported(load_saxs_data, str(cfg.resolve_path(cfg.saxs.solvent_file)), _ctx=ctx,
-                                 _what="load_saxs_data", q_units=units)
+    if sc.solvent_file is not None:
+        solvent = load_saxs_data(str(cfg.resolve_path(sc.solvent_file)), q_unit=unit)
+    refit = None if sc.weights == "population" else sc.weights
     fits = {}
-    for name, key in (("observed", "observed_intensity"), ("combined", "combined_intensity")):
-        if saxs.get(key) is None:
+    sets = {"observed": [k for k in observed_idx], "combined": list(range(len(components)))}
+    for name, idx in sets.items():
+        if not idx:
             continue
-        fits[name] = call_supported(
-            fit_saxs, data, saxs["q"], saxs[key], _ctx=ctx, _what="fit_saxs", solvent=solvent,
-            background=cfg.saxs.background, q_min=cfg.saxs.fit_q_min, q_max=cfg.saxs.fit_q_max)
+        refine = sc.refine_dw_scale and any(getattr(components[k], "sigma", None) for k in idx)
+        fits[name] = fit_saxs(data, [components[k] for k in idx], [weights[k] for k in idx], solvent=solvent,
+                              q_range=(lo, hi), background=sc.background, refit_weights=refit,
+                              refine_sigma_scale=refine)
     saxs["fit"] = fits
-    parts = []
+    saxs["fit_q_range"] = (lo, hi)
+    # the data on the model grid (inside the data range) for the SAXS CSV
+    q = saxs["q"]
+    inside = (q >= data.q[0]) & (q <= data.q[-1])
+    saxs["experimental_on_grid"] = np.where(inside, np.interp(q, data.q, data.intensity), np.nan)
     for name, f in fits.items():
-        chi2 = _get(f, "chi2_reduced", "chi2_red", default=None)
-        if chi2 is not None:
-            parts.append(f"{name} chi2_red {chi2:.3g}")
-    return "fitted" + (" (" + ", ".join(parts) + ")" if parts else "")
+        on_grid = np.full(q.shape, np.nan)
+        m = (q >= f.q[0]) & (q <= f.q[-1])
+        on_grid[m] = np.interp(q[m], f.q, f.fitted)
+        saxs[f"{name}_fitted_on_grid"] = on_grid
+    parts = [f"{name}: chi2_red {f.chi2_reduced:.3g}, Pearson {f.pearson:.4f}" for name, f in fits.items()]
+    return f"fit over q {lo:.3g}..{hi:.3g} 1/A (" + "; ".join(parts) + ")"
 
 
 def _step_figures(ctx: _Context):
@@ -914,6 +984,8 @@ def load_run(path: str | os.PathLike) -> RunResult:
     for key in ("structure_quality", "saxs", "prediction"):
         if key in payload and key not in data:
             data[key] = payload[key]
+    if isinstance(data.get("saxs"), dict):
+        data["saxs"] = _saxs_from_payload(data["saxs"])
     if outputs.get("library"):
         data["library_dir"] = run_dir / outputs["library"]
     steps = [StepRecord(**s) for s in payload.get("steps", [])]
