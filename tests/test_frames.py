@@ -875,3 +875,55 @@ def test_saxshell_reference_pdbs(shared_data):
         assert g.n_atoms > 0 and all(s[0].isupper() for s in g.symbols)
     dmf = read_frames(base / "dmf.pdb")[0]
     assert sorted(set(dmf.symbols)) == ["C", "H", "N", "O"] and dmf.symbols.count("H") == 7
+
+
+# --------------------------------------------------------------------------- fuzzing: bad input never crashes
+
+
+def _mutate(rng, text: str) -> str:
+    lines = text.split("\n")
+    kind = int(rng.integers(0, 6))
+    k = int(rng.integers(0, len(lines)))
+    if kind == 0:
+        del lines[k]
+    elif kind == 1:
+        lines.insert(k, lines[int(rng.integers(0, len(lines)))])
+    elif kind == 2:
+        parts = lines[k].split(" ")
+        parts[int(rng.integers(0, len(parts)))] = str(rng.choice(["x", "", "1e", "nan", "Qq", "-", '"', "="]))
+        lines[k] = " ".join(parts)
+    elif kind == 3:
+        return text[: int(rng.integers(0, len(text)))]
+    elif kind == 4:
+        lines[k] = lines[k][: int(rng.integers(0, len(lines[k]) + 1))]
+    else:
+        pos = int(rng.integers(0, len(text)))
+        return text[:pos] + str(rng.choice(["\n", "\r", " ", "\t", "é", "\x00"])) + text[pos:]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("fmt", ["xyz", "pdb"])
+def test_fuzzed_files_give_file_format_errors_only(tmp_path, fmt):
+    rng = np.random.default_rng(11)
+    if fmt == "xyz":
+        good = "".join(xyz_text(["Pb", "I", "O"], np.full((3, 3), k + 0.5),
+                                f'Lattice="9 0 0 0 9 0 0 0 9" time={k} e={-k}.5') for k in range(4))
+    else:
+        good = "CRYST1   10.000   10.000   10.000  90.00  90.00  90.00 P 1           1\n" + "".join(
+            f"MODEL {k + 1}\n" + pdb_atom(str(k), "PB1", "PBI", "1", (k, 1, 2), "Pb") + "\n"
+            + pdb_atom("A0000", "I1", "PBI", "A000", (k, 3, 4)) + "\nENDMDL\n" for k in range(3))
+    p = tmp_path / f"fuzz.{fmt}"
+    outcomes = {"ok": 0, "error": 0}
+    for trial in range(150):
+        p.write_bytes(_mutate(rng, good).encode("utf-8"))
+        for skip in (False, True):
+            try:
+                frames = list(read_frames(p, skip_bad_frames=skip))
+            except FileFormatError as exc:
+                assert str(p) in str(exc)
+                outcomes["error"] += 1
+            else:
+                for f in frames:
+                    assert f.positions.shape == (len(f.symbols), 3) and np.isfinite(f.positions).all()
+                outcomes["ok"] += 1
+    assert outcomes["ok"] and outcomes["error"]
