@@ -927,3 +927,31 @@ def test_fuzzed_files_give_file_format_errors_only(tmp_path, fmt):
                     assert f.positions.shape == (len(f.symbols), 3) and np.isfinite(f.positions).all()
                 outcomes["ok"] += 1
     assert outcomes["ok"] and outcomes["error"]
+
+
+def test_write_frames_round_trip_many_seeds(tmp_path):
+    """Random sizes, elements, boxes (none / orthorhombic / triclinic), times and info survive."""
+    elements = ["H", "C", "N", "O", "Pb", "I", "Cs", "Li", "Cl", "Na"]
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        frames = []
+        for k in range(int(rng.integers(1, 6))):
+            n = int(rng.integers(0, 9))
+            kind = seed % 3
+            box = (None if kind == 0 else Box(rng.uniform(5, 30, 3)) if kind == 1 else
+                   Box.from_parameters(*rng.uniform(8, 20, 3), *rng.uniform(70, 110, 3)))
+            frames.append(Frame(k, k, 0.25 * k + seed, list(rng.choice(elements, n)),
+                                rng.uniform(-100, 100, (n, 3)), box,
+                                info={"energy": float(rng.normal()), "step": k, "tag": f"s{seed}"}))
+        p = tmp_path / f"rt{seed}.xyz"
+        assert write_frames(p, frames) == len(frames)
+        back = list(read_frames(p))
+        assert len(back) == len(frames), seed
+        for a, b in zip(frames, back):
+            assert a.symbols == b.symbols and a.time_fs == b.time_fs, seed
+            np.testing.assert_allclose(b.positions, a.positions, atol=1e-8, err_msg=f"seed {seed}")
+            assert (a.box is None) == (b.box is None), seed
+            if a.box is not None:
+                np.testing.assert_allclose(b.box.matrix, a.box.matrix, rtol=1e-9, atol=1e-9)
+            assert b.info["energy"] == a.info["energy"] and b.info["step"] == a.info["step"]
+            assert b.info["tag"] == a.info["tag"]
