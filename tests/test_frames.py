@@ -17,8 +17,8 @@ from clusterdynamicsml import frames as fr
 from clusterdynamicsml.box import Box
 from clusterdynamicsml.elements import (ATOMIC_NUMBERS, SYMBOLS, atomic_number, element_from_atom_name,
                                         normalize_element)
-from clusterdynamicsml.frames import (FileFormatError, Frame, FrameSource, read_frames, write_frames, write_pdb,
-                                      write_xyz)
+from clusterdynamicsml.frames import (FileFormatError, Frame, FrameSource, read_frames, read_structure, write_frames,
+                                      write_pdb, write_xyz)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -955,3 +955,15 @@ def test_write_frames_round_trip_many_seeds(tmp_path):
                 np.testing.assert_allclose(b.box.matrix, a.box.matrix, rtol=1e-9, atol=1e-9)
             assert b.info["energy"] == a.info["energy"] and b.info["step"] == a.info["step"]
             assert b.info["tag"] == a.info["tag"]
+
+
+def test_read_structure(tmp_path):
+    write_xyz(tmp_path / "PbI2_0001.xyz", ["Pb", "I", "I"], [[0, 0, 0], [3, 0, 0], [0, 3, 0]], comment="label PbI2")
+    f = read_structure(tmp_path / "PbI2_0001.xyz")
+    assert f.symbols == ["Pb", "I", "I"] and f.box is None and f.info == {"comment": "label PbI2"}
+    write_pdb(tmp_path / "s.pdb", ["Pb", "O"], [[0, 0, 0], [2.5, 0, 0]], residues=["PB", "DMF"], box=[20, 20, 20])
+    g = read_structure(tmp_path / "s.pdb")
+    assert g.residues == ["PB", "DMF"] and g.box == Box([20, 20, 20])
+    write(tmp_path / "two.xyz", "1\nc\nH 0 0 0\n1\nc\nH 0 0 0\n")
+    with raises_at(tmp_path / "two.xyz", 4, "more lines than the atom count"):
+        read_structure(tmp_path / "two.xyz")

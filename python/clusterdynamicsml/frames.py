@@ -1475,6 +1475,27 @@ def _open_memory(frames, explicit, dt_given, warnings):
     return source
 
 
+def read_structure(path, *, element_map: Mapping[str, str] | None = None) -> Frame:
+    """Read one structure (a one-frame ``.xyz``/``.extxyz`` or ``.pdb`` file, e.g. a
+    structure-library file) without building a FrameSource.
+
+    Same rules and errors as the one-frame files of a frames folder (blank atom lines
+    dropped; a second frame is a FileFormatError). Returns a Frame with index 0,
+    source_index 0, ``time_fs`` from an extended-XYZ ``time=`` or CP2K comment (else 0.0),
+    and the box of the file's Lattice / CRYST1 (else None).
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    cache = _ElementCache(element_map)
+    if path.suffix.lower() in _PDB_SUFFIXES:
+        parsed = _parse_pdb(data, str(path), 1, True, cache)
+    else:
+        parsed = _parse_xyz(data, str(path), 1, True, cache)
+    return Frame(index=0, source_index=0, time_fs=float(parsed.time_fs) if parsed.time_fs is not None else 0.0,
+                 symbols=parsed.symbols, positions=parsed.positions, box=parsed.file_box, residues=parsed.residues,
+                 residue_ids=parsed.residue_ids, atom_names=parsed.atom_names, source=str(path), info=parsed.info)
+
+
 # --------------------------------------------------------------------------- writers
 
 def _atomic_write(path, chunks) -> None:
@@ -1628,6 +1649,7 @@ def write_pdb(path, symbols, positions, residues=None, residue_ids=None, box=Non
     _atomic_write(path, out)
 
 
-__all__ = ["Frame", "FrameSource", "FileFormatError", "SkippedFrame", "read_frames", "write_xyz", "write_pdb",
+__all__ = ["Frame", "FrameSource", "FileFormatError", "SkippedFrame", "read_frames", "read_structure", "write_xyz",
+           "write_pdb",
            "write_frames", "parse_comment", "natural_sort_key", "box_from_pbc_name", "folder_start_time_fs",
            "hybrid36_decode", "hybrid36_encode", "DEFAULT_TIMESTEP_FS"]
