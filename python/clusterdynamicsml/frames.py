@@ -19,7 +19,7 @@ import os
 import re
 import tempfile
 import warnings as _warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -328,7 +328,8 @@ def _parse_xyz(data: bytes, path: str, line0: int, single: bool, elements: _Elem
         if n < 0:
             raise ValueError
     except (ValueError, IndexError):
-        raise FileFormatError(path, line0 + k, f"expected the atom count (a non-negative integer), got {_decode(count_line)!r}") from None
+        raise FileFormatError(path, line0 + k,
+                              f"expected the atom count (a non-negative integer), got {_decode(count_line)!r}") from None
     count_lineno = line0 + k
     if k + 1 >= len(lines):
         raise FileFormatError(path, count_lineno, "truncated frame: the file ends before the comment line")
@@ -531,7 +532,8 @@ def _parse_pdb(data: bytes, path: str, line0: int, single: bool, elements: _Elem
     rows = [lines[i].rstrip(b"\r") for i in atom_rows]
     for k, r in enumerate(rows):
         if len(r) < 54:
-            raise FileFormatError(path, line0 + atom_rows[k], f"ATOM/HETATM record shorter than 54 columns: {_decode(r)!r}")
+            raise FileFormatError(path, line0 + atom_rows[k],
+                                  f"ATOM/HETATM record shorter than 54 columns: {_decode(r)!r}")
     # fixed columns, vectorised: one (n, 80) byte table
     table = np.frombuffer(b"".join(r[:80].ljust(80) for r in rows), dtype="S1").reshape(n, 80)
 
@@ -689,7 +691,8 @@ def _index_xyz(path: str, skip_bad: bool, skipped: list) -> dict:
             else:
                 a_end, got = c_end, 0
             if a_end is None:
-                msg = f"truncated frame: the count line (line {line}) says {n} atoms, the file ends after {got} atom lines"
+                msg = (f"truncated frame: the count line (line {line}) says {n} atoms, "
+                       f"the file ends after {got} atom lines")
                 if not skip_bad:
                     raise FileFormatError(path, line, msg)
                 skipped.append(SkippedFrame(path, line, msg))
