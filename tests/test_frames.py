@@ -702,6 +702,16 @@ def test_pickle_and_process_pool_chunks(tmp_path):
     with cf.ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
         parts = list(pool.map(_chunk_sum, [(src, a, b) for a, b in src.chunks(8)]))
     assert [x for part in parts for x in part] == serial
+    # a chunk pickles only its own part of the index (and only its own files for a folder)
+    whole = read_frames(p)
+    part = pickle.loads(pickle.dumps(whole[10:13]))
+    assert len(pickle.dumps(whole[10:13])) < len(pickle.dumps(whole)) and len(part) == 3
+    assert part._backend.offsets.size == 3 and [f.source_index for f in part] == [10, 11, 12]
+    np.testing.assert_array_equal(part[2].positions, whole[12].positions)
+    d = make_folder(tmp_path / "f", [f"frame_{k}.xyz" for k in range(12)])
+    chunk = pickle.loads(pickle.dumps(read_frames(d)[7::2]))
+    assert chunk._backend.files == [str(d / f"frame_{k}.xyz") for k in (7, 9, 11)]
+    assert [f.positions[0, 0] for f in chunk] == [7, 9, 11] and chunk.times_fs.tolist() == [3.5, 4.5, 5.5]
     err = pickle.loads(pickle.dumps(FileFormatError("f.xyz", 3, "bad")))
     assert str(err) == "f.xyz, line 3: bad" and err.line == 3
 

@@ -1045,6 +1045,31 @@ class FrameSource:
         return (f"FrameSource({self.path!r}, frames={len(self)}, time_source={self.time_source!r}, "
                 f"box_source={self.box_source!r}, timestep_fs={self.timestep_fs})")
 
+    def __getstate__(self):
+        """Pickle only what the selection needs: a chunk ``source[a:b]`` sent to a worker
+        carries b - a entries of the index (and only their files), not the whole trajectory's."""
+        state = self.__dict__.copy()
+        backend, sel = self._backend, self._sel
+        if len(sel) == len(self._times):
+            return state
+        if isinstance(backend, _FileBackend):
+            fids = backend.file_ids[sel]
+            used, inverse = np.unique(fids, return_inverse=True)
+            state["_backend"] = _FileBackend(
+                [backend.files[i] for i in used], backend.kind, inverse.reshape(-1), backend.offsets[sel],
+                backend.ends[sel], backend.lines[sel], backend.single, backend.element_map,
+                {new: backend.header_boxes[int(old)] for new, old in enumerate(used)
+                 if int(old) in backend.header_boxes})
+        elif isinstance(backend, _AtomsBackend):
+            state["_backend"] = _AtomsBackend([backend.images[i] for i in sel])
+        elif isinstance(backend, _MemoryBackend):
+            state["_backend"] = _MemoryBackend([backend.frames[i] for i in sel])
+        else:  # a Universe pickles as a whole anyway
+            return state
+        state["_times"], state["_src"] = self._times[sel], self._src[sel]
+        state["_sel"] = np.arange(len(sel), dtype=np.int64)
+        return state
+
     # -- internals
     def _with_selection(self, sel) -> "FrameSource":
         new = FrameSource.__new__(FrameSource)
