@@ -377,6 +377,19 @@ def test_crlf_line_endings(tmp_path):
     assert f.symbols == ["Pb"] and f.box == Box([10] * 3)
 
 
+def test_utf8_byte_order_mark(tmp_path):
+    p = tmp_path / "bom.xyz"
+    p.write_bytes(b"\xef\xbb\xbf" + b"1\nc\nNa 0 0 0\n1\nc\nCl 1 1 1\n")
+    assert [f.symbols for f in read_frames(p)] == [["Na"], ["Cl"]]
+    d = tmp_path / "f"
+    d.mkdir()
+    (d / "frame_0.xyz").write_bytes(b"\xef\xbb\xbf1\nc\nNa 0 0 0\n")
+    assert read_frames(d)[0].symbols == ["Na"]
+    q = tmp_path / "bom.pdb"
+    q.write_bytes(b"\xef\xbb\xbf" + pdb_atom("1", "K", "K", "1", (0, 0, 0), "K").encode() + b"\n")
+    assert read_frames(q)[0].symbols == ["K"]
+
+
 def test_element_map_for_force_field_names(tmp_path):
     p = write(tmp_path / "w.xyz", "3\nwater\nOW 0 0 0\nHW1 1 0 0\nHW2 0 1 0\n")
     with raises_at(p, 3, "unknown element 'OW'"):

@@ -92,6 +92,7 @@ EXPORT_METADATA_NAME = "mdtrajectory_export.json"
 _XYZ_SUFFIXES = (".xyz", ".extxyz")
 _PDB_SUFFIXES = (".pdb", ".ent")
 _BLOCK = 1 << 22  # bytes read at a time while indexing a multi-frame file
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark some editors put at the start of a file
 
 # --------------------------------------------------------------------------- names, tags
 
@@ -313,6 +314,8 @@ def _parse_xyz(data: bytes, path: str, line0: int, single: bool, elements: _Elem
     ``single``: the frame is a whole one-frame file: blank atom lines are dropped (ref §1.1)
     and anything but blank lines after the last atom is an error.
     """
+    if data.startswith(_BOM):
+        data = data[3:]
     lines = data.split(b"\n")
     if data.endswith(b"\n"):
         lines.pop()
@@ -506,6 +509,8 @@ def _parse_pdb(data: bytes, path: str, line0: int, single: bool, elements: _Elem
     info: dict = {}
     models = 0
     ended = False
+    if data.startswith(_BOM):
+        data = data[3:]
     lines = data.split(b"\n")
     atom_rows: list[int] = []
     for i, ln in enumerate(lines):
@@ -650,7 +655,7 @@ def _index_xyz(path: str, skip_bad: bool, skipped: list) -> dict:
     size = os.path.getsize(path)
     with open(path, "rb") as fh:
         blk = _Blocks(fh, size)
-        pos, line, resync = 0, 1, False
+        pos, line, resync = (3 if fh.read(3) == _BOM else 0), 1, False
         while pos < size:
             e, _ = blk.newline(pos)
             count_bytes = blk.bytes(pos, e)
