@@ -234,6 +234,12 @@ def test_multi_frame_xyz_index_random_access_and_slicing(tmp_path):
     assert src.chunks(10) == [(0, 10), (10, 20), (20, 23)]
     with pytest.raises(IndexError):
         src[23]
+    picked = src[[4, 0, 22]]
+    assert [f.source_index for f in picked] == [4, 0, 22] and picked.times_fs.tolist() == [8.0, 0.0, 44.0]
+    with pytest.raises(TypeError):
+        src["a"]
+    with pytest.raises(TypeError):
+        src[np.array([0.5])]
     sel = read_frames(p, start=2, stop=-3, stride=5)
     np.testing.assert_array_equal(sel.source_indices, [2, 7, 12, 17])
     np.testing.assert_array_equal(sel.times_fs, 0.5 * np.array([2, 7, 12, 17]))

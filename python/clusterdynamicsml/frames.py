@@ -952,8 +952,8 @@ class FrameSource:
     """A streamed, indexable, picklable sequence of ``Frame``.
 
     Built by ``read_frames``. Iterating reads one frame at a time; ``len(source)`` and
-    ``source[k]`` use the index built once (byte offsets), ``source[a:b:s]`` is a new
-    FrameSource over that selection, ``source.chunk(a, b)`` iterates frames ``a..b-1``
+    ``source[k]`` use the index built once (byte offsets), ``source[a:b:s]`` (or an integer
+    array) is a new FrameSource over that selection, ``source.chunk(a, b)`` iterates frames ``a..b-1``
     (their ``Frame.index`` is their position in this source). Pickling keeps paths and
     offsets, never frames (Universe / ase backends pickle their objects).
 
@@ -1008,7 +1008,14 @@ class FrameSource:
             if not 0 <= k < n:
                 raise IndexError(f"frame index {key} out of range for {n} frames")
             return self._frame(k, None)
-        raise TypeError(f"FrameSource indices must be integers or slices, not {type(key).__name__}")
+        if isinstance(key, (list, tuple, np.ndarray)):
+            idx = np.asarray(key)
+            if idx.size == 0:
+                idx = idx.astype(np.int64)
+            if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+                raise TypeError(f"FrameSource index arrays must be 1-D integers, got {idx.dtype} {idx.shape}")
+            return self._with_selection(self._sel[idx])
+        raise TypeError(f"FrameSource indices must be integers, slices or integer arrays, not {type(key).__name__}")
 
     def chunk(self, start: int, stop: int) -> Iterator[Frame]:
         """Iterate frames ``start .. stop - 1`` of this source (clipped to its length), one at
