@@ -346,8 +346,8 @@ def write_html_report(result, path) -> Path:
         f"{html.escape(str(info.get('threads')))} threads, started {html.escape(str(info.get('started', '')))}, "
         f"{html.escape(str(info.get('wall_seconds', '')))} s. Units: angstrom, fs, rates per ps, q in 1/angstrom.</p>")
     parts.append("<h2>Summary</h2>")
-    step_rows = [{"step": s.name, "status": s.status, "seconds": round(s.seconds, 2), "result": s.message}
-                 for s in result.steps]
+    step_rows = [{"step": s.name, "status": "running" if s.status == "pending" else s.status,
+                  "seconds": round(s.seconds, 2), "result": s.message} for s in result.steps]
     parts.append(_html_table(step_rows, ["step", "status", "seconds", "result"]))
     if result.warnings:
         parts.append("<h2>Warnings</h2><ul>" + "".join(f"<li class='warn'>{html.escape(w)}</li>"

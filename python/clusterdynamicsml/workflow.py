@@ -206,6 +206,9 @@ class _Context:
         self.outputs: dict[str, str] = {}
         self.warnings: list[str] = []
         self.step: StepRecord | None = None
+        self.records: list[StepRecord] = []
+        self.final_dir: Path = work_dir
+        self.t_start = time.perf_counter()
 
     def warn(self, message: str) -> None:
         body = message.split(": ", 1)[-1]
@@ -760,7 +763,9 @@ def _step_reports(ctx: _Context):
     from .report import write_html_report, write_pptx_report
 
     done = []
-    state = _result_from_ctx(ctx, steps=[])
+    state = _result_from_ctx(ctx, steps=[r for r in ctx.records if r.status != "pending" or r is ctx.step])
+    state.run_dir = ctx.final_dir
+    state.info = dict(ctx.data.get("_info", {}), wall_seconds=round(time.perf_counter() - ctx.t_start, 1))
     if rc.html:
         ctx.output("report_html", write_html_report(state, ctx.path(f"{ctx.stem}_report.html")))
         done.append("HTML")
@@ -848,12 +853,15 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
     stem = _safe_name(resolved.run.name)
     ctx = _Context(resolved, work_dir, stem, resolved.run.progress)
     records = [StepRecord(name) for name, _ in STEPS]
+    ctx.records, ctx.final_dir = records, final_dir
     n_threads = resolved.run.threads or None
     started = _dt.datetime.now().astimezone()
     t_start = time.perf_counter()
+    ctx.t_start = t_start
     try:
         with set_num_threads(n_threads):
             info = environment_info()
+            info["started"] = started.isoformat(timespec="seconds")
             ctx.data["_info"] = info
             resolved.write_toml(work_dir / "run.toml", template=False)
             ctx.outputs["run_file"] = "run.toml"
