@@ -103,7 +103,7 @@ def _writes_files(func) -> bool:
         params = list(inspect.signature(func).parameters)
     except (TypeError, ValueError):
         return False
-    return len(params) >= 2 and params[1] in ("out_stem", "stem", "path", "out_path")
+    return len(params) >= 2 and params[1] in ("out_stem", "path_stem", "stem", "path", "out_path")
 
 
 def make_figures(data: dict, cfg, folder, *, stem: str = "cdml", warn: Callable[[str], None] | None = None) -> dict:

@@ -726,7 +726,8 @@ def _fit_experimental(ctx: _Context, saxs: dict, components, weights, observed_i
             continue
         refine = sc.refine_dw_scale and any(getattr(components[k], "sigma", None) for k in idx)
         fits[name] = fit_saxs(data, [components[k] for k in idx], [weights[k] for k in idx], solvent=solvent,
-                              q_range=(lo, hi), background=sc.background, refit_weights=refit,
+                              q_range=(lo, hi), background=sc.background,
+                              background_degree=sc.background_degree, refit_weights=refit,
                               refine_sigma_scale=refine)
     saxs["fit"] = fits
     saxs["fit_q_range"] = (lo, hi)
