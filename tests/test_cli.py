@@ -174,3 +174,15 @@ def test_real_subprocess_run_of_the_example_data(tmp_path):
     saved = RunConfig.from_toml(runs[0] / "run.toml")
     assert saved.frames.stride == 4 and saved.run.threads == 1
     assert (runs[0] / "example_report.html").is_file()
+
+
+def test_batch_run_on_a_local_dask_cluster(tmp_path, monkeypatch, capsys):
+    distributed = pytest.importorskip("distributed")
+    from _workflow_doubles import fake_steps
+
+    fake_steps(monkeypatch)  # in-process (thread) workers see the test doubles
+    a, b = _job(tmp_path, "a"), _job(tmp_path, "b")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        assert main(["batch-run", str(a), str(b), "--scheduler", cluster.scheduler_address, "-q"]) == 0
+    assert "2 of 2 runs finished" in capsys.readouterr().out
+    assert len([p for p in (tmp_path / "out").iterdir() if not p.name.endswith(".partial")]) == 2
