@@ -31,6 +31,15 @@
 #include <utility>
 
 #include "clusterdynamicsml/parallel.hpp"
+#ifdef CDML_PROFILE
+#include <chrono>
+#include <cstdio>
+#define PROF(name) do { auto _t = std::chrono::steady_clock::now(); std::fprintf(stderr, "%-10s %8.2f ms\n", name, std::chrono::duration<double, std::milli>(_t - _prof_t0).count()); _prof_t0 = _t; } while (0)
+#define PROF_START auto _prof_t0 = std::chrono::steady_clock::now()
+#else
+#define PROF(name) do {} while (0)
+#define PROF_START do {} while (0)
+#endif
 
 namespace cdml {
 namespace {
@@ -48,9 +57,9 @@ struct Grid {
     bool periodic = false;
     int64_t natoms = 0;                  // atoms in the grid (types >= 0)
     std::vector<int64_t> cell_start;     // size ncell + 1
-    std::vector<uint32_t> order;         // sorted position -> original index
-    std::vector<double> x, y, z;         // sorted, wrapped Cartesian positions
-    std::vector<int32_t> type;           // sorted types (empty if untyped)
+    Buffer<uint32_t> order;              // sorted position -> original index
+    Buffer<double> x, y, z;              // sorted, wrapped Cartesian positions
+    Buffer<int32_t> type;                // sorted types (empty if untyped)
     double h[3][3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}};  // lattice rows, periodic only
     int64_t ncell() const { return n[0] * n[1] * n[2]; }
 };
@@ -82,6 +91,7 @@ void choose_cells(const double extent[3], double cutoff, int64_t natoms, int64_t
 Grid build_grid(const double* pos, int64_t n, const int32_t* types, double cutoff, const Box* box,
                 int nthreads) {
     Grid g;
+    PROF_START;
     // atoms that take part (types >= 0), in increasing original index
     std::vector<uint32_t> active;
     const bool all_active = types == nullptr ||
@@ -93,7 +103,6 @@ Grid build_grid(const double* pos, int64_t n, const int32_t* types, double cutof
     g.natoms = m;
     auto atom = [&](int64_t k) -> int64_t { return all_active ? k : active[k]; };
 
-    std::vector<double> frac(3 * m);
     double lo[3] = {0, 0, 0}, ext[3] = {0, 0, 0};
     if (box) {
         g.periodic = true;
@@ -101,17 +110,6 @@ Grid build_grid(const double* pos, int64_t n, const int32_t* types, double cutof
         for (int a = 0; a < 3; ++a)
             for (int b = 0; b < 3; ++b) g.h[a][b] = hm[a][b];
         for (int k = 0; k < 3; ++k) ext[k] = box->height(k);
-        const auto& inv = box->inverse();
-#pragma omp parallel for schedule(static) num_threads(nthreads)
-        for (int64_t k = 0; k < m; ++k) {
-            const double* r = pos + 3 * atom(k);
-            for (int c = 0; c < 3; ++c) {
-                double s = r[0] * inv[0][c] + r[1] * inv[1][c] + r[2] * inv[2][c];
-                s -= std::floor(s);
-                if (s >= 1.0) s = 0.0;  // -tiny wraps to 1.0 in floating point
-                frac[3 * k + c] = s;
-            }
-        }
     } else {
         double hi[3];
         for (int c = 0; c < 3; ++c) {
@@ -124,28 +122,45 @@ Grid build_grid(const double* pos, int64_t n, const int32_t* types, double cutof
                 hi[c] = std::max(hi[c], pos[3 * atom(k) + c]);
             }
         for (int c = 0; c < 3; ++c) ext[c] = m > 0 ? hi[c] - lo[c] : 0.0;
-#pragma omp parallel for schedule(static) num_threads(nthreads)
-        for (int64_t k = 0; k < m; ++k)
-            for (int c = 0; c < 3; ++c)
-                frac[3 * k + c] = ext[c] > 0 ? (pos[3 * atom(k) + c] - lo[c]) / ext[c] : 0.0;
     }
     choose_cells(ext, cutoff, m, g.n);
     const int64_t ncell = g.ncell();
 
-    // cell of every atom; axis 0 runs fastest
-    std::vector<int64_t> cell_of(m);
-#pragma omp parallel for schedule(static) num_threads(nthreads)
+    // wrapped Cartesian position (periodic: s H with s wrapped into [0, 1)) and cell of
+    // every atom; axis 0 of the grid runs fastest
+    Buffer<double> wrapped(3 * m);
+    Buffer<int64_t> cell_of(m);
+    const auto& inv = box ? box->inverse() : std::array<std::array<double, 3>, 3>{};
+#pragma omp parallel for schedule(dynamic, 8192) num_threads(nthreads)
     for (int64_t k = 0; k < m; ++k) {
-        int64_t c[3];
-        for (int d = 0; d < 3; ++d) {
-            c[d] = static_cast<int64_t>(frac[3 * k + d] * static_cast<double>(g.n[d]));
-            c[d] = std::min(std::max<int64_t>(c[d], 0), g.n[d] - 1);
+        const double* r = pos + 3 * atom(k);
+        double f[3];
+        if (box) {
+            for (int c = 0; c < 3; ++c) {
+                double t = r[0] * inv[0][c] + r[1] * inv[1][c] + r[2] * inv[2][c];
+                t -= std::floor(t);
+                if (t >= 1.0) t = 0.0;  // -tiny wraps to 1.0 in floating point
+                f[c] = t;
+            }
+            for (int c = 0; c < 3; ++c) wrapped[3 * k + c] = f[0] * g.h[0][c] + f[1] * g.h[1][c] + f[2] * g.h[2][c];
+        } else {
+            for (int c = 0; c < 3; ++c) {
+                f[c] = ext[c] > 0 ? (r[c] - lo[c]) / ext[c] : 0.0;
+                wrapped[3 * k + c] = r[c];
+            }
         }
-        cell_of[k] = (c[2] * g.n[1] + c[1]) * g.n[0] + c[0];
+        int64_t cc[3];
+        for (int d = 0; d < 3; ++d) {
+            cc[d] = static_cast<int64_t>(f[d] * static_cast<double>(g.n[d]));
+            cc[d] = std::min(std::max<int64_t>(cc[d], 0), g.n[d] - 1);
+        }
+        cell_of[k] = (cc[2] * g.n[1] + cc[1]) * g.n[0] + cc[0];
     }
+    PROF("wrap+cell");
 
-    // stable counting sort: thread t owns the fixed atom range [k0(t), k0(t+1))
-    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nthreads, m / 4096 + 1)));
+    // stable counting sort of atom numbers by cell: thread t owns the fixed atom range
+    // [k0(t), k0(t+1)), so inside a cell atoms stay in increasing index for any thread count
+    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nthreads, m / 65536 + 1)));
     std::vector<std::vector<int64_t>> hist(nt);
     auto range = [&](int t) { return std::make_pair(m * t / nt, m * (t + 1) / nt); };
 #pragma omp parallel for schedule(static, 1) num_threads(nt)
@@ -167,32 +182,31 @@ Grid build_grid(const double* pos, int64_t n, const int32_t* types, double cutof
         }
         g.cell_start[ncell] = acc;
     }
+    Buffer<uint32_t> sorted(m);
+#pragma omp parallel for schedule(static, 1) num_threads(nt)
+    for (int t = 0; t < nt; ++t) {
+        const auto r = range(t);
+        std::vector<int64_t>& cur = hist[t];
+        for (int64_t k = r.first; k < r.second; ++k) sorted[cur[cell_of[k]]++] = static_cast<uint32_t>(k);
+    }
+    PROF("sort");
+    // gather positions (structure of arrays), original indices and types in cell order
     g.order.resize(m);
     g.x.resize(m);
     g.y.resize(m);
     g.z.resize(m);
     if (types) g.type.resize(m);
-#pragma omp parallel for schedule(static, 1) num_threads(nt)
-    for (int t = 0; t < nt; ++t) {
-        const auto r = range(t);
-        std::vector<int64_t>& cur = hist[t];
-        for (int64_t k = r.first; k < r.second; ++k) {
-            const int64_t p = cur[cell_of[k]]++;
-            const int64_t a = atom(k);
-            g.order[p] = static_cast<uint32_t>(a);
-            if (g.periodic) {
-                const double* s = &frac[3 * k];
-                g.x[p] = s[0] * g.h[0][0] + s[1] * g.h[1][0] + s[2] * g.h[2][0];
-                g.y[p] = s[0] * g.h[0][1] + s[1] * g.h[1][1] + s[2] * g.h[2][1];
-                g.z[p] = s[0] * g.h[0][2] + s[1] * g.h[1][2] + s[2] * g.h[2][2];
-            } else {
-                g.x[p] = pos[3 * a];
-                g.y[p] = pos[3 * a + 1];
-                g.z[p] = pos[3 * a + 2];
-            }
-            if (types) g.type[p] = types[a];
-        }
+#pragma omp parallel for schedule(dynamic, 8192) num_threads(nthreads)
+    for (int64_t p = 0; p < m; ++p) {
+        const int64_t k = sorted[p];
+        const int64_t a = atom(k);
+        g.order[p] = static_cast<uint32_t>(a);
+        g.x[p] = wrapped[3 * k];
+        g.y[p] = wrapped[3 * k + 1];
+        g.z[p] = wrapped[3 * k + 2];
+        if (types) g.type[p] = types[a];
     }
+    PROF("gather");
     return g;
 }
 
@@ -207,8 +221,8 @@ struct Rec {
 // blocks carved from large slabs (no reallocation, no copying while searching).
 class PairStore {
 public:
-    static constexpr int64_t kBlock = 512;
-    static constexpr int64_t kSlab = 128;  // blocks per slab (1 MiB)
+    static constexpr int64_t kBlock = 512;     // records per block (8 KiB)
+    static constexpr int64_t kMaxSlab = 1024;  // blocks per slab at most (8 MiB, huge pages)
 
     PairStore(int64_t nbuckets, int shift)
         : shift_(shift), head_(nbuckets, nullptr), fill_(nbuckets, kBlock), blocks_(nbuckets), count_(nbuckets, 0) {}
@@ -232,11 +246,14 @@ public:
 
 private:
     void new_block(std::size_t b) {
-        if (slab_used_ == kSlab || slabs_.empty()) {
-            slabs_.emplace_back(new Rec[kBlock * kSlab]);
+        if (slabs_.empty() || slab_used_ == slab_blocks_) {
+            // slabs grow 32, 64, ... up to kMaxSlab blocks: small searches stay small
+            slab_blocks_ = slabs_.empty() ? 32 : std::min(kMaxSlab, 2 * slab_blocks_);
+            slabs_.emplace_back();
+            slabs_.back().resize(kBlock * slab_blocks_);  // not zeroed
             slab_used_ = 0;
         }
-        head_[b] = slabs_.back().get() + kBlock * slab_used_++;
+        head_[b] = slabs_.back().data() + kBlock * slab_used_++;
         blocks_[b].push_back(head_[b]);
         fill_[b] = 0;
     }
@@ -245,8 +262,9 @@ private:
     std::vector<int64_t> fill_;
     std::vector<std::vector<Rec*>> blocks_;
     std::vector<int64_t> count_;
-    std::vector<std::unique_ptr<Rec[]>> slabs_;
+    std::vector<Buffer<Rec>> slabs_;
     int64_t slab_used_ = 0;
+    int64_t slab_blocks_ = 0;
 };
 
 // One contiguous range of sorted atoms [q0, q1) seen through the lattice translation
@@ -381,6 +399,9 @@ PairList search(const double* pos, int64_t n, const int32_t* types, int32_t n_ty
     const Grid g = build_grid(pos, n, types, max_cutoff, box, nthreads);
     if (g.natoms < 2) return out;
     const SearchParams sp{max_cutoff * max_cutoff, types ? cut2.data() : nullptr, n_types};
+#ifdef CDML_PROFILE
+    auto _ts = std::chrono::steady_clock::now();
+#endif
     const int64_t ncell = g.ncell();
 
     // row buckets of 2^shift rows
@@ -408,7 +429,11 @@ PairList search(const double* pos, int64_t n, const int32_t* types, int32_t n_ty
             scan_cell(g, a0, a1, segs, nseg, sp, store, hits, hit_r2);
         }
     }
+#ifdef CDML_PROFILE
+    std::fprintf(stderr, "search     %8.2f ms\n", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - _ts).count());
+#endif
 
+    PROF_START;
     // bucket offsets in the output
     std::vector<int64_t> bucket_start(nbuckets + 1, 0);
     for (int64_t b = 0; b < nbuckets; ++b) {
@@ -420,6 +445,7 @@ PairList search(const double* pos, int64_t n, const int32_t* types, int32_t n_ty
     out.i.resize(total);
     out.j.resize(total);
     out.d.resize(total);
+    PROF("alloc");
     // fill each bucket: counting sort by row, then each row by column
 #pragma omp parallel num_threads(nthreads)
     {
@@ -475,8 +501,8 @@ PairList search(const double* pos, int64_t n, const int32_t* types, int32_t n_ty
                 s = e;
             }
         }
-        // release this thread's blocks early (each thread frees its own store)
     }
+    PROF("fill");
     return out;
 }
 
