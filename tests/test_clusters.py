@@ -537,3 +537,57 @@ def test_kcl_crystal_percolates_and_terminates_quickly(shared_data):
         assert elapsed < 2.0
         assert count_labels(f, rules) == {}
         assert summarize_frame(f, rules).percolating == {"K108Cl108": 1}
+
+
+def _read_pdb(path, index=0):
+    """Tiny private PDB reader for the tests (fixed columns, CRYST1 box)."""
+    sym, pos, res, rid, names = [], [], [], [], []
+    box = None
+    for ln in Path(path).read_text().splitlines():
+        if ln.startswith("CRYST1"):
+            box = Box.from_parameters(*[float(ln[a:b]) for a, b in ((6, 15), (15, 24), (24, 33), (33, 40), (40, 47), (47, 54))])
+        elif ln.startswith(("ATOM", "HETATM")):
+            names.append(ln[12:16].strip())
+            res.append(ln[17:20].strip())
+            rid.append(int(ln[22:26]))
+            pos.append([float(ln[30:38]), float(ln[38:46]), float(ln[46:54])])
+            sym.append(ln[76:78].strip())
+    return Frame(index, index, 0.0, sym, np.array(pos), box, residues=res, residue_ids=np.array(rid), atom_names=names,
+                 source=str(path))
+
+
+@pytest.mark.shared_data
+def test_lipf6_pdb_residue_rules_and_whole_shell_molecules(shared_data):
+    root = shared_data / "lipf6_bn_fec_lammps"
+    f = _read_pdb(root / "frames_pdb_wrap" / "frame_0001.pdb", index=1)
+    fx = _read_extxyz(root / "frames_xyz_unwrap" / "frame_0001.xyz")[0]
+    fx.index = 1
+    # Li-F contacts with F of PF6 only (FEC also has F): residue-qualified linkers
+    rf = ClusterRules(node=["Li"], linker=[("P", "PF6"), ("F", "PF6")], shell=[],
+                      cutoffs={("Li", "F"): 2.5, ("P", "F"): 1.8})
+    counts = count_labels(f, rf)
+    assert 40 <= counts["Li"] <= 49 and 40 <= counts["F6P"] <= 49, counts
+    assert counts["LiF6P"] >= 1 and "F" not in counts, counts
+    # a Li-F contact (<= 2.5 A) is a looser criterion than Li-P <= 3.7 A (monodentate pairs)
+    pairs_lip = sum(n for lab, n in count_labels(fx, LIPF6).items() if lab not in ("Li", "P"))
+    assert pairs_lip <= counts["LiF6P"] + counts.get("Li2F6P", 0) <= pairs_lip + 4
+    # Li solvation shells: carbonyl/ether O of FEC and N of BN, brought in as whole molecules
+    rs = ClusterRules(node=["Li"], linker=["P"], shell=["O", "N"],
+                      cutoffs={("Li", "P"): 3.7, ("Li", "O"): 2.6, ("Li", "N"): 2.6}, shell_molecules=True)
+    clusters = extract_clusters(f, rs)
+    assert [c.label for c in clusters] == [c.label for c in extract_clusters(fx, LIPF6)]
+    n_mol = 0
+    for c in clusters:
+        if not c.shell_indices.size:
+            continue
+        u = c.unwrapped_positions(f)
+        shell_res = {(f.residue_ids[k], f.residues[k]) for k in c.shell_indices.tolist()}
+        for key in shell_res:
+            members = [k for k in range(f.n_atoms) if (f.residue_ids[k], f.residues[k]) == key]
+            sel = np.isin(c.atom_indices, members)
+            assert sel.sum() == len(members)  # whole molecule
+            extent = np.ptp(u[sel], axis=0)
+            assert np.all(extent < 8.0), (key, extent)  # not split across the box
+            n_mol += 1
+        assert c.core_indices.size <= 3
+    assert n_mol > 100
