@@ -1,9 +1,7 @@
 """Cluster extraction: rules, labels, brute-force comparison, PBC, percolation, real data."""
 from __future__ import annotations
 
-import re
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -457,25 +455,6 @@ def test_thread_count_independence():
 # --------------------------------------------------------------------------- real data
 
 
-def _read_extxyz(path, limit=None):
-    """Tiny private extended-XYZ reader for the tests (species + positions + Lattice)."""
-    frames = []
-    with open(path) as fh:
-        while limit is None or len(frames) < limit:
-            first = fh.readline()
-            if not first.strip():
-                break
-            n = int(first)
-            comment = fh.readline()
-            rows = [fh.readline().split() for _ in range(n)]
-            m = re.search(r'Lattice="([^"]*)"', comment)
-            box = Box.from_matrix(np.array(m.group(1).split(), float).reshape(3, 3)) if m else None
-            k = len(frames)
-            frames.append(Frame(k, k, 0.0, [r[0] for r in rows], np.array([r[1:4] for r in rows], float), box,
-                                source=str(path)))
-    return frames
-
-
 LIPF6 = ClusterRules(node=["Li"], linker=["P"], shell=[], cutoffs={("Li", "P"): 3.7})
 
 
@@ -483,9 +462,10 @@ LIPF6 = ClusterRules(node=["Li"], linker=["P"], shell=[], cutoffs={("Li", "P"): 
 def test_lipf6_wrapped_and_unwrapped_frames_give_identical_clusters(shared_data):
     root = shared_data / "lipf6_bn_fec_lammps"
     seen_triple = False
-    for k in range(10):
-        fw = _read_extxyz(root / "frames_xyz_wrap" / f"frame_{k:04d}.xyz")[0]
-        fu = _read_extxyz(root / "frames_xyz_unwrap" / f"frame_{k:04d}.xyz")[0]
+    wrapped = cdml.read_frames(root / "frames_xyz_wrap")
+    unwrapped = cdml.read_frames(root / "frames_xyz_unwrap")
+    assert len(wrapped) == len(unwrapped) == 10
+    for fw, fu in zip(wrapped, unwrapped):
         cw, cu = extract_clusters(fw, LIPF6), extract_clusters(fu, LIPF6)
         assert [(c.label, c.atom_indices.tolist()) for c in cw] == [(c.label, c.atom_indices.tolist()) for c in cu]
         for a, b in zip(cw, cu):
@@ -502,7 +482,7 @@ def test_lipf6_wrapped_and_unwrapped_frames_give_identical_clusters(shared_data)
 
 @pytest.mark.shared_data
 def test_molten_nacl_finite_at_short_cutoff_and_percolating_at_long(shared_data):
-    frames = _read_extxyz(shared_data / "nacl_molten_1400K_zincware" / "NaCl_1400K_0.extxyz", limit=25)
+    frames = list(cdml.read_frames(shared_data / "nacl_molten_1400K_zincware" / "NaCl_1400K_0.extxyz", stop=25))
     assert frames[0].n_atoms == 64 and np.allclose(frames[0].box.lengths, 13.1)
     short = ClusterRules(node=["Na"], linker=["Cl"], shell=[], cutoffs={("Na", "Cl"): 2.6})
     long = ClusterRules(node=["Na"], linker=["Cl"], shell=[], cutoffs={("Na", "Cl"): 3.8})
@@ -526,10 +506,9 @@ def test_molten_nacl_finite_at_short_cutoff_and_percolating_at_long(shared_data)
 @pytest.mark.shared_data
 def test_kcl_crystal_percolates_and_terminates_quickly(shared_data):
     rules = ClusterRules(node=["K"], linker=["Cl"], shell=[], cutoffs={("K", "Cl"): 3.6})
-    paths = sorted((shared_data / "kcl_dlpoly_mdanalysistests" / "frames_xyz").glob("*.xyz"))
-    assert len(paths) == 3
-    for p in paths:
-        f = _read_extxyz(p)[0]
+    frames = cdml.read_frames(shared_data / "kcl_dlpoly_mdanalysistests" / "frames_xyz")
+    assert len(frames) == 3
+    for f in frames:
         t0 = time.perf_counter()
         cl = extract_clusters(f, rules)
         elapsed = time.perf_counter() - t0
@@ -539,29 +518,12 @@ def test_kcl_crystal_percolates_and_terminates_quickly(shared_data):
         assert summarize_frame(f, rules).percolating == {"K108Cl108": 1}
 
 
-def _read_pdb(path, index=0):
-    """Tiny private PDB reader for the tests (fixed columns, CRYST1 box)."""
-    sym, pos, res, rid, names = [], [], [], [], []
-    box = None
-    for ln in Path(path).read_text().splitlines():
-        if ln.startswith("CRYST1"):
-            box = Box.from_parameters(*[float(ln[a:b]) for a, b in ((6, 15), (15, 24), (24, 33), (33, 40), (40, 47), (47, 54))])
-        elif ln.startswith(("ATOM", "HETATM")):
-            names.append(ln[12:16].strip())
-            res.append(ln[17:20].strip())
-            rid.append(int(ln[22:26]))
-            pos.append([float(ln[30:38]), float(ln[38:46]), float(ln[46:54])])
-            sym.append(ln[76:78].strip())
-    return Frame(index, index, 0.0, sym, np.array(pos), box, residues=res, residue_ids=np.array(rid), atom_names=names,
-                 source=str(path))
-
-
 @pytest.mark.shared_data
 def test_lipf6_pdb_residue_rules_and_whole_shell_molecules(shared_data):
     root = shared_data / "lipf6_bn_fec_lammps"
-    f = _read_pdb(root / "frames_pdb_wrap" / "frame_0001.pdb", index=1)
-    fx = _read_extxyz(root / "frames_xyz_unwrap" / "frame_0001.xyz")[0]
-    fx.index = 1
+    f = cdml.read_frames(root / "frames_pdb_wrap")[1]
+    fx = cdml.read_frames(root / "frames_xyz_unwrap")[1]
+    assert f.index == fx.index == 1 and f.residues is not None
     # Li-F contacts with F of PF6 only (FEC also has F): residue-qualified linkers
     rf = ClusterRules(node=["Li"], linker=[("P", "PF6"), ("F", "PF6")], shell=[],
                       cutoffs={("Li", "F"): 2.5, ("P", "F"): 1.8})

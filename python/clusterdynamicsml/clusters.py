@@ -52,6 +52,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from .box import Box
+from .elements import SYMBOLS
 from .geometry import connected_components, neighbor_pairs_typed
 
 __all__ = [
@@ -66,18 +67,8 @@ __all__ = [
     "ELEMENTS",
 ]
 
-# fmt: off
-ELEMENTS: tuple[str, ...] = (
-    "H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S",
-    "Cl", "Ar", "K", "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga",
-    "Ge", "As", "Se", "Br", "Kr", "Rb", "Sr", "Y", "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd",
-    "Ag", "Cd", "In", "Sn", "Sb", "Te", "I", "Xe", "Cs", "Ba", "La", "Ce", "Pr", "Nd", "Pm",
-    "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Hf", "Ta", "W", "Re", "Os",
-    "Ir", "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Th", "Pa",
-    "U", "Np", "Pu", "Am", "Cm", "Bk", "Cf", "Es", "Fm", "Md", "No", "Lr", "Rf", "Db", "Sg",
-    "Bh", "Hs", "Mt", "Ds", "Rg", "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og",
-)
-# fmt: on
+#: The 118 element symbols in order of atomic number (from :mod:`clusterdynamicsml.elements`).
+ELEMENTS: tuple[str, ...] = SYMBOLS
 _ELEMENT_SET = frozenset(ELEMENTS)
 
 ROLES = ("node", "linker", "shell")

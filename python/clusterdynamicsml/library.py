@@ -33,6 +33,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .clusters import Cluster, ClusterRules, cluster_ids, extract_clusters
+from .frames import write_pdb, write_xyz
 
 __all__ = ["write_library", "LibrarySummary", "frame_stem", "METADATA_NAME", "PROGRESS_NAME"]
 
@@ -108,36 +109,6 @@ def _with_lookahead(frames: Iterable):
 # --------------------------------------------------------------------------- writers
 
 
-def _fmt_float(x: float) -> str:
-    return f"{x:.8f}"
-
-
-def _write_xyz(path: Path, symbols, positions, comment: str) -> None:
-    lines = [str(len(symbols)), comment]
-    for s, (x, y, z) in zip(symbols, positions.tolist()):
-        lines.append(f"{s:<2s} {x:16.8f} {y:16.8f} {z:16.8f}")
-    path.write_text("\n".join(lines) + "\n")
-
-
-def _pdb_atom_name(name: str, element: str) -> str:
-    name = name.strip()[:4]
-    if len(name) < 4 and len(element) == 1 and name.upper().startswith(element.upper()):
-        return " " + name.ljust(3)
-    return name.ljust(4)
-
-
-def _write_pdb(path: Path, symbols, positions, remarks: list[str], atom_names=None, residues=None, residue_ids=None) -> None:
-    lines = [f"REMARK   {r}"[:80] for r in remarks]
-    for k, (s, (x, y, z)) in enumerate(zip(symbols, positions.tolist())):
-        serial = (k + 1) % 100000
-        name = _pdb_atom_name(atom_names[k] if atom_names is not None else s, s)
-        res = (residues[k] if residues is not None else "UNK")[:3]
-        rid = int(residue_ids[k]) % 10000 if residue_ids is not None else 1
-        lines.append(f"HETATM{serial:5d} {name} {res:>3s} A{rid:4d}    {x:8.3f}{y:8.3f}{z:8.3f}{1.0:6.2f}{0.0:6.2f}          {s:>2s}")
-    lines.append("END")
-    path.write_text("\n".join(lines) + "\n")
-
-
 def _cluster_file(cluster: Cluster, frame, fmt: str, path: Path, stem: str, cid: str, keep: np.ndarray) -> None:
     idx = cluster.atom_indices[keep]
     pos = cluster.unwrapped_positions(frame)[keep]
@@ -149,18 +120,18 @@ def _cluster_file(cluster: Cluster, frame, fmt: str, path: Path, stem: str, cid:
         comment = (f'Properties=species:S:1:pos:R:3 label={cluster.label} cluster_id={cid} frame={stem} '
                    f'frame_index={int(frame.index)} source_index={int(frame.source_index)} '
                    f'time_fs={float(frame.time_fs):.6f} source="{src}" n_core={n_core} n_shell={n_shell} pbc="F F F"')
-        _write_xyz(path, symbols, pos, comment)
+        write_xyz(path, symbols, pos, comment)
     else:
         def pick(values):
             return None if values is None else [values[k] for k in idx.tolist()]
 
         rids = getattr(frame, "residue_ids", None)
-        _write_pdb(path, symbols, pos,
-                   [f"cluster {cluster.label} {cid} from {stem}", f"frame_index {int(frame.index)} source_index "
-                    f"{int(frame.source_index)} time_fs {float(frame.time_fs):.6f}", f"source {src}",
-                    f"n_core {n_core} n_shell {n_shell}"],
-                   atom_names=pick(getattr(frame, "atom_names", None)), residues=pick(getattr(frame, "residues", None)),
-                   residue_ids=None if rids is None else np.asarray(rids)[idx])
+        comment = (f"cluster {cluster.label} {cid} from {stem}\n"
+                   f"frame_index {int(frame.index)} source_index {int(frame.source_index)} "
+                   f"time_fs {float(frame.time_fs):.6f}\nsource {src}\nn_core {n_core} n_shell {n_shell}")
+        write_pdb(path, symbols, pos, residues=pick(getattr(frame, "residues", None)),
+                  residue_ids=None if rids is None else np.asarray(rids)[idx],
+                  atom_names=pick(getattr(frame, "atom_names", None)), comment=comment)
 
 
 # --------------------------------------------------------------------------- progress record
