@@ -626,23 +626,42 @@ def _type_atoms(frame, rules: ClusterRules, symbols: np.ndarray):
 
 
 def _cutoff_matrix(rules: ClusterRules, elements, level: int, pairs: str) -> np.ndarray:
-    """(T, T) matrix over type = role * E + element id. pairs: 'level0' or 'node-shell'."""
-    E = len(elements)
-    T = 3 * E
-    m = np.zeros((T, T), dtype=np.float64)
-    for ra in range(3):
-        for rb in range(3):
-            if pairs == "level0":
-                if ra == _SHELL and rb == _SHELL:
+    """(T, T) matrix over type = role * E + element id (a fresh copy; cached per rules).
+
+    pairs: 'level0' (every pair but shell-shell) or 'node-shell'.
+    """
+    cache = rules.__dict__.setdefault("_matrix_cache", {})
+    key = (level, pairs)
+    if key not in cache:
+        E = len(elements)
+        m = np.zeros((3 * E, 3 * E), dtype=np.float64)
+        for ra in range(3):
+            for rb in range(3):
+                if pairs == "level0":
+                    if ra == _SHELL and rb == _SHELL:
+                        continue
+                elif {ra, rb} != {_NODE, _SHELL}:
                     continue
-            elif not ({ra, rb} == {_NODE, _SHELL}):
-                continue
-            for ea, a in enumerate(elements):
-                for eb, b in enumerate(elements):
-                    c = rules.cutoff(a, b, level)
-                    if c:
-                        m[ra * E + ea, rb * E + eb] = c
-    return m
+                for ea, a in enumerate(elements):
+                    for eb, b in enumerate(elements):
+                        c = rules.cutoff(a, b, level)
+                        if c:
+                            m[ra * E + ea, rb * E + eb] = c
+        cache[key] = m
+    return cache[key].copy()
+
+
+def _check_fits(cm: np.ndarray, elements, level: int, box: Box | None, frame) -> None:
+    """Readable error when a cutoff is not below half the smallest box height."""
+    if box is None or not cm.size:
+        return
+    half = 0.5 * float(np.min(box.heights))
+    if cm.max() >= half:
+        a, b = np.unravel_index(int(np.argmax(cm)), cm.shape)
+        E = len(elements)
+        raise ValueError(f"the level-{level} cutoff {elements[a % E]}-{elements[b % E]} = {cm.max():g} A must be "
+                         f"smaller than half the smallest box height ({half:.6g} A) of frame "
+                         f"{getattr(frame, 'index', '?')}")
 
 
 def _image_shifts(pos, i, j, box: Box | None) -> np.ndarray:
@@ -755,6 +774,7 @@ def _extract(frame, rules: ClusterRules, num_threads, want_shells: bool) -> _Ext
     if not attach_shells:
         cm0[2 * E:, :] = 0.0
         cm0[:, 2 * E:] = 0.0
+    _check_fits(cm0, elements, 0, box, frame)
     i, j, d = neighbor_pairs_typed(pos, types, cm0, box, num_threads)
     core_edge = core_mask[i] & core_mask[j]
 
@@ -808,6 +828,7 @@ def _extract(frame, rules: ClusterRules, num_threads, want_shells: bool) -> _Ext
         node_mask = role == _NODE
         for level in rules.shell_levels:
             cm = _cutoff_matrix(rules, elements, level, "node-shell")
+            _check_fits(cm, elements, level, box, frame)
             cand = shell_mask if rules.shared_shells else (shell_mask & ~taken)
             t = np.where(node_mask | cand, role.astype(np.int32) * E + elem_id, -1).astype(np.int32)
             li, lj, ld = neighbor_pairs_typed(pos, t, cm, box, num_threads)
