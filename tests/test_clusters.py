@@ -553,3 +553,17 @@ def test_lipf6_pdb_residue_rules_and_whole_shell_molecules(shared_data):
             n_mol += 1
         assert c.core_indices.size <= 3
     assert n_mol > 100
+
+
+def test_rules_from_the_toml_example_in_the_docs():
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "clusters.md").read_text()
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    r = ClusterRules.from_dict(tomllib.loads(block)["clusters"])
+    assert r.shell == (("O", "DMF"),) and r.shell_levels == (1,)
+    assert r.cutoffs == {("Pb", "I"): {0: 3.36}, ("Pb", "O"): {0: 3.36, 1: 5.0}}

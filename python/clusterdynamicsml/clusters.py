@@ -843,11 +843,9 @@ def _extract(frame, rules: ClusterRules, num_threads, want_shells: bool) -> _Ext
                 # one entry per (cluster, shell atom), nearest node; skip pairs already present
                 key = cl * n + s
                 pick = _nearest_owner(key, c, ld)
-                present = set()
-                for arr_s, arr_c in zip(sh_atoms, sh_cluster):
-                    present.update((arr_c * n + arr_s).tolist())
-                keep = np.array([k not in present for k in key[pick].tolist()], dtype=bool)
-                pick = pick[keep]
+                if sh_atoms:
+                    present = np.concatenate([c_ * n + s_ for s_, c_ in zip(sh_atoms, sh_cluster)])
+                    pick = pick[~np.isin(key[pick], present)]
             else:
                 pick = _nearest_owner(s, c, ld)
             if pick.size == 0:
