@@ -268,6 +268,14 @@ def test_lipf6_library_from_real_frames(shared_data, tmp_path):
     frames = cdml.read_frames(shared_data / "lipf6_bn_fec_lammps" / "frames_xyz_wrap", stop=3)
     s = write_library(frames, LIPF6, tmp_path / "lib")
     assert s.n_frames == 3 and list((tmp_path / "lib" / "LiP").glob("frame_0000_*.xyz"))
+    fr = s.metadata["frames"]
+    assert fr["first_source"].endswith("frame_0000.xyz") and fr["last_source"].endswith("frame_0002.xyz")
+    assert fr["timestep_fs"] == frames.timestep_fs
     assert set(s.files_per_label) <= {"Li", "P", "LiP", "Li2P"} and s.files_per_label["LiP"] >= 3
     _, sym, pos = read_xyz(next((tmp_path / "lib" / "LiP").glob("*.xyz")))
     assert sym == ["Li", "P"] and np.linalg.norm(pos[1] - pos[0]) <= 3.7
+
+
+def test_progress_bar_and_frame_source_input(tmp_path):
+    s = write_library(synthetic_frames(2), RULES, tmp_path / "lib", progress=True)
+    assert s.n_frames == 2

@@ -187,7 +187,20 @@ def _settings(rules: ClusterRules, fmt: str, include_shell_levels) -> dict:
             "include_shell_levels": None if include_shell_levels is None else list(include_shell_levels)}
 
 
-def _metadata(settings: dict, records: list[dict], status: str) -> dict:
+def _frames_info(frames) -> dict:
+    """What a FrameSource knows about the time axis (absent for plain iterables)."""
+    info = {}
+    for key in ("timestep_fs", "time_source"):
+        val = getattr(frames, key, None)
+        if isinstance(val, (int, float, str)):
+            info[key] = val
+    warns = getattr(frames, "warnings", None)
+    if warns:
+        info["warnings"] = [str(w) for w in warns]
+    return info
+
+
+def _metadata(settings: dict, records: list[dict], status: str, frames_info: dict | None = None) -> dict:
     from . import __version__
 
     files = Counter()
@@ -215,6 +228,9 @@ def _metadata(settings: dict, records: list[dict], status: str) -> dict:
             "n_frames": len(records),
             "n_source_files": len(sources),
             "source_folders": sorted({str(Path(s).parent) for s in sources}),
+            "first_source": records[0].get("source") if records else None,
+            "last_source": records[-1].get("source") if records else None,
+            **(frames_info or {}),
             "first_time_fs": min(times) if times else None,
             "last_time_fs": max(times) if times else None,
         },
@@ -290,7 +306,7 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
 
     records = _read_progress(prog_path)
     done = {r["stem"]: r for r in records}
-    _write_json_atomic(meta_path, _metadata(settings, records, "in_progress"))
+    _write_json_atomic(meta_path, _metadata(settings, records, "in_progress", _frames_info(frames)))
     if tmp_root.exists():
         shutil.rmtree(tmp_root)
 
@@ -338,7 +354,7 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
             bar.close()
     if tmp_root.exists():
         shutil.rmtree(tmp_root)
-    meta = _metadata(settings, records, "completed")
+    meta = _metadata(settings, records, "completed", _frames_info(frames))
     _write_json_atomic(meta_path, meta)
     return LibrarySummary(
         out_dir=out, n_frames=len(records), n_frames_resumed=n_resumed,
