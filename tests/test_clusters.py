@@ -57,6 +57,15 @@ def test_rules_normalise_and_are_frozen_hashable_picklable():
     assert pickle.loads(pickle.dumps(r)) == r
 
 
+def test_rules_element_views_for_other_stages():
+    r = ClusterRules(node=["Pb"], linker=["I", "Br"], shell=[("O", "DMF"), "N"],
+                     cutoffs={("Pb", "I"): 3.36, ("Pb", "O"): {0: 0.0, 1: 5.0}, ("Pb", "N"): {0: 2.9, 1: 4.5}},
+                     shell_levels=[1])
+    assert r.node_elements == ("Pb",) and r.linker_elements == ("I", "Br") and r.shell_elements == ("O", "N")
+    assert r.pair_cutoffs == {("Pb", "I"): 3.36, ("Pb", "N"): 2.9, ("Pb", "O"): 5.0}
+    assert r.label_order() == ("Pb", "Br", "I", "N", "O")
+
+
 def test_rules_dict_round_trip_and_reference_forms():
     r = ClusterRules(node=["Pb"], linker=["I"], shell=["O"], cutoffs={("Pb", "I"): 3.36, ("Pb", "O"): {0: 3.36, 2: 5.5}},
                      default_cutoff=None, shell_levels=(2,), shared_shells=True, shells_in_label=True)

@@ -350,6 +350,33 @@ class ClusterRules:
         return tuple(out)
 
     @property
+    def node_elements(self) -> tuple[str, ...]:
+        """Distinct node element symbols."""
+        return self.role_elements("node")
+
+    @property
+    def linker_elements(self) -> tuple[str, ...]:
+        """Distinct linker element symbols."""
+        return self.role_elements("linker")
+
+    @property
+    def shell_elements(self) -> tuple[str, ...]:
+        """Distinct shell element symbols."""
+        return self.role_elements("shell")
+
+    @property
+    def pair_cutoffs(self) -> dict[tuple[str, str], float]:
+        """One bond cutoff per listed element pair (angstrom): the level-0 value, else the
+        smallest positive level value (the reference ML helper, ref section 1.4). Used by
+        the geometry statistics and the builder; ``default_cutoff`` is not expanded here."""
+        out = {}
+        for pair, levmap in self.cutoffs.items():
+            d = levmap.get(0) or min((v for v in levmap.values() if v > 0), default=None)
+            if d:
+                out[pair] = d
+        return out
+
+    @property
     def uses_residues(self) -> bool:
         """True when some role entry names a residue (needs PDB frames)."""
         return any(s[1] is not None for s in self.node + self.linker + self.shell)
