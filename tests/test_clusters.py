@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -382,6 +383,10 @@ def _compare_rules(ours, ref, frame, H, where, rules):
         k = next((k for k, (g, e) in enumerate(zip(got, exp)) if g != e), min(len(got), len(exp)))
         pytest.fail(f"{where}: {len(got)} vs {len(exp)} clusters, first difference at #{k}: "
                     f"got {got[k:k + 1]} expected {exp[k:k + 1]}")
+    # the labels-only fast path agrees, percolation included
+    summary = summarize_frame(frame, rules)
+    assert summary.counts == Counter(c.label for c in ours if not c.percolating), where
+    assert summary.percolating == Counter(c.label for c in ours if c.percolating), where
     for c, r in zip(ours, ref):
         assert c.shell_levels.tolist() == [r["shell"][s] for s in r["shell_sorted"]], where
         if c.percolating:

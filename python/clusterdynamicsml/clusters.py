@@ -383,12 +383,16 @@ class ClusterRules:
 
     def label_order(self) -> tuple[str, ...]:
         """Element order of labels: nodes, linkers, shells, each alphabetical."""
+        cached = self.__dict__.get("_label_order")
+        if cached is not None:
+            return cached
         out: list[str] = []
         for role in ROLES:
             for el in sorted(set(self.role_elements(role))):
                 if el not in out:
                     out.append(el)
-        return tuple(out)
+        self.__dict__["_label_order"] = tuple(out)
+        return self.__dict__["_label_order"]
 
     # ---- (de)serialisation for the TOML run file and JSON metadata
     def to_dict(self) -> dict:
@@ -774,7 +778,7 @@ def _nearest_owner(target: np.ndarray, owner: np.ndarray, dist: np.ndarray) -> n
     return order[first]
 
 
-def _extract(frame, rules: ClusterRules, num_threads, want_shells: bool) -> _Extraction:
+def _extract(frame, rules: ClusterRules, num_threads, want_shells: bool, need_images: bool = True) -> _Extraction:
     if not isinstance(rules, ClusterRules):
         raise ValueError(f"rules must be a ClusterRules, got {type(rules).__name__}")
     pos, symbols = _frame_arrays(frame)
@@ -825,11 +829,29 @@ def _extract(frame, rules: ClusterRules, num_threads, want_shells: bool) -> _Ext
     cluster_of_core = rank[comp]  # per compressed core atom
 
     # ---- images and percolation
-    core_shift_edges = _image_shifts(pos, i[core_edge], j[core_edge], box)
-    s_core, closing = _tree_images(m, a, b, core_shift_edges, comp)
     percolating = np.zeros(n_comp, dtype=bool)
-    if closing.any():
-        percolating[cluster_of_core[a[closing]]] = True
+    if need_images:
+        core_shift_edges = _image_shifts(pos, i[core_edge], j[core_edge], box)
+        s_core, closing = _tree_images(m, a, b, core_shift_edges, comp)
+        if closing.any():
+            percolating[cluster_of_core[a[closing]]] = True
+    else:
+        # labels only: a component can percolate only if it has a cycle (edges >= atoms)
+        s_core = np.zeros((m, 3), dtype=np.int64)
+        if box is not None and a.size >= m - n_comp + 1:
+            n_edges = np.bincount(comp[a], minlength=n_comp)
+            n_atoms = np.bincount(comp, minlength=n_comp)
+            cyclic = n_edges >= n_atoms
+            if cyclic.any():
+                keep_atom = cyclic[comp]
+                keep_edge = cyclic[comp[a]]
+                sub = np.cumsum(keep_atom) - 1
+                _, sub_comp = np.unique(comp[keep_atom], return_inverse=True)
+                ea, eb = a[keep_edge], b[keep_edge]
+                shifts = _image_shifts(pos, core_atoms[ea], core_atoms[eb], box)
+                _, closing = _tree_images(int(keep_atom.sum()), sub[ea], sub[eb], shifts, sub_comp.ravel())
+                if closing.any():
+                    percolating[cluster_of_core[a[keep_edge][closing]]] = True
 
     # ---- shells
     sh_atoms, sh_cluster, sh_shift, sh_level, sh_dist, sh_via = [], [], [], [], [], []
@@ -1038,7 +1060,7 @@ def summarize_frame(frame, rules: ClusterRules | None = None, num_threads: int |
     is the fast path for the dynamics stage.
     """
     rules = ClusterRules() if rules is None else rules
-    ex = _extract(frame, rules, num_threads, want_shells=rules.shells_in_label)
+    ex = _extract(frame, rules, num_threads, want_shells=rules.shells_in_label, need_images=False)
     counts = _count_matrix(ex, rules)
     labels = _labels(counts, ex.elements)
     finite = collections.Counter(lab for lab, p in zip(labels, ex.percolating.tolist()) if not p)
