@@ -74,9 +74,13 @@ _ELEMENT_SET = frozenset(ELEMENTS)
 ROLES = ("node", "linker", "shell")
 _FACE_EPS = 1e-9
 # Below this many typed atoms the neighbour search runs on one thread when the caller left
-# num_threads=None (results are identical for any thread count; on a busy machine OpenMP
-# barriers cost 10-100 ms per call, far more than a few-thousand-atom search).
-_SERIAL_BELOW = 4096
+# num_threads=None. Results are identical for any thread count. The search opens several
+# OpenMP regions, and on a shared machine each barrier can wait milliseconds for a
+# descheduled thread: measured 0.2 ms (1 thread) vs 97 ms (2 threads) for 48 atoms, and
+# 15-30 ms vs 200-240 ms for 4500 atoms, on the 2-core machine with load ~11. Frames are
+# also processed in parallel by the dynamics stage, where threads inside a frame only
+# oversubscribe the cores.
+_SERIAL_BELOW = 20000
 _NODE, _LINKER, _SHELL, _NONE = 0, 1, 2, -1
 
 AtomSpec = tuple  # (element: str, residue: str | None)
@@ -1015,8 +1019,9 @@ def extract_clusters(frame, rules: ClusterRules | None = None, num_threads: int 
     frame : :class:`~clusterdynamicsml.frames.Frame` (symbols, positions (n, 3) angstrom,
         box, residues for residue rules).
     rules : :class:`ClusterRules` (default: the home case Pb/I/O).
-    num_threads : threads of the neighbour search (None: package default). The result is
-        identical for any thread count.
+    num_threads : threads of the neighbour search (None: package default, but one thread
+        for frames with fewer than 20000 node/linker/shell atoms). The result is identical
+        for any thread count.
 
     Returns a list of :class:`Cluster`. Raises ValueError for a frame without a box when
     ``rules.pbc`` is True, or a cutoff not smaller than half the smallest box height.
