@@ -279,3 +279,13 @@ def test_lipf6_library_from_real_frames(shared_data, tmp_path):
 def test_progress_bar_and_frame_source_input(tmp_path):
     s = write_library(synthetic_frames(2), RULES, tmp_path / "lib", progress=True)
     assert s.n_frames == 2
+
+
+def test_corrupt_progress_record_in_the_middle_is_an_error(tmp_path):
+    frames = synthetic_frames(3)
+    out = tmp_path / "lib"
+    write_library(frames, RULES, out)
+    lines = (out / PROGRESS_NAME).read_text().splitlines(keepends=True)
+    (out / PROGRESS_NAME).write_text(lines[0] + "{not json\n" + "".join(lines[1:]))
+    with pytest.raises(ValueError, match=r"extraction_progress.jsonl, line 2: corrupt progress record"):
+        write_library(frames, RULES, out)
