@@ -268,7 +268,7 @@ def test_censoring_aware_estimates_are_not_biased_short():
     rng = np.random.default_rng(7)
     tau, dt, n_frames = 400.0, 5.0, 200
     t = np.arange(n_frames) * dt
-    completed, exposure, deaths, km = [], 0.0, 0, []
+    completed, exposure, deaths = [], 0.0, 0
     for _ in range(60):
         births = np.concatenate([np.zeros(1), rng.uniform(0.0, t[-1], size=3)])
         ends = births + rng.exponential(tau, size=births.size)
@@ -440,16 +440,7 @@ def test_same_result_for_any_chunk_size_threads_and_iterators():
     assert base.frame_indices.tolist() == list(range(4, 26)) and base.n_frames_total == 30
 
 
-def test_dask_local_scheduler_matches_serial():
-    pytest.importorskip("distributed")
-    traj = SyntheticTrajectory(n_atoms=100, n_frames=16, seed=4)
-    kw = dict(timestep_fs=10.0, frames_per_bin=2, counter=standin_count_labels, chunk_size=3)
-    serial = analyze_dynamics(traj, RULES, num_threads=1, **kw)
-    local = analyze_dynamics(traj, RULES, workers=2, scheduler="local", **kw)  # starts and stops a LocalCluster
-    assert local.differences(serial) == ["settings"] and local.settings["scheduler"] == "local"
-
-
-def test_analyze_dynamics_withwrite_energy_file(tmp_path):
+def test_analyze_dynamics_with_energy_file(tmp_path):
     frames = _frames(6)
     r = analyze_dynamics(frames, RULES, timestep_fs=10.0, counter=standin_count_labels, num_threads=1,
                          energy_file=write_energy_file(tmp_path))
@@ -532,4 +523,5 @@ def test_analyze_dynamics_rejects_bad_input(tmp_path):
 def test_public_names():
     assert cdml.analyze_dynamics is analyze_dynamics and cdml.DynamicsResult is DynamicsResult
     assert math.isclose(cdml.dynamics.DEFAULT_TIMESTEP_FS, 0.5)
+
 
