@@ -525,3 +525,18 @@ def test_public_names():
     assert math.isclose(cdml.dynamics.DEFAULT_TIMESTEP_FS, 0.5)
 
 
+
+
+def test_settings_are_checked_before_any_frame_is_read(tmp_path):
+    log = tmp_path / "log"
+    rules = dict(RULES, fail_frame=-1, marker=str(tmp_path / "none"), log=str(log))
+    frames = _frames(5)  # 10 fs apart: the inferred time step is 10 fs
+    with pytest.raises(ValueError, match="integer multiple of timestep_fs=10.0 fs; got 25.0 fs"):
+        analyze_dynamics(frames, rules, bin_width_fs=25.0, counter=failing_counter, num_threads=1)
+    with pytest.raises(ValueError, match="workers must be a positive integer or None"):
+        analyze_dynamics(frames, rules, workers="2", counter=failing_counter)
+    with pytest.raises(ValueError, match="num_threads must be a positive integer or None"):
+        analyze_dynamics(frames, rules, num_threads=0, counter=failing_counter)
+    assert not log.exists()
+    r = analyze_dynamics(frames, rules, bin_width_fs=20.0, counter=failing_counter, num_threads=1)
+    assert (r.frames_per_bin, r.bin_width_fs, r.n_bins) == (2, 20.0, 3)

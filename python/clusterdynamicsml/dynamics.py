@@ -1219,9 +1219,26 @@ def analyze_dynamics(
         resolve_bin_width(1.0, frames_per_bin)
     energy = read_cp2k_ener(energy_file) if energy_file is not None else None
 
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
+    if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1):
+        raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
+
     source, random_access, time_source, notes, source_dt = _resolve_source(frames_or_path, box, timestep_fs)
     dt = timestep_fs if timestep_fs is not None else source_dt
-    threads = num_threads if num_threads is not None else default_threads_per_worker(workers if scheduler is None else (workers or 2))
+    known = _known_times(source) if random_access else None
+    if dt is None and known is not None:
+        dt = _infer_timestep(known, notes)
+    if dt is not None:  # all binning settings are checked before the expensive pass
+        resolve_bin_width(dt, frames_per_bin, bin_width_fs)
+    if num_threads is not None:
+        threads = num_threads
+    elif scheduler is None:
+        threads = default_threads_per_worker(workers)
+    elif scheduler == "local":
+        threads = default_threads_per_worker(workers or 2)
+    else:
+        threads = None  # a remote Dask worker uses its own default
 
     counter_name = f"{getattr(counter, '__module__', '')}.{getattr(counter, '__qualname__', repr(counter))}"
     rules_desc = _rules_description(rules)
@@ -1230,14 +1247,11 @@ def analyze_dynamics(
         n_total = len(source)
         if n_total == 0:
             raise ValueError(f"no frames in {frames_or_path!r}")
-        known = _known_times(source)
         work = source
         lo_f = hi_f = None
         if known is not None:
             # the frame times are known without reading frames: resolve the window now and
             # read only the frames inside it
-            if dt is None:
-                dt = _infer_timestep(known, notes)
             window = resolve_time_window(known, dt, start_fs, stop_fs)
             inside = np.flatnonzero(window.selected)
             offset, end = int(inside[0]), int(inside[-1]) + 1
