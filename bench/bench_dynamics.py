@@ -89,6 +89,33 @@ def test_dynamics_frames_per_second(benchmark, trajectory, reference, mode):
     )
 
 
+_RSS_SCRIPT = """
+import resource, sys
+sys.path.insert(0, {tests!r})
+from _dynamics_standin import RULES, SyntheticTrajectory, half_box_counter
+from clusterdynamicsml.dynamics import analyze_dynamics
+traj = SyntheticTrajectory(n_atoms={n_atoms}, n_frames=int(sys.argv[1]), seed=1, density={density})
+r = analyze_dynamics(traj, RULES, timestep_fs=10.0, counter=half_box_counter, chunk_size=16)
+assert r.n_frames == int(sys.argv[1])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_streaming_peak_rss_is_flat(benchmark):
+    """Peak resident set size (kB, a fresh process each) for N and 10 N frames of 10k-atom frames."""
+    script = _RSS_SCRIPT.format(tests=str(Path(__file__).resolve().parents[1] / "tests"), n_atoms=10_000,
+                                density=DENSITY)
+
+    def rss(n_frames):
+        out = subprocess.run([sys.executable, "-c", script, str(n_frames)], capture_output=True, text=True, check=True)
+        return int(out.stdout.split()[-1])
+
+    small, large = benchmark.pedantic(lambda: (rss(20), rss(200)), rounds=1, iterations=1)
+    benchmark.extra_info.update(peak_rss_kb_20_frames=small, peak_rss_kb_200_frames=large)
+    # 180 more frames of 10k atoms would be 43 MB if they were kept
+    assert large - small < 10_000, (small, large)
+
+
 def test_streaming_memory_is_flat(benchmark):
     """Peak traced memory (bytes) for N and 10 N frames of 10k-atom frames."""
     n_atoms = 10_000

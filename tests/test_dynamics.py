@@ -342,6 +342,14 @@ def test_dataset_roundtrip_is_field_by_field_equal(tmp_path):
     assert back.differences(r) == ["fraction_matrix"]
 
 
+def test_dataset_roundtrip_without_any_cluster(tmp_path):
+    r = dynamics_from_counts([0.0, 1.0, 2.0], np.zeros((3, 1), dtype=int), ["Na"], timestep_fs=1.0)
+    assert r.labels == [] and r.raw_count_matrix.shape == (0, 3) and r.frame_count_matrix.shape == (0, 3)
+    assert r.fraction_matrix.shape == (0, 3) and r.lifetime_by_label == [] and r.lifetime_by_size == []
+    r.save(tmp_path / "empty.json")
+    assert DynamicsResult.load(tmp_path / "empty.json") == r
+
+
 def test_dataset_load_rejects_other_versions_and_renames_old_key(tmp_path):
     r = ref_fixture()
     data = r.to_dict()

@@ -596,10 +596,13 @@ class DynamicsResult:
             labels = [str(x) for x in data["cluster_labels"]]
             n_labels = len(labels)
 
-            def arr(key, dtype, shape_labels=False):
+            n_bins = len(data["bin_edges_fs"]) - 1
+            n_sel = len(data["frame_results"])
+
+            def arr(key, dtype, columns=None):
                 a = np.asarray(data[key], dtype=dtype)
-                if shape_labels and a.size == 0:
-                    a = a.reshape(n_labels, -1) if n_labels else a.reshape(0, 0)
+                if columns is not None and a.size == 0:
+                    a = a.reshape(n_labels, columns)
                 return a
 
             sizes = data["cluster_sizes"]
@@ -621,10 +624,10 @@ class DynamicsResult:
                 bin_edges_fs=arr("bin_edges_fs", np.float64),
                 frames_in_bin=arr("frames_per_bin", np.int64),
                 total_clusters_per_bin=arr("total_clusters_per_bin", np.int64),
-                raw_count_matrix=arr("raw_count_matrix", np.int64, True),
-                fraction_matrix=arr("fraction_matrix", np.float64, True),
-                mean_count_matrix=arr("mean_count_matrix", np.float64, True),
-                frame_count_matrix=arr("frame_count_matrix", np.int64, True),
+                raw_count_matrix=arr("raw_count_matrix", np.int64, n_bins),
+                fraction_matrix=arr("fraction_matrix", np.float64, n_bins),
+                mean_count_matrix=arr("mean_count_matrix", np.float64, n_bins),
+                frame_count_matrix=arr("frame_count_matrix", np.int64, n_sel),
                 total_clusters_per_frame=arr("total_clusters_per_frame", np.int64),
                 lifetime_by_label=[LifetimeSummary.from_dict(r) for r in data["lifetime_by_label"]],
                 lifetime_by_size=[LifetimeSummary.from_dict(r) for r in data["lifetime_by_size"]],
