@@ -519,6 +519,37 @@ class DynamicsResult:
             return None
         return self.energy.series(quantity, float(self.bin_edges_fs[0]), float(self.bin_edges_fs[-1]))
 
+    def summary(self) -> str:
+        """Plain-text summary (as the reference CLI prints it): frames, window, bins, labels, lifetime rows, notes."""
+        lines = [
+            f"frames analysed: {self.n_frames} of {self.n_frames_total} (times from {self.time_source}, "
+            f"time step {self.timestep_fs:g} fs)",
+            f"window: {self.start_fs:g} to {self.stop_fs:g} fs ({'inclusive' if self.stop_is_explicit else 'exclusive'} stop)",
+            f"time bins: {self.n_bins} of {self.bin_width_fs:g} fs ({self.frames_per_bin} frame steps)",
+            f"labels: {len(self.labels)}; lifetime rows: {len(self.lifetime_by_label)} by label, "
+            f"{len(self.lifetime_by_size)} by size",
+        ]
+        if self.energy is not None:
+            lines.append(f"energy: {len(self.energy)} samples from {self.energy.filepath}")
+        lines += [f"note: {w}" for w in [*self.time_warnings, *self.warnings]]
+        return "\n".join(lines)
+
+    def export(self, out_dir: str | os.PathLike, stem: str = "cluster_dynamics", *, figures: bool = True,
+               time_unit: str = "fs") -> list[Path]:
+        """Write everything a run produces into ``out_dir``: ``<stem>.json`` and its CSVs
+        (:meth:`save`) and, with ``figures``, ``<stem>_heatmap.png/.svg`` (fraction mode, with a
+        temperature panel when energy data are present) and ``<stem>_lifetimes.png/.svg``.
+        Returns the paths written."""
+        out = Path(out_dir)
+        written = self.save(out / f"{stem}.json")
+        if figures:
+            from .plot_dynamics import plot_heatmap, plot_lifetimes, save_figure
+
+            energy = "temperature" if self.energy is not None else None
+            written += save_figure(plot_heatmap(self, time_unit=time_unit, energy=energy), out / f"{stem}_heatmap")
+            written += save_figure(plot_lifetimes(self, time_unit=time_unit), out / f"{stem}_lifetimes")
+        return written
+
     # ---- equality -------------------------------------------------------------------
     def __eq__(self, other) -> bool:
         if not isinstance(other, DynamicsResult):
