@@ -130,6 +130,12 @@ def test_frame_exactly_on_a_bin_edge_goes_to_the_later_bin():
     assert r.raw_count_matrix[r.labels.index("Pb2I")].tolist() == [2, 1]  # the frame at 30 fs is in bin 1
 
 
+def test_frame_on_an_edge_despite_float_rounding():
+    # 9 x 0.1 = 0.9 but the edge 3 x (3 x 0.1) = 0.9000000000000001: the frame is still on the edge
+    r = dynamics_from_counts(np.arange(10) * 0.1, np.ones((10, 1), dtype=int), ["Na"], timestep_fs=0.1, frames_per_bin=3)
+    assert r.frames_in_bin.tolist() == [3, 3, 3, 1]
+
+
 def test_explicit_stop_is_inclusive_default_stop_is_last_plus_dt():
     r = ref_fixture(frames_per_bin=2, start_fs=10.0, stop_fs=40.0)
     assert r.frame_times_fs.tolist() == [10.0, 20.0, 30.0, 40.0]  # 40 included

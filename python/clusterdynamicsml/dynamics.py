@@ -216,9 +216,16 @@ def build_bin_edges(start_fs: float, stop_fs: float, bin_width_fs: float) -> np.
 
 
 def assign_bins(times_fs, edges) -> np.ndarray:
-    """Bin index of each time (int64): ``searchsorted(edges, t, "right") - 1`` clipped to the bins."""
+    """Bin index of each time (int64): ``searchsorted(edges, t, "right") - 1`` clipped to the bins.
+
+    A frame on an edge goes to the later bin. "On an edge" allows a relative 1e-9 of the bin
+    width, so a time and an edge computed by different float products of the time step
+    (``9 x 0.1 = 0.9`` but ``3 x (3 x 0.1) = 0.9000000000000001``) still agree.
+    """
     edges = np.asarray(edges, dtype=np.float64)
-    idx = np.searchsorted(edges, np.asarray(times_fs, dtype=np.float64), side="right") - 1
+    width = float(np.min(np.diff(edges))) if edges.size > 1 else 0.0
+    t = np.asarray(times_fs, dtype=np.float64)
+    idx = np.searchsorted(edges, t + _REL_TOL * width, side="right") - 1
     return np.clip(idx, 0, edges.size - 2).astype(np.int64)
 
 
