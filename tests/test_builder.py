@@ -210,10 +210,10 @@ def test_pdb_with_full_dmf_molecules(tmp_path, stats, shared_data):
     path = write_built_structure(tmp_path, b, rank=1, shell_templates={"O": dmf})
     assert path.name == "04_rank01_Pb4I9O6.pdb"
     text = path.read_text().splitlines()
-    assert text[0] == "REMARK   1 label=Pb4I9O6 target_node_count=4 rank=1 source_label=Pb4I9O6"
+    assert text[0] == "REMARK   label=Pb4I9O6 target_node_count=4 rank=1 source_label=Pb4I9O6"
     atoms = [ln for ln in text if ln.startswith("HETATM")]
     assert len(atoms) == 4 + 9 + 6 * 12
-    elements = [ln[76:78].strip() for ln in atoms]
+    elements = [ln[76:78].strip().capitalize() for ln in atoms]
     assert elements.count("H") == 6 * 7 and elements.count("Pb") == 4 and elements.count("O") == 6
     xyz = np.array([[float(ln[30:38]), float(ln[38:46]), float(ln[46:54])] for ln in atoms])
     resid = np.array([int(ln[22:26]) for ln in atoms])

@@ -387,3 +387,13 @@ def test_kernel_rejects_malformed_batches():
                                  np.array([[1.0, 2.0], [3.0, 1.0]]), 1)
     with pytest.raises(ValueError, match="non-finite"):
         _core.contact_statistics(np.full((3, 3), np.inf), np.array([0, 3]), el, cut, 1)
+
+
+def test_cluster_rules_supply_roles_and_cutoffs():
+    from clusterdynamicsml.clusters import ClusterRules
+
+    rules = ClusterRules(node=["Pb"], linker=["I"], shell=["O"], cutoffs={("Pb", "I"): 3.5, ("Pb", "O"): 3.0})
+    lib = pbio_library(10, seed=2)
+    a = geometry_statistics(lib, rules=rules)
+    assert a.pair_cutoffs == {"I-Pb": 3.5, "O-Pb": 3.0}
+    assert a.to_dict() == geometry_statistics(lib, ["Pb"], ["I"], ["O"], CUTOFFS).to_dict()

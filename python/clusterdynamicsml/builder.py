@@ -771,32 +771,25 @@ class ShellTemplate:
 
     @classmethod
     def from_pdb(cls, path, anchor_element: str) -> "ShellTemplate":
-        """Read the ATOM/HETATM records of a one-molecule PDB; the anchor is the first atom of
-        ``anchor_element``. ValueError when the file has no atoms or no such element."""
+        """Read a one-molecule PDB (or XYZ) with :func:`clusterdynamicsml.frames.read_frames`; the
+        anchor is the first atom of ``anchor_element``. ValueError when the file cannot be read, has
+        no atoms or no such element."""
+        from .frames import read_frames
+
         path = Path(path)
-        syms, pos, names, resname = [], [], [], None
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.startswith(("ATOM", "HETATM")):
-                    continue
-                try:
-                    xyz = [float(line[30:38]), float(line[38:46]), float(line[46:54])]
-                except ValueError:
-                    raise ValueError(f"{path}, line {lineno}: cannot read coordinates") from None
-                name = line[12:16].strip()
-                el = line[76:78].strip() if len(line) >= 78 else ""
-                if not el:
-                    el = "".join(c for c in name if c.isalpha())[:1]
-                syms.append(normalize_element(el))
-                pos.append(xyz)
-                names.append(name)
-                resname = resname or line[17:21].strip() or "SOL"
+        source = read_frames(path)
+        if len(source) < 1:
+            raise ValueError(f"{path}: no structure in the shell template file")
+        frame = source[0]
+        syms = [normalize_element(s) for s in frame.symbols]
         if not syms:
-            raise ValueError(f"{path}: no ATOM/HETATM records")
+            raise ValueError(f"{path}: the shell template has no atoms")
         anchor = normalize_element(anchor_element)
         if anchor not in syms:
             raise ValueError(f"{path}: the shell template has no {anchor} atom to anchor on (elements {sorted(set(syms))})")
-        return cls(syms, np.asarray(pos, float), names, resname, syms.index(anchor))
+        names = list(frame.atom_names) if frame.atom_names else [f"{s}{k + 1}" for k, s in enumerate(syms)]
+        resname = (frame.residues[0] if frame.residues else "") or "SOL"
+        return cls(syms, np.asarray(frame.positions, float), [n[:4] for n in names], resname[:4], syms.index(anchor))
 
 
 def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -898,7 +891,7 @@ def place_shell_molecules(structure: BuiltStructure, templates: Mapping[str, She
             residues.append((t.residue_name, list(t.symbols), molecules[k], list(t.atom_names)))
         else:
             kind = structure.atom_types[k] if structure.atom_types else "node"
-            residues.append((tags.get(kind, "UNK"), [s], pos[k][None, :], [f"{s}{k + 1}"[:4]]))
+            residues.append((tags.get(kind, "UNK"), [s], pos[k][None, :], [f"{s}{k + 1}"[:4] if k < 99 else s]))
     return residues
 
 
@@ -930,7 +923,8 @@ def write_built_structure(
         of that element becomes a whole molecule (see :func:`place_shell_molecules`); implies PDB.
     fmt : 'xyz' or 'pdb' (default from the path suffix, else 'pdb' with templates, else 'xyz').
 
-    Coordinates are written with ``%.8f`` (XYZ) or PDB fixed columns (8.3f). Returns the path.
+    Files are written by :func:`clusterdynamicsml.frames.write_xyz` (coordinates with 8 decimals)
+    and :func:`~clusterdynamicsml.frames.write_pdb` (the comment as a REMARK line). Returns the path.
     """
     if not isinstance(structure, BuiltStructure):
         raise ValueError(f"structure must be a BuiltStructure, got {type(structure).__name__}")
@@ -958,28 +952,23 @@ def write_built_structure(
         path = path / built_structure_filename(structure.label, target_node_count, rank, fmt)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
+    from .frames import write_pdb, write_xyz
+
     source = structure.label if source_label is None else source_label
     comment = f"label={structure.label} target_node_count={int(target_node_count)} rank={int(rank)} source_label={source}"
-    lines = []
     if fmt == "xyz":
-        lines.append(str(len(structure.symbols)))
-        lines.append(comment)
-        for s, (x, y, z) in zip(structure.symbols, structure.positions):
-            lines.append(f"{s} {x:.8f} {y:.8f} {z:.8f}")
+        write_xyz(path, structure.symbols, structure.positions, comment=comment)
     else:
         residues = place_shell_molecules(structure, templates)
-        lines.append(f"REMARK   1 {comment}")
-        serial = 0
-        for resid, (resname, rsyms, rpos, rnames) in enumerate(residues, 1):
-            for s, (x, y, z), name in zip(rsyms, rpos, rnames):
-                serial += 1
-                nm = name if len(name) == 4 else f" {name:<3s}"
-                lines.append(
-                    f"HETATM{serial % 100000:5d} {nm:4s} {resname[:3]:>3s} A{resid % 10000:4d}    "
-                    f"{x:8.3f}{y:8.3f}{z:8.3f}{1.0:6.2f}{0.0:6.2f}          {s:>2s}"
-                )
-        lines.append("END")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        syms, pos, names, resn, rid = [], [], [], [], []
+        for k, (resname, rsyms, rpos, rnames) in enumerate(residues, 1):
+            syms += rsyms
+            pos.append(rpos)
+            names += rnames
+            resn += [resname] * len(rsyms)
+            rid += [k] * len(rsyms)
+        write_pdb(path, syms, np.vstack(pos) if pos else np.zeros((0, 3)), residues=resn, residue_ids=rid,
+                  atom_names=names, comment=comment)
     return path
 
 

@@ -108,9 +108,14 @@ def _parse_cutoffs(pair_cutoffs) -> dict[str, float]:
 def atom_types_from(node_elements, linker_elements=(), shell_elements=(), rules=None) -> dict[str, str]:
     """Element -> atom type ('node' / 'linker' / 'shell') map; ValueError on overlaps or no node."""
     if rules is not None:
-        node_elements = getattr(rules, "node_elements", node_elements)
-        linker_elements = getattr(rules, "linker_elements", linker_elements)
-        shell_elements = getattr(rules, "shell_elements", shell_elements)
+        if callable(getattr(rules, "role_elements", None)):  # clusters.ClusterRules
+            node_elements = rules.role_elements("node")
+            linker_elements = rules.role_elements("linker")
+            shell_elements = rules.role_elements("shell")
+        else:
+            node_elements = getattr(rules, "node_elements", node_elements)
+            linker_elements = getattr(rules, "linker_elements", linker_elements)
+            shell_elements = getattr(rules, "shell_elements", shell_elements)
     if node_elements is None:
         raise ValueError("node_elements is required (e.g. ['Pb'])")
     if isinstance(node_elements, str):
@@ -132,6 +137,16 @@ def atom_types_from(node_elements, linker_elements=(), shell_elements=(), rules=
 
 
 def _rules_cutoffs(rules) -> dict:
+    if callable(getattr(rules, "role_elements", None)) and callable(getattr(rules, "cutoff", None)):
+        # clusters.ClusterRules: level-0 cutoff of every pair of role elements (incl. default_cutoff)
+        els = sorted({e for role in ATOM_TYPES for e in rules.role_elements(role)})
+        out = {}
+        for a_i, a in enumerate(els):
+            for b in els[a_i:]:
+                c = rules.cutoff(a, b, 0)
+                if c:
+                    out[(a, b)] = float(c)
+        return out
     for name in ("pair_cutoffs", "cutoffs"):
         value = getattr(rules, name, None)
         if isinstance(value, Mapping):
@@ -393,9 +408,10 @@ def geometry_statistics(
     pair_cutoffs : ``{('Pb', 'I'): 3.36, ...}`` or ``{'Pb-I': 3.36}`` bond cutoffs in angstrom
         (unordered pairs). Node/non-node association uses 1.15 x cutoff (ref §4.7).
     labels : optional label per structure (overrides labels carried by the structures).
-    rules : optional object with ``node_elements``, ``linker_elements``, ``shell_elements`` and a
-        ``pair_cutoffs`` (or ``cutoffs``) mapping, e.g. a ``ClusterRules``; explicit arguments are
-        used for whatever it lacks.
+    rules : optional :class:`~clusterdynamicsml.clusters.ClusterRules` (roles and level-0 cutoffs,
+        including its ``default_cutoff``), or any object with ``node_elements``,
+        ``linker_elements``, ``shell_elements`` and a ``pair_cutoffs`` (or ``cutoffs``) mapping.
+        Explicit ``pair_cutoffs`` override the rules' values.
     num_threads : threads of the C++ kernels (None: package default). Results do not depend on it.
 
     Returns
