@@ -290,3 +290,24 @@ def test_relaxed_mode_builds_crowded_compositions(stats):
     assert res[0][1].n_atoms == 31 and res[0][1].quality.relaxed_atoms > 0
     with pytest.raises(ValueError, match="on_crowding"):
         build_structure({"Pb": 1}, stats, on_crowding="ignore")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_libraries_and_compositions(seed):
+    """Property: for any library and composition the builder either returns the exact composition
+    with no contact below the learned minima, or raises the documented ValueError."""
+    rng = np.random.default_rng(100 + seed)
+    lib = pbio_library(int(rng.integers(3, 30)), seed=seed, max_pb=int(rng.integers(1, 6)),
+                       jitter=float(rng.uniform(0, 0.15)))
+    st = geometry_statistics(lib, ["Pb"], ["I"], ["O"], CUTOFFS)
+    n_pb = int(rng.integers(1, 12))
+    counts = {"Pb": n_pb, "I": int(rng.integers(0, 4 * n_pb + 1)), "O": int(rng.integers(0, 3 * n_pb + 1))}
+    try:
+        b = build_structure(counts, st, seed=seed, representative=lib[0] if seed % 2 else None)
+    except ValueError as exc:
+        assert "too crowded" in str(exc)
+        b = build_structure(counts, st, seed=seed, on_crowding="relax")
+        assert b.quality.relaxed_atoms > 0
+    else:
+        assert_no_short_contacts(b, st)
+    assert b.counts == {k: v for k, v in sorted(counts.items()) if v}
