@@ -397,3 +397,20 @@ def test_cluster_rules_supply_roles_and_cutoffs():
     a = geometry_statistics(lib, rules=rules)
     assert a.pair_cutoffs == {"I-Pb": 3.5, "O-Pb": 3.0}
     assert a.to_dict() == geometry_statistics(lib, ["Pb"], ["I"], ["O"], CUTOFFS).to_dict()
+
+
+def test_angle_modes():
+    from clusterdynamicsml.geomstats import angle_modes
+
+    assert angle_modes([90.0] * 12 + [180.0] * 3) == [90.0, 180.0]
+    assert angle_modes([109.47] * 6) == [109.47]
+    assert angle_modes([]) == []
+    rng = np.random.default_rng(0)
+    mix = np.concatenate([rng.normal(90, 3, 400), np.clip(rng.normal(178, 2, 100), 0, 180)])
+    modes = angle_modes(mix)
+    assert len(modes) == 2 and abs(modes[0] - 90) < 1.5 and abs(modes[1] - 178) < 2
+    syms, pos = octahedron(3.2)
+    st = geometry_statistics([(syms, pos)], ["Pb"], ["I"], pair_cutoffs=CUTOFFS)
+    assert st.node_angle_modes == {"linker-linker": [90.0, 180.0]}
+    assert st.node_angle_targets("linker", "linker") == [90.0, 180.0]
+    assert st.node_angle_targets("node", "node") == [180.0]  # default, nothing observed

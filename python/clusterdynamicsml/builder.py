@@ -13,7 +13,7 @@ from the structure library, :func:`build_structure` places atoms in stages:
    neighbour). Score (lower is better, ref §4.8 step 2)::
 
        sum_j  500 (0.75 b - d_j)^2 [d_j < 0.75 b]  +  60 (0.95 b - d_j)^2 [0.75 b <= d_j < 0.95 b]
-     + sum_(anchor neighbours k) |angle(k, anchor, new) - theta_nn|  -  8 u . outward
+     + sum_(anchor neighbours k) min_m |angle(k, anchor, new) - theta_m|  -  8 u . outward
      + 10 max(deg(anchor) + 1 - round(median node>node coordination), 0)
 
 3. **Order of the non-node atoms**: by (-median node coordination of the element, linkers
@@ -192,11 +192,15 @@ _DENSE_SPHERE = _fibonacci_sphere(400)
 
 
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:
-    q, r = np.linalg.qr(rng.standard_normal((3, 3)))
-    q = q * np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q
+    """Uniformly random rotation matrix from a normalised Gaussian quaternion (w, x, y, z)."""
+    w, x, y, z = rng.standard_normal(4)
+    n = math.sqrt(w * w + x * x + y * y + z * z) or 1.0
+    w, x, y, z = w / n, x / n, y / n, z / n
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
 
 
 def _basis(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -224,29 +228,50 @@ def _cone(axis: np.ndarray, angle_deg: float, n: int = _CONE_SAMPLES, phase: flo
     return math.cos(t) * a + math.sin(t) * (np.cos(phi)[:, None] * u + np.sin(phi)[:, None] * v)
 
 
-def _cone_intersections(w: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    """Unit directions x with angle(x, w_a) = angles[a] and angle(x, w_b) = angles[b] for every pair
-    (a, b) of the unit rows of w (up to two per pair), plus the opposite -w_a of every row: the
-    sites that complete a polyhedron around a centre with neighbours along w."""
+def _cone_angles(targets: Sequence[float]) -> list[float]:
+    """Target angles that define a cone (a 0 or 180 degree target is a single direction)."""
+    return [t for t in targets if 15.0 < t < 165.0]
+
+
+def _cone_intersections(w: np.ndarray, targets: Sequence[Sequence[float]]) -> np.ndarray:
+    """Unit directions x that make a target angle with two neighbours at once: for every pair
+    (a, b) of the unit rows of w and every pair of their target angles (up to two solutions
+    each), plus the opposite -w_a of every row. These are the sites that complete a polyhedron
+    around a centre whose neighbours point along w (e.g. the free corners of an octahedron)."""
     out = [-w]
     m = w.shape[0]
-    c = np.cos(np.radians(angles))
+    cones = [np.cos(np.radians(_cone_angles(t))) for t in targets]
     for a in range(m):
         for b in range(a + 1, m):
             g = float(w[a] @ w[b])
             if 1.0 - g * g < 1e-6:
                 continue
-            alpha = (c[a] - c[b] * g) / (1.0 - g * g)
-            beta = (c[b] - c[a] * g) / (1.0 - g * g)
-            gamma2 = 1.0 - (alpha * alpha + beta * beta + 2.0 * alpha * beta * g)
-            if gamma2 < 0.0:
-                continue
             n = _cross(w[a], w[b])
-            n /= np.linalg.norm(n)
-            base = alpha * w[a] + beta * w[b]
-            gamma = math.sqrt(gamma2)
-            out.append(np.array([base + gamma * n, base - gamma * n]))
+            n /= math.sqrt(float(n @ n))
+            for ca in cones[a]:
+                for cb in cones[b]:
+                    alpha = (ca - cb * g) / (1.0 - g * g)
+                    beta = (cb - ca * g) / (1.0 - g * g)
+                    gamma2 = 1.0 - (alpha * alpha + beta * beta + 2.0 * alpha * beta * g)
+                    if gamma2 < 0.0:
+                        continue
+                    base = alpha * w[a] + beta * w[b]
+                    gamma = math.sqrt(gamma2)
+                    out.append(np.array([base + gamma * n, base - gamma * n]))
     return _unit(np.vstack(out)) if out else np.zeros((0, 3))
+
+
+def _angle_cost(dirs: np.ndarray, nb_vec: np.ndarray, targets: Sequence[Sequence[float]]) -> np.ndarray:
+    """sum over neighbours of min over that neighbour's target angles |angle - target| (degrees),
+    for every unit direction in dirs (K, 3); nb_vec (m, 3) unit neighbour vectors."""
+    if len(nb_vec) == 0:
+        return np.zeros(len(dirs))
+    width = max(len(t) for t in targets)
+    tab = np.full((len(targets), width), 1e9)
+    for k, t in enumerate(targets):
+        tab[k, : len(t)] = t
+    ang = _angles_deg(dirs, nb_vec)
+    return np.abs(ang[:, :, None] - tab[None, :, :]).min(axis=2).sum(axis=1)
 
 
 def _angles_deg(u: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -428,7 +453,7 @@ def _grow_node(state: _State, element: str, rng: np.random.Generator) -> None:
     nodes = state.node_indices()
     placed = state.pos[: state.n]
     centroid = placed[nodes].mean(axis=0)
-    theta = stats.node_angle("node", "node")
+    thetas = stats.node_angle_targets("node", "node")
     nn_target = state.node_target[0]
     rot = _random_rotation(rng)
     sphere = _SPHERE @ rot.T
@@ -445,12 +470,14 @@ def _grow_node(state: _State, element: str, rng: np.random.Generator) -> None:
         else:
             parts = [_basis_directions(outward), sphere]
             if len(nbr) == 1:
-                parts.append(_cone(placed[nbr[0]] - placed[a], theta, 12))
+                w = _unit(placed[nbr[0]] - placed[a])
+                parts.append(-w[None, :])
+                parts += [_cone(w, t, 12) for t in _cone_angles(thetas)]
             dirs = np.vstack(parts)
         # radius-independent terms: alignment with the outward vector, angles, degree
         term = -8.0 * (dirs @ _unit(outward))
         if nbr:
-            term = term + np.abs(_angles_deg(dirs, _unit(placed[nbr] - placed[a])) - theta).sum(axis=1)
+            term = term + _angle_cost(dirs, _unit(placed[nbr] - placed[a]), [thetas] * len(nbr))
         if nn_target > 0:
             term = term + 10.0 * max(len(nbr) + 1 - nn_target, 0)
         dirs_all.append(dirs)
@@ -608,6 +635,7 @@ def _place_non_node(state: _State, element: str, b_x: float, bridge: bool, rng: 
                 return
 
     # terminal placement
+    angle_targets = [state.stats.node_angle_targets(ATOM_TYPES[my_kind], t) for t in ATOM_TYPES]
     term_target = state.node_target[my_kind] if state.node_target[my_kind] > 0 else 1
     # anchor order (ref _select_attachment_node): largest deficit, farthest from the centroid,
     # fewest non-node then node neighbours, index
@@ -626,13 +654,11 @@ def _place_non_node(state: _State, element: str, b_x: float, bridge: bool, rng: 
             outward = (placed[a] - centroid) - sum((placed[j] - placed[a] for j in node_nb), np.zeros(3))
             dirs = [_basis_directions(outward), sphere]
             nb_vec = _unit(placed[nb] - placed[a]) if nb else np.zeros((0, 3))
-            nb_angle = np.array(
-                [state.stats.node_angle(ATOM_TYPES[my_kind], ATOM_TYPES[state.kind_of_el[state.el[j]]]) for j in nb]
-            )
-            for w, ang in zip(nb_vec, nb_angle):
-                dirs.append(_cone(w, ang, _CONE_SAMPLES, phase))
+            nb_targets = [angle_targets[state.kind_of_el[state.el[j]]] for j in nb]
+            for w, targets in zip(nb_vec, nb_targets):
+                dirs += [_cone(w, t, _CONE_SAMPLES, phase) for t in _cone_angles(targets)]
             if nb:
-                dirs.append(_cone_intersections(nb_vec, nb_angle))
+                dirs.append(_cone_intersections(nb_vec, nb_targets))
             if scale == _RADIUS_STEPS[0] and dense:
                 dirs.append(_DENSE_SPHERE @ rot.T)
             dirs = np.vstack(dirs)
@@ -643,8 +669,7 @@ def _place_non_node(state: _State, element: str, b_x: float, bridge: bool, rng: 
             score = np.where(d < 0.7 * r, 500.0 * (0.7 * r - d) ** 2, 0.0)
             score += np.where((d >= 0.7 * r) & (d < 0.95 * r), 40.0 * (0.95 * r - d) ** 2, 0.0)
             score = score.sum(axis=1)
-            if nb:
-                score += np.abs(_angles_deg(dirs, nb_vec) - nb_angle).sum(axis=1)
+            score += _angle_cost(dirs, nb_vec, nb_targets)
             score += _interaction_penalty(state, d, e, available)
             score -= 8.0 * (dirs @ _unit(outward))
             bonded, over = _node_bonding(state, d, e)
