@@ -9,8 +9,8 @@ from the structure library, :func:`build_structure` places atoms in stages:
 2. **Node growth**: one node at a time (alphabetically first element still needed) at
    ``anchor + b u`` with ``b`` the learned node bond length and ``u`` from a direction set
    (48 Fibonacci-sphere directions under a seeded random rotation, 12 basis directions around
-   the anchor's outward vector, a cone at the learned node-node angle around a single
-   neighbour). Score (lower is better, ref §4.8 step 2)::
+   the anchor's outward vector, the trans direction and cones at the learned node-node angle
+   modes around a single neighbour; the first 12 anchors in the reference order). Score (lower is better, ref §4.8 step 2)::
 
        sum_j  500 (0.75 b - d_j)^2 [d_j < 0.75 b]  +  60 (0.95 b - d_j)^2 [0.75 b <= d_j < 0.95 b]
      + sum_(anchor neighbours k) min_m |angle(k, anchor, new) - theta_m|  -  8 u . outward
@@ -22,9 +22,10 @@ from the structure library, :func:`build_structure` places atoms in stages:
    (X, node element) bond lengths): *bridges* (median node coordination of X >= 1.5) on the
    scaffold edge with the largest coordination deficit, on a ring of radius
    ``h = sqrt(max(b_X, L/2)^2 - (L/2)^2)`` around the edge midpoint; *terminal* atoms around the
-   node with the largest deficit (directions as above plus cones at the learned angles around
-   every existing neighbour). Scores: ``4 (|d_A - b_X| + |d_B - b_X|) - 3 min d`` for bridges,
-   ``sum 500 (0.7 b_X - d)^2 + 40 (0.95 b_X - d)^2 + sum |angle - learned angle| - 8 u . outward``
+   node with the largest deficit (directions as above plus cones at the learned angle modes
+   around every existing neighbour and the polyhedral sites that make learned angles with two
+   neighbours at once). Scores: ``4 (|d_A - b_X| + |d_B - b_X|) - 3 min d`` for bridges,
+   ``sum 500 (0.7 b_X - d)^2 + 40 (0.95 b_X - d)^2 + sum min_m |angle - mode_m| - 8 u . outward``
    for terminal atoms, both plus the interaction penalty (ref §4.8 step 4: short non-node
    contacts ``220 (max(0.65 t, 0.45) - d)^2``, contact-count deficits 12 / excesses 10 per atom
    of each type against the learned atom coordination, 8 x the distance errors of the
@@ -35,8 +36,10 @@ from the structure library, :func:`build_structure` places atoms in stages:
 
 **Hard constraint**: no candidate closer to an existing atom than the shortest distance of that
 element pair seen in the library (:meth:`GeometryStatistics.min_distance`). When no candidate
-passes at the bond length, the radii 1.1, 1.2, 1.35 and 1.5 x b are tried over all anchors;
-if still nothing fits the composition cannot be built and ValueError is raised.
+passes at the bond length, a 400-point sphere and then the radii 1.1, 1.2, 1.35 and 1.5 x b are
+tried over all anchors; if still nothing fits the composition is too crowded for the learned
+geometry: ValueError, or with ``on_crowding="relax"`` radii up to 3 x b and finally the least
+violating position (counted in ``quality.relaxed_atoms``).
 
 The result is deterministic for a given ``seed`` (it only seeds the rotation of the direction
 sets). Distances in angstrom, angles in degrees.
