@@ -178,7 +178,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
     if v.ndim == 1:
         n = math.sqrt(float(v @ v))
         return v / n if n > 1e-12 else np.zeros(3)
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    n = np.sqrt((v * v).sum(axis=-1, keepdims=True))
     return np.divide(v, n, out=np.zeros_like(v), where=n > 1e-12)
 
 
@@ -283,6 +283,7 @@ def _angles_deg(u: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def _pairwise(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Distances (K, n) between rows of p (K, 3) and q (n, 3), angstrom."""
     diff = p[:, None, :] - q[None, :, :]
     return np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
 
