@@ -17,8 +17,8 @@ from clusterdynamicsml import frames as fr
 from clusterdynamicsml.box import Box
 from clusterdynamicsml.elements import (ATOMIC_NUMBERS, SYMBOLS, atomic_number, element_from_atom_name,
                                         normalize_element)
-from clusterdynamicsml.frames import (FileFormatError, Frame, FrameSource, read_frames, write_frames, write_pdb,
-                                      write_xyz)
+from clusterdynamicsml.frames import (FileFormatError, Frame, FrameSource, read_frames, read_structure, write_frames,
+                                      write_pdb, write_xyz)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -234,6 +234,12 @@ def test_multi_frame_xyz_index_random_access_and_slicing(tmp_path):
     assert src.chunks(10) == [(0, 10), (10, 20), (20, 23)]
     with pytest.raises(IndexError):
         src[23]
+    picked = src[[4, 0, 22]]
+    assert [f.source_index for f in picked] == [4, 0, 22] and picked.times_fs.tolist() == [8.0, 0.0, 44.0]
+    with pytest.raises(TypeError):
+        src["a"]
+    with pytest.raises(TypeError):
+        src[np.array([0.5])]
     sel = read_frames(p, start=2, stop=-3, stride=5)
     np.testing.assert_array_equal(sel.source_indices, [2, 7, 12, 17])
     np.testing.assert_array_equal(sel.times_fs, 0.5 * np.array([2, 7, 12, 17]))
@@ -375,6 +381,19 @@ def test_crlf_line_endings(tmp_path):
                    + pdb_atom("1", "PB1", "PBI", "1", (1, 2, 3), "Pb") + "\r\nEND\r\n").encode())
     f = read_frames(q)[0]
     assert f.symbols == ["Pb"] and f.box == Box([10] * 3)
+
+
+def test_utf8_byte_order_mark(tmp_path):
+    p = tmp_path / "bom.xyz"
+    p.write_bytes(b"\xef\xbb\xbf" + b"1\nc\nNa 0 0 0\n1\nc\nCl 1 1 1\n")
+    assert [f.symbols for f in read_frames(p)] == [["Na"], ["Cl"]]
+    d = tmp_path / "f"
+    d.mkdir()
+    (d / "frame_0.xyz").write_bytes(b"\xef\xbb\xbf1\nc\nNa 0 0 0\n")
+    assert read_frames(d)[0].symbols == ["Na"]
+    q = tmp_path / "bom.pdb"
+    q.write_bytes(b"\xef\xbb\xbf" + pdb_atom("1", "K", "K", "1", (0, 0, 0), "K").encode() + b"\n")
+    assert read_frames(q)[0].symbols == ["K"]
 
 
 def test_element_map_for_force_field_names(tmp_path):
@@ -702,6 +721,16 @@ def test_pickle_and_process_pool_chunks(tmp_path):
     with cf.ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
         parts = list(pool.map(_chunk_sum, [(src, a, b) for a, b in src.chunks(8)]))
     assert [x for part in parts for x in part] == serial
+    # a chunk pickles only its own part of the index (and only its own files for a folder)
+    whole = read_frames(p)
+    part = pickle.loads(pickle.dumps(whole[10:13]))
+    assert len(pickle.dumps(whole[10:13])) < len(pickle.dumps(whole)) and len(part) == 3
+    assert part._backend.offsets.size == 3 and [f.source_index for f in part] == [10, 11, 12]
+    np.testing.assert_array_equal(part[2].positions, whole[12].positions)
+    d = make_folder(tmp_path / "f", [f"frame_{k}.xyz" for k in range(12)])
+    chunk = pickle.loads(pickle.dumps(read_frames(d)[7::2]))
+    assert chunk._backend.files == [str(d / f"frame_{k}.xyz") for k in (7, 9, 11)]
+    assert [f.positions[0, 0] for f in chunk] == [7, 9, 11] and chunk.times_fs.tolist() == [3.5, 4.5, 5.5]
     err = pickle.loads(pickle.dumps(FileFormatError("f.xyz", 3, "bad")))
     assert str(err) == "f.xyz, line 3: bad" and err.line == 3
 
@@ -875,3 +904,95 @@ def test_saxshell_reference_pdbs(shared_data):
         assert g.n_atoms > 0 and all(s[0].isupper() for s in g.symbols)
     dmf = read_frames(base / "dmf.pdb")[0]
     assert sorted(set(dmf.symbols)) == ["C", "H", "N", "O"] and dmf.symbols.count("H") == 7
+
+
+# --------------------------------------------------------------------------- fuzzing: bad input never crashes
+
+
+def _mutate(rng, text: str) -> str:
+    lines = text.split("\n")
+    kind = int(rng.integers(0, 6))
+    k = int(rng.integers(0, len(lines)))
+    if kind == 0:
+        del lines[k]
+    elif kind == 1:
+        lines.insert(k, lines[int(rng.integers(0, len(lines)))])
+    elif kind == 2:
+        parts = lines[k].split(" ")
+        parts[int(rng.integers(0, len(parts)))] = str(rng.choice(["x", "", "1e", "nan", "Qq", "-", '"', "="]))
+        lines[k] = " ".join(parts)
+    elif kind == 3:
+        return text[: int(rng.integers(0, len(text)))]
+    elif kind == 4:
+        lines[k] = lines[k][: int(rng.integers(0, len(lines[k]) + 1))]
+    else:
+        pos = int(rng.integers(0, len(text)))
+        return text[:pos] + str(rng.choice(["\n", "\r", " ", "\t", "é", "\x00"])) + text[pos:]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("fmt", ["xyz", "pdb"])
+def test_fuzzed_files_give_file_format_errors_only(tmp_path, fmt):
+    rng = np.random.default_rng(11)
+    if fmt == "xyz":
+        good = "".join(xyz_text(["Pb", "I", "O"], np.full((3, 3), k + 0.5),
+                                f'Lattice="9 0 0 0 9 0 0 0 9" time={k} e={-k}.5') for k in range(4))
+    else:
+        good = "CRYST1   10.000   10.000   10.000  90.00  90.00  90.00 P 1           1\n" + "".join(
+            f"MODEL {k + 1}\n" + pdb_atom(str(k), "PB1", "PBI", "1", (k, 1, 2), "Pb") + "\n"
+            + pdb_atom("A0000", "I1", "PBI", "A000", (k, 3, 4)) + "\nENDMDL\n" for k in range(3))
+    p = tmp_path / f"fuzz.{fmt}"
+    outcomes = {"ok": 0, "error": 0}
+    for trial in range(150):
+        p.write_bytes(_mutate(rng, good).encode("utf-8"))
+        for skip in (False, True):
+            try:
+                frames = list(read_frames(p, skip_bad_frames=skip))
+            except FileFormatError as exc:
+                assert str(p) in str(exc)
+                outcomes["error"] += 1
+            else:
+                for f in frames:
+                    assert f.positions.shape == (len(f.symbols), 3) and np.isfinite(f.positions).all()
+                outcomes["ok"] += 1
+    assert outcomes["ok"] and outcomes["error"]
+
+
+def test_write_frames_round_trip_many_seeds(tmp_path):
+    """Random sizes, elements, boxes (none / orthorhombic / triclinic), times and info survive."""
+    elements = ["H", "C", "N", "O", "Pb", "I", "Cs", "Li", "Cl", "Na"]
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        frames = []
+        for k in range(int(rng.integers(1, 6))):
+            n = int(rng.integers(0, 9))
+            kind = seed % 3
+            box = (None if kind == 0 else Box(rng.uniform(5, 30, 3)) if kind == 1 else
+                   Box.from_parameters(*rng.uniform(8, 20, 3), *rng.uniform(70, 110, 3)))
+            frames.append(Frame(k, k, 0.25 * k + seed, list(rng.choice(elements, n)),
+                                rng.uniform(-100, 100, (n, 3)), box,
+                                info={"energy": float(rng.normal()), "step": k, "tag": f"s{seed}"}))
+        p = tmp_path / f"rt{seed}.xyz"
+        assert write_frames(p, frames) == len(frames)
+        back = list(read_frames(p))
+        assert len(back) == len(frames), seed
+        for a, b in zip(frames, back):
+            assert a.symbols == b.symbols and a.time_fs == b.time_fs, seed
+            np.testing.assert_allclose(b.positions, a.positions, atol=1e-8, err_msg=f"seed {seed}")
+            assert (a.box is None) == (b.box is None), seed
+            if a.box is not None:
+                np.testing.assert_allclose(b.box.matrix, a.box.matrix, rtol=1e-9, atol=1e-9)
+            assert b.info["energy"] == a.info["energy"] and b.info["step"] == a.info["step"]
+            assert b.info["tag"] == a.info["tag"]
+
+
+def test_read_structure(tmp_path):
+    write_xyz(tmp_path / "PbI2_0001.xyz", ["Pb", "I", "I"], [[0, 0, 0], [3, 0, 0], [0, 3, 0]], comment="label PbI2")
+    f = read_structure(tmp_path / "PbI2_0001.xyz")
+    assert f.symbols == ["Pb", "I", "I"] and f.box is None and f.info == {"comment": "label PbI2"}
+    write_pdb(tmp_path / "s.pdb", ["Pb", "O"], [[0, 0, 0], [2.5, 0, 0]], residues=["PB", "DMF"], box=[20, 20, 20])
+    g = read_structure(tmp_path / "s.pdb")
+    assert g.residues == ["PB", "DMF"] and g.box == Box([20, 20, 20])
+    write(tmp_path / "two.xyz", "1\nc\nH 0 0 0\n1\nc\nH 0 0 0\n")
+    with raises_at(tmp_path / "two.xyz", 4, "more lines than the atom count"):
+        read_structure(tmp_path / "two.xyz")

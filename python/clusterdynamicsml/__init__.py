@@ -23,6 +23,12 @@ _LAZY = {
     # frames
     "Frame": "frames",
     "read_frames": "frames",
+    "FrameSource": "frames",
+    "FileFormatError": "frames",
+    "read_structure": "frames",
+    "write_xyz": "frames",
+    "write_pdb": "frames",
+    "write_frames": "frames",
     # clusters
     "ClusterRules": "clusters",
     "Cluster": "clusters",

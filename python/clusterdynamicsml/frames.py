@@ -19,7 +19,7 @@ import os
 import re
 import tempfile
 import warnings as _warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -92,6 +92,7 @@ EXPORT_METADATA_NAME = "mdtrajectory_export.json"
 _XYZ_SUFFIXES = (".xyz", ".extxyz")
 _PDB_SUFFIXES = (".pdb", ".ent")
 _BLOCK = 1 << 22  # bytes read at a time while indexing a multi-frame file
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark some editors put at the start of a file
 
 # --------------------------------------------------------------------------- names, tags
 
@@ -313,6 +314,8 @@ def _parse_xyz(data: bytes, path: str, line0: int, single: bool, elements: _Elem
     ``single``: the frame is a whole one-frame file: blank atom lines are dropped (ref §1.1)
     and anything but blank lines after the last atom is an error.
     """
+    if data.startswith(_BOM):
+        data = data[3:]
     lines = data.split(b"\n")
     if data.endswith(b"\n"):
         lines.pop()
@@ -328,7 +331,8 @@ def _parse_xyz(data: bytes, path: str, line0: int, single: bool, elements: _Elem
         if n < 0:
             raise ValueError
     except (ValueError, IndexError):
-        raise FileFormatError(path, line0 + k, f"expected the atom count (a non-negative integer), got {_decode(count_line)!r}") from None
+        raise FileFormatError(path, line0 + k,
+                              f"expected the atom count (a non-negative integer), got {_decode(count_line)!r}") from None
     count_lineno = line0 + k
     if k + 1 >= len(lines):
         raise FileFormatError(path, count_lineno, "truncated frame: the file ends before the comment line")
@@ -505,6 +509,8 @@ def _parse_pdb(data: bytes, path: str, line0: int, single: bool, elements: _Elem
     info: dict = {}
     models = 0
     ended = False
+    if data.startswith(_BOM):
+        data = data[3:]
     lines = data.split(b"\n")
     atom_rows: list[int] = []
     for i, ln in enumerate(lines):
@@ -531,7 +537,8 @@ def _parse_pdb(data: bytes, path: str, line0: int, single: bool, elements: _Elem
     rows = [lines[i].rstrip(b"\r") for i in atom_rows]
     for k, r in enumerate(rows):
         if len(r) < 54:
-            raise FileFormatError(path, line0 + atom_rows[k], f"ATOM/HETATM record shorter than 54 columns: {_decode(r)!r}")
+            raise FileFormatError(path, line0 + atom_rows[k],
+                                  f"ATOM/HETATM record shorter than 54 columns: {_decode(r)!r}")
     # fixed columns, vectorised: one (n, 80) byte table
     table = np.frombuffer(b"".join(r[:80].ljust(80) for r in rows), dtype="S1").reshape(n, 80)
 
@@ -648,7 +655,7 @@ def _index_xyz(path: str, skip_bad: bool, skipped: list) -> dict:
     size = os.path.getsize(path)
     with open(path, "rb") as fh:
         blk = _Blocks(fh, size)
-        pos, line, resync = 0, 1, False
+        pos, line, resync = (3 if fh.read(3) == _BOM else 0), 1, False
         while pos < size:
             e, _ = blk.newline(pos)
             count_bytes = blk.bytes(pos, e)
@@ -689,7 +696,8 @@ def _index_xyz(path: str, skip_bad: bool, skipped: list) -> dict:
             else:
                 a_end, got = c_end, 0
             if a_end is None:
-                msg = f"truncated frame: the count line (line {line}) says {n} atoms, the file ends after {got} atom lines"
+                msg = (f"truncated frame: the count line (line {line}) says {n} atoms, "
+                       f"the file ends after {got} atom lines")
                 if not skip_bad:
                     raise FileFormatError(path, line, msg)
                 skipped.append(SkippedFrame(path, line, msg))
@@ -944,8 +952,8 @@ class FrameSource:
     """A streamed, indexable, picklable sequence of ``Frame``.
 
     Built by ``read_frames``. Iterating reads one frame at a time; ``len(source)`` and
-    ``source[k]`` use the index built once (byte offsets), ``source[a:b:s]`` is a new
-    FrameSource over that selection, ``source.chunk(a, b)`` iterates frames ``a..b-1``
+    ``source[k]`` use the index built once (byte offsets), ``source[a:b:s]`` (or an integer
+    array) is a new FrameSource over that selection, ``source.chunk(a, b)`` iterates frames ``a..b-1``
     (their ``Frame.index`` is their position in this source). Pickling keeps paths and
     offsets, never frames (Universe / ase backends pickle their objects).
 
@@ -1000,7 +1008,14 @@ class FrameSource:
             if not 0 <= k < n:
                 raise IndexError(f"frame index {key} out of range for {n} frames")
             return self._frame(k, None)
-        raise TypeError(f"FrameSource indices must be integers or slices, not {type(key).__name__}")
+        if isinstance(key, (list, tuple, np.ndarray)):
+            idx = np.asarray(key)
+            if idx.size == 0:
+                idx = idx.astype(np.int64)
+            if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+                raise TypeError(f"FrameSource index arrays must be 1-D integers, got {idx.dtype} {idx.shape}")
+            return self._with_selection(self._sel[idx])
+        raise TypeError(f"FrameSource indices must be integers, slices or integer arrays, not {type(key).__name__}")
 
     def chunk(self, start: int, stop: int) -> Iterator[Frame]:
         """Iterate frames ``start .. stop - 1`` of this source (clipped to its length), one at
@@ -1041,6 +1056,31 @@ class FrameSource:
     def __repr__(self) -> str:
         return (f"FrameSource({self.path!r}, frames={len(self)}, time_source={self.time_source!r}, "
                 f"box_source={self.box_source!r}, timestep_fs={self.timestep_fs})")
+
+    def __getstate__(self):
+        """Pickle only what the selection needs: a chunk ``source[a:b]`` sent to a worker
+        carries b - a entries of the index (and only their files), not the whole trajectory's."""
+        state = self.__dict__.copy()
+        backend, sel = self._backend, self._sel
+        if len(sel) == len(self._times):
+            return state
+        if isinstance(backend, _FileBackend):
+            fids = backend.file_ids[sel]
+            used, inverse = np.unique(fids, return_inverse=True)
+            state["_backend"] = _FileBackend(
+                [backend.files[i] for i in used], backend.kind, inverse.reshape(-1), backend.offsets[sel],
+                backend.ends[sel], backend.lines[sel], backend.single, backend.element_map,
+                {new: backend.header_boxes[int(old)] for new, old in enumerate(used)
+                 if int(old) in backend.header_boxes})
+        elif isinstance(backend, _AtomsBackend):
+            state["_backend"] = _AtomsBackend([backend.images[i] for i in sel])
+        elif isinstance(backend, _MemoryBackend):
+            state["_backend"] = _MemoryBackend([backend.frames[i] for i in sel])
+        else:  # a Universe pickles as a whole anyway
+            return state
+        state["_times"], state["_src"] = self._times[sel], self._src[sel]
+        state["_sel"] = np.arange(len(sel), dtype=np.int64)
+        return state
 
     # -- internals
     def _with_selection(self, sel) -> "FrameSource":
@@ -1475,6 +1515,27 @@ def _open_memory(frames, explicit, dt_given, warnings):
     return source
 
 
+def read_structure(path, *, element_map: Mapping[str, str] | None = None) -> Frame:
+    """Read one structure (a one-frame ``.xyz``/``.extxyz`` or ``.pdb`` file, e.g. a
+    structure-library file) without building a FrameSource.
+
+    Same rules and errors as the one-frame files of a frames folder (blank atom lines
+    dropped; a second frame is a FileFormatError). Returns a Frame with index 0,
+    source_index 0, ``time_fs`` from an extended-XYZ ``time=`` or CP2K comment (else 0.0),
+    and the box of the file's Lattice / CRYST1 (else None).
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    cache = _ElementCache(element_map)
+    if path.suffix.lower() in _PDB_SUFFIXES:
+        parsed = _parse_pdb(data, str(path), 1, True, cache)
+    else:
+        parsed = _parse_xyz(data, str(path), 1, True, cache)
+    return Frame(index=0, source_index=0, time_fs=float(parsed.time_fs) if parsed.time_fs is not None else 0.0,
+                 symbols=parsed.symbols, positions=parsed.positions, box=parsed.file_box, residues=parsed.residues,
+                 residue_ids=parsed.residue_ids, atom_names=parsed.atom_names, source=str(path), info=parsed.info)
+
+
 # --------------------------------------------------------------------------- writers
 
 def _atomic_write(path, chunks) -> None:
@@ -1628,6 +1689,7 @@ def write_pdb(path, symbols, positions, residues=None, residue_ids=None, box=Non
     _atomic_write(path, out)
 
 
-__all__ = ["Frame", "FrameSource", "FileFormatError", "SkippedFrame", "read_frames", "write_xyz", "write_pdb",
+__all__ = ["Frame", "FrameSource", "FileFormatError", "SkippedFrame", "read_frames", "read_structure", "write_xyz",
+           "write_pdb",
            "write_frames", "parse_comment", "natural_sort_key", "box_from_pbc_name", "folder_start_time_fs",
            "hybrid36_decode", "hybrid36_encode", "DEFAULT_TIMESTEP_FS"]
