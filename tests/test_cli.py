@@ -152,3 +152,25 @@ def test_batch_run_reports_failures(tmp_path, monkeypatch, capsys):
     cap = capsys.readouterr()
     assert "0 of 2 runs finished, 2 failed" in cap.out
     assert "FAILED" in cap.err and "line 3" in cap.err
+
+
+def test_real_subprocess_run_of_the_example_data(tmp_path):
+    """One full `clusterdynamicsml run` in a separate process on the bundled example data."""
+    from clusterdynamicsml.example import example_config
+
+    cfg = example_config(tmp_path / "runs")
+    cfg = cfg.replace("frames", stride=4).replace("predict", bootstrap=0, validate=False)
+    cfg = cfg.replace("saxs", q_points=20, max_structures_per_label=2)
+    cfg = cfg.replace("report", figures=False, pptx=False)
+    run_file = tmp_path / "small.toml"
+    cfg.resolved().write_toml(run_file)
+    proc = subprocess.run([sys.executable, "-m", "clusterdynamicsml", "run", str(run_file), "-j", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and not runs[0].name.endswith(".partial")
+    assert f"results: {runs[0]}" in proc.stdout
+    assert "1 threads" in proc.stdout
+    saved = RunConfig.from_toml(runs[0] / "run.toml")
+    assert saved.frames.stride == 4 and saved.run.threads == 1
+    assert (runs[0] / "example_report.html").is_file()

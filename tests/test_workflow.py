@@ -110,3 +110,56 @@ def test_call_supported_drops_and_records_unknown_settings():
     ctx = Ctx()
     assert workflow.call_supported(stage, 1, b=2, c=None, d=5, _ctx=ctx, _what="stage") == 3
     assert ctx.warnings == ["stage: settings not supported by this build, ignored: d"]
+
+
+# ---------------------------------------------------------------------------------------------
+# end to end on the bundled example (real stages, no doubles)
+# ---------------------------------------------------------------------------------------------
+def _small_example(out_dir):
+    from clusterdynamicsml.example import example_config
+
+    cfg = example_config(out_dir)
+    cfg = cfg.replace("run", progress=False)
+    cfg = cfg.replace("frames", stride=2)  # 100 frames
+    cfg = cfg.replace("dynamics", frames_per_bin=5)
+    cfg = cfg.replace("predict", bootstrap=5)
+    cfg = cfg.replace("saxs", q_points=40, max_structures_per_label=4)
+    return cfg.replace("report", formats=["png"], dpi=60)
+
+
+def test_example_end_to_end(tmp_path):
+    import csv
+
+    cfg = _small_example(tmp_path)
+    res = workflow.run(cfg)
+    status = {s.name: s.status for s in res.steps}
+    for step in ("frames", "dynamics", "library", "predict", "structures", "figures", "reports"):
+        assert status[step] == "done", (step, res.step(step).message, res.warnings)
+    d = res.run_dir
+    # the CSVs of SPEC 8 / ref 3.7 and 4.10
+    for key in ("cluster_distribution_csv", "lifetime_csv", "energy_csv", "predictions_csv",
+                "observed_histogram_csv", "observed_plus_predicted_structures_histogram_csv",
+                "debye_waller_csv", "predicted_structures_csv"):
+        assert (d / res.outputs[key]).is_file(), key
+    with open(d / res.outputs["lifetime_csv"]) as fh:
+        rows = list(csv.DictReader(fh))
+    assert {"PbI", "PbI2"} <= {r["label"] for r in rows}
+    built = sorted((d / "predicted_structures").glob("*.xyz"))
+    assert built and all(p.name[:2].isdigit() and "_rank" in p.name for p in built)
+    assert "label=" in built[0].read_text().splitlines()[1]
+    # figures: heatmap with energy panel, lifetimes, histograms
+    figs = res.data["figures"]
+    for key in ("heatmap", "lifetimes", "histograms"):
+        assert key in figs and all(Path(p).stat().st_size > 1000 for p in figs[key]), key
+    html = (d / res.outputs["report_html"]).read_text()
+    assert "data:image/png;base64" in html and "Predicted larger clusters" in html
+    # the dataset reloads without recomputing, and report rebuilds from it
+    back = workflow.load_run(d)
+    assert back.config == res.config
+    assert back.data["dynamics"].labels == res.data["dynamics"].labels
+    assert [c.label for c in back.data["prediction"].candidates] == [c.label for c in res.data["prediction"].candidates]
+    from clusterdynamicsml.report import report
+
+    folder = report(d)
+    assert (folder / "example_report.html").is_file() and (folder / "example_report.pptx").is_file()
+    assert {p.name for p in (folder / "figures").iterdir()} >= {"example_heatmap.png", "example_histograms.png"}

@@ -67,7 +67,7 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", metavar="RUNFILE", help="take settings from this run file")
     g.add_argument("--node", action="append", metavar="EL[:RES]", help="node element (repeatable)")
     g.add_argument("--linker", action="append", metavar="EL[:RES]", help="linker element (repeatable)")
-    g.add_argument("--shell", action="append", metavar="EL[:RES]", help="shell element (repeatable)")
+    g.add_argument("--shell", action="append", metavar="EL[:RES]", help="shell element (repeatable; --shell '' for none)")
     g.add_argument("--cutoff", action="append", metavar="A-B=D",
                    help="pair cutoff in angstrom, A-B=D or A-B=LEVEL:D (repeatable; replaces the run file's)")
     g.add_argument("--default-cutoff", type=float, metavar="D", help="cutoff for pairs not listed (angstrom)")
@@ -205,8 +205,8 @@ def _config_from_flags(args, frames: str | None = None):
     cfg = RunConfig.from_dict(cfg.to_dict(), base_dir=cfg.base_dir, source=cfg.source)
     clusters = {}
     for key in ("node", "linker", "shell"):
-        if getattr(args, key, None):
-            clusters[key] = list(getattr(args, key))
+        if getattr(args, key, None) is not None:  # --shell "" means no shell elements
+            clusters[key] = [v for v in getattr(args, key) if v.strip()]
     if getattr(args, "cutoff", None):
         table: dict = {}
         for text in args.cutoff:
@@ -223,6 +223,8 @@ def _config_from_flags(args, frames: str | None = None):
         frames_kw = {}
         if frames is not None:
             frames_kw["path"] = str(Path(frames).resolve())
+            if not getattr(args, "config", None):
+                cfg = cfg.replace("run", name=Path(frames).stem or "cdml")
         if getattr(args, "box", None):
             frames_kw["box"] = list(args.box)
         if getattr(args, "timestep_fs", None) is not None:
@@ -324,6 +326,10 @@ def _cmd_extract(args) -> int:
     files = getattr(info, "files_written", None) or getattr(info, "n_files", None)
     if files is not None:
         print(f"  {files} structure files")
+    perc = getattr(info, "percolating", None) or {}
+    if perc:
+        print("  percolating clusters (spanning the periodic box, not written): "
+              + ", ".join(f"{label} x{n}" for label, n in sorted(perc.items())))
     return 0
 
 

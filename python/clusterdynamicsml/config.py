@@ -332,6 +332,9 @@ class SaxsConfig:
     fit_q_max: float | None = _f(None, "float", "fit range end (1/angstrom; unset: q_max)", optional=True,
                                  example=0.8)
     background: bool = _f(True, "bool", "fit a constant background")
+    background_degree: int = _f(0, "int", "also fit a polynomial background c_1 q + ... + c_k q^k of this "
+                                "degree (0 = none, at most 6), e.g. for data that are not solvent-subtracted",
+                                minimum=0)
     weights: str = _f("population", "choice", "mixture weights: population weights (ref 4.9), or refit by "
                       "NNLS or by maximising the Pearson correlation",
                       choices=("population", "nnls", "pearson"))
@@ -430,6 +433,8 @@ def _check_section(obj, section: str, source: str) -> None:
             if lev < 1:
                 fail("shell_levels", f"levels must be >= 1 (level 0 is the core), got {lev}")
     if section == "saxs":
+        if obj.background_degree > 6:
+            fail("background_degree", f"must be <= 6, got {obj.background_degree}")
         if obj.q_max <= obj.q_min:
             fail("q_max", f"must be larger than q_min ({obj.q_min:g}), got {obj.q_max:g}")
         if obj.fit_q_min is not None and obj.fit_q_max is not None and obj.fit_q_max <= obj.fit_q_min:

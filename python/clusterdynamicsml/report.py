@@ -35,15 +35,34 @@ FIGURES = {
                    "Observed vs observed plus predicted populations"),
     "predictions": ("plot_predict", ("plot_prediction_table",), "Predicted larger clusters"),
     "debye_waller": ("plot_predict", ("plot_debye_waller_table", "plot_debye_waller"), "Debye-Waller table"),
-    "saxs_components": ("plot_saxs", ("plot_components", "plot_saxs_components"), "SAXS component profiles"),
-    "saxs_fit": ("plot_saxs", ("plot_fit", "plot_saxs_fit", "plot_saxs_comparison"),
-                 "SAXS mixtures and fit with residuals"),
+    "saxs_components": ("plot_saxs", ("plot_saxs_traces",), "SAXS component profiles (Debye, absolute units)"),
+    "saxs_mixtures": ("plot_saxs", ("plot_saxs_traces",), "SAXS mixtures: observed only vs observed plus predicted"),
+    "saxs_fit_observed": ("plot_saxs", ("plot_saxs_fit",), "SAXS fit of the observed-only mixture, with residuals"),
+    "saxs_fit_combined": ("plot_saxs", ("plot_saxs_fit",),
+                          "SAXS fit of the observed plus predicted mixture, with residuals"),
 }
 
-# which data each figure needs
+def _saxs_part(key):
+    def get(data):
+        saxs = data.get("saxs")
+        if not isinstance(saxs, dict):
+            return None
+        if key == "components":
+            return saxs.get("components") or None
+        if key == "mixtures":
+            curves = [(name, saxs["q"], saxs[k]) for name, k in (("observed only", "observed_intensity"),
+                                                                  ("observed + predicted", "combined_intensity"))
+                      if saxs.get(k) is not None]
+            return curves or None
+        return (saxs.get("fit") or {}).get(key)
+    return get
+
+
+# which data each figure needs: a key of the run data, or a function of the run data
 _FIGURE_INPUT = {"heatmap": "dynamics", "lifetimes": "dynamics", "histograms": "prediction",
-                 "predictions": "prediction", "debye_waller": "prediction", "saxs_components": "saxs",
-                 "saxs_fit": "saxs"}
+                 "predictions": "prediction", "debye_waller": "prediction",
+                 "saxs_components": _saxs_part("components"), "saxs_mixtures": _saxs_part("mixtures"),
+                 "saxs_fit_observed": _saxs_part("observed"), "saxs_fit_combined": _saxs_part("combined")}
 
 
 def _plot_function(key: str):
@@ -63,12 +82,14 @@ def _plot_function(key: str):
     return None
 
 
-def _figure_kwargs(func, cfg) -> dict:
+def _figure_kwargs(func, cfg, source=None) -> dict:
     rc = cfg.report
-    options = {"mode": rc.heatmap_mode, "display_mode": rc.heatmap_mode, "time_unit": rc.time_unit,
+    has_energy = getattr(source, "energy", None) is not None
+    energy = None if (rc.energy_column == "none" or not has_energy) else rc.energy_column
+    options = {"energy": energy, "lower_quantile": rc.color_quantiles[0], "upper_quantile": rc.color_quantiles[1],
+               "mode": rc.heatmap_mode, "display_mode": rc.heatmap_mode, "time_unit": rc.time_unit,
                "cmap": rc.colormap, "colormap": rc.colormap, "quantiles": tuple(rc.color_quantiles),
-               "energy_column": None if rc.energy_column == "none" else rc.energy_column,
-               "energy_quantity": None if rc.energy_column == "none" else rc.energy_column,
+               "energy_column": energy, "energy_quantity": energy,
                "dpi": rc.dpi, "formats": tuple(rc.formats)}
     try:
         params = inspect.signature(func).parameters
@@ -82,7 +103,7 @@ def _writes_files(func) -> bool:
         params = list(inspect.signature(func).parameters)
     except (TypeError, ValueError):
         return False
-    return len(params) >= 2 and params[1] in ("out_stem", "stem", "path", "out_path")
+    return len(params) >= 2 and params[1] in ("out_stem", "path_stem", "stem", "path", "out_path")
 
 
 def make_figures(data: dict, cfg, folder, *, stem: str = "cdml", warn: Callable[[str], None] | None = None) -> dict:
@@ -99,7 +120,8 @@ def make_figures(data: dict, cfg, folder, *, stem: str = "cdml", warn: Callable[
     folder.mkdir(parents=True, exist_ok=True)
     out: dict[str, list[str]] = {}
     for key in FIGURES:
-        source = data.get(_FIGURE_INPUT[key])
+        getter = _FIGURE_INPUT[key]
+        source = getter(data) if callable(getter) else data.get(getter)
         if source is None or isinstance(source, dict) and not source:
             continue
         func = _plot_function(key)
@@ -110,10 +132,10 @@ def make_figures(data: dict, cfg, folder, *, stem: str = "cdml", warn: Callable[
         out_stem = folder / f"{stem}_{key}"
         try:
             if _writes_files(func):
-                paths = func(source, out_stem, **_figure_kwargs(func, cfg))
+                paths = func(source, out_stem, **_figure_kwargs(func, cfg, source))
                 paths = [str(p) for p in (paths or []) if p is not None and Path(p).is_file()]
             else:
-                fig = func(source, **_figure_kwargs(func, cfg))
+                fig = func(source, **_figure_kwargs(func, cfg, source))
                 if fig is None:
                     continue
                 if not hasattr(fig, "savefig") and hasattr(fig, "figure"):
@@ -236,12 +258,23 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
             cols = [c for c in want if c in rows[0]] or _simple_columns(rows)
             out.append(("Debye-Waller table (sigma in angstrom, B = 8 pi^2 sigma^2 in angstrom^2)", rows, cols))
     saxs = d.get("saxs")
-    if saxs is not None:
-        fit = {k: _get(saxs, k) for k in ("chi2_reduced", "rmse", "pearson", "scale", "background",
-                                          "observed_chi2_reduced", "observed_rmse", "observed_pearson")}
-        fit = {k: v for k, v in fit.items() if v is not None}
-        if fit:
-            out.append(("SAXS fit", [fit], list(fit)))
+    if isinstance(saxs, dict):
+        rows = [dict(r) for r in saxs.get("component_rows", [])]
+        if rows:
+            cols = [c for c in ("label", "source", "kind", "n_structures", "n_library", "weight",
+                                "observed_only_weight", "combined_weight") if any(c in r for r in rows)]
+            out.append(("SAXS components and mixture weights", rows, cols))
+        fits = []
+        for name, f in (saxs.get("fit") or {}).items():
+            row = {"model": "observed only" if name == "observed" else "observed + predicted"}
+            for k in ("chi2_reduced", "rmse", "pearson", "scale", "background", "solvent_scale", "sigma_scale",
+                      "n_points", "weight_method"):
+                row[k] = _get(f, k)
+            qr = _get(f, "q_range")
+            row["q_range_inv_A"] = None if qr is None else f"{qr[0]:.3g}..{qr[1]:.3g}"
+            fits.append(row)
+        if fits:
+            out.append(("SAXS fit to the experimental data (weighted least squares with sigma)", fits, list(fits[0])))
     return out
 
 
@@ -313,8 +346,8 @@ def write_html_report(result, path) -> Path:
         f"{html.escape(str(info.get('threads')))} threads, started {html.escape(str(info.get('started', '')))}, "
         f"{html.escape(str(info.get('wall_seconds', '')))} s. Units: angstrom, fs, rates per ps, q in 1/angstrom.</p>")
     parts.append("<h2>Summary</h2>")
-    step_rows = [{"step": s.name, "status": s.status, "seconds": round(s.seconds, 2), "result": s.message}
-                 for s in result.steps]
+    step_rows = [{"step": s.name, "status": "running" if s.status == "pending" else s.status,
+                  "seconds": round(s.seconds, 2), "result": s.message} for s in result.steps]
     parts.append(_html_table(step_rows, ["step", "status", "seconds", "result"]))
     if result.warnings:
         parts.append("<h2>Warnings</h2><ul>" + "".join(f"<li class='warn'>{html.escape(w)}</li>"

@@ -206,6 +206,9 @@ class _Context:
         self.outputs: dict[str, str] = {}
         self.warnings: list[str] = []
         self.step: StepRecord | None = None
+        self.records: list[StepRecord] = []
+        self.final_dir: Path = work_dir
+        self.t_start = time.perf_counter()
 
     def warn(self, message: str) -> None:
         body = message.split(": ", 1)[-1]
@@ -402,7 +405,11 @@ def _step_structures(ctx: _Context):
         for st in library.structures(label):
             structures.append(st)
             labels.append(label)
-    stats = geometry_statistics(structures, labels=labels, rules=ctx.data["rules"])
+    rules = ctx.data["rules"]
+    stats = geometry_statistics(
+        structures, node_elements=list(rules.role_elements("node")),
+        linker_elements=list(rules.role_elements("linker")), shell_elements=list(rules.role_elements("shell")),
+        pair_cutoffs={(c.a, c.b): c.distance for c in cfg.clusters.cutoffs if c.level == 0}, labels=labels)
     ctx.data["geometry_statistics"] = stats
     if hasattr(stats, "to_json"):
         path = ctx.path(f"{ctx.stem}_geometry_statistics.json")
@@ -458,14 +465,283 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def _sigma_tables(pred) -> tuple[dict, dict]:
+    """Debye-Waller sigma (angstrom) per label and element pair from the prediction's table:
+    ({observed label: {(a, b): sigma}}, {(node count, rank, label): {(a, b): sigma}})."""
+    observed: dict = {}
+    predicted: dict = {}
+    for r in getattr(pred, "debye_waller", None) or []:
+        sigma = r.get("sigma")
+        if sigma is None:
+            continue
+        pair = (r["element_a"], r["element_b"])
+        if r.get("source") == "predicted":
+            key = (r.get("node_count"), r.get("candidate_rank"), r.get("label"))
+            predicted.setdefault(key, {})[pair] = float(sigma)
+        else:
+            observed.setdefault(r.get("label"), {})[pair] = float(sigma)
+    return observed, predicted
+
+
+def _write_profile(path: Path, comp, source: str) -> Path:
+    """Component profile as ref 4.10: '# Source', '# Columns: q, S(q)_avg, S(q)_std, S(q)_se', %.8f."""
+    import numpy as np
+
+    header = (f"Source: {source}\nLabel: {comp.label}\nStructures used: {comp.n_structures} of "
+              f"{comp.n_library} ({comp.source})\nUnits: q in 1/angstrom, S(q) in electrons^2\n"
+              "Columns: q, S(q)_avg, S(q)_std, S(q)_se")
+    tmp = path.with_name(path.name + ".tmp")
+    np.savetxt(tmp, np.column_stack([comp.q, comp.intensity, comp.std, comp.se]), fmt="%.8f", header=header)
+    tmp.replace(path)
+    return path
+
+
 def _step_saxs(ctx: _Context):
+    import numpy as np
+
     cfg = ctx.cfg
-    if not cfg.saxs.enabled:
+    sc = cfg.saxs
+    if not sc.enabled:
         raise _Skip("[saxs] enabled = false")
-    run_saxs = _stage("saxs", "saxs_comparison")
-    result = call_supported(run_saxs, ctx.data, cfg, ctx.dir, _ctx=ctx, _what="saxs_comparison")
-    ctx.data["saxs"] = result
-    return "components and mixtures"
+    pred = ctx.data.get("prediction")
+    if pred is None:
+        raise _Skip("no prediction (the mixture weights come from it)")
+    average_component, single_component, mix_components = _stage(
+        "saxs", "average_component", "single_component", "mix_components")
+    library = ctx.data["library"]
+    rules = ctx.data["rules"]
+    q = np.linspace(sc.q_min, sc.q_max, sc.q_points)
+    sig_obs, sig_pred = _sigma_tables(pred)
+    hist = pred.histogram_tables()
+    cutoffs = {f"{c.a}-{c.b}": c.distance for c in cfg.clusters.cutoffs if c.level == 0}
+    nodes = list(getattr(pred, "node_elements", []) or [])
+    comp_dir = ctx.path("saxs_components", "x").parent
+    components, sources, weights, rows = [], [], [], []
+    observed_rows = [r for r in hist["observed"] if r["raw_weight"] > 0]
+    built = {(b["candidate"].node_count, b["candidate"].rank, b["candidate"].label): b
+             for b in ctx.data.get("built_structures", [])}
+    predicted = [c for c in getattr(pred, "candidates", []) if c.weight > 0]
+    with ctx.bar(len(observed_rows) + len(predicted), "SAXS components") as bar:
+        for r in observed_rows:
+            label = r["label"]
+            if sc.observed_components == "average":
+                comp = average_component(label, library.structures(label), q,
+                                         max_structures=sc.max_structures_per_label or None, method=sc.method)
+            else:
+                rep = _representative_of_label(library, label)
+                comp = single_component(label, rep, q, sigma=sig_obs.get(label), dw_pairs=sc.dw_pairs,
+                                        cutoffs=cutoffs, node_elements=nodes, method=sc.method)
+            path = _write_profile(comp_dir / f"observed_{_safe_name(label)}.txt", comp,
+                                  f"observed label {label} ({comp.source})")
+            components.append(comp)
+            sources.append("observed")
+            weights.append(float(r["raw_weight"]))
+            rows.append({"label": label, "source": "observed", "kind": comp.source, "weight": float(r["raw_weight"]),
+                         "n_structures": comp.n_structures, "n_library": comp.n_library,
+                         "profile": os.path.relpath(path, ctx.dir)})
+            bar.update(1)
+        for c in predicted:
+            key = (c.node_count, c.rank, c.label)
+            b = built.get(key)
+            if b is None:
+                ctx.warn(f"saxs: predicted {c.label} has no built structure; left out of the mixture")
+                bar.update(1)
+                continue
+            st = b["structure"]
+            comp = single_component(c.label, (st.symbols, st.positions), q, sigma=sig_pred.get(key),
+                                    dw_pairs=sc.dw_pairs, cutoffs=cutoffs, node_elements=nodes, method=sc.method)
+            stem = Path(b["path"]).stem
+            path = _write_profile(comp_dir / f"predicted_{stem}.txt", comp,
+                                  f"predicted structure {os.path.relpath(b['path'], ctx.dir)}")
+            components.append(comp)
+            sources.append("predicted")
+            weights.append(float(c.weight))
+            rows.append({"label": c.label, "source": "predicted", "kind": comp.source, "weight": float(c.weight),
+                         "n_structures": 1, "n_library": 1, "profile": os.path.relpath(path, ctx.dir),
+                         "structure": os.path.relpath(b["path"], ctx.dir)})
+            bar.update(1)
+    if not components:
+        raise _Skip("no component with a positive population weight")
+    ctx.output("saxs_components", comp_dir)
+    obs_idx = [k for k, s in enumerate(sources) if s == "observed"]
+    saxs: dict = {"q": q, "components": components, "component_rows": rows}
+    if obs_idx:
+        saxs["observed_intensity"], w_obs = mix_components([components[k] for k in obs_idx],
+                                                          [weights[k] for k in obs_idx])
+        for k, w in zip(obs_idx, w_obs):
+            rows[k]["observed_only_weight"] = float(w)
+    saxs["combined_intensity"], w_all = mix_components(components, weights)
+    for k, w in enumerate(w_all):
+        rows[k]["combined_weight"] = float(w)
+    _write_csv(ctx.path(f"{ctx.stem}_saxs_components.csv"), rows)
+    ctx.output("saxs_components_csv", ctx.dir / f"{ctx.stem}_saxs_components.csv")
+    text = f"{len(obs_idx)} observed and {len(components) - len(obs_idx)} predicted components"
+    if sc.experimental:
+        try:
+            text += "; " + _fit_experimental(ctx, saxs, components, weights, obs_idx)
+        except StageUnavailable as exc:
+            ctx.warn(f"saxs: fit to the experimental data skipped: {exc}")
+            text += "; fit skipped"
+    columns = {"q": q, "observed_raw_model_intensity": saxs.get("observed_intensity"),
+               "raw_model_intensity": saxs["combined_intensity"],
+               "observed_fitted_model_intensity": saxs.get("observed_fitted_on_grid"),
+               "fitted_model_intensity": saxs.get("combined_fitted_on_grid")}
+    exp = saxs.get("experimental_on_grid")
+    if exp is not None:
+        columns["experimental_intensity"] = exp
+        if "fitted_model_intensity" in columns:
+            columns["residual"] = exp - columns["fitted_model_intensity"]
+    _write_csv(ctx.path(f"{ctx.stem}_saxs.csv"), [
+        {k: (None if v is None or not np.isfinite(v[i]) else float(v[i])) for k, v in columns.items() if v is not None}
+        for i in range(len(q))])
+    ctx.output("saxs_csv", ctx.dir / f"{ctx.stem}_saxs.csv")
+    ctx.data["saxs"] = saxs
+    return text
+
+
+def _saxs_payload(saxs) -> dict:
+    """JSON-ready SAXS results (components with their traces, mixtures, experimental data, fits)."""
+    if not isinstance(saxs, dict) or "components" not in saxs:
+        return _jsonable(saxs)
+    comps = []
+    for c in saxs["components"]:
+        if isinstance(c, dict):
+            comps.append(c)
+            continue
+        comps.append({"label": c.label, "source": c.source, "n_structures": c.n_structures,
+                      "n_library": c.n_library, "k": c.k, "intensity": c.intensity, "std": c.std, "se": c.se,
+                      "sampling_error": c.sampling_error, "sigma": None if not c.sigma else
+                      {f"{a}-{b}": v for (a, b), v in c.sigma.items()}, "dw_pairs": c.dw_pairs})
+    out = {"q": saxs["q"], "observed_intensity": saxs.get("observed_intensity"),
+           "combined_intensity": saxs.get("combined_intensity"), "components": comps,
+           "component_rows": saxs.get("component_rows", [])}
+    if saxs.get("experimental") is not None:
+        out["experimental"] = _fields(saxs["experimental"])
+    if saxs.get("fit"):
+        out["fit"] = {name: _fields(f) for name, f in saxs["fit"].items()}
+        out["fit_q_range"] = saxs.get("fit_q_range")
+    return _jsonable(out)
+
+
+def _fields(obj) -> dict:
+    """Every dataclass field (arrays included), for an exact reload with :func:`_from_fields`."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    return obj
+
+
+def _from_fields(cls, d: dict):
+    import numpy as np
+
+    names = {f.name for f in dataclasses.fields(cls)}
+    kw = {}
+    for k, v in d.items():
+        if k not in names:
+            continue
+        if isinstance(v, list) and v and all(isinstance(x, (int, float)) or x is None for x in v):
+            v = np.asarray([np.nan if x is None else x for x in v], dtype=np.float64)
+        elif isinstance(v, list) and v and all(isinstance(x, list) for x in v):
+            v = np.asarray(v, dtype=np.float64)
+        elif isinstance(v, list) and k in ("q_range", "scale_factors", "segments", "notes"):
+            v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
+        kw[k] = v
+    return cls(**kw)
+
+
+def _saxs_from_payload(p: dict) -> dict:
+    """The SAXS results of a saved run as live objects where the stages are available."""
+    import numpy as np
+
+    out = dict(p)
+    for key in ("q", "observed_intensity", "combined_intensity"):
+        if out.get(key) is not None:
+            out[key] = np.asarray(out[key], dtype=np.float64)
+    try:
+        SaxsComponent = _stage("saxs", "SaxsComponent")
+        comps = []
+        for c in p.get("components", []):
+            sigma = c.get("sigma")
+            comps.append(SaxsComponent(
+                label=c["label"], q=out["q"], intensity=np.asarray(c["intensity"], float),
+                std=np.asarray(c["std"], float), se=np.asarray(c["se"], float), source=c.get("source", "average"),
+                n_structures=c.get("n_structures", 1), n_library=c.get("n_library", 1), k=c.get("k"),
+                sampling_error=None if c.get("sampling_error") is None else np.asarray(c["sampling_error"], float),
+                sigma=None if not sigma else {tuple(k.split("-")): v for k, v in sigma.items()},
+                dw_pairs=c.get("dw_pairs", "all")))
+        out["components"] = comps
+    except StageUnavailable:
+        pass
+    try:
+        if p.get("experimental"):
+            out["experimental"] = _from_fields(_stage("expdata", "SaxsData"), p["experimental"])
+        if p.get("fit"):
+            SaxsFitResult = _stage("fit", "SaxsFitResult")
+            out["fit"] = {name: _from_fields(SaxsFitResult, f) for name, f in p["fit"].items()}
+    except StageUnavailable:
+        pass
+    return out
+
+
+def _representative_of_label(library, label):
+    obs = library[label]
+    structures = library.structures(label)
+    files = [str(f) for f in getattr(obs, "files", [])]
+    rep = getattr(obs, "representative_path", None)
+    if rep is not None and str(rep) in files and len(files) == len(structures):
+        return structures[files.index(str(rep))]
+    return structures[0]
+
+
+def _fit_experimental(ctx: _Context, saxs: dict, components, weights, observed_idx) -> str:
+    """Load (and stitch) the experimental files; fit the observed-only and the combined mixture
+    (weighted least squares with the sigma column, non-negative scale, constant background,
+    optional solvent curve; mixture weights fixed or refit by NNLS / Pearson)."""
+    import numpy as np
+
+    cfg = ctx.cfg
+    sc = cfg.saxs
+    load_saxs_data, stitch_saxs = _stage("expdata", "load_saxs_data", "stitch_saxs")
+    fit_saxs = _stage("fit", "fit_saxs")
+    unit = {"auto": None, "1/A": "A^-1", "1/nm": "nm^-1"}[sc.q_units]
+    files = [str(cfg.resolve_path(p)) for p in sc.experimental]
+    datasets = [load_saxs_data(f, q_unit=unit) for f in files]
+    data = stitch_saxs(datasets) if len(datasets) > 1 else datasets[0]
+    saxs["experimental"] = data
+    if len(datasets) > 1:
+        factors = ", ".join(f"{Path(f).name} x{x:.4g}" for f, x in zip(files, getattr(data, "scale_factors", ())))
+        ctx.warn(f"saxs: stitched {len(files)} experimental files by overlap scaling ({factors})")
+    lo = max(sc.fit_q_min if sc.fit_q_min is not None else sc.q_min, float(data.q[0]), sc.q_min)
+    hi = min(sc.fit_q_max if sc.fit_q_max is not None else sc.q_max, float(data.q[-1]), sc.q_max)
+    if not lo < hi:
+        raise ConfigError(cfg.source, "saxs", "fit_q_max", f"the fit range [{lo:g}, {hi:g}] 1/A is empty: the "
+                          f"model covers {sc.q_min:g}..{sc.q_max:g} and the data {data.q[0]:.4g}..{data.q[-1]:.4g}")
+    solvent = None
+    if sc.solvent_file is not None:
+        solvent = load_saxs_data(str(cfg.resolve_path(sc.solvent_file)), q_unit=unit)
+    refit = None if sc.weights == "population" else sc.weights
+    fits = {}
+    sets = {"observed": [k for k in observed_idx], "combined": list(range(len(components)))}
+    for name, idx in sets.items():
+        if not idx:
+            continue
+        refine = sc.refine_dw_scale and any(getattr(components[k], "sigma", None) for k in idx)
+        fits[name] = fit_saxs(data, [components[k] for k in idx], [weights[k] for k in idx], solvent=solvent,
+                              q_range=(lo, hi), background=sc.background,
+                              background_degree=sc.background_degree, refit_weights=refit,
+                              refine_sigma_scale=refine)
+    saxs["fit"] = fits
+    saxs["fit_q_range"] = (lo, hi)
+    # the data on the model grid (inside the data range) for the SAXS CSV
+    q = saxs["q"]
+    inside = (q >= data.q[0]) & (q <= data.q[-1])
+    saxs["experimental_on_grid"] = np.where(inside, np.interp(q, data.q, data.intensity), np.nan)
+    for name, f in fits.items():
+        on_grid = np.full(q.shape, np.nan)
+        m = (q >= f.q[0]) & (q <= f.q[-1])
+        on_grid[m] = np.interp(q[m], f.q, f.fitted)
+        saxs[f"{name}_fitted_on_grid"] = on_grid
+    parts = [f"{name}: chi2_red {f.chi2_reduced:.3g}, Pearson {f.pearson:.4f}" for name, f in fits.items()]
+    return f"fit over q {lo:.3g}..{hi:.3g} 1/A (" + "; ".join(parts) + ")"
 
 
 def _step_figures(ctx: _Context):
@@ -488,7 +764,9 @@ def _step_reports(ctx: _Context):
     from .report import write_html_report, write_pptx_report
 
     done = []
-    state = _result_from_ctx(ctx, steps=[])
+    state = _result_from_ctx(ctx, steps=[r for r in ctx.records if r.status != "pending" or r is ctx.step])
+    state.run_dir = ctx.final_dir
+    state.info = dict(ctx.data.get("_info", {}), wall_seconds=round(time.perf_counter() - ctx.t_start, 1))
     if rc.html:
         ctx.output("report_html", write_html_report(state, ctx.path(f"{ctx.stem}_report.html")))
         done.append("HTML")
@@ -576,12 +854,15 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
     stem = _safe_name(resolved.run.name)
     ctx = _Context(resolved, work_dir, stem, resolved.run.progress)
     records = [StepRecord(name) for name, _ in STEPS]
+    ctx.records, ctx.final_dir = records, final_dir
     n_threads = resolved.run.threads or None
     started = _dt.datetime.now().astimezone()
     t_start = time.perf_counter()
+    ctx.t_start = t_start
     try:
         with set_num_threads(n_threads):
             info = environment_info()
+            info["started"] = started.isoformat(timespec="seconds")
             ctx.data["_info"] = info
             resolved.write_toml(work_dir / "run.toml", template=False)
             ctx.outputs["run_file"] = "run.toml"
@@ -630,6 +911,17 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
             shutil.rmtree(work_dir, ignore_errors=True)
         raise
     result.run_dir = final_dir
+
+    def moved(path: str) -> str:
+        rel = os.path.relpath(path, work_dir)
+        return path if rel.startswith("..") else str(final_dir / rel)
+
+    if isinstance(ctx.data.get("figures"), dict):
+        ctx.data["figures"] = {k: [moved(p) for p in v] for k, v in ctx.data["figures"].items()}
+    for b in ctx.data.get("built_structures", []) or []:
+        b["path"] = moved(b["path"])
+    if ctx.data.get("library_dir") is not None:
+        ctx.data["library_dir"] = Path(moved(str(ctx.data["library_dir"])))
     return result
 
 
@@ -653,8 +945,8 @@ def _write_dataset(result: RunResult, final_dir: Path) -> None:
         payload["prediction"] = data["prediction"]
     if data.get("structure_quality"):
         payload["structure_quality"] = data["structure_quality"]
-    if data.get("saxs") is not None and not result.outputs.get("saxs_dataset"):
-        payload["saxs"] = data["saxs"]
+    if data.get("saxs") is not None:
+        payload["saxs"] = _saxs_payload(data["saxs"])
     name = f"{_safe_name(result.config.run.name)}_dataset.json"
     result.outputs["dataset"] = name
     payload["outputs"]["dataset"] = name
@@ -701,6 +993,8 @@ def load_run(path: str | os.PathLike) -> RunResult:
     for key in ("structure_quality", "saxs", "prediction"):
         if key in payload and key not in data:
             data[key] = payload[key]
+    if isinstance(data.get("saxs"), dict):
+        data["saxs"] = _saxs_from_payload(data["saxs"])
     if outputs.get("library"):
         data["library_dir"] = run_dir / outputs["library"]
     steps = [StepRecord(**s) for s in payload.get("steps", [])]
