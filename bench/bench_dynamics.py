@@ -37,13 +37,14 @@ DENSITY = 0.02  # atoms per cubic angstrom (molten NaCl at 1400 K: 0.028)
 
 
 def _counter_and_rules():
-    """The package's cluster counter when it is available, else the test stand-in counter."""
+    """The package's default counter (clusters.summarize_frame) when it is available, else the
+    test stand-in counter."""
     try:
-        from clusterdynamicsml.clusters import ClusterRules, count_labels
+        from clusterdynamicsml.clusters import ClusterRules
     except ImportError:
         return standin_count_labels, RULES, "tests._dynamics_standin.standin_count_labels"
     rules = ClusterRules(node=["Na"], linker=["Cl"], shell=[], cutoffs={("Na", "Cl"): 2.6})
-    return count_labels, rules, "clusterdynamicsml.clusters.count_labels"
+    return None, rules, "clusterdynamicsml.clusters.summarize_frame"
 
 
 COUNTER, BENCH_RULES, COUNTER_NAME = _counter_and_rules()
@@ -77,7 +78,8 @@ def test_dynamics_frames_per_second(benchmark, trajectory, reference, mode):
         kw["num_threads"] = 2
     else:
         kw.update(workers=2, num_threads=1)
-    result = benchmark.pedantic(lambda: analyze_dynamics(trajectory, BENCH_RULES, **kw), rounds=3, iterations=1)
+    rounds = 1 if LARGE else 3
+    result = benchmark.pedantic(lambda: analyze_dynamics(trajectory, BENCH_RULES, **kw), rounds=rounds, iterations=1)
     assert result.differences(reference) in ([], ["settings"])
     assert result.n_frames == N_FRAMES and len(result.labels) > 1
     median = benchmark.stats.stats.median
@@ -85,6 +87,33 @@ def test_dynamics_frames_per_second(benchmark, trajectory, reference, mode):
         frames_per_s=N_FRAMES / median, n_atoms=N_ATOMS, n_frames=N_FRAMES, mode=mode, counter=COUNTER_NAME,
         git=_git_revision(), openmp=cdml.openmp_enabled(), labels=len(result.labels),
     )
+
+
+_RSS_SCRIPT = """
+import resource, sys
+sys.path.insert(0, {tests!r})
+from _dynamics_standin import RULES, SyntheticTrajectory, half_box_counter
+from clusterdynamicsml.dynamics import analyze_dynamics
+traj = SyntheticTrajectory(n_atoms={n_atoms}, n_frames=int(sys.argv[1]), seed=1, density={density})
+r = analyze_dynamics(traj, RULES, timestep_fs=10.0, counter=half_box_counter, chunk_size=16)
+assert r.n_frames == int(sys.argv[1])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_streaming_peak_rss_is_flat(benchmark):
+    """Peak resident set size (kB, a fresh process each) for N and 10 N frames of 10k-atom frames."""
+    script = _RSS_SCRIPT.format(tests=str(Path(__file__).resolve().parents[1] / "tests"), n_atoms=10_000,
+                                density=DENSITY)
+
+    def rss(n_frames):
+        out = subprocess.run([sys.executable, "-c", script, str(n_frames)], capture_output=True, text=True, check=True)
+        return int(out.stdout.split()[-1])
+
+    small, large = benchmark.pedantic(lambda: (rss(20), rss(200)), rounds=1, iterations=1)
+    benchmark.extra_info.update(peak_rss_kb_20_frames=small, peak_rss_kb_200_frames=large)
+    # 180 more frames of 10k atoms would be 43 MB if they were kept
+    assert large - small < 10_000, (small, large)
 
 
 def test_streaming_memory_is_flat(benchmark):

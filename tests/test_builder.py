@@ -210,10 +210,10 @@ def test_pdb_with_full_dmf_molecules(tmp_path, stats, shared_data):
     path = write_built_structure(tmp_path, b, rank=1, shell_templates={"O": dmf})
     assert path.name == "04_rank01_Pb4I9O6.pdb"
     text = path.read_text().splitlines()
-    assert text[0] == "REMARK   1 label=Pb4I9O6 target_node_count=4 rank=1 source_label=Pb4I9O6"
+    assert text[0] == "REMARK   label=Pb4I9O6 target_node_count=4 rank=1 source_label=Pb4I9O6"
     atoms = [ln for ln in text if ln.startswith("HETATM")]
     assert len(atoms) == 4 + 9 + 6 * 12
-    elements = [ln[76:78].strip() for ln in atoms]
+    elements = [ln[76:78].strip().capitalize() for ln in atoms]
     assert elements.count("H") == 6 * 7 and elements.count("Pb") == 4 and elements.count("O") == 6
     xyz = np.array([[float(ln[30:38]), float(ln[38:46]), float(ln[46:54])] for ln in atoms])
     resid = np.array([int(ln[22:26]) for ln in atoms])
@@ -290,3 +290,24 @@ def test_relaxed_mode_builds_crowded_compositions(stats):
     assert res[0][1].n_atoms == 31 and res[0][1].quality.relaxed_atoms > 0
     with pytest.raises(ValueError, match="on_crowding"):
         build_structure({"Pb": 1}, stats, on_crowding="ignore")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_libraries_and_compositions(seed):
+    """Property: for any library and composition the builder either returns the exact composition
+    with no contact below the learned minima, or raises the documented ValueError."""
+    rng = np.random.default_rng(100 + seed)
+    lib = pbio_library(int(rng.integers(3, 30)), seed=seed, max_pb=int(rng.integers(1, 6)),
+                       jitter=float(rng.uniform(0, 0.15)))
+    st = geometry_statistics(lib, ["Pb"], ["I"], ["O"], CUTOFFS)
+    n_pb = int(rng.integers(1, 12))
+    counts = {"Pb": n_pb, "I": int(rng.integers(0, 4 * n_pb + 1)), "O": int(rng.integers(0, 3 * n_pb + 1))}
+    try:
+        b = build_structure(counts, st, seed=seed, representative=lib[0] if seed % 2 else None)
+    except ValueError as exc:
+        assert "too crowded" in str(exc)
+        b = build_structure(counts, st, seed=seed, on_crowding="relax")
+        assert b.quality.relaxed_atoms > 0
+    else:
+        assert_no_short_contacts(b, st)
+    assert b.counts == {k: v for k, v in sorted(counts.items()) if v}

@@ -1,9 +1,8 @@
 """Cluster extraction: rules, labels, brute-force comparison, PBC, percolation, real data."""
 from __future__ import annotations
 
-import re
 import time
-from pathlib import Path
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -57,6 +56,15 @@ def test_rules_normalise_and_are_frozen_hashable_picklable():
         r.pbc = False
     assert hash(r) == hash(ClusterRules.from_dict(r.to_dict()))
     assert pickle.loads(pickle.dumps(r)) == r
+
+
+def test_rules_element_views_for_other_stages():
+    r = ClusterRules(node=["Pb"], linker=["I", "Br"], shell=[("O", "DMF"), "N"],
+                     cutoffs={("Pb", "I"): 3.36, ("Pb", "O"): {0: 0.0, 1: 5.0}, ("Pb", "N"): {0: 2.9, 1: 4.5}},
+                     shell_levels=[1])
+    assert r.node_elements == ("Pb",) and r.linker_elements == ("I", "Br") and r.shell_elements == ("O", "N")
+    assert r.pair_cutoffs == {("Pb", "I"): 3.36, ("Pb", "N"): 2.9, ("Pb", "O"): 5.0}
+    assert r.label_order() == ("Pb", "Br", "I", "N", "O")
 
 
 def test_rules_dict_round_trip_and_reference_forms():
@@ -262,7 +270,7 @@ def test_bad_frames_and_arguments():
         extract_clusters(make_frame(["Pb"], [[0, 0, 0]]), {"node": ["Pb"]})
     with pytest.raises(ValueError, match="1 positions but 2 symbols"):
         extract_clusters(make_frame(["Pb", "I"], [[0, 0, 0]], [10, 10, 10]))
-    with pytest.raises(ValueError, match="too large for the box"):
+    with pytest.raises(ValueError, match=r"level-0 cutoff Pb-I = 3.36 A must be smaller than half the smallest box height \(3 A\) of frame 0"):
         extract_clusters(make_frame(["Pb", "I"], [[0, 0, 0], [1, 1, 1]], [6, 6, 6]))
     r = ClusterRules(shell=[("O", "DMF")])
     with pytest.raises(ValueError, match="no residue names"):
@@ -375,6 +383,10 @@ def _compare_rules(ours, ref, frame, H, where, rules):
         k = next((k for k, (g, e) in enumerate(zip(got, exp)) if g != e), min(len(got), len(exp)))
         pytest.fail(f"{where}: {len(got)} vs {len(exp)} clusters, first difference at #{k}: "
                     f"got {got[k:k + 1]} expected {exp[k:k + 1]}")
+    # the labels-only fast path agrees, percolation included
+    summary = summarize_frame(frame, rules)
+    assert summary.counts == Counter(c.label for c in ours if not c.percolating), where
+    assert summary.percolating == Counter(c.label for c in ours if c.percolating), where
     for c, r in zip(ours, ref):
         assert c.shell_levels.tolist() == [r["shell"][s] for s in r["shell_sorted"]], where
         if c.percolating:
@@ -457,25 +469,6 @@ def test_thread_count_independence():
 # --------------------------------------------------------------------------- real data
 
 
-def _read_extxyz(path, limit=None):
-    """Tiny private extended-XYZ reader for the tests (species + positions + Lattice)."""
-    frames = []
-    with open(path) as fh:
-        while limit is None or len(frames) < limit:
-            first = fh.readline()
-            if not first.strip():
-                break
-            n = int(first)
-            comment = fh.readline()
-            rows = [fh.readline().split() for _ in range(n)]
-            m = re.search(r'Lattice="([^"]*)"', comment)
-            box = Box.from_matrix(np.array(m.group(1).split(), float).reshape(3, 3)) if m else None
-            k = len(frames)
-            frames.append(Frame(k, k, 0.0, [r[0] for r in rows], np.array([r[1:4] for r in rows], float), box,
-                                source=str(path)))
-    return frames
-
-
 LIPF6 = ClusterRules(node=["Li"], linker=["P"], shell=[], cutoffs={("Li", "P"): 3.7})
 
 
@@ -483,9 +476,10 @@ LIPF6 = ClusterRules(node=["Li"], linker=["P"], shell=[], cutoffs={("Li", "P"): 
 def test_lipf6_wrapped_and_unwrapped_frames_give_identical_clusters(shared_data):
     root = shared_data / "lipf6_bn_fec_lammps"
     seen_triple = False
-    for k in range(10):
-        fw = _read_extxyz(root / "frames_xyz_wrap" / f"frame_{k:04d}.xyz")[0]
-        fu = _read_extxyz(root / "frames_xyz_unwrap" / f"frame_{k:04d}.xyz")[0]
+    wrapped = cdml.read_frames(root / "frames_xyz_wrap")
+    unwrapped = cdml.read_frames(root / "frames_xyz_unwrap")
+    assert len(wrapped) == len(unwrapped) == 10
+    for fw, fu in zip(wrapped, unwrapped):
         cw, cu = extract_clusters(fw, LIPF6), extract_clusters(fu, LIPF6)
         assert [(c.label, c.atom_indices.tolist()) for c in cw] == [(c.label, c.atom_indices.tolist()) for c in cu]
         for a, b in zip(cw, cu):
@@ -502,7 +496,7 @@ def test_lipf6_wrapped_and_unwrapped_frames_give_identical_clusters(shared_data)
 
 @pytest.mark.shared_data
 def test_molten_nacl_finite_at_short_cutoff_and_percolating_at_long(shared_data):
-    frames = _read_extxyz(shared_data / "nacl_molten_1400K_zincware" / "NaCl_1400K_0.extxyz", limit=25)
+    frames = list(cdml.read_frames(shared_data / "nacl_molten_1400K_zincware" / "NaCl_1400K_0.extxyz", stop=25))
     assert frames[0].n_atoms == 64 and np.allclose(frames[0].box.lengths, 13.1)
     short = ClusterRules(node=["Na"], linker=["Cl"], shell=[], cutoffs={("Na", "Cl"): 2.6})
     long = ClusterRules(node=["Na"], linker=["Cl"], shell=[], cutoffs={("Na", "Cl"): 3.8})
@@ -526,10 +520,9 @@ def test_molten_nacl_finite_at_short_cutoff_and_percolating_at_long(shared_data)
 @pytest.mark.shared_data
 def test_kcl_crystal_percolates_and_terminates_quickly(shared_data):
     rules = ClusterRules(node=["K"], linker=["Cl"], shell=[], cutoffs={("K", "Cl"): 3.6})
-    paths = sorted((shared_data / "kcl_dlpoly_mdanalysistests" / "frames_xyz").glob("*.xyz"))
-    assert len(paths) == 3
-    for p in paths:
-        f = _read_extxyz(p)[0]
+    frames = cdml.read_frames(shared_data / "kcl_dlpoly_mdanalysistests" / "frames_xyz")
+    assert len(frames) == 3
+    for f in frames:
         t0 = time.perf_counter()
         cl = extract_clusters(f, rules)
         elapsed = time.perf_counter() - t0
@@ -537,3 +530,54 @@ def test_kcl_crystal_percolates_and_terminates_quickly(shared_data):
         assert elapsed < 2.0
         assert count_labels(f, rules) == {}
         assert summarize_frame(f, rules).percolating == {"K108Cl108": 1}
+
+
+@pytest.mark.shared_data
+def test_lipf6_pdb_residue_rules_and_whole_shell_molecules(shared_data):
+    root = shared_data / "lipf6_bn_fec_lammps"
+    f = cdml.read_frames(root / "frames_pdb_wrap")[1]
+    fx = cdml.read_frames(root / "frames_xyz_unwrap")[1]
+    assert f.index == fx.index == 1 and f.residues is not None
+    # Li-F contacts with F of PF6 only (FEC also has F): residue-qualified linkers
+    rf = ClusterRules(node=["Li"], linker=[("P", "PF6"), ("F", "PF6")], shell=[],
+                      cutoffs={("Li", "F"): 2.5, ("P", "F"): 1.8})
+    counts = count_labels(f, rf)
+    assert 40 <= counts["Li"] <= 49 and 40 <= counts["F6P"] <= 49, counts
+    assert counts["LiF6P"] >= 1 and "F" not in counts, counts
+    # a Li-F contact (<= 2.5 A) is a looser criterion than Li-P <= 3.7 A (monodentate pairs)
+    pairs_lip = sum(n for lab, n in count_labels(fx, LIPF6).items() if lab not in ("Li", "P"))
+    assert pairs_lip <= counts["LiF6P"] + counts.get("Li2F6P", 0) <= pairs_lip + 4
+    # Li solvation shells: carbonyl/ether O of FEC and N of BN, brought in as whole molecules
+    rs = ClusterRules(node=["Li"], linker=["P"], shell=["O", "N"],
+                      cutoffs={("Li", "P"): 3.7, ("Li", "O"): 2.6, ("Li", "N"): 2.6}, shell_molecules=True)
+    clusters = extract_clusters(f, rs)
+    assert [c.label for c in clusters] == [c.label for c in extract_clusters(fx, LIPF6)]
+    n_mol = 0
+    for c in clusters:
+        if not c.shell_indices.size:
+            continue
+        u = c.unwrapped_positions(f)
+        shell_res = {(f.residue_ids[k], f.residues[k]) for k in c.shell_indices.tolist()}
+        for key in shell_res:
+            members = [k for k in range(f.n_atoms) if (f.residue_ids[k], f.residues[k]) == key]
+            sel = np.isin(c.atom_indices, members)
+            assert sel.sum() == len(members)  # whole molecule
+            extent = np.ptp(u[sel], axis=0)
+            assert np.all(extent < 8.0), (key, extent)  # not split across the box
+            n_mol += 1
+        assert c.core_indices.size <= 3
+    assert n_mol > 100
+
+
+def test_rules_from_the_toml_example_in_the_docs():
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "clusters.md").read_text()
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    r = ClusterRules.from_dict(tomllib.loads(block)["clusters"])
+    assert r.shell == (("O", "DMF"),) and r.shell_levels == (1,)
+    assert r.cutoffs == {("Pb", "I"): {0: 3.36}, ("Pb", "O"): {0: 3.36, 1: 5.0}}

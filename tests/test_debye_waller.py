@@ -156,3 +156,21 @@ def test_predict_clusters_reports_missing_estimator(tmp_path, monkeypatch):
     table = [dict(label=o.label, mean_count_per_frame=1.0 / o.node_count, occupancy_fraction=0.5, mean_lifetime_fs=20.0) for o in library]
     res = predict_clusters(library, table, RULES, [5], timestep_fs=10.0, n_bootstrap=0, validate=False)
     assert res.debye_waller == [] and any("Debye-Waller estimates skipped" in w for w in res.warnings)
+
+
+def test_predict_clusters_debye_waller_through_saxs(tmp_path):
+    saxs = pytest.importorskip("clusterdynamicsml.saxs")
+    if not hasattr(saxs, "rank_aligned_sigma"):
+        pytest.skip("saxs.rank_aligned_sigma has not landed yet")
+    from clusterdynamicsml.predict import predict_clusters
+
+    rng = np.random.default_rng(4)
+    library = read_library(chain_library(tmp_path, rng), RULES)
+    table = [dict(label=o.label, mean_count_per_frame=1.0 / o.node_count, occupancy_fraction=0.5, mean_lifetime_fs=20.0) for o in library]
+    res = predict_clusters(library, table, RULES, [5], timestep_fs=10.0, n_bootstrap=10, validate=False)
+    sources = {(t["source"], t["method"]) for t in res.debye_waller}
+    assert ("observed", "ensemble") in sources and ("predicted", "ridge") in sources
+    # the ensemble rows equal a direct call of the estimator
+    ensemble = next(t for t in res.debye_waller if t["label"] == "Pb3I2" and t["element_a"] == "I" and t["element_b"] == "Pb")
+    structures = library.structures("Pb3I2")
+    assert ensemble["sigma"] == pytest.approx(saxs.rank_aligned_sigma(structures, ("I", "Pb"), 1.15 * 3.36))

@@ -387,3 +387,30 @@ def test_kernel_rejects_malformed_batches():
                                  np.array([[1.0, 2.0], [3.0, 1.0]]), 1)
     with pytest.raises(ValueError, match="non-finite"):
         _core.contact_statistics(np.full((3, 3), np.inf), np.array([0, 3]), el, cut, 1)
+
+
+def test_cluster_rules_supply_roles_and_cutoffs():
+    from clusterdynamicsml.clusters import ClusterRules
+
+    rules = ClusterRules(node=["Pb"], linker=["I"], shell=["O"], cutoffs={("Pb", "I"): 3.5, ("Pb", "O"): 3.0})
+    lib = pbio_library(10, seed=2)
+    a = geometry_statistics(lib, rules=rules)
+    assert a.pair_cutoffs == {"I-Pb": 3.5, "O-Pb": 3.0}
+    assert a.to_dict() == geometry_statistics(lib, ["Pb"], ["I"], ["O"], CUTOFFS).to_dict()
+
+
+def test_angle_modes():
+    from clusterdynamicsml.geomstats import angle_modes
+
+    assert angle_modes([90.0] * 12 + [180.0] * 3) == [90.0, 180.0]
+    assert angle_modes([109.47] * 6) == [109.47]
+    assert angle_modes([]) == []
+    rng = np.random.default_rng(0)
+    mix = np.concatenate([rng.normal(90, 3, 400), np.clip(rng.normal(178, 2, 100), 0, 180)])
+    modes = angle_modes(mix)
+    assert len(modes) == 2 and abs(modes[0] - 90) < 1.5 and abs(modes[1] - 178) < 2
+    syms, pos = octahedron(3.2)
+    st = geometry_statistics([(syms, pos)], ["Pb"], ["I"], pair_cutoffs=CUTOFFS)
+    assert st.node_angle_modes == {"linker-linker": [90.0, 180.0]}
+    assert st.node_angle_targets("linker", "linker") == [90.0, 180.0]
+    assert st.node_angle_targets("node", "node") == [180.0]  # default, nothing observed

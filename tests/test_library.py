@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -200,7 +199,7 @@ def test_pdb_output_keeps_residues(tmp_path):
     atoms = [ln for ln in text if ln.startswith("HETATM")]
     assert len(atoms) == 5
     assert [ln[17:20].strip() for ln in atoms] == ["PB", "IOD", "DMF", "DMF", "DMF"]
-    assert [ln[76:78].strip() for ln in atoms] == ["Pb", "I", "O", "C", "H"]
+    assert [ln[76:78].strip() for ln in atoms] == ["PB", "I", "O", "C", "H"]  # PDB element columns
     xyz = np.array([[float(ln[30:38]), float(ln[38:46]), float(ln[46:54])] for ln in atoms])
     assert np.allclose(xyz[2] - xyz[0], [-2.5, 0, 0], atol=1e-3)  # the DMF came whole across the face
     assert np.allclose(xyz[3] - xyz[0], [-3.7, 0, 0], atol=1e-3)
@@ -263,14 +262,30 @@ def test_progress_callback(tmp_path):
 
 @pytest.mark.shared_data
 def test_lipf6_library_from_real_frames(shared_data, tmp_path):
-    from test_clusters import LIPF6, _read_extxyz
+    import clusterdynamicsml as cdml
+    from test_clusters import LIPF6
 
-    root = shared_data / "lipf6_bn_fec_lammps" / "frames_xyz_wrap"
-    frames = [_read_extxyz(p)[0] for p in sorted(root.glob("frame_000[0-2].xyz"))]
-    for k, f in enumerate(frames):
-        f.index = f.source_index = k
-        f.source = str(root / f"frame_{k:04d}.xyz")
+    frames = cdml.read_frames(shared_data / "lipf6_bn_fec_lammps" / "frames_xyz_wrap", stop=3)
     s = write_library(frames, LIPF6, tmp_path / "lib")
+    assert s.n_frames == 3 and list((tmp_path / "lib" / "LiP").glob("frame_0000_*.xyz"))
+    fr = s.metadata["frames"]
+    assert fr["first_source"].endswith("frame_0000.xyz") and fr["last_source"].endswith("frame_0002.xyz")
+    assert fr["timestep_fs"] == frames.timestep_fs
     assert set(s.files_per_label) <= {"Li", "P", "LiP", "Li2P"} and s.files_per_label["LiP"] >= 3
     _, sym, pos = read_xyz(next((tmp_path / "lib" / "LiP").glob("*.xyz")))
     assert sym == ["Li", "P"] and np.linalg.norm(pos[1] - pos[0]) <= 3.7
+
+
+def test_progress_bar_and_frame_source_input(tmp_path):
+    s = write_library(synthetic_frames(2), RULES, tmp_path / "lib", progress=True)
+    assert s.n_frames == 2
+
+
+def test_corrupt_progress_record_in_the_middle_is_an_error(tmp_path):
+    frames = synthetic_frames(3)
+    out = tmp_path / "lib"
+    write_library(frames, RULES, out)
+    lines = (out / PROGRESS_NAME).read_text().splitlines(keepends=True)
+    (out / PROGRESS_NAME).write_text(lines[0] + "{not json\n" + "".join(lines[1:]))
+    with pytest.raises(ValueError, match=r"extraction_progress.jsonl, line 2: corrupt progress record"):
+        write_library(frames, RULES, out)

@@ -64,3 +64,18 @@ def test_importing_the_stages_does_not_import_matplotlib_or_dask():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_export_writes_dataset_csvs_and_figures(tmp_path):
+    from clusterdynamicsml.energy import read_cp2k_ener
+
+    r = ref_fixture(energy=read_cp2k_ener(write_energy_file(tmp_path)))
+    names = sorted(p.name for p in r.export(tmp_path / "out", "run"))
+    assert names == sorted([
+        "run.json", "run_cluster_distribution.csv", "run_lifetime.csv", "run_energy.csv",
+        "run_heatmap.png", "run_heatmap.svg", "run_lifetimes.png", "run_lifetimes.svg",
+    ])
+    assert "Temperature (K)" in (tmp_path / "out" / "run_heatmap.svg").read_text()
+    text = r.summary()
+    assert "frames analysed: 6 of 6" in text and "time bins: 2 of 30 fs (3 frame steps)" in text
+    assert "labels: 3; lifetime rows: 3 by label, 2 by size" in text

@@ -55,6 +55,18 @@ def test_descriptors_invariant_under_rigid_motion():
     assert a["semiaxis_a"] ** 2 + a["semiaxis_b"] ** 2 + a["semiaxis_c"] ** 2 == pytest.approx(a["radius_of_gyration"] ** 2)
 
 
+def test_batched_descriptors_match_single():
+    from clusterdynamicsml.structures import shape_descriptors_batch
+
+    rng = np.random.default_rng(9)
+    sets = [rng.normal(size=(n, 3)) * rng.uniform(0.5, 3, size=3) for n in (1, 2, 3, 7, 20)] + [np.zeros((0, 3))]
+    batch = shape_descriptors_batch(sets)
+    for i, pos in enumerate(sets):
+        single = shape_descriptors(pos)
+        for key, value in single.items():
+            assert batch[key][i] == pytest.approx(value, rel=1e-12, abs=1e-12), (i, key)
+
+
 def test_read_structure_xyz_tracked_only_and_element_tokens(tmp_path):
     f = tmp_path / "a.xyz"
     write_xyz(f, ["Pb1", "I", "H", "C"], [[0, 0, 0], [3, 0, 0], [9, 9, 9], [5, 5, 5]])

@@ -194,8 +194,8 @@ void scaffold_one(const StructureBatch& batch, const double* cut, int64_t o0, in
     }
 }
 
-template <class T>
-void append(std::vector<T>& dst, const std::vector<T>& src) {
+template <class T, class A1, class A2>
+void append(std::vector<T, A1>& dst, const std::vector<T, A2>& src) {
     dst.insert(dst.end(), src.begin(), src.end());
 }
 

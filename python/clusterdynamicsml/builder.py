@@ -9,11 +9,11 @@ from the structure library, :func:`build_structure` places atoms in stages:
 2. **Node growth**: one node at a time (alphabetically first element still needed) at
    ``anchor + b u`` with ``b`` the learned node bond length and ``u`` from a direction set
    (48 Fibonacci-sphere directions under a seeded random rotation, 12 basis directions around
-   the anchor's outward vector, a cone at the learned node-node angle around a single
-   neighbour). Score (lower is better, ref §4.8 step 2)::
+   the anchor's outward vector, the trans direction and cones at the learned node-node angle
+   modes around a single neighbour; the first 12 anchors in the reference order). Score (lower is better, ref §4.8 step 2)::
 
        sum_j  500 (0.75 b - d_j)^2 [d_j < 0.75 b]  +  60 (0.95 b - d_j)^2 [0.75 b <= d_j < 0.95 b]
-     + sum_(anchor neighbours k) |angle(k, anchor, new) - theta_nn|  -  8 u . outward
+     + sum_(anchor neighbours k) min_m |angle(k, anchor, new) - theta_m|  -  8 u . outward
      + 10 max(deg(anchor) + 1 - round(median node>node coordination), 0)
 
 3. **Order of the non-node atoms**: by (-median node coordination of the element, linkers
@@ -22,9 +22,10 @@ from the structure library, :func:`build_structure` places atoms in stages:
    (X, node element) bond lengths): *bridges* (median node coordination of X >= 1.5) on the
    scaffold edge with the largest coordination deficit, on a ring of radius
    ``h = sqrt(max(b_X, L/2)^2 - (L/2)^2)`` around the edge midpoint; *terminal* atoms around the
-   node with the largest deficit (directions as above plus cones at the learned angles around
-   every existing neighbour). Scores: ``4 (|d_A - b_X| + |d_B - b_X|) - 3 min d`` for bridges,
-   ``sum 500 (0.7 b_X - d)^2 + 40 (0.95 b_X - d)^2 + sum |angle - learned angle| - 8 u . outward``
+   node with the largest deficit (directions as above plus cones at the learned angle modes
+   around every existing neighbour and the polyhedral sites that make learned angles with two
+   neighbours at once). Scores: ``4 (|d_A - b_X| + |d_B - b_X|) - 3 min d`` for bridges,
+   ``sum 500 (0.7 b_X - d)^2 + 40 (0.95 b_X - d)^2 + sum min_m |angle - mode_m| - 8 u . outward``
    for terminal atoms, both plus the interaction penalty (ref §4.8 step 4: short non-node
    contacts ``220 (max(0.65 t, 0.45) - d)^2``, contact-count deficits 12 / excesses 10 per atom
    of each type against the learned atom coordination, 8 x the distance errors of the
@@ -35,8 +36,10 @@ from the structure library, :func:`build_structure` places atoms in stages:
 
 **Hard constraint**: no candidate closer to an existing atom than the shortest distance of that
 element pair seen in the library (:meth:`GeometryStatistics.min_distance`). When no candidate
-passes at the bond length, the radii 1.1, 1.2, 1.35 and 1.5 x b are tried over all anchors;
-if still nothing fits the composition cannot be built and ValueError is raised.
+passes at the bond length, a 400-point sphere and then the radii 1.1, 1.2, 1.35 and 1.5 x b are
+tried over all anchors; if still nothing fits the composition is too crowded for the learned
+geometry: ValueError, or with ``on_crowding="relax"`` radii up to 3 x b and finally the least
+violating position (counted in ``quality.relaxed_atoms``).
 
 The result is deterministic for a given ``seed`` (it only seeds the rotation of the direction
 sets). Distances in angstrom, angles in degrees.
@@ -175,7 +178,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
     if v.ndim == 1:
         n = math.sqrt(float(v @ v))
         return v / n if n > 1e-12 else np.zeros(3)
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    n = np.sqrt((v * v).sum(axis=-1, keepdims=True))
     return np.divide(v, n, out=np.zeros_like(v), where=n > 1e-12)
 
 
@@ -192,11 +195,15 @@ _DENSE_SPHERE = _fibonacci_sphere(400)
 
 
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:
-    q, r = np.linalg.qr(rng.standard_normal((3, 3)))
-    q = q * np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q
+    """Uniformly random rotation matrix from a normalised Gaussian quaternion (w, x, y, z)."""
+    w, x, y, z = rng.standard_normal(4)
+    n = math.sqrt(w * w + x * x + y * y + z * z) or 1.0
+    w, x, y, z = w / n, x / n, y / n, z / n
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
 
 
 def _basis(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -224,29 +231,50 @@ def _cone(axis: np.ndarray, angle_deg: float, n: int = _CONE_SAMPLES, phase: flo
     return math.cos(t) * a + math.sin(t) * (np.cos(phi)[:, None] * u + np.sin(phi)[:, None] * v)
 
 
-def _cone_intersections(w: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    """Unit directions x with angle(x, w_a) = angles[a] and angle(x, w_b) = angles[b] for every pair
-    (a, b) of the unit rows of w (up to two per pair), plus the opposite -w_a of every row: the
-    sites that complete a polyhedron around a centre with neighbours along w."""
+def _cone_angles(targets: Sequence[float]) -> list[float]:
+    """Target angles that define a cone (a 0 or 180 degree target is a single direction)."""
+    return [t for t in targets if 15.0 < t < 165.0]
+
+
+def _cone_intersections(w: np.ndarray, targets: Sequence[Sequence[float]]) -> np.ndarray:
+    """Unit directions x that make a target angle with two neighbours at once: for every pair
+    (a, b) of the unit rows of w and every pair of their target angles (up to two solutions
+    each), plus the opposite -w_a of every row. These are the sites that complete a polyhedron
+    around a centre whose neighbours point along w (e.g. the free corners of an octahedron)."""
     out = [-w]
     m = w.shape[0]
-    c = np.cos(np.radians(angles))
+    cones = [np.cos(np.radians(_cone_angles(t))) for t in targets]
     for a in range(m):
         for b in range(a + 1, m):
             g = float(w[a] @ w[b])
             if 1.0 - g * g < 1e-6:
                 continue
-            alpha = (c[a] - c[b] * g) / (1.0 - g * g)
-            beta = (c[b] - c[a] * g) / (1.0 - g * g)
-            gamma2 = 1.0 - (alpha * alpha + beta * beta + 2.0 * alpha * beta * g)
-            if gamma2 < 0.0:
-                continue
             n = _cross(w[a], w[b])
-            n /= np.linalg.norm(n)
-            base = alpha * w[a] + beta * w[b]
-            gamma = math.sqrt(gamma2)
-            out.append(np.array([base + gamma * n, base - gamma * n]))
+            n /= math.sqrt(float(n @ n))
+            for ca in cones[a]:
+                for cb in cones[b]:
+                    alpha = (ca - cb * g) / (1.0 - g * g)
+                    beta = (cb - ca * g) / (1.0 - g * g)
+                    gamma2 = 1.0 - (alpha * alpha + beta * beta + 2.0 * alpha * beta * g)
+                    if gamma2 < 0.0:
+                        continue
+                    base = alpha * w[a] + beta * w[b]
+                    gamma = math.sqrt(gamma2)
+                    out.append(np.array([base + gamma * n, base - gamma * n]))
     return _unit(np.vstack(out)) if out else np.zeros((0, 3))
+
+
+def _angle_cost(dirs: np.ndarray, nb_vec: np.ndarray, targets: Sequence[Sequence[float]]) -> np.ndarray:
+    """sum over neighbours of min over that neighbour's target angles |angle - target| (degrees),
+    for every unit direction in dirs (K, 3); nb_vec (m, 3) unit neighbour vectors."""
+    if len(nb_vec) == 0:
+        return np.zeros(len(dirs))
+    width = max(len(t) for t in targets)
+    tab = np.full((len(targets), width), 1e9)
+    for k, t in enumerate(targets):
+        tab[k, : len(t)] = t
+    ang = _angles_deg(dirs, nb_vec)
+    return np.abs(ang[:, :, None] - tab[None, :, :]).min(axis=2).sum(axis=1)
 
 
 def _angles_deg(u: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -255,6 +283,7 @@ def _angles_deg(u: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def _pairwise(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Distances (K, n) between rows of p (K, 3) and q (n, 3), angstrom."""
     diff = p[:, None, :] - q[None, :, :]
     return np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
 
@@ -428,7 +457,7 @@ def _grow_node(state: _State, element: str, rng: np.random.Generator) -> None:
     nodes = state.node_indices()
     placed = state.pos[: state.n]
     centroid = placed[nodes].mean(axis=0)
-    theta = stats.node_angle("node", "node")
+    thetas = stats.node_angle_targets("node", "node")
     nn_target = state.node_target[0]
     rot = _random_rotation(rng)
     sphere = _SPHERE @ rot.T
@@ -445,12 +474,14 @@ def _grow_node(state: _State, element: str, rng: np.random.Generator) -> None:
         else:
             parts = [_basis_directions(outward), sphere]
             if len(nbr) == 1:
-                parts.append(_cone(placed[nbr[0]] - placed[a], theta, 12))
+                w = _unit(placed[nbr[0]] - placed[a])
+                parts.append(-w[None, :])
+                parts += [_cone(w, t, 12) for t in _cone_angles(thetas)]
             dirs = np.vstack(parts)
         # radius-independent terms: alignment with the outward vector, angles, degree
         term = -8.0 * (dirs @ _unit(outward))
         if nbr:
-            term = term + np.abs(_angles_deg(dirs, _unit(placed[nbr] - placed[a])) - theta).sum(axis=1)
+            term = term + _angle_cost(dirs, _unit(placed[nbr] - placed[a]), [thetas] * len(nbr))
         if nn_target > 0:
             term = term + 10.0 * max(len(nbr) + 1 - nn_target, 0)
         dirs_all.append(dirs)
@@ -608,6 +639,7 @@ def _place_non_node(state: _State, element: str, b_x: float, bridge: bool, rng: 
                 return
 
     # terminal placement
+    angle_targets = [state.stats.node_angle_targets(ATOM_TYPES[my_kind], t) for t in ATOM_TYPES]
     term_target = state.node_target[my_kind] if state.node_target[my_kind] > 0 else 1
     # anchor order (ref _select_attachment_node): largest deficit, farthest from the centroid,
     # fewest non-node then node neighbours, index
@@ -626,13 +658,11 @@ def _place_non_node(state: _State, element: str, b_x: float, bridge: bool, rng: 
             outward = (placed[a] - centroid) - sum((placed[j] - placed[a] for j in node_nb), np.zeros(3))
             dirs = [_basis_directions(outward), sphere]
             nb_vec = _unit(placed[nb] - placed[a]) if nb else np.zeros((0, 3))
-            nb_angle = np.array(
-                [state.stats.node_angle(ATOM_TYPES[my_kind], ATOM_TYPES[state.kind_of_el[state.el[j]]]) for j in nb]
-            )
-            for w, ang in zip(nb_vec, nb_angle):
-                dirs.append(_cone(w, ang, _CONE_SAMPLES, phase))
+            nb_targets = [angle_targets[state.kind_of_el[state.el[j]]] for j in nb]
+            for w, targets in zip(nb_vec, nb_targets):
+                dirs += [_cone(w, t, _CONE_SAMPLES, phase) for t in _cone_angles(targets)]
             if nb:
-                dirs.append(_cone_intersections(nb_vec, nb_angle))
+                dirs.append(_cone_intersections(nb_vec, nb_targets))
             if scale == _RADIUS_STEPS[0] and dense:
                 dirs.append(_DENSE_SPHERE @ rot.T)
             dirs = np.vstack(dirs)
@@ -643,8 +673,7 @@ def _place_non_node(state: _State, element: str, b_x: float, bridge: bool, rng: 
             score = np.where(d < 0.7 * r, 500.0 * (0.7 * r - d) ** 2, 0.0)
             score += np.where((d >= 0.7 * r) & (d < 0.95 * r), 40.0 * (0.95 * r - d) ** 2, 0.0)
             score = score.sum(axis=1)
-            if nb:
-                score += np.abs(_angles_deg(dirs, nb_vec) - nb_angle).sum(axis=1)
+            score += _angle_cost(dirs, nb_vec, nb_targets)
             score += _interaction_penalty(state, d, e, available)
             score -= 8.0 * (dirs @ _unit(outward))
             bonded, over = _node_bonding(state, d, e)
@@ -771,32 +800,25 @@ class ShellTemplate:
 
     @classmethod
     def from_pdb(cls, path, anchor_element: str) -> "ShellTemplate":
-        """Read the ATOM/HETATM records of a one-molecule PDB; the anchor is the first atom of
-        ``anchor_element``. ValueError when the file has no atoms or no such element."""
+        """Read a one-molecule PDB (or XYZ) with :func:`clusterdynamicsml.frames.read_frames`; the
+        anchor is the first atom of ``anchor_element``. ValueError when the file cannot be read, has
+        no atoms or no such element."""
+        from .frames import read_frames
+
         path = Path(path)
-        syms, pos, names, resname = [], [], [], None
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.startswith(("ATOM", "HETATM")):
-                    continue
-                try:
-                    xyz = [float(line[30:38]), float(line[38:46]), float(line[46:54])]
-                except ValueError:
-                    raise ValueError(f"{path}, line {lineno}: cannot read coordinates") from None
-                name = line[12:16].strip()
-                el = line[76:78].strip() if len(line) >= 78 else ""
-                if not el:
-                    el = "".join(c for c in name if c.isalpha())[:1]
-                syms.append(normalize_element(el))
-                pos.append(xyz)
-                names.append(name)
-                resname = resname or line[17:21].strip() or "SOL"
+        source = read_frames(path)
+        if len(source) < 1:
+            raise ValueError(f"{path}: no structure in the shell template file")
+        frame = source[0]
+        syms = [normalize_element(s) for s in frame.symbols]
         if not syms:
-            raise ValueError(f"{path}: no ATOM/HETATM records")
+            raise ValueError(f"{path}: the shell template has no atoms")
         anchor = normalize_element(anchor_element)
         if anchor not in syms:
             raise ValueError(f"{path}: the shell template has no {anchor} atom to anchor on (elements {sorted(set(syms))})")
-        return cls(syms, np.asarray(pos, float), names, resname, syms.index(anchor))
+        names = list(frame.atom_names) if frame.atom_names else [f"{s}{k + 1}" for k, s in enumerate(syms)]
+        resname = (frame.residues[0] if frame.residues else "") or "SOL"
+        return cls(syms, np.asarray(frame.positions, float), [n[:4] for n in names], resname[:4], syms.index(anchor))
 
 
 def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -898,7 +920,7 @@ def place_shell_molecules(structure: BuiltStructure, templates: Mapping[str, She
             residues.append((t.residue_name, list(t.symbols), molecules[k], list(t.atom_names)))
         else:
             kind = structure.atom_types[k] if structure.atom_types else "node"
-            residues.append((tags.get(kind, "UNK"), [s], pos[k][None, :], [f"{s}{k + 1}"[:4]]))
+            residues.append((tags.get(kind, "UNK"), [s], pos[k][None, :], [f"{s}{k + 1}"[:4] if k < 99 else s]))
     return residues
 
 
@@ -930,7 +952,8 @@ def write_built_structure(
         of that element becomes a whole molecule (see :func:`place_shell_molecules`); implies PDB.
     fmt : 'xyz' or 'pdb' (default from the path suffix, else 'pdb' with templates, else 'xyz').
 
-    Coordinates are written with ``%.8f`` (XYZ) or PDB fixed columns (8.3f). Returns the path.
+    Files are written by :func:`clusterdynamicsml.frames.write_xyz` (coordinates with 8 decimals)
+    and :func:`~clusterdynamicsml.frames.write_pdb` (the comment as a REMARK line). Returns the path.
     """
     if not isinstance(structure, BuiltStructure):
         raise ValueError(f"structure must be a BuiltStructure, got {type(structure).__name__}")
@@ -958,28 +981,23 @@ def write_built_structure(
         path = path / built_structure_filename(structure.label, target_node_count, rank, fmt)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
+    from .frames import write_pdb, write_xyz
+
     source = structure.label if source_label is None else source_label
     comment = f"label={structure.label} target_node_count={int(target_node_count)} rank={int(rank)} source_label={source}"
-    lines = []
     if fmt == "xyz":
-        lines.append(str(len(structure.symbols)))
-        lines.append(comment)
-        for s, (x, y, z) in zip(structure.symbols, structure.positions):
-            lines.append(f"{s} {x:.8f} {y:.8f} {z:.8f}")
+        write_xyz(path, structure.symbols, structure.positions, comment=comment)
     else:
         residues = place_shell_molecules(structure, templates)
-        lines.append(f"REMARK   1 {comment}")
-        serial = 0
-        for resid, (resname, rsyms, rpos, rnames) in enumerate(residues, 1):
-            for s, (x, y, z), name in zip(rsyms, rpos, rnames):
-                serial += 1
-                nm = name if len(name) == 4 else f" {name:<3s}"
-                lines.append(
-                    f"HETATM{serial % 100000:5d} {nm:4s} {resname[:3]:>3s} A{resid % 10000:4d}    "
-                    f"{x:8.3f}{y:8.3f}{z:8.3f}{1.0:6.2f}{0.0:6.2f}          {s:>2s}"
-                )
-        lines.append("END")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        syms, pos, names, resn, rid = [], [], [], [], []
+        for k, (resname, rsyms, rpos, rnames) in enumerate(residues, 1):
+            syms += rsyms
+            pos.append(rpos)
+            names += rnames
+            resn += [resname] * len(rsyms)
+            rid += [k] * len(rsyms)
+        write_pdb(path, syms, np.vstack(pos) if pos else np.zeros((0, 3)), residues=resn, residue_ids=rid,
+                  atom_names=names, comment=comment)
     return path
 
 

@@ -52,6 +52,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from .box import Box
+from .elements import SYMBOLS
 from .geometry import connected_components, neighbor_pairs_typed
 
 __all__ = [
@@ -66,26 +67,20 @@ __all__ = [
     "ELEMENTS",
 ]
 
-# fmt: off
-ELEMENTS: tuple[str, ...] = (
-    "H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S",
-    "Cl", "Ar", "K", "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga",
-    "Ge", "As", "Se", "Br", "Kr", "Rb", "Sr", "Y", "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd",
-    "Ag", "Cd", "In", "Sn", "Sb", "Te", "I", "Xe", "Cs", "Ba", "La", "Ce", "Pr", "Nd", "Pm",
-    "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Hf", "Ta", "W", "Re", "Os",
-    "Ir", "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Th", "Pa",
-    "U", "Np", "Pu", "Am", "Cm", "Bk", "Cf", "Es", "Fm", "Md", "No", "Lr", "Rf", "Db", "Sg",
-    "Bh", "Hs", "Mt", "Ds", "Rg", "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og",
-)
-# fmt: on
+#: The 118 element symbols in order of atomic number (from :mod:`clusterdynamicsml.elements`).
+ELEMENTS: tuple[str, ...] = SYMBOLS
 _ELEMENT_SET = frozenset(ELEMENTS)
 
 ROLES = ("node", "linker", "shell")
 _FACE_EPS = 1e-9
 # Below this many typed atoms the neighbour search runs on one thread when the caller left
-# num_threads=None (results are identical for any thread count; on a busy machine OpenMP
-# barriers cost 10-100 ms per call, far more than a few-thousand-atom search).
-_SERIAL_BELOW = 4096
+# num_threads=None. Results are identical for any thread count. The search opens several
+# OpenMP regions, and on a shared machine each barrier can wait milliseconds for a
+# descheduled thread: measured 0.2 ms (1 thread) vs 97 ms (2 threads) for 48 atoms, and
+# 15-30 ms vs 200-240 ms for 4500 atoms, on the 2-core machine with load ~11. Frames are
+# also processed in parallel by the dynamics stage, where threads inside a frame only
+# oversubscribe the cores.
+_SERIAL_BELOW = 20000
 _NODE, _LINKER, _SHELL, _NONE = 0, 1, 2, -1
 
 AtomSpec = tuple  # (element: str, residue: str | None)
@@ -359,18 +354,49 @@ class ClusterRules:
         return tuple(out)
 
     @property
+    def node_elements(self) -> tuple[str, ...]:
+        """Distinct node element symbols."""
+        return self.role_elements("node")
+
+    @property
+    def linker_elements(self) -> tuple[str, ...]:
+        """Distinct linker element symbols."""
+        return self.role_elements("linker")
+
+    @property
+    def shell_elements(self) -> tuple[str, ...]:
+        """Distinct shell element symbols."""
+        return self.role_elements("shell")
+
+    @property
+    def pair_cutoffs(self) -> dict[tuple[str, str], float]:
+        """One bond cutoff per listed element pair (angstrom): the level-0 value, else the
+        smallest positive level value (the reference ML helper, ref section 1.4). Used by
+        the geometry statistics and the builder; ``default_cutoff`` is not expanded here."""
+        out = {}
+        for pair, levmap in self.cutoffs.items():
+            d = levmap.get(0) or min((v for v in levmap.values() if v > 0), default=None)
+            if d:
+                out[pair] = d
+        return out
+
+    @property
     def uses_residues(self) -> bool:
         """True when some role entry names a residue (needs PDB frames)."""
         return any(s[1] is not None for s in self.node + self.linker + self.shell)
 
     def label_order(self) -> tuple[str, ...]:
         """Element order of labels: nodes, linkers, shells, each alphabetical."""
+        cached = self.__dict__.get("_label_order")
+        if cached is not None:
+            return cached
         out: list[str] = []
         for role in ROLES:
             for el in sorted(set(self.role_elements(role))):
                 if el not in out:
                     out.append(el)
-        return tuple(out)
+        self.__dict__["_label_order"] = tuple(out)
+        return self.__dict__["_label_order"]
 
     # ---- (de)serialisation for the TOML run file and JSON metadata
     def to_dict(self) -> dict:
@@ -635,23 +661,42 @@ def _type_atoms(frame, rules: ClusterRules, symbols: np.ndarray):
 
 
 def _cutoff_matrix(rules: ClusterRules, elements, level: int, pairs: str) -> np.ndarray:
-    """(T, T) matrix over type = role * E + element id. pairs: 'level0' or 'node-shell'."""
-    E = len(elements)
-    T = 3 * E
-    m = np.zeros((T, T), dtype=np.float64)
-    for ra in range(3):
-        for rb in range(3):
-            if pairs == "level0":
-                if ra == _SHELL and rb == _SHELL:
+    """(T, T) matrix over type = role * E + element id (a fresh copy; cached per rules).
+
+    pairs: 'level0' (every pair but shell-shell) or 'node-shell'.
+    """
+    cache = rules.__dict__.setdefault("_matrix_cache", {})
+    key = (level, pairs)
+    if key not in cache:
+        E = len(elements)
+        m = np.zeros((3 * E, 3 * E), dtype=np.float64)
+        for ra in range(3):
+            for rb in range(3):
+                if pairs == "level0":
+                    if ra == _SHELL and rb == _SHELL:
+                        continue
+                elif {ra, rb} != {_NODE, _SHELL}:
                     continue
-            elif not ({ra, rb} == {_NODE, _SHELL}):
-                continue
-            for ea, a in enumerate(elements):
-                for eb, b in enumerate(elements):
-                    c = rules.cutoff(a, b, level)
-                    if c:
-                        m[ra * E + ea, rb * E + eb] = c
-    return m
+                for ea, a in enumerate(elements):
+                    for eb, b in enumerate(elements):
+                        c = rules.cutoff(a, b, level)
+                        if c:
+                            m[ra * E + ea, rb * E + eb] = c
+        cache[key] = m
+    return cache[key].copy()
+
+
+def _check_fits(cm: np.ndarray, elements, level: int, box: Box | None, frame) -> None:
+    """Readable error when a cutoff is not below half the smallest box height."""
+    if box is None or not cm.size:
+        return
+    half = 0.5 * float(np.min(box.heights))
+    if cm.max() >= half:
+        a, b = np.unravel_index(int(np.argmax(cm)), cm.shape)
+        E = len(elements)
+        raise ValueError(f"the level-{level} cutoff {elements[a % E]}-{elements[b % E]} = {cm.max():g} A must be "
+                         f"smaller than half the smallest box height ({half:.6g} A) of frame "
+                         f"{getattr(frame, 'index', '?')}")
 
 
 def _image_shifts(pos, i, j, box: Box | None) -> np.ndarray:
@@ -737,7 +782,7 @@ def _nearest_owner(target: np.ndarray, owner: np.ndarray, dist: np.ndarray) -> n
     return order[first]
 
 
-def _extract(frame, rules: ClusterRules, num_threads, want_shells: bool) -> _Extraction:
+def _extract(frame, rules: ClusterRules, num_threads, want_shells: bool, need_images: bool = True) -> _Extraction:
     if not isinstance(rules, ClusterRules):
         raise ValueError(f"rules must be a ClusterRules, got {type(rules).__name__}")
     pos, symbols = _frame_arrays(frame)
@@ -764,6 +809,7 @@ def _extract(frame, rules: ClusterRules, num_threads, want_shells: bool) -> _Ext
     if not attach_shells:
         cm0[2 * E:, :] = 0.0
         cm0[:, 2 * E:] = 0.0
+    _check_fits(cm0, elements, 0, box, frame)
     i, j, d = neighbor_pairs_typed(pos, types, cm0, box, num_threads)
     core_edge = core_mask[i] & core_mask[j]
 
@@ -787,11 +833,29 @@ def _extract(frame, rules: ClusterRules, num_threads, want_shells: bool) -> _Ext
     cluster_of_core = rank[comp]  # per compressed core atom
 
     # ---- images and percolation
-    core_shift_edges = _image_shifts(pos, i[core_edge], j[core_edge], box)
-    s_core, closing = _tree_images(m, a, b, core_shift_edges, comp)
     percolating = np.zeros(n_comp, dtype=bool)
-    if closing.any():
-        percolating[cluster_of_core[a[closing]]] = True
+    if need_images:
+        core_shift_edges = _image_shifts(pos, i[core_edge], j[core_edge], box)
+        s_core, closing = _tree_images(m, a, b, core_shift_edges, comp)
+        if closing.any():
+            percolating[cluster_of_core[a[closing]]] = True
+    else:
+        # labels only: a component can percolate only if it has a cycle (edges >= atoms)
+        s_core = np.zeros((m, 3), dtype=np.int64)
+        if box is not None and a.size >= m - n_comp + 1:
+            n_edges = np.bincount(comp[a], minlength=n_comp)
+            n_atoms = np.bincount(comp, minlength=n_comp)
+            cyclic = n_edges >= n_atoms
+            if cyclic.any():
+                keep_atom = cyclic[comp]
+                keep_edge = cyclic[comp[a]]
+                sub = np.cumsum(keep_atom) - 1
+                _, sub_comp = np.unique(comp[keep_atom], return_inverse=True)
+                ea, eb = a[keep_edge], b[keep_edge]
+                shifts = _image_shifts(pos, core_atoms[ea], core_atoms[eb], box)
+                _, closing = _tree_images(int(keep_atom.sum()), sub[ea], sub[eb], shifts, sub_comp.ravel())
+                if closing.any():
+                    percolating[cluster_of_core[a[keep_edge][closing]]] = True
 
     # ---- shells
     sh_atoms, sh_cluster, sh_shift, sh_level, sh_dist, sh_via = [], [], [], [], [], []
@@ -817,6 +881,7 @@ def _extract(frame, rules: ClusterRules, num_threads, want_shells: bool) -> _Ext
         node_mask = role == _NODE
         for level in rules.shell_levels:
             cm = _cutoff_matrix(rules, elements, level, "node-shell")
+            _check_fits(cm, elements, level, box, frame)
             cand = shell_mask if rules.shared_shells else (shell_mask & ~taken)
             t = np.where(node_mask | cand, role.astype(np.int32) * E + elem_id, -1).astype(np.int32)
             li, lj, ld = neighbor_pairs_typed(pos, t, cm, box, num_threads)
@@ -831,11 +896,9 @@ def _extract(frame, rules: ClusterRules, num_threads, want_shells: bool) -> _Ext
                 # one entry per (cluster, shell atom), nearest node; skip pairs already present
                 key = cl * n + s
                 pick = _nearest_owner(key, c, ld)
-                present = set()
-                for arr_s, arr_c in zip(sh_atoms, sh_cluster):
-                    present.update((arr_c * n + arr_s).tolist())
-                keep = np.array([k not in present for k in key[pick].tolist()], dtype=bool)
-                pick = pick[keep]
+                if sh_atoms:
+                    present = np.concatenate([c_ * n + s_ for s_, c_ in zip(sh_atoms, sh_cluster)])
+                    pick = pick[~np.isin(key[pick], present)]
             else:
                 pick = _nearest_owner(s, c, ld)
             if pick.size == 0:
@@ -956,8 +1019,9 @@ def extract_clusters(frame, rules: ClusterRules | None = None, num_threads: int 
     frame : :class:`~clusterdynamicsml.frames.Frame` (symbols, positions (n, 3) angstrom,
         box, residues for residue rules).
     rules : :class:`ClusterRules` (default: the home case Pb/I/O).
-    num_threads : threads of the neighbour search (None: package default). The result is
-        identical for any thread count.
+    num_threads : threads of the neighbour search (None: package default, but one thread
+        for frames with fewer than 20000 node/linker/shell atoms). The result is identical
+        for any thread count.
 
     Returns a list of :class:`Cluster`. Raises ValueError for a frame without a box when
     ``rules.pbc`` is True, or a cutoff not smaller than half the smallest box height.
@@ -1001,7 +1065,7 @@ def summarize_frame(frame, rules: ClusterRules | None = None, num_threads: int |
     is the fast path for the dynamics stage.
     """
     rules = ClusterRules() if rules is None else rules
-    ex = _extract(frame, rules, num_threads, want_shells=rules.shells_in_label)
+    ex = _extract(frame, rules, num_threads, want_shells=rules.shells_in_label, need_images=False)
     counts = _count_matrix(ex, rules)
     labels = _labels(counts, ex.elements)
     finite = collections.Counter(lab for lab, p in zip(labels, ex.percolating.tolist()) if not p)

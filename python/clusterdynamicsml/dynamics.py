@@ -78,7 +78,6 @@ import json
 import math
 import os
 import pickle
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import partial
@@ -217,9 +216,16 @@ def build_bin_edges(start_fs: float, stop_fs: float, bin_width_fs: float) -> np.
 
 
 def assign_bins(times_fs, edges) -> np.ndarray:
-    """Bin index of each time (int64): ``searchsorted(edges, t, "right") - 1`` clipped to the bins."""
+    """Bin index of each time (int64): ``searchsorted(edges, t, "right") - 1`` clipped to the bins.
+
+    A frame on an edge goes to the later bin. "On an edge" allows a relative 1e-9 of the bin
+    width, so a time and an edge computed by different float products of the time step
+    (``9 x 0.1 = 0.9`` but ``3 x (3 x 0.1) = 0.9000000000000001``) still agree.
+    """
     edges = np.asarray(edges, dtype=np.float64)
-    idx = np.searchsorted(edges, np.asarray(times_fs, dtype=np.float64), side="right") - 1
+    width = float(np.min(np.diff(edges))) if edges.size > 1 else 0.0
+    t = np.asarray(times_fs, dtype=np.float64)
+    idx = np.searchsorted(edges, t + _REL_TOL * width, side="right") - 1
     return np.clip(idx, 0, edges.size - 2).astype(np.int64)
 
 
@@ -393,15 +399,15 @@ def summarize_series(
     )
 
 
-_LABEL_RE = re.compile(r"(?:[A-Z][a-z]*\d*)+")
-_TOKEN_RE = re.compile(r"([A-Z][a-z]*)(\d*)")
-
-
 def label_size(label: str) -> int:
-    """Atoms in a cluster label such as ``Pb2I5`` (7): the sum of the element counts (1 when omitted)."""
-    if not isinstance(label, str) or not _LABEL_RE.fullmatch(label):
-        raise ValueError(f"cannot read the cluster size from label {label!r}: expected element symbols with counts, e.g. 'Pb2I5'")
-    return sum(int(n) if n else 1 for _, n in _TOKEN_RE.findall(label))
+    """Atoms in a cluster label such as ``Pb2I5`` (7): the sum of the element counts read by
+    :func:`clusterdynamicsml.clusters.parse_label` (a count of 1 is omitted in labels)."""
+    from .clusters import parse_label
+
+    try:
+        return int(sum(parse_label(label).values()))
+    except ValueError as exc:
+        raise ValueError(f"cannot read the cluster size from label {label!r}: {exc}") from None
 
 
 # --------------------------------------------------------------------------------------
@@ -432,6 +438,7 @@ class DynamicsResult:
     ``total_clusters_per_frame`` (F,).
     Lifetimes: ``lifetime_by_label`` (one :class:`LifetimeSummary` per label, in label
     order) and ``lifetime_by_size`` (one per size, ``label`` None).
+    ``warnings``: other notes (percolating clusters left out of the counts, ...).
     ``energy``: :class:`~clusterdynamicsml.energy.EnergyData` or None.
     ``settings``: the analysis settings (JSON-ready dict).
     """
@@ -461,6 +468,7 @@ class DynamicsResult:
     lifetime_by_size: list[LifetimeSummary]
     time_source: str = "frames"
     time_warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     energy: EnergyData | None = None
     settings: dict = field(default_factory=dict)
 
@@ -517,6 +525,37 @@ class DynamicsResult:
         if self.energy is None:
             return None
         return self.energy.series(quantity, float(self.bin_edges_fs[0]), float(self.bin_edges_fs[-1]))
+
+    def summary(self) -> str:
+        """Plain-text summary (as the reference CLI prints it): frames, window, bins, labels, lifetime rows, notes."""
+        lines = [
+            f"frames analysed: {self.n_frames} of {self.n_frames_total} (times from {self.time_source}, "
+            f"time step {self.timestep_fs:g} fs)",
+            f"window: {self.start_fs:g} to {self.stop_fs:g} fs ({'inclusive' if self.stop_is_explicit else 'exclusive'} stop)",
+            f"time bins: {self.n_bins} of {self.bin_width_fs:g} fs ({self.frames_per_bin} frame steps)",
+            f"labels: {len(self.labels)}; lifetime rows: {len(self.lifetime_by_label)} by label, "
+            f"{len(self.lifetime_by_size)} by size",
+        ]
+        if self.energy is not None:
+            lines.append(f"energy: {len(self.energy)} samples from {self.energy.filepath}")
+        lines += [f"note: {w}" for w in [*self.time_warnings, *self.warnings]]
+        return "\n".join(lines)
+
+    def export(self, out_dir: str | os.PathLike, stem: str = "cluster_dynamics", *, figures: bool = True,
+               time_unit: str = "fs") -> list[Path]:
+        """Write everything a run produces into ``out_dir``: ``<stem>.json`` and its CSVs
+        (:meth:`save`) and, with ``figures``, ``<stem>_heatmap.png/.svg`` (fraction mode, with a
+        temperature panel when energy data are present) and ``<stem>_lifetimes.png/.svg``.
+        Returns the paths written."""
+        out = Path(out_dir)
+        written = self.save(out / f"{stem}.json")
+        if figures:
+            from .plot_dynamics import plot_heatmap, plot_lifetimes, save_figure
+
+            energy = "temperature" if self.energy is not None else None
+            written += save_figure(plot_heatmap(self, time_unit=time_unit, energy=energy), out / f"{stem}_heatmap")
+            written += save_figure(plot_lifetimes(self, time_unit=time_unit), out / f"{stem}_lifetimes")
+        return written
 
     # ---- equality -------------------------------------------------------------------
     def __eq__(self, other) -> bool:
@@ -577,6 +616,7 @@ class DynamicsResult:
             "total_clusters_per_frame": self.total_clusters_per_frame.tolist(),
             "lifetime_by_label": [r.to_dict() for r in self.lifetime_by_label],
             "lifetime_by_size": [r.to_dict() for r in self.lifetime_by_size],
+            "warnings": list(self.warnings),
             "energy_data": None if self.energy is None else self.energy.to_dict(),
         }
 
@@ -594,10 +634,13 @@ class DynamicsResult:
             labels = [str(x) for x in data["cluster_labels"]]
             n_labels = len(labels)
 
-            def arr(key, dtype, shape_labels=False):
+            n_bins = len(data["bin_edges_fs"]) - 1
+            n_sel = len(data["frame_results"])
+
+            def arr(key, dtype, columns=None):
                 a = np.asarray(data[key], dtype=dtype)
-                if shape_labels and a.size == 0:
-                    a = a.reshape(n_labels, -1) if n_labels else a.reshape(0, 0)
+                if columns is not None and a.size == 0:
+                    a = a.reshape(n_labels, columns)
                 return a
 
             sizes = data["cluster_sizes"]
@@ -619,15 +662,16 @@ class DynamicsResult:
                 bin_edges_fs=arr("bin_edges_fs", np.float64),
                 frames_in_bin=arr("frames_per_bin", np.int64),
                 total_clusters_per_bin=arr("total_clusters_per_bin", np.int64),
-                raw_count_matrix=arr("raw_count_matrix", np.int64, True),
-                fraction_matrix=arr("fraction_matrix", np.float64, True),
-                mean_count_matrix=arr("mean_count_matrix", np.float64, True),
-                frame_count_matrix=arr("frame_count_matrix", np.int64, True),
+                raw_count_matrix=arr("raw_count_matrix", np.int64, n_bins),
+                fraction_matrix=arr("fraction_matrix", np.float64, n_bins),
+                mean_count_matrix=arr("mean_count_matrix", np.float64, n_bins),
+                frame_count_matrix=arr("frame_count_matrix", np.int64, n_sel),
                 total_clusters_per_frame=arr("total_clusters_per_frame", np.int64),
                 lifetime_by_label=[LifetimeSummary.from_dict(r) for r in data["lifetime_by_label"]],
                 lifetime_by_size=[LifetimeSummary.from_dict(r) for r in data["lifetime_by_size"]],
                 time_source=str(preview["time_source_label"]),
                 time_warnings=[str(w) for w in preview["time_warnings"]],
+                warnings=[str(w) for w in data.get("warnings", [])],
                 energy=None if energy is None else EnergyData.from_dict(energy),
                 settings=dict(data.get("analysis_settings") or {}),
             )
@@ -769,6 +813,7 @@ def dynamics_from_counts(
     source_frame_indices=None,
     time_source: str = "frames",
     time_warnings: Iterable[str] = (),
+    warnings: Iterable[str] = (),
     energy: EnergyData | None = None,
     settings: Mapping | None = None,
     n_frames_total: int | None = None,
@@ -902,6 +947,7 @@ def dynamics_from_counts(
         lifetime_by_size=by_size,
         time_source=str(time_source),
         time_warnings=notes,
+        warnings=[str(w) for w in warnings],
         energy=energy,
         settings=_json_ready(dict(settings or {})),
     )
@@ -934,22 +980,28 @@ def _json_ready(value):
 # step 2: per-frame counts over chunks
 # --------------------------------------------------------------------------------------
 def _default_counter(frame, rules):
-    from .clusters import count_labels
+    """:func:`clusterdynamicsml.clusters.summarize_frame`: finite-cluster counts plus the
+    percolating clusters, which :func:`count_chunk` keeps apart."""
+    from .clusters import summarize_frame
 
-    return count_labels(frame, rules)
+    return summarize_frame(frame, rules)
 
 
-def count_chunk(view, start: int, stop: int, *, counter: Callable, rules, lo_fs=None, hi_fs=None, num_threads=None) -> dict:
+def count_chunk(view, start: int, stop: int, *, counter: Callable, rules, lo_fs=None, hi_fs=None, num_threads=None,
+                include_percolating: bool = False) -> dict:
     """Label counts of the frames ``start .. stop-1`` of ``view`` (runs in a worker).
 
+    ``counter(frame, rules)`` returns a mapping label -> count, or a frame summary with
+    ``counts`` and ``percolating`` counters (clusters spanning the periodic box); those are
+    added to the counts only with ``include_percolating`` and are always reported.
     Frames with ``time_fs < lo_fs`` or ``time_fs > hi_fs`` are read but not clustered.
     Returns a compact JSON-ready dict: ``start``, ``stop``, ``time_fs``, ``source_index``,
-    ``counted`` (bool per frame), ``labels`` (first-appearance order) and ``counts``
-    (per frame, one int per chunk label).
+    ``counted`` (bool per frame), ``labels`` (first-appearance order), ``counts`` (per frame,
+    one int per chunk label) and ``percolating`` (``[frame, {label: count}]`` pairs).
     """
     from ._threads import set_num_threads
 
-    times, sources, counted, rows = [], [], [], []
+    times, sources, counted, rows, percolating = [], [], [], [], []
     label_ids: dict[str, int] = {}
     reader = getattr(view, "chunk", None)  # FrameSource.chunk keeps the file open between frames
     frames = reader(start, stop) if callable(reader) else (view[k] for k in range(start, stop))
@@ -963,6 +1015,12 @@ def count_chunk(view, start: int, stop: int, *, counter: Callable, rules, lo_fs=
                 rows.append({})
                 continue
             found = counter(frame, rules)
+            if hasattr(found, "counts") and hasattr(found, "percolating"):
+                if found.percolating:
+                    percolating.append([k, {str(lab): int(n) for lab, n in found.percolating.items()}])
+                found = (found.counts + found.percolating) if include_percolating else found.counts
+            if not isinstance(found, Mapping):
+                raise ValueError(f"frame {k}: the counter must return a mapping label -> count, got {type(found).__name__}")
             row = {}
             for label, n in found.items():
                 if isinstance(n, bool) or int(n) != n or n < 0:
@@ -977,7 +1035,7 @@ def count_chunk(view, start: int, stop: int, *, counter: Callable, rules, lo_fs=
     dense = [[row.get(j, 0) for j in range(n_lab)] for row in rows]
     return {
         "start": start, "stop": stop, "time_fs": times, "source_index": sources, "counted": counted,
-        "labels": list(label_ids), "counts": dense,
+        "labels": list(label_ids), "counts": dense, "percolating": percolating,
     }
 
 
@@ -1136,6 +1194,7 @@ def analyze_dynamics(
     checkpoint: str | os.PathLike | None = None,
     counter: Callable | None = None,
     retries: int = 2,
+    include_percolating: bool = False,
 ) -> DynamicsResult:
     """Cluster populations over time, lifetimes and rates of an MD trajectory (ref §3).
 
@@ -1164,6 +1223,9 @@ def analyze_dynamics(
     counter : ``counter(frame, rules) -> Mapping[label, int]`` (top-level function for parallel
         runs); default :func:`clusterdynamicsml.clusters.count_labels`.
     retries : resubmissions of chunks lost with a worker.
+    include_percolating : count clusters that span the periodic box (percolating networks)
+        under their labels. By default they are left out of the counts; either way the frames
+        that hold them are reported in ``result.warnings``.
 
     Returns
     -------
@@ -1174,6 +1236,10 @@ def analyze_dynamics(
         if rules is None:
             raise ValueError("rules must be a ClusterRules (node, linker and shell elements and cutoffs), got None")
         counter = _default_counter
+        if isinstance(rules, Mapping):
+            from .clusters import ClusterRules
+
+            rules = ClusterRules.from_dict(rules)
     elif not callable(counter):
         raise ValueError(f"counter must be callable as counter(frame, rules), got {counter!r}")
     if progress not in (True, False):
@@ -1194,9 +1260,26 @@ def analyze_dynamics(
         resolve_bin_width(1.0, frames_per_bin)
     energy = read_cp2k_ener(energy_file) if energy_file is not None else None
 
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
+    if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1):
+        raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
+
     source, random_access, time_source, notes, source_dt = _resolve_source(frames_or_path, box, timestep_fs)
     dt = timestep_fs if timestep_fs is not None else source_dt
-    threads = num_threads if num_threads is not None else default_threads_per_worker(workers if scheduler is None else (workers or 2))
+    known = _known_times(source) if random_access else None
+    if dt is None and known is not None:
+        dt = _infer_timestep(known, notes)
+    if dt is not None:  # all binning settings are checked before the expensive pass
+        resolve_bin_width(dt, frames_per_bin, bin_width_fs)
+    if num_threads is not None:
+        threads = num_threads
+    elif scheduler is None:
+        threads = default_threads_per_worker(workers)
+    elif scheduler == "local":
+        threads = default_threads_per_worker(workers or 2)
+    else:
+        threads = None  # a remote Dask worker uses its own default
 
     counter_name = f"{getattr(counter, '__module__', '')}.{getattr(counter, '__qualname__', repr(counter))}"
     rules_desc = _rules_description(rules)
@@ -1205,14 +1288,11 @@ def analyze_dynamics(
         n_total = len(source)
         if n_total == 0:
             raise ValueError(f"no frames in {frames_or_path!r}")
-        known = _known_times(source)
         work = source
         lo_f = hi_f = None
         if known is not None:
             # the frame times are known without reading frames: resolve the window now and
             # read only the frames inside it
-            if dt is None:
-                dt = _infer_timestep(known, notes)
             window = resolve_time_window(known, dt, start_fs, stop_fs)
             inside = np.flatnonzero(window.selected)
             offset, end = int(inside[0]), int(inside[-1]) + 1
@@ -1224,7 +1304,8 @@ def analyze_dynamics(
             lo_f = lo
             first_t = float(source[0].time_fs) if lo is None else lo
             hi_f = hi_given if (hi_given is not None and hi_given > first_t) else None
-        func = partial(count_chunk, counter=counter, rules=rules, lo_fs=lo_f, hi_fs=hi_f, num_threads=threads)
+        func = partial(count_chunk, counter=counter, rules=rules, lo_fs=lo_f, hi_fs=hi_f, num_threads=threads,
+                       include_percolating=include_percolating)
         bounds = chunk_bounds(len(work), chunk)
         ckpt = None
         todo = None
@@ -1232,7 +1313,7 @@ def analyze_dynamics(
             fingerprint = _json_ready({
                 "source": _source_fingerprint(frames_or_path, source), "n_frames": n_total, "chunk_size": chunk,
                 "first_frame": offset, "n_counted": len(work), "lo_fs": lo_f, "hi_fs": hi_f,
-                "counter": counter_name, "rules": rules_desc,
+                "counter": counter_name, "rules": rules_desc, "include_percolating": include_percolating,
             })
             ckpt = _Checkpoint(Path(checkpoint), fingerprint, bounds)
             todo = [c for c in range(len(bounds)) if c not in ckpt.done]
@@ -1258,7 +1339,8 @@ def analyze_dynamics(
             nonlocal n_frames
             if buffer:
                 parts.append(count_chunk(ChunkView(buffer, n_frames), n_frames, n_frames + len(buffer), counter=counter,
-                                         rules=rules, lo_fs=lo, hi_fs=hi_iter, num_threads=threads))
+                                         rules=rules, lo_fs=lo, hi_fs=hi_iter, num_threads=threads,
+                                         include_percolating=include_percolating))
                 n_frames += len(buffer)
                 buffer.clear()
 
@@ -1286,6 +1368,10 @@ def analyze_dynamics(
             cols = [label_index[lab] for lab in part["labels"]]
             counts[part["start"]:part["stop"], cols] = np.asarray(part["counts"], dtype=np.int64).reshape(-1, len(cols))
     times_arr = np.asarray(times, dtype=np.float64)
+    perc_frames: dict[int, dict] = {}
+    for part in parts:
+        for k, labs in part.get("percolating", []):
+            perc_frames[int(k)] = labs
     # frames skipped by the lo/hi pre-filter are never inside the window, so they carry no counts
     settings = {
         "source": os.fspath(frames_or_path) if isinstance(frames_or_path, (str, os.PathLike)) else type(source).__name__,
@@ -1300,11 +1386,24 @@ def analyze_dynamics(
         "scheduler": scheduler if (scheduler is None or isinstance(scheduler, str)) else type(scheduler).__name__,
         "chunk_size": chunk,
         "counter": counter_name,
+        "include_percolating": include_percolating,
     }
+    extra_notes = []
+    if perc_frames:
+        totals: dict[str, int] = {}
+        for labs in perc_frames.values():
+            for lab, n in labs.items():
+                totals[lab] = totals.get(lab, 0) + n
+        what = "counted under their labels" if include_percolating else "left out of the counts (include_percolating=True counts them)"
+        extra_notes.append(
+            f"percolating clusters (spanning the periodic box) in {len(perc_frames)} of {sum(counted)} clustered frames, {what}: "
+            + ", ".join(f"{lab} x{n}" for lab, n in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:8])
+        )
     result = dynamics_from_counts(
         times_arr, counts, all_labels, timestep_fs=dt, frames_per_bin=frames_per_bin, bin_width_fs=bin_width_fs,
         start_fs=start_fs, stop_fs=stop_fs, frame_indices=offset + np.arange(n_frames), source_frame_indices=src_idx,
-        time_source=time_source, time_warnings=notes, energy=energy, settings=settings, n_frames_total=n_total,
+        time_source=time_source, time_warnings=notes, warnings=extra_notes, energy=energy, settings=settings,
+        n_frames_total=n_total,
     )
     not_counted = ~np.asarray(counted, dtype=bool)[result.frame_indices - offset]
     if not_counted.any():  # cannot happen: the pre-filter is conservative

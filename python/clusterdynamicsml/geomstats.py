@@ -108,9 +108,14 @@ def _parse_cutoffs(pair_cutoffs) -> dict[str, float]:
 def atom_types_from(node_elements, linker_elements=(), shell_elements=(), rules=None) -> dict[str, str]:
     """Element -> atom type ('node' / 'linker' / 'shell') map; ValueError on overlaps or no node."""
     if rules is not None:
-        node_elements = getattr(rules, "node_elements", node_elements)
-        linker_elements = getattr(rules, "linker_elements", linker_elements)
-        shell_elements = getattr(rules, "shell_elements", shell_elements)
+        if callable(getattr(rules, "role_elements", None)):  # clusters.ClusterRules
+            node_elements = rules.role_elements("node")
+            linker_elements = rules.role_elements("linker")
+            shell_elements = rules.role_elements("shell")
+        else:
+            node_elements = getattr(rules, "node_elements", node_elements)
+            linker_elements = getattr(rules, "linker_elements", linker_elements)
+            shell_elements = getattr(rules, "shell_elements", shell_elements)
     if node_elements is None:
         raise ValueError("node_elements is required (e.g. ['Pb'])")
     if isinstance(node_elements, str):
@@ -132,6 +137,16 @@ def atom_types_from(node_elements, linker_elements=(), shell_elements=(), rules=
 
 
 def _rules_cutoffs(rules) -> dict:
+    if callable(getattr(rules, "role_elements", None)) and callable(getattr(rules, "cutoff", None)):
+        # clusters.ClusterRules: level-0 cutoff of every pair of role elements (incl. default_cutoff)
+        els = sorted({e for role in ATOM_TYPES for e in rules.role_elements(role)})
+        out = {}
+        for a_i, a in enumerate(els):
+            for b in els[a_i:]:
+                c = rules.cutoff(a, b, 0)
+                if c:
+                    out[(a, b)] = float(c)
+        return out
     for name in ("pair_cutoffs", "cutoffs"):
         value = getattr(rules, name, None)
         if isinstance(value, Mapping):
@@ -158,6 +173,9 @@ class GeometryStatistics:
     contact_distance_medians : element pair -> median contact distance (pass 2).
     geometry_contact_distance_medians : type pair -> median contact distance (pass 2).
     node_angle_medians : type pair -> median node-centred angle.
+    node_angle_modes : type pair -> the peaks of the node-centred angle distribution (degrees,
+        ascending; see :func:`angle_modes`), e.g. [90, 180] for octahedra, where the median
+        alone (90) would make a trans site look 90 degrees wrong.
     node_coordination_medians : type -> median number of neighbours of that type per node.
     non_node_node_coordination_medians : non-node element -> median number of bonded nodes.
     atom_coordination_medians : 'center>neighbor' -> median number of contacts.
@@ -175,6 +193,7 @@ class GeometryStatistics:
     contact_distance_medians: dict[str, float] = field(default_factory=dict)
     geometry_contact_distance_medians: dict[str, float] = field(default_factory=dict)
     node_angle_medians: dict[str, float] = field(default_factory=dict)
+    node_angle_modes: dict[str, list[float]] = field(default_factory=dict)
     node_coordination_medians: dict[str, float] = field(default_factory=dict)
     non_node_node_coordination_medians: dict[str, float] = field(default_factory=dict)
     atom_coordination_medians: dict[str, float] = field(default_factory=dict)
@@ -269,6 +288,11 @@ class GeometryStatistics:
             return float(self.node_angle_medians[key])
         return DEFAULT_NODE_NODE_ANGLE if key == "node-node" else DEFAULT_NODE_ANGLE
 
+    def node_angle_targets(self, type_a: str, type_b: str) -> list[float]:
+        """Preferred node-centred angles of a type pair: the learned modes, else [median/default]."""
+        modes = self.node_angle_modes.get(type_pair_key(type_a, type_b))
+        return [float(m) for m in modes] if modes else [self.node_angle(type_a, type_b)]
+
     def node_coordination(self, atom_type: str) -> float:
         """Median number of neighbours of ``atom_type`` per node (0 when unseen)."""
         return float(self.node_coordination_medians.get(atom_type, 0.0))
@@ -355,6 +379,40 @@ def _median(values: np.ndarray) -> float:
     return float(np.median(values))
 
 
+ANGLE_BIN_DEG = 2.0
+ANGLE_SMOOTH_DEG = 4.0
+ANGLE_MODE_MIN_HEIGHT = 0.15
+
+
+def angle_modes(angles_deg: np.ndarray) -> list[float]:
+    """Peaks of an angle distribution (degrees).
+
+    Histogram on [0, 180] with 2-degree bins, smoothed by a Gaussian of 4 degrees (reflected at
+    0 and 180), local maxima at least 15 % of the highest one. Each mode is reported as the
+    median of the angles within +-10 degrees of the peak, rounded to 0.01 degree.
+    """
+    a = np.asarray(angles_deg, dtype=float)
+    if a.size == 0:
+        return []
+    nb = int(round(180.0 / ANGLE_BIN_DEG))
+    hist, edges = np.histogram(a, bins=nb, range=(0.0, 180.0))
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    half = int(np.ceil(3 * ANGLE_SMOOTH_DEG / ANGLE_BIN_DEG))
+    padded = np.concatenate([hist[half - 1::-1], hist, hist[: -half - 1: -1]]).astype(float)
+    x = np.arange(-half, half + 1) * ANGLE_BIN_DEG
+    kernel = np.exp(-0.5 * (x / ANGLE_SMOOTH_DEG) ** 2)
+    smooth = np.convolve(padded, kernel, mode="same")[half:half + nb]
+    top = smooth.max()
+    modes = []
+    for k in range(nb):
+        left = smooth[k - 1] if k > 0 else -np.inf
+        right = smooth[k + 1] if k < nb - 1 else -np.inf
+        if smooth[k] >= ANGLE_MODE_MIN_HEIGHT * top and smooth[k] > left and smooth[k] >= right:
+            near = a[np.abs(a - centres[k]) <= 10.0]
+            modes.append(round(float(np.median(near)) if near.size else float(centres[k]), 2))
+    return sorted(set(modes))
+
+
 def _fallback_node_bond_length(atom_types: Mapping[str, str], cutoffs: Mapping[str, float]) -> float:
     node_node, node_other = [], []
     for key, v in cutoffs.items():
@@ -393,9 +451,10 @@ def geometry_statistics(
     pair_cutoffs : ``{('Pb', 'I'): 3.36, ...}`` or ``{'Pb-I': 3.36}`` bond cutoffs in angstrom
         (unordered pairs). Node/non-node association uses 1.15 x cutoff (ref §4.7).
     labels : optional label per structure (overrides labels carried by the structures).
-    rules : optional object with ``node_elements``, ``linker_elements``, ``shell_elements`` and a
-        ``pair_cutoffs`` (or ``cutoffs``) mapping, e.g. a ``ClusterRules``; explicit arguments are
-        used for whatever it lacks.
+    rules : optional :class:`~clusterdynamicsml.clusters.ClusterRules` (roles and level-0 cutoffs,
+        including its ``default_cutoff``), or any object with ``node_elements``,
+        ``linker_elements``, ``shell_elements`` and a ``pair_cutoffs`` (or ``cutoffs``) mapping.
+        Explicit ``pair_cutoffs`` override the rules' values.
     num_threads : threads of the C++ kernels (None: package default). Results do not depend on it.
 
     Returns
@@ -497,7 +556,7 @@ def geometry_statistics(
         if vals.size:
             non_node_coord[elements[a]] = _median(vals)
             support[f"non_node_node_coordination:{elements[a]}"] = int(vals.size)
-    angles = {}
+    angles, modes = {}, {}
     ka, kb, deg = p1["angle_kind_a"], p1["angle_kind_b"], p1["angle_deg"]
     for x in range(3):
         for y in range(x, 3):
@@ -505,6 +564,7 @@ def geometry_statistics(
             if np.any(sel):
                 key = type_pair_key(ATOM_TYPES[x], ATOM_TYPES[y])
                 angles[key] = _median(deg[sel])
+                modes[key] = angle_modes(deg[sel])
                 support[f"node_angle:{key}"] = int(sel.sum())
 
     # ---- pass 2 ----------------------------------------------------------------------
@@ -561,6 +621,7 @@ def geometry_statistics(
         contact_distance_medians=dict(sorted(contact_medians.items())),
         geometry_contact_distance_medians=dict(sorted(type_contact.items())),
         node_angle_medians=dict(sorted(angles.items())),
+        node_angle_modes=dict(sorted(modes.items())),
         node_coordination_medians=node_coord,
         non_node_node_coordination_medians=dict(sorted(non_node_coord.items())),
         atom_coordination_medians=atom_coord,

@@ -33,6 +33,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .clusters import Cluster, ClusterRules, cluster_ids, extract_clusters
+from .frames import write_pdb, write_xyz
 
 __all__ = ["write_library", "LibrarySummary", "frame_stem", "METADATA_NAME", "PROGRESS_NAME"]
 
@@ -108,36 +109,6 @@ def _with_lookahead(frames: Iterable):
 # --------------------------------------------------------------------------- writers
 
 
-def _fmt_float(x: float) -> str:
-    return f"{x:.8f}"
-
-
-def _write_xyz(path: Path, symbols, positions, comment: str) -> None:
-    lines = [str(len(symbols)), comment]
-    for s, (x, y, z) in zip(symbols, positions.tolist()):
-        lines.append(f"{s:<2s} {x:16.8f} {y:16.8f} {z:16.8f}")
-    path.write_text("\n".join(lines) + "\n")
-
-
-def _pdb_atom_name(name: str, element: str) -> str:
-    name = name.strip()[:4]
-    if len(name) < 4 and len(element) == 1 and name.upper().startswith(element.upper()):
-        return " " + name.ljust(3)
-    return name.ljust(4)
-
-
-def _write_pdb(path: Path, symbols, positions, remarks: list[str], atom_names=None, residues=None, residue_ids=None) -> None:
-    lines = [f"REMARK   {r}"[:80] for r in remarks]
-    for k, (s, (x, y, z)) in enumerate(zip(symbols, positions.tolist())):
-        serial = (k + 1) % 100000
-        name = _pdb_atom_name(atom_names[k] if atom_names is not None else s, s)
-        res = (residues[k] if residues is not None else "UNK")[:3]
-        rid = int(residue_ids[k]) % 10000 if residue_ids is not None else 1
-        lines.append(f"HETATM{serial:5d} {name} {res:>3s} A{rid:4d}    {x:8.3f}{y:8.3f}{z:8.3f}{1.0:6.2f}{0.0:6.2f}          {s:>2s}")
-    lines.append("END")
-    path.write_text("\n".join(lines) + "\n")
-
-
 def _cluster_file(cluster: Cluster, frame, fmt: str, path: Path, stem: str, cid: str, keep: np.ndarray) -> None:
     idx = cluster.atom_indices[keep]
     pos = cluster.unwrapped_positions(frame)[keep]
@@ -149,50 +120,51 @@ def _cluster_file(cluster: Cluster, frame, fmt: str, path: Path, stem: str, cid:
         comment = (f'Properties=species:S:1:pos:R:3 label={cluster.label} cluster_id={cid} frame={stem} '
                    f'frame_index={int(frame.index)} source_index={int(frame.source_index)} '
                    f'time_fs={float(frame.time_fs):.6f} source="{src}" n_core={n_core} n_shell={n_shell} pbc="F F F"')
-        _write_xyz(path, symbols, pos, comment)
+        write_xyz(path, symbols, pos, comment)
     else:
         def pick(values):
             return None if values is None else [values[k] for k in idx.tolist()]
 
         rids = getattr(frame, "residue_ids", None)
-        _write_pdb(path, symbols, pos,
-                   [f"cluster {cluster.label} {cid} from {stem}", f"frame_index {int(frame.index)} source_index "
-                    f"{int(frame.source_index)} time_fs {float(frame.time_fs):.6f}", f"source {src}",
-                    f"n_core {n_core} n_shell {n_shell}"],
-                   atom_names=pick(getattr(frame, "atom_names", None)), residues=pick(getattr(frame, "residues", None)),
-                   residue_ids=None if rids is None else np.asarray(rids)[idx])
+        comment = (f"cluster {cluster.label} {cid} from {stem}\n"
+                   f"frame_index {int(frame.index)} source_index {int(frame.source_index)} "
+                   f"time_fs {float(frame.time_fs):.6f}\nsource {src}\nn_core {n_core} n_shell {n_shell}")
+        write_pdb(path, symbols, pos, residues=pick(getattr(frame, "residues", None)),
+                  residue_ids=None if rids is None else np.asarray(rids)[idx],
+                  atom_names=pick(getattr(frame, "atom_names", None)), comment=comment)
 
 
 # --------------------------------------------------------------------------- progress record
 
 
-def _read_progress(path: Path) -> list[dict]:
-    """Records of finished frames; a torn last line (crash while appending) is cut off."""
+def _read_progress(path: Path):
+    """Yield the records of finished frames, streaming; a torn last line (a crash while
+    appending) is cut off the file."""
     if not path.exists():
-        return []
-    raw = path.read_bytes()
-    records = []
+        return
     good_end = 0
-    pos = 0
-    while pos < len(raw):
-        end = raw.find(b"\n", pos)
-        if end < 0:  # no newline: the last line was being written
-            break
-        line = raw[pos:end]
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                if raw[end + 1:].strip():
-                    raise ValueError(f"{path}, line {len(records) + 1}: corrupt progress record; "
-                                     "remove the library folder and extract again") from None
+    lineno = 0
+    torn = False
+    with open(path, "rb") as fh:
+        for line in fh:
+            lineno += 1
+            if not line.endswith(b"\n"):  # the last line was being written
+                torn = True
                 break
-        pos = end + 1
-        good_end = pos
-    if good_end != len(raw):
+            if line.strip():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    if fh.read().strip():
+                        raise ValueError(f"{path}, line {lineno}: corrupt progress record; "
+                                         "remove the library folder and extract again") from None
+                    torn = True
+                    break
+                yield rec
+            good_end += len(line)
+    if torn:
         with open(path, "r+b") as fh:
             fh.truncate(good_end)
-    return records
 
 
 def _append_progress(path: Path, record: dict) -> None:
@@ -216,24 +188,59 @@ def _settings(rules: ClusterRules, fmt: str, include_shell_levels) -> dict:
             "include_shell_levels": None if include_shell_levels is None else list(include_shell_levels)}
 
 
-def _metadata(settings: dict, records: list[dict], status: str) -> dict:
+def _frames_info(frames) -> dict:
+    """What a FrameSource knows about the time axis (absent for plain iterables)."""
+    info = {}
+    for key in ("timestep_fs", "time_source"):
+        val = getattr(frames, key, None)
+        if isinstance(val, (int, float, str)):
+            info[key] = val
+    warns = getattr(frames, "warnings", None)
+    if warns:
+        info["warnings"] = [str(w) for w in warns]
+    return info
+
+
+class _Aggregate:
+    """Running totals over finished frames (memory per frame: its identity only)."""
+
+    def __init__(self):
+        self.done: dict[str, tuple] = {}
+        self.files = Counter()
+        self.clusters = Counter()
+        self.perc = Counter()
+        self.notes: list[dict] = []
+        self.folders: set[str] = set()
+        self.n_sources = 0
+        self._last_source = None
+        self.first_source = self.last_source = None
+        self.t_min = self.t_max = None
+
+    def add(self, rec: dict) -> None:
+        self.done[rec["stem"]] = (rec.get("frame_index"), rec.get("source_index"), rec.get("source"))
+        self.files.update(rec["files_per_label"])
+        self.clusters.update(rec["clusters_per_label"])
+        for p in rec["percolating"]:
+            self.perc[p["label"]] += 1
+            if len(self.notes) < _MAX_NOTES:
+                self.notes.append({"frame_stem": rec["stem"], "frame_index": rec["frame_index"], **p})
+        src = rec.get("source") or None
+        if src is not None:
+            if src != self._last_source:
+                self.n_sources += 1  # frames of one file are contiguous
+            self.folders.add(str(Path(src).parent))
+            if self.first_source is None:
+                self.first_source = src
+            self.last_source = src
+        self._last_source = src
+        t = rec["time_fs"]
+        self.t_min = t if self.t_min is None else min(self.t_min, t)
+        self.t_max = t if self.t_max is None else max(self.t_max, t)
+
+
+def _metadata(settings: dict, agg: _Aggregate, status: str, frames_info: dict | None = None) -> dict:
     from . import __version__
 
-    files = Counter()
-    clusters = Counter()
-    perc = Counter()
-    notes = []
-    sources = set()
-    for rec in records:
-        files.update(rec["files_per_label"])
-        clusters.update(rec["clusters_per_label"])
-        for p in rec["percolating"]:
-            perc[p["label"]] += 1
-            if len(notes) < _MAX_NOTES:
-                notes.append({"frame_stem": rec["stem"], "frame_index": rec["frame_index"], **p})
-        if rec.get("source"):
-            sources.add(rec["source"])
-    times = [r["time_fs"] for r in records]
     return {
         "format": "clusterdynamicsml cluster library",
         "schema_version": _SCHEMA,
@@ -241,20 +248,24 @@ def _metadata(settings: dict, records: list[dict], status: str) -> dict:
         "status": status,
         "settings": settings,
         "frames": {
-            "n_frames": len(records),
-            "n_source_files": len(sources),
-            "source_folders": sorted({str(Path(s).parent) for s in sources}),
-            "first_time_fs": min(times) if times else None,
-            "last_time_fs": max(times) if times else None,
+            "n_frames": len(agg.done),
+            "n_source_files": agg.n_sources,
+            "source_folders": sorted(agg.folders),
+            "first_source": agg.first_source,
+            "last_source": agg.last_source,
+            "first_time_fs": agg.t_min,
+            "last_time_fs": agg.t_max,
+            **(frames_info or {}),
         },
-        "labels": {lab: {"files": files[lab], "clusters": clusters[lab]} for lab in sorted(set(files) | set(clusters))},
-        "n_files": int(sum(files.values())),
+        "labels": {lab: {"files": agg.files[lab], "clusters": agg.clusters[lab]}
+                   for lab in sorted(set(agg.files) | set(agg.clusters))},
+        "n_files": int(sum(agg.files.values())),
         "percolating": {
             "note": "percolating clusters wrap around the periodic box onto themselves; they are "
                     "infinite networks, not finite clusters, and have no structure file",
-            "n_clusters": int(sum(perc.values())),
-            "per_label": dict(sorted(perc.items())),
-            "first_notes": notes,
+            "n_clusters": int(sum(agg.perc.values())),
+            "per_label": dict(sorted(agg.perc.items())),
+            "first_notes": list(agg.notes),
         },
         "progress_file": PROGRESS_NAME,
     }
@@ -317,9 +328,10 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
         raise ValueError(f"out_dir {out} is not empty and holds no cluster library; choose an empty or new folder")
     out.mkdir(parents=True, exist_ok=True)
 
-    records = _read_progress(prog_path)
-    done = {r["stem"]: r for r in records}
-    _write_json_atomic(meta_path, _metadata(settings, records, "in_progress"))
+    agg = _Aggregate()
+    for rec in _read_progress(prog_path):
+        agg.add(rec)
+    _write_json_atomic(meta_path, _metadata(settings, agg, "in_progress", _frames_info(frames)))
     if tmp_root.exists():
         shutil.rmtree(tmp_root)
 
@@ -345,18 +357,17 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
             seen_stems.add(stem)
             ident = {"frame_index": int(frame.index), "source_index": int(frame.source_index),
                      "source": str(getattr(frame, "source", "") or "")}
-            if stem in done:
-                rec = done[stem]
-                if any(rec.get(k) != v for k, v in ident.items()):
+            if stem in agg.done:
+                recorded = dict(zip(("frame_index", "source_index", "source"), agg.done[stem]))
+                if recorded != ident:
                     raise ValueError(f"{prog_path}: frame stem {stem!r} was recorded for another frame "
-                                     f"({ {k: rec.get(k) for k in ident} }), not {ident}")
+                                     f"({recorded}), not {ident}")
                 n_resumed += 1
             else:
                 rec = _write_frame(frame, stem, rules, fmt, levels, out, tmp_root, num_threads)
                 rec.update(ident)
                 _append_progress(prog_path, rec)
-                records.append(rec)
-                done[stem] = rec
+                agg.add(rec)
             n_seen += 1
             if bar is not None:
                 bar.update(1)
@@ -367,10 +378,10 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
             bar.close()
     if tmp_root.exists():
         shutil.rmtree(tmp_root)
-    meta = _metadata(settings, records, "completed")
+    meta = _metadata(settings, agg, "completed", _frames_info(frames))
     _write_json_atomic(meta_path, meta)
     return LibrarySummary(
-        out_dir=out, n_frames=len(records), n_frames_resumed=n_resumed,
+        out_dir=out, n_frames=len(agg.done), n_frames_resumed=n_resumed,
         files_per_label={k: v["files"] for k, v in meta["labels"].items() if v["files"]},
         n_files=meta["n_files"], percolating=meta["percolating"]["per_label"],
         percolating_notes=meta["percolating"]["first_notes"], metadata=meta,

@@ -182,7 +182,7 @@ def _process_context():
     so OpenMP state is never inherited, and later pools start fast), else ``spawn``."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["numpy", "clusterdynamicsml", "clusterdynamicsml.dynamics"])
+        ctx.set_forkserver_preload(["numpy", "clusterdynamicsml", "clusterdynamicsml.dynamics", "clusterdynamicsml.clusters"])
         return ctx
     return multiprocessing.get_context("spawn")
 

@@ -337,6 +337,31 @@ def shape_descriptors(positions) -> dict:
     }
 
 
+def shape_descriptors_batch(position_sets) -> dict:
+    """``shape_descriptors`` of many point sets at once: {name: float64 array (k,)}.
+
+    One batched 3x3 eigen-decomposition instead of one per structure (libraries hold
+    thousands of small clusters).
+    """
+    k = len(position_sets)
+    out = {name: np.zeros(k) for name in DESCRIPTOR_NAMES}
+    if k == 0:
+        return out
+    covs = np.zeros((k, 3, 3))
+    for i, pos in enumerate(position_sets):
+        n = pos.shape[0]
+        if n < 2:
+            continue
+        d = pos - pos.sum(axis=0) / n
+        r2 = np.einsum("ij,ij->i", d, d)
+        out["max_radius"][i] = math.sqrt(r2.max())
+        out["radius_of_gyration"][i] = math.sqrt(r2.mean())
+        covs[i] = d.T @ d / n
+    eig = np.sort(np.clip(np.linalg.eigvalsh(covs), 0.0, None), axis=1)[:, ::-1]
+    out["semiaxis_a"], out["semiaxis_b"], out["semiaxis_c"] = np.sqrt(eig).T
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # the library
 
@@ -433,7 +458,8 @@ def _label_files(label_dir: Path):
     files = [p for p in label_dir.iterdir() if p.is_file() and p.suffix.lower() in STRUCTURE_SUFFIXES]
     for m in motifs:
         files.extend(p for p in m.rglob("*") if p.is_file() and p.suffix.lower() in STRUCTURE_SUFFIXES)
-    files.sort(key=lambda p: _natural_key(str(p.relative_to(label_dir))))
+    prefix = len(str(label_dir)) + 1
+    files.sort(key=lambda p: _natural_key(str(p)[prefix:]))
     return files, [m.name for m in motifs]
 
 
@@ -471,9 +497,10 @@ def read_library(library_dir, rules, frame_labels: Iterable[str] | None = None) 
                 continue
             counts = Counter(symbols)
             compositions.append(tuple(sorted(counts.items())))
-            descriptors.append(shape_descriptors(pos))
+            descriptors.append(pos)
             atom_counts.append(len(symbols))
             readable.append(f)
+        descriptors = shape_descriptors_batch(descriptors)
         try:
             folder_counts = parse_label_counts(label)
         except ValueError:
@@ -510,10 +537,10 @@ def read_library(library_dir, rules, frame_labels: Iterable[str] | None = None) 
         elif compositions:
             warnings.append(f"label folder {label!r} is not a stoichiometry label; the file composition {types.format_label(element_counts)} is used")
         def mean_of(key):
-            return float(np.mean([d[key] for d in descriptors])) if descriptors else 0.0
+            return float(np.mean(descriptors[key])) if len(descriptors[key]) else 0.0
 
         def std_of(key):
-            return float(np.std([d[key] for d in descriptors])) if descriptors else 0.0
+            return float(np.std(descriptors[key])) if len(descriptors[key]) else 0.0
 
         observations.append(
             StructureObservation(
