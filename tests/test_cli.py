@@ -42,10 +42,14 @@ def test_write_template_and_reload(tmp_path, capsys):
         ("[run]\nname = 'x'\n", "run.toml: [frames] path: required"),
         ("[frames]\npath = 'f.xyz'\nenergy_file = 'nope.ener'\n", "run.toml: [frames] energy_file: not found"),
         ("[frames]\npath = 'f.xyz'\n[saxs]\nexperimental = ['nope.dat']\n", "run.toml: [saxs] experimental: not found"),
+        ("[frames]\npath = 'f.xyz'\nenergy_file = 'bad.ener'\n", "run.toml: [frames] energy_file: "),
+        ("[frames]\npath = 'f.xyz'\n[clusters]\ncutoffs = { 'Pb-I' = 3.0, 'Xx-I' = 2.0 }\n",
+         "run.toml: [clusters]: cutoffs"),
     ],
 )
 def test_bad_run_file_gives_one_line_and_exit_1(tmp_path, capsys, text, expected):
     (tmp_path / "f.xyz").write_text("1\n\nPb 0 0 0\n")
+    (tmp_path / "bad.ener").write_text("# step time kin temp pot\n0 0.0 x 300 -1\n")
     run = tmp_path / "run.toml"
     run.write_text(text)
     assert main(["run", str(run), "-o", str(tmp_path / "out")]) == 1
