@@ -1070,11 +1070,13 @@ def _summary_numbers(result: RunResult) -> dict:
         out["max_observed_node_count"] = _get(pred, "max_observed_node_count")
         out["max_predicted_node_count"] = _get(pred, "max_predicted_node_count")
     saxs = d.get("saxs")
-    if saxs is not None:
-        for key in ("chi2_reduced", "rmse", "pearson"):
-            val = _get(saxs, key)
-            if val is not None:
-                out[f"saxs_{key}"] = val
+    if isinstance(saxs, dict):
+        out["saxs_components"] = len(saxs.get("components") or [])
+        for name, f in (saxs.get("fit") or {}).items():
+            for key in ("chi2_reduced", "rmse", "pearson"):
+                val = _get(f, key)
+                if val is not None:
+                    out[f"saxs_{name}_{key}"] = val
     out["wall_seconds"] = result.info.get("wall_seconds")
     return _jsonable(out)
 
@@ -1201,7 +1203,8 @@ def compare_runs(run_a, run_b) -> dict:
     else:
         lines.append("  (none)")
     lines += ["", "summary:"]
-    lines += [f"  {k:<18s}  A = {f(x):<24s} B = {f(y)}" for k, x, y in summary]
+    w = max([len(k) for k, _, _ in summary] + [8])
+    lines += [f"  {k:<{w}s}  A = {f(x):<24s} B = {f(y)}" for k, x, y in summary]
     lines += ["", "predictions (size, label: population share A / B, mean lifetime fs A / B):"]
     if preds:
         lines += [f"  {s!s:>4} {lab!s:<14s} share {f(x1):>8s} / {f(y1):<8s}  lifetime {f(x2):>8s} / {f(y2)}"
