@@ -243,6 +243,9 @@ def _config_from_flags(args, frames: str | None = None):
 
 def _print_result(result, args) -> None:
     print(result.summary_text())
+    for key, what in (("report_html", "HTML report"), ("report_pptx", "PowerPoint"), ("dataset", "dataset")):
+        if key in result.outputs:
+            print(f"{what}: {result.run_dir / result.outputs[key]}")
     print(f"results: {result.run_dir}")
 
 
