@@ -13,7 +13,6 @@ import clusterdynamicsml as cdml
 from clusterdynamicsml.box import Box
 from clusterdynamicsml.clusters import (
     ELEMENTS,
-    Cluster,
     ClusterRules,
     count_labels,
     extract_clusters,
