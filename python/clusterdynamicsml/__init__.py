@@ -36,6 +36,7 @@ _LAZY = {
     "parse_label": "clusters",
     "format_label": "clusters",
     "count_labels": "clusters",
+    "summarize_frame": "clusters",
     "write_library": "library",
     # dynamics
     "analyze_dynamics": "dynamics",
