@@ -190,3 +190,20 @@ def test_batch_run_on_a_local_dask_cluster(tmp_path, monkeypatch, capsys):
         assert main(["batch-run", str(a), str(b), "--scheduler", cluster.scheduler_address, "-q"]) == 0
     assert "2 of 2 runs finished" in capsys.readouterr().out
     assert len([p for p in (tmp_path / "out").iterdir() if not p.name.endswith(".partial")]) == 2
+
+
+def test_saxs_of_structure_files_matches_the_two_atom_formula(tmp_path, capsys):
+    import numpy as np
+
+    from clusterdynamicsml.formfactors import form_factors
+
+    xyz = tmp_path / "pbi.xyz"
+    xyz.write_text("2\ntwo atoms\nPb 0 0 0\nI 3.1 0 0\n")
+    assert main(["saxs", str(xyz), "-o", str(tmp_path), "--q-min", "0.1", "--q-max", "2.0", "--q-points", "20"]) == 0
+    data = np.genfromtxt(tmp_path / "debye_profiles.csv", delimiter=",", names=True)
+    q = data["q_inv_angstrom"]
+    f = form_factors(["Pb", "I"], q)
+    expected = f["Pb"] ** 2 + f["I"] ** 2 + 2 * f["Pb"] * f["I"] * np.sin(q * 3.1) / (q * 3.1)
+    np.testing.assert_allclose(data["I_pbi_e2"], expected, rtol=1e-13)
+    assert main(["saxs", str(tmp_path / "missing.xyz")]) == 1
+    assert "missing.xyz: not found" in capsys.readouterr().err

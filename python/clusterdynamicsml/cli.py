@@ -394,7 +394,7 @@ def _saxs_structures(args) -> int:
         out = out_dir / f"debye_profiles_{time.strftime('%Y%m%d_%H%M%S')}.csv"
     header = ",".join(["q_inv_angstrom"] + [f"I_{k}_e2" for k in list(columns)[1:]])
     np.savetxt(out, np.column_stack(list(columns.values())), delimiter=",", header=header, comments="",
-               fmt="%.10g")
+               fmt="%.17g")
     print(f"wrote {out} ({len(paths)} profiles, {len(q)} q points)")
     return 0
 
