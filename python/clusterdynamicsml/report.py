@@ -35,12 +35,34 @@ FIGURES = {
                    "Observed vs observed plus predicted populations"),
     "predictions": ("plot_predict", ("plot_prediction_table",), "Predicted larger clusters"),
     "debye_waller": ("plot_predict", ("plot_debye_waller_table", "plot_debye_waller"), "Debye-Waller table"),
-    "saxs_components": ("plot_saxs", ("plot_saxs_traces",), "SAXS component profiles (Debye, absolute units)"),
+    "saxs_components": ("plot_saxs", ("plot_saxs_traces",),
+                        "SAXS component profiles (Debye, absolute units; the heaviest observed and predicted "
+                        "components, all of them in saxs_components/)"),
     "saxs_mixtures": ("plot_saxs", ("plot_saxs_traces",), "SAXS mixtures: observed only vs observed plus predicted"),
     "saxs_fit_observed": ("plot_saxs", ("plot_saxs_fit",), "SAXS fit of the observed-only mixture, with residuals"),
     "saxs_fit_combined": ("plot_saxs", ("plot_saxs_fit",),
                           "SAXS fit of the observed plus predicted mixture, with residuals"),
 }
+
+MAX_OBSERVED_TRACES = 8
+MAX_PREDICTED_TRACES = 6
+
+
+def _main_components(saxs: dict) -> list:
+    """The components worth a line in the traces figure: the heaviest observed ones (by mixture
+    weight) and the heaviest predicted ones, so the figure stays readable for large libraries
+    (all components are in the CSV files and the component profiles)."""
+    comps = list(saxs.get("components") or [])
+    rows = list(saxs.get("component_rows") or [])
+    if len(rows) != len(comps):
+        return comps[: MAX_OBSERVED_TRACES + MAX_PREDICTED_TRACES]
+    picked = []
+    for source, limit in (("observed", MAX_OBSERVED_TRACES), ("predicted", MAX_PREDICTED_TRACES)):
+        idx = [k for k, r in enumerate(rows) if r.get("source") == source]
+        idx.sort(key=lambda k: -float(rows[k].get("weight") or 0.0))
+        picked += [comps[k] for k in idx[:limit]]
+    return picked
+
 
 def _saxs_part(key):
     def get(data):
@@ -48,7 +70,7 @@ def _saxs_part(key):
         if not isinstance(saxs, dict):
             return None
         if key == "components":
-            return saxs.get("components") or None
+            return _main_components(saxs) or None
         if key == "mixtures":
             curves = [(name, saxs["q"], saxs[k]) for name, k in (("observed only", "observed_intensity"),
                                                                   ("observed + predicted", "combined_intensity"))
