@@ -104,12 +104,22 @@ def _plot_function(key: str):
     return None
 
 
+def _time_unit(cfg, source) -> str:
+    unit = cfg.report.time_unit
+    if unit != "auto":
+        return unit
+    start, stop = getattr(source, "start_fs", None), getattr(source, "observed_stop_fs", None)
+    if start is None or stop is None:
+        return "ps"
+    return "fs" if (stop - start) < 2000.0 else "ps"
+
+
 def _figure_kwargs(func, cfg, source=None) -> dict:
     rc = cfg.report
     has_energy = getattr(source, "energy", None) is not None
     energy = None if (rc.energy_column == "none" or not has_energy) else rc.energy_column
     options = {"energy": energy, "lower_quantile": rc.color_quantiles[0], "upper_quantile": rc.color_quantiles[1],
-               "mode": rc.heatmap_mode, "display_mode": rc.heatmap_mode, "time_unit": rc.time_unit,
+               "mode": rc.heatmap_mode, "display_mode": rc.heatmap_mode, "time_unit": _time_unit(cfg, source),
                "cmap": rc.colormap, "colormap": rc.colormap, "quantiles": tuple(rc.color_quantiles),
                "energy_column": energy, "energy_quantity": energy,
                "dpi": rc.dpi, "formats": tuple(rc.formats)}
