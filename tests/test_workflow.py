@@ -49,8 +49,10 @@ def test_run_writes_its_own_timestamped_folder(job, monkeypatch):
 
 
 def test_dataset_reloads_and_reports(job, monkeypatch):
+    import clusterdynamicsml as cdml
+
     fake_steps(monkeypatch)
-    res = workflow.run(job)
+    res = cdml.run(str(job))  # the public entry point takes a run-file path too
     assert (res.run_dir / res.outputs["report_html"]).is_file()
     assert (res.run_dir / res.outputs["report_pptx"]).is_file()
     back = workflow.load_run(res.run_dir)
