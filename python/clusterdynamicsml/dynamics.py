@@ -597,6 +597,13 @@ class DynamicsResult:
                 "time_warnings": list(self.time_warnings),
                 "bin_count": self.n_bins,
                 "energy_file": None if self.energy is None else self.energy.filepath,
+                # derived, for readers of the reference layout (ignored on load)
+                "first_selected_time_fs": float(self.frame_times_fs[0]) if self.n_frames else None,
+                "last_selected_time_fs": float(self.frame_times_fs[-1]) if self.n_frames else None,
+                "first_selected_frame": int(self.frame_indices[0]) if self.n_frames else None,
+                "last_selected_frame": int(self.frame_indices[-1]) if self.n_frames else None,
+                "first_selected_source_frame_index": int(self.source_frame_indices[0]) if self.n_frames else None,
+                "last_selected_source_frame_index": int(self.source_frame_indices[-1]) if self.n_frames else None,
             },
             "selected_frame_indices": self.frame_indices.tolist(),
             "selected_source_frame_indices": self.source_frame_indices.tolist(),
