@@ -13,7 +13,6 @@ import clusterdynamicsml as cdml
 from clusterdynamicsml.box import Box
 from clusterdynamicsml.clusters import (
     ELEMENTS,
-    Cluster,
     ClusterRules,
     count_labels,
     extract_clusters,
@@ -581,3 +580,32 @@ def test_rules_from_the_toml_example_in_the_docs():
     r = ClusterRules.from_dict(tomllib.loads(block)["clusters"])
     assert r.shell == (("O", "DMF"),) and r.shell_levels == (1,)
     assert r.cutoffs == {("Pb", "I"): {0: 3.36}, ("Pb", "O"): {0: 3.36, 1: 5.0}}
+
+
+def test_atom_order_does_not_change_the_clusters():
+    rng = np.random.default_rng(21)
+    rules = ClusterRules(**{**RULES_BF.to_dict(), "shell_levels": [1]})
+    for seed in range(8):
+        sym, pos, H = _random_frame(rng, "triclinic" if seed % 2 else "ortho", n=70)
+        perm = rng.permutation(len(sym))
+        f = make_frame(sym, pos, H)
+        g = make_frame([sym[k] for k in perm], pos[perm], H)
+
+        def canon(clusters, back):
+            return sorted((c.label, tuple(sorted(back[c.core_indices].tolist())), tuple(sorted(back[c.shell_indices].tolist())),
+                           c.percolating) for c in clusters)
+
+        assert canon(extract_clusters(f, rules), np.arange(len(sym))) == canon(extract_clusters(g, rules), perm)
+
+
+def test_results_pickle_for_worker_processes():
+    import pickle
+
+    L = 12.0
+    f = make_frame(["Pb", "I", "O"], [[0.5, 5, 5], [L - 2.5, 5, 5], [0.5, 7.5, 5]], [L, L, L])
+    cl = extract_clusters(f)
+    back = pickle.loads(pickle.dumps(cl))
+    assert [c.label for c in back] == ["PbI"] and np.array_equal(back[0].image_shifts, cl[0].image_shifts)
+    assert np.allclose(back[0].unwrapped_positions(f), cl[0].unwrapped_positions(f))
+    s = pickle.loads(pickle.dumps(summarize_frame(f)))
+    assert s.counts == {"PbI": 1}

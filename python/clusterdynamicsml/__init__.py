@@ -34,6 +34,9 @@ _LAZY = {
     "Cluster": "clusters",
     "extract_clusters": "clusters",
     "parse_label": "clusters",
+    "format_label": "clusters",
+    "count_labels": "clusters",
+    "summarize_frame": "clusters",
     "write_library": "library",
     # dynamics
     "analyze_dynamics": "dynamics",
@@ -58,6 +61,12 @@ _LAZY = {
     "fit_saxs": "fit",
     "plot_saxs_traces": "plot_saxs",
     "plot_saxs_fit": "plot_saxs",
+    # geometry statistics and predicted structures
+    "geometry_statistics": "geomstats",
+    "GeometryStatistics": "geomstats",
+    "build_structure": "builder",
+    "BuiltStructure": "builder",
+    "write_built_structure": "builder",
     # workflow
     "RunConfig": "config",
     "run": "workflow",

@@ -47,7 +47,7 @@ import collections
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Mapping
 
 import numpy as np
 
@@ -64,7 +64,9 @@ __all__ = [
     "summarize_frame",
     "format_label",
     "parse_label",
+    "cluster_ids",
     "ELEMENTS",
+    "ROLES",
 ]
 
 #: The 118 element symbols in order of atomic number (from :mod:`clusterdynamicsml.elements`).
