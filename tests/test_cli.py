@@ -42,10 +42,14 @@ def test_write_template_and_reload(tmp_path, capsys):
         ("[run]\nname = 'x'\n", "run.toml: [frames] path: required"),
         ("[frames]\npath = 'f.xyz'\nenergy_file = 'nope.ener'\n", "run.toml: [frames] energy_file: not found"),
         ("[frames]\npath = 'f.xyz'\n[saxs]\nexperimental = ['nope.dat']\n", "run.toml: [saxs] experimental: not found"),
+        ("[frames]\npath = 'f.xyz'\nenergy_file = 'bad.ener'\n", "run.toml: [frames] energy_file: "),
+        ("[frames]\npath = 'f.xyz'\n[clusters]\ncutoffs = { 'Pb-I' = 3.0, 'Xx-I' = 2.0 }\n",
+         "run.toml: [clusters]: cutoffs"),
     ],
 )
 def test_bad_run_file_gives_one_line_and_exit_1(tmp_path, capsys, text, expected):
     (tmp_path / "f.xyz").write_text("1\n\nPb 0 0 0\n")
+    (tmp_path / "bad.ener").write_text("# step time kin temp pot\n0 0.0 x 300 -1\n")
     run = tmp_path / "run.toml"
     run.write_text(text)
     assert main(["run", str(run), "-o", str(tmp_path / "out")]) == 1
@@ -174,3 +178,32 @@ def test_real_subprocess_run_of_the_example_data(tmp_path):
     saved = RunConfig.from_toml(runs[0] / "run.toml")
     assert saved.frames.stride == 4 and saved.run.threads == 1
     assert (runs[0] / "example_report.html").is_file()
+
+
+def test_batch_run_on_a_local_dask_cluster(tmp_path, monkeypatch, capsys):
+    distributed = pytest.importorskip("distributed")
+    from _workflow_doubles import fake_steps
+
+    fake_steps(monkeypatch)  # in-process (thread) workers see the test doubles
+    a, b = _job(tmp_path, "a"), _job(tmp_path, "b")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        assert main(["batch-run", str(a), str(b), "--scheduler", cluster.scheduler_address, "-q"]) == 0
+    assert "2 of 2 runs finished" in capsys.readouterr().out
+    assert len([p for p in (tmp_path / "out").iterdir() if not p.name.endswith(".partial")]) == 2
+
+
+def test_saxs_of_structure_files_matches_the_two_atom_formula(tmp_path, capsys):
+    import numpy as np
+
+    from clusterdynamicsml.formfactors import form_factors
+
+    xyz = tmp_path / "pbi.xyz"
+    xyz.write_text("2\ntwo atoms\nPb 0 0 0\nI 3.1 0 0\n")
+    assert main(["saxs", str(xyz), "-o", str(tmp_path), "--q-min", "0.1", "--q-max", "2.0", "--q-points", "20"]) == 0
+    data = np.genfromtxt(tmp_path / "debye_profiles.csv", delimiter=",", names=True)
+    q = data["q_inv_angstrom"]
+    f = form_factors(["Pb", "I"], q)
+    expected = f["Pb"] ** 2 + f["I"] ** 2 + 2 * f["Pb"] * f["I"] * np.sin(q * 3.1) / (q * 3.1)
+    np.testing.assert_allclose(data["I_pbi_e2"], expected, rtol=1e-13)
+    assert main(["saxs", str(tmp_path / "missing.xyz")]) == 1
+    assert "missing.xyz: not found" in capsys.readouterr().err

@@ -133,7 +133,7 @@ def test_example_end_to_end(tmp_path):
     cfg = _small_example(tmp_path)
     res = workflow.run(cfg)
     status = {s.name: s.status for s in res.steps}
-    for step in ("frames", "dynamics", "library", "predict", "structures", "figures", "reports"):
+    for step in ("frames", "dynamics", "library", "predict", "structures", "saxs", "figures", "reports"):
         assert status[step] == "done", (step, res.step(step).message, res.warnings)
     d = res.run_dir
     # the CSVs of SPEC 8 / ref 3.7 and 4.10
@@ -144,12 +144,22 @@ def test_example_end_to_end(tmp_path):
     with open(d / res.outputs["lifetime_csv"]) as fh:
         rows = list(csv.DictReader(fh))
     assert {"PbI", "PbI2"} <= {r["label"] for r in rows}
+    # SAXS: component profiles, mixtures and the fit to the stitched experimental curve
+    profiles = sorted((d / "saxs_components").glob("*.txt"))
+    assert any(p.name.startswith("observed_") for p in profiles)
+    assert any(p.name.startswith("predicted_") for p in profiles)
+    assert "# Columns: q, S(q)_avg, S(q)_std, S(q)_se" in profiles[0].read_text()
+    with open(d / res.outputs["saxs_csv"]) as fh:
+        saxs_rows = list(csv.DictReader(fh))
+    assert len(saxs_rows) == 40 and {"q", "raw_model_intensity", "fitted_model_intensity", "residual"} <= set(saxs_rows[0])
+    fit = res.data["saxs"]["fit"]["combined"]
+    assert fit.scale >= 0 and fit.chi2_reduced > 0
     built = sorted((d / "predicted_structures").glob("*.xyz"))
     assert built and all(p.name[:2].isdigit() and "_rank" in p.name for p in built)
     assert "label=" in built[0].read_text().splitlines()[1]
     # figures: heatmap with energy panel, lifetimes, histograms
     figs = res.data["figures"]
-    for key in ("heatmap", "lifetimes", "histograms"):
+    for key in ("heatmap", "lifetimes", "histograms", "saxs_components", "saxs_fit_combined"):
         assert key in figs and all(Path(p).stat().st_size > 1000 for p in figs[key]), key
     html = (d / res.outputs["report_html"]).read_text()
     assert "data:image/png;base64" in html and "Predicted larger clusters" in html
@@ -158,6 +168,7 @@ def test_example_end_to_end(tmp_path):
     assert back.config == res.config
     assert back.data["dynamics"].labels == res.data["dynamics"].labels
     assert [c.label for c in back.data["prediction"].candidates] == [c.label for c in res.data["prediction"].candidates]
+    assert back.data["saxs"]["fit"]["combined"].chi2_reduced == pytest.approx(fit.chi2_reduced)
     from clusterdynamicsml.report import report
 
     folder = report(d)

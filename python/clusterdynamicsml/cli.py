@@ -243,6 +243,9 @@ def _config_from_flags(args, frames: str | None = None):
 
 def _print_result(result, args) -> None:
     print(result.summary_text())
+    for key, what in (("report_html", "HTML report"), ("report_pptx", "PowerPoint"), ("dataset", "dataset")):
+        if key in result.outputs:
+            print(f"{what}: {result.run_dir / result.outputs[key]}")
     print(f"results: {result.run_dir}")
 
 
@@ -391,7 +394,7 @@ def _saxs_structures(args) -> int:
         out = out_dir / f"debye_profiles_{time.strftime('%Y%m%d_%H%M%S')}.csv"
     header = ",".join(["q_inv_angstrom"] + [f"I_{k}_e2" for k in list(columns)[1:]])
     np.savetxt(out, np.column_stack(list(columns.values())), delimiter=",", header=header, comments="",
-               fmt="%.10g")
+               fmt="%.17g")
     print(f"wrote {out} ({len(paths)} profiles, {len(q)} q points)")
     return 0
 

@@ -238,22 +238,32 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
             out.append(("Observed lifetimes by label (fs, rates per ps)", rows, cols))
     pred = d.get("prediction")
     if pred is not None:
-        rows = table_rows(_get(pred, "predictions"))
-        want = ["target_node_count", "rank", "label", "predicted_population_share",
+        rows = table_rows(pred.predictions_table() if hasattr(pred, "predictions_table") else _get(pred, "predictions"))
+        want = ["target_node_count", "rank", "label", "predicted_population_share", "share_p05", "share_p95",
                 "predicted_mean_count_per_frame", "predicted_occupancy_fraction", "predicted_mean_lifetime_fs",
-                "predicted_mean_radius_of_gyration", "source_label"]
+                "mean_lifetime_fs_p05", "mean_lifetime_fs_p95", "predicted_mean_radius_of_gyration", "source_label"]
         if rows:
             cols = [c for c in want if c in rows[0]] or _simple_columns(rows)
-            out.append(("Predicted larger clusters", rows, cols))
+            out.append(("Predicted larger clusters (shares with bootstrap 5-95 %, lifetimes in fs, Rg in "
+                        "angstrom)", rows, cols))
         val = _get(pred, "validation")
         if val is not None:
             rows = table_rows(val)
             if rows:
                 out.append(("Leave-largest-size-out validation", rows, _simple_columns(rows)))
+    quality = d.get("structure_quality")
+    if quality:
+        out.append(("Predicted structures: shortest contact and deviation from the learned geometry (angstrom)",
+                    list(quality), ["target_node_count", "rank", "label", "n_atoms", "shortest_contact",
+                                    "shortest_contact_pair", "min_distance_ratio", "max_abs_bond_deviation",
+                                    "file"]))
     dw = d.get("debye_waller")
-    if dw is not None:
+    if dw is None and pred is not None:
+        dw = _get(pred, "debye_waller")
+    if dw:
         rows = table_rows(dw)
-        want = ["source", "label", "element_a", "element_b", "sigma", "b_factor", "support_count"]
+        want = ["source", "method", "label", "node_count", "element_a", "element_b", "sigma", "b_factor",
+                "support_count", "sigma_p05", "sigma_p95"]
         if rows:
             cols = [c for c in want if c in rows[0]] or _simple_columns(rows)
             out.append(("Debye-Waller table (sigma in angstrom, B = 8 pi^2 sigma^2 in angstrom^2)", rows, cols))

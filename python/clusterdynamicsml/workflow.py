@@ -803,6 +803,42 @@ def _result_from_ctx(ctx: _Context, steps) -> RunResult:
 # ---------------------------------------------------------------------------------------
 # the run
 # ---------------------------------------------------------------------------------------
+def _preflight(cfg: RunConfig, steps) -> None:
+    """Cheap checks of the inputs before any folder is made or anything long runs: the cluster
+    rules, the energy file and the experimental SAXS files. A problem is a ConfigError naming
+    the run-file key (and the stage's message, which names the file and line)."""
+    def wanted(step):
+        return steps is None or step in steps
+
+    if wanted("dynamics"):
+        try:
+            _rules(cfg)
+        except StageUnavailable:
+            pass
+        if cfg.frames.energy_file is not None:
+            try:
+                read_ener = _stage("energy", "read_cp2k_ener")
+                read_ener(str(cfg.resolve_path(cfg.frames.energy_file)))
+            except StageUnavailable:
+                pass
+            except (ValueError, OSError) as exc:
+                raise ConfigError(cfg.source, "frames", "energy_file", str(exc)) from None
+    if wanted("saxs") and cfg.saxs.enabled and cfg.predict.enabled and (cfg.saxs.experimental or cfg.saxs.solvent_file):
+        unit = {"auto": None, "1/A": "A^-1", "1/nm": "nm^-1"}[cfg.saxs.q_units]
+        try:
+            load = _stage("expdata", "load_saxs_data")
+        except StageUnavailable:
+            return
+        for key, paths in (("experimental", cfg.saxs.experimental), ("solvent_file", [cfg.saxs.solvent_file])):
+            for p in paths:
+                if p is None:
+                    continue
+                try:
+                    load(str(cfg.resolve_path(p)), q_unit=unit)
+                except (ValueError, OSError) as exc:
+                    raise ConfigError(cfg.source, "saxs", key, str(exc)) from None
+
+
 def _new_run_dir(parent: Path, name: str) -> tuple[Path, Path]:
     parent.mkdir(parents=True, exist_ok=True)
     while True:
@@ -845,11 +881,7 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
         if unknown:
             raise ValueError(f"unknown step(s) {unknown}; known: {list(_STEP_FUNCS)}")
     resolved = cfg.resolved()
-    if steps is None or "dynamics" in steps:
-        try:
-            _rules(resolved)
-        except StageUnavailable:
-            pass
+    _preflight(resolved, steps)
     final_dir, work_dir = _new_run_dir(Path(resolved.run.output_dir), resolved.run.name)
     stem = _safe_name(resolved.run.name)
     ctx = _Context(resolved, work_dir, stem, resolved.run.progress)
@@ -1038,11 +1070,13 @@ def _summary_numbers(result: RunResult) -> dict:
         out["max_observed_node_count"] = _get(pred, "max_observed_node_count")
         out["max_predicted_node_count"] = _get(pred, "max_predicted_node_count")
     saxs = d.get("saxs")
-    if saxs is not None:
-        for key in ("chi2_reduced", "rmse", "pearson"):
-            val = _get(saxs, key)
-            if val is not None:
-                out[f"saxs_{key}"] = val
+    if isinstance(saxs, dict):
+        out["saxs_components"] = len(saxs.get("components") or [])
+        for name, f in (saxs.get("fit") or {}).items():
+            for key in ("chi2_reduced", "rmse", "pearson"):
+                val = _get(f, key)
+                if val is not None:
+                    out[f"saxs_{name}_{key}"] = val
     out["wall_seconds"] = result.info.get("wall_seconds")
     return _jsonable(out)
 
@@ -1169,7 +1203,8 @@ def compare_runs(run_a, run_b) -> dict:
     else:
         lines.append("  (none)")
     lines += ["", "summary:"]
-    lines += [f"  {k:<18s}  A = {f(x):<24s} B = {f(y)}" for k, x, y in summary]
+    w = max([len(k) for k, _, _ in summary] + [8])
+    lines += [f"  {k:<{w}s}  A = {f(x):<24s} B = {f(y)}" for k, x, y in summary]
     lines += ["", "predictions (size, label: population share A / B, mean lifetime fs A / B):"]
     if preds:
         lines += [f"  {s!s:>4} {lab!s:<14s} share {f(x1):>8s} / {f(y1):<8s}  lifetime {f(x2):>8s} / {f(y2)}"
