@@ -554,3 +554,40 @@ def test_settings_are_checked_before_any_frame_is_read(tmp_path):
     assert not log.exists()
     r = analyze_dynamics(frames, rules, bin_width_fs=20.0, counter=failing_counter, num_threads=1)
     assert (r.frames_per_bin, r.bin_width_fs, r.n_bins) == (2, 20.0, 3)
+
+
+def test_properties_of_the_aggregation_on_random_counts():
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+
+    @hypothesis.settings(max_examples=60, deadline=None)
+    @hypothesis.given(
+        seed=st.integers(0, 2**32 - 1), n_frames=st.integers(1, 40), n_labels=st.integers(1, 5),
+        k=st.integers(1, 7), dt=st.sampled_from([0.5, 1.0, 2.5, 10.0]),
+    )
+    def check(seed, n_frames, n_labels, k, dt):
+        rng = np.random.default_rng(seed)
+        counts = rng.integers(0, 4, size=(n_frames, n_labels)) * (rng.random((n_frames, n_labels)) < 0.7)
+        labels = ["Na", "Cl", "NaCl", "Na2Cl", "NaCl2"][:n_labels]
+        times = np.arange(n_frames) * dt
+        r = dynamics_from_counts(times, counts, labels, timestep_fs=dt, frames_per_bin=k)
+        assert r.frames_in_bin.sum() == n_frames
+        np.testing.assert_array_equal(r.raw_count_matrix.sum(axis=1), r.frame_count_matrix.sum(axis=1))
+        for b in range(r.n_bins):
+            if r.total_clusters_per_bin[b]:
+                assert r.fraction_matrix[:, b].sum() == pytest.approx(1.0)
+        for row in r.lifetime_by_label:
+            c = r.counts(row.label)
+            assert row.association_events - row.dissociation_events == c[-1] - c[0]
+            assert row.completed_lifetime_count + row.window_truncated_lifetime_count == c[0] + row.association_events
+        # the label order of the input does not matter
+        perm = rng.permutation(n_labels)
+        other = dynamics_from_counts(times, counts[:, perm], [labels[j] for j in perm], timestep_fs=dt, frames_per_bin=k)
+        assert other == r
+
+    check()
+
+
+def test_progress_bar_reports_frames(capsys):
+    analyze_dynamics(_frames(5), RULES, timestep_fs=10.0, counter=standin_count_labels, num_threads=1, progress=True)
+    assert "5/5" in capsys.readouterr().err

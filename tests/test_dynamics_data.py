@@ -87,3 +87,13 @@ def test_percolating_kcl_is_reported_not_counted_as_finite(shared_data):
     assert counted.labels == ["K108Cl108"] and counted.label_sizes.tolist() == [216]
     assert counted.lifetime_row("K108Cl108").window_truncated_lifetime_count == 1
     assert "counted under their labels" in counted.warnings[0]
+
+
+@pytest.mark.shared_data
+def test_molten_nacl_same_result_for_one_and_two_kernel_threads(shared_data):
+    rules = cdml.ClusterRules(node=["Na"], linker=["Cl"], shell=[], cutoffs={("Na", "Cl"): 2.6})
+    source = cdml.read_frames(shared_data / NACL)
+    kw = dict(frames_per_bin=4, start_fs=20.0, stop_fs=39.5)
+    one = analyze_dynamics(source, rules, num_threads=1, **kw)
+    two = analyze_dynamics(source, rules.to_dict(), num_threads=2, **kw)  # rules as a dict (run files)
+    assert one.n_frames == 40 and one == two

@@ -2,6 +2,7 @@
 lost workers, retries and bad input."""
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -100,10 +101,16 @@ def test_analyze_dynamics_local_processes_match_serial(tmp_path):
     serial = analyze_dynamics(traj, RULES, num_threads=1, **kw)
     pooled = analyze_dynamics(traj, RULES, workers=2, **kw)
     assert pooled.differences(serial) == ["settings"]
-    # a worker dies in the middle of the run: the result is still complete and identical
+    # a worker dies in the middle of a checkpointed run: the result is still complete and identical,
+    # every chunk is in the checkpoint exactly once, and a rerun reloads it without clustering
     rules = dict(RULES, crash_frame=13, marker=str(tmp_path / "died"))
-    crashed = analyze_dynamics(traj, rules, workers=2, **dict(kw, counter=crashing_counter))
+    ckpt = tmp_path / "counts.ckpt"
+    crashed = analyze_dynamics(traj, rules, workers=2, checkpoint=ckpt, **dict(kw, counter=crashing_counter))
     assert (tmp_path / "died").exists()
+    chunks = [json.loads(line)["chunk"] for line in ckpt.read_text().splitlines()[1:]]
+    assert sorted(chunks) == [0, 1, 2, 3, 4]
+    again = analyze_dynamics(traj, rules, checkpoint=ckpt, **dict(kw, counter=crashing_counter))
+    assert again.differences(crashed) == ["settings"]
     for name in ("frame_count_matrix", "raw_count_matrix", "frame_times_fs"):
         assert np.array_equal(getattr(crashed, name), getattr(serial, name))
     assert crashed.lifetime_by_label == serial.lifetime_by_label

@@ -192,7 +192,7 @@ def test_figures_written(chain_library, tmp_path):
     from clusterdynamicsml.plot_predict import plot_population_histograms, plot_prediction_table
 
     lib, table = chain_library
-    res = predict_clusters(lib, table, RULES, [5, 6], timestep_fs=10.0, n_bootstrap=10, validate=False, debye_waller=False)
+    res = predict_clusters(lib, table, RULES, [5, 6], timestep_fs=10.0, n_bootstrap=10, debye_waller=False)
     for fn, stem in ((plot_population_histograms, "hist"), (plot_prediction_table, "table")):
         png, svg = fn(res, tmp_path / "fig" / stem)
         assert png.stat().st_size > 1000 and svg.stat().st_size > 1000

@@ -1,11 +1,14 @@
 // Cell-list neighbour search. Hand-written because it is the hot loop of every frame.
 //
+// All phases run in ONE parallel region, chained by PhasedWork (parallel.hpp) instead
+// of barriers, so that a busy machine costs one scheduler delay per call, not one per phase.
+//
 // 1. Grid. Every atom is wrapped into the primary cell in fractional coordinates and
 //    binned into an n0 x n1 x n2 grid of parallelepiped cells whose perpendicular widths
 //    are all >= the cutoff (at most ~2 cells per atom). A stable counting sort by cell
-//    (per-thread histograms over fixed atom ranges, so the order inside a cell is by
-//    atom index for any thread count) gives structure-of-arrays positions in cell order.
-//    Atoms with a negative type never enter the grid.
+//    (histograms over fixed atom ranges, so the order inside a cell is by atom index for
+//    any thread count) gives structure-of-arrays positions in cell order. Atoms with a
+//    negative type never enter the grid.
 // 2. Search. Each cell is compared with itself and with its 13 "forward" neighbours
 //    (a half shell: every unordered pair of cells/images is visited once). With axis 0
 //    running fastest in memory, the forward neighbours form 4 rows of 3 cells plus the
@@ -31,26 +34,10 @@
 #include <utility>
 
 #include "clusterdynamicsml/parallel.hpp"
-#ifdef CDML_PROFILE
-#include <chrono>
-#include <cstdio>
-#define PROF(name) do { auto _t = std::chrono::steady_clock::now(); std::fprintf(stderr, "%-10s %8.2f ms\n", name, std::chrono::duration<double, std::milli>(_t - _prof_t0).count()); _prof_t0 = _t; } while (0)
-#define PROF_START auto _prof_t0 = std::chrono::steady_clock::now()
-#else
-#define PROF(name) do {} while (0)
-#define PROF_START do {} while (0)
-#endif
+
 
 namespace cdml {
 namespace {
-
-int thread_id() {
-#ifdef CDML_HAVE_OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 struct Grid {
     int64_t n[3] = {1, 1, 1};
@@ -86,128 +73,6 @@ void choose_cells(const double extent[3], double cutoff, int64_t natoms, int64_t
         if (total <= max_cells) return;
         width *= 1.25;
     }
-}
-
-Grid build_grid(const double* pos, int64_t n, const int32_t* types, double cutoff, const Box* box,
-                int nthreads) {
-    Grid g;
-    PROF_START;
-    // atoms that take part (types >= 0), in increasing original index
-    std::vector<uint32_t> active;
-    const bool all_active = types == nullptr ||
-                            std::all_of(types, types + n, [](int32_t t) { return t >= 0; });
-    if (!all_active)
-        for (int64_t a = 0; a < n; ++a)
-            if (types[a] >= 0) active.push_back(static_cast<uint32_t>(a));
-    const int64_t m = all_active ? n : static_cast<int64_t>(active.size());
-    g.natoms = m;
-    auto atom = [&](int64_t k) -> int64_t { return all_active ? k : active[k]; };
-
-    double lo[3] = {0, 0, 0}, ext[3] = {0, 0, 0};
-    if (box) {
-        g.periodic = true;
-        const auto& hm = box->matrix();
-        for (int a = 0; a < 3; ++a)
-            for (int b = 0; b < 3; ++b) g.h[a][b] = hm[a][b];
-        for (int k = 0; k < 3; ++k) ext[k] = box->height(k);
-    } else {
-        double hi[3];
-        for (int c = 0; c < 3; ++c) {
-            lo[c] = std::numeric_limits<double>::infinity();
-            hi[c] = -lo[c];
-        }
-        for (int64_t k = 0; k < m; ++k)
-            for (int c = 0; c < 3; ++c) {
-                lo[c] = std::min(lo[c], pos[3 * atom(k) + c]);
-                hi[c] = std::max(hi[c], pos[3 * atom(k) + c]);
-            }
-        for (int c = 0; c < 3; ++c) ext[c] = m > 0 ? hi[c] - lo[c] : 0.0;
-    }
-    choose_cells(ext, cutoff, m, g.n);
-    const int64_t ncell = g.ncell();
-
-    // wrapped Cartesian position (periodic: s H with s wrapped into [0, 1)) and cell of
-    // every atom; axis 0 of the grid runs fastest
-    Buffer<double> wrapped(3 * m);
-    Buffer<int64_t> cell_of(m);
-    const auto& inv = box ? box->inverse() : std::array<std::array<double, 3>, 3>{};
-#pragma omp parallel for schedule(dynamic, 8192) num_threads(nthreads)
-    for (int64_t k = 0; k < m; ++k) {
-        const double* r = pos + 3 * atom(k);
-        double f[3];
-        if (box) {
-            for (int c = 0; c < 3; ++c) {
-                double t = r[0] * inv[0][c] + r[1] * inv[1][c] + r[2] * inv[2][c];
-                t -= std::floor(t);
-                if (t >= 1.0) t = 0.0;  // -tiny wraps to 1.0 in floating point
-                f[c] = t;
-            }
-            for (int c = 0; c < 3; ++c) wrapped[3 * k + c] = f[0] * g.h[0][c] + f[1] * g.h[1][c] + f[2] * g.h[2][c];
-        } else {
-            for (int c = 0; c < 3; ++c) {
-                f[c] = ext[c] > 0 ? (r[c] - lo[c]) / ext[c] : 0.0;
-                wrapped[3 * k + c] = r[c];
-            }
-        }
-        int64_t cc[3];
-        for (int d = 0; d < 3; ++d) {
-            cc[d] = static_cast<int64_t>(f[d] * static_cast<double>(g.n[d]));
-            cc[d] = std::min(std::max<int64_t>(cc[d], 0), g.n[d] - 1);
-        }
-        cell_of[k] = (cc[2] * g.n[1] + cc[1]) * g.n[0] + cc[0];
-    }
-    PROF("wrap+cell");
-
-    // stable counting sort of atom numbers by cell: thread t owns the fixed atom range
-    // [k0(t), k0(t+1)), so inside a cell atoms stay in increasing index for any thread count
-    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nthreads, m / 65536 + 1)));
-    std::vector<std::vector<int64_t>> hist(nt);
-    auto range = [&](int t) { return std::make_pair(m * t / nt, m * (t + 1) / nt); };
-#pragma omp parallel for schedule(static, 1) num_threads(nt)
-    for (int t = 0; t < nt; ++t) {
-        hist[t].assign(ncell, 0);
-        const auto r = range(t);
-        for (int64_t k = r.first; k < r.second; ++k) ++hist[t][cell_of[k]];
-    }
-    g.cell_start.assign(ncell + 1, 0);
-    {
-        int64_t acc = 0;
-        for (int64_t c = 0; c < ncell; ++c) {
-            g.cell_start[c] = acc;
-            for (int t = 0; t < nt; ++t) {
-                const int64_t cnt = hist[t][c];
-                hist[t][c] = acc;  // becomes thread t's cursor for cell c
-                acc += cnt;
-            }
-        }
-        g.cell_start[ncell] = acc;
-    }
-    Buffer<uint32_t> sorted(m);
-#pragma omp parallel for schedule(static, 1) num_threads(nt)
-    for (int t = 0; t < nt; ++t) {
-        const auto r = range(t);
-        std::vector<int64_t>& cur = hist[t];
-        for (int64_t k = r.first; k < r.second; ++k) sorted[cur[cell_of[k]]++] = static_cast<uint32_t>(k);
-    }
-    PROF("sort");
-    // gather positions (structure of arrays), original indices and types in cell order
-    g.order.resize(m);
-    g.x.resize(m);
-    g.y.resize(m);
-    g.z.resize(m);
-    if (types) g.type.resize(m);
-#pragma omp parallel for schedule(dynamic, 8192) num_threads(nthreads)
-    for (int64_t p = 0; p < m; ++p) {
-        const int64_t k = sorted[p];
-        const int64_t a = atom(k);
-        g.order[p] = static_cast<uint32_t>(a);
-        g.x[p] = wrapped[3 * k];
-        g.y[p] = wrapped[3 * k + 1];
-        g.z[p] = wrapped[3 * k + 2];
-        if (types) g.type[p] = types[a];
-    }
-    PROF("gather");
-    return g;
 }
 
 // A found pair, original indices row < col.
@@ -371,6 +236,11 @@ int half_shell_segments(const Grid& g, int64_t cx, int64_t cy, int64_t cz, Segme
     return nseg;
 }
 
+// Chunk sizes of the phases (atoms, cells); fixed, so the work split is the same for
+// any thread count (the output does not depend on it anyway: see the header comment).
+constexpr int64_t kAtomChunk = 8192;
+constexpr int64_t kCellChunk = 256;
+
 PairList search(const double* pos, int64_t n, const int32_t* types, int32_t n_types,
                 const double* cutoffs, double max_cutoff, const Box* box, int num_threads) {
     if (n < 0) throw std::invalid_argument("number of atoms must be >= 0");
@@ -396,66 +266,175 @@ PairList search(const double* pos, int64_t n, const int32_t* types, int32_t n_ty
     const int nthreads = resolve_threads(num_threads);
     PairList out;
     if (n < 2) return out;
-    const Grid g = build_grid(pos, n, types, max_cutoff, box, nthreads);
-    if (g.natoms < 2) return out;
-    const SearchParams sp{max_cutoff * max_cutoff, types ? cut2.data() : nullptr, n_types};
-#ifdef CDML_PROFILE
-    auto _ts = std::chrono::steady_clock::now();
-#endif
-    const int64_t ncell = g.ncell();
 
-    // row buckets of 2^shift rows
+    // ---- serial set-up: active atoms, grid shape -------------------------------------
+    Grid g;
+    std::vector<uint32_t> active;  // atoms with type >= 0, increasing index (typed only)
+    const bool all_active = types == nullptr || std::all_of(types, types + n, [](int32_t t) { return t >= 0; });
+    if (!all_active)
+        for (int64_t a = 0; a < n; ++a)
+            if (types[a] >= 0) active.push_back(static_cast<uint32_t>(a));
+    const int64_t m = all_active ? n : static_cast<int64_t>(active.size());
+    if (m < 2) return out;
+    g.natoms = m;
+    auto atom = [&](int64_t k) -> int64_t { return all_active ? k : active[k]; };
+    double lo[3] = {0, 0, 0}, ext[3] = {0, 0, 0};
+    if (box) {
+        g.periodic = true;
+        const auto& hm = box->matrix();
+        for (int a = 0; a < 3; ++a)
+            for (int b = 0; b < 3; ++b) g.h[a][b] = hm[a][b];
+        for (int k = 0; k < 3; ++k) ext[k] = box->height(k);
+    } else {
+        double hi[3];
+        for (int c = 0; c < 3; ++c) {
+            lo[c] = std::numeric_limits<double>::infinity();
+            hi[c] = -lo[c];
+        }
+        for (int64_t k = 0; k < m; ++k)
+            for (int c = 0; c < 3; ++c) {
+                lo[c] = std::min(lo[c], pos[3 * atom(k) + c]);
+                hi[c] = std::max(hi[c], pos[3 * atom(k) + c]);
+            }
+        for (int c = 0; c < 3; ++c) ext[c] = hi[c] - lo[c];
+    }
+    choose_cells(ext, max_cutoff, m, g.n);
+    const int64_t ncell = g.ncell();
+    const auto inv = box ? box->inverse() : std::array<std::array<double, 3>, 3>{};
+    const SearchParams sp{max_cutoff * max_cutoff, types ? cut2.data() : nullptr, n_types};
+
+    // counting sort in K fixed atom ranges (see below)
+    const int64_t K = std::max<int64_t>(1, std::min<int64_t>(4 * static_cast<int64_t>(nthreads), m / 16384));
+    auto range = [&](int64_t r) { return std::make_pair(m * r / K, m * (r + 1) / K); };
+    // row buckets of 2^shift rows for the output
     int shift = 0;
     while ((n >> shift) > 512 && shift < 11) ++shift;
     const int64_t nbuckets = ((n - 1) >> shift) + 1;
 
+    Buffer<double> wrapped(3 * m);
+    Buffer<int64_t> cell_of(m);
+    std::vector<Buffer<uint32_t>> hist(K);
+    Buffer<uint32_t> sorted(m);
+    g.cell_start.resize(ncell + 1);
+    g.order.resize(m);
+    g.x.resize(m);
+    g.y.resize(m);
+    g.z.resize(m);
+    if (types) g.type.resize(m);
     std::vector<std::unique_ptr<PairStore>> stores(nthreads);
+    std::vector<int64_t> bucket_start(nbuckets + 1, 0);
+    const int64_t atom_chunks = (m + kAtomChunk - 1) / kAtomChunk;
+    const int64_t cell_chunks = (ncell + kCellChunk - 1) / kCellChunk;
+
+    PhasedWork work(8);
 #pragma omp parallel num_threads(nthreads)
     {
-        const int tid = thread_id();
-        stores[tid].reset(new PairStore(nbuckets, shift));
-        PairStore& store = *stores[tid];
+        const int tid = thread_index();
         std::vector<int64_t> hits(64);
         std::vector<double> hit_r2(64);
-        Segment segs[16];
-#pragma omp for schedule(dynamic, 256)
-        for (int64_t c = 0; c < ncell; ++c) {
-            const int64_t a0 = g.cell_start[c], a1 = g.cell_start[c + 1];
-            if (a0 == a1) continue;
-            const int64_t cx = c % g.n[0];
-            const int64_t cy = (c / g.n[0]) % g.n[1];
-            const int64_t cz = c / (g.n[0] * g.n[1]);
-            const int nseg = half_shell_segments(g, cx, cy, cz, segs);
-            scan_cell(g, a0, a1, segs, nseg, sp, store, hits, hit_r2);
-        }
-    }
-#ifdef CDML_PROFILE
-    std::fprintf(stderr, "search     %8.2f ms\n", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - _ts).count());
-#endif
-
-    PROF_START;
-    // bucket offsets in the output
-    std::vector<int64_t> bucket_start(nbuckets + 1, 0);
-    for (int64_t b = 0; b < nbuckets; ++b) {
-        int64_t s = 0;
-        for (int t = 0; t < nthreads; ++t) s += stores[t] ? stores[t]->count(b) : 0;
-        bucket_start[b + 1] = bucket_start[b] + s;
-    }
-    const int64_t total = bucket_start[nbuckets];
-    out.i.resize(total);
-    out.j.resize(total);
-    out.d.resize(total);
-    PROF("alloc");
-    // fill each bucket: counting sort by row, then each row by column
-#pragma omp parallel num_threads(nthreads)
-    {
-        std::vector<int64_t> cnt((int64_t(1) << shift) + 1);
+        std::vector<int64_t> cnt;
         std::vector<std::pair<uint32_t, double>> tmp;
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t b = 0; b < nbuckets; ++b) {
+
+        // 1. wrapped Cartesian position (periodic: s H with s wrapped into [0, 1)) and cell
+        //    of every atom; axis 0 of the grid runs fastest
+        work.run(0, atom_chunks, [&](int64_t ch) {
+            const int64_t k1 = std::min(m, (ch + 1) * kAtomChunk);
+            for (int64_t k = ch * kAtomChunk; k < k1; ++k) {
+                const double* r = pos + 3 * atom(k);
+                double f[3];
+                if (g.periodic) {
+                    for (int c = 0; c < 3; ++c) {
+                        double t = r[0] * inv[0][c] + r[1] * inv[1][c] + r[2] * inv[2][c];
+                        t -= std::floor(t);
+                        if (t >= 1.0) t = 0.0;  // -tiny wraps to 1.0 in floating point
+                        f[c] = t;
+                    }
+                    for (int c = 0; c < 3; ++c)
+                        wrapped[3 * k + c] = f[0] * g.h[0][c] + f[1] * g.h[1][c] + f[2] * g.h[2][c];
+                } else {
+                    for (int c = 0; c < 3; ++c) {
+                        f[c] = ext[c] > 0 ? (r[c] - lo[c]) / ext[c] : 0.0;
+                        wrapped[3 * k + c] = r[c];
+                    }
+                }
+                int64_t cc[3];
+                for (int d = 0; d < 3; ++d) {
+                    cc[d] = static_cast<int64_t>(f[d] * static_cast<double>(g.n[d]));
+                    cc[d] = std::min(std::max<int64_t>(cc[d], 0), g.n[d] - 1);
+                }
+                cell_of[k] = (cc[2] * g.n[1] + cc[1]) * g.n[0] + cc[0];
+            }
+        });
+        // 2-4. stable counting sort of atom numbers by cell over K fixed atom ranges: range
+        //    r's cursor for cell c starts after every atom of c in ranges < r, so inside a
+        //    cell atoms stay in increasing index whatever K is
+        work.run(1, K, [&](int64_t r) {
+            hist[r].assign(ncell, 0);
+            const auto rg = range(r);
+            for (int64_t k = rg.first; k < rg.second; ++k) ++hist[r][cell_of[k]];
+        });
+        work.run(2, 1, [&](int64_t) {
+            uint32_t acc = 0;
+            for (int64_t c = 0; c < ncell; ++c) {
+                g.cell_start[c] = acc;
+                for (int64_t r = 0; r < K; ++r) {
+                    const uint32_t count = hist[r][c];
+                    hist[r][c] = acc;  // becomes range r's cursor for cell c
+                    acc += count;
+                }
+            }
+            g.cell_start[ncell] = acc;
+        });
+        work.run(3, K, [&](int64_t r) {
+            const auto rg = range(r);
+            Buffer<uint32_t>& cur = hist[r];
+            for (int64_t k = rg.first; k < rg.second; ++k) sorted[cur[cell_of[k]]++] = static_cast<uint32_t>(k);
+        });
+        // 5. gather positions (structure of arrays), original indices and types in cell order
+        work.run(4, atom_chunks, [&](int64_t ch) {
+            const int64_t p1 = std::min(m, (ch + 1) * kAtomChunk);
+            for (int64_t p = ch * kAtomChunk; p < p1; ++p) {
+                const int64_t k = sorted[p];
+                const int64_t a = atom(k);
+                g.order[p] = static_cast<uint32_t>(a);
+                g.x[p] = wrapped[3 * k];
+                g.y[p] = wrapped[3 * k + 1];
+                g.z[p] = wrapped[3 * k + 2];
+                if (types) g.type[p] = types[a];
+            }
+        });
+        // 6. search, half shell per cell; hits into this thread's bucketed store
+        work.run(5, cell_chunks, [&](int64_t ch) {
+            if (!stores[tid]) stores[tid].reset(new PairStore(nbuckets, shift));
+            PairStore& store = *stores[tid];
+            Segment segs[16];
+            const int64_t c1 = std::min(ncell, (ch + 1) * kCellChunk);
+            for (int64_t c = ch * kCellChunk; c < c1; ++c) {
+                const int64_t a0 = g.cell_start[c], a1 = g.cell_start[c + 1];
+                if (a0 == a1) continue;
+                const int64_t cx = c % g.n[0];
+                const int64_t cy = (c / g.n[0]) % g.n[1];
+                const int64_t cz = c / (g.n[0] * g.n[1]);
+                const int nseg = half_shell_segments(g, cx, cy, cz, segs);
+                scan_cell(g, a0, a1, segs, nseg, sp, store, hits, hit_r2);
+            }
+        });
+        // 7. bucket offsets in the output; the output is allocated, not zeroed
+        work.run(6, 1, [&](int64_t) {
+            for (int64_t b = 0; b < nbuckets; ++b) {
+                int64_t total = 0;
+                for (int t = 0; t < nthreads; ++t) total += stores[t] ? stores[t]->count(b) : 0;
+                bucket_start[b + 1] = bucket_start[b] + total;
+            }
+            out.i.resize(bucket_start[nbuckets]);
+            out.j.resize(bucket_start[nbuckets]);
+            out.d.resize(bucket_start[nbuckets]);
+        });
+        // 8. fill each bucket: counting sort by row, then each row by column
+        work.run(7, nbuckets, [&](int64_t b) {
             const int64_t base = b << shift;
             const int64_t rows = std::min<int64_t>(int64_t(1) << shift, n - base);
-            std::fill(cnt.begin(), cnt.begin() + rows + 1, 0);
+            cnt.assign(rows + 1, 0);
             for (int t = 0; t < nthreads; ++t)
                 if (stores[t]) stores[t]->for_each(b, [&](const Rec& r) { ++cnt[r.row - base + 1]; });
             for (int64_t r = 0; r < rows; ++r) cnt[r + 1] += cnt[r];
@@ -474,7 +453,7 @@ PairList search(const double* pos, int64_t n, const int32_t* types, int32_t n_ty
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t e = off + cnt[r];
                 if (e - s <= 32) {
-                    for (int64_t x = s + 1; x < e; ++x) {
+                    for (int64_t x = s + 1; x < e; ++x) {  // insertion sort: rows are short
                         const int64_t jj = out.j[x];
                         const double dd = out.d[x];
                         int64_t y = x - 1;
@@ -500,9 +479,9 @@ PairList search(const double* pos, int64_t n, const int32_t* types, int32_t n_ty
                 }
                 s = e;
             }
-        }
+        });
     }
-    PROF("fill");
+    work.rethrow();
     return out;
 }
 

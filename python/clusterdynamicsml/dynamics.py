@@ -24,7 +24,8 @@ Frames with ``t >= start`` are selected, and ``t < stop`` for the default stop b
 ``t <= stop`` for an explicit (inclusive) stop. Bins: ``n_bins = max(ceil((stop - start) /
 Delta), 1)`` (a relative 1e-9 guard keeps rounding noise from adding an empty bin), edges
 ``start + i Delta``; frame ``t`` goes to bin ``searchsorted(edges, t, "right") - 1`` clipped
-to ``[0, n_bins - 1]``, so a frame exactly on an edge belongs to the later bin.
+to ``[0, n_bins - 1]``, so a frame exactly on an edge belongs to the later bin ("on" within
+a relative 1e-9 of the bin width, so float rounding of the edges does not move frames).
 
 Matrices (ref §3.4), labels sorted by (cluster size, label):
 
@@ -61,9 +62,10 @@ and is biased short for long-lived labels, ref N6):
 * ``mle_lifetime_fs``: the exponential (constant hazard) maximum-likelihood lifetime using
   every instance, truncated ones included: total observed exposure / observed deaths,
 
-  .. math:: \hat\tau = \frac{\sum_i \ell_i}{D} = \frac{\int_{start}^{T_{obs}} c(t)\,dt}{\text{dissociation events}},
+  .. math:: \hat\tau = \frac{\sum_i \ell_i}{D} = \frac{\int_{t_0}^{T_{obs}} c(t)\,dt}{\text{dissociation events}},
 
-  with standard error :math:`\hat\tau / \sqrt{D}`. Left-censored instances enter through
+  (``c`` held constant between frames, ``t_0`` the first selected frame) with standard
+  error :math:`\hat\tau / \sqrt{D}`. Left-censored instances enter through
   their observed exposure, which the memoryless exponential model allows. It does not depend
   on the FIFO pairing. None when there are no deaths.
 
@@ -597,6 +599,13 @@ class DynamicsResult:
                 "time_warnings": list(self.time_warnings),
                 "bin_count": self.n_bins,
                 "energy_file": None if self.energy is None else self.energy.filepath,
+                # derived, for readers of the reference layout (ignored on load)
+                "first_selected_time_fs": float(self.frame_times_fs[0]) if self.n_frames else None,
+                "last_selected_time_fs": float(self.frame_times_fs[-1]) if self.n_frames else None,
+                "first_selected_frame": int(self.frame_indices[0]) if self.n_frames else None,
+                "last_selected_frame": int(self.frame_indices[-1]) if self.n_frames else None,
+                "first_selected_source_frame_index": int(self.source_frame_indices[0]) if self.n_frames else None,
+                "last_selected_source_frame_index": int(self.source_frame_indices[-1]) if self.n_frames else None,
             },
             "selected_frame_indices": self.frame_indices.tolist(),
             "selected_source_frame_indices": self.source_frame_indices.tolist(),

@@ -177,12 +177,17 @@ def _progress_bar(enabled: bool, total: int, label: str):
     return tqdm(total=total, unit=label, desc="clusterdynamicsml")
 
 
+#: Imported once by the forkserver, so each worker starts with them loaded (a missing one is skipped).
+_PRELOAD = ["numpy", "scipy.sparse", "scipy.sparse.csgraph", "clusterdynamicsml", "clusterdynamicsml.frames", "clusterdynamicsml.clusters",
+            "clusterdynamicsml.dynamics"]
+
+
 def _process_context():
     """``forkserver`` where available (a clean, single-threaded server process forks the workers,
     so OpenMP state is never inherited, and later pools start fast), else ``spawn``."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["numpy", "clusterdynamicsml", "clusterdynamicsml.dynamics", "clusterdynamicsml.clusters"])
+        ctx.set_forkserver_preload(_PRELOAD)
         return ctx
     return multiprocessing.get_context("spawn")
 

@@ -61,7 +61,13 @@ def plot_population_histograms(result, out_stem) -> tuple:
     if labels and min(comb[k]["normalized_weight"] for k in labels) < 1e-3:
         ax.set_yscale("log")
     ax.set_title("Observed vs observed + predicted populations")
-    ax.legend()
+    from matplotlib.patches import Patch
+
+    handles, names = ax.get_legend_handles_labels()
+    if any(comb[k]["source"] == "predicted" for k in labels):
+        handles.append(Patch(facecolor="#ee6677", hatch="//", label="predicted (bootstrap 5-95 %)"))
+        names.append("predicted (bootstrap 5-95 %)")
+    ax.legend(handles, names)
     fig.tight_layout()
     try:
         return _save(fig, out_stem)
@@ -71,7 +77,8 @@ def plot_population_histograms(result, out_stem) -> tuple:
 
 def plot_prediction_table(result, out_stem) -> tuple:
     """Table figure of the retained predictions: size, rank, label, share (with bootstrap
-    5-95 %), mean count per frame, occupancy, lifetime (fs), Rg (angstrom), route."""
+    5-95 %), mean count per frame, occupancy, lifetime (fs), Rg (angstrom), route; the
+    leave-largest-size-out validation summary as a footer."""
     plt = _pyplot()
 
     def ci(c, key, fmt):
@@ -94,6 +101,23 @@ def plot_prediction_table(result, out_stem) -> tuple:
     table.set_fontsize(8)
     table.auto_set_column_width(list(range(len(header))))
     ax.set_title(f"Predicted larger clusters (share threshold {result.settings.get('share_threshold')})")
+    v = result.validation or {}
+    if v.get("held_out_node_count") is not None:
+
+        def num(key):
+            value = v.get(key)
+            return "n/a" if value is None else format(float(value), ".2f")
+
+        top = v["predicted"][0]["label"] if v.get("predicted") else "-"
+        seen = v["observed"][0]["label"] if v.get("observed") else "-"
+        fig.text(
+            0.01, 0.01,
+            f"leave-largest-size-out (n = {v['held_out_node_count']}): predicted rank 1 {top}, observed most common {seen}; "
+            f"label recall {num('label_recall')}, precision {num('label_precision')}, share overlap {num('share_overlap')}",
+            fontsize=7,
+        )
+    elif v.get("skipped"):
+        fig.text(0.01, 0.01, f"validation skipped: {v['skipped']}", fontsize=7)
     fig.tight_layout()
     try:
         return _save(fig, out_stem)
