@@ -164,7 +164,7 @@ def test_example_end_to_end(tmp_path):
     for key in ("heatmap", "lifetimes", "histograms", "saxs_components", "saxs_fit_combined"):
         assert key in figs and all(Path(p).stat().st_size > 1000 for p in figs[key]), key
     html = (d / res.outputs["report_html"]).read_text()
-    assert "data:image/png;base64" in html and "Predicted larger clusters" in html
+    assert "data:image/png;base64" in html and "Predicted larger clusters" in html  # formats = ["png"]
     # the dataset reloads without recomputing, and report rebuilds from it
     back = workflow.load_run(d)
     assert back.config == res.config

@@ -8,8 +8,8 @@ tables and figures of a :class:`~clusterdynamicsml.workflow.RunResult`. ``report
 (CLI ``clusterdynamicsml report DATASET``) rebuilds figures and reports from a saved run
 without recomputing anything, into a new timestamped folder.
 
-The HTML report embeds SVG figures inline (PNG as base64 when no SVG exists), so the single
-file can be mailed or archived on its own.
+The HTML report embeds the figures as base64 data URIs (SVG, or PNG when no SVG exists), so
+the single file can be mailed or archived on its own.
 """
 from __future__ import annotations
 
@@ -351,10 +351,9 @@ def _html_table(rows: list[dict], cols: list[str], limit: int = 200) -> str:
 
 def _embed_figure(paths: list[str]) -> str:
     svg = next((p for p in paths if p.endswith(".svg") and Path(p).is_file()), None)
-    if svg is not None:
-        text = Path(svg).read_text(encoding="utf-8")
-        start = text.find("<svg")
-        return text[start:] if start >= 0 else text
+    if svg is not None:  # base64 in an <img>: self-contained, and the SVG ids of figures cannot clash
+        b64 = base64.b64encode(Path(svg).read_bytes()).decode("ascii")
+        return f"<img alt='figure' src='data:image/svg+xml;base64,{b64}'>"
     png = next((p for p in paths if p.endswith(".png") and Path(p).is_file()), None)
     if png is not None:
         b64 = base64.b64encode(Path(png).read_bytes()).decode("ascii")
@@ -375,7 +374,7 @@ def _figures_of(result) -> dict:
 
 
 def write_html_report(result, path) -> Path:
-    """A single self-contained HTML file (inline SVG figures, no external resources)."""
+    """A single self-contained HTML file (figures as base64 data URIs, no external resources)."""
     cfg = result.config
     info = result.info or {}
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
