@@ -1,0 +1,594 @@
+// Debye partial sums: exact (sin recurrence / vectorised sine) and histogram kernels.
+#include "clusterdynamicsml/debye.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+
+#include "clusterdynamicsml/parallel.hpp"
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+// One build runs everywhere; the hot loops get an AVX2/AVX-512 clone picked at load time
+// (by CPU feature, not by "arch=" names, which dispatch on the exact CPU model).
+// fp-contract is off in ISO C++ mode, so every clone rounds the same way.
+#define CDML_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CDML_CLONES
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"  // 64-byte lane vectors never cross an ABI boundary
+#endif
+#define CDML_INLINE inline __attribute__((always_inline))
+
+namespace cdml {
+namespace {
+
+constexpr int V = 8;           // doubles per lane vector
+constexpr int G = 4;           // independent lane vectors (hides the recurrence latency)
+constexpr int W = V * G;       // pairs advanced together
+constexpr int RESEED = 32;     // q points between direct sine evaluations in the recurrence
+constexpr int QBLOCK = 128;    // q points per task of the exact kernel
+constexpr int QBLOCK_H = 32;   // q points per task of the histogram evaluation
+
+// Eight lanes as one GCC/Clang vector: the compiler lowers each operation to whatever the
+// target has (4 SSE2, 2 AVX2 or 1 AVX-512 instruction), lane by lane, so every clone rounds
+// identically.
+typedef double v8d __attribute__((vector_size(8 * sizeof(double))));
+typedef uint64_t v8u __attribute__((vector_size(8 * sizeof(uint64_t))));
+static_assert(V == 8, "lane vectors hold 8 doubles");
+
+CDML_INLINE v8d load8(const double* p) {
+    v8d v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+CDML_INLINE void store8(double* p, v8d v) { std::memcpy(p, &v, sizeof v); }
+
+// sin(x) lane-wise for 0 <= |x| < 1e8, branch-free.
+// x = n pi/2 + r with n = round(2x/pi) (the 1.5*2^52 trick) and r from a 3-part Cody-Waite
+// reduction; sin r and cos r from the Cephes minimax polynomials on [-pi/4, pi/4];
+// the quadrant n mod 4 selects sin/cos and the sign.
+template <class V, class U>
+CDML_INLINE V sin_poly(V x) {
+    constexpr double two_over_pi = 0.63661977236758134308;
+    constexpr double magic = 6755399441055744.0;  // 1.5 * 2^52
+    constexpr double p1 = 1.57079625129699707031e+00;
+    constexpr double p2 = 7.54978941586159635336e-08;
+    constexpr double p3 = 5.39030285815811905290e-15;
+    const V t = x * two_over_pi + magic;
+    U nb;
+    std::memcpy(&nb, &t, sizeof nb);
+    const V nq = t - magic;
+    const V r = ((x - nq * p1) - nq * p2) - nq * p3;
+    const V z = r * r;
+    const V s = r + r * z *
+                        (((((1.58962301576546568060e-10 * z - 2.50507477628578072866e-8) * z +
+                            2.75573136213857245213e-6) * z -
+                           1.98412698295895385996e-4) * z +
+                          8.33333333332211858878e-3) * z -
+                         1.66666666666666307295e-1);
+    const V c = 1.0 - 0.5 * z +
+                z * z *
+                    (((((-1.13585365213876817300e-11 * z + 2.08757008419747316778e-9) * z -
+                        2.75573141792967388112e-7) * z +
+                       2.48015872888517045348e-5) * z -
+                      1.38888888888730564116e-3) * z +
+                     4.16666666666665929218e-2);
+    U sb, cb;
+    std::memcpy(&sb, &s, sizeof sb);
+    std::memcpy(&cb, &c, sizeof cb);
+    const U one = nb - nb + 1u;                  // (a vector or scalar) 1
+    const U swap = (nb - nb) - (nb & one);        // odd quadrant: all ones -> cos r
+    const U sign = (nb & (one + one)) << 62;      // quadrants 2, 3: negative
+    const U res = ((cb & swap) | (sb & ~swap)) ^ sign;
+    V out;
+    std::memcpy(&out, &res, sizeof out);
+    return out;
+}
+
+// acc[k * W + l] += wr[l] * sin((q0 + (k0 + k) dq) r[l]) for k in [0, nk): the recurrence.
+CDML_CLONES
+void lanes_uniform(const double* r_, const double* wr_, double q0, double dq, int64_t k0, int nk, double* acc) {
+    v8d r[G], wr[G], lam[G], u[G], d[G];
+    for (int g = 0; g < G; ++g) {
+        r[g] = load8(r_ + g * V);
+        wr[g] = load8(wr_ + g * V);
+        const v8d h = sin_poly<v8d, v8u>(0.5 * dq * r[g]);
+        lam[g] = -4.0 * h * h;
+    }
+    for (int kb = 0; kb < nk; kb += RESEED) {
+        const double qa = q0 + static_cast<double>(k0 + kb) * dq;
+        const double qb = q0 + static_cast<double>(k0 + kb + 1) * dq;
+        for (int g = 0; g < G; ++g) {
+            u[g] = wr[g] * sin_poly<v8d, v8u>(qa * r[g]);
+            d[g] = wr[g] * sin_poly<v8d, v8u>(qb * r[g]) - u[g];
+        }
+        const int m = std::min(RESEED, nk - kb);
+        double* a = acc + static_cast<int64_t>(kb) * W;
+        for (int k = 0; k < m; ++k) {
+            for (int g = 0; g < G; ++g) {
+                store8(a + k * W + g * V, load8(a + k * W + g * V) + u[g]);
+                u[g] += d[g];
+                d[g] += lam[g] * u[g];
+            }
+        }
+    }
+}
+
+// acc[k * W + l] += wr[l] * sin(q[k] r[l]) for k in [0, nk): direct evaluation.
+CDML_CLONES
+void lanes_direct(const double* r_, const double* wr_, const double* q, int nk, double* acc) {
+    for (int g = 0; g < G; ++g) {
+        const v8d r = load8(r_ + g * V), wr = load8(wr_ + g * V);
+        for (int k = 0; k < nk; ++k)
+            store8(acc + k * W + g * V, load8(acc + k * W + g * V) + wr * sin_poly<v8d, v8u>(q[k] * r));
+    }
+}
+
+// sqrt(x) for x >= 0 from multiplications only, so that it vectorises (std::sqrt keeps a
+// scalar errno path without -fno-math-errno): a bit-level estimate of 1/sqrt(x) refined by
+// four Newton steps y <- y (1.5 - 0.5 x y^2) (relative error 3.5e-2 -> 2e-21), then
+// s = x y corrected once, s + 0.5 y (x - s^2). Accurate to a few ulp; x = 0 gives 0.
+CDML_INLINE double sqrt_mul(double x) {
+    uint64_t b;
+    std::memcpy(&b, &x, sizeof b);
+    b = 0x5FE6EB50C7B537A9ULL - (b >> 1);
+    double y;
+    std::memcpy(&y, &b, sizeof y);
+    const double hx = 0.5 * x;
+    y = y * (1.5 - hx * y * y);
+    y = y * (1.5 - hx * y * y);
+    y = y * (1.5 - hx * y * y);
+    y = y * (1.5 - hx * y * y);
+    const double s = x * y;
+    return s + 0.5 * y * (x - s * s);
+}
+
+// Distance bins of a block of partners j: bin[l] = floor(r_l / w), off[l] = the offset inside
+// the bin in 31-bit fixed point. Vectorised (int32 conversions exist in every ISA).
+CDML_CLONES
+void bin_block(const double* xs, const double* ys, const double* zs, int m, double xi, double yi, double zi,
+               double inv_w, int32_t* bin, int32_t* off) {
+    for (int l = 0; l < m; ++l) {
+        const double dx = xs[l] - xi, dy = ys[l] - yi, dz = zs[l] - zi;
+        const double t = sqrt_mul(dx * dx + dy * dy + dz * dz) * inv_w;
+        const int32_t b = static_cast<int32_t>(t);
+        bin[l] = b;
+        off[l] = static_cast<int32_t>((t - static_cast<double>(b)) * 2147483648.0);
+    }
+}
+
+void check_q(const double* q, int64_t nq) {
+    if (nq < 0) throw std::invalid_argument("number of q points must be >= 0");
+    for (int64_t k = 0; k < nq; ++k)
+        if (!std::isfinite(q[k]) || q[k] < 0)
+            throw std::invalid_argument("q must be finite and >= 0 (1/angstrom); q[" + std::to_string(k) +
+                                        "] = " + std::to_string(q[k]));
+}
+
+// Validate atoms; return the bounding-box diagonal (an upper bound on every distance).
+double check_atoms(const double* pos, int64_t n, const int32_t* types, int32_t n_types) {
+    if (n < 0) throw std::invalid_argument("number of atoms must be >= 0");
+    if (n_types < 1) throw std::invalid_argument("n_types must be >= 1");
+    double lo[3] = {0, 0, 0}, hi[3] = {0, 0, 0};
+    for (int64_t i = 0; i < n; ++i) {
+        if (types[i] < 0 || types[i] >= n_types)
+            throw std::invalid_argument("type of atom " + std::to_string(i) + " is " + std::to_string(types[i]) +
+                                        ", expected 0.." + std::to_string(n_types - 1));
+        for (int c = 0; c < 3; ++c) {
+            const double v = pos[3 * i + c];
+            if (!std::isfinite(v))
+                throw std::invalid_argument("positions contain NaN or infinity (atom " + std::to_string(i) + ")");
+            if (i == 0 || v < lo[c]) lo[c] = v;
+            if (i == 0 || v > hi[c]) hi[c] = v;
+        }
+    }
+    return std::sqrt((hi[0] - lo[0]) * (hi[0] - lo[0]) + (hi[1] - lo[1]) * (hi[1] - lo[1]) +
+                     (hi[2] - lo[2]) * (hi[2] - lo[2]));
+}
+
+void check_range(const double* q, int64_t nq, double rmax) {
+    double qmax = 0;
+    for (int64_t k = 0; k < nq; ++k) qmax = std::max(qmax, q[k]);
+    if (qmax * rmax > 1e8)
+        throw std::invalid_argument("q_max * r_max = " + std::to_string(qmax * rmax) +
+                                    " exceeds 1e8 (q in 1/angstrom, positions in angstrom?)");
+}
+
+// Atoms sorted by type, and inside a type along a Morton (Z-order) curve of 4 A cells, so
+// that consecutive partners j of an atom i have similar distances (cache-friendly histogram
+// updates). The order is a pure function of the input (ties keep the input order).
+struct Sorted {
+    std::vector<double> x, y, z;
+    std::vector<int32_t> t;
+    std::vector<int64_t> start;  // (n_types + 1,)
+};
+
+uint64_t spread_bits(uint64_t v) {  // 21 bits -> every third bit
+    v &= 0x1fffff;
+    v = (v | v << 32) & 0x1f00000000ffffULL;
+    v = (v | v << 16) & 0x1f0000ff0000ffULL;
+    v = (v | v << 8) & 0x100f00f00f00f00fULL;
+    v = (v | v << 4) & 0x10c30c30c30c30c3ULL;
+    v = (v | v << 2) & 0x1249249249249249ULL;
+    return v;
+}
+
+Sorted sort_by_type(const double* pos, int64_t n, const int32_t* types, int32_t n_types) {
+    Sorted s;
+    s.start.assign(static_cast<size_t>(n_types) + 1, 0);
+    for (int64_t i = 0; i < n; ++i) ++s.start[types[i] + 1];
+    for (int32_t a = 0; a < n_types; ++a) s.start[a + 1] += s.start[a];
+    double lo[3] = {0, 0, 0};
+    for (int64_t i = 0; i < n; ++i)
+        for (int c = 0; c < 3; ++c) lo[c] = (i == 0) ? pos[3 * i + c] : std::min(lo[c], pos[3 * i + c]);
+    constexpr double cell = 4.0;
+    std::vector<uint64_t> key(n);
+    for (int64_t i = 0; i < n; ++i) {
+        uint64_t m = 0;
+        for (int c = 0; c < 3; ++c) {
+            const double v = std::min((pos[3 * i + c] - lo[c]) / cell, 2097151.0);
+            m |= spread_bits(static_cast<uint64_t>(v)) << c;
+        }
+        key[i] = m;
+    }
+    std::vector<int64_t> order(n);
+    std::iota(order.begin(), order.end(), int64_t(0));
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+        if (types[a] != types[b]) return types[a] < types[b];
+        return key[a] < key[b];
+    });
+    s.x.resize(n);
+    s.y.resize(n);
+    s.z.resize(n);
+    s.t.resize(n);
+    for (int64_t k = 0; k < n; ++k) {
+        const int64_t i = order[k];
+        s.x[k] = pos[3 * i];
+        s.y[k] = pos[3 * i + 1];
+        s.z[k] = pos[3 * i + 2];
+        s.t[k] = types[i];
+    }
+    return s;
+}
+
+DebyePartials make_partials(const Sorted& s, int32_t n_types, int64_t nq) {
+    DebyePartials out;
+    out.n_types = n_types;
+    out.n_q = nq;
+    const int64_t P = n_pair_types(n_types);
+    out.type_counts.resize(n_types);
+    for (int32_t a = 0; a < n_types; ++a) out.type_counts[a] = s.start[a + 1] - s.start[a];
+    out.pair_counts.assign(P, 0);
+    for (int32_t a = 0; a < n_types; ++a)
+        for (int32_t b = a; b < n_types; ++b) {
+            const int64_t na = out.type_counts[a], nb = out.type_counts[b];
+            out.pair_counts[pair_type_index(a, b, n_types)] = (a == b) ? na * (na - 1) / 2 : na * nb;
+        }
+    out.s.assign(static_cast<size_t>(P * nq), 0.0);
+    return out;
+}
+
+// Turn A_p(q) = sum w sin(q r) / r into S_p(q) = A_p(q) / q, with S_p(0) = sum w (+ zero-distance pairs).
+void finish(DebyePartials& out, const double* q, const std::vector<double>& weight_sum,
+            const std::vector<double>& zero_pairs) {
+    const int64_t P = static_cast<int64_t>(weight_sum.size());
+    for (int64_t p = 0; p < P; ++p)
+        for (int64_t k = 0; k < out.n_q; ++k) {
+            double& v = out.s[p * out.n_q + k];
+            v = (q[k] > 0 ? v / q[k] : weight_sum[p]) + zero_pairs[p];
+        }
+}
+
+// Grid used by the lane kernels: either uniform (q0, dq) or the explicit q values.
+struct Grid {
+    const double* q;
+    int64_t nq;
+    bool uniform;
+    double q0, dq;
+};
+
+inline void lanes(const Grid& g, const double* r, const double* wr, int64_t k0, int nk, double* acc) {
+    if (g.uniform)
+        lanes_uniform(r, wr, g.q0, g.dq, k0, nk, acc);
+    else
+        lanes_direct(r, wr, g.q + k0, nk, acc);
+}
+
+Grid make_grid(const double* q, int64_t nq) {
+    Grid g{q, nq, false, 0.0, 0.0};
+    g.uniform = is_uniform_grid(q, nq, &g.q0, &g.dq);
+    return g;
+}
+
+}  // namespace
+
+bool is_uniform_grid(const double* q, int64_t nq, double* q0, double* dq) {
+    if (nq < 3) return false;
+    const double a = q[0];
+    const double step = (q[nq - 1] - q[0]) / static_cast<double>(nq - 1);
+    if (!(step > 0)) return false;
+    double qmax = 0;
+    for (int64_t k = 0; k < nq; ++k) qmax = std::max(qmax, std::fabs(q[k]));
+    const double tol = 8.0 * std::numeric_limits<double>::epsilon() * qmax;
+    for (int64_t k = 0; k < nq; ++k)
+        if (std::fabs(q[k] - (a + static_cast<double>(k) * step)) > tol) return false;
+    *q0 = a;
+    *dq = step;
+    return true;
+}
+
+DebyePartials debye_partials_exact(const double* positions, int64_t n, const int32_t* types, int32_t n_types,
+                                   const double* q, int64_t nq, int num_threads) {
+    check_q(q, nq);
+    const double rmax = check_atoms(positions, n, types, n_types);
+    check_range(q, nq, rmax);
+    const Sorted s = sort_by_type(positions, n, types, n_types);
+    DebyePartials out = make_partials(s, n_types, nq);
+    const int64_t P = n_pair_types(n_types);
+    const Grid g = make_grid(q, nq);
+    out.uniform_grid = g.uniform;
+    if (n < 2 || nq == 0) {
+        std::vector<double> ws(P), z(P, 0.0);
+        for (int64_t p = 0; p < P; ++p) ws[p] = static_cast<double>(out.pair_counts[p]);
+        finish(out, q, ws, z);
+        return out;
+    }
+
+    // Row chunks with about equal pair counts; their number depends on n only.
+    const int64_t total_pairs = n * (n - 1) / 2;
+    const int64_t n_chunks = std::max<int64_t>(1, std::min<int64_t>({64, (total_pairs + 65535) / 65536, n - 1}));
+    std::vector<int64_t> row_start(n_chunks + 1, n - 1);
+    row_start[0] = 0;
+    {
+        int64_t c = 1, acc_pairs = 0;
+        for (int64_t i = 0; i < n - 1 && c < n_chunks; ++i) {
+            acc_pairs += n - 1 - i;
+            if (acc_pairs * n_chunks >= c * total_pairs) row_start[c++] = i + 1;
+        }
+        for (; c < n_chunks; ++c) row_start[c] = n - 1;
+    }
+    const int64_t n_qblocks = (nq + QBLOCK - 1) / QBLOCK;
+    const int64_t n_tasks = n_chunks * n_qblocks;
+    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(resolve_threads(num_threads), n_tasks)));
+
+    std::vector<double> partial(static_cast<size_t>(n_chunks * P * nq), 0.0);  // [chunk][p][k]
+    std::vector<double> zero_chunk(static_cast<size_t>(n_chunks * P), 0.0);   // coincident pairs
+    std::vector<double> scratch(static_cast<size_t>(nt) * P * QBLOCK * W);
+
+#ifdef CDML_HAVE_OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+#endif
+    for (int64_t task = 0; task < n_tasks; ++task) {
+#ifdef CDML_HAVE_OPENMP
+        const int tid = omp_get_thread_num();
+#else
+        const int tid = 0;
+#endif
+        const int64_t c = task / n_qblocks, qb = task % n_qblocks;
+        const int64_t k0 = qb * QBLOCK;
+        const int nk = static_cast<int>(std::min<int64_t>(QBLOCK, nq - k0));
+        double* acc = scratch.data() + static_cast<size_t>(tid) * P * QBLOCK * W;
+        std::fill(acc, acc + P * QBLOCK * W, 0.0);
+        alignas(64) double r[W], wr[W];
+        for (int64_t i = row_start[c]; i < row_start[c + 1]; ++i) {
+            const int32_t a = s.t[i];
+            const double xi = s.x[i], yi = s.y[i], zi = s.z[i];
+            for (int32_t b = a; b < n_types; ++b) {
+                const int64_t j_begin = std::max(i + 1, s.start[b]), j_end = s.start[b + 1];
+                if (j_begin >= j_end) continue;
+                const int64_t p = pair_type_index(a, b, n_types);
+                double* accp = acc + p * QBLOCK * W;
+                for (int64_t j0 = j_begin; j0 < j_end; j0 += W) {
+                    const int64_t m = std::min<int64_t>(W, j_end - j0);
+                    for (int l = 0; l < W; ++l) {
+                        r[l] = 1.0;
+                        wr[l] = 0.0;
+                    }
+                    for (int64_t l = 0; l < m; ++l) {
+                        const double dx = s.x[j0 + l] - xi, dy = s.y[j0 + l] - yi, dz = s.z[j0 + l] - zi;
+                        const double rr = std::sqrt(dx * dx + dy * dy + dz * dz);
+                        if (rr > 0) {
+                            r[l] = rr;
+                            wr[l] = 1.0 / rr;
+                        } else if (qb == 0) {
+                            zero_chunk[c * P + p] += 1.0;  // coincident atoms: sinc(0) = 1 at every q
+                        }
+                    }
+                    lanes(g, r, wr, k0, nk, accp);
+                }
+            }
+        }
+        for (int64_t p = 0; p < P; ++p)
+            for (int k = 0; k < nk; ++k) {
+                const double* v = acc + (p * QBLOCK + k) * W;
+                double sum = 0.0;
+                for (int l = 0; l < W; ++l) sum += v[l];
+                partial[(c * P + p) * nq + k0 + k] = sum;
+            }
+    }
+
+    std::vector<double> ws(P), zp(P, 0.0);
+    for (int64_t p = 0; p < P; ++p) ws[p] = static_cast<double>(out.pair_counts[p]);
+    for (int64_t c = 0; c < n_chunks; ++c)
+        for (int64_t p = 0; p < P; ++p) {
+            zp[p] += zero_chunk[c * P + p];
+            for (int64_t k = 0; k < nq; ++k) out.s[p * nq + k] += partial[(c * P + p) * nq + k];
+        }
+    // Pairs at r = 0 were counted in ws through pair_counts; keep q = 0 equal to the pair count.
+    for (int64_t p = 0; p < P; ++p) ws[p] -= zp[p];
+    finish(out, q, ws, zp);
+    return out;
+}
+
+DebyePartials debye_partials_histogram(const double* positions, int64_t n, const int32_t* types,
+                                       int32_t n_types, const double* q, int64_t nq, double bin_width,
+                                       int num_threads) {
+    check_q(q, nq);
+    if (!(bin_width > 0) || !std::isfinite(bin_width))
+        throw std::invalid_argument("bin_width must be finite and > 0 angstrom");
+    const double rmax = check_atoms(positions, n, types, n_types);
+    check_range(q, nq, rmax);
+    const Sorted s = sort_by_type(positions, n, types, n_types);
+    DebyePartials out = make_partials(s, n_types, nq);
+    const int64_t P = n_pair_types(n_types);
+    const Grid g = make_grid(q, nq);
+    out.uniform_grid = g.uniform;
+    const double inv_w = 1.0 / bin_width;
+    const double nbins_d = std::floor(rmax * inv_w) + 2.0;
+    if (nbins_d * static_cast<double>(P) > 4e8)
+        throw std::invalid_argument("bin_width " + std::to_string(bin_width) + " A is too small for r_max " +
+                                    std::to_string(rmax) + " A (more than 4e8 bins)");
+    const int64_t nbins = static_cast<int64_t>(nbins_d);
+    const int nt = resolve_threads(num_threads);
+
+    // Integer histograms (count, sum of 32-bit fixed-point offsets in the bin): integer
+    // addition is associative, so the merged histogram does not depend on the thread count.
+    // hist[2 * (p * nbins + bin)] = pair count, [... + 1] = sum of fixed-point offsets
+    std::vector<uint64_t> hist(static_cast<size_t>(2 * P * nbins), 0);
+    if (n >= 2) {
+        const int nt_bin = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, n - 1)));
+        std::vector<std::vector<uint64_t>> hist_t(nt_bin);
+        for (int t = 0; t < nt_bin; ++t) hist_t[t].assign(static_cast<size_t>(2 * P * nbins), 0);
+        constexpr int BUF = 256;
+#ifdef CDML_HAVE_OPENMP
+#pragma omp parallel for schedule(dynamic, 16) num_threads(nt_bin)
+#endif
+        for (int64_t i = 0; i < n - 1; ++i) {
+#ifdef CDML_HAVE_OPENMP
+            const int tid = omp_get_thread_num();
+#else
+            const int tid = 0;
+#endif
+            uint64_t* ht = hist_t[tid].data();
+            alignas(64) int32_t bb[BUF];
+            alignas(64) int32_t ob[BUF];
+            const int32_t a = s.t[i];
+            const double xi = s.x[i], yi = s.y[i], zi = s.z[i];
+            for (int32_t b = a; b < n_types; ++b) {
+                const int64_t j_begin = std::max(i + 1, s.start[b]), j_end = s.start[b + 1];
+                const int64_t base = pair_type_index(a, b, n_types) * nbins;
+                for (int64_t j0 = j_begin; j0 < j_end; j0 += BUF) {
+                    const int m = static_cast<int>(std::min<int64_t>(BUF, j_end - j0));
+                    bin_block(s.x.data() + j0, s.y.data() + j0, s.z.data() + j0, m, xi, yi, zi, inv_w, bb, ob);
+                    for (int l = 0; l < m; ++l) {
+                        uint64_t* h = ht + 2 * (base + bb[l]);
+                        h[0] += 1;
+                        h[1] += static_cast<uint64_t>(ob[l]);
+                    }
+                }
+            }
+        }
+        for (int t = 0; t < nt_bin; ++t)
+            for (int64_t k = 0; k < 2 * P * nbins; ++k) hist[k] += hist_t[t][k];
+    }
+
+    // Non-empty bins per pair type as (r_mean, count) lanes.
+    std::vector<std::vector<double>> rb(P), wb(P);
+    std::vector<double> ws(P, 0.0), zp(P, 0.0);
+    for (int64_t p = 0; p < P; ++p) {
+        for (int64_t bin = 0; bin < nbins; ++bin) {
+            const uint64_t c = hist[2 * (p * nbins + bin)];
+            if (c == 0) continue;
+            const double mean_frac =
+                static_cast<double>(hist[2 * (p * nbins + bin) + 1]) / static_cast<double>(c) / 2147483648.0;
+            const double rm = (static_cast<double>(bin) + mean_frac) * bin_width;
+            if (rm > 0) {
+                rb[p].push_back(rm);
+                wb[p].push_back(static_cast<double>(c) / rm);
+                ws[p] += static_cast<double>(c);
+            } else {
+                zp[p] += static_cast<double>(c);
+            }
+        }
+        while (rb[p].size() % W != 0) {
+            rb[p].push_back(1.0);
+            wb[p].push_back(0.0);
+        }
+    }
+
+    // Owner-computes: a task is one pair type and one block of q points.
+    const int64_t n_qblocks = (nq + QBLOCK_H - 1) / QBLOCK_H;
+    const int64_t n_tasks = P * n_qblocks;
+    const int nt_eval = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, n_tasks)));
+    std::vector<double> scratch(static_cast<size_t>(nt_eval) * QBLOCK_H * W);
+#ifdef CDML_HAVE_OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt_eval)
+#endif
+    for (int64_t task = 0; task < n_tasks; ++task) {
+#ifdef CDML_HAVE_OPENMP
+        const int tid = omp_get_thread_num();
+#else
+        const int tid = 0;
+#endif
+        const int64_t p = task / n_qblocks, qb = task % n_qblocks;
+        const int64_t k0 = qb * QBLOCK_H;
+        const int nk = static_cast<int>(std::min<int64_t>(QBLOCK_H, nq - k0));
+        double* acc = scratch.data() + static_cast<size_t>(tid) * QBLOCK_H * W;
+        std::fill(acc, acc + QBLOCK_H * W, 0.0);
+        const int64_t nb = static_cast<int64_t>(rb[p].size());
+        for (int64_t b0 = 0; b0 < nb; b0 += W) lanes(g, rb[p].data() + b0, wb[p].data() + b0, k0, nk, acc);
+        for (int k = 0; k < nk; ++k) {
+            double sum = 0.0;
+            for (int l = 0; l < W; ++l) sum += acc[k * W + l];
+            out.s[p * nq + k0 + k] = sum;
+        }
+    }
+    finish(out, q, ws, zp);
+    return out;
+}
+
+std::vector<double> debye_pairlist_partials(const double* r, const int64_t* pair_type, int64_t n_pairs,
+                                            int64_t n_pair_types_, const double* q, int64_t nq,
+                                            int num_threads) {
+    check_q(q, nq);
+    if (n_pairs < 0 || n_pair_types_ < 1) throw std::invalid_argument("need n_pairs >= 0 and n_pair_types >= 1");
+    for (int64_t m = 0; m < n_pairs; ++m) {
+        if (pair_type[m] < 0 || pair_type[m] >= n_pair_types_)
+            throw std::invalid_argument("pair_type[" + std::to_string(m) + "] out of range");
+        if (!std::isfinite(r[m]) || r[m] < 0)
+            throw std::invalid_argument("pair distances must be finite and >= 0");
+    }
+    std::vector<double> out(static_cast<size_t>(n_pair_types_ * nq), 0.0);
+    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(resolve_threads(num_threads), nq)));
+#ifdef CDML_HAVE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt)
+#endif
+    for (int64_t k = 0; k < nq; ++k) {
+        for (int64_t m = 0; m < n_pairs; ++m) {
+            const double x = q[k] * r[m];
+            out[pair_type[m] * nq + k] += x > 0 ? std::sin(x) / x : 1.0;
+        }
+    }
+    return out;
+}
+
+std::vector<double> debye_intensity_from_partials(const DebyePartials& pt, const double* q, const double* f,
+                                                  const double* sigma) {
+    const int32_t T = pt.n_types;
+    const int64_t nq = pt.n_q;
+    std::vector<double> out(static_cast<size_t>(nq), 0.0);
+    for (int64_t k = 0; k < nq; ++k) {
+        double sum = 0.0;
+        for (int32_t a = 0; a < T; ++a) sum += static_cast<double>(pt.type_counts[a]) * f[a * nq + k] * f[a * nq + k];
+        for (int32_t a = 0; a < T; ++a)
+            for (int32_t b = a; b < T; ++b) {
+                const int64_t p = pair_type_index(a, b, T);
+                double damp = 1.0;
+                if (sigma != nullptr) {
+                    const double sg = sigma[a * T + b];
+                    damp = std::exp(-0.5 * sg * sg * q[k] * q[k]);
+                }
+                sum += 2.0 * f[a * nq + k] * f[b * nq + k] * damp * pt.s[p * nq + k];
+            }
+        out[k] = sum;
+    }
+    return out;
+}
+
+}  // namespace cdml
