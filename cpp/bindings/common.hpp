@@ -22,11 +22,11 @@ using f64_array = py::array_t<double, py::array::c_style | py::array::forcecast>
 using i64_array = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
 using i32_array = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
 
-/// Move a std::vector into a 1-D numpy array without copying.
-template <class T>
-py::array_t<T> to_numpy(std::vector<T>&& v) {
-    auto* heap = new std::vector<T>(std::move(v));
-    py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+/// Move a std::vector (any allocator) into a 1-D numpy array without copying.
+template <class T, class A>
+py::array_t<T> to_numpy(std::vector<T, A>&& v) {
+    auto* heap = new std::vector<T, A>(std::move(v));
+    py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T, A>*>(p); });
     return py::array_t<T>({static_cast<py::ssize_t>(heap->size())}, {sizeof(T)}, heap->data(), owner);
 }
 

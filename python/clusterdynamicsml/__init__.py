@@ -23,11 +23,20 @@ _LAZY = {
     # frames
     "Frame": "frames",
     "read_frames": "frames",
+    "FrameSource": "frames",
+    "FileFormatError": "frames",
+    "read_structure": "frames",
+    "write_xyz": "frames",
+    "write_pdb": "frames",
+    "write_frames": "frames",
     # clusters
     "ClusterRules": "clusters",
     "Cluster": "clusters",
     "extract_clusters": "clusters",
     "parse_label": "clusters",
+    "format_label": "clusters",
+    "count_labels": "clusters",
+    "summarize_frame": "clusters",
     "write_library": "library",
     # dynamics
     "analyze_dynamics": "dynamics",
@@ -52,6 +61,16 @@ _LAZY = {
     "fit_saxs": "fit",
     "plot_saxs_traces": "plot_saxs",
     "plot_saxs_fit": "plot_saxs",
+    # structure library and prediction
+    "read_library": "structures",
+    "predict_clusters": "predict",
+    "PredictionResult": "predict",
+    # geometry statistics and predicted structures
+    "geometry_statistics": "geomstats",
+    "GeometryStatistics": "geomstats",
+    "build_structure": "builder",
+    "BuiltStructure": "builder",
+    "write_built_structure": "builder",
     # workflow
     "RunConfig": "config",
     "run": "workflow",

@@ -18,9 +18,14 @@ class Box:
     __slots__ = ("_matrix",)
 
     def __init__(self, lengths):
-        arr = np.asarray(lengths, dtype=np.float64)
+        try:
+            arr = np.asarray(lengths, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"Box(lengths) needs 3 edge lengths in angstrom, got {lengths!r}") from None
         if arr.shape != (3,):
             raise ValueError(f"Box(lengths) needs 3 edge lengths in angstrom, got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+            raise ValueError(f"box lengths must be finite and positive (angstrom), got {arr.tolist()}")
         self._set(np.diag(arr))
 
     def _set(self, matrix: np.ndarray) -> None:
@@ -39,14 +44,21 @@ class Box:
     @classmethod
     def from_matrix(cls, matrix) -> "Box":
         """Triclinic box from a (3, 3) matrix whose rows are the lattice vectors a, b, c."""
+        try:
+            m = np.asarray(matrix, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"box matrix must be a numeric (3, 3) array, got {matrix!r}") from None
         box = cls.__new__(cls)
-        box._set(np.asarray(matrix, dtype=np.float64))
+        box._set(m)
         return box
 
     @classmethod
     def from_parameters(cls, a, b, c, alpha=90.0, beta=90.0, gamma=90.0) -> "Box":
         """Box from edge lengths (angstrom) and angles (degrees): alpha = angle(b, c), etc."""
-        vals = np.array([a, b, c, alpha, beta, gamma], dtype=np.float64)
+        try:
+            vals = np.array([a, b, c, alpha, beta, gamma], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"box parameters must be numbers, got {(a, b, c, alpha, beta, gamma)!r}") from None
         if not np.all(np.isfinite(vals)) or np.any(vals[:3] <= 0) or np.any(vals[3:] <= 0) or np.any(vals[3:] >= 180):
             raise ValueError(f"box parameters must be positive lengths and angles in (0, 180) degrees, got {vals.tolist()}")
         al, be, ga = np.radians(vals[3:])
@@ -66,7 +78,15 @@ class Box:
         """Accept None, a Box, 3 lengths, 6 parameters (lengths + angles) or a (3, 3) matrix."""
         if box is None or isinstance(box, Box):
             return box
-        arr = np.asarray(box, dtype=np.float64)
+        try:
+            arr = np.asarray(box, dtype=np.float64)
+        except (TypeError, ValueError):
+            arr = None
+        if arr is None or arr.dtype != np.float64:
+            raise ValueError(
+                "box must be None, a Box, 3 lengths, 6 parameters (a, b, c, alpha, beta, gamma) "
+                f"or a (3, 3) matrix of row vectors; got {box!r}"
+            )
         if arr.shape == (3,):
             return cls(arr)
         if arr.shape == (6,):
@@ -113,7 +133,10 @@ class Box:
         return bool(np.all(m[~np.eye(3, dtype=bool)] == 0.0))
 
     def to_fractional(self, positions) -> np.ndarray:
-        return np.asarray(positions, dtype=np.float64) @ np.linalg.inv(self._matrix)
+        """Fractional coordinates s (n, 3) with positions = s @ matrix."""
+        from ._validate import as_positions
+
+        return as_positions(positions) @ np.linalg.inv(self._matrix)
 
     def wrap(self, positions) -> np.ndarray:
         """Positions (n, 3) moved into the primary cell (fractional coordinates in [0, 1))."""

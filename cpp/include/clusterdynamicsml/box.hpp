@@ -28,14 +28,22 @@ public:
     void to_cartesian(const double* s, double* r) const;
     /// Wrap one position into the primary cell [0, 1) in fractional coordinates.
     void wrap(double* r) const;
-    /// Replace the displacement d by its shortest periodic image (exact for any
-    /// triclinic cell: rounds in fractional space, then checks the 27 neighbours).
+    /// Replace the displacement d by its shortest periodic image. Exact for any cell,
+    /// however skewed: it works in a length-reduced basis of the same lattice, rounds
+    /// in that basis, then tries every lattice shift that could still be shorter (the
+    /// projection of a vector on face normal k is s_k * height_k, which bounds the shift
+    /// range; usually -1..1 per axis).
     void minimum_image(double* d) const;
+    /// Rows of a length-reduced basis of the same lattice (used by minimum_image).
+    const std::array<std::array<double, 3>, 3>& reduced_matrix() const { return red_; }
 
 private:
     std::array<std::array<double, 3>, 3> h_{};
     std::array<std::array<double, 3>, 3> inv_{};
     std::array<double, 3> heights_{};
+    std::array<std::array<double, 3>, 3> red_{};
+    std::array<std::array<double, 3>, 3> red_inv_{};
+    std::array<double, 3> red_heights_{};
     double volume_ = 0.0;
     bool ortho_ = false;
 };

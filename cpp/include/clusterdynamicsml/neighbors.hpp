@@ -1,17 +1,53 @@
 // Periodic neighbour search (cell list) and connected components. Python-free.
 #pragma once
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <vector>
 
 #include "clusterdynamicsml/box.hpp"
 
 namespace cdml {
 
+/// Allocator for large result arrays of trivial types: elements are default-initialised,
+/// not zeroed (the kernels write every element, in parallel, so the first-touch page
+/// faults are shared by the threads). Memory comes from std::malloc and goes back with
+/// std::free. (Advising transparent huge pages was tried: slower on a busy machine,
+/// because the kernel compacts memory synchronously on first touch.)
+template <class T>
+struct BufferAllocator {
+    using value_type = T;
+    BufferAllocator() noexcept = default;
+    template <class U>
+    BufferAllocator(const BufferAllocator<U>&) noexcept {}
+    T* allocate(std::size_t n) {
+        const std::size_t bytes = n * sizeof(T);
+        void* p = std::malloc(bytes ? bytes : 1);
+        if (!p) throw std::bad_alloc();
+        return static_cast<T*>(p);
+    }
+    void deallocate(T* p, std::size_t) noexcept { std::free(p); }
+    template <class U, class... Args>
+    void construct(U* p, Args&&... args) {
+        if constexpr (sizeof...(Args) == 0) ::new (static_cast<void*>(p)) U;  // default-init: no zeroing
+        else ::new (static_cast<void*>(p)) U(static_cast<Args&&>(args)...);
+    }
+    template <class U>
+    bool operator==(const BufferAllocator<U>&) const noexcept { return true; }
+    template <class U>
+    bool operator!=(const BufferAllocator<U>&) const noexcept { return false; }
+};
+
+/// A std::vector whose resize() does not zero new elements (see BufferAllocator).
+template <class T>
+using Buffer = std::vector<T, BufferAllocator<T>>;
+
 /// All unordered pairs (i < j) within a cutoff, in canonical order: sorted by (i, j).
+/// Use .data() / .size() / iterators like std::vector.
 struct PairList {
-    std::vector<int64_t> i;
-    std::vector<int64_t> j;
-    std::vector<double> d;  ///< minimum-image distance, angstrom
+    Buffer<int64_t> i;
+    Buffer<int64_t> j;
+    Buffer<double> d;  ///< minimum-image distance, angstrom
     std::size_t size() const { return d.size(); }
 };
 

@@ -1,0 +1,187 @@
+// C++ unit tests of the Python-free core: Box, neighbor_pairs against brute force,
+// neighbor_pairs_typed, connected_components, thread-count determinism and error paths.
+// Plain C++ (no framework): prints one line per failed check and returns non-zero on failure.
+#include <clusterdynamicsml/box.hpp>
+#include <clusterdynamicsml/neighbors.hpp>
+#include <clusterdynamicsml/parallel.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+int failures = 0;
+int checks = 0;
+
+void check(bool ok, const std::string& what) {
+    ++checks;
+    if (!ok) {
+        ++failures;
+        std::printf("FAIL: %s\n", what.c_str());
+    }
+}
+
+template <class F>
+bool throws_invalid_argument(F&& f) {
+    try {
+        f();
+    } catch (const std::invalid_argument&) {
+        return true;
+    } catch (...) {
+        return false;
+    }
+    return false;
+}
+
+// Minimum-image distance by explicit search over shifts -2..2 along each lattice vector.
+double brute_distance(const double* a, const double* b, const cdml::Box* box) {
+    double d[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]};
+    if (!box) return std::sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+    double s[3];
+    box->to_fractional(d, s);
+    for (double& x : s) x -= std::nearbyint(x);
+    double base[3];
+    box->to_cartesian(s, base);
+    const auto& h = box->matrix();
+    double best = 1e300;
+    for (int i = -2; i <= 2; ++i)
+        for (int j = -2; j <= 2; ++j)
+            for (int k = -2; k <= 2; ++k) {
+                double c[3];
+                for (int x = 0; x < 3; ++x) c[x] = base[x] + i * h[0][x] + j * h[1][x] + k * h[2][x];
+                best = std::min(best, std::sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]));
+            }
+    return best;
+}
+
+void test_box() {
+    const cdml::Box o = cdml::Box::orthorhombic(10, 11, 12);
+    check(o.is_orthorhombic(), "orthorhombic box is orthorhombic");
+    check(std::fabs(o.volume() - 1320.0) < 1e-9, "orthorhombic volume");
+    check(std::fabs(o.min_height() - 10.0) < 1e-12, "orthorhombic min height");
+    const double m[9] = {10, 0, 0, 4, 9, 0, -3, 2, 8};
+    const cdml::Box t = cdml::Box::from_matrix(m);
+    check(!t.is_orthorhombic(), "triclinic box is not orthorhombic");
+    check(std::fabs(t.volume() - 720.0) < 1e-9, "triclinic volume = det");
+    double r[3] = {-27.5, 13.25, 40.0};
+    double w[3] = {r[0], r[1], r[2]};
+    t.wrap(w);
+    double s[3];
+    t.to_fractional(w, s);
+    check(s[0] >= 0 && s[0] < 1 && s[1] >= 0 && s[1] < 1 && s[2] >= 0 && s[2] < 1, "wrap lands in [0, 1)");
+    double d[3] = {r[0] - w[0], r[1] - w[1], r[2] - w[2]};
+    t.minimum_image(d);
+    check(std::sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]) < 1e-9, "wrap moves by a lattice vector");
+    // minimum image agrees with brute force
+    std::mt19937_64 rng(5);
+    std::uniform_real_distribution<double> u(-30.0, 30.0);
+    int bad = 0;
+    for (int k = 0; k < 500; ++k) {
+        double a[3] = {0, 0, 0}, b[3] = {u(rng), u(rng), u(rng)};
+        double v[3] = {b[0], b[1], b[2]};
+        t.minimum_image(v);
+        if (std::fabs(std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) - brute_distance(a, b, &t)) > 1e-9) ++bad;
+    }
+    check(bad == 0, "minimum_image matches brute force (" + std::to_string(bad) + " wrong of 500)");
+    const double sing[9] = {1, 0, 0, 2, 0, 0, 0, 0, 1};
+    check(throws_invalid_argument([&] { cdml::Box::from_matrix(sing); }), "singular box throws");
+    const double nan9[9] = {1, 0, 0, 0, NAN, 0, 0, 0, 1};
+    check(throws_invalid_argument([&] { cdml::Box::from_matrix(nan9); }), "non-finite box throws");
+}
+
+std::vector<double> random_positions(std::mt19937_64& rng, int n, const cdml::Box& box, double spread) {
+    std::uniform_real_distribution<double> u(-spread + 1.0, spread);
+    std::vector<double> pos(3 * n);
+    for (int a = 0; a < n; ++a) {
+        const double s[3] = {u(rng), u(rng), u(rng)};
+        box.to_cartesian(s, &pos[3 * a]);
+    }
+    return pos;
+}
+
+void compare_with_brute(const std::vector<double>& pos, double cutoff, const cdml::Box* box, const std::string& name) {
+    const int64_t n = static_cast<int64_t>(pos.size() / 3);
+    const cdml::PairList p = cdml::neighbor_pairs(pos.data(), n, cutoff, box, 0);
+    std::set<std::pair<int64_t, int64_t>> ref;
+    for (int64_t a = 0; a < n; ++a)
+        for (int64_t b = a + 1; b < n; ++b)
+            if (brute_distance(&pos[3 * a], &pos[3 * b], box) <= cutoff) ref.insert({a, b});
+    bool sorted = true, dist_ok = true;
+    std::set<std::pair<int64_t, int64_t>> got;
+    for (std::size_t k = 0; k < p.size(); ++k) {
+        got.insert({p.i[k], p.j[k]});
+        if (k > 0 && (p.i[k] < p.i[k - 1] || (p.i[k] == p.i[k - 1] && p.j[k] <= p.j[k - 1]))) sorted = false;
+        if (std::fabs(p.d[k] - brute_distance(&pos[3 * p.i[k]], &pos[3 * p.j[k]], box)) > 1e-9) dist_ok = false;
+    }
+    check(got == ref, name + ": pair set equals brute force (" + std::to_string(got.size()) + " vs " +
+                          std::to_string(ref.size()) + ")");
+    check(sorted, name + ": pairs sorted by (i, j)");
+    check(dist_ok, name + ": distances equal brute force");
+}
+
+void test_neighbor_pairs() {
+    std::mt19937_64 rng(11);
+    const cdml::Box ortho = cdml::Box::orthorhombic(12, 13, 14);
+    const double m[9] = {12, 0, 0, 6, 11, 0, -4, 3.5, 12};
+    const cdml::Box tric = cdml::Box::from_matrix(m);
+    for (int seed = 0; seed < 4; ++seed) {
+        const double spread = seed % 2 ? 3.0 : 1.0;
+        compare_with_brute(random_positions(rng, 150, ortho, spread), 4.0, &ortho, "orthorhombic seed " + std::to_string(seed));
+        compare_with_brute(random_positions(rng, 150, tric, spread), 0.49 * tric.min_height(), &tric,
+                           "triclinic seed " + std::to_string(seed));
+        compare_with_brute(random_positions(rng, 150, ortho, spread), 2.5, nullptr, "open seed " + std::to_string(seed));
+    }
+    // determinism across thread counts
+    std::vector<double> pos = random_positions(rng, 5000, cdml::Box::orthorhombic(37, 38, 39), 2.0);
+    const cdml::Box big = cdml::Box::orthorhombic(37, 38, 39);
+    const cdml::PairList ref = cdml::neighbor_pairs(pos.data(), 5000, 3.5, &big, 1);
+    for (int t : {2, 3, 8}) {
+        const cdml::PairList p = cdml::neighbor_pairs(pos.data(), 5000, 3.5, &big, t);
+        check(p.i == ref.i && p.j == ref.j && p.d == ref.d, "identical output with " + std::to_string(t) + " threads");
+    }
+    // typed: a uniform matrix gives the untyped result; negative types drop atoms
+    std::vector<int32_t> types(5000, 1);
+    for (int a = 0; a < 5000; a += 7) types[a] = -1;
+    const double cm[4] = {0.0, 0.0, 0.0, 3.5};
+    const cdml::PairList pt = cdml::neighbor_pairs_typed(pos.data(), 5000, types.data(), 2, cm, &big, 0);
+    std::size_t expect = 0;
+    for (std::size_t k = 0; k < ref.size(); ++k) expect += (ref.i[k] % 7 != 0 && ref.j[k] % 7 != 0);
+    check(pt.size() == expect, "typed pairs drop negative-type atoms");
+    // errors
+    const double p2[6] = {0, 0, 0, 1, 1, NAN};
+    check(throws_invalid_argument([&] { cdml::neighbor_pairs(p2, 2, 1.0, nullptr, 1); }), "NaN position throws");
+    check(throws_invalid_argument([&] { cdml::neighbor_pairs(pos.data(), 10, -1.0, nullptr, 1); }), "negative cutoff throws");
+    check(throws_invalid_argument([&] { cdml::neighbor_pairs(pos.data(), 10, 19.0, &big, 1); }), "cutoff >= half box throws");
+    const int32_t bad_types[2] = {0, 3};
+    check(throws_invalid_argument([&] { cdml::neighbor_pairs_typed(pos.data(), 2, bad_types, 2, cm, nullptr, 1); }),
+          "type index out of range throws");
+    const cdml::PairList none = cdml::neighbor_pairs(pos.data(), 0, 3.0, &big, 0);
+    check(none.size() == 0, "zero atoms gives zero pairs");
+}
+
+void test_components() {
+    const int64_t i[4] = {5, 1, 3, 6};
+    const int64_t j[4] = {2, 4, 5, 6};
+    const std::vector<int64_t> lab = cdml::connected_components(7, i, j, 4);
+    const std::vector<int64_t> want = {0, 1, 2, 2, 1, 2, 3};
+    check(lab == want, "components numbered by smallest member");
+    const int64_t bi[1] = {7};
+    check(throws_invalid_argument([&] { cdml::connected_components(7, bi, j, 1); }), "edge outside [0, n) throws");
+}
+
+}  // namespace
+
+int main() {
+    test_box();
+    test_neighbor_pairs();
+    test_components();
+    std::printf("%d checks, %d failures (OpenMP %s, %d threads)\n", checks, failures,
+                cdml::openmp_enabled() ? "on" : "off", cdml::max_threads());
+    return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,209 @@
+"""The command line, in process (``main(argv) -> int``) and once as a real subprocess."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import clusterdynamicsml as cdml
+from clusterdynamicsml.cli import main
+from clusterdynamicsml.config import RunConfig
+
+
+def _err_lines(capsys):
+    err = capsys.readouterr().err.strip()
+    return [line for line in err.splitlines() if line]
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert cdml.__version__ in out and "OpenMP" in out and "threads" in out
+
+
+def test_write_template_and_reload(tmp_path, capsys):
+    target = tmp_path / "run.toml"
+    assert main(["run", "--write-template", str(target)]) == 0
+    assert RunConfig.from_toml(target) == RunConfig()
+    assert "[saxs]" in target.read_text()
+    # never overwrites without --force
+    assert main(["run", "--write-template", str(target)]) == 1
+    assert _err_lines(capsys)[-1].endswith("already exists (use --force to overwrite)")
+    assert main(["run", "--write-template", str(target), "--force"]) == 0
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('[dynamics]\nframes_per_bin = "two"\n', "run.toml: [dynamics] frames_per_bin: expected an integer, got 'two'"),
+        ("[frames]\npaht = 'x'\n", "run.toml: [frames] paht: unknown key (did you mean 'path'?)"),
+        ("[frames]\npath = 'missing_frames.xyz'\n", "run.toml: [frames] path: not found: "),
+        ("[run]\nname = 'x'\n", "run.toml: [frames] path: required"),
+        ("[frames]\npath = 'f.xyz'\nenergy_file = 'nope.ener'\n", "run.toml: [frames] energy_file: not found"),
+        ("[frames]\npath = 'f.xyz'\n[saxs]\nexperimental = ['nope.dat']\n", "run.toml: [saxs] experimental: not found"),
+        ("[frames]\npath = 'f.xyz'\nenergy_file = 'bad.ener'\n", "run.toml: [frames] energy_file: "),
+        ("[frames]\npath = 'f.xyz'\n[clusters]\ncutoffs = { 'Pb-I' = 3.0, 'Xx-I' = 2.0 }\n",
+         "run.toml: [clusters]: cutoffs"),
+    ],
+)
+def test_bad_run_file_gives_one_line_and_exit_1(tmp_path, capsys, text, expected):
+    (tmp_path / "f.xyz").write_text("1\n\nPb 0 0 0\n")
+    (tmp_path / "bad.ener").write_text("# step time kin temp pot\n0 0.0 x 300 -1\n")
+    run = tmp_path / "run.toml"
+    run.write_text(text)
+    assert main(["run", str(run), "-o", str(tmp_path / "out")]) == 1
+    lines = _err_lines(capsys)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("clusterdynamicsml: error: " + expected), lines[0]
+    assert "Traceback" not in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_run_file(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.toml")]) == 1
+    assert _err_lines(capsys) == [f"clusterdynamicsml: error: {tmp_path / 'nope.toml'}: run file not found"]
+
+
+def test_debug_shows_the_exception(tmp_path):
+    run = tmp_path / "run.toml"
+    run.write_text("[dynamics]\nframes_per_bin = 'two'\n")
+    with pytest.raises(ValueError, match="frames_per_bin"):
+        main(["run", str(run), "--debug"])
+
+
+def test_usage_errors_exit_2(capsys):
+    assert main(["frobnicate"]) == 2
+    assert main(["run"]) == 2
+    assert main([]) == 2
+    assert main(["--help"]) == 0
+    capsys.readouterr()
+
+
+def test_bad_command_line_values(tmp_path, capsys):
+    (tmp_path / "f.xyz").write_text("1\n\nPb 0 0 0\n")
+    assert main(["dynamics", str(tmp_path / "f.xyz"), "--cutoff", "PbI=3", "-o", str(tmp_path)]) == 1
+    assert "command line: [clusters] cutoffs: pair 'PbI'" in _err_lines(capsys)[-1]
+    assert main(["dynamics", str(tmp_path / "f.xyz"), "--cutoff", "Pb-I=x"]) == 1
+    assert "--cutoff 'Pb-I=x'" in _err_lines(capsys)[-1]
+    assert main(["dynamics", str(tmp_path / "f.xyz"), "--frames-per-bin", "0"]) == 1
+    assert "[dynamics] frames_per_bin: must be >= 1" in _err_lines(capsys)[-1]
+
+
+def test_runs_commands_on_bad_input(tmp_path, capsys):
+    assert main(["runs", "list", str(tmp_path / "none")]) == 1
+    assert "not a folder" in _err_lines(capsys)[-1]
+    assert main(["runs", "list", str(tmp_path)]) == 0
+    assert "no finished runs" in capsys.readouterr().out
+    (tmp_path / "a").mkdir()
+    assert main(["runs", "compare", str(tmp_path / "a"), str(tmp_path / "a")]) == 1
+    assert "no *_dataset.json" in _err_lines(capsys)[-1]
+    assert main(["report", str(tmp_path / "a")]) == 1
+    assert "no *_dataset.json" in _err_lines(capsys)[-1]
+
+
+def test_subprocess_entry_point(tmp_path):
+    run = tmp_path / "run.toml"
+    run.write_text("[clusters]\nnode = 'Pb'\n")
+    proc = subprocess.run([sys.executable, "-m", "clusterdynamicsml", "run", str(run)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "clusterdynamicsml: error: run.toml: [clusters] node: expected a list of strings, got 'Pb'"
+    proc = subprocess.run([sys.executable, "-m", "clusterdynamicsml", "--version"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and cdml.__version__ in proc.stdout
+
+
+def _job(tmp_path, name):
+    (tmp_path / "frames.xyz").write_text("2\n\nPb 0 0 0\nI 3 0 0\n")
+    run = tmp_path / f"{name}.toml"
+    run.write_text(f'[run]\nname = "{name}"\noutput_dir = "out"\nprogress = false\n[frames]\npath = "frames.xyz"\n')
+    return run
+
+
+def test_run_batch_runs_and_compare_in_process(tmp_path, monkeypatch, capsys):
+    from _workflow_doubles import fake_steps
+
+    fake_steps(monkeypatch)
+    a, b = _job(tmp_path, "a"), _job(tmp_path, "b")
+    b.write_text(b.read_text() + "[predict]\ncandidates_per_size = 2\n")
+    assert main(["run", str(a), "-q", "-j", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "results: " in out and "frames" in out
+    assert main(["batch-run", str(a), str(b), "-q"]) == 0
+    assert "2 of 2 runs finished" in capsys.readouterr().out
+    runs = sorted(p for p in (tmp_path / "out").iterdir())
+    assert len(runs) == 3 and all(p.name.endswith(("_a", "_b")) for p in runs)
+    assert main(["runs", "list", str(tmp_path / "out")]) == 0
+    listing = capsys.readouterr().out
+    assert all(p.name in listing for p in runs)
+    run_b = next(p for p in runs if p.name.endswith("_b"))
+    assert main(["runs", "compare", str(runs[0]), str(run_b)]) == 0
+    text = capsys.readouterr().out
+    assert "predict.candidates_per_size" in text and "Pb4I10" in text
+    assert main(["report", str(run_b), "-q"]) == 0
+    assert "report written to" in capsys.readouterr().out
+    reports = list(run_b.glob("report_*"))
+    assert len(reports) == 1 and (reports[0] / "b_report.html").is_file()
+
+
+def test_batch_run_reports_failures(tmp_path, monkeypatch, capsys):
+    from _workflow_doubles import fake_steps
+
+    fake_steps(monkeypatch, fail_at="dynamics")
+    a = _job(tmp_path, "a")
+    assert main(["batch-run", str(a), str(a), "--keep-going", "-q"]) == 1
+    cap = capsys.readouterr()
+    assert "0 of 2 runs finished, 2 failed" in cap.out
+    assert "FAILED" in cap.err and "line 3" in cap.err
+
+
+def test_real_subprocess_run_of_the_example_data(tmp_path):
+    """One full `clusterdynamicsml run` in a separate process on the bundled example data."""
+    from clusterdynamicsml.example import example_config
+
+    cfg = example_config(tmp_path / "runs")
+    cfg = cfg.replace("frames", stride=4).replace("predict", bootstrap=0, validate=False)
+    cfg = cfg.replace("saxs", q_points=20, max_structures_per_label=2)
+    cfg = cfg.replace("report", figures=False, pptx=False)
+    run_file = tmp_path / "small.toml"
+    cfg.resolved().write_toml(run_file)
+    proc = subprocess.run([sys.executable, "-m", "clusterdynamicsml", "run", str(run_file), "-j", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and not runs[0].name.endswith(".partial")
+    assert f"results: {runs[0]}" in proc.stdout
+    assert "1 threads" in proc.stdout
+    saved = RunConfig.from_toml(runs[0] / "run.toml")
+    assert saved.frames.stride == 4 and saved.run.threads == 1
+    assert (runs[0] / "example_report.html").is_file()
+
+
+def test_batch_run_on_a_local_dask_cluster(tmp_path, monkeypatch, capsys):
+    distributed = pytest.importorskip("distributed")
+    from _workflow_doubles import fake_steps
+
+    fake_steps(monkeypatch)  # in-process (thread) workers see the test doubles
+    a, b = _job(tmp_path, "a"), _job(tmp_path, "b")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        assert main(["batch-run", str(a), str(b), "--scheduler", cluster.scheduler_address, "-q"]) == 0
+    assert "2 of 2 runs finished" in capsys.readouterr().out
+    assert len([p for p in (tmp_path / "out").iterdir() if not p.name.endswith(".partial")]) == 2
+
+
+def test_saxs_of_structure_files_matches_the_two_atom_formula(tmp_path, capsys):
+    import numpy as np
+
+    from clusterdynamicsml.formfactors import form_factors
+
+    xyz = tmp_path / "pbi.xyz"
+    xyz.write_text("2\ntwo atoms\nPb 0 0 0\nI 3.1 0 0\n")
+    assert main(["saxs", str(xyz), "-o", str(tmp_path), "--q-min", "0.1", "--q-max", "2.0", "--q-points", "20"]) == 0
+    data = np.genfromtxt(tmp_path / "debye_profiles.csv", delimiter=",", names=True)
+    q = data["q_inv_angstrom"]
+    f = form_factors(["Pb", "I"], q)
+    expected = f["Pb"] ** 2 + f["I"] ** 2 + 2 * f["Pb"] * f["I"] * np.sin(q * 3.1) / (q * 3.1)
+    np.testing.assert_allclose(data["I_pbi_e2"], expected, rtol=1e-13)
+    assert main(["saxs", str(tmp_path / "missing.xyz")]) == 1
+    assert "missing.xyz: not found" in capsys.readouterr().err

@@ -1,0 +1,81 @@
+"""Dynamics figures (ref §3.6): colour limits, heatmap with energy panel, lifetime figure."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _dynamics_standin import ref_fixture, write_energy_file
+
+
+def test_color_limits_follow_the_reference_rules():
+    from clusterdynamicsml.plot_dynamics import color_limits
+
+    values = np.array([[0.0, -1.0, np.nan, 1.0], [2.0, 3.0, 4.0, 5.0]])
+    positive = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert color_limits(values) == tuple(np.quantile(positive, [0.05, 0.95]))
+    assert color_limits(values, 0.5, 0.5) == tuple(np.quantile(positive, [0.5, 0.55]))  # kept 0.05 apart
+    assert color_limits(values, -1.0, 2.0) == (1.0, 5.0)  # clipped to [0, 0.95] and [0.05, 1]
+    assert color_limits([[0.0, 2.0, 2.0]]) == (2.0, 3.0)  # equal limits: vmax = vmin + 1
+    assert color_limits(np.zeros((2, 2))) == (0.0, 1.0)
+    with pytest.raises(ValueError, match="lower_quantile must be a number"):
+        color_limits(values, "low")
+
+
+def test_heatmap_and_lifetime_figures(tmp_path):
+    from clusterdynamicsml.energy import read_cp2k_ener
+    from clusterdynamicsml.plot_dynamics import plot_heatmap, plot_lifetimes, save_figure
+
+    r = ref_fixture(energy=read_cp2k_ener(write_energy_file(tmp_path)))
+    fig = plot_heatmap(r, mode="mean_count", time_unit="ps", energy="temperature")
+    written = save_figure(fig, tmp_path / "heat.png")
+    assert [p.name for p in written] == ["heat.png", "heat.svg"]
+    assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = written[1].read_text()
+    for text in ("Time (ps)", "Mean count / frame", "Temperature (K)", "Pb2I"):
+        assert text in svg, text
+    ax = fig.axes[0]
+    assert ax.get_xlim() == (0.0, 0.06) and [t.get_text() for t in ax.get_yticklabels()] == r.labels
+    image = ax.get_images()[0]
+    assert image.get_clim() == pytest.approx(
+        np.quantile(r.mean_count_matrix[r.mean_count_matrix > 0], [0.05, 0.95])
+    )
+    counts = plot_heatmap(r, mode="count")
+    assert counts.axes[0].get_xlabel() == "Time (fs)" and counts.axes[1].get_ylabel() == "Counts / bin"
+    life = plot_lifetimes(r, time_unit="fs")
+    assert "Lifetime (fs)" in save_figure(life, tmp_path / "life", formats=("svg",))[0].read_text()
+    assert len(plot_lifetimes(r, by="size").axes[0].get_yticklabels()) == 2
+    with pytest.raises(ValueError, match="mode must be one of"):
+        plot_heatmap(r, mode="percent")
+    with pytest.raises(ValueError, match="time_unit must be 'fs' or 'ps'"):
+        plot_heatmap(r, time_unit="ns")
+    with pytest.raises(ValueError, match="no energy data"):
+        plot_heatmap(ref_fixture(), energy="potential")
+    with pytest.raises(ValueError, match="by must be 'label' or 'size'"):
+        plot_lifetimes(r, by="bin")
+
+
+def test_importing_the_stages_does_not_import_matplotlib_or_dask():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, clusterdynamicsml.dynamics, clusterdynamicsml.plot_dynamics, clusterdynamicsml.parallel, "
+        "clusterdynamicsml.energy; print(sorted(m for m in ('matplotlib', 'dask', 'distributed') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_export_writes_dataset_csvs_and_figures(tmp_path):
+    from clusterdynamicsml.energy import read_cp2k_ener
+
+    r = ref_fixture(energy=read_cp2k_ener(write_energy_file(tmp_path)))
+    names = sorted(p.name for p in r.export(tmp_path / "out", "run"))
+    assert names == sorted([
+        "run.json", "run_cluster_distribution.csv", "run_lifetime.csv", "run_energy.csv",
+        "run_heatmap.png", "run_heatmap.svg", "run_lifetimes.png", "run_lifetimes.svg",
+    ])
+    assert "Temperature (K)" in (tmp_path / "out" / "run_heatmap.svg").read_text()
+    text = r.summary()
+    assert "frames analysed: 6 of 6" in text and "time bins: 2 of 30 fs (3 frame steps)" in text
+    assert "labels: 3; lifetime rows: 3 by label, 2 by size" in text

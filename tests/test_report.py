@@ -1,0 +1,79 @@
+"""HTML and PowerPoint reports from a RunResult (figures embedded, tables from stage rows)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from clusterdynamicsml.config import RunConfig
+from clusterdynamicsml.report import table_rows, write_html_report, write_pptx_report
+from clusterdynamicsml.workflow import RunResult, StepRecord
+
+
+@pytest.fixture
+def result(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1, 2], [1, 4, 9], label="test")
+    ax.set_xlabel("time (ps)")
+    ax.set_ylabel("count")
+    ax.legend()
+    paths = []
+    for fmt in ("png", "svg"):
+        p = tmp_path / f"fig_heatmap.{fmt}"
+        fig.savefig(p, dpi=60)
+        paths.append(str(p))
+    plt.close(fig)
+    data = {
+        "dynamics": {"lifetime_by_label": [{"label": "PbI2", "cluster_size": 3, "mean_lifetime_fs": 15.0,
+                                            "std_lifetime_fs": 5.0}]},
+        "prediction": {"predictions": [{"target_node_count": 4, "rank": 1, "label": "Pb4I8",
+                                        "predicted_population_share": 0.7}]},
+        "debye_waller": [{"source": "observed", "label": "PbI2", "element_a": "I", "element_b": "Pb",
+                          "sigma": 0.08, "b_factor": 0.505}],
+        "figures": {"heatmap": paths},
+    }
+    return RunResult(run_dir=tmp_path, config=RunConfig(), steps=[StepRecord("frames", "done", 0.1, "3 frames")],
+                     data=data, outputs={"run_file": "run.toml"}, warnings=["a warning"],
+                     info={"versions": {"clusterdynamicsml": "0.1.0"}, "openmp": True, "threads": 2})
+
+
+def test_html_is_self_contained(result, tmp_path):
+    path = write_html_report(result, tmp_path / "r.html")
+    text = path.read_text()
+    assert "<svg" in text  # figure inline
+    assert not re.search(r"(src|href)=['\"](?!data:)(?!#)", text)  # nothing external
+    for word in ("Pb4I8", "PbI2", "Debye-Waller", "a warning", "clusters.cutoffs", "OpenMP on"):
+        assert word in text, word
+
+
+def test_pptx_has_figure_and_tables(result, tmp_path):
+    from pptx import Presentation
+
+    path = write_pptx_report(result, tmp_path / "r.pptx")
+    prs = Presentation(str(path))
+    texts = []
+    pictures = 0
+    for slide in prs.slides:
+        for shape in slide.shapes:
+            if shape.shape_type == 13:
+                pictures += 1
+            if shape.has_text_frame:
+                texts.append(shape.text_frame.text)
+            if getattr(shape, "has_table", False) and shape.has_table:
+                texts += [c.text for row in shape.table.rows for c in row.cells]
+    assert pictures == 1
+    joined = "\n".join(texts)
+    assert "Pb4I8" in joined and "PbI2" in joined and "Settings" in joined
+
+
+def test_table_rows_accepts_columns_and_records():
+    assert table_rows({"label": ["a", "b"], "n": [1, 2]}) == [{"label": "a", "n": 1}, {"label": "b", "n": 2}]
+    assert table_rows([{"x": 1}]) == [{"x": 1}]
+    assert table_rows(None) == []
+    assert Path  # noqa: B018

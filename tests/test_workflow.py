@@ -1,0 +1,176 @@
+"""Workflow orchestration: run folders, saved settings, reload, history, failures.
+
+The stage steps are replaced here by small test doubles so these tests check only the wiring
+(run folder life cycle, resolved run file, run_info, dataset reload, runs list/compare);
+the end-to-end run on the real stages is in test_cli.py / the example test.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from clusterdynamicsml import workflow
+from clusterdynamicsml.config import ConfigError, RunConfig
+
+from _workflow_doubles import fake_steps
+
+
+@pytest.fixture
+def job(tmp_path):
+    (tmp_path / "frames.xyz").write_text("2\n\nPb 0 0 0\nI 3 0 0\n")
+    run = tmp_path / "run.toml"
+    run.write_text('[run]\nname = "t"\noutput_dir = "out"\nprogress = false\n[frames]\npath = "frames.xyz"\n')
+    return run
+
+
+def test_run_writes_its_own_timestamped_folder(job, monkeypatch):
+    fake_steps(monkeypatch)
+    r1 = workflow.run(job)
+    r2 = workflow.run(job)
+    assert r1.run_dir != r2.run_dir
+    assert r1.run_dir.parent == job.parent / "out"
+    for r in (r1, r2):
+        assert (r.run_dir / "run.toml").is_file()
+        assert (r.run_dir / "summary.txt").is_file()
+        info = json.loads((r.run_dir / "run_info.json").read_text())
+        assert info["versions"]["clusterdynamicsml"]
+        assert isinstance(info["openmp"], bool) and info["threads"] >= 1
+        assert [s["name"] for s in info["steps"]] == [name for name, _ in workflow.STEPS]
+    assert not list((job.parent / "out").glob("*.partial"))
+    # the saved run file is resolved (absolute paths) and reloads to the same settings
+    saved = RunConfig.from_toml(r1.run_dir / "run.toml")
+    assert saved.frames.path == str((job.parent / "frames.xyz").resolve())
+    assert saved == RunConfig.from_toml(job).resolved()
+    # unavailable optional stages are skipped with a warning, not an error
+    assert r1.step("saxs").status == "skipped"
+    assert any("nothing is not in this build" in w for w in r1.warnings)
+
+
+def test_dataset_reloads_and_reports(job, monkeypatch):
+    fake_steps(monkeypatch)
+    res = workflow.run(job)
+    assert (res.run_dir / res.outputs["report_html"]).is_file()
+    assert (res.run_dir / res.outputs["report_pptx"]).is_file()
+    back = workflow.load_run(res.run_dir)
+    assert back.config == res.config
+    assert back.data["prediction"]["predictions"][0]["label"] == "Pb4I8"
+    assert [s.name for s in back.steps] == [s.name for s in res.steps]
+    assert workflow.load_run(res.dataset_path).run_dir == res.run_dir
+
+
+def test_failed_run_leaves_nothing_half_written(job, monkeypatch):
+    fake_steps(monkeypatch, fail_at="dynamics")
+    with pytest.raises(ValueError, match="line 3"):
+        workflow.run(job)
+    out = job.parent / "out"
+    assert not out.exists() or not any(out.iterdir())
+    with pytest.raises(ValueError):
+        workflow.run(job, keep_failed=True)
+    failed = list(out.glob("*.failed"))
+    assert len(failed) == 1 and "line 3" in (failed[0] / "error.txt").read_text()
+
+
+def test_bad_paths_fail_before_any_folder_is_made(tmp_path):
+    run = tmp_path / "run.toml"
+    run.write_text('[run]\noutput_dir = "out"\n[frames]\npath = "missing.xyz"\n')
+    with pytest.raises(ConfigError, match=r"run.toml: \[frames\] path: not found"):
+        workflow.run(run)
+    assert not (tmp_path / "out").exists()
+
+
+def test_runs_list_and_compare(job, monkeypatch):
+    fake_steps(monkeypatch)
+    a = workflow.run(job)
+    cfg = RunConfig.from_toml(job).replace("predict", candidates_per_size=1)
+    b = workflow.run(cfg)
+    runs = workflow.list_runs(job.parent / "out")
+    assert [r["dir"] for r in runs] == [str(a.run_dir), str(b.run_dir)]
+    assert runs[0]["summary"]["predictions"] == 3
+    cmp = workflow.compare_runs(a.run_dir, b.run_dir)
+    assert ("predict.candidates_per_size", 3, 1) in cmp["settings"]
+    labels = [p[1] for p in cmp["predictions"]]
+    assert labels == ["Pb4I10", "Pb4I8", "Pb4I9"]
+    row = next(p for p in cmp["predictions"] if p[1] == "Pb4I9")
+    assert row[2] == pytest.approx(0.25) and row[3] is None
+    assert "predict.candidates_per_size" in cmp["text"]
+
+
+def test_call_supported_drops_and_records_unknown_settings():
+    class Ctx:
+        warnings = []
+
+        def warn(self, m):
+            self.warnings.append(m)
+
+    def stage(a, b=1):
+        return a + b
+
+    ctx = Ctx()
+    assert workflow.call_supported(stage, 1, b=2, c=None, d=5, _ctx=ctx, _what="stage") == 3
+    assert ctx.warnings == ["stage: settings not supported by this build, ignored: d"]
+
+
+# ---------------------------------------------------------------------------------------------
+# end to end on the bundled example (real stages, no doubles)
+# ---------------------------------------------------------------------------------------------
+def _small_example(out_dir):
+    from clusterdynamicsml.example import example_config
+
+    cfg = example_config(out_dir)
+    cfg = cfg.replace("run", progress=False)
+    cfg = cfg.replace("frames", stride=2)  # 100 frames
+    cfg = cfg.replace("dynamics", frames_per_bin=5)
+    cfg = cfg.replace("predict", bootstrap=5)
+    cfg = cfg.replace("saxs", q_points=40, max_structures_per_label=4)
+    return cfg.replace("report", formats=["png"], dpi=60)
+
+
+def test_example_end_to_end(tmp_path):
+    import csv
+
+    cfg = _small_example(tmp_path)
+    res = workflow.run(cfg)
+    status = {s.name: s.status for s in res.steps}
+    for step in ("frames", "dynamics", "library", "predict", "structures", "saxs", "figures", "reports"):
+        assert status[step] == "done", (step, res.step(step).message, res.warnings)
+    d = res.run_dir
+    # the CSVs of SPEC 8 / ref 3.7 and 4.10
+    for key in ("cluster_distribution_csv", "lifetime_csv", "energy_csv", "predictions_csv",
+                "observed_histogram_csv", "observed_plus_predicted_structures_histogram_csv",
+                "debye_waller_csv", "predicted_structures_csv"):
+        assert (d / res.outputs[key]).is_file(), key
+    with open(d / res.outputs["lifetime_csv"]) as fh:
+        rows = list(csv.DictReader(fh))
+    assert {"PbI", "PbI2"} <= {r["label"] for r in rows}
+    # SAXS: component profiles, mixtures and the fit to the stitched experimental curve
+    profiles = sorted((d / "saxs_components").glob("*.txt"))
+    assert any(p.name.startswith("observed_") for p in profiles)
+    assert any(p.name.startswith("predicted_") for p in profiles)
+    assert "# Columns: q, S(q)_avg, S(q)_std, S(q)_se" in profiles[0].read_text()
+    with open(d / res.outputs["saxs_csv"]) as fh:
+        saxs_rows = list(csv.DictReader(fh))
+    assert len(saxs_rows) == 40 and {"q", "raw_model_intensity", "fitted_model_intensity", "residual"} <= set(saxs_rows[0])
+    fit = res.data["saxs"]["fit"]["combined"]
+    assert fit.scale >= 0 and fit.chi2_reduced > 0
+    built = sorted((d / "predicted_structures").glob("*.xyz"))
+    assert built and all(p.name[:2].isdigit() and "_rank" in p.name for p in built)
+    assert "label=" in built[0].read_text().splitlines()[1]
+    # figures: heatmap with energy panel, lifetimes, histograms
+    figs = res.data["figures"]
+    for key in ("heatmap", "lifetimes", "histograms", "saxs_components", "saxs_fit_combined"):
+        assert key in figs and all(Path(p).stat().st_size > 1000 for p in figs[key]), key
+    html = (d / res.outputs["report_html"]).read_text()
+    assert "data:image/png;base64" in html and "Predicted larger clusters" in html
+    # the dataset reloads without recomputing, and report rebuilds from it
+    back = workflow.load_run(d)
+    assert back.config == res.config
+    assert back.data["dynamics"].labels == res.data["dynamics"].labels
+    assert [c.label for c in back.data["prediction"].candidates] == [c.label for c in res.data["prediction"].candidates]
+    assert back.data["saxs"]["fit"]["combined"].chi2_reduced == pytest.approx(fit.chi2_reduced)
+    from clusterdynamicsml.report import report
+
+    folder = report(d)
+    assert (folder / "example_report.html").is_file() and (folder / "example_report.pptx").is_file()
+    assert {p.name for p in (folder / "figures").iterdir()} >= {"example_heatmap.png", "example_histograms.png"}
