@@ -27,7 +27,9 @@ RankAlignedSpread rank_aligned_sigma(const std::vector<const double*>& positions
     }
     std::vector<std::vector<double>> dist(S);
     bool failed = false;  // no exception may leave the parallel region
-    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(resolve_threads(num_threads), S)));
+    double work = 0.0;  // pair distances to compute
+    for (int64_t s = 0; s < S; ++s) work += 0.5 * static_cast<double>(n_atoms[s]) * static_cast<double>(n_atoms[s]);
+    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads_for_work(num_threads, work, 2e4), S)));
 #ifdef CDML_HAVE_OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
 #endif
