@@ -61,6 +61,10 @@ _LAZY = {
     "fit_saxs": "fit",
     "plot_saxs_traces": "plot_saxs",
     "plot_saxs_fit": "plot_saxs",
+    # structure library and prediction
+    "read_library": "structures",
+    "predict_clusters": "predict",
+    "PredictionResult": "predict",
     # geometry statistics and predicted structures
     "geometry_statistics": "geomstats",
     "GeometryStatistics": "geomstats",

@@ -249,7 +249,7 @@ def compare_with_observed(candidates, observed_rows, types: AtomTypes, predicted
         }
         if obs:
             entry["top1_match"] = bool(preds) and preds[0].label == obs[0]["label"]
-            entry["label_recall"] = sum(v for k, v in oshare.items() if k in pshare)
+            entry["label_recall"] = float(sum(v for k, v in oshare.items() if k in pshare))
             entry["label_precision"] = sum(1 for k in pshare if k in oshare) / len(pshare) if pshare else 0.0
             entry["share_overlap"] = sum(min(pshare.get(k, 0.0), oshare.get(k, 0.0)) for k in set(pshare) | set(oshare))
             entry["top1_composition_distance"] = composition_distance(preds[0].counts, obs[0]["counts"], s) if preds else None
