@@ -172,10 +172,19 @@ def _read_progress(path: Path):
 
 
 def _append_progress(path: Path, record: dict) -> None:
+    """Append one frame record. Flushed, not fsynced per frame (the moved cluster files are
+    not fsynced either): a process that dies loses nothing recorded, and a record lost with
+    the machine only makes a resume redo that frame (same files, replaced). The file is
+    fsynced once when the library is complete."""
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record, sort_keys=True) + "\n")
         fh.flush()
-        os.fsync(fh.fileno())
+
+
+def _fsync_file(path: Path) -> None:
+    if path.exists():
+        with open(path, "rb+") as fh:
+            os.fsync(fh.fileno())
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
@@ -382,6 +391,7 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
             bar.close()
     if tmp_root.exists():
         shutil.rmtree(tmp_root)
+    _fsync_file(prog_path)
     meta = _metadata(settings, agg, "completed", _frames_info(frames))
     _write_json_atomic(meta_path, meta)
     return LibrarySummary(
@@ -395,11 +405,10 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
 def _write_frame(frame, stem, rules, fmt, levels, out: Path, tmp_root: Path, num_threads) -> dict:
     clusters = extract_clusters(frame, rules, num_threads)
     ids = cluster_ids(len(clusters))
-    tmp = tmp_root / stem
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    tmp_s = os.fspath(tmp)
+    # files are written into the run's temporary folder (emptied when a run starts; the
+    # names carry the frame stem) and moved into the library when the whole frame is written
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    tmp_s = os.fspath(tmp_root)
     written = []  # (label, file name)
     files_per_label = Counter()
     clusters_per_label = Counter()
@@ -421,10 +430,6 @@ def _write_frame(frame, stem, rules, fmt, levels, out: Path, tmp_root: Path, num
         os.makedirs(os.path.join(out_s, label), exist_ok=True)
     for label, name in written:
         os.replace(os.path.join(tmp_s, name), os.path.join(out_s, label, name))
-    try:
-        os.rmdir(tmp_s)
-    except OSError:
-        shutil.rmtree(tmp)
     return {
         "stem": stem,
         "time_fs": float(frame.time_fs),
