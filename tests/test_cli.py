@@ -60,6 +60,21 @@ def test_bad_run_file_gives_one_line_and_exit_1(tmp_path, capsys, text, expected
     assert not (tmp_path / "out").exists()
 
 
+def test_bad_saxs_inputs_are_caught_before_the_run(tmp_path, capsys):
+    (tmp_path / "f.xyz").write_text("1\n\nPb 0 0 0\n")
+    (tmp_path / "bad.dat").write_text("# q I sigma\n0.1 1.0 0.1\n0.2 x 0.1\n")
+    (tmp_path / "ok.dat").write_text("".join(f"{0.1 + 0.01 * k} 1.0 0.1\n" for k in range(20)))
+    run = tmp_path / "run.toml"
+    run.write_text("[frames]\npath = 'f.xyz'\n[saxs]\nexperimental = ['bad.dat']\n")
+    assert main(["run", str(run), "-o", str(tmp_path / "out")]) == 1
+    assert _err_lines(capsys) == [f"clusterdynamicsml: error: run.toml: [saxs] experimental: "
+                                  f"{tmp_path / 'bad.dat'}, line 3: expected numbers, got '0.2 x 0.1'"]
+    run.write_text("[frames]\npath = 'f.xyz'\n[saxs]\nexperimental = ['ok.dat']\nfit_q_min = 2.0\nfit_q_max = 3.0\n")
+    assert main(["run", str(run), "-o", str(tmp_path / "out")]) == 1
+    assert "run.toml: [saxs] fit_q_max: the fit range [2, 0.29] 1/A is empty" in _err_lines(capsys)[0]
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_run_file(tmp_path, capsys):
     assert main(["run", str(tmp_path / "nope.toml")]) == 1
     assert _err_lines(capsys) == [f"clusterdynamicsml: error: {tmp_path / 'nope.toml'}: run file not found"]

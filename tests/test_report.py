@@ -46,7 +46,7 @@ def result(tmp_path):
 def test_html_is_self_contained(result, tmp_path):
     path = write_html_report(result, tmp_path / "r.html")
     text = path.read_text()
-    assert "<svg" in text  # figure inline
+    assert "data:image/svg+xml;base64," in text  # figure embedded
     assert not re.search(r"(src|href)=['\"](?!data:)(?!#)", text)  # nothing external
     for word in ("Pb4I8", "PbI2", "Debye-Waller", "a warning", "clusters.cutoffs", "OpenMP on"):
         assert word in text, word

@@ -49,8 +49,10 @@ def test_run_writes_its_own_timestamped_folder(job, monkeypatch):
 
 
 def test_dataset_reloads_and_reports(job, monkeypatch):
+    import clusterdynamicsml as cdml
+
     fake_steps(monkeypatch)
-    res = workflow.run(job)
+    res = cdml.run(str(job))  # the public entry point takes a run-file path too
     assert (res.run_dir / res.outputs["report_html"]).is_file()
     assert (res.run_dir / res.outputs["report_pptx"]).is_file()
     back = workflow.load_run(res.run_dir)
@@ -162,7 +164,7 @@ def test_example_end_to_end(tmp_path):
     for key in ("heatmap", "lifetimes", "histograms", "saxs_components", "saxs_fit_combined"):
         assert key in figs and all(Path(p).stat().st_size > 1000 for p in figs[key]), key
     html = (d / res.outputs["report_html"]).read_text()
-    assert "data:image/png;base64" in html and "Predicted larger clusters" in html
+    assert "data:image/png;base64" in html and "Predicted larger clusters" in html  # formats = ["png"]
     # the dataset reloads without recomputing, and report rebuilds from it
     back = workflow.load_run(d)
     assert back.config == res.config

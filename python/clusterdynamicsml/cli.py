@@ -519,7 +519,10 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as exc:  # --help
             return int(exc.code or 0)
         if args.version:
-            print(_version_text())
+            from . import set_num_threads
+
+            with set_num_threads(args.global_threads or None):
+                print(_version_text())
             return 0
         if args.command is None:
             parser.print_help()

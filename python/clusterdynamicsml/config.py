@@ -351,7 +351,8 @@ class ReportConfig:
     pptx: bool = _f(True, "bool", "write a PowerPoint report")
     html: bool = _f(True, "bool", "write a self-contained HTML report")
     heatmap_mode: str = _f("fraction", "choice", "heatmap values", choices=("count", "fraction", "mean_count"))
-    time_unit: str = _f("ps", "choice", "time unit of the figures", choices=("fs", "ps"))
+    time_unit: str = _f("auto", "choice", "time unit of the figures (auto: fs for windows shorter than 2 ps)",
+                        choices=("auto", "fs", "ps"))
     colormap: str = _f("viridis", "choice", "heatmap colour map",
                        choices=("viridis", "magma", "cividis", "inferno", "turbo"))
     color_quantiles: tuple[float, ...] = _f((0.05, 0.95), "float_list", "lower and upper colour-limit "

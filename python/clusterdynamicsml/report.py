@@ -8,8 +8,8 @@ tables and figures of a :class:`~clusterdynamicsml.workflow.RunResult`. ``report
 (CLI ``clusterdynamicsml report DATASET``) rebuilds figures and reports from a saved run
 without recomputing anything, into a new timestamped folder.
 
-The HTML report embeds SVG figures inline (PNG as base64 when no SVG exists), so the single
-file can be mailed or archived on its own.
+The HTML report embeds the figures as base64 data URIs (SVG, or PNG when no SVG exists), so
+the single file can be mailed or archived on its own.
 """
 from __future__ import annotations
 
@@ -35,12 +35,34 @@ FIGURES = {
                    "Observed vs observed plus predicted populations"),
     "predictions": ("plot_predict", ("plot_prediction_table",), "Predicted larger clusters"),
     "debye_waller": ("plot_predict", ("plot_debye_waller_table", "plot_debye_waller"), "Debye-Waller table"),
-    "saxs_components": ("plot_saxs", ("plot_saxs_traces",), "SAXS component profiles (Debye, absolute units)"),
+    "saxs_components": ("plot_saxs", ("plot_saxs_traces",),
+                        "SAXS component profiles (Debye, absolute units; the heaviest observed and predicted "
+                        "components, all of them in saxs_components/)"),
     "saxs_mixtures": ("plot_saxs", ("plot_saxs_traces",), "SAXS mixtures: observed only vs observed plus predicted"),
     "saxs_fit_observed": ("plot_saxs", ("plot_saxs_fit",), "SAXS fit of the observed-only mixture, with residuals"),
     "saxs_fit_combined": ("plot_saxs", ("plot_saxs_fit",),
                           "SAXS fit of the observed plus predicted mixture, with residuals"),
 }
+
+MAX_OBSERVED_TRACES = 8
+MAX_PREDICTED_TRACES = 6
+
+
+def _main_components(saxs: dict) -> list:
+    """The components worth a line in the traces figure: the heaviest observed ones (by mixture
+    weight) and the heaviest predicted ones, so the figure stays readable for large libraries
+    (all components are in the CSV files and the component profiles)."""
+    comps = list(saxs.get("components") or [])
+    rows = list(saxs.get("component_rows") or [])
+    if len(rows) != len(comps):
+        return comps[: MAX_OBSERVED_TRACES + MAX_PREDICTED_TRACES]
+    picked = []
+    for source, limit in (("observed", MAX_OBSERVED_TRACES), ("predicted", MAX_PREDICTED_TRACES)):
+        idx = [k for k, r in enumerate(rows) if r.get("source") == source]
+        idx.sort(key=lambda k: -float(rows[k].get("weight") or 0.0))
+        picked += [comps[k] for k in idx[:limit]]
+    return picked
+
 
 def _saxs_part(key):
     def get(data):
@@ -48,7 +70,7 @@ def _saxs_part(key):
         if not isinstance(saxs, dict):
             return None
         if key == "components":
-            return saxs.get("components") or None
+            return _main_components(saxs) or None
         if key == "mixtures":
             curves = [(name, saxs["q"], saxs[k]) for name, k in (("observed only", "observed_intensity"),
                                                                   ("observed + predicted", "combined_intensity"))
@@ -82,12 +104,22 @@ def _plot_function(key: str):
     return None
 
 
+def _time_unit(cfg, source) -> str:
+    unit = cfg.report.time_unit
+    if unit != "auto":
+        return unit
+    start, stop = getattr(source, "start_fs", None), getattr(source, "observed_stop_fs", None)
+    if start is None or stop is None:
+        return "ps"
+    return "fs" if (stop - start) < 2000.0 else "ps"
+
+
 def _figure_kwargs(func, cfg, source=None) -> dict:
     rc = cfg.report
     has_energy = getattr(source, "energy", None) is not None
     energy = None if (rc.energy_column == "none" or not has_energy) else rc.energy_column
     options = {"energy": energy, "lower_quantile": rc.color_quantiles[0], "upper_quantile": rc.color_quantiles[1],
-               "mode": rc.heatmap_mode, "display_mode": rc.heatmap_mode, "time_unit": rc.time_unit,
+               "mode": rc.heatmap_mode, "display_mode": rc.heatmap_mode, "time_unit": _time_unit(cfg, source),
                "cmap": rc.colormap, "colormap": rc.colormap, "quantiles": tuple(rc.color_quantiles),
                "energy_column": energy, "energy_quantity": energy,
                "dpi": rc.dpi, "formats": tuple(rc.formats)}
@@ -319,10 +351,9 @@ def _html_table(rows: list[dict], cols: list[str], limit: int = 200) -> str:
 
 def _embed_figure(paths: list[str]) -> str:
     svg = next((p for p in paths if p.endswith(".svg") and Path(p).is_file()), None)
-    if svg is not None:
-        text = Path(svg).read_text(encoding="utf-8")
-        start = text.find("<svg")
-        return text[start:] if start >= 0 else text
+    if svg is not None:  # base64 in an <img>: self-contained, and the SVG ids of figures cannot clash
+        b64 = base64.b64encode(Path(svg).read_bytes()).decode("ascii")
+        return f"<img alt='figure' src='data:image/svg+xml;base64,{b64}'>"
     png = next((p for p in paths if p.endswith(".png") and Path(p).is_file()), None)
     if png is not None:
         b64 = base64.b64encode(Path(png).read_bytes()).decode("ascii")
@@ -343,7 +374,7 @@ def _figures_of(result) -> dict:
 
 
 def write_html_report(result, path) -> Path:
-    """A single self-contained HTML file (inline SVG figures, no external resources)."""
+    """A single self-contained HTML file (figures as base64 data URIs, no external resources)."""
     cfg = result.config
     info = result.info or {}
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

@@ -829,14 +829,26 @@ def _preflight(cfg: RunConfig, steps) -> None:
             load = _stage("expdata", "load_saxs_data")
         except StageUnavailable:
             return
+        ranges = []
         for key, paths in (("experimental", cfg.saxs.experimental), ("solvent_file", [cfg.saxs.solvent_file])):
             for p in paths:
                 if p is None:
                     continue
                 try:
-                    load(str(cfg.resolve_path(p)), q_unit=unit)
+                    data = load(str(cfg.resolve_path(p)), q_unit=unit)
                 except (ValueError, OSError) as exc:
                     raise ConfigError(cfg.source, "saxs", key, str(exc)) from None
+                if key == "experimental":
+                    ranges.append((float(data.q[0]), float(data.q[-1])))
+        if ranges:
+            sc = cfg.saxs
+            d_lo, d_hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+            lo = max(sc.fit_q_min if sc.fit_q_min is not None else sc.q_min, sc.q_min, d_lo)
+            hi = min(sc.fit_q_max if sc.fit_q_max is not None else sc.q_max, sc.q_max, d_hi)
+            if not lo < hi:
+                raise ConfigError(cfg.source, "saxs", "fit_q_max" if sc.fit_q_max is not None else "q_max",
+                                  f"the fit range [{lo:g}, {hi:g}] 1/A is empty: the model covers "
+                                  f"{sc.q_min:g}..{sc.q_max:g} and the data {d_lo:.4g}..{d_hi:.4g} 1/A")
 
 
 def _new_run_dir(parent: Path, name: str) -> tuple[Path, Path]:
