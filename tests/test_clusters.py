@@ -611,8 +611,9 @@ def test_results_pickle_for_worker_processes():
     assert s.counts == {"PbI": 1}
 
 
+@pytest.mark.parametrize("crossing_fraction", [1.0, 0.1])
 @pytest.mark.parametrize("seed", range(40))
-def test_tree_images_level_bfs_matches_scipy_forest(seed):
+def test_tree_images_level_bfs_matches_scipy_forest(seed, crossing_fraction):
     """The level-synchronous BFS gives the same images (and cycle mismatches) as the scipy
     breadth-first forest, including on cyclic graphs with random lattice shifts, where the
     images depend on which spanning tree is used."""
@@ -626,10 +627,11 @@ def test_tree_images_level_bfs_matches_scipy_forest(seed):
     a = np.array([p[0] for p in pairs], dtype=np.int64)
     b = np.array([p[1] for p in pairs], dtype=np.int64)
     shift = rng.integers(-1, 2, size=(a.size, 3)).astype(np.int64)
+    shift[rng.random(a.size) >= crossing_fraction] = 0   # most bonds inside the box
     labels = cdml.connected_components(m, a, b)
     s, closing = C._tree_images(m, a, b, shift, labels)
     ref = C._bfs_images_scipy(m, a, b, shift, labels) if a.size else np.zeros((m, 3), np.int64)
-    assert np.array_equal(s, ref), f"seed {seed}, m {m}, edges {a.size}"
+    assert np.array_equal(s, ref), f"seed {seed}, m {m}, edges {a.size}, crossing {crossing_fraction}"
     assert np.array_equal(closing, np.any(ref[b] - ref[a] - shift != 0, axis=1))
 
 

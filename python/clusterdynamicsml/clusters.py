@@ -727,9 +727,26 @@ def _tree_images(m: int, a: np.ndarray, b: np.ndarray, shift: np.ndarray, labels
         return np.zeros((0, 3), dtype=np.int64), np.zeros(a.shape[0], dtype=bool)
     if a.size == 0:
         return np.zeros((m, 3), dtype=np.int64), np.zeros(0, dtype=bool)
-    s = _bfs_images_levels(m, a, b, shift, labels)
-    if s is None:
-        s = _bfs_images_scipy(m, a, b, shift, labels)
+    # a component none of whose bonds crosses the box has s = 0 and closes nothing: search
+    # only the components with a crossing bond (the forest of a component does not depend on
+    # the other components, so the images are the same as a search of the whole graph)
+    crossing = np.any(shift != 0, axis=1)
+    if not crossing.any():
+        return np.zeros((m, 3), dtype=np.int64), np.zeros(a.size, dtype=bool)
+    hot = np.zeros(int(labels.max()) + 1, dtype=bool)
+    hot[labels[a[crossing]]] = True
+    s = np.zeros((m, 3), dtype=np.int64)
+    if hot.all():
+        sub_s = _bfs_images_levels(m, a, b, shift, labels)
+        s[:] = _bfs_images_scipy(m, a, b, shift, labels) if sub_s is None else sub_s
+    else:
+        atoms = np.flatnonzero(hot[labels])
+        edges = hot[labels[a]]
+        local = np.full(m, -1, dtype=np.int64)
+        local[atoms] = np.arange(atoms.size)
+        sa, sb, ssh, slab = local[a[edges]], local[b[edges]], shift[edges], labels[atoms]
+        sub_s = _bfs_images_levels(atoms.size, sa, sb, ssh, slab)
+        s[atoms] = _bfs_images_scipy(atoms.size, sa, sb, ssh, slab) if sub_s is None else sub_s
     closing = np.any(s[b] - s[a] - shift != 0, axis=1)
     return s, closing
 
