@@ -609,3 +609,44 @@ def test_results_pickle_for_worker_processes():
     assert np.allclose(back[0].unwrapped_positions(f), cl[0].unwrapped_positions(f))
     s = pickle.loads(pickle.dumps(summarize_frame(f)))
     assert s.counts == {"PbI": 1}
+
+
+@pytest.mark.parametrize("crossing_fraction", [1.0, 0.1])
+@pytest.mark.parametrize("seed", range(40))
+def test_tree_images_level_bfs_matches_scipy_forest(seed, crossing_fraction):
+    """The level-synchronous BFS gives the same images (and cycle mismatches) as the scipy
+    breadth-first forest, including on cyclic graphs with random lattice shifts, where the
+    images depend on which spanning tree is used."""
+    from clusterdynamicsml import clusters as C
+
+    rng = np.random.default_rng(seed)
+    m = int(rng.integers(1, 60))
+    n_e = int(rng.integers(0, 2 * m + 1))
+    pairs = {tuple(sorted(p)) for p in rng.integers(0, m, size=(n_e, 2)).tolist() if p[0] != p[1]}
+    pairs = sorted(pairs)
+    a = np.array([p[0] for p in pairs], dtype=np.int64)
+    b = np.array([p[1] for p in pairs], dtype=np.int64)
+    shift = rng.integers(-1, 2, size=(a.size, 3)).astype(np.int64)
+    shift[rng.random(a.size) >= crossing_fraction] = 0   # most bonds inside the box
+    labels = cdml.connected_components(m, a, b)
+    s, closing = C._tree_images(m, a, b, shift, labels)
+    ref = C._bfs_images_scipy(m, a, b, shift, labels) if a.size else np.zeros((m, 3), np.int64)
+    assert np.array_equal(s, ref), f"seed {seed}, m {m}, edges {a.size}, crossing {crossing_fraction}"
+    assert np.array_equal(closing, np.any(ref[b] - ref[a] - shift != 0, axis=1))
+
+
+def test_tree_images_deep_chain_falls_back_to_scipy(monkeypatch):
+    """A chain deeper than the level cap (a long polymer) still gets the scipy images."""
+    from clusterdynamicsml import clusters as C
+
+    monkeypatch.setattr(C, "_BFS_LEVELS", 4)
+    m = 30
+    a = np.arange(m - 1, dtype=np.int64)
+    b = a + 1
+    shift = np.zeros((m - 1, 3), dtype=np.int64)
+    shift[::7, 0] = 1
+    labels = np.zeros(m, dtype=np.int64)
+    assert C._bfs_images_levels(m, a, b, shift, labels) is None
+    s, closing = C._tree_images(m, a, b, shift, labels)
+    assert np.array_equal(s[:, 0], np.cumsum(np.r_[0, shift[:, 0]]))
+    assert not closing.any()

@@ -996,3 +996,21 @@ def test_read_structure(tmp_path):
     write(tmp_path / "two.xyz", "1\nc\nH 0 0 0\n1\nc\nH 0 0 0\n")
     with raises_at(tmp_path / "two.xyz", 4, "more lines than the atom count"):
         read_structure(tmp_path / "two.xyz")
+
+
+def test_strided_selection_reports_the_spacing_of_the_selected_frames(shared_data):
+    """Regression: read_frames(stride=10) on 0.5-fs frames said timestep_fs = 0.5, so a run with
+    [frames] stride = 10 and frames_per_bin = 10 made 5-fs bins holding one frame each."""
+    import clusterdynamicsml as cdml
+
+    p = shared_data / "nacl_molten_1400K_zincware" / "NaCl_1400K_0.extxyz"
+    full = read_frames(p)
+    assert full.timestep_fs == 0.5
+    sel = read_frames(p, stride=10)
+    assert sel.timestep_fs == 5.0 and np.allclose(np.diff(sel.times_fs), 5.0)
+    assert sel[::2].timestep_fs == 10.0 and sel[3:9].timestep_fs == 5.0
+    assert full[[4, 0, 22]].timestep_fs == 0.5          # non-uniform: unchanged
+    assert read_frames(sel, stride=1).timestep_fs == 5.0
+    rules = cdml.ClusterRules(node=["Na"], linker=["Cl"], shell=[], cutoffs={("Na", "Cl"): 2.6})
+    r = cdml.analyze_dynamics(read_frames(p, stride=10), rules, frames_per_bin=10)
+    assert r.bin_width_fs == 50.0 and r.n_bins == 5

@@ -79,3 +79,24 @@ def test_export_writes_dataset_csvs_and_figures(tmp_path):
     text = r.summary()
     assert "frames analysed: 6 of 6" in text and "time bins: 2 of 30 fs (3 frame steps)" in text
     assert "labels: 3; lifetime rows: 3 by label, 2 by size" in text
+
+
+def test_molten_nacl_53_labels_stay_readable_and_error_bars_stop_at_zero(shared_data):
+    """Regression: with the 53 labels of the molten-NaCl run the tick labels were drawn at
+    5 pt in a figure capped at 14 inches, and mean - std error bars went below 0 fs."""
+    import clusterdynamicsml as cdml
+    from clusterdynamicsml.plot_dynamics import plot_heatmap, plot_lifetimes
+
+    rules = cdml.ClusterRules(node=["Na"], linker=["Cl"], shell=[], cutoffs={("Na", "Cl"): 2.6})
+    r = cdml.analyze_dynamics(shared_data / "nacl_molten_1400K_zincware" / "NaCl_1400K_0.extxyz", rules,
+                              frames_per_bin=10, timestep_fs=0.5)
+    assert len(r.labels) > 40
+    for fig in (plot_heatmap(r), plot_lifetimes(r)):
+        ax = fig.axes[0]
+        sizes = {t.get_fontsize() for t in ax.get_yticklabels()}
+        assert min(sizes) >= 6.5, sizes
+        # at least 0.25 inch per label row
+        assert fig.get_figheight() >= 0.25 * len(r.labels), fig.get_figheight()
+    life = plot_lifetimes(r)
+    segments = [seg for coll in life.axes[0].collections for seg in getattr(coll, "get_segments", list)()]
+    assert segments and min(float(np.min(s[:, 0])) for s in segments) >= 0.0

@@ -986,6 +986,7 @@ class FrameSource:
         self.box_source = box_source
         self.time_source = time_source
         self.timestep_fs = float(timestep_fs)
+        self._base_timestep_fs = self.timestep_fs   # spacing of consecutive file frames
         self.path = str(path)
         self.warnings: list[str] = list(warnings or [])
         self.skipped: list[SkippedFrame] = list(skipped or [])
@@ -1087,6 +1088,13 @@ class FrameSource:
         new = FrameSource.__new__(FrameSource)
         new.__dict__.update(self.__dict__)
         new._sel = np.asarray(sel, dtype=np.int64)
+        # a uniform selection (stride s) of frames dt apart is frames s x dt apart: the
+        # timestep follows, so frames_per_bin and the last-frame exposure of the dynamics
+        # count selected frames; other selections keep the timestep they came with
+        step = np.diff(new._sel)
+        if step.size and step[0] > 0 and np.all(step == step[0]):
+            base = getattr(self, "_base_timestep_fs", self.timestep_fs)
+            new.timestep_fs = float(base * int(step[0]))
         new.warnings = list(self.warnings)
         new.skipped = list(self.skipped)
         return new

@@ -33,7 +33,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .clusters import Cluster, ClusterRules, cluster_ids, extract_clusters
-from .frames import write_pdb, write_xyz
+from .frames import _check_structure, _xyz_frame_text, write_pdb
 
 __all__ = ["write_library", "LibrarySummary", "frame_stem", "METADATA_NAME", "PROGRESS_NAME"]
 
@@ -120,7 +120,11 @@ def _cluster_file(cluster: Cluster, frame, fmt: str, path: Path, stem: str, cid:
         comment = (f'Properties=species:S:1:pos:R:3 label={cluster.label} cluster_id={cid} frame={stem} '
                    f'frame_index={int(frame.index)} source_index={int(frame.source_index)} '
                    f'time_fs={float(frame.time_fs):.6f} source="{src}" n_core={n_core} n_shell={n_shell} pbc="F F F"')
-        write_xyz(path, symbols, pos, comment)
+        # the same text as write_xyz, written plainly: the file is already in the frame's
+        # temporary folder, moved into the library only when the whole frame is written
+        syms, p = _check_structure(symbols, pos)
+        with open(path, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(_xyz_frame_text(syms, p, comment, None))
     else:
         def pick(values):
             return None if values is None else [values[k] for k in idx.tolist()]
@@ -168,10 +172,19 @@ def _read_progress(path: Path):
 
 
 def _append_progress(path: Path, record: dict) -> None:
+    """Append one frame record. Flushed, not fsynced per frame (the moved cluster files are
+    not fsynced either): a process that dies loses nothing recorded, and a record lost with
+    the machine only makes a resume redo that frame (same files, replaced). The file is
+    fsynced once when the library is complete."""
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record, sort_keys=True) + "\n")
         fh.flush()
-        os.fsync(fh.fileno())
+
+
+def _fsync_file(path: Path) -> None:
+    if path.exists():
+        with open(path, "rb+") as fh:
+            os.fsync(fh.fileno())
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
@@ -378,6 +391,7 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
             bar.close()
     if tmp_root.exists():
         shutil.rmtree(tmp_root)
+    _fsync_file(prog_path)
     meta = _metadata(settings, agg, "completed", _frames_info(frames))
     _write_json_atomic(meta_path, meta)
     return LibrarySummary(
@@ -391,10 +405,10 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
 def _write_frame(frame, stem, rules, fmt, levels, out: Path, tmp_root: Path, num_threads) -> dict:
     clusters = extract_clusters(frame, rules, num_threads)
     ids = cluster_ids(len(clusters))
-    tmp = tmp_root / stem
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    # files are written into the run's temporary folder (emptied when a run starts; the
+    # names carry the frame stem) and moved into the library when the whole frame is written
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    tmp_s = os.fspath(tmp_root)
     written = []  # (label, file name)
     files_per_label = Counter()
     clusters_per_label = Counter()
@@ -408,13 +422,14 @@ def _write_frame(frame, stem, rules, fmt, levels, out: Path, tmp_root: Path, num
         if levels is not None:
             keep[c.core_indices.size:] = np.isin(c.shell_levels, levels)
         name = f"{stem}_{cid}.{fmt}"
-        _cluster_file(c, frame, fmt, tmp / name, stem, cid, keep)
+        _cluster_file(c, frame, fmt, os.path.join(tmp_s, name), stem, cid, keep)
         written.append((c.label, name))
         files_per_label[c.label] += 1
+    out_s = os.fspath(out)
+    for label in files_per_label:
+        os.makedirs(os.path.join(out_s, label), exist_ok=True)
     for label, name in written:
-        (out / label).mkdir(exist_ok=True)
-        os.replace(tmp / name, out / label / name)
-    shutil.rmtree(tmp)
+        os.replace(os.path.join(tmp_s, name), os.path.join(out_s, label, name))
     return {
         "stem": stem,
         "time_fs": float(frame.time_fs),

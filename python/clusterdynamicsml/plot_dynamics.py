@@ -91,7 +91,7 @@ def plot_heatmap(
             raise ValueError("energy panel requested but the result has no energy data (analyse with energy_file=)")
     matrix = result.matrix(mode)
     n_labels = len(result.labels)
-    height = min(max(3.0, 0.28 * n_labels + 1.6), 14.0) + (1.4 if energy else 0.0)
+    height = _rows_height(n_labels, 0.28) + (1.4 if energy else 0.0)
     fig = Figure(figsize=(8.0, height), layout="constrained")
     if energy:
         grid = fig.add_gridspec(2, 2, height_ratios=[4.0, 1.2], width_ratios=[40, 1])
@@ -111,7 +111,7 @@ def plot_heatmap(
         extent=(float(edges[0]), float(edges[-1]), -0.5, max(n_labels, 1) - 0.5),
     )
     ax.set_yticks(range(n_labels))
-    ax.set_yticklabels(result.labels, fontsize=max(5.0, min(10.0, 220.0 / max(n_labels, 1))))
+    ax.set_yticklabels(result.labels, fontsize=_row_fontsize(n_labels))
     ax.set_ylabel("Cluster label")
     cbar = fig.colorbar(image, cax=cax)
     cbar.set_label(MODE_LABELS[mode])
@@ -126,6 +126,17 @@ def plot_heatmap(
         eax.set_xlabel(f"Time ({time_unit})")
         eax.set_xlim(float(edges[0]), float(edges[-1]))
     return fig
+
+
+def _row_fontsize(n_rows: int) -> float:
+    """Tick-label size (points) for one row per label: 10 pt for few rows, never below 6.5 pt."""
+    return max(6.5, min(10.0, 220.0 / max(n_rows, 1)))
+
+
+def _rows_height(n_rows: int, per_row: float) -> float:
+    """Figure height (inches) for one row per label: grows with the rows so the labels stay
+    readable (up to 40 inches, about 140 labels at 6.5 pt; more rows overlap)."""
+    return min(max(3.0, per_row * n_rows + 1.6), 40.0)
 
 
 def plot_lifetimes(result, by: str = "label", time_unit: str = "fs", title: str | None = None):
@@ -153,10 +164,12 @@ def plot_lifetimes(result, by: str = "label", time_unit: str = "fs", title: str 
     def col(attr, s=1.0):
         return np.array([np.nan if getattr(r, attr) is None else getattr(r, attr) / s for r in rows], dtype=float)
 
-    fig = Figure(figsize=(11.0, min(max(3.0, 0.3 * n + 1.6), 14.0)), layout="constrained")
+    fig = Figure(figsize=(11.0, _rows_height(n, 0.3)), layout="constrained")
     ax_life, ax_rate, ax_occ = fig.subplots(1, 3, sharey=True, width_ratios=[2.2, 1.4, 1.0])
     mean, std = col("mean_lifetime_fs", scale), col("std_lifetime_fs", scale)
-    ax_life.barh(y, np.nan_to_num(mean), xerr=np.nan_to_num(std), color="tab:blue", alpha=0.6,
+    mean0, std0 = np.nan_to_num(mean), np.nan_to_num(std)
+    # a lifetime is never negative: the lower error bar stops at zero
+    ax_life.barh(y, mean0, xerr=np.vstack([np.minimum(std0, mean0), std0]), color="tab:blue", alpha=0.6,
                  label="mean of completed (ref) +- std", error_kw={"lw": 0.8})
     mle, mle_se = col("mle_lifetime_fs", scale), col("mle_lifetime_stderr_fs", scale)
     ax_life.errorbar(mle, y, xerr=mle_se, fmt="o", color="tab:red", ms=4, lw=0.8, label="exponential MLE +- s.e.")
@@ -166,7 +179,7 @@ def plot_lifetimes(result, by: str = "label", time_unit: str = "fs", title: str 
     ax_life.plot(km[restricted], y[restricted], "D", mfc="none", color="k", ms=4, label="Kaplan-Meier (lower bound)")
     ax_life.set_xlabel(f"Lifetime ({time_unit})")
     ax_life.set_yticks(y)
-    ax_life.set_yticklabels(names, fontsize=max(5.0, min(10.0, 220.0 / max(n, 1))))
+    ax_life.set_yticklabels(names, fontsize=_row_fontsize(n))
     ax_life.legend(fontsize=7, loc="best")
     h = 0.38
     ax_rate.barh(y - h / 2, col("association_rate_per_ps"), height=h, color="tab:green", label="association")
