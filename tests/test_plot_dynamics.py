@@ -79,3 +79,27 @@ def test_export_writes_dataset_csvs_and_figures(tmp_path):
     text = r.summary()
     assert "frames analysed: 6 of 6" in text and "time bins: 2 of 30 fs (3 frame steps)" in text
     assert "labels: 3; lifetime rows: 3 by label, 2 by size" in text
+
+
+def test_heatmap_keeps_the_most_populated_labels(tmp_path):
+    from clusterdynamicsml.dynamics import dynamics_from_counts
+    from clusterdynamicsml.plot_dynamics import plot_heatmap
+
+    n_labels, n_frames = 60, 6
+    counts = np.zeros((n_frames, n_labels), dtype=np.int64)
+    for k in range(n_labels):
+        counts[:, k] = k % 7 + 1  # populations 1..7, repeating
+    labels = [f"Pb{k + 1}I" for k in range(n_labels)]
+    r = dynamics_from_counts(np.arange(n_frames) * 10.0, counts, labels, timestep_fs=10.0, frames_per_bin=3)
+    fig = plot_heatmap(r, mode="count")
+    ax = fig.axes[0]
+    shown = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(shown) == 40 and "most populated 40 of 60 labels" in ax.get_title()
+    totals = dict(zip(r.labels, r.matrix("count").sum(axis=1)))
+    assert min(totals[s] for s in shown) >= max(totals[s] for s in r.labels if s not in shown)
+    assert shown == [s for s in r.labels if s in shown]  # result order kept
+    assert ax.get_images()[0].get_array().shape[0] == 40
+    full = plot_heatmap(r, mode="count", max_labels=None)
+    assert len(full.axes[0].get_yticklabels()) == 60 and "most populated" not in full.axes[0].get_title()
+    with pytest.raises(ValueError, match="max_labels"):
+        plot_heatmap(r, max_labels=-1)

@@ -283,6 +283,9 @@ class LibraryConfig:
     frame_stride: int = _f(1, "int", "write the library from every frame_stride-th analysed frame", minimum=1)
     format: str = _f("xyz", "choice", "file format of the library written from the frames (pdb keeps residues)",
                      choices=("xyz", "pdb"))
+    max_files_per_label: int | None = _f(None, "int", "write at most this many structure files per label (the "
+                                         "first ones in frame order; counts per label still count every "
+                                         "cluster; unset: no cap)", optional=True, minimum=1, example=200)
 
 
 @dataclass(frozen=True)
@@ -357,6 +360,8 @@ class ReportConfig:
                        choices=("viridis", "magma", "cividis", "inferno", "turbo"))
     color_quantiles: tuple[float, ...] = _f((0.05, 0.95), "float_list", "lower and upper colour-limit "
                                             "quantiles of the positive heatmap values", lengths=(2,))
+    heatmap_max_labels: int = _f(40, "int", "heatmap rows: at most this many labels, the most populated "
+                                 "(0 = all labels)", minimum=0)
     energy_column: str = _f("potential", "choice", "energy subplot quantity (when an energy file is given)",
                             choices=("potential", "temperature", "kinetic", "none"))
 

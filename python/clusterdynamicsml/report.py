@@ -122,7 +122,8 @@ def _figure_kwargs(func, cfg, source=None) -> dict:
                "mode": rc.heatmap_mode, "display_mode": rc.heatmap_mode, "time_unit": _time_unit(cfg, source),
                "cmap": rc.colormap, "colormap": rc.colormap, "quantiles": tuple(rc.color_quantiles),
                "energy_column": energy, "energy_quantity": energy,
-               "dpi": rc.dpi, "formats": tuple(rc.formats)}
+               "dpi": rc.dpi, "formats": tuple(rc.formats),
+               "max_labels": getattr(rc, "heatmap_max_labels", 40) or None}
     try:
         params = inspect.signature(func).parameters
     except (TypeError, ValueError):

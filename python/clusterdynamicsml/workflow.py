@@ -327,7 +327,8 @@ def _step_library(ctx: _Context):
         frames = [frames[k] for k in range(0, len(frames), stride)] if hasattr(frames, "__getitem__") else (
             f for k, f in enumerate(frames) if k % stride == 0)
     info = call_supported(write_library, frames, ctx.data.get("rules") or _rules(ctx), out, _ctx=ctx,
-                          _what="write_library", fmt=cfg.library.format, progress=_show_progress(ctx))
+                          _what="write_library", fmt=cfg.library.format, progress=_show_progress(ctx),
+                          max_files_per_label=cfg.library.max_files_per_label)
     ctx.data["library_dir"] = out
     ctx.data["library_info"] = info
     ctx.output("library", out)
