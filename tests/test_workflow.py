@@ -13,6 +13,7 @@ import pytest
 
 from clusterdynamicsml import workflow
 from clusterdynamicsml.config import ConfigError, RunConfig
+from clusterdynamicsml.workflow import RunResult
 
 from _workflow_doubles import fake_steps
 
@@ -176,3 +177,32 @@ def test_example_end_to_end(tmp_path):
     folder = report(d)
     assert (folder / "example_report.html").is_file() and (folder / "example_report.pptx").is_file()
     assert {p.name for p in (folder / "figures").iterdir()} >= {"example_heatmap.png", "example_histograms.png"}
+
+
+def test_dynamics_step_forwards_time_and_percolation_notes(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    def analyze_dynamics(frames, rules, **kw):
+        return SimpleNamespace(time_warnings=["frame times from the timestep"],
+                               warnings=["3 percolating clusters (PbI2) left out of the counts"],
+                               labels=["PbI2"], n_bins=1)
+
+    real_stage = workflow._stage
+    monkeypatch.setattr(workflow, "_stage", lambda module, *names: analyze_dynamics if module == "dynamics"
+                        else real_stage(module, *names))
+    ctx = workflow._Context(RunConfig(), tmp_path, "t", progress=False)
+    ctx.data["frames"] = []
+    assert workflow._step_dynamics(ctx) == "1 labels, 1 time bins"
+    assert ctx.warnings == ["dynamics: frame times from the timestep",
+                            "dynamics: 3 percolating clusters (PbI2) left out of the counts"]
+
+
+def test_lifetime_table_shows_censoring_aware_estimates():
+    from clusterdynamicsml.report import _tables
+
+    row = {"label": "PbI2", "cluster_size": 3, "mean_lifetime_fs": 15.0, "std_lifetime_fs": 5.0,
+           "mle_lifetime_fs": 22.0, "km_mean_lifetime_fs": 19.0}
+    res = RunResult(run_dir=Path("."), config=RunConfig(), steps=[], data={"dynamics": {"lifetime_by_label": [row]}},
+                    outputs={}, warnings=[], info={})
+    title, rows, cols = _tables(res)[0]
+    assert "mle_lifetime_fs" in cols and "km_mean_lifetime_fs" in cols and "Kaplan-Meier" in title

@@ -264,11 +264,12 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
     if dyn is not None:
         rows = table_rows(_get(dyn, "lifetime_by_label"))
         want = ["label", "cluster_size", "mean_count_per_frame", "occupancy_fraction", "mean_lifetime_fs",
-                "std_lifetime_fs", "completed_lifetime_count", "window_truncated_lifetime_count",
+                "std_lifetime_fs", "mle_lifetime_fs", "km_mean_lifetime_fs", "completed_lifetime_count", "window_truncated_lifetime_count",
                 "association_rate_per_ps", "dissociation_rate_per_ps"]
         if rows:
             cols = [c for c in want if c in rows[0]] or _simple_columns(rows)
-            out.append(("Observed lifetimes by label (fs, rates per ps)", rows, cols))
+            out.append(("Observed lifetimes by label (fs, rates per ps; mean of completed lifetimes as the "
+                        "reference tool, censoring-aware exponential MLE and Kaplan-Meier mean)", rows, cols))
     pred = d.get("prediction")
     if pred is not None:
         rows = table_rows(pred.predictions_table() if hasattr(pred, "predictions_table") else _get(pred, "predictions"))

@@ -296,8 +296,11 @@ def _step_dynamics(ctx: _Context):
         chunk_size=cfg.dynamics.chunk_size, progress=_show_progress(ctx),
     )
     ctx.data["dynamics"] = result
-    for w in getattr(result, "time_warnings", None) or []:
-        ctx.warn(f"dynamics: {w}")
+    seen = set()
+    for w in [*(getattr(result, "time_warnings", None) or []), *(getattr(result, "warnings", None) or [])]:
+        if str(w) not in seen:  # time notes and other notes (percolating clusters, ...), once each
+            seen.add(str(w))
+            ctx.warn(f"dynamics: {w}")
     # the dynamics stage's own dataset and the CSVs of ref 3.7 (X.json -> X_*.csv)
     if hasattr(result, "save"):
         target = ctx.path(f"{ctx.stem}_dynamics.json")
