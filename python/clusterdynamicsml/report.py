@@ -289,7 +289,7 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
     if quality:
         out.append(("Predicted structures: shortest contact and deviation from the learned geometry (angstrom)",
                     list(quality), ["target_node_count", "rank", "label", "n_atoms", "shortest_contact",
-                                    "shortest_contact_pair", "min_distance_ratio", "max_abs_bond_deviation",
+                                    "shortest_contact_pair", "min_distance_ratio", "max_abs_bond_deviation", "relaxed_atoms",
                                     "file"]))
     dw = d.get("debye_waller")
     if dw is None and pred is not None:
