@@ -245,13 +245,16 @@ def test_typed_equals_untyped_with_uniform_cutoff():
 @pytest.mark.parametrize("box", [None, cdml.Box([40.0, 41.0, 42.0]), cdml.Box.from_parameters(45, 44, 46, 65, 70, 75)],
                          ids=box_id)
 def test_bit_identical_for_any_thread_count(box):
+    # more atoms than the kernel's serial threshold (20,000), so the threads really run
     rng = np.random.default_rng(99)
-    pos = random_positions(rng, 8000, box if box is not None else cdml.Box([40.0, 41.0, 42.0]), spread=2.0)
+    big = cdml.Box([60.0, 61.0, 62.0]) if box is None else cdml.Box.from_matrix(box.matrix * 1.5)
+    pos = random_positions(rng, 24000, big, spread=2.0)
+    box = None if box is None else big
     types = rng.integers(-1, 3, size=len(pos))
     cm = np.array([[3.0, 3.4, 0.0], [3.4, 2.5, 3.1], [0.0, 3.1, 3.3]])
     ref = neighbor_pairs(pos, 3.5, box, num_threads=1)
     ref_t = neighbor_pairs_typed(pos, types, cm, box, num_threads=1)
-    assert len(ref[0]) > 2000
+    assert len(ref[0]) > 5000
     for nt in (2, 3, 8):
         got = neighbor_pairs(pos, 3.5, box, num_threads=nt)
         got_t = neighbor_pairs_typed(pos, types, cm, box, num_threads=nt)

@@ -20,6 +20,7 @@ _LAZY = {
     "Box": "box",
     "neighbor_pairs": "geometry",
     "connected_components": "geometry",
+    "neighbor_pairs_typed": "geometry",
     # frames
     "Frame": "frames",
     "read_frames": "frames",

@@ -1,6 +1,7 @@
 // Thread-count helpers shared by every kernel. Python-free.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -73,7 +74,12 @@ public:
             }
             ph.done.fetch_add(1, std::memory_order_acq_rel);
         }
-        while (ph.done.load(std::memory_order_acquire) < nchunks) std::this_thread::yield();
+        // wait for chunks other threads still hold: yield a little, then sleep briefly so a
+        // waiting thread does not take CPU time from the ones still working
+        for (int spins = 0; ph.done.load(std::memory_order_acquire) < nchunks; ++spins) {
+            if (spins < 64) std::this_thread::yield();
+            else std::this_thread::sleep_for(std::chrono::microseconds(50));
+        }
     }
     bool failed() const { return failed_.load(std::memory_order_acquire); }
     /// Rethrow the first exception a chunk raised (call after the parallel region).
