@@ -76,6 +76,9 @@ def test_debye_waller_table_figure(tmp_path):
     for word in ("sigma (angstrom)", "angstrom^2", "Cl-Na", "Na-Na", "observed (ensemble)",
                  "observed (ridge estimate)", "predicted (ridge", "Na7Cl6 (pred., rank 1)"):
         assert word in text, word
+    assert "log scale" not in text
+    res.debye_waller[-1]["sigma"] = 5.0  # one wild extrapolation: log axes
+    assert "sigma (angstrom), log scale" in plot_debye_waller_table(res, tmp_path / "dw_log")[1].read_text()
     many = FakePrediction(60)
     png, svg = plot_debye_waller_table(many, tmp_path / "dw_many")
     assert _png_size(png)[1] < 2600 and "40 of 62 labels" in svg.read_text()

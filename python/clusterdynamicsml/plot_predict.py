@@ -109,7 +109,8 @@ def plot_debye_waller_table(result, out_stem, max_rows: int | None = MAX_DW_ROWS
     element pair (one marker shape/colour each), sigma in angstrom (left panel) and
     B = 8 pi^2 sigma^2 in angstrom^2 (right panel). Observed ensemble values are filled
     circles, observed ridge estimates open circles, predicted (ridge) values diamonds with
-    their bootstrap 5-95 % range. With more than ``max_rows`` labels (default 40; None or 0:
+    their bootstrap 5-95 % range. The axes are logarithmic (symlog, linear below 0.01) when
+    the positive sigmas span more than a factor of 20. With more than ``max_rows`` labels (default 40; None or 0:
     all), every predicted label and the best supported observed ones are shown (title says so).
     """
     plt = _pyplot()
@@ -139,7 +140,7 @@ def plot_debye_waller_table(result, out_stem, max_rows: int | None = MAX_DW_ROWS
     offsets = {p: (k - (n_p - 1) / 2) * (0.6 / max(n_p, 1)) for k, p in enumerate(pairs)}
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     n = len(entries)
-    fig, (ax_s, ax_b) = plt.subplots(1, 2, sharey=True, figsize=(10.0, min(max(3.0, 0.3 * n + 1.8), 16.0)))
+    fig, (ax_s, ax_b) = plt.subplots(1, 2, sharey=True, figsize=(12.0, min(max(3.0, 0.3 * n + 1.8), 16.0)))
     for k, pair in enumerate(pairs):
         color = colors[k % len(colors)]
         for style in ("ensemble", "ridge_obs", "predicted"):
@@ -173,8 +174,15 @@ def plot_debye_waller_table(result, out_stem, max_rows: int | None = MAX_DW_ROWS
     if 0 < n_obs < n:
         for ax in (ax_s, ax_b):
             ax.axhline(n - n_obs - 0.5, color="0.6", lw=0.8, ls="--")
-    ax_s.set_xlabel("sigma (angstrom)")
-    ax_b.set_xlabel("B = 8 pi^2 sigma^2 (angstrom^2)")
+    sig = np.array([float(r["sigma"]) for r in rows if key(r) in index])
+    pos = sig[sig > 0]
+    log = bool(pos.size) and pos.max() / pos.min() > 20.0
+    if log:  # a few extrapolated sigmas would squash the observed ones on a linear axis
+        for ax in (ax_s, ax_b):  # symlog: ridge sigmas clipped to 0 stay on the axis
+            ax.set_xscale("symlog", linthresh=0.01)
+            ax.set_xlim(left=0.0)
+    ax_s.set_xlabel("sigma (angstrom)" + (", log scale" if log else ""))
+    ax_b.set_xlabel("B = 8 pi^2 sigma^2 (angstrom^2)" + (", log scale" if log else ""))
     for ax in (ax_s, ax_b):
         ax.grid(axis="x", alpha=0.3)
     from matplotlib.lines import Line2D
@@ -184,7 +192,7 @@ def plot_debye_waller_table(result, out_stem, max_rows: int | None = MAX_DW_ROWS
     handles += [Line2D([], [], color="k", marker="o", ls="none", label="observed (ensemble)"),
                 Line2D([], [], color="k", marker="o", mfc="none", ls="none", label="observed (ridge estimate)"),
                 Line2D([], [], color="k", marker="D", ls="none", label="predicted (ridge, bootstrap 5-95 %)")]
-    ax_b.legend(handles=handles, fontsize=7, loc="best")
+    ax_b.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     title = "Debye-Waller sigma and B factor per label and element pair"
     if n < n_all:
         title += f" ({n} of {n_all} labels: all predicted, best supported observed)"
