@@ -2,13 +2,14 @@
 
 Run:   python -m pytest bench/bench_dynamics.py --benchmark-only -q
 Large: CDML_BENCH_LARGE=1 python -m pytest bench/bench_dynamics.py --benchmark-only -q
-       (10,000 atoms x 2,000 frames; the default is 2,000 atoms x 200 frames).
+       (10,000 atoms x 5,000 frames, or CDML_BENCH_FRAMES frames; the default is 2,000 atoms
+       x 200 frames).
 
 The trajectory is synthetic and generated on the fly, frame by frame (an A/B "molten salt"
 whose atoms oscillate about random sites, so clusters form and break over time; nothing is
 stored), and goes through everything ``analyze_dynamics`` does: reading each frame,
 clustering it, streaming the label counts back, bins, matrices and lifetimes. It runs at
-1 and 2 kernel threads (serial) and with 2 local worker processes (1 thread each). Every run
+1 and 2 kernel threads (serial) and with 1, 2 and 4 local worker processes (1 thread each). Every run
 asserts that its result is identical to the 1-thread run. ``extra_info`` records frames/s,
 sizes, threads/workers, the counter used, the git revision and whether OpenMP is on.
 
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _dynamics_standin import RULES, SyntheticTrajectory, half_box_counter, standin_count_labels  # noqa: E402
 
 LARGE = os.environ.get("CDML_BENCH_LARGE", "") not in ("", "0")
-N_ATOMS, N_FRAMES = (10_000, 2_000) if LARGE else (2_000, 200)
+N_ATOMS, N_FRAMES = (10_000, int(os.environ.get("CDML_BENCH_FRAMES", "5000"))) if LARGE else (2_000, 200)
 DENSITY = 0.02  # atoms per cubic angstrom (molten NaCl at 1400 K: 0.028)
 
 
@@ -69,15 +70,15 @@ def reference(trajectory):
                             num_threads=1)
 
 
-@pytest.mark.parametrize("mode", ["serial-1-thread", "serial-2-threads", "2-workers"])
+@pytest.mark.parametrize("mode", ["serial-1-thread", "serial-2-threads", "1-worker", "2-workers", "4-workers"])
 def test_dynamics_frames_per_second(benchmark, trajectory, reference, mode):
     kw = dict(timestep_fs=10.0, frames_per_bin=10, counter=COUNTER)
     if mode == "serial-1-thread":
         kw["num_threads"] = 1
     elif mode == "serial-2-threads":
         kw["num_threads"] = 2
-    else:
-        kw.update(workers=2, num_threads=1)
+    else:  # "<k>-worker(s)": a local process pool of k workers, one kernel thread each
+        kw.update(workers=int(mode.split("-")[0]), num_threads=1)
     rounds = 1 if LARGE else 3
     result = benchmark.pedantic(lambda: analyze_dynamics(trajectory, BENCH_RULES, **kw), rounds=rounds, iterations=1)
     assert result.differences(reference) in ([], ["settings"])

@@ -89,3 +89,11 @@ def test_real_aps_files_load_and_stitch(shared_data):
     for cut in (0.135, 0.71):
         k = int(np.searchsorted(st.q, cut))
         assert abs(st.intensity[k] / st.intensity[k - 1] - 1) < 0.05
+
+
+def test_comment_header_names_columns(tmp_path):
+    d = load_saxs_data(write(tmp_path, "c.dat", "# made by hand\n# sigma I q\n0.1 5 0.3\n0.2 7 0.1\n0.3 6 0.2\n"))
+    np.testing.assert_array_equal(d.q, [0.1, 0.2, 0.3])
+    np.testing.assert_array_equal(d.sigma, [0.2, 0.3, 0.1])
+    d2 = load_saxs_data(write(tmp_path, "d.dat", "0.1 5 0.3\n0.2 7 0.1\n0.3 6 0.2\n"), columns=(2, 1, None))
+    assert d2.sigma is None and d2.q.tolist() == [0.1, 0.2, 0.3]

@@ -49,7 +49,11 @@ def test_fps_subset_records_k_and_sampling_error():
 
 def test_fps_covers_the_extremes():
     X = np.array([[0.0], [0.1], [0.2], [5.0], [10.0]])
-    assert set(farthest_point_sampling(X, 3).tolist()) == {0, 3, 4} or set(farthest_point_sampling(X, 3).tolist()) >= {0, 4}
+    # first the row nearest the mean (5.0), then the farthest (0.0; ties -> lowest index), then 10.0
+    assert farthest_point_sampling(X, 3).tolist() == [3, 0, 4]
+    assert farthest_point_sampling(X, 99).size == 5
+    with pytest.raises(ValueError, match="positive integer"):
+        farthest_point_sampling(X, 0)
 
 
 def test_mixture_normalises_weights_and_checks_grids():

@@ -355,7 +355,8 @@ DebyePartials debye_partials_exact(const double* positions, int64_t n, const int
     }
     const int64_t n_qblocks = (nq + QBLOCK - 1) / QBLOCK;
     const int64_t n_tasks = n_chunks * n_qblocks;
-    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(resolve_threads(num_threads), n_tasks)));
+    const int nt = static_cast<int>(std::max<int64_t>(
+        1, std::min<int64_t>(threads_for_work(num_threads, static_cast<double>(total_pairs) * nq), n_tasks)));
 
     std::vector<double> partial(static_cast<size_t>(n_chunks * P * nq), 0.0);  // [chunk][p][k]
     std::vector<double> zero_chunk(static_cast<size_t>(n_chunks * P), 0.0);   // coincident pairs
@@ -445,7 +446,8 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
         throw std::invalid_argument("bin_width " + std::to_string(bin_width) + " A is too small for r_max " +
                                     std::to_string(rmax) + " A (more than 4e8 bins)");
     const int64_t nbins = static_cast<int64_t>(nbins_d);
-    const int nt = resolve_threads(num_threads);
+    const int nt = threads_for_work(num_threads, 0.5 * static_cast<double>(n) * static_cast<double>(n) +
+                                                     static_cast<double>(nbins) * static_cast<double>(P) * nq);
 
     // Integer histograms (count, sum of 32-bit fixed-point offsets in the bin): integer
     // addition is associative, so the merged histogram does not depend on the thread count.
@@ -555,7 +557,8 @@ std::vector<double> debye_pairlist_partials(const double* r, const int64_t* pair
             throw std::invalid_argument("pair distances must be finite and >= 0");
     }
     std::vector<double> out(static_cast<size_t>(n_pair_types_ * nq), 0.0);
-    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(resolve_threads(num_threads), nq)));
+    const int nt = static_cast<int>(std::max<int64_t>(
+        1, std::min<int64_t>(threads_for_work(num_threads, static_cast<double>(n_pairs) * nq), nq)));
 #ifdef CDML_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(nt)
 #endif

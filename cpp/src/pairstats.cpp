@@ -201,6 +201,16 @@ void append(std::vector<T, A1>& dst, const std::vector<T, A2>& src) {
 
 }  // namespace
 
+// Pair distances a statistics pass looks at, to decide whether threads are worth waking.
+static double batch_pair_work(const StructureBatch& b) {
+    double work = 0.0;
+    for (int64_t s = 0; s < b.n_structures; ++s) {
+        const double m = static_cast<double>(b.offsets[s + 1] - b.offsets[s]);
+        work += 0.5 * m * m;
+    }
+    return work;
+}
+
 void validate_batch(const StructureBatch& b, bool need_kinds) {
     if (b.n_atoms < 0) throw std::invalid_argument("number of atoms must be >= 0");
     if (b.n_structures < 0) throw std::invalid_argument("number of structures must be >= 0");
@@ -233,7 +243,7 @@ void validate_batch(const StructureBatch& b, bool need_kinds) {
 ScaffoldStats scaffold_statistics(const StructureBatch& batch, const double* assoc_cutoffs, int num_threads) {
     validate_batch(batch, true);
     check_cutoff_matrix(assoc_cutoffs, batch.n_elements, "association cutoff matrix");
-    const int nthreads = resolve_threads(num_threads);
+    const int nthreads = threads_for_work(num_threads, batch_pair_work(batch), 2e4);
     const int64_t S = batch.n_structures;
 
     ScaffoldStats out;
@@ -272,7 +282,7 @@ ScaffoldStats scaffold_statistics(const StructureBatch& batch, const double* ass
 ContactStats contact_statistics(const StructureBatch& batch, const double* contact_cutoffs, int num_threads) {
     validate_batch(batch, false);
     check_cutoff_matrix(contact_cutoffs, batch.n_elements, "contact cutoff matrix");
-    const int nthreads = resolve_threads(num_threads);
+    const int nthreads = threads_for_work(num_threads, batch_pair_work(batch), 2e4);
     const int64_t S = batch.n_structures;
     const int32_t ne = batch.n_elements;
 

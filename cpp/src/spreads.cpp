@@ -26,25 +26,36 @@ RankAlignedSpread rank_aligned_sigma(const std::vector<const double*>& positions
                 throw std::invalid_argument("structure " + std::to_string(s) + ": positions contain NaN or infinity");
     }
     std::vector<std::vector<double>> dist(S);
-    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(resolve_threads(num_threads), S)));
+    bool failed = false;  // no exception may leave the parallel region
+    double work = 0.0;  // pair distances to compute
+    for (int64_t s = 0; s < S; ++s) work += 0.5 * static_cast<double>(n_atoms[s]) * static_cast<double>(n_atoms[s]);
+    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads_for_work(num_threads, work, 2e4), S)));
 #ifdef CDML_HAVE_OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
 #endif
     for (int64_t s = 0; s < S; ++s) {
-        const double* p = positions[s];
-        const int32_t* t = types[s];
-        std::vector<double>& out = dist[s];
-        for (int64_t i = 0; i < n_atoms[s]; ++i)
-            for (int64_t j = i + 1; j < n_atoms[s]; ++j) {
-                const bool match = (t[i] == type_a && t[j] == type_b) || (t[i] == type_b && t[j] == type_a);
-                if (!match) continue;
-                const double dx = p[3 * j] - p[3 * i], dy = p[3 * j + 1] - p[3 * i + 1],
-                             dz = p[3 * j + 2] - p[3 * i + 2];
-                const double d = std::sqrt(dx * dx + dy * dy + dz * dz);
-                if (all_pairs || d <= cutoff) out.push_back(d);
-            }
-        std::sort(out.begin(), out.end());
+        try {
+            const double* p = positions[s];
+            const int32_t* t = types[s];
+            std::vector<double>& out = dist[s];
+            for (int64_t i = 0; i < n_atoms[s]; ++i)
+                for (int64_t j = i + 1; j < n_atoms[s]; ++j) {
+                    const bool match = (t[i] == type_a && t[j] == type_b) || (t[i] == type_b && t[j] == type_a);
+                    if (!match) continue;
+                    const double dx = p[3 * j] - p[3 * i], dy = p[3 * j + 1] - p[3 * i + 1],
+                                 dz = p[3 * j + 2] - p[3 * i + 2];
+                    const double d = std::sqrt(dx * dx + dy * dy + dz * dz);
+                    if (all_pairs || d <= cutoff) out.push_back(d);
+                }
+            std::sort(out.begin(), out.end());
+        } catch (...) {
+#ifdef CDML_HAVE_OPENMP
+#pragma omp atomic write
+#endif
+            failed = true;
+        }
     }
+    if (failed) throw std::runtime_error("rank_aligned_sigma: out of memory while collecting distances");
     std::vector<int64_t> keep;
     for (int64_t s = 0; s < S; ++s)
         if (!dist[s].empty()) keep.push_back(s);

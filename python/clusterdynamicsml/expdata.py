@@ -1,7 +1,7 @@
 """Experimental SAXS/WAXS curves: loading (ref 1.8, with the checks it lacks) and stitching.
 
 Files are plain text with whitespace, comma, semicolon or tab separated columns; ``#`` lines are
-comments; header lines before the data are recognised (the first line whose first two tokens
+comments; header lines before the data (or a last '#' line with one name per column) are recognised (the first line whose first two tokens
 are numbers starts the data). Columns are chosen by header names when present (q: a name
 containing 'q' or 'scatteringvector'; I: 'intensity', 'i_', 'iq', 'int' or 'i'; sigma:
 'error', 'err', 'sigma', 'uncert', 'e_'), otherwise columns 0, 1 and 2.
@@ -142,8 +142,16 @@ def load_saxs_data(path, q_unit: str | None = None, columns: tuple[int, int, int
         lines_of_rows.append(ln)
     if len(rows) < 3:
         raise FileFormatError(p, None, f"found {len(rows)} data rows; need at least 3")
+    if names is None and header_text:
+        # a '#' line right before the data naming exactly one token per column ("# q I sigma")
+        toks = [t for t in _SPLIT.split(header_text[-1].lstrip("#").strip()) if t]
+        if len(toks) == len(rows[0]) and not any(_is_float(t) for t in toks):
+            names = toks
     if columns is not None:
-        qc, ic, ec = columns
+        try:
+            qc, ic, ec = columns
+        except (TypeError, ValueError):
+            raise ValueError(f"columns must be (q, I, sigma or None), got {columns!r}") from None
     else:
         qc, ic, ec = (None, None, None)
         if names is not None:
