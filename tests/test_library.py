@@ -338,3 +338,29 @@ def test_progress_is_fsynced_once_per_library_not_per_frame(tmp_path, monkeypatc
     assert len(calls) <= 1, calls
     assert len(rmdirs) <= 2, rmdirs
     assert not (tmp_path / "lib" / lib._TMP_NAME).exists()
+
+
+def test_max_files_per_label_keeps_the_first_files_in_frame_order(tmp_path):
+    frames = synthetic_frames()
+    full = write_library(frames, RULES, tmp_path / "full")
+    capped = write_library(frames, RULES, tmp_path / "capped", max_files_per_label=2)
+    meta_full = json.loads((tmp_path / "full" / METADATA_NAME).read_text())
+    meta = json.loads((tmp_path / "capped" / METADATA_NAME).read_text())
+    assert meta["settings"]["max_files_per_label"] == 2
+    # cluster counts still count every cluster; files are capped
+    assert {k: v["clusters"] for k, v in meta["labels"].items()} == \
+        {k: v["clusters"] for k, v in meta_full["labels"].items()}
+    assert capped.files_per_label == {k: min(n, 2) for k, n in full.files_per_label.items()}
+    for label, n in capped.files_per_label.items():
+        kept = sorted(p.name for p in (tmp_path / "capped" / label).iterdir())
+        assert kept == sorted(p.name for p in (tmp_path / "full" / label).iterdir())[:n]
+        assert len(kept) == n
+    # deterministic across an interrupted + resumed run
+    part = tmp_path / "part"
+    write_library(frames[:3], RULES, part, max_files_per_label=2)
+    write_library(frames, RULES, part, max_files_per_label=2)
+    strip = {k: v for k, v in tree(part).items() if not k.endswith(".json") and not k.endswith(".jsonl")}
+    ref = {k: v for k, v in tree(tmp_path / "capped").items() if not k.endswith(".json") and not k.endswith(".jsonl")}
+    assert strip == ref
+    with pytest.raises(ValueError, match="max_files_per_label"):
+        write_library(frames, RULES, tmp_path / "bad", max_files_per_label=0)

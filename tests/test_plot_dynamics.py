@@ -91,7 +91,7 @@ def test_molten_nacl_53_labels_stay_readable_and_error_bars_stop_at_zero(shared_
     r = cdml.analyze_dynamics(shared_data / "nacl_molten_1400K_zincware" / "NaCl_1400K_0.extxyz", rules,
                               frames_per_bin=10, timestep_fs=0.5)
     assert len(r.labels) > 40
-    for fig in (plot_heatmap(r), plot_lifetimes(r)):
+    for fig in (plot_heatmap(r, max_labels=None), plot_lifetimes(r)):
         ax = fig.axes[0]
         sizes = {t.get_fontsize() for t in ax.get_yticklabels()}
         assert min(sizes) >= 6.5, sizes
@@ -100,3 +100,27 @@ def test_molten_nacl_53_labels_stay_readable_and_error_bars_stop_at_zero(shared_
     life = plot_lifetimes(r)
     segments = [seg for coll in life.axes[0].collections for seg in getattr(coll, "get_segments", list)()]
     assert segments and min(float(np.min(s[:, 0])) for s in segments) >= 0.0
+
+
+def test_heatmap_keeps_the_most_populated_labels(tmp_path):
+    from clusterdynamicsml.dynamics import dynamics_from_counts
+    from clusterdynamicsml.plot_dynamics import plot_heatmap
+
+    n_labels, n_frames = 60, 6
+    counts = np.zeros((n_frames, n_labels), dtype=np.int64)
+    for k in range(n_labels):
+        counts[:, k] = k % 7 + 1  # populations 1..7, repeating
+    labels = [f"Pb{k + 1}I" for k in range(n_labels)]
+    r = dynamics_from_counts(np.arange(n_frames) * 10.0, counts, labels, timestep_fs=10.0, frames_per_bin=3)
+    fig = plot_heatmap(r, mode="count")
+    ax = fig.axes[0]
+    shown = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(shown) == 40 and "most populated 40 of 60 labels" in ax.get_title()
+    totals = dict(zip(r.labels, r.matrix("count").sum(axis=1)))
+    assert min(totals[s] for s in shown) >= max(totals[s] for s in r.labels if s not in shown)
+    assert shown == [s for s in r.labels if s in shown]  # result order kept
+    assert ax.get_images()[0].get_array().shape[0] == 40
+    full = plot_heatmap(r, mode="count", max_labels=None)
+    assert len(full.axes[0].get_yticklabels()) == 60 and "most populated" not in full.axes[0].get_title()
+    with pytest.raises(ValueError, match="max_labels"):
+        plot_heatmap(r, max_labels=-1)

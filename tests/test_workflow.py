@@ -13,6 +13,7 @@ import pytest
 
 from clusterdynamicsml import workflow
 from clusterdynamicsml.config import ConfigError, RunConfig
+from clusterdynamicsml.workflow import RunResult
 
 from _workflow_doubles import fake_steps
 
@@ -156,12 +157,16 @@ def test_example_end_to_end(tmp_path):
     assert len(saxs_rows) == 40 and {"q", "raw_model_intensity", "fitted_model_intensity", "residual"} <= set(saxs_rows[0])
     fit = res.data["saxs"]["fit"]["combined"]
     assert fit.scale >= 0 and fit.chi2_reduced > 0
+    with open(d / res.outputs["predicted_structures_csv"]) as fh:
+        quality = list(csv.DictReader(fh))
+    assert {"relaxed_atoms", "bond_length_deviations", "node_coordination_deviations"} <= set(quality[0])
+    assert not [w for w in res.warnings if "no plot function" in w]
     built = sorted((d / "predicted_structures").glob("*.xyz"))
     assert built and all(p.name[:2].isdigit() and "_rank" in p.name for p in built)
     assert "label=" in built[0].read_text().splitlines()[1]
     # figures: heatmap with energy panel, lifetimes, histograms
     figs = res.data["figures"]
-    for key in ("heatmap", "lifetimes", "histograms", "saxs_components", "saxs_fit_combined"):
+    for key in ("heatmap", "lifetimes", "histograms", "debye_waller", "saxs_components", "saxs_fit_combined"):
         assert key in figs and all(Path(p).stat().st_size > 1000 for p in figs[key]), key
     html = (d / res.outputs["report_html"]).read_text()
     assert "data:image/png;base64" in html and "Predicted larger clusters" in html  # formats = ["png"]
@@ -176,3 +181,76 @@ def test_example_end_to_end(tmp_path):
     folder = report(d)
     assert (folder / "example_report.html").is_file() and (folder / "example_report.pptx").is_file()
     assert {p.name for p in (folder / "figures").iterdir()} >= {"example_heatmap.png", "example_histograms.png"}
+
+
+def test_dynamics_step_forwards_time_and_percolation_notes(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    def analyze_dynamics(frames, rules, **kw):
+        return SimpleNamespace(time_warnings=["frame times from the timestep"],
+                               warnings=["3 percolating clusters (PbI2) left out of the counts"],
+                               labels=["PbI2"], n_bins=1)
+
+    real_stage = workflow._stage
+    monkeypatch.setattr(workflow, "_stage", lambda module, *names: analyze_dynamics if module == "dynamics"
+                        else real_stage(module, *names))
+    ctx = workflow._Context(RunConfig(), tmp_path, "t", progress=False)
+    ctx.data["frames"] = []
+    assert workflow._step_dynamics(ctx) == "1 labels, 1 time bins"
+    assert ctx.warnings == ["dynamics: frame times from the timestep",
+                            "dynamics: 3 percolating clusters (PbI2) left out of the counts"]
+
+
+def test_lifetime_table_shows_censoring_aware_estimates():
+    from clusterdynamicsml.report import _tables
+
+    row = {"label": "PbI2", "cluster_size": 3, "mean_lifetime_fs": 15.0, "std_lifetime_fs": 5.0,
+           "mle_lifetime_fs": 22.0, "km_mean_lifetime_fs": 19.0}
+    res = RunResult(run_dir=Path("."), config=RunConfig(), steps=[], data={"dynamics": {"lifetime_by_label": [row]}},
+                    outputs={}, warnings=[], info={})
+    title, rows, cols = _tables(res)[0]
+    assert "mle_lifetime_fs" in cols and "km_mean_lifetime_fs" in cols and "Kaplan-Meier" in title
+
+
+def test_structures_step_relaxes_crowded_candidates_and_uses_shell_templates(tmp_path, monkeypatch):
+    import csv
+    from types import SimpleNamespace
+
+    calls = {"build": [], "write": []}
+
+    class Quality:
+        def to_dict(self):
+            return {"shortest_contact": 2.1, "relaxed_atoms": 2, "max_abs_bond_deviation": 0.1,
+                    "bond_length_deviations": {"Pb-I": 0.012, "Pb-O": -0.03},
+                    "node_coordination_deviations": {"node": 0.5}}
+
+    def build_structure(counts, stats, *, representative=None, label=None, seed=0, on_crowding="raise"):
+        calls["build"].append(on_crowding)
+        return SimpleNamespace(quality=Quality(), n_atoms=7)
+
+    def write_built_structure(path, st, *, target_node_count=None, rank=1, source_label=None, shell_templates=None):
+        calls["write"].append(shell_templates)
+        out = Path(path) / f"{target_node_count:02d}_rank{rank:02d}.pdb"
+        out.write_text("END\n")
+        return out
+
+    stages = {"geomstats": lambda *a, **k: {}, "builder": (build_structure, write_built_structure)}
+    monkeypatch.setattr(workflow, "_stage", lambda module, *names: stages[module])
+    monkeypatch.setattr(workflow, "_representative", lambda library, c: None)
+    (tmp_path / "dmf.pdb").write_text("HETATM\n")
+    cfg = RunConfig.from_dict({"predict": {"shell_templates": {"O": "dmf.pdb"}}}, base_dir=tmp_path)
+    cfg.check_paths(need_frames=False)
+    ctx = workflow._Context(cfg, tmp_path / "run", "t", progress=False)
+    cand = SimpleNamespace(counts={"Pb": 4, "I": 8}, label="Pb4I8", node_count=4, rank=1, source_label=None)
+    ctx.data.update(prediction=SimpleNamespace(candidates=[cand]), library=SimpleNamespace(labels=[]),
+                    rules=SimpleNamespace(role_elements=lambda role: []))
+    assert workflow._step_structures(ctx) == "1 of 1 structures built"
+    assert calls["build"] == ["relax"] and calls["write"] == [{"O": str(tmp_path / "dmf.pdb")}]
+    assert any("too crowded" in w and "2 atoms" in w for w in ctx.warnings)
+    with open(ctx.dir / ctx.outputs["predicted_structures_csv"]) as fh:
+        row = next(csv.DictReader(fh))
+    assert row["relaxed_atoms"] == "2" and row["bond_length_deviations"] == "Pb-I=+0.012;Pb-O=-0.03"
+    assert row["node_coordination_deviations"] == "node=+0.5"
+    bad = RunConfig.from_dict({"predict": {"shell_templates": {"O": "missing.pdb"}}}, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"\[predict\] shell_templates: O: not found"):
+        bad.check_paths(need_frames=False)

@@ -64,7 +64,7 @@ class ConfigError(ValueError):
 # field specification helpers
 # ---------------------------------------------------------------------------------------
 _KINDS = {"str", "int", "float", "bool", "path", "choice", "str_list", "int_list", "float_list",
-          "path_list", "cutoffs"}
+          "path_list", "cutoffs", "path_table"}
 
 
 def _f(default, kind: str, help: str, *, optional: bool = False, choices: tuple = (),
@@ -92,7 +92,8 @@ def _describe(value) -> str:
 _TYPE_WORDS = {"str": "a string", "path": "a path (string)", "int": "an integer", "float": "a number",
                "bool": "true or false", "choice": "one of", "str_list": "a list of strings",
                "int_list": "a list of integers", "float_list": "a list of numbers",
-               "path_list": "a list of paths (strings)", "cutoffs": "a table of pair cutoffs"}
+               "path_list": "a list of paths (strings)", "cutoffs": "a table of pair cutoffs",
+               "path_table": "a table of element = path"}
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,27 @@ def _check_value(kind: str, value, meta, fail):
         return tuple(out)
     if kind == "cutoffs":
         return _check_cutoffs(value, fail)
+    if kind == "path_table":
+        return _check_path_table(value, fail)
     return _check_scalar(kind, value, meta, fail)
+
+
+def _check_path_table(value, fail) -> tuple[tuple[str, str], ...]:
+    """TOML form: {O = "dmf.pdb"} (element -> path); stored as sorted (element, path) pairs."""
+    if isinstance(value, (tuple, list)) and all(isinstance(v, (tuple, list)) and len(v) == 2 for v in value):
+        items = [tuple(v) for v in value]
+    elif isinstance(value, dict):
+        items = list(value.items())
+    else:
+        fail(f"expected a table such as {{O = \"dmf.pdb\"}}, got {_describe(value)}")
+    out = {}
+    for el, path in items:
+        if not isinstance(el, str) or not _ELEMENT_RE.match(el):
+            fail(f"{el!r} is not an element symbol (such as \"O\")")
+        if not isinstance(path, str) or not path:
+            fail(f"{el}: expected a path (string), got {_describe(path)}")
+        out[el] = path
+    return tuple(sorted(out.items()))
 
 
 def _split_pair(key: str, fail):
@@ -283,6 +304,9 @@ class LibraryConfig:
     frame_stride: int = _f(1, "int", "write the library from every frame_stride-th analysed frame", minimum=1)
     format: str = _f("xyz", "choice", "file format of the library written from the frames (pdb keeps residues)",
                      choices=("xyz", "pdb"))
+    max_files_per_label: int | None = _f(None, "int", "write at most this many structure files per label (the "
+                                         "first ones in frame order; counts per label still count every "
+                                         "cluster; unset: no cap)", optional=True, minimum=1, example=200)
 
 
 @dataclass(frozen=True)
@@ -303,6 +327,10 @@ class PredictConfig:
                                    "occupancy as the reference tool, or log(y + 1e-4) for both",
                                    choices=("reference", "log"))
     build_structures: bool = _f(True, "bool", "build a predicted structure per retained candidate")
+    shell_templates: tuple[tuple[str, str], ...] = _f(
+        (), "path_table", "write the predicted structures as PDB with whole shell molecules: element = "
+        "one-molecule PDB template, e.g. {O = \"dmf.pdb\"} places a DMF molecule on every built O atom "
+        "(ref 4.8 step 6; {} = XYZ files of the built atoms)")
 
 
 @dataclass(frozen=True)
@@ -357,6 +385,8 @@ class ReportConfig:
                        choices=("viridis", "magma", "cividis", "inferno", "turbo"))
     color_quantiles: tuple[float, ...] = _f((0.05, 0.95), "float_list", "lower and upper colour-limit "
                                             "quantiles of the positive heatmap values", lengths=(2,))
+    heatmap_max_labels: int = _f(40, "int", "heatmap rows: at most this many labels, the most populated "
+                                 "(0 = all labels)", minimum=0)
     energy_column: str = _f("potential", "choice", "energy subplot quantity (when an energy file is given)",
                             choices=("potential", "temperature", "kinetic", "none"))
 
@@ -373,7 +403,7 @@ _SECTIONS: dict[str, type] = {
 }
 
 _PATH_FIELDS = {("run", "output_dir"), ("frames", "path"), ("frames", "energy_file"), ("library", "path"),
-                ("saxs", "experimental"), ("saxs", "solvent_file")}
+                ("saxs", "experimental"), ("saxs", "solvent_file"), ("predict", "shell_templates")}
 
 
 def _build_section(cls, data: dict, section: str, source: str):
@@ -544,7 +574,9 @@ class RunConfig:
             value = getattr(getattr(out, section), key)
             if value is None:
                 continue
-            if isinstance(value, tuple):
+            if key == "shell_templates":
+                new = tuple((el, str(self.resolve_path(v))) for el, v in value)
+            elif isinstance(value, tuple):
                 new = tuple(str(self.resolve_path(v)) for v in value)
             else:
                 new = str(self.resolve_path(value))
@@ -567,6 +599,10 @@ class RunConfig:
             p = self.resolve_path(value)
             if not p.is_file():
                 raise ConfigError(self.source, "saxs", "experimental", f"not found: {p}")
+        for el, value in self.predict.shell_templates:
+            p = self.resolve_path(value)
+            if not p.is_file():
+                raise ConfigError(self.source, "predict", "shell_templates", f"{el}: not found: {p}")
 
     # ----------------------------------------------------------------- output
     def to_dict(self, *, keep_none: bool = False) -> dict:
@@ -662,6 +698,8 @@ def _section_to_dict(section, *, keep_none: bool) -> dict:
             for c in value:
                 nested.setdefault(f"{c.a}-{c.b}", {})[str(c.level)] = c.distance
             value = {k: (v["0"] if list(v) == ["0"] else v) for k, v in nested.items()}
+        elif fld.metadata["kind"] == "path_table":
+            value = dict(value)
         elif isinstance(value, tuple):
             value = list(value)
         out[fld.name] = value
@@ -694,6 +732,8 @@ def _toml_value(value, kind: str) -> str:
                 inner = ", ".join(f"{lev} = {_toml_scalar(d)}" for lev, d in sorted(levels.items()))
                 parts.append(f'"{pair}" = {{ {inner} }}')
         return "{ " + ", ".join(parts) + " }" if parts else "{}"
+    if kind == "path_table":
+        return "{ " + ", ".join(f"{el} = {_toml_scalar(p)}" for el, p in value) + " }" if value else "{}"
     if isinstance(value, (tuple, list)):
         return "[" + ", ".join(_toml_scalar(v) for v in value) + "]"
     return _toml_scalar(value)

@@ -286,7 +286,8 @@ def _metadata(settings: dict, agg: _Aggregate, status: str, frames_info: dict | 
 
 def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt: str = "xyz", resume: bool = True,
                   progress: bool | Callable[[int, int | None], None] | None = None,
-                  include_shell_levels: Iterable[int] | None = None, num_threads: int | None = None) -> LibrarySummary:
+                  include_shell_levels: Iterable[int] | None = None, num_threads: int | None = None,
+                  max_files_per_label: int | None = None) -> LibrarySummary:
     """Extract the clusters of every frame and write the structure library (ref section 1.7).
 
     Parameters
@@ -303,6 +304,10 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
     progress : None, True (a tqdm bar) or a callable ``progress(frames_done, total_or_None)``.
     include_shell_levels : shell levels whose atoms go into the files (None: all).
     num_threads : threads of the neighbour search (None: package default).
+    max_files_per_label : write at most this many structure files per label (None: no cap):
+        the first ones in frame order (canonical cluster order within a frame), so the choice
+        is deterministic and survives a resume. The cluster counts per label in the metadata
+        still count every cluster; ``files`` counts the files written.
 
     Clusters are written whole (unwrapped across the box, coordinates in angstrom).
     Percolating clusters are not written; each one is recorded in the progress file and
@@ -313,6 +318,9 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
         raise ValueError(f"rules must be a ClusterRules, got {type(rules).__name__}")
     if fmt not in ("xyz", "pdb"):
         raise ValueError(f"fmt must be 'xyz' or 'pdb', got {fmt!r}")
+    if max_files_per_label is not None and (isinstance(max_files_per_label, bool)
+                                            or not isinstance(max_files_per_label, int) or max_files_per_label < 1):
+        raise ValueError(f"max_files_per_label must be None or a positive integer, got {max_files_per_label!r}")
     levels = None
     if include_shell_levels is not None:
         try:
@@ -324,6 +332,8 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
         raise ValueError(f"out_dir {out} exists and is not a folder")
     meta_path, prog_path, tmp_root = out / METADATA_NAME, out / PROGRESS_NAME, out / _TMP_NAME
     settings = _settings(rules, fmt, levels)
+    if max_files_per_label is not None:
+        settings["max_files_per_label"] = int(max_files_per_label)
     is_library = meta_path.exists() or prog_path.exists()
     if is_library:
         if not resume:
@@ -377,7 +387,8 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
                                      f"({recorded}), not {ident}")
                 n_resumed += 1
             else:
-                rec = _write_frame(frame, stem, rules, fmt, levels, out, tmp_root, num_threads)
+                rec = _write_frame(frame, stem, rules, fmt, levels, out, tmp_root, num_threads,
+                                   None if max_files_per_label is None else (max_files_per_label, agg.files))
                 rec.update(ident)
                 _append_progress(prog_path, rec)
                 agg.add(rec)
@@ -402,7 +413,9 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
     )
 
 
-def _write_frame(frame, stem, rules, fmt, levels, out: Path, tmp_root: Path, num_threads) -> dict:
+def _write_frame(frame, stem, rules, fmt, levels, out: Path, tmp_root: Path, num_threads, cap=None) -> dict:
+    """Write one frame's cluster files; ``cap`` = (max files per label, files already written
+    per label) or None."""
     clusters = extract_clusters(frame, rules, num_threads)
     ids = cluster_ids(len(clusters))
     # files are written into the run's temporary folder (emptied when a run starts; the
@@ -418,6 +431,8 @@ def _write_frame(frame, stem, rules, fmt, levels, out: Path, tmp_root: Path, num
             perc.append({"cluster_id": cid, "label": c.label, "n_atoms": c.n_atoms})
             continue
         clusters_per_label[c.label] += 1
+        if cap is not None and cap[1][c.label] + files_per_label[c.label] >= cap[0]:
+            continue
         keep = np.ones(c.n_atoms, dtype=bool)
         if levels is not None:
             keep[c.core_indices.size:] = np.isin(c.shell_levels, levels)

@@ -66,6 +66,7 @@ def plot_heatmap(
     upper_quantile: float = 0.95,
     energy: str | None = None,
     title: str | None = None,
+    max_labels: int | None = 40,
 ):
     """Heatmap of cluster populations over time; returns a ``matplotlib.figure.Figure``.
 
@@ -76,6 +77,9 @@ def plot_heatmap(
     lower_quantile, upper_quantile : colour limits, see :func:`color_limits`.
     energy : None, or "temperature" / "potential" / "kinetic" for a lower panel (needs a result
         analysed with ``energy_file=``).
+    max_labels : show at most this many rows (default 40), the most populated labels (by
+        total count over the trajectory), kept in result order; the title says how many of
+        how many are shown. None or 0 shows every label.
     """
     from matplotlib.figure import Figure
 
@@ -89,8 +93,18 @@ def plot_heatmap(
             raise ValueError(f"energy must be None or one of {sorted(ENERGY_QUANTITIES)}, got {energy!r}")
         if result.energy is None:
             raise ValueError("energy panel requested but the result has no energy data (analyse with energy_file=)")
-    matrix = result.matrix(mode)
-    n_labels = len(result.labels)
+    if max_labels is not None and (isinstance(max_labels, bool) or not isinstance(max_labels, int) or max_labels < 0):
+        raise ValueError(f"max_labels must be None or a non-negative integer, got {max_labels!r}")
+    matrix = np.asarray(result.matrix(mode))
+    labels = list(result.labels)
+    n_total = len(labels)
+    if max_labels and n_total > max_labels:
+        totals = np.asarray(result.matrix("count"), dtype=float).sum(axis=1)
+        # most populated first; ties broken by result order (stable sort), then back to result order
+        keep = np.sort(np.argsort(-totals, kind="stable")[:max_labels])
+        matrix = matrix[keep]
+        labels = [labels[i] for i in keep]
+    n_labels = len(labels)
     height = _rows_height(n_labels, 0.28) + (1.4 if energy else 0.0)
     fig = Figure(figsize=(8.0, height), layout="constrained")
     if energy:
@@ -111,11 +125,12 @@ def plot_heatmap(
         extent=(float(edges[0]), float(edges[-1]), -0.5, max(n_labels, 1) - 0.5),
     )
     ax.set_yticks(range(n_labels))
-    ax.set_yticklabels(result.labels, fontsize=_row_fontsize(n_labels))
+    ax.set_yticklabels(labels, fontsize=_row_fontsize(n_labels))
     ax.set_ylabel("Cluster label")
     cbar = fig.colorbar(image, cax=cax)
     cbar.set_label(MODE_LABELS[mode])
-    ax.set_title(title or f"Cluster populations ({result.n_frames} frames, bins of {result.bin_width_fs:g} fs)")
+    shown = "" if n_labels == n_total else f"; the most populated {n_labels} of {n_total} labels"
+    ax.set_title(title or f"Cluster populations ({result.n_frames} frames, bins of {result.bin_width_fs:g} fs{shown})")
     if eax is None:
         ax.set_xlabel(f"Time ({time_unit})")
     else:

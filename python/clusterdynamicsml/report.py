@@ -122,7 +122,8 @@ def _figure_kwargs(func, cfg, source=None) -> dict:
                "mode": rc.heatmap_mode, "display_mode": rc.heatmap_mode, "time_unit": _time_unit(cfg, source),
                "cmap": rc.colormap, "colormap": rc.colormap, "quantiles": tuple(rc.color_quantiles),
                "energy_column": energy, "energy_quantity": energy,
-               "dpi": rc.dpi, "formats": tuple(rc.formats)}
+               "dpi": rc.dpi, "formats": tuple(rc.formats),
+               "max_labels": getattr(rc, "heatmap_max_labels", 40) or None}
     try:
         params = inspect.signature(func).parameters
     except (TypeError, ValueError):
@@ -263,11 +264,12 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
     if dyn is not None:
         rows = table_rows(_get(dyn, "lifetime_by_label"))
         want = ["label", "cluster_size", "mean_count_per_frame", "occupancy_fraction", "mean_lifetime_fs",
-                "std_lifetime_fs", "completed_lifetime_count", "window_truncated_lifetime_count",
+                "std_lifetime_fs", "mle_lifetime_fs", "km_mean_lifetime_fs", "completed_lifetime_count", "window_truncated_lifetime_count",
                 "association_rate_per_ps", "dissociation_rate_per_ps"]
         if rows:
             cols = [c for c in want if c in rows[0]] or _simple_columns(rows)
-            out.append(("Observed lifetimes by label (fs, rates per ps)", rows, cols))
+            out.append(("Observed lifetimes by label (fs, rates per ps; mean of completed lifetimes as the "
+                        "reference tool, censoring-aware exponential MLE and Kaplan-Meier mean)", rows, cols))
     pred = d.get("prediction")
     if pred is not None:
         rows = table_rows(pred.predictions_table() if hasattr(pred, "predictions_table") else _get(pred, "predictions"))
@@ -287,7 +289,7 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
     if quality:
         out.append(("Predicted structures: shortest contact and deviation from the learned geometry (angstrom)",
                     list(quality), ["target_node_count", "rank", "label", "n_atoms", "shortest_contact",
-                                    "shortest_contact_pair", "min_distance_ratio", "max_abs_bond_deviation",
+                                    "shortest_contact_pair", "min_distance_ratio", "max_abs_bond_deviation", "relaxed_atoms",
                                     "file"]))
     dw = d.get("debye_waller")
     if dw is None and pred is not None:

@@ -296,8 +296,11 @@ def _step_dynamics(ctx: _Context):
         chunk_size=cfg.dynamics.chunk_size, progress=_show_progress(ctx),
     )
     ctx.data["dynamics"] = result
-    for w in getattr(result, "time_warnings", None) or []:
-        ctx.warn(f"dynamics: {w}")
+    seen = set()
+    for w in [*(getattr(result, "time_warnings", None) or []), *(getattr(result, "warnings", None) or [])]:
+        if str(w) not in seen:  # time notes and other notes (percolating clusters, ...), once each
+            seen.add(str(w))
+            ctx.warn(f"dynamics: {w}")
     # the dynamics stage's own dataset and the CSVs of ref 3.7 (X.json -> X_*.csv)
     if hasattr(result, "save"):
         target = ctx.path(f"{ctx.stem}_dynamics.json")
@@ -327,7 +330,8 @@ def _step_library(ctx: _Context):
         frames = [frames[k] for k in range(0, len(frames), stride)] if hasattr(frames, "__getitem__") else (
             f for k, f in enumerate(frames) if k % stride == 0)
     info = call_supported(write_library, frames, ctx.data.get("rules") or _rules(ctx), out, _ctx=ctx,
-                          _what="write_library", fmt=cfg.library.format, progress=_show_progress(ctx))
+                          _what="write_library", fmt=cfg.library.format, progress=_show_progress(ctx),
+                          max_files_per_label=cfg.library.max_files_per_label)
     ctx.data["library_dir"] = out
     ctx.data["library_info"] = info
     ctx.output("library", out)
@@ -419,25 +423,36 @@ def _step_structures(ctx: _Context):
     out_dir = ctx.path("predicted_structures", "x").parent
     built, quality = [], []
     cands = list(getattr(pred, "candidates", []) or [])
+    # PDB mode (ref 4.8 step 6): whole shell molecules from one-molecule templates
+    templates = {el: str(cfg.resolve_path(p)) for el, p in getattr(cfg.predict, "shell_templates", ())}
+    write_kw = {"shell_templates": templates} if templates else {}
     with ctx.bar(len(cands), "predicted structures") as bar:
         for c in cands:
             try:
-                st = build_structure(c.counts, stats, representative=_representative(library, c), label=c.label,
-                                     seed=cfg.run.seed)
+                st = call_supported(build_structure, c.counts, stats, _ctx=ctx, _what="build_structure",
+                                    representative=_representative(library, c), label=c.label, seed=cfg.run.seed,
+                                    on_crowding="relax")
             except ValueError as exc:
                 ctx.warn(f"structures: {c.label} (node count {c.node_count}) not built: {exc}")
                 bar.update(1)
                 continue
             path = write_built_structure(out_dir, st, target_node_count=c.node_count, rank=c.rank,
-                                         source_label=c.source_label)
+                                         source_label=c.source_label, **write_kw)
             built.append({"candidate": c, "structure": st, "path": str(path)})
             q = st.quality.to_dict() if hasattr(st.quality, "to_dict") else dict(st.quality)
+            if q.get("relaxed_atoms"):
+                ctx.warn(f"structures: {c.label} (node count {c.node_count}) is too crowded for the learned "
+                         f"geometry: {q['relaxed_atoms']} atoms placed by the relaxed mode (see "
+                         "relaxed_atoms in the predicted-structures CSV)")
             quality.append({"target_node_count": c.node_count, "rank": c.rank, "label": c.label,
                             "file": os.path.relpath(path, ctx.dir), "n_atoms": st.n_atoms,
                             "shortest_contact": q.get("shortest_contact"),
                             "shortest_contact_pair": q.get("shortest_contact_pair"),
                             "min_distance_ratio": q.get("min_distance_ratio"),
-                            "max_abs_bond_deviation": q.get("max_abs_bond_deviation")})
+                            "max_abs_bond_deviation": q.get("max_abs_bond_deviation"),
+                            "relaxed_atoms": q.get("relaxed_atoms"),
+                            "bond_length_deviations": _compact(q.get("bond_length_deviations")),
+                            "node_coordination_deviations": _compact(q.get("node_coordination_deviations"))})
             bar.update(1)
     ctx.data["built_structures"] = built
     ctx.data["structure_quality"] = quality
@@ -447,6 +462,13 @@ def _step_structures(ctx: _Context):
         _write_csv(path, quality)
         ctx.output("predicted_structures_csv", path)
     return f"{len(built)} of {len(cands)} structures built"
+
+
+def _compact(value):
+    """A dict of deviations as one CSV cell: 'Pb-I=+0.012;Pb-O=-0.030' (None stays None)."""
+    if not isinstance(value, dict):
+        return value
+    return ";".join(f"{k}={v:+.4g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in sorted(value.items()))
 
 
 def _write_csv(path: Path, rows: list[dict]) -> Path:
