@@ -222,3 +222,21 @@ def test_saxs_of_structure_files_matches_the_two_atom_formula(tmp_path, capsys):
     np.testing.assert_allclose(data["I_pbi_e2"], expected, rtol=1e-13)
     assert main(["saxs", str(tmp_path / "missing.xyz")]) == 1
     assert "missing.xyz: not found" in capsys.readouterr().err
+
+
+def test_predict_command_with_global_quiet_flag(tmp_path, capsys):
+    """Regression: `predict` asked for an unknown step and always failed; `-q` before the
+    subcommand was rejected; summary.txt named the temporary `.partial` folder."""
+    from clusterdynamicsml.example import example_config
+
+    cfg = example_config(tmp_path / "runs")
+    cfg = cfg.replace("frames", stride=4).replace("predict", bootstrap=0, validate=False)
+    cfg = cfg.replace("report", figures=False, pptx=False)
+    run_file = tmp_path / "small.toml"
+    cfg.resolved().write_toml(run_file)
+    assert main(["-q", "predict", str(run_file)]) == 0, capsys.readouterr().err
+    (run_dir,) = list((tmp_path / "runs").iterdir())
+    assert not run_dir.name.endswith(".partial")
+    first = (run_dir / "summary.txt").read_text().splitlines()[0]
+    assert first.endswith(str(run_dir)) and ".partial" not in first
+    assert any(run_dir.glob("*_predictions.csv"))

@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     parser.add_argument("-j", "--threads", type=int, default=None, dest="global_threads", metavar="N",
                         help="threads for the C++ kernels")
+    parser.add_argument("-q", "--quiet", action="store_true", dest="global_quiet",
+                        help="no progress bars or step lines")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     p = sub.add_parser("run", help="run the whole job from a TOML run file")
@@ -348,7 +350,7 @@ def _cmd_predict(args) -> int:
     from .config import RunConfig
 
     cfg = RunConfig.from_toml(args.runfile).replace("saxs", enabled=False)
-    _run_job(cfg, args, steps=("frames", "dynamics", "library", "predict", "debye_waller", "figures", "reports"))
+    _run_job(cfg, args, steps=("frames", "dynamics", "library", "predict", "structures", "figures", "reports"))
     return 0
 
 
@@ -528,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         debug = debug or getattr(args, "debug", False)
+        if args.global_quiet:
+            args.quiet = True
         return _COMMANDS[args.command](args)
     except _UsageError as exc:
         print(str(exc), file=sys.stderr)

@@ -960,6 +960,7 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
             result = _result_from_ctx(ctx, records)
             result.info = info
             _write_dataset(result, final_dir)
+            result.run_dir = final_dir  # the summary names the folder the run ends up in
             write_json(work_dir / "run_info.json", {
                 "format": "clusterdynamicsml.run_info", "version": 1, **info,
                 "steps": [dataclasses.asdict(r) for r in records], "warnings": ctx.warnings,
