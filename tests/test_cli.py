@@ -240,3 +240,21 @@ def test_predict_command_with_global_quiet_flag(tmp_path, capsys):
     first = (run_dir / "summary.txt").read_text().splitlines()[0]
     assert first.endswith(str(run_dir)) and ".partial" not in first
     assert any(run_dir.glob("*_predictions.csv"))
+
+
+def test_element_map_from_the_run_file(tmp_path, capsys):
+    """Atom names that are not element symbols (here D for deuterium) are renamed via
+    [frames] element_map; a malformed entry is one line naming the key."""
+    (tmp_path / "frames.xyz").write_text("2\n\nPb 0 0 0\nD 3 0 0\n2\n\nPb 0 0 0\nD 3 0 0\n")
+    run = tmp_path / "run.toml"
+    base = ('[run]\nname = "d"\noutput_dir = "out"\nprogress = false\n'
+            '[frames]\npath = "frames.xyz"\nbox = [20.0, 20.0, 20.0]\n')
+    run.write_text(base)
+    assert main(["dynamics", "--config", str(run), "-q"]) == 1
+    assert "D" in _err_lines(capsys)[-1]
+    run.write_text(base + 'element_map = ["D=H"]\n')
+    assert main(["dynamics", "--config", str(run), "-q"]) == 0, capsys.readouterr().err
+    run.write_text(base + 'element_map = ["D"]\n')
+    assert main(["dynamics", "--config", str(run), "-q"]) == 1
+    line = _err_lines(capsys)[-1]
+    assert "[frames] element_map" in line and "FROM=TO" in line

@@ -257,6 +257,8 @@ class FramesConfig:
     allow_box_from_extent: bool = _f(False, "bool", "with no box anywhere, estimate one from the coordinate "
                                      "extent of the first frame (underestimates the true box; recorded as a warning)")
     skip_bad_frames: bool = _f(False, "bool", "skip unreadable frames (recorded in the results) instead of stopping")
+    element_map: tuple[str, ...] = _f((), "str_list", "element names to rename while reading, as \"FROM=TO\" "
+                                      "(e.g. [\"D=H\", \"OW=O\"]); for atom names that are not element symbols")
     energy_file: str | None = _f(None, "path", "CP2K .ener file for the energy subplot of the heatmap",
                                  optional=True, example="traj.ener")
 
@@ -583,8 +585,20 @@ class RunConfig:
             out = dataclasses.replace(out, **{section: dataclasses.replace(getattr(out, section), **{key: new})})
         return out
 
+    def element_map_dict(self) -> dict[str, str]:
+        """[frames] element_map as a dict; a malformed entry is a ConfigError naming the key."""
+        out = {}
+        for entry in self.frames.element_map:
+            src, sep, dst = entry.partition("=")
+            if not sep or not src.strip() or not dst.strip():
+                raise ConfigError(self.source, "frames", "element_map",
+                                  f"expected entries \"FROM=TO\" such as \"D=H\", got {entry!r}")
+            out[src.strip()] = dst.strip()
+        return out
+
     def check_paths(self, *, need_frames: bool = True) -> None:
-        """Raise ConfigError naming the first input path that does not exist."""
+        """Raise ConfigError naming the first input path that does not exist (or a malformed element_map)."""
+        self.element_map_dict()
         if need_frames and self.frames.path is None:
             raise ConfigError(self.source, "frames", "path", "required: the MD frames (folder or file) to analyse")
         checks = [("frames", "path"), ("frames", "energy_file"), ("library", "path"), ("saxs", "solvent_file")]

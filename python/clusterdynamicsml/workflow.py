@@ -247,6 +247,8 @@ def _frames_kwargs(cfg: RunConfig) -> dict:
         kw["allow_box_from_extent"] = True
     if f.skip_bad_frames:
         kw["skip_bad_frames"] = True
+    if f.element_map:
+        kw["element_map"] = cfg.element_map_dict()
     return kw
 
 
