@@ -258,3 +258,29 @@ def test_element_map_from_the_run_file(tmp_path, capsys):
     assert main(["dynamics", "--config", str(run), "-q"]) == 1
     line = _err_lines(capsys)[-1]
     assert "[frames] element_map" in line and "FROM=TO" in line
+
+
+def test_dynamics_checkpoint_from_the_run_file(tmp_path, capsys):
+    """[dynamics] checkpoint (relative to the run file) is written by the first run and reused
+    by the next run of the same run file, with identical results."""
+    import json
+
+    lines = []
+    for k in range(12):
+        lines += ["2", "", "Pb 0 0 0", f"I {2.5 + 0.2 * (k % 5):.2f} 0 0"]
+    (tmp_path / "frames.xyz").write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run.toml"
+    run.write_text('[run]\nname = "c"\noutput_dir = "out"\nprogress = false\n'
+                   '[frames]\npath = "frames.xyz"\nbox = [20.0, 20.0, 20.0]\n'
+                   '[dynamics]\nchunk_size = 4\ncheckpoint = "state/dyn.ckpt"\n')
+    (tmp_path / "state").mkdir()
+    assert main(["dynamics", "--config", str(run), "-q"]) == 0, capsys.readouterr().err
+    ckpt = tmp_path / "state" / "dyn.ckpt"
+    assert ckpt.is_file() and len(ckpt.read_text().splitlines()) == 1 + 3  # header + 3 chunks
+    assert main(["dynamics", "--config", str(run), "-q"]) == 0, capsys.readouterr().err
+    runs = sorted((tmp_path / "out").iterdir())
+    assert len(runs) == 2
+    tables = [(r / "c_dynamics_lifetime.csv").read_text() for r in runs]
+    assert tables[0] == tables[1]
+    assert len(ckpt.read_text().splitlines()) == 4  # nothing recomputed or appended twice
+    assert json.loads(ckpt.read_text().splitlines()[0])

@@ -295,6 +295,10 @@ class DynamicsConfig:
     chunk_size: int = _f(32, "int", "frames per parallel task (the result does not depend on it)", minimum=1)
     scheduler: str | None = _f(None, "str", "Dask scheduler address to spread frame chunks over a cluster",
                                optional=True, example="tcp://127.0.0.1:8786")
+    checkpoint: str | None = _f(None, "path", "file of per-chunk cluster counts kept across runs: running the "
+                                "same run file again after an interruption recomputes only the missing chunks "
+                                "(no frame lost or counted twice); refused if the inputs changed",
+                                optional=True, example="dynamics.ckpt")
 
 
 @dataclass(frozen=True)
@@ -405,6 +409,7 @@ _SECTIONS: dict[str, type] = {
 }
 
 _PATH_FIELDS = {("run", "output_dir"), ("frames", "path"), ("frames", "energy_file"), ("library", "path"),
+                ("dynamics", "checkpoint"),
                 ("saxs", "experimental"), ("saxs", "solvent_file"), ("predict", "shell_templates")}
 
 

@@ -296,6 +296,7 @@ def _step_dynamics(ctx: _Context):
         energy_file=None if energy is None else str(energy),
         workers=None if workers == 1 else workers, scheduler=cfg.dynamics.scheduler,
         chunk_size=cfg.dynamics.chunk_size, progress=_show_progress(ctx),
+        **({"checkpoint": str(cfg.resolve_path(cfg.dynamics.checkpoint))} if cfg.dynamics.checkpoint else {}),
     )
     ctx.data["dynamics"] = result
     seen = set()
