@@ -174,3 +174,73 @@ def test_predict_clusters_debye_waller_through_saxs(tmp_path):
     ensemble = next(t for t in res.debye_waller if t["label"] == "Pb3I2" and t["element_a"] == "I" and t["element_b"] == "Pb")
     structures = library.structures("Pb3I2")
     assert ensemble["sigma"] == pytest.approx(saxs.rank_aligned_sigma(structures, ("I", "Pb"), 1.15 * 3.36))
+
+
+def trend_library(tmp_path, spread_of_n, files=4):
+    """Pb_n I_(n-1) chains whose every Pb-I bond in file k has length 3 + s_n z_k, with z_k of
+    zero mean and unit population std: the rank-aligned I-Pb sigma of label n is exactly s_n."""
+    lib = tmp_path / "trend"
+    z = np.arange(files) - (files - 1) / 2
+    z = z / z.std()
+    for n in (2, 3, 4):
+        label = f"Pb{n}I" + ("" if n == 2 else str(n - 1))
+        symbols = ["Pb" if i % 2 == 0 else "I" for i in range(2 * n - 1)]
+        for k in range(files):
+            b = 3.0 + spread_of_n(n) * z[k]
+            write_xyz(lib / label / f"f{k}.xyz", symbols, [[i * b, 0, 0] for i in range(2 * n - 1)])
+    return lib
+
+
+def _table_for_trend(tmp_path, spread_of_n):
+    library = read_library(trend_library(tmp_path, spread_of_n), RULES)
+    rows, _ = build_training_rows(library, [])
+    cands = [Candidate(n, f"Pb{n}I{n - 1}", {"Pb": n, "I": n - 1}, "trend", rank=1) for n in (5, 6, 7)]
+    return dw.debye_waller_table(library, rows, cands, library.types, n_bootstrap=20, seed=0)
+
+
+def _assert_predictions_within_observed_range(table):
+    observed = {}
+    for t in table:
+        if t["method"] == "ensemble":
+            observed.setdefault((t["element_a"], t["element_b"]), []).append(t["sigma"])
+    ridge = [t for t in table if t["method"] == "ridge"]
+    assert ridge
+    for t in ridge:
+        vals = observed[(t["element_a"], t["element_b"])]
+        assert min(vals) - 1e-15 <= t["sigma"] <= max(vals) + 1e-15, t
+        assert (t["sigma_min"], t["sigma_max"]) == (min(vals), max(vals))
+        assert t["b_factor"] == pytest.approx(8 * math.pi**2 * t["sigma"] ** 2)
+        assert t["clipped"] == (t["sigma"] != t["sigma_model"])
+        for key in ("sigma_p05", "sigma_p95"):
+            assert min(vals) - 1e-15 <= t[key] <= max(vals) + 1e-15
+
+
+def test_growing_sigma_follows_trend_within_observed_range(tmp_path, reference_estimator):
+    table = _table_for_trend(tmp_path, lambda n: 0.02 * n)
+    ens = {t["label"]: t["sigma"] for t in table if t["method"] == "ensemble" and (t["element_a"], t["element_b"]) == ("I", "Pb")}
+    assert ens == pytest.approx({"Pb2I": 0.04, "Pb3I2": 0.06, "Pb4I3": 0.08}, rel=1e-4)
+    _assert_predictions_within_observed_range(table)
+    pred = sorted((t["node_count"], t) for t in table if t["source"] == "predicted" and (t["element_a"], t["element_b"]) == ("I", "Pb"))
+    sig = [t["sigma"] for _, t in pred]
+    assert sig == sorted(sig)                         # follows the rising trend ...
+    assert sig[-1] == pytest.approx(0.08, rel=1e-4)          # ... up to the largest observed value
+    assert pred[-1][1]["clipped"] and pred[-1][1]["sigma_model"] > 0.08
+
+
+def test_falling_sigma_never_extrapolates_to_zero_damping(tmp_path, reference_estimator):
+    # 0.12, 0.08, 0.04 A for n = 2, 3, 4: the ridge reaches 0 at n = 5 and below after
+    table = _table_for_trend(tmp_path, lambda n: 0.2 - 0.04 * n)
+    _assert_predictions_within_observed_range(table)
+    pred = [t for t in table if t["source"] == "predicted" and (t["element_a"], t["element_b"]) == ("I", "Pb")]
+    assert len(pred) == 3
+    for t in pred:
+        assert t["sigma"] == pytest.approx(0.04, rel=1e-4) and t["sigma"] > 0
+        assert t["clipped"] and t["sigma_model"] < 0.04
+
+
+def test_chain_table_predictions_within_observed_range(tmp_path, reference_estimator):
+    rng = np.random.default_rng(11)
+    library = read_library(chain_library(tmp_path, rng), RULES)
+    rows, _ = build_training_rows(library, [])
+    cands = [Candidate(n, f"Pb{n}I{n - 1}", {"Pb": n, "I": n - 1}, "trend", rank=1) for n in (5, 8, 12)]
+    _assert_predictions_within_observed_range(dw.debye_waller_table(library, rows, cands, library.types, n_bootstrap=10, seed=0))

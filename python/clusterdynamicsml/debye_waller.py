@@ -13,6 +13,13 @@
    row; 4. predicted candidates get a ``ridge`` row for every pair of their composition
    (same-element pairs need a count >= 2), with a bootstrap over the ensemble rows for the
    uncertainty.
+5. Beyond the reference: every ridge value (and every bootstrap replicate) is bounded to the
+   range of the ensemble sigma observed for that pair, ``[min, max]`` over labels. The log1p
+   ridge is nearly linear for sigma ~ 0.1 A, so extrapolating to larger clusters drives a
+   slowly falling spread to 0 (no damping on a bond damped in every observed label) and a
+   rising one to several angstrom. The data say nothing outside the observed range, so the
+   prediction stops at its edge. ``sigma_model`` keeps the unbounded ridge value and
+   ``clipped`` says whether the bound acted (``sigma_min`` / ``sigma_max`` are the bounds).
 
 ``B = 8 pi^2 sigma^2`` (angstrom^2); sigma in angstrom.
 """
@@ -42,6 +49,10 @@ DW_COLUMNS = (
     "sigma_std",
     "sigma_p05",
     "sigma_p95",
+    "sigma_model",
+    "clipped",
+    "sigma_min",
+    "sigma_max",
 )
 
 
@@ -119,6 +130,10 @@ def observed_sigma_rows(library, rows, types: AtomTypes, cutoff_tolerance: float
                     sigma_std=None,
                     sigma_p05=None,
                     sigma_p95=None,
+                    sigma_model=None,
+                    clipped=False,
+                    sigma_min=None,
+                    sigma_max=None,
                 )
             )
     return out
@@ -134,6 +149,8 @@ def _fit_pair_model(data, node, non_node, alpha):
 def debye_waller_table(library, rows, candidates, types: AtomTypes, n_bootstrap: int = 200, seed: int = 0, cutoff_tolerance: float = 1.15, alpha: float = RIDGE_LAMBDA) -> list:
     """The Debye-Waller table: observed ensemble rows, ridge rows for observed labels lacking
     an ensemble value, and ridge rows for predicted candidates (columns ``DW_COLUMNS``).
+    Ridge values are bounded to the pair's observed ensemble range (``clipped`` marks rows
+    where the bound acted; ``sigma_model`` is the unbounded value).
 
     Sorted observed before predicted, then node count, rank, label, element_a, element_b.
     Raises ``RankAlignedSigmaUnavailable`` when ``saxs.rank_aligned_sigma`` is missing.
@@ -147,6 +164,7 @@ def debye_waller_table(library, rows, candidates, types: AtomTypes, n_bootstrap:
     for t in table:
         training.setdefault((t["element_a"], t["element_b"]), []).append((by_label[t["label"]], t["sigma"], t["support_count"]))
     models = {pair: _fit_pair_model(data, node, non_node, alpha) for pair, data in training.items()}
+    bounds = {pair: (min(s for _, s, _ in data), max(s for _, s, _ in data)) for pair, data in training.items()}
     rng = np.random.default_rng(seed)
     boot_models = {}
     for pair, data in training.items():
@@ -159,8 +177,10 @@ def debye_waller_table(library, rows, candidates, types: AtomTypes, n_bootstrap:
 
     def ridge_row(source, label, node_count, rank, counts, pair, source_label):
         x = feature_vector(counts, node, non_node)[None, :]
-        sigma = float(models[pair].predict(x)[0])
-        reps = [float(m.predict(x)[0]) for m in boot_models[pair]]
+        lo, hi = bounds[pair]
+        model_sigma = float(models[pair].predict(x)[0])
+        sigma = float(np.clip(model_sigma, lo, hi))
+        reps = [float(np.clip(m.predict(x)[0], lo, hi)) for m in boot_models[pair]]
         p05, p95 = (np.percentile(reps, [5, 95]) if reps else (None, None))
         return dict(
             source=source,
@@ -178,6 +198,10 @@ def debye_waller_table(library, rows, candidates, types: AtomTypes, n_bootstrap:
             sigma_std=float(np.std(reps, ddof=1)) if len(reps) > 1 else None,
             sigma_p05=None if p05 is None else float(p05),
             sigma_p95=None if p95 is None else float(p95),
+            sigma_model=model_sigma,
+            clipped=bool(sigma != model_sigma),
+            sigma_min=float(lo),
+            sigma_max=float(hi),
         )
 
     for r in rows:
