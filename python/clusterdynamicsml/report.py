@@ -114,7 +114,7 @@ def _time_unit(cfg, source) -> str:
     return "fs" if (stop - start) < 2000.0 else "ps"
 
 
-def _figure_kwargs(func, cfg, source=None) -> dict:
+def _figure_kwargs(func, cfg, source=None, title: str | None = None) -> dict:
     rc = cfg.report
     has_energy = getattr(source, "energy", None) is not None
     energy = None if (rc.energy_column == "none" or not has_energy) else rc.energy_column
@@ -124,6 +124,8 @@ def _figure_kwargs(func, cfg, source=None) -> dict:
                "energy_column": energy, "energy_quantity": energy,
                "dpi": rc.dpi, "formats": tuple(rc.formats),
                "max_labels": getattr(rc, "heatmap_max_labels", 40) or None}
+    if title is not None:
+        options["title"] = title
     try:
         params = inspect.signature(func).parameters
     except (TypeError, ValueError):
@@ -163,12 +165,14 @@ def make_figures(data: dict, cfg, folder, *, stem: str = "cdml", warn: Callable[
                 warn(f"figure {key}: no plot function in this build ({FIGURES[key][0]})")
             continue
         out_stem = folder / f"{stem}_{key}"
+        # the two fit figures look alike: their titles say which mixture was fitted
+        kwargs = _figure_kwargs(func, cfg, source, FIGURES[key][2] if key.startswith("saxs_fit") else None)
         try:
             if _writes_files(func):
-                paths = func(source, out_stem, **_figure_kwargs(func, cfg, source))
+                paths = func(source, out_stem, **kwargs)
                 paths = [str(p) for p in (paths or []) if p is not None and Path(p).is_file()]
             else:
-                fig = func(source, **_figure_kwargs(func, cfg, source))
+                fig = func(source, **kwargs)
                 if fig is None:
                     continue
                 if not hasattr(fig, "savefig") and hasattr(fig, "figure"):
