@@ -412,81 +412,14 @@ def rank_aligned_sigma(structures, pair, cutoff=None, num_threads=None) -> float
 
 # ----------------------------------------------------------------------------- structures
 def read_structure(path) -> tuple[list[str], np.ndarray]:
-    """Read one small structure file (.xyz or .pdb) -> (symbols, positions (n, 3) angstrom).
+    """Read one structure file (.xyz or .pdb) -> (symbols, positions (n, 3) angstrom).
 
-    XYZ: count line, comment line, then 'El x y z' (element tokens like 'Pb1' map to 'Pb').
-    PDB: ATOM/HETATM records, element from columns 77-78 else from the atom name; stops at
-    the first ENDMDL. Errors name the file and the line.
-    """
-    from .frames import FileFormatError
+    A thin wrapper of :func:`clusterdynamicsml.frames.read_structure` (same parsing rules;
+    errors are FileFormatError naming the file and the line)."""
+    from .frames import read_structure as _read_frame_file
 
-    p = Path(path)
-    try:
-        lines = p.read_text().splitlines()
-    except OSError as exc:
-        raise ValueError(f"cannot read structure file {p}: {exc}") from None
-    syms: list[str] = []
-    coords: list[list[float]] = []
-    if p.suffix.lower() == ".pdb":
-        for ln, line in enumerate(lines, 1):
-            rec = line[:6].strip().upper()
-            if rec == "ENDMDL":
-                break
-            if rec not in ("ATOM", "HETATM"):
-                continue
-            try:
-                xyz = [float(line[30:38]), float(line[38:46]), float(line[46:54])]
-            except ValueError:
-                raise FileFormatError(p, ln, "bad coordinates in columns 31-54") from None
-            el = line[76:78].strip() if len(line) >= 77 else ""
-            if not el:
-                name = line[12:16].strip()
-                el = "".join(ch for ch in name if ch.isalpha())[:2]
-                if len(el) == 2 and el.capitalize() not in _KNOWN:
-                    el = el[0]
-            if not el:
-                raise FileFormatError(p, ln, "no element symbol")
-            syms.append(_element_token(el, p, ln))
-            coords.append(xyz)
-    else:
-        if not lines:
-            raise FileFormatError(p, 1, "empty file")
-        try:
-            n = int(lines[0].split()[0])
-        except (ValueError, IndexError):
-            raise FileFormatError(p, 1, "first line must be the atom count") from None
-        if len(lines) < n + 2:
-            raise FileFormatError(p, len(lines), f"expected {n} atom lines after the comment line")
-        for ln in range(3, n + 3):
-            parts = lines[ln - 1].split()
-            if len(parts) < 4:
-                raise FileFormatError(p, ln, "expected 'element x y z'")
-            try:
-                coords.append([float(parts[1]), float(parts[2]), float(parts[3])])
-            except ValueError:
-                raise FileFormatError(p, ln, "bad coordinates") from None
-            syms.append(_element_token(parts[0], p, ln))
-    if not syms:
-        raise FileFormatError(p, None, "no atoms found")
-    return syms, np.array(coords, dtype=np.float64)
-
-
-_KNOWN = set()
-
-
-def _element_token(tok: str, path, line: int) -> str:
-    from .frames import FileFormatError
-
-    global _KNOWN
-    if not _KNOWN:
-        import xraydb
-
-        _KNOWN = {xraydb.atomic_symbol(z) for z in range(1, 99)}
-    letters = "".join(ch for ch in tok if ch.isalpha())
-    for cand in (letters[:2].capitalize(), letters[:1].upper()):
-        if cand in _KNOWN:
-            return cand
-    raise FileFormatError(path, line, f"unknown element {tok!r}")
+    frame = _read_frame_file(path)
+    return list(frame.symbols), np.ascontiguousarray(frame.positions, dtype=np.float64)
 
 
 def _load(struct, k: int):

@@ -241,56 +241,6 @@ class StructureFileError(ValueError):
     """A structure file that cannot be read; the message names the file and the line."""
 
 
-def _read_xyz(path: Path):
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        lines = fh.read().splitlines()
-    if not lines:
-        raise StructureFileError(f"{path}, line 1: empty file")
-    try:
-        n = int(lines[0].split()[0])
-    except (ValueError, IndexError):
-        raise StructureFileError(f"{path}, line 1: atom count expected, got {lines[0][:40]!r}") from None
-    if n < 0 or len(lines) < n + 2:
-        raise StructureFileError(f"{path}: header says {n} atoms but the file has {max(len(lines) - 2, 0)} atom lines")
-    symbols, pos = [], np.empty((n, 3), dtype=np.float64)
-    for k in range(n):
-        parts = lines[k + 2].split()
-        try:
-            symbols.append(_norm_element(parts[0]))
-            pos[k] = [float(parts[1]), float(parts[2]), float(parts[3])]
-        except (ValueError, IndexError):
-            raise StructureFileError(f"{path}, line {k + 3}: 'element x y z' expected, got {lines[k + 2][:60]!r}") from None
-    return symbols, pos, None
-
-
-def _read_pdb(path: Path, known_elements=()):
-    symbols, coords, residues = [], [], []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            rec = line[:6].strip().upper()
-            if rec in ("ENDMDL", "END") and symbols:
-                break
-            if rec not in ("ATOM", "HETATM"):
-                continue
-            try:
-                xyz = [float(line[30:38]), float(line[38:46]), float(line[46:54])]
-            except ValueError:
-                raise StructureFileError(f"{path}, line {lineno}: coordinates in columns 31-54 expected") from None
-            el = line[76:78].strip() if len(line) >= 77 else ""
-            if not el:
-                name = re.sub(r"[^A-Za-z]", "", line[12:16])
-                if not name:
-                    raise StructureFileError(f"{path}, line {lineno}: no element column and no atom name")
-                two = name[:2].title()
-                el = two if two in known_elements else name[0]
-            symbols.append(_norm_element(el))
-            coords.append(xyz)
-            residues.append(line[17:20].strip() or None)
-    if not symbols:
-        raise StructureFileError(f"{path}: no ATOM/HETATM records")
-    return symbols, np.asarray(coords, dtype=np.float64).reshape(-1, 3), residues
-
-
 def read_structure(path, types: AtomTypes | None = None):
     """Read one XYZ or PDB structure file.
 
@@ -298,16 +248,16 @@ def read_structure(path, types: AtomTypes | None = None):
     With ``types`` given, only tracked atoms (node, linker, shell entries, residue-aware for
     PDB) are returned.
     """
+    from .frames import read_structure as _read_frame_file
+
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".xyz":
-        symbols, pos, residues = _read_xyz(path)
-    elif suffix == ".pdb":
-        symbols, pos, residues = _read_pdb(path, types.tracked_elements if types else ())
-    else:
+    if path.suffix.lower() not in (".xyz", ".pdb"):
         raise ValueError(f"structure file must end in .xyz or .pdb, got {path.name!r}")
-    if not np.all(np.isfinite(pos)):
-        raise StructureFileError(f"{path}: non-finite coordinates")
+    try:  # the package's one structure-file parser (errors name the file and the line)
+        frame = _read_frame_file(path)
+    except ValueError as exc:
+        raise StructureFileError(str(exc)) from None
+    symbols, pos, residues = list(frame.symbols), frame.positions, frame.residues
     if types is not None:
         mask = types.tracked_mask(symbols, residues)
         symbols = [s for s, m in zip(symbols, mask) if m]
