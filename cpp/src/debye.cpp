@@ -132,7 +132,7 @@ void lanes_direct(const double* r_, const double* wr_, const double* q, int nk, 
 
 // sqrt(x) for x >= 0 from multiplications only, so that it vectorises (std::sqrt keeps a
 // scalar errno path without -fno-math-errno): a bit-level estimate of 1/sqrt(x) refined by
-// four Newton steps y <- y (1.5 - 0.5 x y^2) (relative error 3.5e-2 -> 2e-21), then
+// three Newton steps y <- y (1.5 - 0.5 x y^2) (relative error 3.5e-2 -> 1.8e-3 -> 5e-6 -> 4e-11), then
 // s = x y corrected once, s + 0.5 y (x - s^2). Accurate to a few ulp; x = 0 gives 0.
 CDML_INLINE double sqrt_mul(double x) {
     uint64_t b;
@@ -141,7 +141,6 @@ CDML_INLINE double sqrt_mul(double x) {
     double y;
     std::memcpy(&y, &b, sizeof y);
     const double hx = 0.5 * x;
-    y = y * (1.5 - hx * y * y);
     y = y * (1.5 - hx * y * y);
     y = y * (1.5 - hx * y * y);
     y = y * (1.5 - hx * y * y);
