@@ -448,13 +448,17 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
     const int nt = threads_for_work(num_threads, 0.5 * static_cast<double>(n) * static_cast<double>(n) +
                                                      static_cast<double>(nbins) * static_cast<double>(P) * nq);
 
-    // Integer histograms (count, sum of 32-bit fixed-point offsets in the bin): integer
-    // addition is associative, so the merged histogram does not depend on the thread count.
-    // hist[2 * (p * nbins + bin)] = pair count, [... + 1] = sum of fixed-point offsets
-    std::vector<uint64_t> hist(static_cast<size_t>(2 * P * nbins), 0);
+    // Integer histograms per thread (count, sum of 31-bit fixed-point offsets in the bin):
+    // integer addition is associative, so the merged histogram does not depend on the thread
+    // count. hist_t[t][2 * (p * nbins + bin)] = pair count, [... + 1] = sum of offsets.
+    int nt_bin = 0;
+    std::vector<std::vector<uint64_t>> hist_t;
     if (n >= 2) {
-        const int nt_bin = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, n - 1)));
-        std::vector<std::vector<uint64_t>> hist_t(nt_bin);
+        nt_bin = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, n - 1)));
+        hist_t.resize(nt_bin);
+#ifdef CDML_HAVE_OPENMP
+#pragma omp parallel for schedule(static, 1) num_threads(nt_bin)
+#endif
         for (int t = 0; t < nt_bin; ++t) hist_t[t].assign(static_cast<size_t>(2 * P * nbins), 0);
         // Tiles: a task is one pair type (a, b) and one block of BI atoms i of type a (Morton
         // order, so spatially compact); it sweeps the partners j of type b in blocks of BJ and,
@@ -508,19 +512,25 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
                 }
             }
         }
-        for (int t = 0; t < nt_bin; ++t)
-            for (int64_t k = 0; k < 2 * P * nbins; ++k) hist[k] += hist_t[t][k];
     }
 
-    // Non-empty bins per pair type as (r_mean, count) lanes.
+    // Merge the thread histograms and list the non-empty bins per pair type as (r_mean, count)
+    // lanes; one pair type per iteration, so the order of every sum is fixed.
     std::vector<std::vector<double>> rb(P), wb(P);
     std::vector<double> ws(P, 0.0), zp(P, 0.0);
+#ifdef CDML_HAVE_OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(std::max(1, nt_bin))
+#endif
     for (int64_t p = 0; p < P; ++p) {
-        for (int64_t bin = 0; bin < nbins; ++bin) {
-            const uint64_t c = hist[2 * (p * nbins + bin)];
+        for (int64_t bin = 0; bin < nbins && nt_bin > 0; ++bin) {
+            const size_t k = static_cast<size_t>(2 * (p * nbins + bin));
+            uint64_t c = 0, off = 0;
+            for (int t = 0; t < nt_bin; ++t) {
+                c += hist_t[t][k];
+                off += hist_t[t][k + 1];
+            }
             if (c == 0) continue;
-            const double mean_frac =
-                static_cast<double>(hist[2 * (p * nbins + bin) + 1]) / static_cast<double>(c) / 2147483648.0;
+            const double mean_frac = static_cast<double>(off) / static_cast<double>(c) / 2147483648.0;
             const double rm = (static_cast<double>(bin) + mean_frac) * bin_width;
             if (rm > 0) {
                 rb[p].push_back(rm);
