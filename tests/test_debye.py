@@ -141,6 +141,27 @@ def test_bit_identical_for_any_thread_count(method):
     assert np.array_equal(cdml.debye_intensity(pos, syms, qr, method=method, num_threads=3), ref)
 
 
+def test_histogram_tiles_bin_every_pair_once():
+    # the binning pass runs over i-block x j-block tiles; with type counts that are not
+    # multiples of the block sizes (32 x 256), every pair must still land in exactly one bin
+    rng = np.random.default_rng(5)
+    syms = ["Pb"] * 33 + ["I"] * 257 + ["O"] * 1 + ["C"] * 600
+    rng.shuffle(syms)
+    pos = rng.uniform(0, 30, (len(syms), 3))
+    pos[7] = pos[8]  # a coincident pair
+    q = np.linspace(0.0, 2.0, 101)
+    for nt in (1, 2, 3):
+        hi = debye_partials(pos, syms, q, method="histogram", bin_width=0.002, num_threads=nt)
+        np.testing.assert_array_equal(hi.s[:, 0], hi.pair_counts.astype(float))
+        ex = debye_partials(pos, syms, q, num_threads=nt)
+        Ie, Ih = ex.intensity(), hi.intensity()
+        assert np.all(np.abs(Ih - Ie) <= hi.histogram_error_bound() + 1e-9 * Ie)
+        if nt == 1:
+            ref = hi.s
+        else:
+            assert np.array_equal(hi.s, ref), nt
+
+
 def real_clusters(shared_data):
     """Real structures: the Pb-I fragments, DMF, and an 11 A sphere cut from the LiPF6 MD frame."""
     out = []

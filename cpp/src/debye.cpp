@@ -120,6 +120,40 @@ void lanes_uniform(const double* r_, const double* wr_, double q0, double dq, in
     }
 }
 
+// As lanes_uniform, but the G lane vectors are added together before the accumulator is
+// touched: acc[k * W + l] += sum_g wr[g V + l] sin(q_k r[g V + l]) for l < V only (lanes V..W-1
+// of acc are left alone). One accumulator update per q point instead of G; used by the
+// histogram evaluation, whose sine phase is this loop over ~1e6 bins.
+CDML_CLONES
+void lanes_uniform_folded(const double* r_, const double* wr_, double q0, double dq, int64_t k0, int nk,
+                          double* acc) {
+    v8d r[G], wr[G], lam[G], u[G], d[G];
+    for (int g = 0; g < G; ++g) {
+        r[g] = load8(r_ + g * V);
+        wr[g] = load8(wr_ + g * V);
+        const v8d h = sin_poly<v8d, v8u>(0.5 * dq * r[g]);
+        lam[g] = -4.0 * h * h;
+    }
+    static_assert(G == 4, "the fold below adds four lane vectors");
+    for (int kb = 0; kb < nk; kb += RESEED) {
+        const double qa = q0 + static_cast<double>(k0 + kb) * dq;
+        const double qb = q0 + static_cast<double>(k0 + kb + 1) * dq;
+        for (int g = 0; g < G; ++g) {
+            u[g] = wr[g] * sin_poly<v8d, v8u>(qa * r[g]);
+            d[g] = wr[g] * sin_poly<v8d, v8u>(qb * r[g]) - u[g];
+        }
+        const int m = std::min(RESEED, nk - kb);
+        double* a = acc + static_cast<int64_t>(kb) * W;
+        for (int k = 0; k < m; ++k) {
+            store8(a + k * W, load8(a + k * W) + ((u[0] + u[1]) + (u[2] + u[3])));
+            for (int g = 0; g < G; ++g) {
+                u[g] += d[g];
+                d[g] += lam[g] * u[g];
+            }
+        }
+    }
+}
+
 // acc[k * W + l] += wr[l] * sin(q[k] r[l]) for k in [0, nk): direct evaluation.
 CDML_CLONES
 void lanes_direct(const double* r_, const double* wr_, const double* q, int nk, double* acc) {
@@ -132,7 +166,7 @@ void lanes_direct(const double* r_, const double* wr_, const double* q, int nk, 
 
 // sqrt(x) for x >= 0 from multiplications only, so that it vectorises (std::sqrt keeps a
 // scalar errno path without -fno-math-errno): a bit-level estimate of 1/sqrt(x) refined by
-// four Newton steps y <- y (1.5 - 0.5 x y^2) (relative error 3.5e-2 -> 2e-21), then
+// three Newton steps y <- y (1.5 - 0.5 x y^2) (relative error 3.5e-2 -> 1.8e-3 -> 5e-6 -> 4e-11), then
 // s = x y corrected once, s + 0.5 y (x - s^2). Accurate to a few ulp; x = 0 gives 0.
 CDML_INLINE double sqrt_mul(double x) {
     uint64_t b;
@@ -141,7 +175,6 @@ CDML_INLINE double sqrt_mul(double x) {
     double y;
     std::memcpy(&y, &b, sizeof y);
     const double hx = 0.5 * x;
-    y = y * (1.5 - hx * y * y);
     y = y * (1.5 - hx * y * y);
     y = y * (1.5 - hx * y * y);
     y = y * (1.5 - hx * y * y);
@@ -449,35 +482,62 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
     const int nt = threads_for_work(num_threads, 0.5 * static_cast<double>(n) * static_cast<double>(n) +
                                                      static_cast<double>(nbins) * static_cast<double>(P) * nq);
 
-    // Integer histograms (count, sum of 32-bit fixed-point offsets in the bin): integer
-    // addition is associative, so the merged histogram does not depend on the thread count.
-    // hist[2 * (p * nbins + bin)] = pair count, [... + 1] = sum of fixed-point offsets
-    std::vector<uint64_t> hist(static_cast<size_t>(2 * P * nbins), 0);
+    // Integer histograms per thread (count, sum of 31-bit fixed-point offsets in the bin):
+    // integer addition is associative, so the merged histogram does not depend on the thread
+    // count. hist_t[t][2 * (p * nbins + bin)] = pair count, [... + 1] = sum of offsets.
+    int nt_bin = 0;
+    std::vector<std::vector<uint64_t>> hist_t;
     if (n >= 2) {
-        const int nt_bin = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, n - 1)));
-        std::vector<std::vector<uint64_t>> hist_t(nt_bin);
-        for (int t = 0; t < nt_bin; ++t) hist_t[t].assign(static_cast<size_t>(2 * P * nbins), 0);
-        constexpr int BUF = 256;
+        nt_bin = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, n - 1)));
+        hist_t.resize(nt_bin);
 #ifdef CDML_HAVE_OPENMP
-#pragma omp parallel for schedule(dynamic, 16) num_threads(nt_bin)
+#pragma omp parallel for schedule(static, 1) num_threads(nt_bin)
 #endif
-        for (int64_t i = 0; i < n - 1; ++i) {
+        for (int t = 0; t < nt_bin; ++t) hist_t[t].assign(static_cast<size_t>(2 * P * nbins), 0);
+        // Tiles: a task is one pair type (a, b) and one block of BI atoms i of type a (Morton
+        // order, so spatially compact); it sweeps the partners j of type b in blocks of BJ and,
+        // inside a j block, every i of its block. The distances of one i block x j block tile
+        // fall in a window of a few tens of angstrom, so the histogram lines it touches stay in
+        // L1/L2 instead of missing to L3 on every increment.
+        constexpr int BI = 32, BJ = 256;
+        struct Tile {
+            int32_t a, b;
+            int64_t i0, i1;
+        };
+        std::vector<Tile> tiles;
+        for (int32_t a = 0; a < n_types; ++a)
+            for (int32_t b = a; b < n_types; ++b)
+                for (int64_t i0 = s.start[a]; i0 < s.start[a + 1]; i0 += BI) {
+                    const int64_t i1 = std::min<int64_t>(i0 + BI, s.start[a + 1]);
+                    if (a == b && i0 >= s.start[a + 1] - 1) continue;  // no partner j > i
+                    if (s.start[b + 1] - s.start[b] == 0) continue;
+                    tiles.push_back({a, b, i0, i1});
+                }
+        const int64_t n_tiles = static_cast<int64_t>(tiles.size());
+#ifdef CDML_HAVE_OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt_bin)
+#endif
+        for (int64_t ti = 0; ti < n_tiles; ++ti) {
 #ifdef CDML_HAVE_OPENMP
             const int tid = omp_get_thread_num();
 #else
             const int tid = 0;
 #endif
             uint64_t* ht = hist_t[tid].data();
-            alignas(64) int32_t bb[BUF];
-            alignas(64) int32_t ob[BUF];
-            const int32_t a = s.t[i];
-            const double xi = s.x[i], yi = s.y[i], zi = s.z[i];
-            for (int32_t b = a; b < n_types; ++b) {
-                const int64_t j_begin = std::max(i + 1, s.start[b]), j_end = s.start[b + 1];
-                const int64_t base = pair_type_index(a, b, n_types) * nbins;
-                for (int64_t j0 = j_begin; j0 < j_end; j0 += BUF) {
-                    const int m = static_cast<int>(std::min<int64_t>(BUF, j_end - j0));
-                    bin_block(s.x.data() + j0, s.y.data() + j0, s.z.data() + j0, m, xi, yi, zi, inv_w, bb, ob);
+            alignas(64) int32_t bb[BJ];
+            alignas(64) int32_t ob[BJ];
+            const Tile& tl = tiles[ti];
+            const int64_t base = pair_type_index(tl.a, tl.b, n_types) * nbins;
+            const int64_t j_first = (tl.a == tl.b) ? tl.i0 + 1 : s.start[tl.b];
+            const int64_t j_last = s.start[tl.b + 1];
+            for (int64_t j0 = j_first; j0 < j_last; j0 += BJ) {
+                const int64_t j1 = std::min<int64_t>(j0 + BJ, j_last);
+                for (int64_t i = tl.i0; i < tl.i1; ++i) {
+                    const int64_t jb = std::max(j0, i + 1);  // only matters when a == b
+                    if (jb >= j1) continue;
+                    const int m = static_cast<int>(j1 - jb);
+                    bin_block(s.x.data() + jb, s.y.data() + jb, s.z.data() + jb, m, s.x[i], s.y[i], s.z[i],
+                              inv_w, bb, ob);
                     for (int l = 0; l < m; ++l) {
                         uint64_t* h = ht + 2 * (base + bb[l]);
                         h[0] += 1;
@@ -486,19 +546,25 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
                 }
             }
         }
-        for (int t = 0; t < nt_bin; ++t)
-            for (int64_t k = 0; k < 2 * P * nbins; ++k) hist[k] += hist_t[t][k];
     }
 
-    // Non-empty bins per pair type as (r_mean, count) lanes.
+    // Merge the thread histograms and list the non-empty bins per pair type as (r_mean, count)
+    // lanes; one pair type per iteration, so the order of every sum is fixed.
     std::vector<std::vector<double>> rb(P), wb(P);
     std::vector<double> ws(P, 0.0), zp(P, 0.0);
+#ifdef CDML_HAVE_OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(std::max(1, nt_bin))
+#endif
     for (int64_t p = 0; p < P; ++p) {
-        for (int64_t bin = 0; bin < nbins; ++bin) {
-            const uint64_t c = hist[2 * (p * nbins + bin)];
+        for (int64_t bin = 0; bin < nbins && nt_bin > 0; ++bin) {
+            const size_t k = static_cast<size_t>(2 * (p * nbins + bin));
+            uint64_t c = 0, off = 0;
+            for (int t = 0; t < nt_bin; ++t) {
+                c += hist_t[t][k];
+                off += hist_t[t][k + 1];
+            }
             if (c == 0) continue;
-            const double mean_frac =
-                static_cast<double>(hist[2 * (p * nbins + bin) + 1]) / static_cast<double>(c) / 2147483648.0;
+            const double mean_frac = static_cast<double>(off) / static_cast<double>(c) / 2147483648.0;
             const double rm = (static_cast<double>(bin) + mean_frac) * bin_width;
             if (rm > 0) {
                 rb[p].push_back(rm);
@@ -534,7 +600,12 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
         double* acc = scratch.data() + static_cast<size_t>(tid) * QBLOCK_H * W;
         std::fill(acc, acc + QBLOCK_H * W, 0.0);
         const int64_t nb = static_cast<int64_t>(rb[p].size());
-        for (int64_t b0 = 0; b0 < nb; b0 += W) lanes(g, rb[p].data() + b0, wb[p].data() + b0, k0, nk, acc);
+        for (int64_t b0 = 0; b0 < nb; b0 += W) {
+            if (g.uniform)
+                lanes_uniform_folded(rb[p].data() + b0, wb[p].data() + b0, g.q0, g.dq, k0, nk, acc);
+            else
+                lanes_direct(rb[p].data() + b0, wb[p].data() + b0, g.q + k0, nk, acc);
+        }
         for (int k = 0; k < nk; ++k) {
             double sum = 0.0;
             for (int l = 0; l < W; ++l) sum += acc[k * W + l];
