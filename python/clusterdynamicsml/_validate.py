@@ -64,3 +64,14 @@ def as_count(value, name: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     return int(value)
+
+
+def as_timestep_fs(timestep_fs, name: str = "timestep_fs") -> float:
+    """Return a finite, positive float (femtoseconds) or raise ValueError."""
+    try:
+        dt = float(timestep_fs)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number of femtoseconds, got {timestep_fs!r}") from None
+    if not np.isfinite(dt) or dt <= 0:
+        raise ValueError(f"{name} must be a positive number of femtoseconds, got {timestep_fs!r}")
+    return dt

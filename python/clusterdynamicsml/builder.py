@@ -60,7 +60,6 @@ from .geomstats import (
     ASSOCIATION_SCALE,
     ATOM_TYPES,
     GeometryStatistics,
-    coordination_key,
     element_pair_key,
     measure_structure,
     normalize_element,

@@ -775,7 +775,7 @@ def _bfs_images_levels(m: int, a: np.ndarray, b: np.ndarray, shift: np.ndarray, 
         grow = (qu >= 0) & (qv < 0)
         if not grow.any():
             return s
-        eu, ev = u[grow], v[grow]
+        ev = v[grow]
         order = np.argsort(ev * big + qu[grow])          # by new atom, then parent queue position
         evo = ev[order]
         head = np.ones(evo.size, dtype=bool)

@@ -1117,15 +1117,9 @@ class FrameSource:
 # --------------------------------------------------------------------------- read_frames
 
 def _check_timestep(timestep_fs) -> float | None:
-    if timestep_fs is None:
-        return None
-    try:
-        dt = float(timestep_fs)
-    except (TypeError, ValueError):
-        raise ValueError(f"timestep_fs must be a positive number of femtoseconds, got {timestep_fs!r}") from None
-    if not math.isfinite(dt) or dt <= 0:
-        raise ValueError(f"timestep_fs must be a positive number of femtoseconds, got {timestep_fs!r}")
-    return dt
+    from ._validate import as_timestep_fs
+
+    return None if timestep_fs is None else as_timestep_fs(timestep_fs)
 
 
 def _selection(n: int, start, stop, stride) -> np.ndarray:

@@ -31,7 +31,6 @@ import numpy as np
 from .candidates import (
     PREDICTED_FIELDS,
     Candidate,
-    apply_predicted_mass,
     composition_distance,
     predict_candidates,
     share_weight,
@@ -89,13 +88,9 @@ def _resolve_timestep(timestep_fs, lifetime_table, warnings) -> float:
     if timestep_fs is None:
         warnings.append("frame timestep not given and not found on the lifetime table; using the default 0.5 fs")
         timestep_fs = 0.5
-    try:
-        dt = float(timestep_fs)
-    except (TypeError, ValueError):
-        raise ValueError(f"timestep_fs must be a positive number of femtoseconds, got {timestep_fs!r}") from None
-    if not math.isfinite(dt) or dt <= 0:
-        raise ValueError(f"timestep_fs must be a positive number of femtoseconds, got {timestep_fs!r}")
-    return dt
+    from ._validate import as_timestep_fs
+
+    return as_timestep_fs(timestep_fs)
 
 
 def resolve_target_node_counts(max_observed: int, target_node_counts=None, max_node_count=None, observed_targets: str = "error", warnings=None) -> list:

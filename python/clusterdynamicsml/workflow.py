@@ -534,7 +534,6 @@ def _step_saxs(ctx: _Context):
     average_component, single_component, mix_components = _stage(
         "saxs", "average_component", "single_component", "mix_components")
     library = ctx.data["library"]
-    rules = ctx.data["rules"]
     q = np.linspace(sc.q_min, sc.q_max, sc.q_points)
     sig_obs, sig_pred = _sigma_tables(pred)
     hist = pred.histogram_tables()
@@ -1025,20 +1024,7 @@ def _write_dataset(result: RunResult, final_dir: Path) -> None:
 
 def load_run(path: str | os.PathLike) -> RunResult:
     """Reload a run from its dataset JSON or its run folder (nothing is recomputed)."""
-    p = Path(path)
-    if p.is_dir():
-        found = sorted(p.glob("*_dataset.json"))
-        if not found:
-            raise FileNotFoundError(f"{p}: no *_dataset.json in this folder (not a run folder?)")
-        p = found[0]
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: dataset not found")
-    try:
-        payload = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{p}: not a clusterdynamicsml dataset (invalid JSON: {exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != DATASET_FORMAT:
-        raise ValueError(f"{p}: not a clusterdynamicsml run dataset (no format={DATASET_FORMAT!r})")
+    p, payload = _read_payload(path)
     if payload.get("version") != DATASET_VERSION:
         raise ValueError(f"{p}: dataset version {payload.get('version')!r} is not supported "
                          f"(this build reads version {DATASET_VERSION})")
@@ -1170,13 +1156,13 @@ def _read_payload(path) -> tuple[Path, dict]:
             raise FileNotFoundError(f"{p}: no *_dataset.json in this folder (not a run folder?)")
         p = found[0]
     if not p.is_file():
-        raise FileNotFoundError(f"{p}: not found")
+        raise FileNotFoundError(f"{p}: dataset not found")
     try:
         payload = json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{p}: not a clusterdynamicsml dataset (invalid JSON: {exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != DATASET_FORMAT:
-        raise ValueError(f"{p}: not a clusterdynamicsml run dataset")
+        raise ValueError(f"{p}: not a clusterdynamicsml run dataset (no format={DATASET_FORMAT!r})")
     return p, payload
 
 
