@@ -100,21 +100,6 @@ def test_runs_list_and_compare(job, monkeypatch):
     assert "predict.candidates_per_size" in cmp["text"]
 
 
-def test_call_supported_drops_and_records_unknown_settings():
-    class Ctx:
-        warnings = []
-
-        def warn(self, m):
-            self.warnings.append(m)
-
-    def stage(a, b=1):
-        return a + b
-
-    ctx = Ctx()
-    assert workflow.call_supported(stage, 1, b=2, c=None, d=5, _ctx=ctx, _what="stage") == 3
-    assert ctx.warnings == ["stage: settings not supported by this build, ignored: d"]
-
-
 # ---------------------------------------------------------------------------------------------
 # end to end on the bundled example (real stages, no doubles)
 # ---------------------------------------------------------------------------------------------

@@ -301,7 +301,7 @@ def _cmd_example(args) -> int:
 def _cmd_extract(args) -> int:
     from . import set_num_threads
     from .config import ConfigError
-    from .workflow import StageUnavailable, _frames_kwargs, _rules, _stage, call_supported
+    from .workflow import StageUnavailable, _frames_kwargs, _rules, _stage
 
     cfg = _config_from_flags(args, frames=args.frames)
     try:
@@ -318,13 +318,12 @@ def _cmd_extract(args) -> int:
     except StageUnavailable as exc:
         raise CLIError(f"extract: {exc}") from None
     with set_num_threads(_threads(args) or None):
-        frames = call_supported(read_frames, str(cfg.resolve_path(cfg.frames.path)), **_frames_kwargs(cfg))
-        if cfg.library.frame_stride > 1:
-            frames = [frames[k] for k in range(0, len(frames), cfg.library.frame_stride)]
+        frames = read_frames(str(cfg.resolve_path(cfg.frames.path)), **_frames_kwargs(cfg))
+        frames = frames[::cfg.library.frame_stride]  # a FrameSource slice: still streamed
         rules = _rules(cfg)
         progress = not args.quiet and sys.stderr.isatty()
-        info = call_supported(write_library, frames, rules, Path(args.output), fmt=cfg.library.format,
-                              progress=progress)
+        info = write_library(frames, rules, Path(args.output), fmt=cfg.library.format, progress=progress,
+                             max_files_per_label=cfg.library.max_files_per_label)
     labels = sorted(p.name for p in Path(args.output).iterdir() if p.is_dir())
     print(f"wrote the structure library {args.output}: {len(labels)} labels ({', '.join(labels[:12])}"
           f"{', ...' if len(labels) > 12 else ''})")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import importlib
-import inspect
 import json
 import os
 import platform
@@ -107,27 +106,6 @@ def _stage(module: str, *names: str):
             raise StageUnavailable(f"clusterdynamicsml.{module} has no {name} yet")
         out.append(getattr(mod, name))
     return out[0] if len(out) == 1 else tuple(out)
-
-
-def call_supported(func: Callable, *args, _ctx=None, _what: str = "", **kwargs):
-    """Call ``func`` with the keyword arguments its signature accepts; settings it does not
-    accept are recorded as warnings (when not at their default ``None``)."""
-    try:
-        params = inspect.signature(func).parameters
-    except (TypeError, ValueError):  # builtins
-        return func(*args, **kwargs)
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return func(*args, **kwargs)
-    use, dropped = {}, []
-    for key, value in kwargs.items():
-        if key in params:
-            use[key] = value
-        elif value is not None and key not in ("progress", "num_threads"):
-            dropped.append(key)
-    if dropped and _ctx is not None:
-        _ctx.warn(f"{_what or getattr(func, '__name__', 'stage')}: settings not supported by this build, "
-                  f"ignored: {', '.join(dropped)}")
-    return func(*args, **use)
 
 
 def _safe_name(text: str) -> str:
@@ -255,8 +233,7 @@ def _frames_kwargs(cfg: RunConfig) -> dict:
 def _step_frames(ctx: _Context):
     read_frames = _stage("frames", "read_frames")
     cfg = ctx.cfg
-    frames = call_supported(read_frames, str(cfg.resolve_path(cfg.frames.path)), _ctx=ctx, _what="read_frames",
-                            **_frames_kwargs(cfg))
+    frames = read_frames(str(cfg.resolve_path(cfg.frames.path)), **_frames_kwargs(cfg))
     ctx.data["frames"] = frames
     for w in getattr(frames, "warnings", None) or []:
         ctx.warn(f"frames: {w}")
@@ -289,8 +266,8 @@ def _step_dynamics(ctx: _Context):
     frames = ctx.data["frames"]
     energy = cfg.resolve_path(cfg.frames.energy_file)
     workers = cfg.dynamics.workers or (os.cpu_count() or 1)
-    result = call_supported(
-        analyze_dynamics, frames, rules, _ctx=ctx, _what="analyze_dynamics",
+    result = analyze_dynamics(
+        frames, rules,
         frames_per_bin=cfg.dynamics.frames_per_bin, timestep_fs=cfg.frames.timestep_fs,
         start_fs=cfg.dynamics.start_fs, stop_fs=cfg.dynamics.stop_fs,
         energy_file=None if energy is None else str(energy),
@@ -327,14 +304,9 @@ def _step_library(ctx: _Context):
         return f"using {ctx.data['library_dir']}"
     write_library = _stage("library", "write_library")
     out = ctx.path("library", "x").parent
-    frames = ctx.data["frames"]
-    stride = cfg.library.frame_stride
-    if stride > 1:
-        frames = [frames[k] for k in range(0, len(frames), stride)] if hasattr(frames, "__getitem__") else (
-            f for k, f in enumerate(frames) if k % stride == 0)
-    info = call_supported(write_library, frames, ctx.data.get("rules") or _rules(ctx), out, _ctx=ctx,
-                          _what="write_library", fmt=cfg.library.format, progress=_show_progress(ctx),
-                          max_files_per_label=cfg.library.max_files_per_label)
+    frames = ctx.data["frames"][::cfg.library.frame_stride]  # a FrameSource slice: still streamed
+    info = write_library(frames, ctx.data.get("rules") or _rules(ctx), out, fmt=cfg.library.format,
+                         progress=_show_progress(ctx), max_files_per_label=cfg.library.max_files_per_label)
     ctx.data["library_dir"] = out
     ctx.data["library_info"] = info
     ctx.output("library", out)
@@ -354,8 +326,8 @@ def _step_predict(ctx: _Context):
     ctx.data["library"] = library
     for w in getattr(library, "warnings", None) or []:
         ctx.warn(f"library: {w}")
-    pred = call_supported(
-        predict_clusters, library, dyn, rules, _ctx=ctx, _what="predict_clusters",
+    pred = predict_clusters(
+        library, dyn, rules,
         target_node_counts=list(cfg.predict.target_node_counts) or None,
         candidates_per_size=cfg.predict.candidates_per_size, share_threshold=cfg.predict.share_threshold,
         timestep_fs=getattr(dyn, "timestep_fs", None), n_bootstrap=cfg.predict.bootstrap, seed=cfg.run.seed,
@@ -432,9 +404,8 @@ def _step_structures(ctx: _Context):
     with ctx.bar(len(cands), "predicted structures") as bar:
         for c in cands:
             try:
-                st = call_supported(build_structure, c.counts, stats, _ctx=ctx, _what="build_structure",
-                                    representative=_representative(library, c), label=c.label, seed=cfg.run.seed,
-                                    on_crowding="relax")
+                st = build_structure(c.counts, stats, representative=_representative(library, c), label=c.label,
+                                     seed=cfg.run.seed, on_crowding="relax")
             except ValueError as exc:
                 ctx.warn(f"structures: {c.label} (node count {c.node_count}) not built: {exc}")
                 bar.update(1)
