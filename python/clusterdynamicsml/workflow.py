@@ -1003,20 +1003,14 @@ def load_run(path: str | os.PathLike) -> RunResult:
     cfg = RunConfig.from_dict(payload["settings"], base_dir=run_dir, source=p.name)
     data: dict[str, Any] = {}
     outputs = payload.get("outputs", {})
-    dyn = outputs.get("dynamics_dataset")
-    if dyn and (run_dir / dyn).is_file():
-        try:
-            DynamicsResult = _stage("dynamics", "DynamicsResult")
-            data["dynamics"] = DynamicsResult.load(run_dir / dyn)
-        except StageUnavailable:
-            data["dynamics"] = json.loads((run_dir / dyn).read_text())
-    pred = outputs.get("prediction_dataset")
-    if pred and (run_dir / pred).is_file():
-        try:
-            PredictionResult = _stage("predict", "PredictionResult")
-            data["prediction"] = PredictionResult.load(run_dir / pred)
-        except StageUnavailable:
-            data["prediction"] = json.loads((run_dir / pred).read_text())
+    from .dynamics import DynamicsResult
+    from .predict import PredictionResult
+
+    for key, output, cls in (("dynamics", "dynamics_dataset", DynamicsResult),
+                             ("prediction", "prediction_dataset", PredictionResult)):
+        name = outputs.get(output)
+        if name and (run_dir / name).is_file():
+            data[key] = cls.load(run_dir / name)
     for key in ("structure_quality", "saxs", "prediction"):
         if key in payload and key not in data:
             data[key] = payload[key]
