@@ -66,12 +66,17 @@ def as_count(value, name: str) -> int:
     return int(value)
 
 
+def as_positive(value, name: str, unit: str) -> float:
+    """Return a finite float > 0 or raise ValueError naming ``name`` and ``unit``."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number of {unit}, got {value!r}") from None
+    if not np.isfinite(out) or out <= 0:
+        raise ValueError(f"{name} must be a positive number of {unit}, got {value!r}")
+    return out
+
+
 def as_timestep_fs(timestep_fs, name: str = "timestep_fs") -> float:
     """Return a finite, positive float (femtoseconds) or raise ValueError."""
-    try:
-        dt = float(timestep_fs)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number of femtoseconds, got {timestep_fs!r}") from None
-    if not np.isfinite(dt) or dt <= 0:
-        raise ValueError(f"{name} must be a positive number of femtoseconds, got {timestep_fs!r}")
-    return dt
+    return as_positive(timestep_fs, name, "femtoseconds")

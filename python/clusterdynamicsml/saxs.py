@@ -133,13 +133,9 @@ def _check_method(method: str) -> str:
 
 
 def _check_bin_width(w) -> float:
-    try:
-        val = float(w)
-    except (TypeError, ValueError):
-        raise ValueError(f"bin_width must be a positive number of angstrom, got {w!r}") from None
-    if not math.isfinite(val) or val <= 0:
-        raise ValueError(f"bin_width must be finite and > 0 angstrom, got {w!r}")
-    return val
+    from ._validate import as_positive
+
+    return as_positive(w, "bin_width", "angstrom")
 
 
 # ----------------------------------------------------------------------------- first shell
