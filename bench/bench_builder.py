@@ -9,48 +9,19 @@ Reference point (ref §7.1 P1): the SAXSShell builder needs 170 s for one Pb40 I
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import clusterdynamicsml as cdml
 from clusterdynamicsml.builder import build_structure
 from clusterdynamicsml.geomstats import geometry_statistics
 
-SITES = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], float)
 CUTOFFS = {("Pb", "I"): 3.5, ("Pb", "O"): 3.0}
 
-
-def _rotation(rng):
-    q, r = np.linalg.qr(rng.standard_normal((3, 3)))
-    return q * np.sign(np.diag(r))
-
-
-def _chain(n_pb, rng, d_pbi=3.2, d_pbo=2.5):
-    """Corner-sharing chain of Pb(I/O)6 octahedra (the synthetic library of tests/test_geomstats.py)."""
-    syms, pos = [], []
-    for k in range(n_pb):
-        syms.append("Pb")
-        pos.append([2 * d_pbi * k, 0.0, 0.0])
-    for k in range(n_pb):
-        c = np.array([2 * d_pbi * k, 0.0, 0.0])
-        for s, v in enumerate(SITES):
-            if s == 1 and k > 0:
-                continue
-            if (s == 0 and k < n_pb - 1) or rng.random() < 0.55:
-                syms.append("I")
-                pos.append(c + d_pbi * v)
-            else:
-                syms.append("O")
-                pos.append(c + d_pbo * v)
-    pos = np.asarray(pos) + rng.normal(0, 0.03, (len(pos), 3))
-    return syms, pos @ _rotation(rng).T + rng.normal(0, 5, 3)
-
-
-def library(n, seed=1, max_pb=4):
-    rng = np.random.default_rng(seed)
-    return [_chain(int(rng.integers(1, max_pb + 1)), rng) for _ in range(n)]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_geomstats import pbio_library as library  # noqa: E402  (the synthetic Pb/I/O library of the tests)
 
 
 @pytest.fixture(scope="module")
