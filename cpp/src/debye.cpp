@@ -399,11 +399,7 @@ DebyePartials debye_partials_exact(const double* positions, int64_t n, const int
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
 #endif
     for (int64_t task = 0; task < n_tasks; ++task) {
-#ifdef CDML_HAVE_OPENMP
-        const int tid = omp_get_thread_num();
-#else
-        const int tid = 0;
-#endif
+        const int tid = thread_index();
         const int64_t c = task / n_qblocks, qb = task % n_qblocks;
         const int64_t k0 = qb * QBLOCK;
         const int nk = static_cast<int>(std::min<int64_t>(QBLOCK, nq - k0));
@@ -518,11 +514,7 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt_bin)
 #endif
         for (int64_t ti = 0; ti < n_tiles; ++ti) {
-#ifdef CDML_HAVE_OPENMP
-            const int tid = omp_get_thread_num();
-#else
-            const int tid = 0;
-#endif
+            const int tid = thread_index();
             uint64_t* ht = hist_t[tid].data();
             alignas(64) int32_t bb[BJ];
             alignas(64) int32_t ob[BJ];
@@ -589,11 +581,7 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt_eval)
 #endif
     for (int64_t task = 0; task < n_tasks; ++task) {
-#ifdef CDML_HAVE_OPENMP
-        const int tid = omp_get_thread_num();
-#else
-        const int tid = 0;
-#endif
+        const int tid = thread_index();
         const int64_t p = task / n_qblocks, qb = task % n_qblocks;
         const int64_t k0 = qb * QBLOCK_H;
         const int nk = static_cast<int>(std::min<int64_t>(QBLOCK_H, nq - k0));
