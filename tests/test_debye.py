@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import clusterdynamicsml as cdml
+from clusterdynamicsml import _core
 from clusterdynamicsml.formfactors import form_factors
 from clusterdynamicsml.saxs import debye_partials, first_shell_pairs, rank_aligned_spread, read_structure
 
@@ -69,9 +70,14 @@ def test_two_atoms_closed_form():
     f1, f2 = ff["Pb"], ff["I"]
     want = f1**2 + f2**2 + 2 * f1 * f2 * np.sinc(q * d / np.pi)
     np.testing.assert_allclose(I, want, rtol=1e-13, atol=0)
-    # the same with histogram bins: one pair, exact mean distance
-    Ih = cdml.debye_intensity([[0, 0, 0], [d, 0, 0]], ["Pb", "I"], q, method="histogram")
-    np.testing.assert_allclose(Ih, want, rtol=1e-9)
+    # the same with histogram bins: one pair, its bin's mean distance is d to 2^-17 bin widths,
+    # so only the fixed-point term of the bound is left (no bin variance)
+    for simd in ("auto", "portable"):
+        s, *_ = _core.debye_partials(np.array([[0, 0, 0], [d, 0, 0]], float), np.array([0, 1], np.int32), 2, q,
+                                     "histogram", 0.001, 1, simd)
+        np.testing.assert_allclose(s[1], np.sinc(q * d / np.pi), rtol=0, atol=q.max() * 0.001 * 2.0**-18 + 1e-15)
+    hi = debye_partials([[0, 0, 0], [d, 0, 0]], ["Pb", "I"], q, method="histogram")
+    assert np.all(np.abs(hi.intensity() - want) <= hi.histogram_error_bound() + 1e-12 * want)
 
 
 def test_q_zero_limit_is_square_of_sum_of_f():
@@ -160,6 +166,56 @@ def test_histogram_tiles_bin_every_pair_once():
             ref = hi.s
         else:
             assert np.array_equal(hi.s, ref), nt
+
+
+def test_histogram_paths_agree_and_stay_within_bound():
+    # the AVX-512 distance pass (when the CPU has it) and the portable one code the same bins;
+    # each is bit-identical across thread counts and within the bound of the exact sums
+    rng = np.random.default_rng(9)
+    syms = list(rng.choice(["Pb", "I", "O"], 1500))
+    pos = rng.uniform(-15, 15, (1500, 3))
+    types = np.array([["I", "O", "Pb"].index(e) for e in syms], np.int32)
+    q = np.linspace(0.0, 2.0, 64)
+    ex = debye_partials(pos, syms, q)
+    bound = debye_partials(pos, syms, q, method="histogram", bin_width=0.01).histogram_error_bound()
+    Ie = ex.intensity()
+    traces = {}
+    for simd in ("auto", "portable"):
+        ref = None
+        for nt in (1, 2, 3):
+            s, _, pair_counts, _ = _core.debye_partials(pos, types, 3, q, "histogram", 0.01, nt, simd)
+            if ref is None:
+                ref = s
+            assert np.array_equal(s, ref), (simd, nt)
+        np.testing.assert_array_equal(ref[:, 0], pair_counts.astype(float))
+        hi = debye_partials(pos, syms, q, method="histogram", bin_width=0.01)
+        traces[simd] = type(hi)(**{**hi.__dict__, "s": ref}).intensity()
+        assert np.all(np.abs(traces[simd] - Ie) <= bound + 1e-9 * Ie), simd
+    with pytest.raises(ValueError, match="simd must be"):
+        _core.debye_partials(pos, types, 3, q, "histogram", 0.01, 1, "sse9")
+
+
+def test_histogram_words_are_flushed_before_they_overflow():
+    # two tight clumps of 4100 atoms 10.5 A apart: 16.8e6 O-Pb pairs fall in one 1 A bin, more
+    # than one 64-bit histogram word can count (~16.7e6): the thread must move its words to the
+    # wide counters on the way, or the count and the mean distance come out wrong
+    rng = np.random.default_rng(2)
+    n = 4100
+    pos = np.concatenate([rng.uniform(0, 0.01, (n, 3)), rng.uniform(0, 0.01, (n, 3)) + [10.5, 0, 0]])
+    syms = ["O"] * n + ["Pb"] * n
+    q = np.array([0.0, 0.7, 2.0])
+    hi = debye_partials(pos, syms, q, method="histogram", bin_width=1.0, num_threads=1)
+    p = hi.pairs.index(("O", "Pb"))
+    assert hi.s[p, 0] == n * n
+    d = np.linalg.norm(pos[n:].mean(axis=0) - pos[:n].mean(axis=0))
+    np.testing.assert_allclose(hi.s[p], n * n * np.sinc(q * d / np.pi), rtol=1e-5)
+    assert np.array_equal(debye_partials(pos, syms, q, method="histogram", bin_width=1.0, num_threads=2).s, hi.s)
+
+
+def test_histogram_refuses_absurd_bin_counts():
+    with pytest.raises(ValueError, match="more than 2e7 bins"):
+        cdml.debye_intensity([[0, 0, 0], [50, 0, 0]], ["Pb", "I"], [0.1, 0.2], method="histogram",
+                             bin_width=1e-6)
 
 
 def real_clusters(shared_data):

@@ -28,12 +28,16 @@ py::tuple partials_to_tuple(cdml::DebyePartials&& p) {
 }
 
 py::tuple debye_partials(const f64_array& positions, const i32_array& types, int32_t n_types, const f64_array& q,
-                         const std::string& method, double bin_width, int num_threads) {
+                         const std::string& method, double bin_width, int num_threads,
+                         const std::string& simd) {
     const int64_t n = rows3(positions, "positions");
     check_types(types, n);
     const int64_t nq = check_q(q);
     if (method != "exact" && method != "histogram")
         throw py::value_error("method must be 'exact' or 'histogram', got '" + method + "'");
+    if (simd != "auto" && simd != "portable")
+        throw py::value_error("simd must be 'auto' or 'portable', got '" + simd + "'");
+    const auto path = simd == "auto" ? cdml::HistogramPath::Auto : cdml::HistogramPath::Portable;
     cdml::DebyePartials out;
     {
         py::gil_scoped_release release;
@@ -41,7 +45,7 @@ py::tuple debye_partials(const f64_array& positions, const i32_array& types, int
             out = cdml::debye_partials_exact(positions.data(), n, types.data(), n_types, q.data(), nq, num_threads);
         else
             out = cdml::debye_partials_histogram(positions.data(), n, types.data(), n_types, q.data(), nq, bin_width,
-                                                 num_threads);
+                                                 num_threads, path);
     }
     return partials_to_tuple(std::move(out));
 }
@@ -95,7 +99,9 @@ py::tuple rank_aligned_sigma(const py::list& positions, const py::list& types, i
 void bind_scattering(py::module_& m) {
     m.def("debye_partials", &debye_partials, py::arg("positions"), py::arg("types"), py::arg("n_types"),
           py::arg("q"), py::arg("method"), py::arg("bin_width"), py::arg("num_threads"),
-          "Partial Debye sums S_ab(q) per pair type: (S (P, nq), type_counts, pair_counts, uniform_grid).");
+          py::arg("simd") = "auto",
+          "Partial Debye sums S_ab(q) per pair type: (S (P, nq), type_counts, pair_counts, uniform_grid).\n"
+          "simd: 'auto' (AVX-512 histogram pass when the CPU has it) or 'portable'.");
     m.def("debye_pairlist_partials", &debye_pairlist_partials, py::arg("r"), py::arg("pair_type"),
           py::arg("n_pair_types"), py::arg("q"), py::arg("num_threads"));
     m.def("rank_aligned_sigma", &rank_aligned_sigma, py::arg("positions"), py::arg("types"), py::arg("type_a"),

@@ -11,6 +11,10 @@
 
 #include "clusterdynamicsml/parallel.hpp"
 
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 // One build runs everywhere; the hot loops get an AVX2/AVX-512 clone picked at load time
 // (by CPU feature, not by "arch=" names, which dispatch on the exact CPU model).
@@ -34,6 +38,7 @@ constexpr int W = V * G;       // pairs advanced together
 constexpr int RESEED = 32;     // q points between direct sine evaluations in the recurrence
 constexpr int QBLOCK = 128;    // q points per task of the exact kernel
 constexpr int QBLOCK_H = 32;   // q points per task of the histogram evaluation
+constexpr double MAX_HISTOGRAM_BINS = 2e7;  // bins x pair types (24 bytes each per thread)
 
 // Eight lanes as one GCC/Clang vector: the compiler lowers each operation to whatever the
 // target has (4 SSE2, 2 AVX2 or 1 AVX-512 instruction), lane by lane, so every clone rounds
@@ -182,18 +187,133 @@ CDML_INLINE double sqrt_mul(double x) {
     return s + 0.5 * y * (x - s * s);
 }
 
-// Distance bins of a block of partners j: bin[l] = floor(r_l / w), off[l] = the offset inside
-// the bin in 31-bit fixed point. Vectorised (int32 conversions exist in every ISA).
-CDML_CLONES
-void bin_block(const double* xs, const double* ys, const double* zs, int m, double xi, double yi, double zi,
-               double inv_w, int32_t* bin, int32_t* off) {
-    for (int l = 0; l < m; ++l) {
-        const double dx = xs[l] - xi, dy = ys[l] - yi, dz = zs[l] - zi;
-        const double t = sqrt_mul(dx * dx + dy * dy + dz * dz) * inv_w;
-        const int32_t b = static_cast<int32_t>(t);
-        bin[l] = b;
-        off[l] = static_cast<int32_t>((t - static_cast<double>(b)) * 2147483648.0);
+// ---- histogram distance pass
+// A pair at distance r, with r / w = bin + frac, is coded as the word
+//     K = COUNT_ONE + bin * 2^OFF_BITS + floor(frac * 2^OFF_BITS),
+// and the histogram word of its bin (one per bin, pair type and thread) is incremented by K:
+// after n pairs it holds n (COUNT_ONE + bin 2^OFF_BITS) + (sum of the fixed-point offsets), and
+// because that sum is below n 2^OFF_BITS <= COUNT_ONE, n = word / (COUNT_ONE + bin 2^OFF_BITS)
+// exactly. One load, one shift and one add per pair: the scatter is half the cost of the pass.
+// Words stay below 2^64 for n <= PACKED_MAX_PAIRS and bin < MAX_BINS_PER_TYPE; a thread moves
+// its words into wide (count, offset-sum) arrays before that. All sums are integer sums, so the
+// merged histogram does not depend on the order of the pairs or on the thread count.
+constexpr int OFF_BITS = 16;
+constexpr uint64_t OFF_ONE = uint64_t(1) << OFF_BITS;
+constexpr uint64_t COUNT_ONE = uint64_t(1) << 40;
+constexpr int64_t PACKED_MAX_PAIRS = int64_t(1) << 23;
+constexpr int64_t MAX_BINS_PER_TYPE = int64_t(1) << 23;
+static_assert(static_cast<double>(PACKED_MAX_PAIRS) *
+                      static_cast<double>(COUNT_ONE + static_cast<uint64_t>(MAX_BINS_PER_TYPE) * OFF_ONE) <
+                  18446744073709551615.0,
+              "histogram words overflow");
+static_assert(static_cast<uint64_t>(PACKED_MAX_PAIRS) * OFF_ONE <= COUNT_ONE, "offset sums overflow the count");
+
+// Split a histogram word of bin `bin` into (pair count, sum of fixed-point offsets).
+inline void unpack_word(uint64_t word, int64_t bin, uint64_t* count, uint64_t* offsum) {
+    const uint64_t unit = COUNT_ONE + static_cast<uint64_t>(bin) * OFF_ONE;
+    const uint64_t c = word / unit;
+    *count = c;
+    *offsum = word - c * unit;
+}
+
+// Add the words of one row of partners to the histogram whose word for bin b is at
+// hp_key + 8 (COUNT_ONE >> OFF_BITS) + 8 b, i.e. hp_key + 8 (key >> OFF_BITS). Unrolled by 8:
+// this loop issues one load, one shift and one memory add per pair, and the front end, not
+// the memory, is its limit.
+CDML_INLINE void scatter_keys(const uint64_t* key, int m, uintptr_t hp_key) {
+    int l = 0;
+    for (; l + 8 <= m; l += 8) {
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 8
+#endif
+        for (int u = 0; u < 8; ++u)
+            *reinterpret_cast<uint64_t*>(hp_key + (key[l + u] >> OFF_BITS) * sizeof(uint64_t)) += key[l + u];
     }
+    for (; l < m; ++l) *reinterpret_cast<uint64_t*>(hp_key + (key[l] >> OFF_BITS) * sizeof(uint64_t)) += key[l];
+}
+
+// One tile of the distance pass: every pair (i, j) with i in [i0, i1), j in [j0, j1) (and j > i
+// when both ranges are of the same type), coded as words K (see above) and added to the
+// histogram at hp_key. At most HIST_BJ partners per row.
+constexpr int HIST_BJ = 256;
+
+// Portable version: the multiply-only sqrt above (a few ulp) and int32 conversions, which
+// every ISA vectorises.
+CDML_CLONES
+void bin_tile_generic(const double* xs, const double* ys, const double* zs, int64_t i0, int64_t i1, int64_t j0,
+                      int64_t j1, bool upper, double inv_w, uintptr_t hp_key) {
+    alignas(64) uint64_t key[HIST_BJ];
+    for (int64_t i = i0; i < i1; ++i) {
+        const int64_t jb = upper ? std::max(j0, i + 1) : j0;
+        if (jb >= j1) continue;
+        const int m = static_cast<int>(j1 - jb);
+        const double xi = xs[i], yi = ys[i], zi = zs[i];
+        const double *x = xs + jb, *y = ys + jb, *z = zs + jb;
+        for (int l = 0; l < m; ++l) {
+            const double dx = x[l] - xi, dy = y[l] - yi, dz = z[l] - zi;
+            const double t = sqrt_mul(dx * dx + dy * dy + dz * dz) * inv_w;
+            const int32_t b = static_cast<int32_t>(t);
+            const int32_t u = static_cast<int32_t>((t - static_cast<double>(b)) * static_cast<double>(OFF_ONE));
+            key[l] = COUNT_ONE + (static_cast<uint64_t>(b) << OFF_BITS) + static_cast<uint64_t>(u);
+        }
+        scatter_keys(key, m, hp_key);
+    }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define CDML_HAVE_AVX512_PATH 1
+// The same words with AVX-512: r from the 14-bit reciprocal square root estimate and two
+// Newton corrections r <- r + (y0 / 2)(s - r^2) (relative error < 4e-13, measured over
+// 1e-14..3e4 A^2), and one 64-bit conversion of r * 2^OFF_BITS / w, whose high bits are the
+// bin and low bits the offset (the same split as the portable version: scaling by 2^OFF_BITS is
+// exact). Hand-written because this pass is the whole cost of the histogram kernel: about half
+// the vector instructions of the portable version, which needs the sqrt and two conversions.
+__attribute__((target("avx512f,avx512dq,bmi2"))) void bin_tile_avx512(const double* xs, const double* ys,
+                                                                        const double* zs, int64_t i0, int64_t i1,
+                                                                        int64_t j0, int64_t j1, bool upper,
+                                                                        double inv_w, uintptr_t hp_key) {
+    alignas(64) uint64_t key[HIST_BJ];
+    const __m512d scale = _mm512_set1_pd(inv_w * static_cast<double>(OFF_ONE));
+    const __m512d half = _mm512_set1_pd(0.5), tiny = _mm512_set1_pd(1e-300);
+    const __m512i one = _mm512_set1_epi64(static_cast<long long>(COUNT_ONE));
+    for (int64_t i = i0; i < i1; ++i) {
+        const int64_t jb = upper ? std::max(j0, i + 1) : j0;
+        if (jb >= j1) continue;
+        const int m = static_cast<int>(j1 - jb);
+        const __m512d vx = _mm512_set1_pd(xs[i]), vy = _mm512_set1_pd(ys[i]), vz = _mm512_set1_pd(zs[i]);
+        const double *x = xs + jb, *y = ys + jb, *z = zs + jb;
+        for (int l = 0; l < m; l += 8) {
+            const __mmask8 k =
+                (m - l >= 8) ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1u << (m - l)) - 1u);
+            const __m512d dx = _mm512_sub_pd(_mm512_maskz_loadu_pd(k, x + l), vx);
+            const __m512d dy = _mm512_sub_pd(_mm512_maskz_loadu_pd(k, y + l), vy);
+            const __m512d dz = _mm512_sub_pd(_mm512_maskz_loadu_pd(k, z + l), vz);
+            const __m512d s = _mm512_fmadd_pd(dz, dz, _mm512_fmadd_pd(dy, dy, _mm512_mul_pd(dx, dx)));
+            const __m512d y0 = _mm512_rsqrt14_pd(_mm512_max_pd(s, tiny));  // s = 0: r = 1e-150 -> bin 0, offset 0
+            const __m512d hy = _mm512_mul_pd(y0, half);
+            __m512d r = _mm512_mul_pd(s, y0);
+            r = _mm512_fmadd_pd(hy, _mm512_fnmadd_pd(r, r, s), r);
+            r = _mm512_fmadd_pd(hy, _mm512_fnmadd_pd(r, r, s), r);
+            const __m512i K = _mm512_cvttpd_epu64(_mm512_mul_pd(r, scale));
+            _mm512_mask_storeu_epi64(key + l, k, _mm512_add_epi64(K, one));
+        }
+        scatter_keys(key, m, hp_key);
+    }
+}
+#endif
+
+using BinTile = void (*)(const double*, const double*, const double*, int64_t, int64_t, int64_t, int64_t, bool,
+                         double, uintptr_t);
+
+BinTile pick_bin_tile(HistogramPath path) {
+#ifdef CDML_HAVE_AVX512_PATH
+    static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                               __builtin_cpu_supports("bmi2");
+    if (path == HistogramPath::Auto && avx512) return bin_tile_avx512;
+#else
+    (void)path;
+#endif
+    return bin_tile_generic;
 }
 
 void check_q(const double* q, int64_t nq) {
@@ -458,7 +578,7 @@ DebyePartials debye_partials_exact(const double* positions, int64_t n, const int
 
 DebyePartials debye_partials_histogram(const double* positions, int64_t n, const int32_t* types,
                                        int32_t n_types, const double* q, int64_t nq, double bin_width,
-                                       int num_threads) {
+                                       int num_threads, HistogramPath path) {
     check_q(q, nq);
     if (!(bin_width > 0) || !std::isfinite(bin_width))
         throw std::invalid_argument("bin_width must be finite and > 0 angstrom");
@@ -471,31 +591,42 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
     out.uniform_grid = g.uniform;
     const double inv_w = 1.0 / bin_width;
     const double nbins_d = std::floor(rmax * inv_w) + 2.0;
-    if (nbins_d * static_cast<double>(P) > 4e8)
+    if (nbins_d * static_cast<double>(P) > MAX_HISTOGRAM_BINS || nbins_d > static_cast<double>(MAX_BINS_PER_TYPE))
         throw std::invalid_argument("bin_width " + std::to_string(bin_width) + " A is too small for r_max " +
-                                    std::to_string(rmax) + " A (more than 4e8 bins)");
+                                    std::to_string(rmax) + " A and " + std::to_string(P) +
+                                    " element pairs (more than 2e7 bins); use a larger bin_width");
     const int64_t nbins = static_cast<int64_t>(nbins_d);
     const int nt = threads_for_work(num_threads, 0.5 * static_cast<double>(n) * static_cast<double>(n) +
                                                      static_cast<double>(nbins) * static_cast<double>(P) * nq);
+    const BinTile bin_tile = pick_bin_tile(path);
 
-    // Integer histograms per thread (count, sum of 31-bit fixed-point offsets in the bin):
-    // integer addition is associative, so the merged histogram does not depend on the thread
-    // count. hist_t[t][2 * (p * nbins + bin)] = pair count, [... + 1] = sum of offsets.
+    // Per thread: packed words (hot, one add per pair), the wide count and offset sums they are
+    // moved into, and the pairs added per pair type since the last move.
+    struct ThreadHist {
+        std::vector<uint64_t> packed, count, offsum;
+        std::vector<int64_t> pending;
+    };
     int nt_bin = 0;
-    std::vector<std::vector<uint64_t>> hist_t;
+    std::vector<ThreadHist> hist;
     if (n >= 2) {
         nt_bin = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, n - 1)));
-        hist_t.resize(nt_bin);
+        hist.resize(nt_bin);
 #ifdef CDML_HAVE_OPENMP
 #pragma omp parallel for schedule(static, 1) num_threads(nt_bin)
 #endif
-        for (int t = 0; t < nt_bin; ++t) hist_t[t].assign(static_cast<size_t>(2 * P * nbins), 0);
+        for (int t = 0; t < nt_bin; ++t) {  // first touch by the thread that uses it
+            hist[t].packed.assign(static_cast<size_t>(P * nbins), 0);
+            hist[t].count.assign(static_cast<size_t>(P * nbins), 0);
+            hist[t].offsum.assign(static_cast<size_t>(P * nbins), 0);
+            hist[t].pending.assign(static_cast<size_t>(P), 0);
+        }
         // Tiles: a task is one pair type (a, b) and one block of BI atoms i of type a (Morton
         // order, so spatially compact); it sweeps the partners j of type b in blocks of BJ and,
         // inside a j block, every i of its block. The distances of one i block x j block tile
         // fall in a window of a few tens of angstrom, so the histogram lines it touches stay in
         // L1/L2 instead of missing to L3 on every increment.
-        constexpr int BI = 32, BJ = 256;
+        constexpr int BI = 32, BJ = HIST_BJ;
+        static_assert(int64_t(BI) * BJ < PACKED_MAX_PAIRS, "a tile must fit in the packed words");
         struct Tile {
             int32_t a, b;
             int64_t i0, i1;
@@ -514,34 +645,39 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt_bin)
 #endif
         for (int64_t ti = 0; ti < n_tiles; ++ti) {
-            const int tid = thread_index();
-            uint64_t* ht = hist_t[tid].data();
-            alignas(64) int32_t bb[BJ];
-            alignas(64) int32_t ob[BJ];
+            ThreadHist& th = hist[thread_index()];
             const Tile& tl = tiles[ti];
-            const int64_t base = pair_type_index(tl.a, tl.b, n_types) * nbins;
+            const int64_t p = pair_type_index(tl.a, tl.b, n_types);
+            uint64_t* hp = th.packed.data() + p * nbins;
+            // hp[bin] is at hp_key + 8 (key >> OFF_BITS): the key's high part is COUNT_ONE >> OFF_BITS + bin
+            const uintptr_t hp_key = reinterpret_cast<uintptr_t>(hp) - (COUNT_ONE >> OFF_BITS) * sizeof(uint64_t);
             const int64_t j_first = (tl.a == tl.b) ? tl.i0 + 1 : s.start[tl.b];
             const int64_t j_last = s.start[tl.b + 1];
             for (int64_t j0 = j_first; j0 < j_last; j0 += BJ) {
                 const int64_t j1 = std::min<int64_t>(j0 + BJ, j_last);
-                for (int64_t i = tl.i0; i < tl.i1; ++i) {
-                    const int64_t jb = std::max(j0, i + 1);  // only matters when a == b
-                    if (jb >= j1) continue;
-                    const int m = static_cast<int>(j1 - jb);
-                    bin_block(s.x.data() + jb, s.y.data() + jb, s.z.data() + jb, m, s.x[i], s.y[i], s.z[i],
-                              inv_w, bb, ob);
-                    for (int l = 0; l < m; ++l) {
-                        uint64_t* h = ht + 2 * (base + bb[l]);
-                        h[0] += 1;
-                        h[1] += static_cast<uint64_t>(ob[l]);
+                const int64_t most = (tl.i1 - tl.i0) * (j1 - j0);
+                if (th.pending[p] + most > PACKED_MAX_PAIRS) {  // move the words out before they overflow
+                    uint64_t* c = th.count.data() + p * nbins;
+                    uint64_t* o = th.offsum.data() + p * nbins;
+                    for (int64_t k = 0; k < nbins; ++k) {
+                        if (hp[k] == 0) continue;
+                        uint64_t cnt, off;
+                        unpack_word(hp[k], k, &cnt, &off);
+                        c[k] += cnt;
+                        o[k] += off;
+                        hp[k] = 0;
                     }
+                    th.pending[p] = 0;
                 }
+                th.pending[p] += most;
+                bin_tile(s.x.data(), s.y.data(), s.z.data(), tl.i0, tl.i1, j0, j1, tl.a == tl.b, inv_w, hp_key);
             }
         }
     }
 
     // Merge the thread histograms and list the non-empty bins per pair type as (r_mean, count)
-    // lanes; one pair type per iteration, so the order of every sum is fixed.
+    // lanes; one pair type per iteration, so the order of every sum is fixed. A pair's offset
+    // was truncated to OFF_BITS bits, so the bin mean adds half a unit back.
     std::vector<std::vector<double>> rb(P), wb(P);
     std::vector<double> ws(P, 0.0), zp(P, 0.0);
 #ifdef CDML_HAVE_OPENMP
@@ -549,22 +685,28 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
 #endif
     for (int64_t p = 0; p < P; ++p) {
         for (int64_t bin = 0; bin < nbins && nt_bin > 0; ++bin) {
-            const size_t k = static_cast<size_t>(2 * (p * nbins + bin));
+            const size_t k = static_cast<size_t>(p * nbins + bin);
             uint64_t c = 0, off = 0;
             for (int t = 0; t < nt_bin; ++t) {
-                c += hist_t[t][k];
-                off += hist_t[t][k + 1];
+                c += hist[t].count[k];
+                off += hist[t].offsum[k];
+                if (hist[t].packed[k] == 0) continue;
+                uint64_t cnt, o;
+                unpack_word(hist[t].packed[k], bin, &cnt, &o);
+                c += cnt;
+                off += o;
             }
             if (c == 0) continue;
-            const double mean_frac = static_cast<double>(off) / static_cast<double>(c) / 2147483648.0;
-            const double rm = (static_cast<double>(bin) + mean_frac) * bin_width;
-            if (rm > 0) {
-                rb[p].push_back(rm);
-                wb[p].push_back(static_cast<double>(c) / rm);
-                ws[p] += static_cast<double>(c);
-            } else {
+            if (bin == 0 && off == 0) {  // every pair closer than w / 2^16: coincident, sinc = 1
                 zp[p] += static_cast<double>(c);
+                continue;
             }
+            const double mean_frac =
+                (static_cast<double>(off) / static_cast<double>(c) + 0.5) / static_cast<double>(OFF_ONE);
+            const double rm = (static_cast<double>(bin) + mean_frac) * bin_width;
+            rb[p].push_back(rm);
+            wb[p].push_back(static_cast<double>(c) / rm);
+            ws[p] += static_cast<double>(c);
         }
         while (rb[p].size() % W != 0) {
             rb[p].push_back(1.0);

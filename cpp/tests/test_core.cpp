@@ -1,7 +1,9 @@
 // C++ unit tests of the Python-free core: Box, neighbor_pairs against brute force,
-// neighbor_pairs_typed, connected_components, thread-count determinism and error paths.
+// neighbor_pairs_typed, connected_components, the Debye kernels (histogram against exact within
+// its bound, both histogram paths), thread-count determinism and error paths.
 // Plain C++ (no framework): prints one line per failed check and returns non-zero on failure.
 #include <clusterdynamicsml/box.hpp>
+#include <clusterdynamicsml/debye.hpp>
 #include <clusterdynamicsml/neighbors.hpp>
 #include <clusterdynamicsml/parallel.hpp>
 
@@ -175,9 +177,63 @@ void test_components() {
     check(throws_invalid_argument([&] { cdml::connected_components(7, bi, j, 1); }), "edge outside [0, n) throws");
 }
 
+// Histogram partial sums against the exact ones, per pair type and q, within the documented
+// per-pair bound e(q) times the pair count; both instruction-set paths; the q = 0 column equals
+// the pair counts (every pair binned once); identical results for 1 and 2 threads.
+void test_debye_histogram() {
+    std::mt19937_64 rng(11);
+    std::uniform_real_distribution<double> u(-12.0, 12.0);
+    const int64_t n = 700;
+    std::vector<double> pos(3 * n);
+    std::vector<int32_t> types(n);
+    for (int64_t i = 0; i < n; ++i) {
+        for (int c = 0; c < 3; ++c) pos[3 * i + c] = u(rng);
+        types[i] = static_cast<int32_t>(rng() % 3);
+    }
+    pos[3] = pos[0], pos[4] = pos[1], pos[5] = pos[2];  // a coincident pair
+    std::vector<double> q;
+    for (int k = 0; k <= 100; ++k) q.push_back(0.02 * k);
+    const cdml::DebyePartials ex = cdml::debye_partials_exact(pos.data(), n, types.data(), 3, q.data(), 101, 1);
+    double rmax = 0;
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+            const double dx = pos[3 * i] - pos[3 * j], dy = pos[3 * i + 1] - pos[3 * j + 1],
+                         dz = pos[3 * i + 2] - pos[3 * j + 2];
+            rmax = std::max(rmax, std::sqrt(dx * dx + dy * dy + dz * dz));
+        }
+    for (const double w : {0.001, 0.01, 0.1}) {
+        for (const auto path : {cdml::HistogramPath::Auto, cdml::HistogramPath::Portable}) {
+            const std::string name = std::string("histogram w=") + std::to_string(w) +
+                                     (path == cdml::HistogramPath::Auto ? " auto" : " portable");
+            const cdml::DebyePartials h1 =
+                cdml::debye_partials_histogram(pos.data(), n, types.data(), 3, q.data(), 101, w, 1, path);
+            const cdml::DebyePartials h2 =
+                cdml::debye_partials_histogram(pos.data(), n, types.data(), 3, q.data(), 101, w, 2, path);
+            check(h1.s == h2.s, name + ": 1 and 2 threads identical");
+            bool within = true, counts = true;
+            for (int64_t p = 0; p < 6; ++p) {
+                counts = counts && h1.s[p * 101] == static_cast<double>(h1.pair_counts[p]);
+                for (int k = 0; k < 101; ++k) {
+                    const double wp = w + 4e-12 * rmax;  // the bounding-box diagonal is <= rmax * sqrt(3)
+                    const double e = (q[k] * wp) * (q[k] * wp) / 24 + q[k] * (w / 131072.0 + 2e-12 * rmax) / 2;
+                    within = within && std::fabs(h1.s[p * 101 + k] - ex.s[p * 101 + k]) <=
+                                           e * static_cast<double>(h1.pair_counts[p]) + 1e-9;
+                }
+            }
+            check(counts, name + ": S(0) equals the pair counts");
+            check(within, name + ": within the documented bound of the exact sums");
+        }
+    }
+    check(throws_invalid_argument([&] {
+              cdml::debye_partials_histogram(pos.data(), n, types.data(), 3, q.data(), 101, 1e-7, 1);
+          }),
+          "a bin width giving more than 2e7 bins throws");
+}
+
 }  // namespace
 
 int main() {
+    test_debye_histogram();
     test_box();
     test_neighbor_pairs();
     test_components();

@@ -69,18 +69,29 @@ bool is_uniform_grid(const double* q, int64_t nq, double* q0, double* dq);
 DebyePartials debye_partials_exact(const double* positions, int64_t n, const int32_t* types, int32_t n_types,
                                    const double* q, int64_t nq, int num_threads);
 
+/// Instruction set of the histogram's distance pass. Auto: AVX-512 (F + DQ) when the CPU has
+/// it, else the portable version; Portable: always the portable version (for tests). The two
+/// may put a pair whose distance lies within ~1e-12 relative of a bin edge into different
+/// bins; both stay within the bound below, and each is bit-identical for any thread count.
+enum class HistogramPath { Auto, Portable };
+
 /// Histogram approximation: the pair distances of each pair type are binned in bins of
-/// width bin_width (angstrom) starting at 0; each bin keeps its pair count and the exact mean
-/// distance of its pairs (accumulated in 31-bit fixed point inside the bin, so the binning
-/// is independent of summation order), and S_ab(q) = sum_bins count * sinc(q r_mean).
+/// width w = bin_width (angstrom) starting at 0; each bin keeps its pair count and the mean
+/// distance of its pairs (offsets inside the bin in 16-bit fixed point, summed as integers, so
+/// the binning is independent of summation order), and S_ab(q) = sum_bins count * sinc(q r_mean).
 /// Because the bin mean is used, the first-order error cancels and, per pair,
-/// |sinc(q r) - its bin's share| <= q^2 bin_width^2 / 24 (|d^2 sinc/dx^2| <= 1/3, bin variance
-/// <= bin_width^2 / 4). Hence, for form factors f_i,
-///     |I_hist(q) - I_exact(q)| <= (q bin_width)^2 / 24 * ((sum_i |f_i|)^2 - sum_i f_i^2).
-/// The O(N^2) pass only bins distances; the sine work is O(bins * Q).
+/// |sinc(q r) - its bin's share| <= (q w)^2 / 24 (|d^2 sinc/dx^2| <= 1/3, bin variance
+/// <= w^2 / 4), plus q/2 times the error of r_mean (<= 2^-17 w from the fixed point and
+/// 1e-12 r_max from the distance arithmetic; |d sinc/dx| <= 1/2). Hence, for form factors f_i,
+///     |I_hist(q) - I_exact(q)| <= e(q) ((sum_i |f_i|)^2 - sum_i f_i^2),
+///     e(q) = (q w')^2 / 24 + q (2^-17 w + 1e-12 r_max) / 2,   w' = w + 2e-12 r_max,
+/// with r_max the diagonal of the atoms' bounding box. The O(N^2) pass only codes each pair as
+/// one integer added to its bin (AVX-512 when the CPU has it, see HistogramPath); the sine work
+/// is O(bins * Q). Throws std::invalid_argument when bins x pair types would exceed 2e7 or one
+/// pair type would need more than 2^23 bins.
 DebyePartials debye_partials_histogram(const double* positions, int64_t n, const int32_t* types,
                                        int32_t n_types, const double* q, int64_t nq, double bin_width,
-                                       int num_threads);
+                                       int num_threads, HistogramPath path = HistogramPath::Auto);
 
 /// Partial sums over an explicit pair list: S[p, k] = sum_{m: pair_type[m] = p} sinc(q_k r[m]),
 /// (n_pair_types, nq) row-major. Owner-computes per q, exact std::sin.
