@@ -268,35 +268,41 @@ void bin_tile_generic(const double* xs, const double* ys, const double* zs, int6
 // bin and low bits the offset (the same split as the portable version: scaling by 2^OFF_BITS is
 // exact). Hand-written because this pass is the whole cost of the histogram kernel: about half
 // the vector instructions of the portable version, which needs the sqrt and two conversions.
+// Words of up to 8 partners (lanes in mask k) of the atom at (vx, vy, vz); see bin_tile_avx512.
+__attribute__((target("avx512f,avx512dq"), always_inline)) inline void keys8_avx512(
+    const double* x, const double* y, const double* z, __mmask8 k, __m512d vx, __m512d vy, __m512d vz,
+    __m512d scale, uint64_t* key) {
+    const __m512d dx = _mm512_sub_pd(_mm512_maskz_loadu_pd(k, x), vx);
+    const __m512d dy = _mm512_sub_pd(_mm512_maskz_loadu_pd(k, y), vy);
+    const __m512d dz = _mm512_sub_pd(_mm512_maskz_loadu_pd(k, z), vz);
+    const __m512d s = _mm512_fmadd_pd(dz, dz, _mm512_fmadd_pd(dy, dy, _mm512_mul_pd(dx, dx)));
+    const __m512d y0 = _mm512_rsqrt14_pd(_mm512_max_pd(s, _mm512_set1_pd(1e-300)));  // s = 0: r = 1e-150 -> bin 0
+    const __m512d hy = _mm512_mul_pd(y0, _mm512_set1_pd(0.5));
+    __m512d r = _mm512_mul_pd(s, y0);
+    r = _mm512_fmadd_pd(hy, _mm512_fnmadd_pd(r, r, s), r);
+    r = _mm512_fmadd_pd(hy, _mm512_fnmadd_pd(r, r, s), r);
+    const __m512i K = _mm512_cvttpd_epu64(_mm512_mul_pd(r, scale));
+    _mm512_mask_storeu_epi64(key, k, _mm512_add_epi64(K, _mm512_set1_epi64(static_cast<long long>(COUNT_ONE))));
+}
+
 __attribute__((target("avx512f,avx512dq,bmi2"))) void bin_tile_avx512(const double* xs, const double* ys,
                                                                         const double* zs, int64_t i0, int64_t i1,
                                                                         int64_t j0, int64_t j1, bool upper,
                                                                         double inv_w, uintptr_t hp_key) {
     alignas(64) uint64_t key[HIST_BJ];
     const __m512d scale = _mm512_set1_pd(inv_w * static_cast<double>(OFF_ONE));
-    const __m512d half = _mm512_set1_pd(0.5), tiny = _mm512_set1_pd(1e-300);
-    const __m512i one = _mm512_set1_epi64(static_cast<long long>(COUNT_ONE));
     for (int64_t i = i0; i < i1; ++i) {
         const int64_t jb = upper ? std::max(j0, i + 1) : j0;
         if (jb >= j1) continue;
         const int m = static_cast<int>(j1 - jb);
         const __m512d vx = _mm512_set1_pd(xs[i]), vy = _mm512_set1_pd(ys[i]), vz = _mm512_set1_pd(zs[i]);
         const double *x = xs + jb, *y = ys + jb, *z = zs + jb;
-        for (int l = 0; l < m; l += 8) {
-            const __mmask8 k =
-                (m - l >= 8) ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1u << (m - l)) - 1u);
-            const __m512d dx = _mm512_sub_pd(_mm512_maskz_loadu_pd(k, x + l), vx);
-            const __m512d dy = _mm512_sub_pd(_mm512_maskz_loadu_pd(k, y + l), vy);
-            const __m512d dz = _mm512_sub_pd(_mm512_maskz_loadu_pd(k, z + l), vz);
-            const __m512d s = _mm512_fmadd_pd(dz, dz, _mm512_fmadd_pd(dy, dy, _mm512_mul_pd(dx, dx)));
-            const __m512d y0 = _mm512_rsqrt14_pd(_mm512_max_pd(s, tiny));  // s = 0: r = 1e-150 -> bin 0, offset 0
-            const __m512d hy = _mm512_mul_pd(y0, half);
-            __m512d r = _mm512_mul_pd(s, y0);
-            r = _mm512_fmadd_pd(hy, _mm512_fnmadd_pd(r, r, s), r);
-            r = _mm512_fmadd_pd(hy, _mm512_fnmadd_pd(r, r, s), r);
-            const __m512i K = _mm512_cvttpd_epu64(_mm512_mul_pd(r, scale));
-            _mm512_mask_storeu_epi64(key + l, k, _mm512_add_epi64(K, one));
-        }
+        int l = 0;
+        for (; l + 8 <= m; l += 8)  // full vectors, then the masked tail
+            keys8_avx512(x + l, y + l, z + l, static_cast<__mmask8>(0xFF), vx, vy, vz, scale, key + l);
+        if (l < m)
+            keys8_avx512(x + l, y + l, z + l, static_cast<__mmask8>((1u << (m - l)) - 1u), vx, vy, vz, scale,
+                         key + l);
         scatter_keys(key, m, hp_key);
     }
 }

@@ -347,7 +347,10 @@ class SaxsConfig:
     q_min: float = _f(0.02, "float", "smallest q (1/angstrom)", minimum=0.0)
     q_max: float = _f(1.2, "float", "largest q (1/angstrom)", minimum=0.0, exclusive_minimum=True)
     q_points: int = _f(250, "int", "number of q points", minimum=10)
-    method: str = _f("exact", "choice", "Debye kernel", choices=("exact", "histogram"))
+    method: str = _f("exact", "choice", "Debye kernel: exact double sum, or pair distances binned per "
+                     "element pair (faster for large structures)", choices=("exact", "histogram"))
+    bin_width: float = _f(0.001, "float", "histogram kernel bin width (angstrom); |I_hist - I_exact| <= "
+                          "(q w)^2 / 24 of I(0) (1.7e-7 at q = 2 for 0.001 A)", minimum=0.0, exclusive_minimum=True)
     dw_pairs: str = _f("all", "choice", "Debye-Waller damping on all off-diagonal pairs or only first-shell "
                        "pairs (as the reference tool)", choices=("all", "first_shell"))
     observed_components: str = _f("average", "choice", "observed labels: average over library structures or a "

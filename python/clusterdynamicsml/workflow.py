@@ -521,11 +521,13 @@ def _step_saxs(ctx: _Context):
             label = r["label"]
             if sc.observed_components == "average":
                 comp = average_component(label, library.structures(label), q,
-                                         max_structures=sc.max_structures_per_label or None, method=sc.method)
+                                         max_structures=sc.max_structures_per_label or None, method=sc.method,
+                                         bin_width=sc.bin_width)
             else:
                 rep = _representative_of_label(library, label)
                 comp = single_component(label, rep, q, sigma=sig_obs.get(label), dw_pairs=sc.dw_pairs,
-                                        cutoffs=cutoffs, node_elements=nodes, method=sc.method)
+                                        cutoffs=cutoffs, node_elements=nodes, method=sc.method,
+                                        bin_width=sc.bin_width)
             path = _write_profile(comp_dir / f"observed_{_safe_name(label)}.txt", comp,
                                   f"observed label {label} ({comp.source})")
             components.append(comp)
@@ -544,7 +546,8 @@ def _step_saxs(ctx: _Context):
                 continue
             st = b["structure"]
             comp = single_component(c.label, (st.symbols, st.positions), q, sigma=sig_pred.get(key),
-                                    dw_pairs=sc.dw_pairs, cutoffs=cutoffs, node_elements=nodes, method=sc.method)
+                                    dw_pairs=sc.dw_pairs, cutoffs=cutoffs, node_elements=nodes, method=sc.method,
+                                    bin_width=sc.bin_width)
             stem = Path(b["path"]).stem
             path = _write_profile(comp_dir / f"predicted_{stem}.txt", comp,
                                   f"predicted structure {os.path.relpath(b['path'], ctx.dir)}")
