@@ -170,10 +170,11 @@ def test_histogram_tiles_bin_every_pair_once():
 
 def test_histogram_paths_agree_and_stay_within_bound():
     # the AVX-512 distance pass (when the CPU has it) and the portable one code the same bins;
-    # each is bit-identical across thread counts and within the bound of the exact sums
+    # each is bit-identical across thread counts and within the bound of the exact sums.
+    # 8000 atoms: above the work below which the kernels stay on one thread
     rng = np.random.default_rng(9)
-    syms = list(rng.choice(["Pb", "I", "O"], 1500))
-    pos = rng.uniform(-15, 15, (1500, 3))
+    syms = list(rng.choice(["Pb", "I", "O"], 8000))
+    pos = rng.uniform(-25, 25, (8000, 3))
     types = np.array([["I", "O", "Pb"].index(e) for e in syms], np.int32)
     q = np.linspace(0.0, 2.0, 64)
     ex = debye_partials(pos, syms, q)

@@ -262,12 +262,6 @@ void bin_tile_generic(const double* xs, const double* ys, const double* zs, int6
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #define CDML_HAVE_AVX512_PATH 1
-// The same words with AVX-512: r from the 14-bit reciprocal square root estimate and two
-// Newton corrections r <- r + (y0 / 2)(s - r^2) (relative error < 4e-13, measured over
-// 1e-14..3e4 A^2), and one 64-bit conversion of r * 2^OFF_BITS / w, whose high bits are the
-// bin and low bits the offset (the same split as the portable version: scaling by 2^OFF_BITS is
-// exact). Hand-written because this pass is the whole cost of the histogram kernel: about half
-// the vector instructions of the portable version, which needs the sqrt and two conversions.
 // Words of up to 8 partners (lanes in mask k) of the atom at (vx, vy, vz); see bin_tile_avx512.
 __attribute__((target("avx512f,avx512dq"), always_inline)) inline void keys8_avx512(
     const double* x, const double* y, const double* z, __mmask8 k, __m512d vx, __m512d vy, __m512d vz,
@@ -285,6 +279,13 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline void keys8_avx
     _mm512_mask_storeu_epi64(key, k, _mm512_add_epi64(K, _mm512_set1_epi64(static_cast<long long>(COUNT_ONE))));
 }
 
+// The same words as bin_tile_generic with AVX-512: r from the 14-bit reciprocal square root
+// estimate and two Newton corrections r <- r + (y0 / 2)(s - r^2) (relative error < 4e-13,
+// measured over 1e-14..3e4 A^2), and one 64-bit conversion of r * 2^OFF_BITS / w, whose high
+// bits are the bin and low bits the offset (the same split as the portable version: scaling by
+// 2^OFF_BITS is exact). Hand-written because this pass is the whole cost of the histogram
+// kernel: about half the vector instructions of the portable version, which needs the sqrt
+// and two conversions.
 __attribute__((target("avx512f,avx512dq,bmi2"))) void bin_tile_avx512(const double* xs, const double* ys,
                                                                         const double* zs, int64_t i0, int64_t i1,
                                                                         int64_t j0, int64_t j1, bool upper,

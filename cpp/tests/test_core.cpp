@@ -182,8 +182,8 @@ void test_components() {
 // the pair counts (every pair binned once); identical results for 1 and 2 threads.
 void test_debye_histogram() {
     std::mt19937_64 rng(11);
-    std::uniform_real_distribution<double> u(-12.0, 12.0);
-    const int64_t n = 700;
+    std::uniform_real_distribution<double> u(-25.0, 25.0);
+    const int64_t n = 8000;  // above the work below which the kernels stay on one thread
     std::vector<double> pos(3 * n);
     std::vector<int32_t> types(n);
     for (int64_t i = 0; i < n; ++i) {
@@ -193,7 +193,7 @@ void test_debye_histogram() {
     pos[3] = pos[0], pos[4] = pos[1], pos[5] = pos[2];  // a coincident pair
     std::vector<double> q;
     for (int k = 0; k <= 100; ++k) q.push_back(0.02 * k);
-    const cdml::DebyePartials ex = cdml::debye_partials_exact(pos.data(), n, types.data(), 3, q.data(), 101, 1);
+    const cdml::DebyePartials ex = cdml::debye_partials_exact(pos.data(), n, types.data(), 3, q.data(), 101, 0);
     double rmax = 0;
     for (int64_t i = 0; i < n; ++i)
         for (int64_t j = 0; j < n; ++j) {
