@@ -69,8 +69,8 @@ bool is_uniform_grid(const double* q, int64_t nq, double* q0, double* dq);
 DebyePartials debye_partials_exact(const double* positions, int64_t n, const int32_t* types, int32_t n_types,
                                    const double* q, int64_t nq, int num_threads);
 
-/// Instruction set of the histogram's distance pass. Auto: AVX-512 (F + DQ) when the CPU has
-/// it, else the portable version; Portable: always the portable version (for tests). The two
+/// Instruction set of the histogram's distance pass. Auto: AVX-512 (F, DQ) and BMI2 when the
+/// CPU has them, else the portable version; Portable: always the portable version. The two
 /// may put a pair whose distance lies within ~1e-12 relative of a bin edge into different
 /// bins; both stay within the bound below, and each is bit-identical for any thread count.
 enum class HistogramPath { Auto, Portable };
