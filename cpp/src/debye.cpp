@@ -96,42 +96,14 @@ CDML_INLINE V sin_poly(V x) {
     return out;
 }
 
-// acc[k * W + l] += wr[l] * sin((q0 + (k0 + k) dq) r[l]) for k in [0, nk): the recurrence.
-CDML_CLONES
-void lanes_uniform(const double* r_, const double* wr_, double q0, double dq, int64_t k0, int nk, double* acc) {
-    v8d r[G], wr[G], lam[G], u[G], d[G];
-    for (int g = 0; g < G; ++g) {
-        r[g] = load8(r_ + g * V);
-        wr[g] = load8(wr_ + g * V);
-        const v8d h = sin_poly<v8d, v8u>(0.5 * dq * r[g]);
-        lam[g] = -4.0 * h * h;
-    }
-    for (int kb = 0; kb < nk; kb += RESEED) {
-        const double qa = q0 + static_cast<double>(k0 + kb) * dq;
-        const double qb = q0 + static_cast<double>(k0 + kb + 1) * dq;
-        for (int g = 0; g < G; ++g) {
-            u[g] = wr[g] * sin_poly<v8d, v8u>(qa * r[g]);
-            d[g] = wr[g] * sin_poly<v8d, v8u>(qb * r[g]) - u[g];
-        }
-        const int m = std::min(RESEED, nk - kb);
-        double* a = acc + static_cast<int64_t>(kb) * W;
-        for (int k = 0; k < m; ++k) {
-            for (int g = 0; g < G; ++g) {
-                store8(a + k * W + g * V, load8(a + k * W + g * V) + u[g]);
-                u[g] += d[g];
-                d[g] += lam[g] * u[g];
-            }
-        }
-    }
-}
-
-// As lanes_uniform, but the G lane vectors are added together before the accumulator is
-// touched: acc[k * W + l] += sum_g wr[g V + l] sin(q_k r[g V + l]) for l < V only (lanes V..W-1
-// of acc are left alone). One accumulator update per q point instead of G; used by the
-// histogram evaluation, whose sine phase is this loop over ~1e6 bins.
-CDML_CLONES
-void lanes_uniform_folded(const double* r_, const double* wr_, double q0, double dq, int64_t k0, int nk,
-                          double* acc) {
+// The recurrence: acc[k * W + l] += wr[l] * sin((q0 + (k0 + k) dq) r[l]) for k in [0, nk).
+// Fold = true adds the G lane vectors together before the accumulator is touched:
+// acc[k * W + l] += sum_g wr[g V + l] sin(q_k r[g V + l]) for l < V only (lanes V..W-1 of acc
+// are left alone); one accumulator update per q point instead of G, for the histogram
+// evaluation, whose sine phase is this loop over ~1e6 bins.
+template <bool Fold>
+CDML_INLINE void lanes_uniform_impl(const double* r_, const double* wr_, double q0, double dq, int64_t k0, int nk,
+                                    double* acc) {
     v8d r[G], wr[G], lam[G], u[G], d[G];
     for (int g = 0; g < G; ++g) {
         r[g] = load8(r_ + g * V);
@@ -150,13 +122,25 @@ void lanes_uniform_folded(const double* r_, const double* wr_, double q0, double
         const int m = std::min(RESEED, nk - kb);
         double* a = acc + static_cast<int64_t>(kb) * W;
         for (int k = 0; k < m; ++k) {
-            store8(a + k * W, load8(a + k * W) + ((u[0] + u[1]) + (u[2] + u[3])));
+            if constexpr (Fold) store8(a + k * W, load8(a + k * W) + ((u[0] + u[1]) + (u[2] + u[3])));
             for (int g = 0; g < G; ++g) {
+                if constexpr (!Fold) store8(a + k * W + g * V, load8(a + k * W + g * V) + u[g]);
                 u[g] += d[g];
                 d[g] += lam[g] * u[g];
             }
         }
     }
+}
+
+CDML_CLONES
+void lanes_uniform(const double* r_, const double* wr_, double q0, double dq, int64_t k0, int nk, double* acc) {
+    lanes_uniform_impl<false>(r_, wr_, q0, dq, k0, nk, acc);
+}
+
+CDML_CLONES
+void lanes_uniform_folded(const double* r_, const double* wr_, double q0, double dq, int64_t k0, int nk,
+                          double* acc) {
+    lanes_uniform_impl<true>(r_, wr_, q0, dq, k0, nk, acc);
 }
 
 // acc[k * W + l] += wr[l] * sin(q[k] r[l]) for k in [0, nk): direct evaluation.
