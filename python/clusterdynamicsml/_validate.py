@@ -25,7 +25,7 @@ def as_cutoff(cutoff, name: str = "cutoff") -> float:
     try:
         value = float(cutoff)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in angstrom, got {cutoff!r}") from None
+        raise ValueError(f"{name} must be a number, a distance in angstrom, got {cutoff!r}") from None
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be finite and >= 0 angstrom, got {cutoff!r}")
     return value

@@ -44,7 +44,6 @@ centroid of its core atoms lies in the primary cell.
 from __future__ import annotations
 
 import collections
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -53,6 +52,7 @@ import numpy as np
 
 from .box import Box
 from .elements import SYMBOLS
+from ._validate import as_cutoff
 from .geometry import connected_components, neighbor_pairs_typed
 
 __all__ = [
@@ -152,13 +152,7 @@ def _spec_str(spec: AtomSpec) -> str:
 def _distance(value, where: str) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{where}: expected a distance in angstrom, got {value!r}")
-    try:
-        d = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: expected a distance in angstrom, got {value!r}") from None
-    if not math.isfinite(d) or d < 0:
-        raise ValueError(f"{where}: cutoff must be finite and >= 0 angstrom (0 means no bond), got {value!r}")
-    return d
+    return as_cutoff(value, f"{where}: cutoff (0 means no bond)")
 
 
 def _level(value, where: str) -> int:

@@ -38,7 +38,7 @@ import numpy as np
 
 from . import _core
 from ._threads import resolve_threads
-from ._validate import as_positions
+from ._validate import as_cutoff, as_positions
 from .formfactors import _as_q, form_factors, normalize_element
 
 __all__ = [
@@ -100,14 +100,7 @@ def _pair_dict(values, name: str) -> dict[tuple[str, str], float]:
     if not isinstance(values, dict):
         raise ValueError(f"{name} must be a dict {{('A', 'B'): value}}, got {type(values).__name__}")
     for k, v in values.items():
-        key = _pair_key(k)
-        try:
-            val = float(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name}[{k!r}] must be a number, got {v!r}") from None
-        if not math.isfinite(val) or val < 0:
-            raise ValueError(f"{name}[{k!r}] must be finite and >= 0 angstrom, got {v!r}")
-        out[key] = val
+        out[_pair_key(k)] = as_cutoff(v, f"{name}[{k!r}]")
     return out
 
 
