@@ -14,15 +14,15 @@ Q = np.linspace(0.02, 1.0, 80)
 
 @pytest.fixture
 def figures(monkeypatch):
-    """Keep every figure handed to ``_save`` (the plot functions close theirs) and skip the
+    """Keep every figure handed to ``save_figure`` (the plot functions close theirs) and skip the
     slow file writing; ``test_traces_few_components_writes_png_and_svg`` writes for real."""
     kept = []
 
-    def save(fig, stem):
+    def save(fig, stem, **kwargs):
         kept.append(fig)
         return []
 
-    monkeypatch.setattr(plot_saxs, "_save", save)
+    monkeypatch.setattr(plot_saxs, "save_figure", save)
     return kept
 
 

@@ -13,9 +13,12 @@ time axis, with height ratio 4 : 1.2.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
+
+from ._plotting import save_figure
+
+__all__ = ["COLORMAPS", "MODE_LABELS", "color_limits", "plot_heatmap", "plot_lifetimes", "save_figure"]
 
 #: Colour-bar labels of the display modes (ref §3.6).
 MODE_LABELS = {"count": "Counts / bin", "fraction": "Fraction / bin", "mean_count": "Mean count / frame"}
@@ -207,29 +210,3 @@ def plot_lifetimes(result, by: str = "label", time_unit: str = "fs", title: str 
     fig.suptitle(title or f"Cluster lifetimes by {by} ({result.n_frames} frames, "
                  f"{result.frame_times_fs[0]:g} to {result.observed_stop_fs:g} fs)")
     return fig
-
-
-def save_figure(fig, path, formats=("png", "svg"), dpi: int = 150) -> list[Path]:
-    """Save ``fig`` as ``<path>.png`` and ``<path>.svg`` (any suffix of ``path`` is replaced).
-
-    Drawn with the Agg canvas. Returns the files written.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    if isinstance(formats, str):
-        formats = (formats,)
-    bad = [f for f in formats if f not in ("png", "svg", "pdf")]
-    if bad or not formats:
-        raise ValueError(f"formats must be a non-empty subset of ('png', 'svg', 'pdf'), got {formats!r}")
-    if fig.canvas is None or type(fig.canvas).__name__ == "FigureCanvasBase":
-        FigureCanvasAgg(fig)
-    stem = Path(path)
-    if stem.suffix.lower() in (".png", ".svg", ".pdf"):
-        stem = stem.with_suffix("")
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    out = []
-    for fmt in formats:
-        target = stem.with_name(f"{stem.name}.{fmt}")
-        fig.savefig(target, format=fmt, dpi=dpi)
-        out.append(target)
-    return out

@@ -4,28 +4,7 @@ histograms, a prediction table and the Debye-Waller table. Each function writes 
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-
-def _pyplot():
-    try:
-        import matplotlib
-    except ImportError as exc:  # pragma: no cover - matplotlib is a dependency
-        raise ImportError("plotting needs matplotlib: pip install matplotlib") from exc
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, out_stem) -> tuple:
-    stem = Path(out_stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
-    fig.savefig(png, dpi=150, bbox_inches="tight")
-    fig.savefig(svg, bbox_inches="tight")
-    return png, svg
-
+from ._plotting import pyplot, save_figure
 
 MAX_HISTOGRAM_LABELS = 30
 MAX_DW_ROWS = 40
@@ -38,7 +17,7 @@ def plot_population_histograms(result, out_stem, max_bars: int | None = MAX_HIST
     label (top to bottom). With more than ``max_bars`` labels (default 30; None or 0: all),
     every predicted label and the most populated observed ones are shown, and the rest are
     summed into one "other (k labels)" bar, so the figure stays readable at any label count."""
-    plt = _pyplot()
+    plt = pyplot()
     hist = result.histogram_tables()
     obs = {r["label"]: r for r in hist["observed"]}
     comb = {r["label"]: r for r in hist["observed_plus_predicted"]}
@@ -98,7 +77,7 @@ def plot_population_histograms(result, out_stem, max_bars: int | None = MAX_HIST
     ax.legend(handles, leg, fontsize=8, loc="best")
     fig.tight_layout()
     try:
-        return _save(fig, out_stem)
+        return tuple(save_figure(fig, out_stem, bbox_inches="tight"))
     finally:
         plt.close(fig)
 
@@ -113,7 +92,7 @@ def plot_debye_waller_table(result, out_stem, max_rows: int | None = MAX_DW_ROWS
     the positive sigmas span more than a factor of 20. With more than ``max_rows`` labels (default 40; None or 0:
     all), every predicted label and the best supported observed ones are shown (title says so).
     """
-    plt = _pyplot()
+    plt = pyplot()
     import numpy as np
 
     rows = list(getattr(result, "debye_waller", result) or [])
@@ -199,7 +178,7 @@ def plot_debye_waller_table(result, out_stem, max_rows: int | None = MAX_DW_ROWS
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     try:
-        return _save(fig, out_stem)
+        return tuple(save_figure(fig, out_stem, bbox_inches="tight"))
     finally:
         plt.close(fig)
 
@@ -208,7 +187,7 @@ def plot_prediction_table(result, out_stem) -> tuple:
     """Table figure of the retained predictions: size, rank, label, share (with bootstrap
     5-95 %), mean count per frame, occupancy, lifetime (fs), Rg (angstrom), route; the
     leave-largest-size-out validation summary as a footer."""
-    plt = _pyplot()
+    plt = pyplot()
 
     def ci(c, key, fmt):
         u = c.uncertainty.get(key) or {}
@@ -249,6 +228,6 @@ def plot_prediction_table(result, out_stem) -> tuple:
         fig.text(0.01, 0.01, f"validation skipped: {v['skipped']}", fontsize=7)
     fig.tight_layout()
     try:
-        return _save(fig, out_stem)
+        return tuple(save_figure(fig, out_stem, bbox_inches="tight"))
     finally:
         plt.close(fig)

@@ -9,31 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ._plotting import pyplot, save_figure
+
 __all__ = ["plot_saxs_traces", "plot_saxs_fit"]
-
-
-def _pyplot():
-    try:
-        import matplotlib
-    except ImportError as exc:  # pragma: no cover - matplotlib is a dependency
-        raise ImportError("plotting needs matplotlib (pip install matplotlib)") from exc
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path_stem) -> list[Path]:
-    stem = Path(path_stem)
-    if stem.suffix.lower() in (".png", ".svg"):
-        stem = stem.with_suffix("")
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    out = []
-    for ext in (".png", ".svg"):
-        p = stem.with_suffix(ext)
-        fig.savefig(p, dpi=150, bbox_inches="tight")
-        out.append(p)
-    return out
 
 
 #: line styles cycled every 10 colours, so 40 curves stay distinguishable
@@ -64,7 +42,7 @@ def plot_saxs_traces(components, path_stem, *, title: str | None = None, logy: b
     The legend sits outside the axes on the right (several columns and a smaller font for
     many curves; the figure is widened to hold it); colours repeat every 10 curves with the
     next line style. Returns [png, svg]."""
-    plt = _pyplot()
+    plt = pyplot()
     curves = []
     for c in components:
         if hasattr(c, "intensity"):
@@ -94,7 +72,7 @@ def plot_saxs_traces(components, path_stem, *, title: str | None = None, logy: b
     if curves:
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=fontsize,
                   ncol=ncol, handlelength=2.2, columnspacing=1.0, labelspacing=0.3, frameon=False)
-    paths = _save(fig, path_stem)
+    paths = save_figure(fig, path_stem, bbox_inches="tight")
     plt.close(fig)
     return paths
 
@@ -123,7 +101,7 @@ def plot_saxs_fit(result, path_stem, *, title: str | None = None, logy: bool = T
     data's intensity unit for the y label (default: ``result.intensity_unit`` if present, else
     "data units"). Legend and metrics sit outside the axes, so no data point is covered.
     Returns [png, svg]."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax, axr) = plt.subplots(2, 1, figsize=(9.4, 6.0), sharex=True,
                                   gridspec_kw={"height_ratios": [3, 1], "hspace": 0.06})
     fig.subplots_adjust(left=0.09, right=0.66)
@@ -177,6 +155,6 @@ def plot_saxs_fit(result, path_stem, *, title: str | None = None, logy: bool = T
         axr.set_ylabel(f"y - fit ({unit})")
     axr.axhline(0.0, color="C3", lw=1.0)
     axr.set_xlabel(r"q (1/$\AA$)")
-    paths = _save(fig, path_stem)
+    paths = save_figure(fig, path_stem, bbox_inches="tight")
     plt.close(fig)
     return paths
