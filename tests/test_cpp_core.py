@@ -59,25 +59,22 @@ def test_cpp_unit_tests_pass(core_build):
     assert " 0 failures" in out, out
 
 
+def _consumer_output(build, locate_core: str) -> str:
+    """Configure, build and run cpp/examples/find_package_consumer; ``locate_core`` is the -D
+    option that tells it where the core is (an install prefix or the source tree)."""
+    src = REPO / "cpp" / "examples" / "find_package_consumer"
+    _run([CMAKE, "-S", src, "-B", build, locate_core, "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_CXX_COMPILER={CXX}"])
+    _run([CMAKE, "--build", build, "-j2"])
+    return _run([_exe(build, "consumer")])
+
+
 def test_installed_package_works_with_find_package(core_build, tmp_path):
     _, prefix = core_build
     assert (prefix / "include" / "clusterdynamicsml" / "neighbors.hpp").exists()
     assert list(prefix.rglob("clusterdynamicsmlConfig.cmake")), "package config file not installed"
-    src = REPO / "cpp" / "examples" / "find_package_consumer"
-    build = tmp_path / "consumer"
-    _run([CMAKE, "-S", src, "-B", build, f"-DCMAKE_PREFIX_PATH={prefix}", "-DCMAKE_BUILD_TYPE=Release",
-          f"-DCMAKE_CXX_COMPILER={CXX}"])
-    _run([CMAKE, "--build", build, "-j2"])
-    out = _run([_exe(build, "consumer")])
-    assert "pairs=12 components=2" in out
+    assert "pairs=12 components=2" in _consumer_output(tmp_path / "consumer", f"-DCMAKE_PREFIX_PATH={prefix}")
 
 
 def test_add_subdirectory_embedding(tmp_path):
     """The same consumer project, pulling the core in from the source tree."""
-    src = REPO / "cpp" / "examples" / "find_package_consumer"
-    build = tmp_path / "consumer_subdir"
-    _run([CMAKE, "-S", src, "-B", build, f"-DCDML_SOURCE_DIR={REPO}", "-DCMAKE_BUILD_TYPE=Release",
-          f"-DCMAKE_CXX_COMPILER={CXX}"])
-    _run([CMAKE, "--build", build, "-j2"])
-    out = _run([_exe(build, "consumer")])
-    assert "pairs=12 components=2" in out
+    assert "pairs=12 components=2" in _consumer_output(tmp_path / "consumer_subdir", f"-DCDML_SOURCE_DIR={REPO}")
