@@ -41,6 +41,8 @@ def pearson(x, y, w=None) -> float:
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     w = np.ones_like(x) if w is None else np.asarray(w, dtype=np.float64)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:  # constant curve: rounding in w @ y would leave a tiny variance
+        return 0.0
     w = w / w.sum()
     mx, my = w @ x, w @ y
     vx, vy = w @ (x - mx) ** 2, w @ (y - my) ** 2
