@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml.builder import build_structure
-from clusterdynamicsml.geomstats import geometry_statistics
+from clusterdynamicsml.build.grow import build_structure
+from clusterdynamicsml.build.geomstats import geometry_statistics
 
 CUTOFFS = {("Pb", "I"): 3.5, ("Pb", "O"): 3.0}
 

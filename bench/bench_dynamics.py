@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml.dynamics import analyze_dynamics
+from clusterdynamicsml.dynamics.analyze import analyze_dynamics
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _dynamics_standin import RULES, SyntheticTrajectory, half_box_counter, standin_count_labels  # noqa: E402
@@ -41,11 +41,11 @@ def _counter_and_rules():
     """The package's default counter (clusters.summarize_frame) when it is available, else the
     test stand-in counter."""
     try:
-        from clusterdynamicsml.clusters import ClusterRules
+        from clusterdynamicsml.clusters.extract import ClusterRules
     except ImportError:
         return standin_count_labels, RULES, "tests._dynamics_standin.standin_count_labels"
     rules = ClusterRules(node=["Na"], linker=["Cl"], shell=[], cutoffs={("Na", "Cl"): 2.6})
-    return None, rules, "clusterdynamicsml.clusters.summarize_frame"
+    return None, rules, "clusterdynamicsml.clusters.extract.summarize_frame"
 
 
 COUNTER, BENCH_RULES, COUNTER_NAME = _counter_and_rules()
@@ -94,7 +94,7 @@ _RSS_SCRIPT = """
 import resource, sys
 sys.path.insert(0, {tests!r})
 from _dynamics_standin import RULES, SyntheticTrajectory, half_box_counter
-from clusterdynamicsml.dynamics import analyze_dynamics
+from clusterdynamicsml.dynamics.analyze import analyze_dynamics
 traj = SyntheticTrajectory(n_atoms={n_atoms}, n_frames=int(sys.argv[1]), seed=1, density={density})
 r = analyze_dynamics(traj, RULES, timestep_fs=10.0, counter=half_box_counter, chunk_size=16)
 assert r.n_frames == int(sys.argv[1])

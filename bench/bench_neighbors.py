@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml.geometry import connected_components, neighbor_pairs
+from clusterdynamicsml.geometry.neighbors import connected_components, neighbor_pairs
 
 DENSITY = 0.1
 CUTOFF = 3.5

@@ -14,9 +14,9 @@ from collections import Counter
 
 import numpy as np
 
-from clusterdynamicsml.box import Box
-from clusterdynamicsml.frames import Frame
-from clusterdynamicsml.geometry import connected_components, neighbor_pairs_typed
+from clusterdynamicsml.geometry.box import Box
+from clusterdynamicsml.io.frames import Frame
+from clusterdynamicsml.geometry.neighbors import connected_components, neighbor_pairs_typed
 
 
 def standin_count_labels(frame, rules) -> Counter:
@@ -117,7 +117,7 @@ def ref_fixture(**kw):
     """The reference workflow fixture (ref §6.1): 6 frames, dt = 10 fs, 3 frames per bin."""
     kw.setdefault("timestep_fs", 10.0)
     kw.setdefault("frames_per_bin", 3)
-    from clusterdynamicsml.dynamics import dynamics_from_counts
+    from clusterdynamicsml.dynamics.analyze import dynamics_from_counts
 
     return dynamics_from_counts(T10, np.array([PB2I, PB, IODIDE]).T, ["Pb2I", "Pb", "I"], **kw)
 

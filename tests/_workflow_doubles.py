@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clusterdynamicsml import workflow
+from clusterdynamicsml.pipeline import workflow
 
 
 def fake_steps(monkeypatch, fail_at: str | None = None):

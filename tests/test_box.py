@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml.box import Box
+from clusterdynamicsml.geometry.box import Box
 
 
 def brute_minimum_image(d: np.ndarray, h: np.ndarray, reach: int = 4) -> np.ndarray:

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from clusterdynamicsml.builder import (
+from clusterdynamicsml.build.grow import (
     BuiltStructure,
     ShellTemplate,
     build_predicted_structures,
@@ -16,7 +16,7 @@ from clusterdynamicsml.builder import (
     select_representative,
     write_built_structure,
 )
-from clusterdynamicsml.geomstats import element_pair_key, geometry_statistics
+from clusterdynamicsml.build.geomstats import element_pair_key, geometry_statistics
 
 from test_geomstats import CUTOFFS, octahedral_chain, pbio_library, read_pdb
 

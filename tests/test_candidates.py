@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from clusterdynamicsml.candidates import (
+from clusterdynamicsml.predict.candidates import (
     Candidate,
     allocate_node_counts,
     assign_shares,
@@ -19,8 +19,8 @@ from clusterdynamicsml.candidates import (
     tail_anchored_mass,
     top_k,
 )
-from clusterdynamicsml.model import ClusterPropertyModel
-from clusterdynamicsml.structures import AtomTypes, TrainingRow
+from clusterdynamicsml.predict.models import ClusterPropertyModel
+from clusterdynamicsml.library.read import AtomTypes, TrainingRow
 
 TYPES = AtomTypes.from_rules({"node": ["Pb"], "linker": ["I"], "shell": ["O"]})
 

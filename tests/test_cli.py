@@ -7,8 +7,8 @@ import sys
 import pytest
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml.cli import main
-from clusterdynamicsml.config import RunConfig
+from clusterdynamicsml.pipeline.cli import main
+from clusterdynamicsml.pipeline.config import RunConfig
 
 
 def _err_lines(capsys):
@@ -210,7 +210,7 @@ def test_batch_run_on_a_local_dask_cluster(tmp_path, monkeypatch, capsys):
 def test_saxs_of_structure_files_matches_the_two_atom_formula(tmp_path, capsys):
     import numpy as np
 
-    from clusterdynamicsml.formfactors import form_factors
+    from clusterdynamicsml.saxs.formfactors import form_factors
 
     xyz = tmp_path / "pbi.xyz"
     xyz.write_text("2\ntwo atoms\nPb 0 0 0\nI 3.1 0 0\n")

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml.box import Box
-from clusterdynamicsml.clusters import (
+from clusterdynamicsml.geometry.box import Box
+from clusterdynamicsml.clusters.extract import (
     ELEMENTS,
     ClusterRules,
     count_labels,
@@ -20,7 +20,7 @@ from clusterdynamicsml.clusters import (
     parse_label,
     summarize_frame,
 )
-from clusterdynamicsml.frames import Frame
+from clusterdynamicsml.io.frames import Frame
 
 from _cluster_reference import reference_clusters
 
@@ -617,7 +617,7 @@ def test_tree_images_level_bfs_matches_scipy_forest(seed, crossing_fraction):
     """The level-synchronous BFS gives the same images (and cycle mismatches) as the scipy
     breadth-first forest, including on cyclic graphs with random lattice shifts, where the
     images depend on which spanning tree is used."""
-    from clusterdynamicsml import clusters as C
+    from clusterdynamicsml.clusters import extract as C
 
     rng = np.random.default_rng(seed)
     m = int(rng.integers(1, 60))
@@ -637,7 +637,7 @@ def test_tree_images_level_bfs_matches_scipy_forest(seed, crossing_fraction):
 
 def test_tree_images_deep_chain_falls_back_to_scipy(monkeypatch):
     """A chain deeper than the level cap (a long polymer) still gets the scipy images."""
-    from clusterdynamicsml import clusters as C
+    from clusterdynamicsml.clusters import extract as C
 
     monkeypatch.setattr(C, "_BFS_LEVELS", 4)
     m = 30

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml.geometry import connected_components, neighbor_pairs
+from clusterdynamicsml.geometry.neighbors import connected_components, neighbor_pairs
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402

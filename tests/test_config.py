@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from clusterdynamicsml.config import ConfigError, PairCutoff, RunConfig
+from clusterdynamicsml.pipeline.config import ConfigError, PairCutoff, RunConfig
 
 
 def test_template_round_trip_holds_every_default():

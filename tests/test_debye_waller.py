@@ -10,9 +10,9 @@ import math
 import numpy as np
 import pytest
 
-from clusterdynamicsml import debye_waller as dw
-from clusterdynamicsml.candidates import Candidate
-from clusterdynamicsml.structures import build_training_rows, read_library
+from clusterdynamicsml.predict import debye_waller as dw
+from clusterdynamicsml.predict.candidates import Candidate
+from clusterdynamicsml.library.read import build_training_rows, read_library
 
 RULES = {"node": ["Pb"], "linker": ["I"], "shell": [], "cutoffs": {("Pb", "I"): 3.36}}
 
@@ -59,7 +59,7 @@ def test_pair_keys_and_b_factor():
 
 
 def test_sigma_005_for_distances_10_and_11_through_saxs(tmp_path):
-    saxs = pytest.importorskip("clusterdynamicsml.saxs")
+    saxs = pytest.importorskip("clusterdynamicsml.saxs.debye")
     if not hasattr(saxs, "rank_aligned_sigma"):
         pytest.skip("saxs.rank_aligned_sigma has not landed yet")
     library = read_library(two_file_library(tmp_path), RULES)
@@ -74,7 +74,7 @@ def test_sigma_005_for_distances_10_and_11_through_saxs(tmp_path):
 
 
 def test_saxs_rank_aligned_sigma_matches_reference(tmp_path):
-    saxs = pytest.importorskip("clusterdynamicsml.saxs")
+    saxs = pytest.importorskip("clusterdynamicsml.saxs.debye")
     if not hasattr(saxs, "rank_aligned_sigma"):
         pytest.skip("saxs.rank_aligned_sigma has not landed yet")
     rng = np.random.default_rng(5)
@@ -145,7 +145,7 @@ def test_single_file_labels_and_missing_pairs_get_ridge_rows(tmp_path, reference
 
 
 def test_predict_clusters_reports_missing_estimator(tmp_path, monkeypatch):
-    from clusterdynamicsml.predict import predict_clusters
+    from clusterdynamicsml.predict.core import predict_clusters
 
     def missing():
         raise dw.RankAlignedSigmaUnavailable("Debye-Waller estimates skipped: test")
@@ -159,10 +159,10 @@ def test_predict_clusters_reports_missing_estimator(tmp_path, monkeypatch):
 
 
 def test_predict_clusters_debye_waller_through_saxs(tmp_path):
-    saxs = pytest.importorskip("clusterdynamicsml.saxs")
+    saxs = pytest.importorskip("clusterdynamicsml.saxs.debye")
     if not hasattr(saxs, "rank_aligned_sigma"):
         pytest.skip("saxs.rank_aligned_sigma has not landed yet")
-    from clusterdynamicsml.predict import predict_clusters
+    from clusterdynamicsml.predict.core import predict_clusters
 
     rng = np.random.default_rng(4)
     library = read_library(chain_library(tmp_path, rng), RULES)

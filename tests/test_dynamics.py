@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml.dynamics import (
+from clusterdynamicsml.dynamics.analyze import (
     DynamicsResult,
     analyze_dynamics,
     assign_bins,
@@ -328,7 +328,7 @@ def test_labels_absent_from_the_window_are_dropped():
 # dataset JSON and CSV (ref §3.7)
 # --------------------------------------------------------------------------------------
 def test_dataset_roundtrip_is_field_by_field_equal(tmp_path):
-    from clusterdynamicsml.energy import read_cp2k_ener
+    from clusterdynamicsml.io.energy import read_cp2k_ener
 
     energy = read_cp2k_ener(write_energy_file(tmp_path))
     r = ref_fixture(energy=energy, time_warnings=["note"], settings={"rules": "x", "path": tmp_path})
@@ -376,7 +376,7 @@ def test_dataset_load_rejects_other_versions_and_renames_old_key(tmp_path):
 
 
 def test_csv_columns_and_formatting(tmp_path):
-    from clusterdynamicsml.dynamics import CLUSTER_DISTRIBUTION_COLUMNS, LIFETIME_COLUMNS
+    from clusterdynamicsml.dynamics.analyze import CLUSTER_DISTRIBUTION_COLUMNS, LIFETIME_COLUMNS
 
     r = ref_fixture()
     r.save(tmp_path / "X.json")
@@ -402,7 +402,7 @@ def test_csv_columns_and_formatting(tmp_path):
 
 
 def test_energy_csv_and_overlay_window(tmp_path):
-    from clusterdynamicsml.energy import read_cp2k_ener
+    from clusterdynamicsml.io.energy import read_cp2k_ener
 
     r = ref_fixture(energy=read_cp2k_ener(write_energy_file(tmp_path)))
     t, temp = r.energy_series("temperature")

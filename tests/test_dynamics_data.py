@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml.dynamics import DynamicsResult, analyze_dynamics
+from clusterdynamicsml.dynamics.analyze import DynamicsResult, analyze_dynamics
 
 from _dynamics_standin import RULES, SyntheticTrajectory, standin_count_labels
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clusterdynamicsml.energy import EnergyData, read_cp2k_ener
-from clusterdynamicsml.frames import FileFormatError
+from clusterdynamicsml.io.energy import EnergyData, read_cp2k_ener
+from clusterdynamicsml.io.frames import FileFormatError
 
 HEADER = "#     Step Nr.          Time[fs]        Kin.[a.u.]          Temp[K]            Pot.[a.u.]        Cons Qty[a.u.]        UsedTime[s]\n"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clusterdynamicsml.expdata import load_saxs_data, stitch_saxs
+from clusterdynamicsml.saxs.expdata import load_saxs_data, stitch_saxs
 
 APS = "saxs_pbi2_dmf_aps5idd"
 
@@ -58,7 +58,7 @@ def test_stitch_recovers_known_scale_factors():
     q2 = np.linspace(0.15, 1.0, 80)
     q3 = np.linspace(0.9, 3.0, 90)
     f = lambda q: 1.0 / (1 + (3 * q) ** 2) + 0.05  # noqa: E731
-    from clusterdynamicsml.expdata import SaxsData
+    from clusterdynamicsml.saxs.expdata import SaxsData
 
     parts = [SaxsData(q, f(q) * s, 0.01 * f(q) * s, f"d{k}") for k, (q, s) in enumerate([(q1, 1.0), (q2, 0.5), (q3, 4.0)])]
     st = stitch_saxs([parts[2], parts[0], parts[1]])  # any input order

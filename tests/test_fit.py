@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clusterdynamicsml.expdata import SaxsData, stitch_saxs
-from clusterdynamicsml.fit import fit_saxs, pearson
-from clusterdynamicsml.saxs import (average_component, farthest_point_sampling, mix_components, single_component,
+from clusterdynamicsml.saxs.expdata import SaxsData, stitch_saxs
+from clusterdynamicsml.saxs.fit import fit_saxs, pearson
+from clusterdynamicsml.saxs.debye import (average_component, farthest_point_sampling, mix_components, single_component,
                                     structure_descriptors)
 
 Q = np.linspace(0.02, 1.0, 120)
@@ -158,7 +158,7 @@ def test_real_pbi2_dmf_fit_with_real_fragments(shared_data, tmp_path):
     r_fixed = fit_saxs(sel, comps, background_degree=2)
     r_cc = fit_saxs(sel, comps, refit_weights="pearson", background_degree=2)
     assert r_cc.pearson >= r_fixed.pearson - 1e-9
-    from clusterdynamicsml.plot_saxs import plot_saxs_fit, plot_saxs_traces
+    from clusterdynamicsml.plot.saxs import plot_saxs_fit, plot_saxs_traces
 
     paths = plot_saxs_fit(r, tmp_path / "fit") + plot_saxs_traces(comps, tmp_path / "traces")
     assert [p.suffix for p in paths] == [".png", ".svg", ".png", ".svg"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml.formfactors import form_factor, normalize_element
+from clusterdynamicsml.saxs.formfactors import form_factor, normalize_element
 
 
 def test_forward_value_is_close_to_atomic_number():

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml import frames as fr
-from clusterdynamicsml.box import Box
-from clusterdynamicsml.elements import (ATOMIC_NUMBERS, SYMBOLS, atomic_number, element_from_atom_name,
+from clusterdynamicsml.io import frames as fr
+from clusterdynamicsml.geometry.box import Box
+from clusterdynamicsml.chem import (ATOMIC_NUMBERS, SYMBOLS, atomic_number, element_from_atom_name,
                                         normalize_element)
-from clusterdynamicsml.frames import (FileFormatError, Frame, FrameSource, read_frames, read_structure, write_frames,
+from clusterdynamicsml.io.frames import (FileFormatError, Frame, FrameSource, read_frames, read_structure, write_frames,
                                       write_pdb, write_xyz)
 
 # --------------------------------------------------------------------------- helpers

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from clusterdynamicsml import _core
-from clusterdynamicsml.geomstats import (
+from clusterdynamicsml.build.geomstats import (
     GeometryStatistics,
     element_pair_key,
     geometry_statistics,
@@ -390,7 +390,7 @@ def test_kernel_rejects_malformed_batches():
 
 
 def test_cluster_rules_supply_roles_and_cutoffs():
-    from clusterdynamicsml.clusters import ClusterRules
+    from clusterdynamicsml.clusters.extract import ClusterRules
 
     rules = ClusterRules(node=["Pb"], linker=["I"], shell=["O"], cutoffs={("Pb", "I"): 3.5, ("Pb", "O"): 3.0})
     lib = pbio_library(10, seed=2)
@@ -400,7 +400,7 @@ def test_cluster_rules_supply_roles_and_cutoffs():
 
 
 def test_angle_modes():
-    from clusterdynamicsml.geomstats import angle_modes
+    from clusterdynamicsml.build.geomstats import angle_modes
 
     assert angle_modes([90.0] * 12 + [180.0] * 3) == [90.0, 180.0]
     assert angle_modes([109.47] * 6) == [109.47]

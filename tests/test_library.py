@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clusterdynamicsml import library as lib
-from clusterdynamicsml.box import Box
-from clusterdynamicsml.clusters import ClusterRules, extract_clusters, parse_label
-from clusterdynamicsml.frames import Frame
-from clusterdynamicsml.library import METADATA_NAME, PROGRESS_NAME, write_library
+from clusterdynamicsml.library import write as lib
+from clusterdynamicsml.geometry.box import Box
+from clusterdynamicsml.clusters.extract import ClusterRules, extract_clusters, parse_label
+from clusterdynamicsml.io.frames import Frame
+from clusterdynamicsml.library.write import METADATA_NAME, PROGRESS_NAME, write_library
 
 RULES = ClusterRules(node=["Pb"], linker=["I"], shell=["O"], cutoffs={("Pb", "I"): 3.4, ("Pb", "O"): 2.9})
 
@@ -297,8 +297,8 @@ def test_cluster_files_are_byte_identical_to_write_xyz_and_no_temporaries_remain
     import os
     import stat
 
-    from clusterdynamicsml.clusters import cluster_ids
-    from clusterdynamicsml.frames import write_xyz
+    from clusterdynamicsml.clusters.extract import cluster_ids
+    from clusterdynamicsml.io.frames import write_xyz
 
     frames = synthetic_frames(4)
     write_library(frames, RULES, tmp_path / "lib")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml.geometry import neighbor_pairs, neighbor_pairs_typed
+from clusterdynamicsml.geometry.neighbors import neighbor_pairs, neighbor_pairs_typed
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402

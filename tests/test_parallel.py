@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from clusterdynamicsml.dynamics import analyze_dynamics
-from clusterdynamicsml.parallel import ChunkView, chunk_bounds, map_chunks
+from clusterdynamicsml.dynamics.analyze import analyze_dynamics
+from clusterdynamicsml.dynamics.parallel import ChunkView, chunk_bounds, map_chunks
 
 from _dynamics_standin import (
     RULES,

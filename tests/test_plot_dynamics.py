@@ -8,7 +8,7 @@ from _dynamics_standin import ref_fixture, write_energy_file
 
 
 def test_color_limits_follow_the_reference_rules():
-    from clusterdynamicsml.plot_dynamics import color_limits
+    from clusterdynamicsml.plot.dynamics import color_limits
 
     values = np.array([[0.0, -1.0, np.nan, 1.0], [2.0, 3.0, 4.0, 5.0]])
     positive = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
@@ -22,8 +22,8 @@ def test_color_limits_follow_the_reference_rules():
 
 
 def test_heatmap_and_lifetime_figures(tmp_path):
-    from clusterdynamicsml.energy import read_cp2k_ener
-    from clusterdynamicsml.plot_dynamics import plot_heatmap, plot_lifetimes, save_figure
+    from clusterdynamicsml.io.energy import read_cp2k_ener
+    from clusterdynamicsml.plot.dynamics import plot_heatmap, plot_lifetimes, save_figure
 
     r = ref_fixture(energy=read_cp2k_ener(write_energy_file(tmp_path)))
     fig = plot_heatmap(r, mode="mean_count", time_unit="ps", energy="temperature")
@@ -59,15 +59,15 @@ def test_importing_the_stages_does_not_import_matplotlib_or_dask():
     import sys
 
     code = (
-        "import sys, clusterdynamicsml.dynamics, clusterdynamicsml.plot_dynamics, clusterdynamicsml.parallel, "
-        "clusterdynamicsml.energy; print(sorted(m for m in ('matplotlib', 'dask', 'distributed') if m in sys.modules))"
+        "import sys, clusterdynamicsml.dynamics.analyze, clusterdynamicsml.plot.dynamics, clusterdynamicsml.dynamics.parallel, "
+        "clusterdynamicsml.io.energy; print(sorted(m for m in ('matplotlib', 'dask', 'distributed') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 def test_export_writes_dataset_csvs_and_figures(tmp_path):
-    from clusterdynamicsml.energy import read_cp2k_ener
+    from clusterdynamicsml.io.energy import read_cp2k_ener
 
     r = ref_fixture(energy=read_cp2k_ener(write_energy_file(tmp_path)))
     names = sorted(p.name for p in r.export(tmp_path / "out", "run"))
@@ -85,7 +85,7 @@ def test_molten_nacl_53_labels_stay_readable_and_error_bars_stop_at_zero(shared_
     """Regression: with the 53 labels of the molten-NaCl run the tick labels were drawn at
     5 pt in a figure capped at 14 inches, and mean - std error bars went below 0 fs."""
     import clusterdynamicsml as cdml
-    from clusterdynamicsml.plot_dynamics import plot_heatmap, plot_lifetimes
+    from clusterdynamicsml.plot.dynamics import plot_heatmap, plot_lifetimes
 
     rules = cdml.ClusterRules(node=["Na"], linker=["Cl"], shell=[], cutoffs={("Na", "Cl"): 2.6})
     r = cdml.analyze_dynamics(shared_data / "nacl_molten_1400K_zincware" / "NaCl_1400K_0.extxyz", rules,
@@ -103,8 +103,8 @@ def test_molten_nacl_53_labels_stay_readable_and_error_bars_stop_at_zero(shared_
 
 
 def test_heatmap_keeps_the_most_populated_labels(tmp_path):
-    from clusterdynamicsml.dynamics import dynamics_from_counts
-    from clusterdynamicsml.plot_dynamics import plot_heatmap
+    from clusterdynamicsml.dynamics.analyze import dynamics_from_counts
+    from clusterdynamicsml.plot.dynamics import plot_heatmap
 
     n_labels, n_frames = 60, 6
     counts = np.zeros((n_frames, n_labels), dtype=np.int64)

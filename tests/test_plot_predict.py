@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from clusterdynamicsml.plot_predict import plot_debye_waller_table, plot_population_histograms
+from clusterdynamicsml.plot.predict import plot_debye_waller_table, plot_population_histograms
 
 
 class FakePrediction:
@@ -87,7 +87,7 @@ def test_debye_waller_table_figure(tmp_path):
 
 
 def test_report_finds_the_debye_waller_plot():
-    from clusterdynamicsml.report import _plot_function, _writes_files
+    from clusterdynamicsml.pipeline.report import _plot_function, _writes_files
 
     func = _plot_function("debye_waller")
     assert func is plot_debye_waller_table and _writes_files(func)

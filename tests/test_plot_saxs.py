@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clusterdynamicsml import plot_saxs
-from clusterdynamicsml.expdata import SaxsData
-from clusterdynamicsml.fit import fit_saxs
+from clusterdynamicsml.plot import saxs as plot_saxs
+from clusterdynamicsml.saxs.expdata import SaxsData
+from clusterdynamicsml.saxs.fit import fit_saxs
 
 Q = np.linspace(0.02, 1.0, 80)
 

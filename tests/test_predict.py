@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from clusterdynamicsml.predict import (
+from clusterdynamicsml.predict.core import (
     PREDICTIONS_CSV_COLUMNS,
     PredictionResult,
     predict_clusters,
     resolve_target_node_counts,
 )
-from clusterdynamicsml.structures import load_lifetime_table, read_library
+from clusterdynamicsml.library.read import load_lifetime_table, read_library
 
 RULES = {"node": ["Pb"], "linker": ["I"], "shell": ["O"], "cutoffs": {("Pb", "I"): 3.36, ("Pb", "O"): 3.36}}
 
@@ -189,7 +189,7 @@ def test_default_timestep_is_announced(chain_library):
 
 
 def test_figures_written(chain_library, tmp_path):
-    from clusterdynamicsml.plot_predict import plot_population_histograms, plot_prediction_table
+    from clusterdynamicsml.plot.predict import plot_population_histograms, plot_prediction_table
 
     lib, table = chain_library
     res = predict_clusters(lib, table, RULES, [5, 6], timestep_fs=10.0, n_bootstrap=10, debye_waller=False)
@@ -203,10 +203,10 @@ def test_figures_written(chain_library, tmp_path):
 
 
 def _needed_pipeline():
-    frames = pytest.importorskip("clusterdynamicsml.frames")
-    clusters = pytest.importorskip("clusterdynamicsml.clusters")
-    library = pytest.importorskip("clusterdynamicsml.library")
-    dynamics = pytest.importorskip("clusterdynamicsml.dynamics")
+    frames = pytest.importorskip("clusterdynamicsml.io.frames")
+    clusters = pytest.importorskip("clusterdynamicsml.clusters.extract")
+    library = pytest.importorskip("clusterdynamicsml.library.write")
+    dynamics = pytest.importorskip("clusterdynamicsml.dynamics.analyze")
     for mod, name in ((frames, "read_frames"), (clusters, "ClusterRules"), (library, "write_library"), (dynamics, "analyze_dynamics")):
         if not hasattr(mod, name):
             pytest.skip(f"clusterdynamicsml.{mod.__name__.split('.')[-1]}.{name} has not landed yet")
@@ -219,7 +219,7 @@ def test_real_nacl_validation_report(shared_data, tmp_path):
     """Molten NaCl at Na-Cl <= 2.6 A: library and dynamics from the first half of the frames,
     train on node counts <= 4, predict 5 and 6, compare with the whole trajectory."""
     frames_mod, clusters_mod, library_mod, dynamics_mod = _needed_pipeline()
-    from clusterdynamicsml.predict import compare_with_observed
+    from clusterdynamicsml.predict.core import compare_with_observed
 
     path = shared_data / "nacl_molten_1400K_zincware" / "NaCl_1400K_0.extxyz"
     rules = clusters_mod.ClusterRules(node=["Na"], linker=["Cl"], shell=[], cutoffs={("Na", "Cl"): 2.6})
@@ -265,9 +265,9 @@ def test_population_transform_option_is_recorded_and_validated(chain_library):
 
 
 def test_compare_with_observed_known_answer():
-    from clusterdynamicsml.candidates import Candidate
-    from clusterdynamicsml.predict import compare_with_observed
-    from clusterdynamicsml.structures import AtomTypes
+    from clusterdynamicsml.predict.candidates import Candidate
+    from clusterdynamicsml.predict.core import compare_with_observed
+    from clusterdynamicsml.library.read import AtomTypes
 
     types = AtomTypes.from_rules(RULES)
     a = Candidate(5, "Pb5I4", {"Pb": 5, "I": 4}, "trend", rank=1, share=0.6, weight=0.006)
@@ -295,8 +295,8 @@ def test_compare_with_observed_known_answer():
 
 
 def test_leave_largest_size_out_needs_three_sizes(tmp_path):
-    from clusterdynamicsml.predict import leave_largest_size_out
-    from clusterdynamicsml.structures import AtomTypes, build_training_rows
+    from clusterdynamicsml.predict.core import leave_largest_size_out
+    from clusterdynamicsml.library.read import AtomTypes, build_training_rows
 
     rng = np.random.default_rng(1)
     for n, label in ((1, "Pb"), (2, "Pb2I")):

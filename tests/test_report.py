@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from clusterdynamicsml.config import RunConfig
-from clusterdynamicsml.report import table_rows, write_html_report, write_pptx_report
-from clusterdynamicsml.workflow import RunResult, StepRecord
+from clusterdynamicsml.pipeline.config import RunConfig
+from clusterdynamicsml.pipeline.report import table_rows, write_html_report, write_pptx_report
+from clusterdynamicsml.pipeline.workflow import RunResult, StepRecord
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 import clusterdynamicsml as cdml
-from clusterdynamicsml.cli import main
+from clusterdynamicsml.pipeline.cli import main
 
 
 def test_version_cli(capsys):

@@ -6,7 +6,7 @@ import csv
 import numpy as np
 import pytest
 
-from clusterdynamicsml.structures import (
+from clusterdynamicsml.library.read import (
     AtomTypes,
     TrainingRow,
     build_training_rows,
@@ -56,7 +56,7 @@ def test_descriptors_invariant_under_rigid_motion():
 
 
 def test_batched_descriptors_match_single():
-    from clusterdynamicsml.structures import shape_descriptors_batch
+    from clusterdynamicsml.library.read import shape_descriptors_batch
 
     rng = np.random.default_rng(9)
     sets = [rng.normal(size=(n, 3)) * rng.uniform(0.5, 3, size=3) for n in (1, 2, 3, 7, 20)] + [np.zeros((0, 3))]
@@ -217,7 +217,7 @@ def test_training_rows_join_and_stability_weight_exact(tmp_path):
 
 
 def test_labels_and_rules_agree_with_clusters_module():
-    clusters = pytest.importorskip("clusterdynamicsml.clusters")
+    clusters = pytest.importorskip("clusterdynamicsml.clusters.extract")
     if not hasattr(clusters, "format_label") or not hasattr(clusters, "ClusterRules"):
         pytest.skip("clusters.format_label / ClusterRules have not landed yet")
     rules = clusters.ClusterRules(node=["Pb"], linker=["I", "Br"], shell=[("O", "DMF")], cutoffs={("Pb", "I"): 3.36, ("Pb", "O"): {0: 3.0, 1: 4.0}})

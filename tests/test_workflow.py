@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from clusterdynamicsml import workflow
-from clusterdynamicsml.config import ConfigError, RunConfig
-from clusterdynamicsml.workflow import RunResult
+from clusterdynamicsml.pipeline import workflow
+from clusterdynamicsml.pipeline.config import ConfigError, RunConfig
+from clusterdynamicsml.pipeline.workflow import RunResult
 
 from _workflow_doubles import fake_steps
 
@@ -161,7 +161,7 @@ def test_example_end_to_end(tmp_path):
     assert back.data["dynamics"].labels == res.data["dynamics"].labels
     assert [c.label for c in back.data["prediction"].candidates] == [c.label for c in res.data["prediction"].candidates]
     assert back.data["saxs"]["fit"]["combined"].chi2_reduced == pytest.approx(fit.chi2_reduced)
-    from clusterdynamicsml.report import report
+    from clusterdynamicsml.pipeline.report import report
 
     folder = report(d)
     assert (folder / "example_report.html").is_file() and (folder / "example_report.pptx").is_file()
@@ -177,7 +177,7 @@ def test_dynamics_step_forwards_time_and_percolation_notes(tmp_path, monkeypatch
                                labels=["PbI2"], n_bins=1)
 
     real_stage = workflow._stage
-    monkeypatch.setattr(workflow, "_stage", lambda module, *names: analyze_dynamics if module == "dynamics"
+    monkeypatch.setattr(workflow, "_stage", lambda module, *names: analyze_dynamics if module == "dynamics.analyze"
                         else real_stage(module, *names))
     ctx = workflow._Context(RunConfig(), tmp_path, "t", progress=False)
     ctx.data["frames"] = []
@@ -187,7 +187,7 @@ def test_dynamics_step_forwards_time_and_percolation_notes(tmp_path, monkeypatch
 
 
 def test_lifetime_table_shows_censoring_aware_estimates():
-    from clusterdynamicsml.report import _tables
+    from clusterdynamicsml.pipeline.report import _tables
 
     row = {"label": "PbI2", "cluster_size": 3, "mean_lifetime_fs": 15.0, "std_lifetime_fs": 5.0,
            "mle_lifetime_fs": 22.0, "km_mean_lifetime_fs": 19.0}
@@ -219,7 +219,7 @@ def test_structures_step_relaxes_crowded_candidates_and_uses_shell_templates(tmp
         out.write_text("END\n")
         return out
 
-    stages = {"geomstats": lambda *a, **k: {}, "builder": (build_structure, write_built_structure)}
+    stages = {"build.geomstats": lambda *a, **k: {}, "build.grow": (build_structure, write_built_structure)}
     monkeypatch.setattr(workflow, "_stage", lambda module, *names: stages[module])
     monkeypatch.setattr(workflow, "_representative", lambda library, c: None)
     (tmp_path / "dmf.pdb").write_text("HETATM\n")

@@ -13,7 +13,7 @@ RUN_FILE = EXAMPLE_DIR / "example.toml"
 
 def example_config(output_dir=None):
     """The example's RunConfig; ``output_dir`` (if given) replaces [run] output_dir."""
-    from ..config import RunConfig
+    from ..pipeline.config import RunConfig
 
     cfg = RunConfig.from_toml(RUN_FILE)
     if output_dir is not None:

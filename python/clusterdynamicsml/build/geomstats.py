@@ -1,0 +1,711 @@
+"""Geometry statistics of a structure library (ref §4.7), computed with C++ pair kernels.
+
+Every structure is an isolated cluster (open boundaries, angstrom). Atoms are classified by
+element as *node*, *linker* or *shell* (any element not listed is ignored). Two passes:
+
+Pass 1 (C++ ``scaffold_statistics``, structures with at least one node atom):
+
+* nearest contact: for every atom i and every element E, ``min_j |r_i - r_j|`` over the other
+  atoms j of element E; pooled per unordered element pair;
+* node scaffold: node pairs with ``d <= 1.15 * cutoff(a, b)`` are explicit edges; components are
+  then joined by the shortest remaining node pairs (Kruskal; a plain minimum spanning tree
+  when there is no explicit edge). Edge lengths are bond lengths of the (node, node) pair;
+* association: every non-node atom X is bonded to the nodes with ``d <= 1.15 * cutoff(X, node)``,
+  or to its nearest node when there is none. Those distances are bond lengths of (X, node) and
+  the number of nodes is X's node coordination;
+* node coordination by type (scaffold neighbours for ``node``, associated atoms for the
+  others, zeros included) and node-centred angles between every pair of neighbour vectors
+  (``acos(u.v / |u||v|)`` in degrees), keyed by the sorted type pair.
+
+Pass 2 (C++ ``contact_statistics``, all structures): a pair (a, b) is a *contact* when
+
+    d <= min(1.25 * t + 0.15, 1.40 * f + 0.20)
+
+with t the pass-1 nearest-contact median of the element pair and f the pair cutoff (or the
+default node bond length). Contact distances are pooled per element pair and per type pair;
+each atom's number of contacts of each type gives the atom coordination
+``(center_type, neighbor_type)``.
+
+All reported values are medians (numpy ``median``: the mean of the two middle values for an
+even count). The kernels are parallel over structures and give identical results for any
+thread count.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .. import _core
+from .._threads import resolve_threads
+from .._validate import as_positions
+
+ATOM_TYPES = ("node", "linker", "shell")
+_KIND = {name: k for k, name in enumerate(ATOM_TYPES)}
+ASSOCIATION_SCALE = 1.15
+DEFAULT_BOND_LENGTH = 3.0  # angstrom, when neither data nor cutoffs give a node bond length
+DEFAULT_NODE_NODE_ANGLE = 180.0
+DEFAULT_NODE_ANGLE = 120.0
+
+
+@functools.lru_cache(maxsize=1024)
+def _normalize_cached(symbol: str) -> str:
+    s = symbol.strip()
+    if not s or not s.isalpha() or len(s) > 3:
+        raise ValueError(f"element symbols must be 1-3 letters, got {symbol!r}")
+    return s[0].upper() + s[1:].lower()
+
+
+def normalize_element(symbol) -> str:
+    """'PB' / 'pb' / ' Pb ' -> 'Pb'. Raises ValueError for an empty or non-alphabetic symbol."""
+    return _normalize_cached(str(symbol))
+
+
+def element_pair_key(a: str, b: str) -> str:
+    """Unordered element pair key, alphabetical: ('Pb', 'I') -> 'I-Pb'."""
+    a, b = sorted((a, b))
+    return f"{a}-{b}"
+
+
+def type_pair_key(a: str, b: str) -> str:
+    """Unordered atom-type pair key in (node, linker, shell) order: ('shell', 'node') -> 'node-shell'."""
+    a, b = sorted((a, b), key=_KIND.__getitem__)
+    return f"{a}-{b}"
+
+
+def coordination_key(center: str, neighbor: str) -> str:
+    """Ordered (center type, neighbour type) key: 'node>linker'."""
+    return f"{center}>{neighbor}"
+
+
+def _parse_cutoffs(pair_cutoffs) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if pair_cutoffs is None:
+        return out
+    if not isinstance(pair_cutoffs, Mapping):
+        raise ValueError(f"pair_cutoffs must be a mapping {{('Pb', 'I'): 3.36, ...}}, got {type(pair_cutoffs).__name__}")
+    for key, value in pair_cutoffs.items():
+        if isinstance(key, str):
+            parts = key.replace(":", "-").split("-")
+        else:
+            parts = list(key)
+        if len(parts) != 2:
+            raise ValueError(f"pair_cutoffs keys must be element pairs like ('Pb', 'I') or 'Pb-I', got {key!r}")
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"pair cutoff for {key!r} must be a number in angstrom, got {value!r}") from None
+        if not np.isfinite(v) or v <= 0:
+            raise ValueError(f"pair cutoff for {key!r} must be finite and > 0 angstrom, got {value!r}")
+        out[element_pair_key(normalize_element(parts[0]), normalize_element(parts[1]))] = v
+    return out
+
+
+def atom_types_from(node_elements, linker_elements=(), shell_elements=(), rules=None) -> dict[str, str]:
+    """Element -> atom type ('node' / 'linker' / 'shell') map; ValueError on overlaps or no node."""
+    if rules is not None:
+        if callable(getattr(rules, "role_elements", None)):  # clusters.ClusterRules
+            node_elements = rules.role_elements("node")
+            linker_elements = rules.role_elements("linker")
+            shell_elements = rules.role_elements("shell")
+        else:
+            node_elements = getattr(rules, "node_elements", node_elements)
+            linker_elements = getattr(rules, "linker_elements", linker_elements)
+            shell_elements = getattr(rules, "shell_elements", shell_elements)
+    if node_elements is None:
+        raise ValueError("node_elements is required (e.g. ['Pb'])")
+    if isinstance(node_elements, str):
+        node_elements = [node_elements]
+    if isinstance(linker_elements, str):
+        linker_elements = [linker_elements]
+    if isinstance(shell_elements, str):
+        shell_elements = [shell_elements]
+    out: dict[str, str] = {}
+    for kind, elems in (("node", node_elements), ("linker", linker_elements or ()), ("shell", shell_elements or ())):
+        for e in elems:
+            el = normalize_element(e)
+            if el in out and out[el] != kind:
+                raise ValueError(f"element {el!r} is listed both as {out[el]} and as {kind}")
+            out[el] = kind
+    if "node" not in out.values():
+        raise ValueError("at least one node element is required (node_elements is empty)")
+    return out
+
+
+def _rules_cutoffs(rules) -> dict:
+    if callable(getattr(rules, "role_elements", None)) and callable(getattr(rules, "cutoff", None)):
+        # clusters.ClusterRules: level-0 cutoff of every pair of role elements (incl. default_cutoff)
+        els = sorted({e for role in ATOM_TYPES for e in rules.role_elements(role)})
+        out = {}
+        for a_i, a in enumerate(els):
+            for b in els[a_i:]:
+                c = rules.cutoff(a, b, 0)
+                if c:
+                    out[(a, b)] = float(c)
+        return out
+    for name in ("pair_cutoffs", "cutoffs"):
+        value = getattr(rules, name, None)
+        if isinstance(value, Mapping):
+            return dict(value)
+    return {}
+
+
+@dataclass(frozen=True)
+class GeometryStatistics:
+    """Learned geometry of a structure library (ref §4.7). Distances in angstrom, angles in degrees.
+
+    Keys: element pairs ``'I-Pb'`` (alphabetical, :func:`element_pair_key`), type pairs
+    ``'node-linker'`` (node, linker, shell order, :func:`type_pair_key`), ordered coordination
+    keys ``'node>linker'`` (centre type > neighbour type), types ``'node'`` and elements ``'I'``.
+
+    atom_type_by_element : element -> 'node' | 'linker' | 'shell'.
+    pair_cutoffs : the bond cutoffs used (element pair -> angstrom).
+    node_bond_length : median node scaffold edge length (fallback: median node-node cutoff,
+        else median of 2 x node/non-node cutoffs, else 3.0).
+    bond_length_medians : element pair -> median scaffold / association bond length.
+    seed_contact_medians : element pair -> median nearest-neighbour distance (pass 1).
+    min_contact_distances : element pair -> shortest distance observed in the library.
+    contact_cutoffs : element pair -> pass-2 contact cutoff ``min(1.25 t + 0.15, 1.40 f + 0.20)``.
+    contact_distance_medians : element pair -> median contact distance (pass 2).
+    geometry_contact_distance_medians : type pair -> median contact distance (pass 2).
+    node_angle_medians : type pair -> median node-centred angle.
+    node_angle_modes : type pair -> the peaks of the node-centred angle distribution (degrees,
+        ascending; see :func:`angle_modes`), e.g. [90, 180] for octahedra, where the median
+        alone (90) would make a trans site look 90 degrees wrong.
+    node_coordination_medians : type -> median number of neighbours of that type per node.
+    non_node_node_coordination_medians : non-node element -> median number of bonded nodes.
+    atom_coordination_medians : 'center>neighbor' -> median number of contacts.
+    support : '<statistic>:<key>' -> number of samples behind each median.
+    n_structures : structures used; labels : distinct labels of the library (sorted).
+    """
+
+    atom_type_by_element: dict[str, str]
+    pair_cutoffs: dict[str, float]
+    node_bond_length: float
+    bond_length_medians: dict[str, float] = field(default_factory=dict)
+    seed_contact_medians: dict[str, float] = field(default_factory=dict)
+    min_contact_distances: dict[str, float] = field(default_factory=dict)
+    contact_cutoffs: dict[str, float] = field(default_factory=dict)
+    contact_distance_medians: dict[str, float] = field(default_factory=dict)
+    geometry_contact_distance_medians: dict[str, float] = field(default_factory=dict)
+    node_angle_medians: dict[str, float] = field(default_factory=dict)
+    node_angle_modes: dict[str, list[float]] = field(default_factory=dict)
+    node_coordination_medians: dict[str, float] = field(default_factory=dict)
+    non_node_node_coordination_medians: dict[str, float] = field(default_factory=dict)
+    atom_coordination_medians: dict[str, float] = field(default_factory=dict)
+    support: dict[str, int] = field(default_factory=dict)
+    n_structures: int = 0
+    labels: tuple[str, ...] = ()
+
+    # ---- serialisation -------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Plain JSON-compatible dict (labels as a list)."""
+        d = asdict(self)
+        d["labels"] = list(self.labels)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "GeometryStatistics":
+        d = dict(data)
+        d["labels"] = tuple(d.get("labels", ()))
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown GeometryStatistics fields: {sorted(unknown)}")
+        return cls(**d)
+
+    def to_json(self, path=None, indent: int = 2) -> str:
+        """JSON text; also written to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=indent, sort_keys=True)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_json(cls, text_or_path) -> "GeometryStatistics":
+        """From JSON text or from a file path."""
+        s = str(text_or_path)
+        if not s.lstrip().startswith("{"):
+            s = Path(s).read_text(encoding="utf-8")
+        return cls.from_dict(json.loads(s))
+
+    # ---- lookups used by the builder ---------------------------------------------
+    def atom_type(self, element: str) -> str:
+        """'node' / 'linker' / 'shell' of an element; ValueError when the element is unknown."""
+        el = normalize_element(element)
+        try:
+            return self.atom_type_by_element[el]
+        except KeyError:
+            raise ValueError(
+                f"unknown element {el!r}: the geometry statistics know {sorted(self.atom_type_by_element)}"
+            ) from None
+
+    @property
+    def node_elements(self) -> list[str]:
+        return sorted(e for e, t in self.atom_type_by_element.items() if t == "node")
+
+    def pair_distance(self, a: str, b: str) -> float:
+        """Target distance of an element pair (ref §4.7 lookup order): contact median, bond median,
+        type-pair contact median, pair cutoff, node bond length."""
+        key = element_pair_key(a, b)
+        for table in (self.contact_distance_medians, self.bond_length_medians):
+            if key in table:
+                return float(table[key])
+        tkey = type_pair_key(self.atom_type(a), self.atom_type(b))
+        if tkey in self.geometry_contact_distance_medians:
+            return float(self.geometry_contact_distance_medians[tkey])
+        if key in self.pair_cutoffs:
+            return float(self.pair_cutoffs[key])
+        return float(self.node_bond_length)
+
+    def bond_length(self, a: str, b: str) -> float | None:
+        """Learned bond length of an element pair: bond median, else None."""
+        v = self.bond_length_medians.get(element_pair_key(a, b))
+        return None if v is None else float(v)
+
+    def min_distance(self, a: str, b: str) -> float:
+        """Shortest acceptable distance of an element pair: the shortest distance observed in the
+        library, else 0.75 x :meth:`pair_distance`."""
+        v = self.min_contact_distances.get(element_pair_key(a, b))
+        return float(v) if v is not None else 0.75 * self.pair_distance(a, b)
+
+    def contact_cutoff(self, a: str, b: str) -> float:
+        """Contact cutoff of an element pair (pass 2 rule; computed from the lookups when unseen)."""
+        key = element_pair_key(a, b)
+        if key in self.contact_cutoffs:
+            return float(self.contact_cutoffs[key])
+        fallback = self.pair_cutoffs.get(key, self.node_bond_length)
+        return min(1.25 * self.pair_distance(a, b) + 0.15, 1.40 * fallback + 0.20)
+
+    def node_angle(self, type_a: str, type_b: str) -> float:
+        """Median node-centred angle of a type pair (defaults 180 for node-node, 120 otherwise)."""
+        key = type_pair_key(type_a, type_b)
+        if key in self.node_angle_medians:
+            return float(self.node_angle_medians[key])
+        return DEFAULT_NODE_NODE_ANGLE if key == "node-node" else DEFAULT_NODE_ANGLE
+
+    def node_angle_targets(self, type_a: str, type_b: str) -> list[float]:
+        """Preferred node-centred angles of a type pair: the learned modes, else [median/default]."""
+        modes = self.node_angle_modes.get(type_pair_key(type_a, type_b))
+        return [float(m) for m in modes] if modes else [self.node_angle(type_a, type_b)]
+
+    def node_coordination(self, atom_type: str) -> float:
+        """Median number of neighbours of ``atom_type`` per node (0 when unseen)."""
+        return float(self.node_coordination_medians.get(atom_type, 0.0))
+
+    def non_node_node_coordination(self, element: str) -> float:
+        """Median number of nodes a non-node element bonds to (default 1)."""
+        return float(self.non_node_node_coordination_medians.get(normalize_element(element), 1.0))
+
+    def atom_coordination(self, center_type: str, neighbor_type: str) -> float:
+        """Median number of contacts of ``neighbor_type`` around a ``center_type`` atom (0 when unseen)."""
+        return float(self.atom_coordination_medians.get(coordination_key(center_type, neighbor_type), 0.0))
+
+
+# ---- input coercion ---------------------------------------------------------------------
+
+def _unpack_structure(item, k: int):
+    label = None
+    if hasattr(item, "symbols") and hasattr(item, "positions"):
+        symbols, positions = item.symbols, item.positions
+        label = getattr(item, "label", None)
+    elif isinstance(item, (tuple, list)) and len(item) in (2, 3):
+        symbols, positions = item[0], item[1]
+        if len(item) == 3:
+            label = item[2]
+    else:
+        raise ValueError(
+            f"structure {k} must be (symbols, positions), (symbols, positions, label) or have "
+            f".symbols/.positions, got {type(item).__name__}"
+        )
+    pos = as_positions(positions, name=f"positions of structure {k}")
+    if isinstance(symbols, str):
+        raise ValueError(f"symbols of structure {k} must be a sequence of element symbols, got a string")
+    syms = [normalize_element(s) for s in symbols]
+    if len(syms) != pos.shape[0]:
+        raise ValueError(f"structure {k} has {len(syms)} symbols but {pos.shape[0]} positions")
+    return syms, pos, label
+
+
+@dataclass
+class _Batch:
+    elements: list[str]            # element id -> symbol (sorted)
+    kinds: np.ndarray              # int32 (n_elements,)
+    positions: np.ndarray          # (n_atoms, 3)
+    offsets: np.ndarray            # int64 (n_structures + 1,)
+    element_ids: np.ndarray        # int32 (n_atoms,)
+    structure_of_atom: np.ndarray  # int64 (n_atoms,)
+
+
+def _make_batch(structures: Sequence, atom_types: Mapping[str, str]) -> tuple[_Batch, list]:
+    elements = sorted(atom_types)
+    eid = {e: k for k, e in enumerate(elements)}
+    pos_parts, id_parts, labels = [], [], []
+    offsets = [0]
+    for k, item in enumerate(structures):
+        syms, pos, label = _unpack_structure(item, k)
+        ids = np.fromiter((eid.get(s, -1) for s in syms), dtype=np.int32, count=len(syms))
+        keep = ids >= 0
+        pos_parts.append(pos[keep])
+        id_parts.append(ids[keep])
+        offsets.append(offsets[-1] + int(keep.sum()))
+        labels.append(label)
+    n_struct = len(offsets) - 1
+    positions = np.ascontiguousarray(np.concatenate(pos_parts) if pos_parts else np.zeros((0, 3)))
+    ids = np.ascontiguousarray(np.concatenate(id_parts) if id_parts else np.zeros(0, np.int32), dtype=np.int32)
+    off = np.asarray(offsets, dtype=np.int64)
+    kinds = np.array([_KIND[atom_types[e]] for e in elements], dtype=np.int32)
+    sizes = np.diff(off)
+    structure_of_atom = np.repeat(np.arange(n_struct, dtype=np.int64), sizes)
+    return _Batch(elements, kinds, positions, off, ids, structure_of_atom), labels
+
+
+def _cutoff_matrix(elements: list[str], table: Mapping[str, float], scale: float = 1.0) -> np.ndarray:
+    ne = len(elements)
+    m = np.zeros((ne, ne), dtype=np.float64)
+    for a in range(ne):
+        for b in range(ne):
+            v = table.get(element_pair_key(elements[a], elements[b]))
+            if v is not None:
+                m[a, b] = scale * float(v)
+    return m
+
+
+def _median(values: np.ndarray) -> float:
+    return float(np.median(values))
+
+
+ANGLE_BIN_DEG = 2.0
+ANGLE_SMOOTH_DEG = 4.0
+ANGLE_MODE_MIN_HEIGHT = 0.15
+
+
+def angle_modes(angles_deg: np.ndarray) -> list[float]:
+    """Peaks of an angle distribution (degrees).
+
+    Histogram on [0, 180] with 2-degree bins, smoothed by a Gaussian of 4 degrees (reflected at
+    0 and 180), local maxima at least 15 % of the highest one. Each mode is reported as the
+    median of the angles within +-10 degrees of the peak, rounded to 0.01 degree.
+    """
+    a = np.asarray(angles_deg, dtype=float)
+    if a.size == 0:
+        return []
+    nb = int(round(180.0 / ANGLE_BIN_DEG))
+    hist, edges = np.histogram(a, bins=nb, range=(0.0, 180.0))
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    half = int(np.ceil(3 * ANGLE_SMOOTH_DEG / ANGLE_BIN_DEG))
+    padded = np.concatenate([hist[half - 1::-1], hist, hist[: -half - 1: -1]]).astype(float)
+    x = np.arange(-half, half + 1) * ANGLE_BIN_DEG
+    kernel = np.exp(-0.5 * (x / ANGLE_SMOOTH_DEG) ** 2)
+    smooth = np.convolve(padded, kernel, mode="same")[half:half + nb]
+    top = smooth.max()
+    modes = []
+    for k in range(nb):
+        left = smooth[k - 1] if k > 0 else -np.inf
+        right = smooth[k + 1] if k < nb - 1 else -np.inf
+        if smooth[k] >= ANGLE_MODE_MIN_HEIGHT * top and smooth[k] > left and smooth[k] >= right:
+            near = a[np.abs(a - centres[k]) <= 10.0]
+            modes.append(round(float(np.median(near)) if near.size else float(centres[k]), 2))
+    return sorted(set(modes))
+
+
+def _fallback_node_bond_length(atom_types: Mapping[str, str], cutoffs: Mapping[str, float]) -> float:
+    node_node, node_other = [], []
+    for key, v in cutoffs.items():
+        a, b = key.split("-")
+        ta, tb = atom_types.get(a), atom_types.get(b)
+        if ta == "node" and tb == "node":
+            node_node.append(v)
+        elif "node" in (ta, tb) and ta is not None and tb is not None:
+            node_other.append(2.0 * v)
+    if node_node:
+        return float(np.median(node_node))
+    if node_other:
+        return float(np.median(node_other))
+    return DEFAULT_BOND_LENGTH
+
+
+def geometry_statistics(
+    structures: Iterable,
+    node_elements: Sequence[str] | None = None,
+    linker_elements: Sequence[str] = (),
+    shell_elements: Sequence[str] = (),
+    pair_cutoffs: Mapping | None = None,
+    labels: Sequence[str] | None = None,
+    rules=None,
+    num_threads: int | None = None,
+) -> GeometryStatistics:
+    """Learn bond, contact, angle and coordination medians from a structure library (ref §4.7).
+
+    Parameters
+    ----------
+    structures : iterable of ``(symbols, positions)``, ``(symbols, positions, label)`` or objects
+        with ``.symbols`` and ``.positions`` (and optionally ``.label``); positions (n, 3) in
+        angstrom, each structure an isolated cluster. Atoms of elements that are not node,
+        linker or shell elements are ignored.
+    node_elements, linker_elements, shell_elements : element symbols of each atom type.
+    pair_cutoffs : ``{('Pb', 'I'): 3.36, ...}`` or ``{'Pb-I': 3.36}`` bond cutoffs in angstrom
+        (unordered pairs). Node/non-node association uses 1.15 x cutoff (ref §4.7).
+    labels : optional label per structure (overrides labels carried by the structures).
+    rules : optional :class:`~clusterdynamicsml.clusters.extract.ClusterRules` (roles and level-0 cutoffs,
+        including its ``default_cutoff``), or any object with ``node_elements``,
+        ``linker_elements``, ``shell_elements`` and a ``pair_cutoffs`` (or ``cutoffs``) mapping.
+        Explicit ``pair_cutoffs`` override the rules' values.
+    num_threads : threads of the C++ kernels (None: package default). Results do not depend on it.
+
+    Returns
+    -------
+    GeometryStatistics (JSON-serialisable with ``to_json``).
+
+    Raises ValueError for malformed structures, overlapping or missing node elements, bad
+    cutoffs, or a library without any node atom.
+    """
+    atom_types = atom_types_from(node_elements, linker_elements, shell_elements, rules=rules)
+    raw_cutoffs = dict(_rules_cutoffs(rules)) if rules is not None else {}
+    if pair_cutoffs:
+        raw_cutoffs.update(pair_cutoffs)
+    cutoffs = _parse_cutoffs(raw_cutoffs)
+    nthreads = resolve_threads(num_threads)
+    structures = list(structures)
+    if not structures:
+        raise ValueError("the structure library is empty")
+    batch, carried_labels = _make_batch(structures, atom_types)
+    if labels is not None:
+        labels = list(labels)
+        if len(labels) != len(structures):
+            raise ValueError(f"got {len(labels)} labels for {len(structures)} structures")
+    else:
+        labels = carried_labels
+    elements, kinds = batch.elements, batch.kinds
+    ne = len(elements)
+    is_node_atom = kinds[batch.element_ids] == _KIND["node"] if batch.element_ids.size else np.zeros(0, bool)
+    nodes_per_struct = np.bincount(batch.structure_of_atom[is_node_atom], minlength=len(structures))
+    if not np.any(nodes_per_struct > 0):
+        raise ValueError(
+            f"no structure of the library contains a node atom (node elements: "
+            f"{sorted(e for e, t in atom_types.items() if t == 'node')})"
+        )
+
+    # ---- pass 1 ----------------------------------------------------------------------
+    assoc = _cutoff_matrix(elements, cutoffs, ASSOCIATION_SCALE)
+    p1 = _core.scaffold_statistics(batch.positions, batch.offsets, batch.element_ids, kinds, assoc, nthreads)
+    support: dict[str, int] = {}
+    atom_in_pass1 = nodes_per_struct[batch.structure_of_atom] > 0
+    nearest = p1["nearest"]
+    seed: dict[str, float] = {}
+    min_contact: dict[str, float] = {}
+    ids = batch.element_ids
+    for a in range(ne):
+        rows = atom_in_pass1 & (ids == a)
+        for b in range(a, ne):
+            vals = nearest[rows, b]
+            if a != b:
+                other = atom_in_pass1 & (ids == b)
+                vals = np.concatenate([vals, nearest[other, a]])
+            vals = vals[np.isfinite(vals)]
+            if vals.size:
+                key = element_pair_key(elements[a], elements[b])
+                seed[key] = _median(vals)
+                support[f"seed_contact:{key}"] = int(vals.size)
+            # the shortest distance ever seen, over ALL structures (not only those with nodes)
+            allv = nearest[ids == a, b]
+            allv = allv[np.isfinite(allv)]
+            if allv.size:
+                min_contact[element_pair_key(elements[a], elements[b])] = float(allv.min())
+
+    bonds: dict[str, list[np.ndarray]] = {}
+    ei, ej, ed = p1["edge_i"], p1["edge_j"], p1["edge_d"]
+    ai, an, ad = p1["assoc_atom"], p1["assoc_node"], p1["assoc_d"]
+    for x, y, d in ((ei, ej, ed), (ai, an, ad)):
+        if d.size == 0:
+            continue
+        pa, pb = np.minimum(ids[x], ids[y]), np.maximum(ids[x], ids[y])
+        code = pa * ne + pb
+        for c in np.unique(code):
+            key = element_pair_key(elements[c // ne], elements[c % ne])
+            bonds.setdefault(key, []).append(d[code == c])
+    bond_medians = {}
+    for key, parts in bonds.items():
+        vals = np.concatenate(parts)
+        bond_medians[key] = _median(vals)
+        support[f"bond:{key}"] = int(vals.size)
+    if ed.size:
+        node_bond = _median(ed)
+        support["node_bond_length"] = int(ed.size)
+    else:
+        node_bond = _fallback_node_bond_length(atom_types, cutoffs)
+
+    coord = p1["coordination"]
+    tracked_types = [t for t in ATOM_TYPES if t == "node" or t in atom_types.values()]
+    node_rows = atom_in_pass1 & is_node_atom
+    node_coord = {}
+    for t in tracked_types:
+        vals = coord[node_rows, _KIND[t]]
+        if vals.size:
+            node_coord[t] = _median(vals)
+            support[f"node_coordination:{t}"] = int(vals.size)
+    non_node_coord = {}
+    for a in range(ne):
+        if kinds[a] == _KIND["node"]:
+            continue
+        vals = coord[atom_in_pass1 & (ids == a), _KIND["node"]]
+        if vals.size:
+            non_node_coord[elements[a]] = _median(vals)
+            support[f"non_node_node_coordination:{elements[a]}"] = int(vals.size)
+    angles, modes = {}, {}
+    ka, kb, deg = p1["angle_kind_a"], p1["angle_kind_b"], p1["angle_deg"]
+    for x in range(3):
+        for y in range(x, 3):
+            sel = (ka == x) & (kb == y)
+            if np.any(sel):
+                key = type_pair_key(ATOM_TYPES[x], ATOM_TYPES[y])
+                angles[key] = _median(deg[sel])
+                modes[key] = angle_modes(deg[sel])
+                support[f"node_angle:{key}"] = int(sel.sum())
+
+    # ---- pass 2 ----------------------------------------------------------------------
+    contact_cut: dict[str, float] = {}
+    for a in range(ne):
+        for b in range(a, ne):
+            key = element_pair_key(elements[a], elements[b])
+            fallback = cutoffs.get(key, node_bond)
+            target = seed.get(key)
+            if target is None:
+                continue
+            contact_cut[key] = min(1.25 * target + 0.15, 1.40 * fallback + 0.20)
+    cmat = _cutoff_matrix(elements, contact_cut)
+    p2 = _core.contact_statistics(batch.positions, batch.offsets, ids, cmat, nthreads)
+    ci, cj, cd, counts = p2["i"], p2["j"], p2["d"], p2["counts"]
+    contact_medians, type_contact = {}, {}
+    if cd.size:
+        ea, eb = ids[ci], ids[cj]
+        code = np.minimum(ea, eb) * ne + np.maximum(ea, eb)
+        for c in np.unique(code):
+            key = element_pair_key(elements[c // ne], elements[c % ne])
+            vals = cd[code == c]
+            contact_medians[key] = _median(vals)
+            support[f"contact:{key}"] = int(vals.size)
+        ta, tb = kinds[ea], kinds[eb]
+        tcode = np.minimum(ta, tb) * 3 + np.maximum(ta, tb)
+        for c in np.unique(tcode):
+            key = type_pair_key(ATOM_TYPES[c // 3], ATOM_TYPES[c % 3])
+            vals = cd[tcode == c]
+            type_contact[key] = _median(vals)
+            support[f"geometry_contact:{key}"] = int(vals.size)
+    atom_coord = {}
+    atom_kinds = kinds[ids] if ids.size else np.zeros(0, np.int32)
+    by_type = np.zeros((ids.size, 3), dtype=np.int64)
+    for e in range(ne):
+        by_type[:, kinds[e]] += counts[:, e]
+    for c in tracked_types:
+        rows = atom_kinds == _KIND[c]
+        if not np.any(rows):
+            continue
+        for t in tracked_types:
+            key = coordination_key(c, t)
+            atom_coord[key] = _median(by_type[rows, _KIND[t]])
+            support[f"atom_coordination:{key}"] = int(rows.sum())
+
+    return GeometryStatistics(
+        atom_type_by_element=dict(sorted(atom_types.items())),
+        pair_cutoffs=dict(sorted(cutoffs.items())),
+        node_bond_length=float(node_bond),
+        bond_length_medians=dict(sorted(bond_medians.items())),
+        seed_contact_medians=dict(sorted(seed.items())),
+        min_contact_distances=dict(sorted(min_contact.items())),
+        contact_cutoffs=dict(sorted(contact_cut.items())),
+        contact_distance_medians=dict(sorted(contact_medians.items())),
+        geometry_contact_distance_medians=dict(sorted(type_contact.items())),
+        node_angle_medians=dict(sorted(angles.items())),
+        node_angle_modes=dict(sorted(modes.items())),
+        node_coordination_medians=node_coord,
+        non_node_node_coordination_medians=dict(sorted(non_node_coord.items())),
+        atom_coordination_medians=atom_coord,
+        support=dict(sorted(support.items())),
+        n_structures=len(structures),
+        labels=tuple(sorted({str(x) for x in labels if x is not None})),
+    )
+
+
+def measure_structure(symbols, positions, stats: GeometryStatistics, num_threads: int | None = None) -> dict:
+    """Measure one structure with the definitions and learned cutoffs of ``stats``.
+
+    Runs the same two C++ passes as :func:`geometry_statistics` on a single structure, with the
+    pass-2 contact cutoffs taken from ``stats`` (so the numbers are directly comparable with the
+    learned medians). Atoms of elements unknown to ``stats`` are ignored.
+
+    Returns a dict with
+    ``shortest_contact`` (angstrom, over all atom pairs; inf with fewer than two atoms),
+    ``shortest_contact_pair`` (element pair key), ``min_distance_ratio`` (min over pairs of
+    d / ``stats.min_distance``; >= 1 means no contact is shorter than the learned minimum),
+    ``pair_min_distances`` (element pair -> shortest distance), ``bond_length_medians``,
+    ``node_coordination_medians``, ``non_node_node_coordination_medians`` and
+    ``atom_coordination_medians`` (same keys as :class:`GeometryStatistics`).
+    """
+    atom_types = dict(stats.atom_type_by_element)
+    batch, _ = _make_batch([(symbols, positions)], atom_types)
+    elements, kinds, ids = batch.elements, batch.kinds, batch.element_ids
+    ne = len(elements)
+    nthreads = resolve_threads(num_threads)
+    assoc = _cutoff_matrix(elements, stats.pair_cutoffs, ASSOCIATION_SCALE)
+    p1 = _core.scaffold_statistics(batch.positions, batch.offsets, ids, kinds, assoc, nthreads)
+    out: dict = {"shortest_contact": float("inf"), "shortest_contact_pair": None, "min_distance_ratio": float("inf")}
+    pair_min: dict[str, float] = {}
+    nearest = p1["nearest"]
+    for a in range(ne):
+        rows = ids == a
+        if not np.any(rows):
+            continue
+        for b in range(ne):
+            v = nearest[rows, b]
+            v = v[np.isfinite(v)]
+            if v.size == 0:
+                continue
+            key = element_pair_key(elements[a], elements[b])
+            d = float(v.min())
+            pair_min[key] = min(d, pair_min.get(key, np.inf))
+    for key, d in pair_min.items():
+        a, b = key.split("-")
+        if d < out["shortest_contact"]:
+            out["shortest_contact"], out["shortest_contact_pair"] = d, key
+        out["min_distance_ratio"] = min(out["min_distance_ratio"], d / stats.min_distance(a, b))
+    out["pair_min_distances"] = dict(sorted(pair_min.items()))
+
+    bonds: dict[str, list] = {}
+    for x, y, d in ((p1["edge_i"], p1["edge_j"], p1["edge_d"]), (p1["assoc_atom"], p1["assoc_node"], p1["assoc_d"])):
+        for xx, yy, dd in zip(ids[x].tolist(), ids[y].tolist(), d.tolist()):
+            bonds.setdefault(element_pair_key(elements[xx], elements[yy]), []).append(dd)
+    out["bond_length_medians"] = {k: _median(np.asarray(v)) for k, v in sorted(bonds.items())}
+
+    coord = p1["coordination"]
+    node_rows = kinds[ids] == _KIND["node"] if ids.size else np.zeros(0, bool)
+    tracked = [t for t in ATOM_TYPES if t == "node" or t in atom_types.values()]
+    out["node_coordination_medians"] = (
+        {t: _median(coord[node_rows, _KIND[t]]) for t in tracked} if np.any(node_rows) else {}
+    )
+    out["non_node_node_coordination_medians"] = {
+        elements[a]: _median(coord[ids == a, 0])
+        for a in range(ne)
+        if kinds[a] != _KIND["node"] and np.any(ids == a)
+    }
+    cmat = np.zeros((ne, ne))
+    for a in range(ne):
+        for b in range(ne):
+            cmat[a, b] = stats.contact_cutoff(elements[a], elements[b])
+    p2 = _core.contact_statistics(batch.positions, batch.offsets, ids, cmat, nthreads)
+    by_type = np.zeros((ids.size, 3), dtype=np.int64)
+    for e in range(ne):
+        by_type[:, kinds[e]] += p2["counts"][:, e]
+    atom_kinds = kinds[ids] if ids.size else np.zeros(0, np.int32)
+    atom_coord = {}
+    for c in tracked:
+        rows = atom_kinds == _KIND[c]
+        if np.any(rows):
+            for t in tracked:
+                atom_coord[coordination_key(c, t)] = _median(by_type[rows, _KIND[t]])
+    out["atom_coordination_medians"] = atom_coord
+    return out

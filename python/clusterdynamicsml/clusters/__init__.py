@@ -1,0 +1,16 @@
+"""Per-frame cluster extraction and labels."""
+
+from .extract import (  # noqa: F401
+    AtomSpec,
+    Cluster,
+    ClusterRules,
+    ELEMENTS,
+    FrameClusterSummary,
+    ROLES,
+    cluster_ids,
+    count_labels,
+    extract_clusters,
+    format_label,
+    parse_label,
+    summarize_frame,
+)

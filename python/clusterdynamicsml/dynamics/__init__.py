@@ -1,0 +1,35 @@
+"""Time-binned cluster dynamics: counts, matrices, lifetimes, rates; chunked parallel maps."""
+
+from .analyze import (  # noqa: F401
+    CLUSTER_DISTRIBUTION_COLUMNS,
+    DATASET_FORMAT,
+    DATASET_VERSION,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_TIMESTEP_FS,
+    DISPLAY_MODES,
+    DynamicsResult,
+    ENERGY_COLUMNS,
+    LIFETIME_COLUMNS,
+    LIFETIME_EXTRA_COLUMNS,
+    LifetimeSummary,
+    SeriesLifetimes,
+    TimeWindow,
+    analyze_dynamics,
+    assign_bins,
+    build_bin_edges,
+    count_chunk,
+    dynamics_from_counts,
+    kaplan_meier_mean,
+    label_size,
+    resolve_bin_width,
+    resolve_time_window,
+    series_lifetimes,
+    summarize_series,
+)
+from .parallel import (  # noqa: F401
+    ChunkView,
+    chunk_bounds,
+    default_threads_per_worker,
+    map_chunks,
+    run_chunk,
+)

@@ -1,0 +1,26 @@
+"""The structure library: writing it from frames and reading it back."""
+
+from .read import (  # noqa: F401
+    AtomTypes,
+    DESCRIPTOR_NAMES,
+    LIFETIME_FIELDS,
+    STRUCTURE_SUFFIXES,
+    StructureFileError,
+    StructureLibrary,
+    StructureObservation,
+    TrainingRow,
+    build_training_rows,
+    load_lifetime_table,
+    parse_label_counts,
+    read_library,
+    read_structure,
+    shape_descriptors,
+    shape_descriptors_batch,
+)
+from .write import (  # noqa: F401
+    LibrarySummary,
+    METADATA_NAME,
+    PROGRESS_NAME,
+    frame_stem,
+    write_library,
+)

@@ -1,0 +1,47 @@
+"""Run file, workflow, reports and the command line."""
+
+from .config import (  # noqa: F401
+    ClustersConfig,
+    ConfigError,
+    DynamicsConfig,
+    FramesConfig,
+    LibraryConfig,
+    PairCutoff,
+    PredictConfig,
+    ReportConfig,
+    RunConfig,
+    RunSettings,
+    SaxsConfig,
+    _SECTIONS,
+    flatten,
+)
+from .workflow import (  # noqa: F401
+    DATASET_FORMAT,
+    DATASET_VERSION,
+    RunResult,
+    STEPS,
+    StageUnavailable,
+    StepRecord,
+    compare_runs,
+    environment_info,
+    list_runs,
+    load_run,
+    run,
+    write_json,
+)
+from .report import (  # noqa: F401
+    FIGURES,
+    MAX_OBSERVED_TRACES,
+    MAX_PREDICTED_TRACES,
+    make_figures,
+    table_rows,
+    write_html_report,
+    write_pptx_report,
+)
+from .cli import (  # noqa: F401
+    CLIError,
+    PROG,
+    build_parser,
+    entry_point,
+    main,
+)

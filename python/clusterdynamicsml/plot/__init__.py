@@ -1,0 +1,2 @@
+"""Figures (matplotlib, imported when used)."""
+
