@@ -361,7 +361,7 @@ def test_bad_input_is_rejected():
         geometry_statistics(good, ["Pb"], ["I"], pair_cutoffs={("Pb", "I", "O"): 3})
     with pytest.raises(ValueError, match="no structure of the library contains a node atom"):
         geometry_statistics(good, ["Sn"], ["I"])
-    with pytest.raises(ValueError, match="1-3 letters"):
+    with pytest.raises(ValueError, match="unknown element '1'"):
         geometry_statistics([(["Pb", "1"], pos[:2])], ["Pb"])
     with pytest.raises(ValueError, match="2 labels for 1 structures"):
         geometry_statistics(good, ["Pb"], labels=["a", "b"])

@@ -32,7 +32,6 @@ thread count.
 """
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .. import _core
+from ..chem import normalize_element, pair_key, parse_pair
 from .._threads import resolve_threads
 from .._validate import as_positions
 
@@ -52,23 +52,9 @@ DEFAULT_NODE_NODE_ANGLE = 180.0
 DEFAULT_NODE_ANGLE = 120.0
 
 
-@functools.lru_cache(maxsize=1024)
-def _normalize_cached(symbol: str) -> str:
-    s = symbol.strip()
-    if not s or not s.isalpha() or len(s) > 3:
-        raise ValueError(f"element symbols must be 1-3 letters, got {symbol!r}")
-    return s[0].upper() + s[1:].lower()
-
-
-def normalize_element(symbol) -> str:
-    """'PB' / 'pb' / ' Pb ' -> 'Pb'. Raises ValueError for an empty or non-alphabetic symbol."""
-    return _normalize_cached(str(symbol))
-
-
 def element_pair_key(a: str, b: str) -> str:
-    """Unordered element pair key, alphabetical: ('Pb', 'I') -> 'I-Pb'."""
-    a, b = sorted((a, b))
-    return f"{a}-{b}"
+    """Unordered element pair key, alphabetical: ('Pb', 'I') -> 'I-Pb' (:func:`chem.pair_key`)."""
+    return pair_key(a, b)
 
 
 def type_pair_key(a: str, b: str) -> str:
@@ -89,19 +75,17 @@ def _parse_cutoffs(pair_cutoffs) -> dict[str, float]:
     if not isinstance(pair_cutoffs, Mapping):
         raise ValueError(f"pair_cutoffs must be a mapping {{('Pb', 'I'): 3.36, ...}}, got {type(pair_cutoffs).__name__}")
     for key, value in pair_cutoffs.items():
-        if isinstance(key, str):
-            parts = key.replace(":", "-").split("-")
-        else:
-            parts = list(key)
-        if len(parts) != 2:
-            raise ValueError(f"pair_cutoffs keys must be element pairs like ('Pb', 'I') or 'Pb-I', got {key!r}")
+        try:
+            pair = parse_pair(key)
+        except ValueError as exc:
+            raise ValueError(f"pair_cutoffs keys must be element pairs like ('Pb', 'I') or 'Pb-I': {exc}") from None
         try:
             v = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"pair cutoff for {key!r} must be a number in angstrom, got {value!r}") from None
         if not np.isfinite(v) or v <= 0:
             raise ValueError(f"pair cutoff for {key!r} must be finite and > 0 angstrom, got {value!r}")
-        out[element_pair_key(normalize_element(parts[0]), normalize_element(parts[1]))] = v
+        out[str(pair)] = v
     return out
 
 

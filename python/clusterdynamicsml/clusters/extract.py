@@ -44,13 +44,13 @@ centroid of its core atoms lies in the primary cell.
 from __future__ import annotations
 
 import collections
-import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
 
 from ..geometry.box import Box
+from .. import chem
 from ..chem import SYMBOLS
 from .._validate import as_cutoff
 from ..geometry.neighbors import connected_components, neighbor_pairs_typed
@@ -71,7 +71,6 @@ __all__ = [
 
 #: The 118 element symbols in order of atomic number (from :mod:`clusterdynamicsml.chem`).
 ELEMENTS: tuple[str, ...] = SYMBOLS
-_ELEMENT_SET = frozenset(ELEMENTS)
 
 ROLES = ("node", "linker", "shell")
 _FACE_EPS = 1e-9
@@ -94,11 +93,10 @@ AtomSpec = tuple  # (element: str, residue: str | None)
 def _element(value, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{where}: expected an element symbol such as 'Pb', got {value!r}")
-    sym = value.strip()
-    sym = sym[:1].upper() + sym[1:].lower()
-    if sym not in _ELEMENT_SET:
-        raise ValueError(f"{where}: unknown element {value!r} (expected a symbol of the periodic table, e.g. 'Pb')")
-    return sym
+    try:
+        return chem.normalize_element(value)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def _atom_spec(value, where: str) -> AtomSpec:
@@ -166,14 +164,10 @@ def _level(value, where: str) -> int:
 
 
 def _pair_key(key, where: str) -> tuple[str, str]:
-    if isinstance(key, str):
-        parts = re.split(r"\s*[-:,/ ]\s*", key.strip())
-        if len(parts) != 2:
-            raise ValueError(f"{where}: expected an element pair such as 'Pb-I' or ('Pb', 'I'), got {key!r}")
-        key = parts
-    if not isinstance(key, (tuple, list)) or len(key) != 2:
-        raise ValueError(f"{where}: expected an element pair such as ('Pb', 'I'), got {key!r}")
-    return (_element(key[0], where), _element(key[1], where))
+    try:
+        return chem.parse_pair(key, ordered=True)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def _cutoff_entries(cutoffs) -> list[tuple[tuple[str, str], object]]:
@@ -454,63 +448,18 @@ class ClusterRules:
 
 # --------------------------------------------------------------------------- labels
 
-_LABEL_TOKEN = re.compile(r"([A-Z][a-z]*)(\d*)")
-
-
 def format_label(counts: Mapping[str, int], rules: ClusterRules | None = None) -> str:
-    """Stoichiometry label from element counts.
+    """Stoichiometry label from element counts (:func:`clusterdynamicsml.chem.format_label`).
 
     With ``rules``: node elements first, then linker, then shell elements, each group
     alphabetical; elements in no role come last, alphabetical. Without rules: all
     alphabetical. Zero counts are dropped; a count of 1 is written without a number:
-    ``{"Pb": 2, "I": 5}`` gives ``"Pb2I5"``.
+    ``{"Pb": 2, "I": 5}`` gives ``"Pb2I5"``; an empty composition is a ValueError.
     """
-    if not isinstance(counts, Mapping):
-        raise ValueError(f"counts must be a mapping element -> count, got {type(counts).__name__}")
-    clean: dict[str, int] = {}
-    for el, n in counts.items():
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"count of {el!r} must be a non-negative integer, got {n!r}")
-        if el not in _ELEMENT_SET:
-            raise ValueError(f"unknown element {el!r} in counts (expected symbols such as 'Pb')")
-        if n:
-            clean[el] = int(n)
-    if not clean:
-        raise ValueError(f"cannot label an empty composition: {dict(counts)!r}")
-    order = list(rules.label_order()) if rules is not None else []
-    rank = {el: k for k, el in enumerate(order)}
-    els = sorted(clean, key=lambda e: (rank.get(e, len(order)), e))
-    return "".join(el if clean[el] == 1 else f"{el}{clean[el]}" for el in els)
+    return chem.format_label(counts, rules)
 
 
-def parse_label(label: str) -> dict[str, int]:
-    """Element counts of a label, e.g. ``"Pb2I5"`` -> ``{"Pb": 2, "I": 5}`` (in label order).
-
-    Reads any label made of ``([A-Z][a-z]*)(\\d*)`` tokens with known element symbols.
-    Raises ValueError for anything else (unknown symbols, repeated elements, a count of 0,
-    stray characters).
-    """
-    if not isinstance(label, str) or not label:
-        raise ValueError(f"label must be a non-empty string such as 'Pb2I5', got {label!r}")
-    out: dict[str, int] = {}
-    pos = 0
-    for m in _LABEL_TOKEN.finditer(label):
-        if m.start() != pos:
-            break
-        el, num = m.group(1), m.group(2)
-        if el not in _ELEMENT_SET:
-            raise ValueError(f"label {label!r}: unknown element {el!r}")
-        if el in out:
-            raise ValueError(f"label {label!r}: element {el!r} appears twice")
-        n = int(num) if num else 1
-        if n == 0:
-            raise ValueError(f"label {label!r}: count 0 for {el!r}")
-        out[el] = n
-        pos = m.end()
-    if pos != len(label):
-        raise ValueError(f"label {label!r} is not a stoichiometry label (expected tokens like 'Pb2', 'I5'; "
-                         f"stuck at {label[pos:]!r})")
-    return out
+parse_label = chem.parse_label
 
 
 # --------------------------------------------------------------------------- clusters
