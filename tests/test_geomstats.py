@@ -271,14 +271,11 @@ def test_untracked_elements_are_ignored_and_objects_accepted():
 
 
 def test_rules_object_supplies_types_and_cutoffs():
-    class Rules:
-        node_elements = ("Pb",)
-        linker_elements = ("I",)
-        shell_elements = ("O",)
-        pair_cutoffs = {("Pb", "I"): 3.5, ("Pb", "O"): 3.0}
+    from clusterdynamicsml.rules import ClusterRules
 
+    rules = ClusterRules(node=["Pb"], linker=["I"], shell=["O"], cutoffs={("Pb", "I"): 3.5, ("Pb", "O"): 3.0})
     lib = pbio_library(10, seed=2)
-    assert geometry_statistics(lib, rules=Rules()).to_dict() == geometry_statistics(
+    assert geometry_statistics(lib, rules=rules).to_dict() == geometry_statistics(
         lib, ["Pb"], ["I"], ["O"], CUTOFFS).to_dict()
 
 

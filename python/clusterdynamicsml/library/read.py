@@ -33,9 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..chem import format_label, normalize_element, parse_label
+from ..chem import format_label, parse_label
 from ..io.frames import FileFormatError
 from ..io.frames import read_structure as _read_frame_file
+from ..rules import as_rules
 from .descriptors import DESCRIPTOR_NAMES, shape_descriptors, shape_descriptors_batch  # noqa: F401
 
 STRUCTURE_SUFFIXES = (".xyz", ".pdb")
@@ -72,12 +73,12 @@ _OPTIONAL_LIFETIME_FIELDS = {"mean_lifetime_fs", "std_lifetime_fs"}
 # atom-type rules
 
 
-_norm_element = normalize_element
 
 
 @dataclass(frozen=True)
 class AtomTypes:
-    """The atom-type view of a ``ClusterRules`` that this module needs.
+    """The atom-type view of a :class:`~clusterdynamicsml.rules.ClusterRules` that the library
+    and the prediction need (a thin conversion: :meth:`from_rules`).
 
     node, linker, shell : tuples of (element, residue or None).
     shells_in_label : whether shell elements enter the stoichiometry label.
@@ -91,57 +92,15 @@ class AtomTypes:
     cutoffs: dict = field(default_factory=dict)
 
     @classmethod
-    def from_rules(cls, rules) -> "AtomTypes":
-        """Build from a ``ClusterRules`` (or any object / mapping with node, linker, shell)."""
+    def from_rules(cls, rules) -> AtomTypes:
+        """The view of a ``ClusterRules`` (or of a mapping for ``ClusterRules.from_dict``)."""
         if isinstance(rules, AtomTypes):
             return rules
-        if rules is None:
-            raise ValueError("rules must be a ClusterRules (node/linker/shell element lists), got None")
-
-        def get(key, default=None):
-            if isinstance(rules, Mapping):
-                return rules.get(key, default)
-            return getattr(rules, key, default)
-
-        def specs(key):
-            value = get(key, ()) or ()
-            if isinstance(value, str):
-                value = [value]
-            out = []
-            for item in value:
-                if isinstance(item, str):
-                    out.append((_norm_element(item), None))
-                elif isinstance(item, (tuple, list)) and len(item) in (1, 2):
-                    res = item[1] if len(item) == 2 else None
-                    res = str(res).strip() or None if res is not None else None
-                    out.append((_norm_element(str(item[0])), res))
-                elif hasattr(item, "element"):
-                    res = getattr(item, "residue", None)
-                    out.append((_norm_element(str(item.element)), str(res).strip() or None if res else None))
-                else:
-                    raise ValueError(f"rules.{key} entries must be element symbols or (element, residue) pairs, got {item!r}")
-            return tuple(out)
-
-        node, linker, shell = specs("node"), specs("linker"), specs("shell")
-        if not node:
-            raise ValueError("rules must define at least one node element, got node=[]")
+        r = as_rules(rules, mappings=True)
         cutoffs: dict = {}
-        for key, value in dict(get("cutoffs", {}) or {}).items():
-            names = [_norm_element(str(k[0] if isinstance(k, (tuple, list)) else k)) for k in key]
-            if len(names) == 1:  # a frozenset key of a same-element pair
-                names = names * 2
-            if len(names) != 2:
-                raise ValueError(f"rules.cutoffs keys must be element pairs, got {key!r}")
-            a, b = names
-            if isinstance(value, Mapping):
-                levels = {int(k): float(v) for k, v in value.items()}
-                d = levels.get(0, min(levels.values()) if levels else None)
-            else:
-                d = float(value)
-            if d is not None and d > 0:
-                cutoffs[(a, b)] = d
-                cutoffs[(b, a)] = d
-        return cls(node, linker, shell, bool(get("shells_in_label", False)), cutoffs)
+        for (a, b), d in r.pair_cutoffs.items():
+            cutoffs[(a, b)] = cutoffs[(b, a)] = d
+        return cls(r.node, r.linker, r.shell, r.shells_in_label, cutoffs)
 
     @property
     def node_elements(self) -> tuple:
