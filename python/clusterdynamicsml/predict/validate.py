@@ -283,13 +283,13 @@ def validate_extrapolation(config, train_max_node_count=None, target_node_counts
     cfg = config if isinstance(config, RunConfig) else RunConfig.from_toml(config)
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         res = run(cfg, output_dir=tmp, steps=("frames", "dynamics", "library"), progress=False)
-        dyn = res.data["dynamics"]
+        dyn = res.dynamics
         from ..clusters.extract import ClusterRules
 
         rules = ClusterRules.from_dict(cfg.cluster_rules_dict())
-        box = _box_lengths(res.data.get("frames"))
+        box = _box_lengths(res.frames)
         report = validate_extrapolation_data(
-            res.data["library_dir"], dyn, rules, train_max_node_count, target_node_counts,
+            res.library_dir, dyn, rules, train_max_node_count, target_node_counts,
             population_model=population_model or getattr(cfg.predict, "population_model", None),
             n_bootstrap=cfg.predict.bootstrap if n_bootstrap is None else n_bootstrap, seed=cfg.run.seed, box_lengths=box)
     report.settings["run_file"] = str(getattr(cfg, "source", "") or "")
