@@ -239,3 +239,38 @@ def test_nacl_1450K_extrapolation_meets_the_issue_thresholds(shared_data, tmp_pa
     assert s["max_rg_relative_error"] <= 0.25
     assert s["count_coverage_90"] >= 4
     assert rep.comparison["reference"]["summary"]["sizes_within_factor_2"] < 6  # the reference ridge does not extrapolate
+
+
+@pytest.mark.slow
+def test_predict_clusters_default_model_records_choice_validation_and_tables(tmp_path):
+    from test_predict import RULES, lifetime_row, write_chain
+
+    from clusterdynamicsml.predict.core import DEFAULT_POPULATION_MODEL, PredictionResult, predict_clusters
+
+    rng = np.random.default_rng(5)
+    lib, table = tmp_path / "lib", []
+    for n, (count, occ, life) in zip(range(1, 6), [(3.0, 1.0, 200.0), (1.0, 0.6, 80.0), (0.4, 0.3, 50.0), (0.17, 0.15, 35.0), (0.08, 0.08, 28.0)]):
+        label = "Pb" if n == 1 else f"Pb{n}" + ("I" if n == 2 else f"I{n - 1}")
+        for k in range(3):
+            write_chain(lib / label / f"frame_{k:04d}_AAA.xyz", n, rng)
+        table.append(lifetime_row(label, 2 * n - 1, count, occ, life))
+    res = predict_clusters(lib, table, RULES, [6, 7], timestep_fs=10.0, n_bootstrap=20, debye_waller=False, box_lengths=[30.0] * 3)
+    assert res.population_model == DEFAULT_POPULATION_MODEL == "fisher"
+    assert "measured" in res.population_choice["reason"] and "bulk_kT_per_node" in res.population_choice["free_energy"]
+    counts = [p["count_per_frame"] for p in res.size_predictions]
+    assert counts[0] > counts[1] > 0 and counts[0] < 0.08  # falls below the last observed size
+    for n in (6, 7):
+        cs = [c for c in res.candidates if c.node_count == n]
+        assert cs[0].label == f"Pb{n}I{n - 1}" and cs[0].rank == 1  # the observed chain stoichiometry
+        assert sum(c.share for c in cs) <= 1.0 + 1e-12
+        assert all(c.weight > 0 and c.uncertainty["share"]["p05"] <= c.share <= c.uncertainty["share"]["p95"] for c in cs)
+    v = res.validation
+    # n = 5 has 8 observed clusters (< 10): n_ref = 4, K = 4 - max(2, ceil(4/3)) = 2
+    assert v["train_max_node_count"] == 2 and v["target_node_counts"] == [3, 4]
+    assert set(v["comparison"]) == {"fisher", "cnt", "geometric", "reference"}
+    paths = res.save(tmp_path / "out", "run")
+    assert "sizes" in paths and paths["sizes"].read_text().splitlines()[0].startswith("node_count,population_model,count_per_frame")
+    back = PredictionResult.load(paths["json"])
+    assert back.population_model == "fisher" and back.size_predictions[0]["node_count"] == 6
+    with pytest.raises(ValueError, match="population_model must be one of"):
+        predict_clusters(lib, table, RULES, [6], timestep_fs=10.0, n_bootstrap=0, population_model="ridge")

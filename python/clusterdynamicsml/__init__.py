@@ -66,6 +66,7 @@ _LAZY = {
     "read_library": "library.read",
     "predict_clusters": "predict.core",
     "PredictionResult": "predict.core",
+    "validate_extrapolation": "predict.validate",
     # geometry statistics and predicted structures
     "geometry_statistics": "build.geomstats",
     "GeometryStatistics": "build.geomstats",

@@ -381,8 +381,9 @@ def _summary_text(result: RunResult) -> str:
             lines.append(f"  extrapolation validation skipped: {v['skipped']}")
         elif v:
             lines.append(f"  extrapolation validation (train n <= {v['train_max_node_count']}, predict {v['target_node_counts']}): "
-                         f"worst count factor " + ", ".join(f"{m} {(c or {}).get('max_count_factor') or float('nan'):.3g}"
-                                                              for m, c in (v.get("comparison") or {}).items())
+                         "worst count factor " + ", ".join(
+                             f"{m} " + ("inf (predicts 0)" if (c or {}).get("sizes_predicted_zero") else f"{(c or {}).get('max_count_factor') or float('nan'):.3g}")
+                             for m, c in (v.get("comparison") or {}).items())
                          + f"; {nums['population_model']}: 90% interval covers {v.get('count_coverage_90')}/{v.get('count_intervals')}, "
                          f"mean share TV {v.get('mean_share_total_variation') or float('nan'):.3g}")
     files = [v for k, v in result.outputs.items() if not k.startswith("figure_")]

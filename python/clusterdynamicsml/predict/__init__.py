@@ -48,3 +48,6 @@ from .models import (  # noqa: F401
     WeightedRidge,
     feature_vector,
 )
+from .population import FISHER_TAU, POPULATION_MODELS, PopulationFit, fit_population  # noqa: F401,E402
+from .composition import CompositionModel, discretised_normal, total_variation  # noqa: F401,E402
+from .validate import ValidationReport, validate_extrapolation, validate_extrapolation_data  # noqa: F401,E402

@@ -10,12 +10,15 @@ models compared in this run's validation.
 """
 from __future__ import annotations
 
+import math
+
 from .candidates import Candidate
 
 
 def _box_note(validation: dict, model: str) -> str | None:
     comp = (validation or {}).get("comparison") or {}
-    scores = {m: c["summary"].get("max_count_factor") for m, c in comp.items() if (c.get("summary") or {}).get("max_count_factor") is not None}
+    scores = {m: (math.inf if c["summary"].get("sizes_predicted_zero") else c["summary"].get("max_count_factor")) for m, c in comp.items()
+              if (c.get("summary") or {}).get("max_count_factor") is not None or (c.get("summary") or {}).get("sizes_predicted_zero")}
     if not scores or model not in scores:
         return None
     best = min(scores, key=scores.get)
@@ -54,7 +57,7 @@ def predict_sized(library, lifetime_source, table, rows, rules, types, dt, warni
     if validate:
         try:
             rep = validate_extrapolation_data(library, lifetime_source, rules, population_model=population_model, n_bootstrap=min(n_bootstrap, 100), seed=seed,
-                                              timestep_fs=dt, box_lengths=box_lengths)
+                                              timestep_fs=dt, box_lengths=box_lengths, compare_bootstrap=0)
             validation = rep.to_dict()
         except ValueError as exc:
             validation = {"skipped": str(exc)}

@@ -18,7 +18,10 @@ targets ``K+1 .. n_ref``; it needs ``K >= 2``.
 
 Summary fields: ``max_count_factor`` (largest ``max(p/o, o/p)``), ``sizes_within_factor_2``
 and ``_1_5``, ``count_coverage_90`` (sizes whose observed count lies in the 5-95 % interval),
-``mean_share_total_variation``, ``max_rg_relative_error``; ``share_tv_sampling`` per size is
+``mean_share_total_variation``, ``max_rg_relative_error``; ``max_count_factor`` is None when some
+observed size is predicted with 0 clusters (``sizes_predicted_zero``). Per size ``observed_count_p05/p95``
+is the exact (Garwood) Poisson 90 % interval of the observed count from the number of observed
+clusters (it ignores time correlation, so it is a lower bound on the noise); ``share_tv_sampling`` is
 the total variation expected from the finite number of observed clusters alone (the mean TV
 between the predicted shares and multinomial samples of that many clusters drawn from them).
 """
@@ -28,6 +31,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.stats import chi2
 
 from .composition import total_variation
 
@@ -92,7 +96,8 @@ class ValidationReport:
         lines = []
         for model, comp in self.comparison.items():
             s = comp["summary"]
-            lines.append(f"{model}: max count factor {_f(s.get('max_count_factor'))}, within 2x {s.get('sizes_within_factor_2')}/{s.get('sizes')}, "
+            worst = _f(s.get("max_count_factor")) if not s.get("sizes_predicted_zero") else f"inf (0 predicted at {s['sizes_predicted_zero']} sizes)"
+            lines.append(f"{model}: max count factor {worst}, within 2x {s.get('sizes_within_factor_2')}/{s.get('sizes')}, "
                          f"90% coverage {s.get('count_coverage_90')}/{s.get('sizes')}, mean share TV {_f(s.get('mean_share_total_variation'))}, "
                          f"max Rg error {_f(s.get('max_rg_relative_error'))}")
             for e in comp["sizes"]:
@@ -118,10 +123,14 @@ def _compare_sizes(predicted: list, observed_full, rng) -> list:
         lo, hi = p.get("count_per_frame_p05", p.get("count_p05")), p.get("count_per_frame_p95", p.get("count_p95"))
         org, prg = observed_full.size_rg(n), p.get("rg")
         olt = observed_full.size_lifetime(n)
+        nobs = int(o["observations"])
+        per = oc / nobs if nobs > 0 else None  # frames^-1: clusters per frame per observed cluster
         rows.append({
             "node_count": int(n),
             "observed_count_per_frame": oc,
-            "observed_clusters": int(o["observations"]),
+            "observed_clusters": nobs,
+            "observed_count_p05": None if per is None else 0.5 * chi2.ppf(0.05, 2 * nobs) * per,
+            "observed_count_p95": None if per is None else 0.5 * chi2.ppf(0.95, 2 * nobs + 2) * per,
             "predicted_count_per_frame": pc,
             "predicted_count_p05": lo,
             "predicted_count_p95": hi,
@@ -147,18 +156,22 @@ def _compare_sizes(predicted: list, observed_full, rng) -> list:
 
 def summarize(rows: list) -> dict:
     have = [r for r in rows if r["count_ratio"] is not None]
-    factors = [max(r["count_ratio"], 1.0 / r["count_ratio"]) if r["count_ratio"] > 0 else math.inf for r in have]
+    zero = sum(1 for r in have if r["count_ratio"] <= 0)
+    factors = [max(r["count_ratio"], 1.0 / r["count_ratio"]) for r in have if r["count_ratio"] > 0]
     tvs = [r["share_total_variation"] for r in rows if r["share_total_variation"] is not None]
+    tv_noise = [r["share_tv_sampling"] for r in rows if r["share_total_variation"] is not None and r.get("share_tv_sampling") is not None]
     rg = [abs(r["rg_relative_error"]) for r in rows if r["rg_relative_error"] is not None]
     cov = [r["count_in_interval_90"] for r in rows if r["count_in_interval_90"] is not None]
     return {
         "sizes": len(have),
-        "max_count_factor": max(factors) if factors else None,
+        "max_count_factor": None if zero or not factors else max(factors),  # None: some size predicted 0
+        "sizes_predicted_zero": zero,
         "sizes_within_factor_2": sum(1 for f in factors if f <= 2.0),
         "sizes_within_factor_1_5": sum(1 for f in factors if f <= 1.5),
         "count_coverage_90": sum(1 for c in cov if c),
         "count_intervals": len(cov),
         "mean_share_total_variation": float(np.mean(tvs)) if tvs else None,
+        "mean_share_tv_sampling": float(np.mean(tv_noise)) if tv_noise else None,
         "max_rg_relative_error": max(rg) if rg else None,
     }
 
@@ -186,7 +199,7 @@ def _reference_sizes(library, table, rules, targets, dt, n_bootstrap, seed) -> l
     return out
 
 
-def validate_extrapolation_data(library, lifetime_table, rules, train_max_node_count=None, target_node_counts=None, *, population_model: str | None = None, n_bootstrap: int = 200, seed: int = 0, timestep_fs=None, box_lengths=None, compare=COMPARED_MODELS) -> ValidationReport:
+def validate_extrapolation_data(library, lifetime_table, rules, train_max_node_count=None, target_node_counts=None, *, population_model: str | None = None, n_bootstrap: int = 200, seed: int = 0, timestep_fs=None, box_lengths=None, compare=COMPARED_MODELS, compare_bootstrap: int | None = None) -> ValidationReport:
     """Validate on already computed dynamics and library (module docs).
 
     library : ``StructureLibrary`` or folder; lifetime_table : ``DynamicsResult`` (per-frame
@@ -195,6 +208,8 @@ def validate_extrapolation_data(library, lifetime_table, rules, train_max_node_c
     predict (None: K+1 .. 2K capped at the largest observed node count).
     population_model : the model whose rows fill ``sizes`` (default: the package default).
     compare : models run side by side (their summaries go into ``comparison``).
+    compare_bootstrap : bootstrap replicates of the other compared models (default
+        ``n_bootstrap``; 0 gives their point predictions only, no intervals).
     Raises ValueError when K leaves fewer than 2 training sizes or no target is observed.
     """
     from .core import DEFAULT_POPULATION_MODEL, _resolve_timestep
@@ -234,27 +249,30 @@ def validate_extrapolation_data(library, lifetime_table, rules, train_max_node_c
     comparison, chosen_rows = {}, None
     models = list(dict.fromkeys([population_model, *compare]))
     for model in models:
+        nb = n_bootstrap if model == population_model or compare_bootstrap is None else int(compare_bootstrap)
         if model == "reference":
             small = StructureLibrary(library.root, library.types, [o for o in library if o.node_count <= K], library.warnings)
             small_table = {k: v for k, v in table.items() if _node_count(k, types) <= K}
             try:
-                preds = _reference_sizes(small, small_table, rules, targets, dt, n_bootstrap, seed)
+                preds = _reference_sizes(small, small_table, rules, targets, dt, nb, seed)
             except ValueError as exc:
                 comparison[model] = {"summary": {}, "sizes": [], "error": str(exc)}
                 continue
             fit = None
         else:
-            out = predict_by_size(train, types, targets, model, dt, n_bootstrap=n_bootstrap, seed=seed, bond_length=bond, box_lengths=box_lengths)
+            out = predict_by_size(train, types, targets, model, dt, n_bootstrap=nb, seed=seed, bond_length=bond, box_lengths=box_lengths)
             preds, fit = out["sizes"], out["models"].population.to_dict()
             if model == population_model:
                 warnings.extend(out["warnings"])
         rows_cmp = _compare_sizes(preds, full, rng)
         comparison[model] = {"summary": summarize(rows_cmp), "population_fit": fit,
-                             "sizes": [{k: r[k] for k in ("node_count", "observed_count_per_frame", "predicted_count_per_frame", "predicted_count_p05", "predicted_count_p95", "count_in_interval_90", "share_total_variation", "observed_rg", "predicted_rg")} for r in rows_cmp]}
+                             "sizes": [{k: r[k] for k in ("node_count", "observed_count_per_frame", "observed_clusters", "predicted_count_per_frame", "predicted_count_p05", "predicted_count_p95", "count_in_interval_90", "share_total_variation", "observed_rg", "predicted_rg")} for r in rows_cmp]}
         if model == population_model:
             chosen_rows = rows_cmp
     settings = {"n_bootstrap": int(n_bootstrap), "seed": int(seed), "timestep_fs": dt, "split": split_reason, "bond_length": bond,
-                "observed_node_counts": full.sizes, "min_observed_clusters": MIN_OBSERVED_CLUSTERS}
+                "observed_node_counts": full.sizes, "min_observed_clusters": MIN_OBSERVED_CLUSTERS,
+                "observed_count_per_frame": {int(n): d["count_per_frame"] for n, d in full.by_size().items()},
+                "observed_clusters": {int(n): int(d["observations"]) for n, d in full.by_size().items()}}
     return ValidationReport(K, targets, population_model, chosen_rows, summarize(chosen_rows), comparison, settings, warnings)
 
 
