@@ -274,3 +274,16 @@ def test_predict_clusters_default_model_records_choice_validation_and_tables(tmp
     assert back.population_model == "fisher" and back.size_predictions[0]["node_count"] == 6
     with pytest.raises(ValueError, match="population_model must be one of"):
         predict_clusters(lib, table, RULES, [6], timestep_fs=10.0, n_bootstrap=0, population_model="ridge")
+
+
+def test_two_node_elements_keep_their_observed_fraction():
+    types = AtomTypes.from_rules({"node": ["Na", "K"], "linker": ["Cl"], "cutoffs": {("Na", "Cl"): 2.6, ("K", "Cl"): 2.9}})
+    labels = []
+    for n in range(2, 6):
+        k = n // 2
+        counts = {"Na": n - k, "K": k, "Cl": n}
+        labels.append(LabelObservation(types.format_label(counts), n, counts, 1.0 / n, 100))
+    model = CompositionModel.fit(ObservedClusters(labels, 10.0), types)
+    label, counts, p = model.distribution(9)[0]
+    assert counts["Na"] + counts["K"] == 9 and abs(counts["Na"] - counts["K"]) == 1 and counts["Cl"] == 9
+    assert label == types.format_label(counts) and any("several node elements" in n for n in model.notes)

@@ -127,10 +127,11 @@ def _fit_law(element, per_size, in_label) -> ElementLaw:
 class CompositionModel:
     """Per-element laws fitted on observed labels (see module docs)."""
 
-    def __init__(self, types: AtomTypes, laws: list, notes=()):
+    def __init__(self, types: AtomTypes, laws: list, notes=(), node_fractions=None):
         self.types = types
         self.laws = list(laws)
         self.notes = list(notes)
+        self.node_fractions = dict(node_fractions or {types.node_elements[0]: 1.0})
 
     @classmethod
     def fit(cls, observed, types: AtomTypes) -> "CompositionModel":
@@ -159,18 +160,28 @@ class CompositionModel:
                 notes.append(f"no observed structure carries {el}: it is left out of the predicted compositions")
                 continue
             laws.append(_fit_law(el, per_size, in_label))
-        return cls(types, laws, notes)
+        fractions = {e: 0.0 for e in types.node_elements}
+        for d in by_size.values():
+            for o in d["labels"]:
+                for e in fractions:
+                    fractions[e] += o.count_per_frame * o.counts.get(e, 0) / o.node_count
+        total = sum(fractions.values())
+        fractions = {e: v / total for e, v in fractions.items()} if total > 0 else {types.node_elements[0]: 1.0}
+        if len(types.node_elements) > 1:
+            notes.append("several node elements: their mean observed fractions are allocated to each size (largest remainder), not modelled per size")
+        return cls(types, laws, notes, fractions)
 
     def distribution(self, n: int, min_probability: float = 1e-4) -> list:
         """``[(label, counts, probability)]`` at node count ``n``, most probable first.
 
-        The node composition is ``n`` atoms of the single node element (several node
-        elements: the observed mean node fractions are not modelled here and the first node
-        element is used, with a note in ``notes``). Shell elements outside the label get the
-        rounded mean of their law.
+        The node composition: ``n`` atoms of the node element; with several node elements their
+        count-weighted mean observed fractions allocated to ``n`` by the largest-remainder
+        method (a note in ``notes``). Shell elements outside the label get the rounded mean of
+        their law.
         """
-        node_el = self.types.node_elements[0]
-        base = {node_el: int(n)}
+        from .candidates import allocate_node_counts
+
+        base = allocate_node_counts(self.node_fractions, int(n))
         for law in self.laws:
             if not law.in_label:
                 v = int(math.floor(max(law.mean(n), 0.0) + 0.5))
