@@ -287,3 +287,14 @@ def test_two_node_elements_keep_their_observed_fraction():
     label, counts, p = model.distribution(9)[0]
     assert counts["Na"] + counts["K"] == 9 and abs(counts["Na"] - counts["K"]) == 1 and counts["Cl"] == 9
     assert label == types.format_label(counts) and any("several node elements" in n for n in model.notes)
+
+
+def test_plot_size_extrapolation_writes_png_and_svg(tmp_path):
+    from clusterdynamicsml.plot.predict import plot_size_extrapolation
+
+    rows = lambda f: [{"node_count": n, "observed_count_per_frame": 2.0 ** -n, "predicted_count_per_frame": f * 2.0 ** -n,  # noqa: E731
+                       "predicted_count_p05": 0.5 * f * 2.0 ** -n if f else 0.0, "predicted_count_p95": 2 * f * 2.0 ** -n if f else 0.0} for n in (4, 5)]
+    v = {"train_max_node_count": 3, "settings": {"observed_count_per_frame": {"1": 0.5, "2": 0.25, "3": 0.125}},
+         "comparison": {"fisher": {"sizes": rows(1.1)}, "reference": {"sizes": rows(0.0)}}}
+    paths = plot_size_extrapolation(v, tmp_path / "sizes")
+    assert [p.suffix for p in paths] == [".png", ".svg"] and all(p.stat().st_size > 1000 for p in paths)

@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=("fisher", "cnt", "geometric", "reference"), help="population model of the 'sizes' rows")
     p.add_argument("--bootstrap", type=int, metavar="N", help="bootstrap replicates (default: [predict] bootstrap)")
     p.add_argument("--json", metavar="OUT.json", help="write the validation JSON here")
+    p.add_argument("--figure", metavar="STEM", help="write STEM.png/.svg: observed vs predicted clusters per frame by size")
     _common(p)
 
     p = sub.add_parser("saxs", help="the SAXS part of a run, or Debye profiles of structure files")
@@ -378,6 +379,10 @@ def _cmd_validate(args) -> int:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(report.to_dict(), fh, indent=1)
+    if args.figure:
+        from ..plot.predict import plot_size_extrapolation
+
+        plot_size_extrapolation(report, args.figure)
     if not args.quiet:
         print(report.table())
     return 0
