@@ -17,7 +17,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1543,20 +1542,11 @@ def read_structure(path, *, element_map: Mapping[str, str] | None = None) -> Fra
 def _atomic_write(path, chunks) -> None:
     """Write text chunks to ``path`` through a temporary file in the same folder, then rename,
     so a failure never leaves a half-written file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            for c in chunks:
-                fh.write(c)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from .._io import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        for c in chunks:
+            fh.write(c)
 
 
 def _check_structure(symbols, positions) -> tuple[list[str], np.ndarray]:

@@ -274,6 +274,13 @@ class StructureLibrary:
                 return o
         raise KeyError(f"label {label!r} not in the structure library (labels: {self.labels})")
 
+    def to_pandas(self):
+        """One row per label (:class:`StructureObservation` fields) as a ``pandas.DataFrame``
+        (pandas is optional)."""
+        from .._io import to_pandas
+
+        return to_pandas([o.to_dict() for o in self.observations])
+
     def structures(self, label: str) -> list:
         out = []
         for f in self[label].files:
@@ -331,7 +338,7 @@ def read_library(library_dir, rules, frame_labels: Iterable[str] | None = None) 
             descriptors.append(pos)
             atom_counts.append(len(symbols))
             readable.append(f)
-        descriptors = shape_descriptors_batch(descriptors)
+        shape = shape_descriptors_batch(descriptors)
         try:
             folder_counts = parse_label_counts(label)
         except ValueError:
@@ -368,10 +375,10 @@ def read_library(library_dir, rules, frame_labels: Iterable[str] | None = None) 
         elif compositions:
             warnings.append(f"label folder {label!r} is not a stoichiometry label; the file composition {types.format_label(element_counts)} is used")
         def mean_of(key):
-            return float(np.mean(descriptors[key])) if len(descriptors[key]) else 0.0
+            return float(np.mean(shape[key])) if len(shape[key]) else 0.0
 
         def std_of(key):
-            return float(np.std(descriptors[key])) if len(descriptors[key]) else 0.0
+            return float(np.std(shape[key])) if len(shape[key]) else 0.0
 
         observations.append(
             StructureObservation(
@@ -417,7 +424,7 @@ def _never_seen_message(label: str) -> str:
 def _row_to_dict(row) -> dict:
     if isinstance(row, Mapping):
         return dict(row)
-    if dataclasses.is_dataclass(row):
+    if dataclasses.is_dataclass(row) and not isinstance(row, type):
         return dataclasses.asdict(row)
     if hasattr(row, "to_dict"):
         return dict(row.to_dict())

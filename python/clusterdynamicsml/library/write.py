@@ -33,6 +33,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..clusters.extract import Cluster, ClusterRules, cluster_ids, extract_clusters  # noqa: F401
+from .._io import write_json
 from ..rules import as_rules
 from ..io.frames import _check_structure, _xyz_frame_text, write_pdb
 
@@ -189,9 +190,7 @@ def _fsync_file(path: Path) -> None:
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_json(path, data, indent=2, sort_keys=True)
 
 
 # --------------------------------------------------------------------------- main entry

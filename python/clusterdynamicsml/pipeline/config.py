@@ -667,12 +667,9 @@ class RunConfig:
         return "\n".join(lines)
 
     def write_toml(self, path: str | Path, *, template: bool = False) -> Path:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(self.to_toml(template=template), encoding="utf-8")
-        tmp.replace(p)
-        return p
+        from .._io import atomic_write
+
+        return atomic_write(path, self.to_toml(template=template))
 
     # ----------------------------------------------------------------- helpers for stages
     def cluster_rules_dict(self) -> dict:

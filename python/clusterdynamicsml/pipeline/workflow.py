@@ -21,8 +21,6 @@ import datetime as _dt
 import importlib
 import json
 import os
-import platform
-import re
 import shutil
 import sys
 import time
@@ -31,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .._io import to_jsonable as _jsonable
-from .._io import write_json
+from .._io import atomic_path, write_csv, write_json
 from ..pipeline.config import ConfigError, RunConfig
 from .runs import (
     DATASET_FORMAT,
@@ -48,7 +46,6 @@ from .runs import (
 )
 from .runs import new_run_dir as _new_run_dir
 from .runs import safe_name as _safe_name
-from .runs import timestamp as _timestamp
 
 __all__ = ["run", "RunResult", "StepRecord", "StageUnavailable", "load_run", "list_runs",
            "DATASET_FORMAT", "DATASET_VERSION", "environment_info", "STEPS", "compare_runs"]
@@ -368,19 +365,7 @@ def _compact(value):
 
 
 def _write_csv(path: Path, rows: list[dict]) -> Path:
-    import csv
-
-    cols: list[str] = []
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols, lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-    tmp.replace(path)
-    return path
+    return write_csv(path, rows)
 
 
 def _sigma_tables(pred) -> tuple[dict, dict]:
@@ -408,9 +393,8 @@ def _write_profile(path: Path, comp, source: str) -> Path:
     header = (f"Source: {source}\nLabel: {comp.label}\nStructures used: {comp.n_structures} of "
               f"{comp.n_library} ({comp.source})\nUnits: q in 1/angstrom, S(q) in electrons^2\n"
               "Columns: q, S(q)_avg, S(q)_std, S(q)_se")
-    tmp = path.with_name(path.name + ".tmp")
-    np.savetxt(tmp, np.column_stack([comp.q, comp.intensity, comp.std, comp.se]), fmt="%.8f", header=header)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        np.savetxt(tmp, np.column_stack([comp.q, comp.intensity, comp.std, comp.se]), fmt="%.8f", header=header)
     return path
 
 
