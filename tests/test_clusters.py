@@ -644,7 +644,7 @@ def test_tree_images_level_bfs_matches_scipy_forest(seed, crossing_fraction):
     b = np.array([p[1] for p in pairs], dtype=np.int64)
     shift = rng.integers(-1, 2, size=(a.size, 3)).astype(np.int64)
     shift[rng.random(a.size) >= crossing_fraction] = 0   # most bonds inside the box
-    labels = cdml.connected_components(m, a, b)
+    labels = cdml.geometry.connected_components(m, a, b)
     s, closing = C._tree_images(m, a, b, shift, labels)
     ref = C._bfs_images_scipy(m, a, b, shift, labels) if a.size else np.zeros((m, 3), np.int64)
     assert np.array_equal(s, ref), f"seed {seed}, m {m}, edges {a.size}, crossing {crossing_fraction}"
