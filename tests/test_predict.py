@@ -203,13 +203,11 @@ def test_figures_written(chain_library, tmp_path):
 
 
 def _needed_pipeline():
-    frames = pytest.importorskip("clusterdynamicsml.io.frames")
-    clusters = pytest.importorskip("clusterdynamicsml.clusters.extract")
-    library = pytest.importorskip("clusterdynamicsml.library.write")
-    dynamics = pytest.importorskip("clusterdynamicsml.dynamics.analyze")
-    for mod, name in ((frames, "read_frames"), (clusters, "ClusterRules"), (library, "write_library"), (dynamics, "analyze_dynamics")):
-        if not hasattr(mod, name):
-            pytest.skip(f"clusterdynamicsml.{mod.__name__.split('.')[-1]}.{name} has not landed yet")
+    from clusterdynamicsml.clusters import extract as clusters
+    from clusterdynamicsml.dynamics import analyze as dynamics
+    from clusterdynamicsml.io import frames
+    from clusterdynamicsml.library import write as library
+
     return frames, clusters, library, dynamics
 
 

@@ -62,7 +62,7 @@ _DEPRECATED = {
     "write_built_structure": "build.grow",
 }
 
-__all__ = ["get_num_threads", "openmp_enabled", "set_num_threads", *sorted(_LAZY)]
+__all__ = ["__version__", "get_num_threads", "openmp_enabled", "set_num_threads", *sorted(_LAZY)]
 
 
 def __getattr__(name: str):
@@ -82,4 +82,4 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted({"__version__", *__all__})
+    return sorted(__all__)

@@ -34,7 +34,6 @@ from .core import (  # noqa: F401
 )
 from .debye_waller import (  # noqa: F401
     DW_COLUMNS,
-    RankAlignedSigmaUnavailable,
     b_factor,
     debye_waller_table,
     observed_sigma_rows,

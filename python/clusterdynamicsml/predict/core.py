@@ -567,10 +567,7 @@ def predict_clusters(
     if debye_waller:
         from ..predict import debye_waller as dwmod
 
-        try:
-            dw_rows = dwmod.debye_waller_table(library, rows, cands, types, n_bootstrap=n_bootstrap if dw_bootstrap is None else dw_bootstrap, seed=seed)
-        except dwmod.RankAlignedSigmaUnavailable as exc:
-            warnings.append(str(exc))
+        dw_rows = dwmod.debye_waller_table(library, rows, cands, types, n_bootstrap=n_bootstrap if dw_bootstrap is None else dw_bootstrap, seed=seed)
     settings = {
         "candidates_per_size": int(candidates_per_size),
         "share_threshold": threshold,
