@@ -62,11 +62,13 @@ from .directions import (
     _basis_directions,
     _cone,
     _cone_angles,
+    _neighbour_cones,
     _cone_intersections,
     _pairwise,
     _random_rotation,
     _unit,
 )
+from .connect import Components, attached, dock_components, join_candidates, joins, rule_cutoffs, safe_cutoffs
 from .geomstats import ASSOCIATION_SCALE, ATOM_TYPES, GeometryStatistics, element_pair_key, normalize_element
 from .records import BuildQuality, BuiltStructure, build_quality, format_counts_label  # noqa: F401
 
@@ -117,8 +119,10 @@ def _bond_length_to_nodes(el: str, node_els: Sequence[str], stats: GeometryStati
 class _State:
     """Mutable build state: positions, element / kind per atom, scaffold and counters."""
 
-    def __init__(self, stats: GeometryStatistics, elements: list[str], n_total: int, relax: bool = False):
+    def __init__(self, stats: GeometryStatistics, elements: list[str], n_total: int, relax: bool = False,
+                 rules=None, compactness: float = 0.0):
         self.stats = stats
+        self.compactness = float(compactness)
         self.relax = relax
         self.relaxed = 0
         self.elements = elements
@@ -134,6 +138,20 @@ class _State:
                 c = stats.pair_cutoffs.get(element_pair_key(elements[a], elements[b]))
                 assoc[a, b] = ASSOCIATION_SCALE * c if c is not None else 0.0
         self.assoc_cut = assoc
+        # the run's rule cutoffs (0: no bond; shells never bond to shells) and the placement margin
+        bond = rule_cutoffs(elements, stats, rules)
+        shell = self.kind_of_el == _KIND["shell"]
+        bond[np.ix_(shell, shell)] = 0.0
+        self.bond_cut = bond
+        self.safe_cut = safe_cutoffs(bond)
+        # an element the rules can bond at a distance the learned minima allow must be bonded
+        # (when the library's shortest contact is beyond the cutoff it never is: not enforced)
+        core_el = self.kind_of_el != _KIND["shell"]
+        # every score term and constraint acts within this range (angstrom): farther atoms are skipped
+        self.interaction_range = float(max(self.contact_cut.max(), assoc.max(), self.min_d.max(), self.target_d.max(),
+                                           bond.max())) + 0.5
+        self.must_attach = np.any((self.safe_cut > 0) & (self.safe_cut >= self.min_d) & core_el[None, :], axis=1)
+        self.components = Components(n_total)
         self.pos = np.zeros((n_total, 3))
         self.el = np.zeros(n_total, dtype=np.int64)
         self.n = 0
@@ -167,6 +185,7 @@ class _State:
                 np.add.at(self.contact_cnt[k], kinds, 1)
         if self.kind_of_el[e] == _KIND["node"]:
             self.node_nb[k] = []
+        self.components.add(self, k)
         return k
 
     def add_edge(self, a: int, b: int) -> None:
@@ -192,11 +211,26 @@ class _State:
         d = _pairwise(cand, self.pos[: self.n])
         return int(np.argmax((d / self.min_d[e, self.el[: self.n]]).min(axis=1)))
 
-    def feasible(self, cand: np.ndarray, e: int) -> tuple[np.ndarray, np.ndarray]:
+    def feasible(self, cand: np.ndarray, e: int, center: np.ndarray | None = None,
+                 reach: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """Distances (K, n) to the placed atoms and the mask of candidates that respect every
-        learned minimum distance."""
-        d = _pairwise(cand, self.pos[: self.n])
+        learned minimum distance and, for a non-node atom that the rules can bond or attach, lie
+        within the safe cutoff of at least one placed core atom.
+
+        With ``center`` (every candidate within ``reach`` of it), only atoms within ``reach`` +
+        the interaction range of the centre are measured; the others get distance 1e6, which no
+        score term or constraint sees (they all act within the interaction range)."""
+        placed = self.pos[: self.n]
+        if center is None:
+            d = _pairwise(cand, placed)
+        else:
+            local = np.nonzero(np.einsum("ij,ij->i", placed - center, placed - center)
+                               <= (reach + self.interaction_range) ** 2)[0]
+            d = np.full((len(cand), self.n), 1e6)
+            d[:, local] = _pairwise(cand, placed[local])
         ok = np.all(d >= self.min_d[e, self.el[: self.n]] - 1e-9, axis=1)
+        if self.kind_of_el[e] != _KIND["node"] and self.must_attach[e]:
+            ok &= attached(self, d, e)
         return d, ok
 
 
@@ -242,6 +276,9 @@ def _grow_node(state: _State, element: str, rng: np.random.Generator) -> None:
     stats = state.stats
     b = max(stats.node_bond_length, 0.1)
     e = state.eid[element]
+    c = state.bond_cut[e, e]
+    if c > 0 and b < ASSOCIATION_SCALE * c:  # nodes the rules bond directly: a margin below the cutoff
+        b = min(b, state.safe_cut[e, e])
     nodes = state.node_indices()
     placed = state.pos[: state.n]
     centroid = placed[nodes].mean(axis=0)
@@ -253,7 +290,9 @@ def _grow_node(state: _State, element: str, rng: np.random.Generator) -> None:
     # anchors in the reference order (degree ascending, farther from the centroid first, index);
     # only the first _GROWTH_ANCHORS are scored (inner, saturated nodes never win the score)
     far = np.linalg.norm(placed[nodes] - centroid, axis=1)
-    anchors = nodes[np.lexsort((nodes, -far, state.node_cnt[nodes, 0]))][:_GROWTH_ANCHORS].tolist()
+    c = state.compactness
+    # compact growth (c > 0) looks at the inner anchors first; the reference order takes the outer ones
+    anchors = nodes[np.lexsort((nodes, far if c > 0 else -far, state.node_cnt[nodes, 0]))][:_GROWTH_ANCHORS].tolist()
     for a in anchors:
         nbr = [j for j in state.node_nb[a] if state.kind_of_el[state.el[j]] == 0]
         outward = (placed[a] - centroid) + sum((placed[a] - placed[j] for j in nbr), np.zeros(3))
@@ -267,7 +306,7 @@ def _grow_node(state: _State, element: str, rng: np.random.Generator) -> None:
                 parts += [_cone(w, t, 12) for t in _cone_angles(thetas)]
             dirs = np.vstack(parts)
         # radius-independent terms: alignment with the outward vector, angles, degree
-        term = -8.0 * (dirs @ _unit(outward))
+        term = -8.0 * (1.0 - min(c, 1.0)) * (dirs @ _unit(outward))
         if nbr:
             term = term + _angle_cost(dirs, _unit(placed[nbr] - placed[a]), [thetas] * len(nbr))
         if nn_target > 0:
@@ -296,6 +335,8 @@ def _grow_node(state: _State, element: str, rng: np.random.Generator) -> None:
         pen = np.where(others < 0.75 * b, 500.0 * (0.75 * b - others) ** 2, 0.0)
         pen += np.where((others >= 0.75 * b) & (others < 0.95 * b), 60.0 * (0.95 * b - others) ** 2, 0.0)
         score = pen.sum(axis=1) + 5.0 * np.abs(d[rows, anchor_of] - b) + extra
+        if c > 0:  # compact growth: 20 c per node bond length of distance from the centroid
+            score = score + 20.0 * c * np.linalg.norm(cand - centroid, axis=1) / b
         k = int(np.argmin(np.where(ok, score, np.inf)))
         anchor, p = int(anchor_of[k]), cand[k]
         state.relaxed += scale in _RELAXED_STEPS
@@ -368,8 +409,40 @@ def _node_bonding(state: _State, d_all: np.ndarray, e: int) -> tuple[np.ndarray,
     return bonded, pen
 
 
+def _place_joining(state: _State, e: int, b_x: float, phase: float, available: np.ndarray, remaining: int,
+                   finish) -> bool:
+    """Place a linker at a site that joins components of the core (see :mod:`.connect`): with C
+    components and ``remaining`` linkers left (this one included), a site that merges at least
+    ceil((C - 1) / remaining) + 1 components when there is one, else the best join available.
+    Score (lower is better): ``4 sum_bonded |d - b_x| + interaction - 3 min d + over-coordination
+    + 6 |bonded nodes - median|``. Returns False when no admissible site joins anything."""
+    need = state.components.count(state.n) - 1
+    min_join = -(-need // max(remaining, 1))
+    cand = join_candidates(state, e, b_x, need_triples=min_join >= 2, phase=phase)
+    if len(cand) == 0:
+        return False
+    d, ok = state.feasible(cand, e)
+    j = joins(state, d, e)
+    ok &= j >= 1
+    if not np.any(ok):
+        return False
+    ok &= j >= min(min_join, int(j[ok].max()))
+    n = state.n
+    lim = state.safe_cut[e, state.el[:n]]
+    bond = (d <= lim + 1e-9) & (lim > 0) & (state.components.comp[:n] >= 0)
+    score = 4.0 * np.where(bond, np.abs(d - b_x), 0.0).sum(axis=1)
+    score += _interaction_penalty(state, d, e, available) - 3.0 * d.min(axis=1)
+    bonded, over = _node_bonding(state, d, e)
+    nn_target = max(1, round(state.stats.non_node_node_coordination(state.elements[e])))
+    score += over + 6.0 * np.abs(bonded.sum(axis=1) - nn_target)
+    k = int(np.argmin(np.where(ok, score, np.inf)))
+    nodes = state.node_indices()
+    finish(cand[k], nodes[bond[k, nodes]].tolist())
+    return True
+
+
 def _place_non_node(state: _State, element: str, b_x: float, bridge: bool, rng: np.random.Generator,
-                    available: np.ndarray) -> None:
+                    available: np.ndarray, remaining_linkers: int = 0) -> None:
     e = state.eid[element]
     my_kind = state.kind_of_el[e]
     placed = state.pos[: state.n]
@@ -388,6 +461,11 @@ def _place_non_node(state: _State, element: str, b_x: float, bridge: bool, rng: 
         bonded = set(nodes[(cut > 0) & (d <= cut)].tolist()) | set(anchors)
         for j in sorted(bonded):
             state.bond_to_node(k, int(j))
+
+    # while the core is in several components, a linker must join some of them
+    if (my_kind == _KIND["linker"] and remaining_linkers > 0 and state.components.count(state.n) > 1
+            and _place_joining(state, e, b_x, phase, available, remaining_linkers, finish)):
+        return
 
     if bridge and state.edges:
         edges = np.array(state.edges)
@@ -438,35 +516,42 @@ def _place_non_node(state: _State, element: str, b_x: float, bridge: bool, rng: 
     steps = [(_RADIUS_STEPS[0], False), (_RADIUS_STEPS[0], True)] + [(x, True) for x in _RADIUS_STEPS[1:]]
     if state.relax:
         steps += [(x, True) for x in _RELAXED_STEPS]
-    for scale, dense in steps:
-        r = b_x * scale
-        for a in order:
+    cache: dict = {}
+    dense_dirs = _DENSE_SPHERE @ rot.T
+
+    def anchor_directions(a: int):
+        """Directions around anchor a (cached over the radius steps of this placement)."""
+        if a not in cache:
             nb = state.node_nb[a]
             node_nb = [j for j in nb if state.kind_of_el[state.el[j]] == 0]
             outward = (placed[a] - centroid) - sum((placed[j] - placed[a] for j in node_nb), np.zeros(3))
-            dirs = [_basis_directions(outward), sphere]
             nb_vec = _unit(placed[nb] - placed[a]) if nb else np.zeros((0, 3))
             nb_targets = [angle_targets[state.kind_of_el[state.el[j]]] for j in nb]
-            for w, targets in zip(nb_vec, nb_targets):
-                dirs += [_cone(w, t, _CONE_SAMPLES, phase) for t in _cone_angles(targets)]
+            dirs = [_basis_directions(outward), sphere, _neighbour_cones(nb_vec, nb_targets, _CONE_SAMPLES, phase)]
             if nb:
                 dirs.append(_cone_intersections(nb_vec, nb_targets))
+            cache[a] = (np.vstack(dirs), nb_vec, nb_targets, _unit(outward))
+        return cache[a]
+
+    for scale, dense in steps:
+        r = b_x * scale
+        for a in order:
+            dirs, nb_vec, nb_targets, out_u = anchor_directions(a)
             if scale == _RADIUS_STEPS[0] and dense:
-                dirs.append(_DENSE_SPHERE @ rot.T)
-            dirs = np.vstack(dirs)
+                dirs = np.vstack([dirs, dense_dirs])
             cand = placed[a] + r * dirs
-            d, ok = state.feasible(cand, e)
+            d, ok = state.feasible(cand, e, center=placed[a], reach=r)
             if not np.any(ok):
                 continue
+            # score only the admissible candidates (the others can never be taken)
+            keep = np.nonzero(ok)[0]
+            dirs, cand, d = dirs[keep], cand[keep], d[keep]
             score = np.where(d < 0.7 * r, 500.0 * (0.7 * r - d) ** 2, 0.0)
             score += np.where((d >= 0.7 * r) & (d < 0.95 * r), 40.0 * (0.95 * r - d) ** 2, 0.0)
-            score = score.sum(axis=1)
-            score += _angle_cost(dirs, nb_vec, nb_targets)
+            score = score.sum(axis=1) + _angle_cost(dirs, nb_vec, nb_targets) - 8.0 * (dirs @ out_u)
             score += _interaction_penalty(state, d, e, available)
-            score -= 8.0 * (dirs @ _unit(outward))
             bonded, over = _node_bonding(state, d, e)
             score += over + 6.0 * np.abs(np.maximum(bonded.sum(axis=1), 1) - nn_target)
-            score = np.where(ok, score, np.inf)
             j = int(np.argmin(score))
             state.relaxed += scale in _RELAXED_STEPS
             finish(cand[j], [a])
@@ -492,6 +577,8 @@ def build_structure(
     label: str | None = None,
     seed: int = 0,
     on_crowding: str = "raise",
+    rules=None,
+    compactness: float = 0.0,
 ) -> BuiltStructure:
     """Build a cluster of the given composition with the learned geometry (ref §4.8).
 
@@ -508,6 +595,15 @@ def build_structure(
     on_crowding : 'raise' (default): ValueError when an atom cannot be placed without a contact
         shorter than the learned minimum. 'relax': try radii up to 3 x the bond length, then take
         the least violating position; ``quality.min_distance_ratio`` < 1 then reports it.
+    rules : the run's :class:`~clusterdynamicsml.clusters.ClusterRules` (default: the cutoffs of
+        ``stats``). Bonds are placed a margin below their rule cutoff and linkers join the
+        components of the core first, so that the structure is one cluster under these rules
+        whenever the composition allows it (:mod:`clusterdynamicsml.build.connect`); check with
+        :func:`clusterdynamicsml.build.validate.validate_structure`.
+    compactness : 0 (default) grows the node scaffold as the reference (outer anchors first, bias
+        along the outward vector: open, chain-like clusters). c > 0 takes inner anchors first,
+        scales the outward bias by (1 - min(c, 1)) and adds ``20 c |r - centroid| / b`` to every
+        node candidate: compact clusters (used to meet a predicted radius of gyration).
 
     Returns
     -------
@@ -522,6 +618,9 @@ def build_structure(
         raise ValueError(f"stats must be a GeometryStatistics, got {type(stats).__name__}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer, got {seed!r}")
+    if isinstance(compactness, bool) or not isinstance(compactness, (int, float, np.integer, np.floating)) or not (
+            0.0 <= float(compactness) < math.inf):
+        raise ValueError(f"compactness must be a finite number >= 0, got {compactness!r}")
     if on_crowding not in ("raise", "relax"):
         raise ValueError(f"on_crowding must be 'raise' or 'relax', got {on_crowding!r}")
     want = _coerce_counts(counts, stats)
@@ -529,7 +628,14 @@ def build_structure(
     node_els = sorted(e for e in want if types[e] == "node")
     b_x = {e: _bond_length_to_nodes(e, node_els, stats) for e in want if types[e] != "node"}
     elements = sorted(want)
-    state = _State(stats, elements, sum(want.values()), relax=on_crowding == "relax")
+    state = _State(stats, elements, sum(want.values()), relax=on_crowding == "relax", rules=rules,
+                   compactness=compactness)
+    for el in b_x:  # bonds a margin below the rule cutoff (a learned length above it is shortened)
+        i = state.eid[el]
+        safe = [state.safe_cut[i, state.eid[n]] for n in node_els]
+        safe = [v for v, n in zip(safe, node_els) if v > 0 and v >= state.min_d[i, state.eid[n]]]
+        if safe:
+            b_x[el] = min(b_x[el], min(safe))
     rng = np.random.default_rng(int(seed))
     n_nodes = sum(want[e] for e in node_els)
 
@@ -545,11 +651,15 @@ def build_structure(
         key=lambda e: (-stats.non_node_node_coordination(e), 0 if types[e] == "linker" else 1, e),
     )
     available = np.zeros(3, dtype=np.int64)
+    linkers_left = sum(want[e] for e in order if types[e] == "linker")
     for el in order:
         bridge = min(max(round(stats.non_node_node_coordination(el)), 1), 2) == 2
         for _ in range(want[el]):
             available = np.bincount(state.kinds, minlength=3)
-            _place_non_node(state, el, b_x[el], bridge, rng, available)
+            _place_non_node(state, el, b_x[el], bridge, rng, available, linkers_left)
+            linkers_left -= types[el] == "linker"
+    if state.components.count(state.n) > 1:  # composition short of linkers for one join each
+        dock_components(state, _DENSE_SPHERE)
 
     positions = state.pos[: state.n] - state.pos[: state.n].mean(axis=0)
     symbols = [elements[k] for k in state.el[: state.n].tolist()]
