@@ -1,8 +1,27 @@
-"""Geometry statistics of the structure library and the builder of predicted structures."""
+"""Geometry statistics and the structure builder for predicted clusters."""
 
-from .geomstats import GeometryStatistics, geometry_statistics, measure_structure  # noqa: F401
+from .geomstats import (  # noqa: F401
+    ANGLE_BIN_DEG,
+    ANGLE_MODE_MIN_HEIGHT,
+    ANGLE_SMOOTH_DEG,
+    ASSOCIATION_SCALE,
+    ATOM_TYPES,
+    DEFAULT_BOND_LENGTH,
+    DEFAULT_NODE_ANGLE,
+    DEFAULT_NODE_NODE_ANGLE,
+    GeometryStatistics,
+    angle_modes,
+    atom_types_from,
+    coordination_key,
+    element_pair_key,
+    geometry_statistics,
+    measure_structure,
+    normalize_element,
+    type_pair_key,
+)
 from .grow import build_structure  # noqa: F401
 from .predicted import build_predicted_structures, select_representative  # noqa: F401
 from .records import BuildQuality, BuiltStructure, build_quality, format_counts_label  # noqa: F401
 from .shells import ShellTemplate, place_shell_molecules  # noqa: F401
+from .validate import ValidityResult, build_valid_structure, rg_interval_of, validate_structure  # noqa: F401
 from .write import built_structure_filename, write_built_structure  # noqa: F401
