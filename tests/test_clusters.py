@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml.geometry.box import Box
+from _cluster_reference import reference_clusters
 from clusterdynamicsml.clusters.extract import (
     ELEMENTS,
     ClusterRules,
@@ -20,9 +20,8 @@ from clusterdynamicsml.clusters.extract import (
     parse_label,
     summarize_frame,
 )
+from clusterdynamicsml.geometry.box import Box
 from clusterdynamicsml.io.frames import Frame
-
-from _cluster_reference import reference_clusters
 
 #: the home case, spelled out (ClusterRules has no default chemistry)
 HOME = dict(node=["Pb"], linker=["I"], shell=["O"], cutoffs={("Pb", "I"): 3.36, ("Pb", "O"): 3.36})

@@ -6,8 +6,8 @@ import pytest
 
 import clusterdynamicsml as cdml
 from clusterdynamicsml import _core
-from clusterdynamicsml.saxs.formfactors import form_factors
 from clusterdynamicsml.saxs.debye import debye_partials, first_shell_pairs, rank_aligned_spread, read_structure
+from clusterdynamicsml.saxs.formfactors import form_factors
 
 
 def naive_debye(pos, syms, q, sigma=None, damp_pairs=None):

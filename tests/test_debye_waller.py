@@ -10,9 +10,9 @@ import math
 import numpy as np
 import pytest
 
+from clusterdynamicsml.library.read import build_training_rows, read_library
 from clusterdynamicsml.predict import debye_waller as dw
 from clusterdynamicsml.predict.candidates import Candidate
-from clusterdynamicsml.library.read import build_training_rows, read_library
 
 RULES = {"node": ["Pb"], "linker": ["I"], "shell": [], "cutoffs": {("Pb", "I"): 3.36}}
 
@@ -140,8 +140,8 @@ def test_single_file_labels_and_missing_pairs_get_ridge_rows(tmp_path, reference
 
 
 def test_predict_clusters_debye_waller_through_saxs(tmp_path):
-    from clusterdynamicsml.saxs import debye as saxs
     from clusterdynamicsml.predict.core import predict_clusters
+    from clusterdynamicsml.saxs import debye as saxs
 
     rng = np.random.default_rng(4)
     library = read_library(chain_library(tmp_path, rng), RULES)

@@ -9,8 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clusterdynamicsml._io import (atomic_path, atomic_write, csv_text, dumps_json, read_json, to_jsonable,
-                                   to_pandas, write_csv, write_json)
+from clusterdynamicsml._io import (
+    atomic_path,
+    atomic_write,
+    csv_text,
+    dumps_json,
+    read_json,
+    to_jsonable,
+    to_pandas,
+    write_csv,
+    write_json,
+)
 
 
 def test_atomic_write_replaces_whole_file_and_leaves_nothing_on_failure(tmp_path):

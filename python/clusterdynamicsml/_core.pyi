@@ -5,9 +5,12 @@
 clusterdynamicsml C++ core (private; use the clusterdynamicsml package)
 """
 from __future__ import annotations
+
+import typing
+
 import numpy
 import numpy.typing
-import typing
+
 __all__: list[str] = ['connected_components', 'contact_statistics', 'debye_pairlist_partials', 'debye_partials', 'max_threads', 'minimum_image', 'neighbor_pairs', 'neighbor_pairs_typed', 'openmp_enabled', 'rank_aligned_sigma', 'scaffold_statistics']
 def connected_components(n: typing.SupportsInt | typing.SupportsIndex, i: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], j: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.typing.NDArray[numpy.int64]:
     ...

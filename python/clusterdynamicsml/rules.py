@@ -393,7 +393,7 @@ class ClusterRules:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "ClusterRules":
+    def from_dict(cls, data: Mapping) -> ClusterRules:
         """Rules from a run-file table or metadata dict (see :meth:`to_dict`).
 
         Also reads the reference forms (ref section 1.3/1.4): role entries

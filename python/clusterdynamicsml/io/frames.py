@@ -18,14 +18,14 @@ import math
 import os
 import re
 import warnings as _warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..geometry.box import Box
 from ..chem import element_from_atom_name, element_from_token, normalize_element
+from ..geometry.box import Box
 
 
 class FileFormatError(ValueError):
@@ -1083,7 +1083,7 @@ class FrameSource:
         return state
 
     # -- internals
-    def _with_selection(self, sel) -> "FrameSource":
+    def _with_selection(self, sel) -> FrameSource:
         new = FrameSource.__new__(FrameSource)
         new.__dict__.update(self.__dict__)
         new._sel = np.asarray(sel, dtype=np.int64)

@@ -239,7 +239,7 @@ class StructureObservation:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "StructureObservation":
+    def from_dict(cls, data: Mapping) -> StructureObservation:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -544,7 +544,7 @@ class TrainingRow:
         return d
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "TrainingRow":
+    def from_dict(cls, data: Mapping) -> TrainingRow:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 

@@ -26,16 +26,16 @@ import os
 import re
 import shutil
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
-from ..clusters.extract import Cluster, ClusterRules, cluster_ids, extract_clusters  # noqa: F401
 from .._io import write_json
-from ..rules import as_rules
+from ..clusters.extract import Cluster, ClusterRules, cluster_ids, extract_clusters  # noqa: F401
 from ..io.frames import _check_structure, _xyz_frame_text, write_pdb
+from ..rules import as_rules
 
 __all__ = ["write_library", "LibrarySummary", "frame_stem", "METADATA_NAME", "PROGRESS_NAME"]
 

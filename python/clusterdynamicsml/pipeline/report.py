@@ -18,8 +18,8 @@ import dataclasses
 import html
 import inspect
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .._io import atomic_path, atomic_write
 

@@ -25,11 +25,12 @@ import shutil
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from .._io import to_jsonable as _jsonable
 from .._io import atomic_path, write_csv, write_json
+from .._io import to_jsonable as _jsonable
 from ..pipeline.config import ConfigError, RunConfig
 from .runs import (
     DATASET_FORMAT,

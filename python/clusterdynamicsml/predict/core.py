@@ -29,15 +29,6 @@ import numpy as np
 
 from .._io import atomic_write, to_jsonable
 from .._io import write_csv as _write_csv
-from ..predict.candidates import (
-    PREDICTED_FIELDS,
-    Candidate,
-    composition_distance,
-    predict_candidates,
-    share_weight,
-    tail_anchored_mass,
-)
-from ..predict.models import ClusterPropertyModel
 from ..library.read import (
     LIFETIME_FIELDS,
     AtomTypes,
@@ -48,6 +39,15 @@ from ..library.read import (
     parse_label_counts,
     read_library,
 )
+from ..predict.candidates import (
+    PREDICTED_FIELDS,
+    Candidate,
+    composition_distance,
+    predict_candidates,
+    share_weight,
+    tail_anchored_mass,
+)
+from ..predict.models import ClusterPropertyModel
 
 RESULT_VERSION = 1
 
@@ -429,7 +429,7 @@ class PredictionResult:
         return to_jsonable(d, nan_as_null=False)
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "PredictionResult":
+    def from_dict(cls, data: Mapping) -> PredictionResult:
         if data.get("version") != RESULT_VERSION:
             raise ValueError(f"prediction result version {RESULT_VERSION} expected, got {data.get('version')!r}")
         kw = {f.name: data.get(f.name) for f in dataclasses.fields(cls) if f.name in data}
@@ -473,7 +473,7 @@ class PredictionResult:
         return paths
 
     @classmethod
-    def load(cls, path) -> "PredictionResult":
+    def load(cls, path) -> PredictionResult:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 

@@ -30,8 +30,8 @@ import math
 
 import numpy as np
 
-from ..predict.models import RIDGE_LAMBDA, WeightedRidge, feature_vector
 from ..library.read import AtomTypes
+from ..predict.models import RIDGE_LAMBDA, WeightedRidge, feature_vector
 from ..saxs.debye import rank_aligned_sigma
 
 DW_COLUMNS = (
