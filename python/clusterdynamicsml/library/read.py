@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..chem import format_label, parse_label
+from ..dynamics.analyze import LIFETIME_COLUMNS
 from ..io.frames import FileFormatError
 from ..io.frames import read_structure as _read_frame_file
 from ..rules import as_rules
@@ -41,22 +42,8 @@ from .descriptors import DESCRIPTOR_NAMES, shape_descriptors, shape_descriptors_
 
 STRUCTURE_SUFFIXES = (".xyz", ".pdb")
 
-LIFETIME_FIELDS = (
-    "label",
-    "cluster_size",
-    "mean_lifetime_fs",
-    "std_lifetime_fs",
-    "completed_lifetime_count",
-    "window_truncated_lifetime_count",
-    "association_rate_per_ps",
-    "dissociation_rate_per_ps",
-    "occupancy_fraction",
-    "mean_count_per_frame",
-    "total_observations",
-    "occupied_frames",
-    "association_events",
-    "dissociation_events",
-)
+#: The lifetime-table columns (ref §3.7), the same tuple as the dynamics stage writes.
+LIFETIME_FIELDS = LIFETIME_COLUMNS
 _INT_LIFETIME_FIELDS = {
     "cluster_size",
     "completed_lifetime_count",
