@@ -343,6 +343,8 @@ parameters, the {cat}-{an} g(r) and the tables below. MD wall time {info['md_sec
   P = {th['press_bar'][0]:.0f} +- {th['press_bar'][1]:.0f} bar.
 * `{info['trajectory']}`: {frames} frames, {a['dump_fs']:g} fs apart (`Time=` in fs from the start of
   production, 0 to {(frames - 1) * a['dump_fs']:g}), `Lattice=` box, positions wrapped into [0, L), species `{cat}`, `{an}`.
+  clusterdynamicsml versions without commit def3276 (branch `lammps`: `Time=` read case-insensitively)
+  ignore `Time=` and assume 0.5 fs between frames; with those, pass `timestep_fs = {a['dump_fs']:g}`.
 
 {cat}-{an} g(r) of this trajectory (all frames, 0.02 A bins):
 * first peak at {gr['first_peak_A']:.2f} A (parabola fit; {gr['coordination_at_peak']:.2f} {an} per {cat} within it);
