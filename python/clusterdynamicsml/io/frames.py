@@ -143,7 +143,8 @@ def box_from_pbc_name(name: str) -> Box | None:
 
 _KV = re.compile(r"""\s*([A-Za-z_][\w\-.:]*)(?:\s*=\s*("(?:[^"\\]|\\.)*"|'[^']*'|\{[^}]*\}|[^\s"'={}]+))?""")
 _CP2K = re.compile(r"^\s*i\s*=\s*(-?\d+)\s*,\s*time\s*=\s*([-+0-9.eEdD]+)\s*,\s*E\s*=\s*([-+0-9.eEdD]+)")
-_TIME_RE = re.compile(rb"(?:^|[\s,])time\s*=\s*\"?\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eEdD][-+]?\d+)?)")
+_TIME_RE = re.compile(rb"(?:^|[\s,])time\s*=\s*\"?\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eEdD][-+]?\d+)?)",
+                      re.IGNORECASE)  # extended-XYZ keys are case-insensitive (LAMMPS: Time=)
 _BOOL = {"T": True, "F": False, "TRUE": True, "FALSE": False}
 
 
