@@ -210,7 +210,7 @@ def test_validate_command_writes_the_issue_json(tmp_path):
     assert d["train_max_node_count"] == 2 and d["population_model"] == "fisher"
     assert [e["node_count"] for e in d["sizes"]] == [3, 4]
     for e in d["sizes"]:
-        assert REQUIRED_SIZE_KEYS <= set(e)
+        assert set(e) >= REQUIRED_SIZE_KEYS
         assert sum(e["observed_shares"].values()) == pytest.approx(1.0) and sum(e["predicted_shares"].values()) == pytest.approx(1.0)
         assert e["predicted_count_p05"] <= e["predicted_count_per_frame"] <= e["predicted_count_p95"]
     assert set(d["comparison"]) == {"fisher", "cnt", "geometric", "reference"}
@@ -243,9 +243,8 @@ def test_nacl_1450K_extrapolation_meets_the_issue_thresholds(shared_data, tmp_pa
 
 @pytest.mark.slow
 def test_predict_clusters_default_model_records_choice_validation_and_tables(tmp_path):
-    from test_predict import RULES, lifetime_row, write_chain
-
     from clusterdynamicsml.predict.core import DEFAULT_POPULATION_MODEL, PredictionResult, predict_clusters
+    from test_predict import RULES, lifetime_row, write_chain
 
     rng = np.random.default_rng(5)
     lib, table = tmp_path / "lib", []

@@ -21,17 +21,16 @@ import datetime as _dt
 import importlib
 import json
 import os
-import platform
-import re
 import shutil
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from .._io import atomic_path, write_csv, write_json
 from .._io import to_jsonable as _jsonable
-from .._io import write_json
 from ..pipeline.config import ConfigError, RunConfig
 from .runs import (
     DATASET_FORMAT,
@@ -48,7 +47,6 @@ from .runs import (
 )
 from .runs import new_run_dir as _new_run_dir
 from .runs import safe_name as _safe_name
-from .runs import timestamp as _timestamp
 
 __all__ = ["run", "RunResult", "StepRecord", "StageUnavailable", "load_run", "list_runs",
            "DATASET_FORMAT", "DATASET_VERSION", "environment_info", "STEPS", "compare_runs"]
@@ -306,7 +304,8 @@ def _step_structures(ctx: _Context):
     if pred is None:
         raise _Skip("no prediction")
     geometry_statistics = _stage("build.geomstats", "geometry_statistics")
-    build_structure, write_built_structure = _stage("build.grow", "build_structure", "write_built_structure")
+    write_built_structure = _stage("build.grow", "write_built_structure")
+    build_valid_structure, rg_interval_of = _stage("build.validate", "build_valid_structure", "rg_interval_of")
     library = ctx.data["library"]
     structures, labels = [], []
     for label in library.labels:
@@ -332,16 +331,27 @@ def _step_structures(ctx: _Context):
     write_kw = {"shell_templates": templates} if templates else {}
     with ctx.bar(len(cands), "predicted structures") as bar:
         for c in cands:
+            # built for the run's own rules, checked with its own cluster extraction, rebuilt with other
+            # seeds when it fails; a structure that still fails is written, flagged and kept out of SAXS
             try:
-                st = build_structure(c.counts, stats, representative=_representative(library, c), label=c.label,
-                                     seed=cfg.run.seed, on_crowding="relax")
+                st, validity, attempts = build_valid_structure(
+                    c.counts, stats, rules, representative=_representative(library, c), label=c.label,
+                    seed=cfg.run.seed, rg_interval=rg_interval_of(c), on_crowding="relax")
             except ValueError as exc:
-                ctx.warn(f"structures: {c.label} (node count {c.node_count}) not built: {exc}")
+                st, exc_text = None, str(exc)
+            else:
+                exc_text = "no attempt could place every atom"
+            if st is None:
+                ctx.warn(f"structures: {c.label} (node count {c.node_count}) not built: {exc_text}")
                 bar.update(1)
                 continue
             path = write_built_structure(out_dir, st, target_node_count=c.node_count, rank=c.rank,
                                          source_label=c.source_label, **write_kw)
-            built.append({"candidate": c, "structure": st, "path": str(path)})
+            valid = validity is None or bool(validity.passed)
+            built.append({"candidate": c, "structure": st, "path": str(path), "valid": valid, "validity": validity})
+            if not valid:
+                ctx.warn(f"structures: {c.label} (node count {c.node_count}) is not a valid cluster after {attempts} "
+                         f"builds: {validity.summary()}; kept out of the SAXS mixture")
             q = st.quality.to_dict() if hasattr(st.quality, "to_dict") else dict(st.quality)
             if q.get("relaxed_atoms"):
                 ctx.warn(f"structures: {c.label} (node count {c.node_count}) is too crowded for the learned "
@@ -355,7 +365,11 @@ def _step_structures(ctx: _Context):
                             "max_abs_bond_deviation": q.get("max_abs_bond_deviation"),
                             "relaxed_atoms": q.get("relaxed_atoms"),
                             "bond_length_deviations": _compact(q.get("bond_length_deviations")),
-                            "node_coordination_deviations": _compact(q.get("node_coordination_deviations"))})
+                            "node_coordination_deviations": _compact(q.get("node_coordination_deviations")),
+                            "valid": valid, "build_attempts": attempts,
+                            "n_components": getattr(validity, "n_components", None),
+                            "radius_of_gyration": getattr(validity, "rg", None),
+                            "invalid_reasons": "; ".join(getattr(validity, "reasons", ()) or ()) or None})
             bar.update(1)
     ctx.data["built_structures"] = built
     ctx.data["structure_quality"] = quality
@@ -364,7 +378,8 @@ def _step_structures(ctx: _Context):
         path = ctx.path(f"{ctx.stem}_predicted_structures.csv")
         _write_csv(path, quality)
         ctx.output("predicted_structures_csv", path)
-    return f"{len(built)} of {len(cands)} structures built"
+    n_valid = sum(1 for b in built if b["valid"])
+    return f"{len(built)} of {len(cands)} structures built, {n_valid} valid"
 
 
 def _compact(value):
@@ -375,19 +390,7 @@ def _compact(value):
 
 
 def _write_csv(path: Path, rows: list[dict]) -> Path:
-    import csv
-
-    cols: list[str] = []
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols, lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-    tmp.replace(path)
-    return path
+    return write_csv(path, rows)
 
 
 def _sigma_tables(pred) -> tuple[dict, dict]:
@@ -415,9 +418,8 @@ def _write_profile(path: Path, comp, source: str) -> Path:
     header = (f"Source: {source}\nLabel: {comp.label}\nStructures used: {comp.n_structures} of "
               f"{comp.n_library} ({comp.source})\nUnits: q in 1/angstrom, S(q) in electrons^2\n"
               "Columns: q, S(q)_avg, S(q)_std, S(q)_se")
-    tmp = path.with_name(path.name + ".tmp")
-    np.savetxt(tmp, np.column_stack([comp.q, comp.intensity, comp.std, comp.se]), fmt="%.8f", header=header)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        np.savetxt(tmp, np.column_stack([comp.q, comp.intensity, comp.std, comp.se]), fmt="%.8f", header=header)
     return path
 
 
@@ -469,8 +471,9 @@ def _step_saxs(ctx: _Context):
         for c in predicted:
             key = (c.node_count, c.rank, c.label)
             b = built.get(key)
-            if b is None:
-                ctx.warn(f"saxs: predicted {c.label} has no built structure; left out of the mixture")
+            if b is None or not b.get("valid", True):  # a structure that failed validation never enters
+                why = "has no built structure" if b is None else "is not a valid cluster (see the structures step)"
+                ctx.warn(f"saxs: predicted {c.label} {why}; left out of the mixture")
                 bar.update(1)
                 continue
             st = b["structure"]

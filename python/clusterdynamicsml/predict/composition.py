@@ -134,7 +134,7 @@ class CompositionModel:
         self.node_fractions = dict(node_fractions or {types.node_elements[0]: 1.0})
 
     @classmethod
-    def fit(cls, observed, types: AtomTypes) -> "CompositionModel":
+    def fit(cls, observed, types: AtomTypes) -> CompositionModel:
         """Fit on ``ObservedClusters`` (labels with clusters per frame > 0)."""
         node = set(types.node_elements)
         label_els = [e for e in types.label_elements if e not in node]

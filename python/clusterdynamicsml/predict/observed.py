@@ -60,7 +60,7 @@ class ObservedClusters:
     notes: list = field(default_factory=list)
 
     @classmethod
-    def from_inputs(cls, lifetime_table, training_rows, types: AtomTypes, timestep_fs: float, dynamics=None, library=None) -> "ObservedClusters":
+    def from_inputs(cls, lifetime_table, training_rows, types: AtomTypes, timestep_fs: float, dynamics=None, library=None) -> ObservedClusters:
         """Join the lifetime table (``{label: row}``), the training rows (library labels) and,
         if given, a ``DynamicsResult`` (per-frame counts) and a ``StructureLibrary`` (spread of
         Rg and max radius over files)."""
@@ -120,12 +120,12 @@ class ObservedClusters:
         return obs
 
     # ---- views
-    def restrict(self, max_node_count: int) -> "ObservedClusters":
+    def restrict(self, max_node_count: int) -> ObservedClusters:
         keep = [i for i, o in enumerate(self.labels) if o.node_count <= max_node_count]
         fc = None if self.frame_counts is None else self.frame_counts[keep]
         return dataclasses.replace(self, labels=[self.labels[i] for i in keep], frame_counts=fc, notes=list(self.notes))
 
-    def with_counts(self, counts_per_frame, observations=None) -> "ObservedClusters":
+    def with_counts(self, counts_per_frame, observations=None) -> ObservedClusters:
         """A copy whose labels carry other counts per frame (bootstrap replicates)."""
         labels = []
         for i, o in enumerate(self.labels):

@@ -106,7 +106,7 @@ class ShapeLaws:
     notes: list = field(default_factory=list)
 
     @classmethod
-    def fit(cls, observed, bond_length=None, box_lengths=None) -> "ShapeLaws":
+    def fit(cls, observed, bond_length=None, box_lengths=None) -> ShapeLaws:
         labs = [o for o in observed.labels if o.rg is not None and o.atom_count is not None and o.atom_count >= 2 and o.rg > 0]
         half = None
         if box_lengths is not None:
@@ -172,7 +172,7 @@ class DynamicsLaws:
     floor_sizes: list = field(default_factory=list)
 
     @classmethod
-    def fit(cls, observed, timestep_fs: float) -> "DynamicsLaws":
+    def fit(cls, observed, timestep_fs: float) -> DynamicsLaws:
         dt = float(timestep_fs)
         by_size = observed.by_size()
         ns, taus, ws, floor = [], [], [], []

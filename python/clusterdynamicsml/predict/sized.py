@@ -65,10 +65,7 @@ def predict_sized(library, lifetime_source, table, rows, rules, types, dt, warni
     if debye_waller:
         from . import debye_waller as dwmod
 
-        try:
-            dw_rows = dwmod.debye_waller_table(library, rows, cands, types, n_bootstrap=n_bootstrap if dw_bootstrap is None else dw_bootstrap, seed=seed)
-        except dwmod.RankAlignedSigmaUnavailable as exc:
-            warnings.append(str(exc))
+        dw_rows = dwmod.debye_waller_table(library, rows, cands, types, n_bootstrap=n_bootstrap if dw_bootstrap is None else dw_bootstrap, seed=seed)
     fit = out["models"].population
     choice = {"model": population_model, "used": fit.model, "reason": model_reason, "free_energy": fit.free_energy_terms(), "flagged": fit.flagged}
     if fit.model != population_model:

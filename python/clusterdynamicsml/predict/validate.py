@@ -212,11 +212,11 @@ def validate_extrapolation_data(library, lifetime_table, rules, train_max_node_c
         ``n_bootstrap``; 0 gives their point predictions only, no intervals).
     Raises ValueError when K leaves fewer than 2 training sizes or no target is observed.
     """
+    from ..library.read import AtomTypes, StructureLibrary, build_training_rows, load_lifetime_table, read_library
     from .core import DEFAULT_POPULATION_MODEL, _resolve_timestep
     from .extrapolate import predict_by_size
     from .observed import ObservedClusters
     from .scaling import learned_bond_length
-    from ..library.read import AtomTypes, StructureLibrary, build_training_rows, load_lifetime_table, read_library
 
     population_model = population_model or DEFAULT_POPULATION_MODEL
     warnings: list = []
