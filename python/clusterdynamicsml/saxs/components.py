@@ -245,6 +245,8 @@ class ComponentSet:
     rows: list
     mode: str
     warnings: list = field(default_factory=list)
+    #: (row index, component) of the labels with a trace but zero weight (listed, not mixed)
+    unmixed: list = field(default_factory=list)
 
     def indices(self, source: str | None = None) -> list:
         """Indices of the components from 'observed', 'predicted' or all (None)."""
@@ -334,7 +336,7 @@ def compute_components(q, dynamics, library=None, *, library_dir=None, node_elem
         raise ValueError(f"[saxs] mixture_weights must be one of {MIXTURE_WEIGHTS}, got {weights!r}")
     qa = _as_q(q)
     nodes = {str(e) for e in node_elements}
-    comps, ws, sources, rows, warnings = [], [], [], [], []
+    comps, ws, sources, rows, warnings, unmixed = [], [], [], [], [], []
     observed_sigma = observed_sigma or {}
     predicted_sigma = predicted_sigma or {}
     for r in _lifetime_rows(dynamics):
@@ -373,6 +375,7 @@ def compute_components(q, dynamics, library=None, *, library_dir=None, node_elem
                 sources.append("observed")
             else:
                 row["note"] = "zero weight"
+                unmixed.append((len(rows), comp))
         rows.append(row)
         if progress:
             progress(1)
@@ -406,7 +409,8 @@ def compute_components(q, dynamics, library=None, *, library_dir=None, node_elem
                 sources.append("predicted")
             else:
                 row["note"] = "zero predicted population"
+                unmixed.append((len(rows), comp))
         rows.append(row)
         if progress:
             progress(1)
-    return ComponentSet(qa, comps, np.asarray(ws, dtype=np.float64), sources, rows, weights, warnings)
+    return ComponentSet(qa, comps, np.asarray(ws, dtype=np.float64), sources, rows, weights, warnings, unmixed)

@@ -268,7 +268,8 @@ def pearson_weights(X, y, w0=None, background=None, labels=None):
     best = None
     with _one_blas_thread():
         for st in starts:
-            r = minimize(fun, np.log(st), jac=True, method="L-BFGS-B", options={"maxiter": 3000, "gtol": 1e-12})
+            r = minimize(fun, np.log(st), jac=True, method="L-BFGS-B",
+                         options={"maxiter": 5000, "gtol": 1e-14, "ftol": 1e-16, "maxcor": 30})
             if best is None or r.fun < best.fun:
                 best = r
     w = _softmax(best.x)

@@ -143,7 +143,8 @@ def run_saxs_step(ctx) -> str:
     rows = [dict(r) for r in cs.rows]
     # profiles of the components in the mixture (the rows in the mixture follow the component order)
     comp_rows = [r for r in rows if r.get("in_mixture")]
-    for comp, src, r in zip(cs.components, cs.sources, comp_rows):
+    listed = list(zip(cs.components, cs.sources, comp_rows)) + [(c, rows[i]["source"], rows[i]) for i, c in cs.unmixed]
+    for comp, src, r in listed:
         stem = _safe(r["label"]) if src == "observed" else Path(r.get("structure") or r["label"]).stem
         path = _write_profile(comp_dir / f"{src}_{_safe(stem)}.txt", comp, f"{src} label {comp.label} ({comp.source})")
         r["profile"] = os.path.relpath(path, ctx.dir)
