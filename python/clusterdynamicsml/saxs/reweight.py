@@ -181,7 +181,8 @@ def _knee(x, y) -> int:
     return int(np.argmin(xs + ys))
 
 
-def maxent_reweight(X, y, sigma, w0, background=None, labels=None, thetas=None, theta=None) -> ReweightResult:
+def maxent_reweight(X, y, sigma, w0, background=None, labels=None, thetas=None, theta=None,
+                    early_stop: bool = True) -> ReweightResult:
     """Maximum-entropy reweighting of the populations ``w0`` against the curve y (module docstring).
 
     X : (m, n) component curves on the data q points (any units; the scale is fitted).
@@ -189,6 +190,8 @@ def maxent_reweight(X, y, sigma, w0, background=None, labels=None, thetas=None, 
     components with w0 = 0 cannot gain weight and keep 0). background : (n, p) columns profiled out.
     thetas : the scan (descending is not required); default 29 values geometrically spaced over
     [1e-3, 1e1] x max(chi2(w0), n). theta : a fixed theta instead of the L-curve choice.
+    early_stop : end the scan once four successive steps lowered chi2 by less than tol / 10
+    in total (tol below); the skipped smaller thetas would only overfit.
     """
     w0 = np.asarray(w0, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64)
@@ -211,16 +214,20 @@ def maxent_reweight(X, y, sigma, w0, background=None, labels=None, thetas=None, 
     g = np.zeros(int(keep.sum()))
     norm = max(0.5 * chi2_prior, 1.0)
     scan, sols = [], []
+    dof = max(prof.n - 1, 1)
     with _one_blas_thread():
         for t in thetas:
             g, w, chi2, s_rel = _minimise(prof, logw0, float(t), g, norm)
             scan.append({"theta": float(t), "chi2": float(chi2), "s_rel": float(s_rel),
                          "effective_sample_size": float(math.exp(s_rel))})
             sols.append(w)
+            if early_stop and len(scan) >= 5:  # the L-curve has flattened: smaller theta only overfits
+                tol_now = 2.0 * math.sqrt(2.0 * dof) * max(1.0, chi2 / dof)
+                if scan[-5]["chi2"] - chi2 < 0.1 * tol_now:
+                    break
     chis = np.array([s["chi2"] for s in scan])
     notes = []
     knee = _knee([-s["s_rel"] for s in scan], chis) if len(scan) > 2 else 0
-    dof = max(prof.n - 1, 1)
     tol = 2.0 * math.sqrt(2.0 * dof) * max(1.0, float(chis.min()) / dof)
     if theta is not None:
         k, crit = 0, "fixed theta"
