@@ -19,9 +19,8 @@ import statistics
 import time
 
 import numpy as np
-
-from clusterdynamicsml.saxs.debye import debye_intensity
 from clusterdynamicsml.saxs import reweight as rw
+from clusterdynamicsml.saxs.debye import debye_intensity
 
 
 def make_case(m=100, n=1000, seed=0):

@@ -7,10 +7,18 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-from clusterdynamicsml.saxs.components import atom_component, compute_components, mixture_weights
+from clusterdynamicsml.saxs.components import (
+    atom_component,
+    compute_components,
+    mixture_weights,
+)
 from clusterdynamicsml.saxs.debye import debye_intensity
-from clusterdynamicsml.saxs.evidence import durbin_watson, runs_test, saxs_evidence, sphere_form_factor
+from clusterdynamicsml.saxs.evidence import (
+    durbin_watson,
+    runs_test,
+    saxs_evidence,
+    sphere_form_factor,
+)
 from clusterdynamicsml.saxs.expdata import SaxsData, stitch_saxs
 from clusterdynamicsml.saxs.formfactors import form_factor
 from clusterdynamicsml.saxs.noise import estimate_noise
@@ -107,7 +115,7 @@ def test_stitching_keeps_each_detectors_noise():
     b = SaxsData(qb, 50 + 2.0 * rng.normal(size=qb.size), np.full(qb.size, 2.0), "b")  # 2x the scale, 4x noise
     st = stitch_saxs([a, b])
     ne = estimate_noise(st)
-    (lo_a, _, ra, _), (lo_b, _, rb, _) = ne.segment_ratios
+    (_, _, ra, _), (_, _, rb, _) = ne.segment_ratios
     assert ra == pytest.approx(1.0, abs=0.2) and rb == pytest.approx(1.0, abs=0.2)
     # the scaled detector keeps its own (scaled) noise: 2.0 x factor ~ 2 x 2 / 1
     hi = st.q > 0.3
@@ -150,7 +158,7 @@ def right_and_wrong():
     sd = 3e-4 * clean
     y = clean + np.random.default_rng(7).normal(size=Q.size) * sd
     data = SaxsData(Q.copy(), y, 6.0 * sd, "synthetic", segments=((float(Q[0]), float(Q[-1])),))  # sigma 6x too large
-    comps = lambda lst: [(lab, Q, c) for lab, c in lst]  # noqa: E731
+    comps = lambda lst: [(lab, Q, c) for lab, c in lst]
     return data, comps(right), comps(wrong), w_true
 
 
@@ -231,7 +239,7 @@ def test_reweighting_recovers_perturbed_populations(six_components):
     # the scan runs from w ~ w0 (large theta) to the best fit; chi2 never rises as theta falls
     chis = [s["chi2"] for s in r.scan]
     assert np.all(np.diff(chis) <= 1e-6 * chis[0]) and r.scan[0]["effective_sample_size"] > 0.95
-    assert [row["label"] for row in r.table()][0] == "c0"
+    assert r.table()[0]["label"] == "c0"
 
 
 def test_reweighting_leaves_md_populations_that_fit(six_components):
@@ -263,7 +271,7 @@ def test_evidence_and_reweighting_figures(right_and_wrong, tmp_path):
     data, right, _, w = right_and_wrong
     ev = saxs_evidence(data, right, w, background_degree=2)
     paths = plot_saxs_models(ev, tmp_path / "ev")
-    assert [p.suffix for p in map(lambda p: tmp_path / p, paths)] == [".png", ".svg"]
+    assert [(tmp_path / p).suffix for p in paths] == [".png", ".svg"]
     svg = (tmp_path / "ev.svg").read_text()
     for name in ("background", "generic", "combined", "reweighted", "pearson"):
         assert name in svg

@@ -7,7 +7,6 @@ import csv
 import json
 
 import pytest
-
 from clusterdynamicsml.pipeline import workflow
 
 

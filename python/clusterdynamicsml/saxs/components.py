@@ -18,9 +18,19 @@ import numpy as np
 from .debye import _load, _pair_dict, debye_partials
 from .formfactors import _as_q, form_factor
 
-__all__ = ["SaxsComponent", "ComponentSet", "atom_component", "average_component", "compute_components",
-           "farthest_point_sampling", "mix_components", "mixture_weights", "single_component",
-           "structure_descriptors", "MIXTURE_WEIGHTS"]
+__all__ = [
+    "MIXTURE_WEIGHTS",
+    "ComponentSet",
+    "SaxsComponent",
+    "atom_component",
+    "average_component",
+    "compute_components",
+    "farthest_point_sampling",
+    "mix_components",
+    "mixture_weights",
+    "single_component",
+    "structure_descriptors",
+]
 
 #: mixture weights: clusters per frame (default) or the reference tool's count x max(occupancy, 0.05)
 MIXTURE_WEIGHTS = ("clusters_per_frame", "reference")

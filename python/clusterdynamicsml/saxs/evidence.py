@@ -47,8 +47,17 @@ from .expdata import SaxsData
 from .fit import _curve_on, _linear, pearson
 from .noise import NoiseEstimate, estimate_noise
 
-__all__ = ["ModelFit", "SaxsEvidence", "saxs_evidence", "durbin_watson", "runs_test", "model_statistics",
-           "sphere_form_factor", "guinier_term", "BIC_MARGIN"]
+__all__ = [
+    "BIC_MARGIN",
+    "ModelFit",
+    "SaxsEvidence",
+    "durbin_watson",
+    "guinier_term",
+    "model_statistics",
+    "runs_test",
+    "saxs_evidence",
+    "sphere_form_factor",
+]
 
 BIC_MARGIN = 10.0
 DW_TOLERANCE = 0.05
@@ -193,7 +202,7 @@ def _generic(q, y, sigma, bcols, blow, file_sigma):
     for kind, func in (("sphere", sphere_form_factor), ("guinier", guinier_term)):
         from scipy.optimize import minimize_scalar
 
-        def chi2_of(size):
+        def chi2_of(size, func=func):
             f = _fit_signal(y, sigma, func(q, size), bcols, blow)[0]
             return float(np.sum(((y - f) / sigma) ** 2))
 
@@ -237,7 +246,7 @@ def saxs_evidence(data, components, weights, sources=None, *, q_range=None, back
     curve (default: :func:`estimate_noise` of ``data`` before the q selection, per detector segment).
     """
     if not isinstance(data, SaxsData):
-        raise ValueError("data must be a SaxsData (load_saxs_data / stitch_saxs)")
+        raise TypeError("data must be a SaxsData (load_saxs_data / stitch_saxs)")
     comps = list(components)
     if not comps:
         raise ValueError("saxs_evidence needs at least one component")

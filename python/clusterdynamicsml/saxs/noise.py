@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NoiseEstimate", "estimate_noise", "choose_noise"]
+__all__ = ["NoiseEstimate", "choose_noise", "estimate_noise"]
 
 _MAD = 0.6744897501960817  # median of |N(0, 1)|
 
@@ -50,7 +50,7 @@ class NoiseEstimate:
     used_sigma: np.ndarray
     note: str
 
-    def select(self, mask) -> "NoiseEstimate":
+    def select(self, mask) -> NoiseEstimate:
         m = np.asarray(mask, dtype=bool)
         return NoiseEstimate(self.q[m], self.sigma[m], None if self.file_sigma is None else self.file_sigma[m],
                              self.ratio, self.segment_ratios, self.used, self.used_sigma[m], self.note)

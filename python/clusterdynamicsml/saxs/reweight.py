@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ReweightResult", "ProfiledChi2", "maxent_reweight", "pearson_weights"]
+__all__ = ["ProfiledChi2", "ReweightResult", "maxent_reweight", "pearson_weights"]
 
 
 class ProfiledChi2:
