@@ -203,9 +203,12 @@ def test_generic_form_factor_wins_when_the_clusters_add_nothing():
 def test_negative_background_is_warned(right_and_wrong):
     data, right, _, w = right_and_wrong
     shifted = SaxsData(data.q, data.intensity - 5.0 * data.intensity.min(), data.sigma, "shifted")
-    ev = saxs_evidence(shifted, right, w, background_degree=0)
+    ev = saxs_evidence(shifted, right, w, background_degree=2)
     assert any("negative" in x for x in ev.warnings)
     assert ev.background_share["negative_background"]
+    # the same data without the shift support the model; the overshooting mixture does not
+    assert saxs_evidence(data, right, w, background_degree=2).evidence["supported"]
+    assert not ev.evidence["supported"] and "negative" in ev.evidence["reason"]
 
 
 # ----------------------------------------------------------------------------- reweighting

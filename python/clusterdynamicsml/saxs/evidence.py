@@ -31,7 +31,9 @@ Evidence: the cluster model is the one of observed / combined / reweighted / pea
 smallest BIC. delta_bic_vs_X = BIC(X) - BIC(cluster) (positive favours the cluster model).
 ``supported`` is true only when both deltas exceed ``margin`` (default 10, "very strong" on the
 Kass-Raftery scale) and the cluster model's residuals are not worse than either reference's:
-DW not lower by more than 0.05 and runs z not lower by more than 1. The background share is
+DW not lower by more than 0.05 and runs z not lower by more than 1, and its fitted background is
+not negative at more than half of the points (a mixture that overshoots the data and needs an
+unphysical negative offset is not evidence for it). The background share is
 B(q) b / f(q) of the cluster model (and per model) at the first, middle and last q of the fit; a
 warning is given, for the cluster model and the MD (combined) model, when the background is
 negative anywhere or |B b / f| > 1/2 at more than half of the points.
@@ -325,6 +327,10 @@ def _weigh(models, q, margin):
             problems.append(f"its residuals are more correlated than those of the {ref} model (Durbin-Watson "
                             f"{c['durbin_watson']:.3g} vs {r['durbin_watson']:.3g}, runs z {c['runs_z']:.3g} vs "
                             f"{r['runs_z']:.3g})")
+    neg = float(np.mean(models[best].background < 0))
+    if neg > 0.5:
+        problems.append(f"its fitted background is negative at {100 * neg:.0f} % of the points (the mixture "
+                        "overshoots the data and needs an unphysical negative offset)")
     supported = not problems
     if supported:
         reason = (f"BIC lower than the background alone by {d_bg:.4g} and than a generic "
