@@ -282,3 +282,23 @@ def test_evidence_and_reweighting_figures(right_and_wrong, tmp_path):
     paths = plot_saxs_reweighting(ev.reweighting, tmp_path / "rw")
     assert all((tmp_path / p).stat().st_size > 1000 for p in paths)
     assert "L-curve" in (tmp_path / "rw.svg").read_text()
+
+
+def test_predicted_candidates_enter_with_their_predicted_clusters_per_frame():
+    pos = np.array([[0, 0, 0], [2.6, 0, 0], [0, 2.6, 0.0]])
+    st = SimpleNamespace(symbols=["Na", "Cl", "Cl"], positions=pos)
+    cands = [SimpleNamespace(node_count=1, rank=1, label="NaCl2", predicted={"mean_count_per_frame": 0.3}, weight=0.02),
+             SimpleNamespace(node_count=1, rank=2, label="NaCl3", predicted={"mean_count_per_frame": 0.0}, weight=0.01)]
+    built = [{"candidate": cands[0], "structure": st, "path": "a.xyz"},
+             {"candidate": cands[1], "structure": st, "path": "b.xyz"}]
+    dyn = SimpleNamespace(lifetime_by_label=[_lifetime("Na", 1.0, 0.5)])
+    lib = _Library({"Na": [(["Na"], np.zeros((1, 3)))]})
+    cs = compute_components(Q, dyn, lib, node_elements=["Na"], prediction=SimpleNamespace(candidates=cands),
+                            built_structures=built)
+    assert [c.label for c in cs.components] == ["Na", "NaCl2"] and cs.sources == ["observed", "predicted"]
+    np.testing.assert_allclose(cs.weights, [1.0, 0.3])
+    assert [r["label"] for r in cs.rows if not r["in_mixture"]] == ["NaCl3"] and len(cs.unmixed) == 1
+    assert any("zero predicted population" in w and "NaCl3" in w for w in cs.warnings)
+    ref = compute_components(Q, dyn, lib, node_elements=["Na"], prediction=SimpleNamespace(candidates=cands),
+                             built_structures=built, weights="reference")
+    np.testing.assert_allclose(ref.weights, [1.0 * 0.5, 0.02, 0.01])

@@ -423,4 +423,8 @@ def compute_components(q, dynamics, library=None, *, library_dir=None, node_elem
         rows.append(row)
         if progress:
             progress(1)
+    zero = [r["label"] for r in rows if r["source"] == "predicted" and r["kind"] != "missing" and r["weight"] <= 0]
+    if zero:
+        warnings.append(f"{len(zero)} predicted candidate(s) with zero predicted population ({weights.replace('_', ' ')}) "
+                        f"are listed but not mixed: {', '.join(zero)}")
     return ComponentSet(qa, comps, np.asarray(ws, dtype=np.float64), sources, rows, weights, warnings, unmixed)
