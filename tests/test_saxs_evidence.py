@@ -302,3 +302,10 @@ def test_predicted_candidates_enter_with_their_predicted_clusters_per_frame():
     ref = compute_components(Q, dyn, lib, node_elements=["Na"], prediction=SimpleNamespace(candidates=cands),
                              built_structures=built, weights="reference")
     np.testing.assert_allclose(ref.weights, [1.0 * 0.5, 0.02, 0.01])
+
+
+def test_l_curve_knee_is_the_elbow():
+    from clusterdynamicsml.saxs.reweight import _knee
+
+    assert _knee([0, 0.1, 0.2, 0.5, 1.0], [1000, 100, 20, 15, 10]) == 2
+    assert _knee([0, 0.5, 0.9, 0.95, 1.0], [1000, 900, 700, 20, 10]) == 3

@@ -257,6 +257,11 @@ def plot_saxs_reweighting(reweighting, path_stem, *, title: str | None = None, m
     ax.bar(x - 0.2, md, 0.4, color="0.55", label="MD (clusters per frame, normalised)")
     ax.bar(x + 0.2, rw, 0.4, color="C4", label=f"reweighted ($\\theta$ = {reweighting.theta:.3g})")
     ax.set_yscale("log")
+    floor = 1e-6 * max(float(md.max()), float(rw.max()), 1e-300)
+    ax.set_ylim(bottom=floor)
+    if np.any(rw < floor):
+        ax.text(0.99, 0.02, f"bars below {floor:.0e} cut at the axis", transform=ax.transAxes, ha="right",
+                va="bottom", fontsize=7)
     ax.set_xticks(x)
     ax.set_xticklabels([r["label"] for r in rows], rotation=70, fontsize=7)
     ax.set_ylabel("population (fraction of clusters)")

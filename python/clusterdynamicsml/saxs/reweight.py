@@ -20,7 +20,7 @@ with w0 the MD populations (clusters per frame, normalised) and w_i = w0_i exp(g
 on g with the analytical gradient dL/dg_j = w_j (v_j - w.v), v = dL/dw. theta is scanned from
 large (w = w0) to small (w fits the data as well as the components allow), warm-started; the
 scan gives the L-curve chi2(theta) against -S_rel(theta) and its knee (the point farthest below
-the chord joining its ends, both axes scaled to [0, 1]). The chosen theta is the largest one
+the chord joining its ends, with -S_rel and log chi2 scaled to [0, 1]). The chosen theta is the largest one
 whose chi2 lies within tol = 2 sqrt(2 nu) max(1, chi2_min / nu) of the smallest chi2 of the scan
 (nu = n - 1; 2 sqrt(2 nu) is twice the standard deviation of a chi2 with nu degrees of freedom,
 widened when even the best fit is poor): the least change from the MD populations that fits the
@@ -171,11 +171,11 @@ class ReweightResult:
 
 
 def _knee(x, y) -> int:
-    """Index of the L-curve knee. x = -S_rel grows and y = chi2 falls along the scan; with both
-    scaled to [0, 1] the chord joins (0, 1) and (1, 0), and the point farthest below it is the
-    one with the smallest x + y."""
+    """Index of the L-curve knee. x = -S_rel grows and y = log chi2 falls along the scan; with
+    both scaled to [0, 1] the chord joins (0, 1) and (1, 0), and the point farthest below it is
+    the one with the smallest x + y."""
     x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    y = np.log(np.maximum(np.asarray(y, dtype=np.float64), 1e-300))
     xs = (x - x.min()) / (np.ptp(x) or 1.0)
     ys = (y - y.min()) / (np.ptp(y) or 1.0)
     return int(np.argmin(xs + ys))
