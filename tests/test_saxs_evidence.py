@@ -308,4 +308,5 @@ def test_l_curve_knee_is_the_elbow():
     from clusterdynamicsml.saxs.reweight import _knee
 
     assert _knee([0, 0.1, 0.2, 0.5, 1.0], [1000, 100, 20, 15, 10]) == 2
-    assert _knee([0, 0.5, 0.9, 0.95, 1.0], [1000, 900, 700, 20, 10]) == 3
+    assert _knee([0, 0.05, 0.1, 0.6, 1.0], [1e4, 1e3, 30, 20, 10]) == 2
+    assert _knee([0, 0.3, 0.6, 0.62, 1.0], [1e4, 3e3, 1e3, 12, 10]) == 3
