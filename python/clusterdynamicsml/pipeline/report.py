@@ -305,7 +305,8 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
         out.append(("Predicted structures: shortest contact and deviation from the learned geometry (angstrom)",
                     list(quality), ["target_node_count", "rank", "label", "n_atoms", "shortest_contact",
                                     "shortest_contact_pair", "min_distance_ratio", "max_abs_bond_deviation", "relaxed_atoms",
-                                    "file"]))
+                                    "file"] + [c for c in ("valid", "n_components", "radius_of_gyration", "invalid_reasons")
+                                               if any(c in r for r in quality)]))
     dw = d.get("debye_waller")
     if dw is None and pred is not None:
         dw = _get(pred, "debye_waller")
@@ -579,7 +580,7 @@ def report(dataset, output_dir=None, *, formats: tuple[str, ...] | None = None) 
     into ``<output_dir or run folder>/report_<timestamp>/``. Returns that folder."""
     import datetime as _dt
 
-    from ..pipeline.workflow import load_run
+    from .runs import load_run
 
     result = load_run(dataset)
     if formats is not None:
@@ -594,7 +595,7 @@ def report(dataset, output_dir=None, *, formats: tuple[str, ...] | None = None) 
         stem = result.config.run.name
         warnings: list[str] = []
         figs = make_figures(result.data, result.config, work / "figures", stem=stem, warn=warnings.append)
-        result.data["figures"] = figs  # embedded from the work folder before the rename
+        result.figures = figs  # embedded from the work folder before the rename
         result.warnings = list(result.warnings) + [w for w in warnings if w not in result.warnings]
         write_html_report(result, work / f"{stem}_report.html")
         write_pptx_report(result, work / f"{stem}_report.pptx")

@@ -39,15 +39,9 @@ MIXTURE_WEIGHTS = ("clusters_per_frame", "reference")
 def structure_descriptors(structures) -> np.ndarray:
     """(N, 5) float64 descriptors per structure: Rg, max radius (from the centroid) and the three
     semiaxes sqrt(eigenvalues of the coordinate covariance), descending (angstrom; ref 4.1)."""
-    rows = []
-    for k, s in enumerate(structures):
-        _, pos = _load(s, k)
-        c = pos - pos.mean(axis=0)
-        r = np.linalg.norm(c, axis=1)
-        cov = c.T @ c / max(len(pos), 1)
-        ev = np.sqrt(np.clip(np.sort(np.linalg.eigvalsh(cov))[::-1], 0, None))
-        rows.append([math.sqrt(float(np.mean(r**2))), float(r.max()), *ev])
-    return np.array(rows, dtype=np.float64).reshape(-1, 5)
+    from ..library.descriptors import descriptor_matrix
+
+    return descriptor_matrix([_load(s, k)[1] for k, s in enumerate(structures)])
 
 
 def farthest_point_sampling(descriptors, k: int) -> np.ndarray:
@@ -402,8 +396,9 @@ def compute_components(q, dynamics, library=None, *, library_dir=None, node_elem
         row = {"label": c.label, "source": "predicted", "node_free": False, "weight": w, "clusters_per_frame": w_cpf,
                "reference_weight": w_ref, "node_count": c.node_count, "rank": c.rank}
         b = built.get(key)
-        if b is None:
-            note = "no built structure; left out of the mixture"
+        if b is None or not b.get("valid", True):  # a structure that failed validation never enters
+            note = ("no built structure" if b is None else "built structure is not a valid cluster (see the "
+                    "structures step)") + "; left out of the mixture"
             if w > 0:
                 warnings.append(f"predicted {c.label} (node count {c.node_count}): {note}")
             row.update(kind="missing", in_mixture=False, note=note)
