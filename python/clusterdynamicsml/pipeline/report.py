@@ -18,8 +18,10 @@ import dataclasses
 import html
 import inspect
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+
+from .._io import atomic_path, atomic_write
 
 __all__ = ["make_figures", "write_html_report", "write_pptx_report", "report", "table_rows", "FIGURES"]
 
@@ -458,11 +460,7 @@ def write_html_report(result, path) -> Path:
     outs = sorted(v for v in result.outputs.values())
     parts.append("<h2>Files</h2><ul>" + "".join(f"<li>{html.escape(o)}</li>" for o in outs) + "</ul>")
     parts.append("</body></html>\n")
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(parts), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, "".join(parts))
 
 
 # ---------------------------------------------------------------------------------------
@@ -565,11 +563,9 @@ def write_pptx_report(result, path) -> Path:
                                  width=Inches(w * scale), height=Inches(h * scale))
     for title, rows, cols in _tables(result):
         table_slide(title, rows, cols)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.pptx")
-    prs.save(tmp)
-    tmp.replace(path)
-    return path
+    with atomic_path(path) as tmp:
+        prs.save(tmp)
+    return Path(path)
 
 
 # ---------------------------------------------------------------------------------------

@@ -151,7 +151,7 @@ def environment_info(threads: int | None = None) -> dict:
     """Versions, OpenMP and threads (saved with every run, printed by ``--version``)."""
     from .. import __version__, get_num_threads, openmp_enabled
 
-    versions = {"clusterdynamicsml": __version__, "python": platform.python_version()}
+    versions: dict[str, str | None] = {"clusterdynamicsml": __version__, "python": platform.python_version()}
     for mod in ("numpy", "scipy", "matplotlib", "xraydb", "pptx", "tqdm", "dask"):
         try:
             m = sys.modules.get(mod) or importlib.import_module(mod)
@@ -175,7 +175,7 @@ def write_dataset(result: RunResult, folder: Path | None = None) -> Path:
     """Write ``<name>_dataset.json`` into ``folder`` (default ``result.run_dir``); records it
     in ``result.outputs["dataset"]``. Returns the path."""
     folder = Path(result.run_dir if folder is None else folder)
-    payload = {
+    payload: dict[str, Any] = {
         "format": DATASET_FORMAT,
         "version": DATASET_VERSION,
         "settings": result.config.to_dict(),

@@ -21,17 +21,16 @@ import datetime as _dt
 import importlib
 import json
 import os
-import platform
-import re
 import shutil
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from .._io import write_csv, write_json
 from .._io import to_jsonable as _jsonable
-from .._io import write_json
 from ..pipeline.config import ConfigError, RunConfig
 from .runs import (
     DATASET_FORMAT,
@@ -48,7 +47,6 @@ from .runs import (
 )
 from .runs import new_run_dir as _new_run_dir
 from .runs import safe_name as _safe_name
-from .runs import timestamp as _timestamp
 
 __all__ = ["run", "RunResult", "StepRecord", "StageUnavailable", "load_run", "list_runs",
            "DATASET_FORMAT", "DATASET_VERSION", "environment_info", "STEPS", "compare_runs"]
@@ -385,19 +383,7 @@ def _compact(value):
 
 
 def _write_csv(path: Path, rows: list[dict]) -> Path:
-    import csv
-
-    cols: list[str] = []
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols, lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-    tmp.replace(path)
-    return path
+    return write_csv(path, rows)
 
 
 def _step_saxs(ctx: _Context):

@@ -14,14 +14,14 @@ and leaves in ``ctx.data["saxs"]`` what the figures, the report and the dataset 
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
-import math
 import os
 from pathlib import Path
 
 import numpy as np
+
+from .._io import atomic_path, write_json
+from .._io import write_csv as _write_csv
 
 __all__ = ["SaxsSkipped", "run_saxs_step", "write_saxs_fit_json"]
 
@@ -34,20 +34,6 @@ def _safe(text: str) -> str:
     import re
 
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "x"
-
-
-def _write_csv(path: Path, rows: list) -> Path:
-    cols: list = []
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols, lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-    tmp.replace(path)
-    return path
 
 
 def _sigma_tables(pred) -> tuple[dict, dict]:
@@ -73,24 +59,9 @@ def _write_profile(path: Path, comp, source: str) -> Path:
     header = (f"Source: {source}\nLabel: {comp.label}\nStructures used: {comp.n_structures} of "
               f"{comp.n_library} ({comp.source})\nUnits: q in 1/angstrom, S(q) in electrons^2\n"
               "Columns: q, S(q)_avg, S(q)_std, S(q)_se")
-    tmp = path.with_name(path.name + ".tmp")
-    np.savetxt(tmp, np.column_stack([comp.q, comp.intensity, comp.std, comp.se]), fmt="%.8f", header=header)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        np.savetxt(tmp, np.column_stack([comp.q, comp.intensity, comp.std, comp.se]), fmt="%.8f", header=header)
     return path
-
-
-def _finite(obj):
-    if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _finite(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def write_saxs_fit_json(path, evidences) -> Path:
@@ -98,11 +69,7 @@ def write_saxs_fit_json(path, evidences) -> Path:
     issue 13), with ``curves`` listing every curve when there are several."""
     items = [e.to_dict() for e in evidences]
     payload = dict(items[0]) if len(items) == 1 else {"curves": items}
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_finite(payload), indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_json(path, payload)  # NaN / infinity -> null
 
 
 def run_saxs_step(ctx) -> str:
