@@ -29,8 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._io import write_csv, write_json
 from .._io import to_jsonable as _jsonable
+from .._io import write_csv, write_json
 from ..pipeline.config import ConfigError, RunConfig
 from .runs import (
     DATASET_FORMAT,
