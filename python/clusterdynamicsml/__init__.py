@@ -36,6 +36,7 @@ _LAZY = {
     "write_library": "library.write",
     "read_library": "library.read",
     "predict_clusters": "predict.core",
+    "validate_extrapolation": "predict.validate",
     "build_structure": "build.grow",
     "debye_intensity": "saxs.debye",
     "load_saxs_data": "saxs.expdata",

@@ -337,6 +337,9 @@ class PredictConfig:
     population_transform: str = _f("reference", "choice", "population targets: log1p counts and identity "
                                    "occupancy as the reference tool, or log(y + 1e-4) for both",
                                    choices=("reference", "log"))
+    population_model: str = _f("fisher", "choice", "clusters per frame versus size: Fisher droplet law (default, chosen "
+                               "by measured validation, docs/predict.md), 3-term nucleation law, geometric tail, or "
+                               "the reference tool's ridge", choices=("fisher", "cnt", "geometric", "reference"))
     build_structures: bool = _f(True, "bool", "build a predicted structure per retained candidate")
     shell_templates: tuple[tuple[str, str], ...] = _f(
         (), "path_table", "write the predicted structures as PDB with whole shell molecules: element = "

@@ -343,6 +343,16 @@ def _summary_numbers(result: RunResult) -> dict:
         out["predicted_labels"] = [_item(p, "label") for p in preds]
         out["max_observed_node_count"] = _item(pred, "max_observed_node_count")
         out["max_predicted_node_count"] = _item(pred, "max_predicted_node_count")
+        choice = _item(pred, "population_choice") or {}
+        out["population_model"] = choice.get("used") or choice.get("model") or _item(pred, "population_model")
+        out["population_model_reason"] = choice.get("reason")
+        val = _item(pred, "validation") or {}
+        if isinstance(val, dict) and val.get("summary"):
+            out["validation"] = {"train_max_node_count": val.get("train_max_node_count"),
+                                 "target_node_counts": val.get("target_node_counts"), **val["summary"],
+                                 "comparison": {m: c.get("summary") for m, c in (val.get("comparison") or {}).items()}}
+        elif isinstance(val, dict) and val.get("skipped"):
+            out["validation"] = {"skipped": val["skipped"]}
     saxs = result.saxs
     if isinstance(saxs, dict):
         out["saxs_components"] = len(saxs.get("components") or [])
@@ -367,6 +377,18 @@ def _summary_text(result: RunResult) -> str:
     for key in ("frames", "frames_analysed", "time_bins", "labels", "predictions"):
         if key in nums:
             lines.append(f"  {key.replace('_', ' ')}: {nums[key]}")
+    if nums.get("population_model"):
+        lines.append(f"  population model: {nums['population_model']} ({nums.get('population_model_reason')})")
+        v = nums.get("validation") or {}
+        if v.get("skipped"):
+            lines.append(f"  extrapolation validation skipped: {v['skipped']}")
+        elif v:
+            lines.append(f"  extrapolation validation (train n <= {v['train_max_node_count']}, predict {v['target_node_counts']}): "
+                         "worst count factor " + ", ".join(
+                             f"{m} " + ("inf (predicts 0)" if (c or {}).get("sizes_predicted_zero") else f"{(c or {}).get('max_count_factor') or float('nan'):.3g}")
+                             for m, c in (v.get("comparison") or {}).items())
+                         + f"; {nums['population_model']}: 90% interval covers {v.get('count_coverage_90')}/{v.get('count_intervals')}, "
+                         f"mean share TV {v.get('mean_share_total_variation') or float('nan'):.3g}")
     files = [v for k, v in result.outputs.items() if not k.startswith("figure_")]
     figs = [v for k, v in result.outputs.items() if k.startswith("figure_")]
     lines.append(f"  files written: {len(files) + len(figs)} ({len(figs)} figure files)")

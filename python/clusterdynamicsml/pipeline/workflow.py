@@ -234,6 +234,12 @@ def _step_library(ctx: _Context):
     return f"{len(labels)} labels written"
 
 
+def _box_widths(frames):
+    from ..predict.validate import _box_lengths
+
+    return _box_lengths(frames)
+
+
 def _step_predict(ctx: _Context):
     cfg = ctx.cfg
     if not cfg.predict.enabled:
@@ -253,6 +259,7 @@ def _step_predict(ctx: _Context):
         timestep_fs=getattr(dyn, "timestep_fs", None), n_bootstrap=cfg.predict.bootstrap, seed=cfg.run.seed,
         validate=cfg.predict.validate, observed_targets=cfg.predict.observed_targets,
         population_transform=cfg.predict.population_transform,
+        population_model=cfg.predict.population_model, box_lengths=_box_widths(ctx.data.get("frames")),
     )
     ctx.data["prediction"] = pred
     for w in getattr(pred, "warnings", None) or []:

@@ -20,6 +20,7 @@ from .candidates import (  # noqa: F401
     top_k,
     weighted_node_fractions,
 )
+from .composition import CompositionModel, discretised_normal, total_variation  # noqa: F401,E402
 from .core import (  # noqa: F401
     HISTOGRAM_COLUMNS,
     PREDICTIONS_CSV_COLUMNS,
@@ -47,3 +48,5 @@ from .models import (  # noqa: F401
     WeightedRidge,
     feature_vector,
 )
+from .population import FISHER_TAU, POPULATION_MODELS, PopulationFit, fit_population  # noqa: F401,E402
+from .validate import ValidationReport, validate_extrapolation, validate_extrapolation_data  # noqa: F401,E402
