@@ -55,6 +55,7 @@ Parameter sources (all salts here have cation and anion with 8 outer electrons):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import json
 import os
@@ -198,10 +199,8 @@ def thermo_averages(log: Path) -> dict:
         elif line.startswith("Loop time"):
             cur = None
         elif cur is not None:
-            try:
+            with contextlib.suppress(ValueError):     # a warning line inside the thermo block
                 cur.append([float(x) for x in line.split()])
-            except ValueError:
-                pass
     data = np.array(blocks[-1][1:])               # skip the step-0 row
     return {k: [float(data[:, i].mean()), float(data[:, i].std())]
             for i, k in enumerate(["temp_K", "press_bar", "pe_eV"], start=1)}
@@ -291,11 +290,15 @@ def analyze(out: Path, extra_cutoffs=()) -> dict:
     t0 = time.time()
     r, g, coord, _ = radial_distribution(cdml.read_frames(traj), cat, an)
     r_peak, r_min, g_min = first_peak_and_minimum(r, g)
-    at = lambda x: float(np.interp(x, r, coord))
+    def at(x):
+        return float(np.interp(x, r, coord))
+
     info["gr"] = {"r_A": np.round(r, 3).tolist(), "g": np.round(g, 4).tolist(),
                   "first_peak_A": r_peak, "first_minimum_A": r_min, "g_at_minimum": g_min,
                   "coordination_at_peak": at(r_peak), "coordination_at_minimum": at(r_min)}
-    snap = lambda x: round(round(x / 0.05) * 0.05, 2)
+    def snap(x):
+        return round(round(x / 0.05) * 0.05, 2)
+
     info["clusters"] = {
         "first_minimum": cluster_table(cdml.read_frames(traj), cat, an, snap(r_min)),
         "first_peak": cluster_table(cdml.read_frames(traj), cat, an, snap(r_peak))}

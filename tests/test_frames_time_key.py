@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from clusterdynamicsml.io import read_frames
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from clusterdynamicsml.io import read_frames
 
 _SPEC = importlib.util.spec_from_file_location(

@@ -209,8 +209,9 @@ def test_structures_step_flags_invalid_structures_and_saxs_skips_them(tmp_path, 
     from clusterdynamicsml.pipeline.config import RunConfig
 
     good = SimpleNamespace(counts={"Na": 3, "Cl": 2}, label="Na3Cl2", node_count=3, rank=1, source_label=None,
-                           weight=0.5)
-    bad = SimpleNamespace(counts={"Na": 3}, label="Na3", node_count=3, rank=2, source_label=None, weight=0.5)
+                           weight=0.5, predicted={"mean_count_per_frame": 0.5})
+    bad = SimpleNamespace(counts={"Na": 3}, label="Na3", node_count=3, rank=2, source_label=None, weight=0.5,
+                          predicted={"mean_count_per_frame": 0.5})
 
     class Quality:
         def to_dict(self):
@@ -229,22 +230,11 @@ def test_structures_step_flags_invalid_structures_and_saxs_skips_them(tmp_path, 
         out.write_text("1\n\nNa 0 0 0\n")
         return out
 
-    used = []
-
-    class Stop(Exception):
-        pass
-
-    def single_component(label, structure, q, **kw):
-        used.append(label)
-        return SimpleNamespace(q=q, intensity=np.ones_like(q), std=np.zeros_like(q), se=np.zeros_like(q),
-                               label=label, source="single", n_structures=1, n_library=1)
-
-    def mix(*a, **k):
-        raise Stop
+    from clusterdynamicsml.saxs.stage import SaxsSkipped, run_saxs_step
 
     stages = {"build.geomstats": lambda *a, **k: {}, "build.grow": fake_write,
               "build.validate": (fake_build, lambda c: None),
-              "saxs": (None, single_component, mix)}
+              "saxs.stage": (run_saxs_step, SaxsSkipped)}
     monkeypatch.setattr(workflow, "_stage", lambda module, *names: stages[module])
     monkeypatch.setattr(workflow, "_representative", lambda library, c: None)
     cfg = RunConfig.from_dict({}, base_dir=tmp_path)
@@ -259,7 +249,12 @@ def test_structures_step_flags_invalid_structures_and_saxs_skips_them(tmp_path, 
     with open(ctx.dir / ctx.outputs["predicted_structures_csv"]) as fh:
         rows = list(csv.DictReader(fh))
     assert [r["valid"] for r in rows] == ["True", "False"] and rows[1]["n_components"] == "3"
-    with pytest.raises(Stop):
-        workflow._step_saxs(ctx)
-    assert used == ["Na3Cl2"]
-    assert any(w.startswith("saxs: predicted Na3 is not a valid cluster") for w in ctx.warnings)
+    # the SAXS step (saxs/stage.py, issue 13) mixes only the valid structure and says why Na3 is out
+    ctx.data["dynamics"] = SimpleNamespace(lifetime_by_label=[], labels=[])
+    ctx.data["library"] = None
+    assert workflow._step_saxs(ctx).startswith("0 observed (0 node-free) and 1 predicted components")
+    assert [c.label for c in ctx.data["saxs"]["components"]] == ["Na3Cl2"]
+    rows = {r["label"]: r for r in ctx.data["saxs"]["all_rows"]}
+    assert rows["Na3Cl2"]["in_mixture"] and not rows["Na3"]["in_mixture"]
+    assert any(w.startswith("saxs: predicted Na3 (node count 3): built structure is not a valid cluster")
+               for w in ctx.warnings)

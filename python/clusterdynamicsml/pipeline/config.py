@@ -384,6 +384,12 @@ class SaxsConfig:
                       "NNLS or by maximising the Pearson correlation",
                       choices=("population", "nnls", "pearson"))
     refine_dw_scale: bool = _f(False, "bool", "refine one common scale on all Debye-Waller sigma in the fit")
+    mixture_weights: str = _f("clusters_per_frame", "choice", "MD mixture weights: clusters per frame of each "
+                              "label, or the reference tool's count x max(occupancy, 0.05)",
+                              choices=("clusters_per_frame", "reference"))
+    reweight: bool = _f(True, "bool", "maximum-entropy reweighting of the MD populations against the data")
+    evidence_margin: float = _f(10.0, "float", "delta BIC by which the cluster model must beat the background "
+                                "alone and a generic form factor to be rated supported", minimum=0.0)
 
 
 @dataclass(frozen=True)

@@ -249,6 +249,9 @@ def _saxs_payload(saxs) -> dict:
     if saxs.get("fit"):
         out["fit"] = {name: _fields(f) for name, f in saxs["fit"].items()}
         out["fit_q_range"] = saxs.get("fit_q_range")
+    for key in ("evidence", "all_rows", "mixture_weights"):  # issue 13: evidence and the full component list
+        if saxs.get(key) is not None:
+            out[key] = saxs[key]
     return to_jsonable(out)
 
 
