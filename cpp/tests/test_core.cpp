@@ -3,6 +3,7 @@
 // its bound, both histogram paths), thread-count determinism and error paths.
 // Plain C++ (no framework): prints one line per failed check and returns non-zero on failure.
 #include <clusterdynamicsml/box.hpp>
+#include <clusterdynamicsml/clusters.hpp>
 #include <clusterdynamicsml/debye.hpp>
 #include <clusterdynamicsml/neighbors.hpp>
 #include <clusterdynamicsml/parallel.hpp>
@@ -230,6 +231,71 @@ void test_debye_histogram() {
           "a bin width giving more than 2e7 bins throws");
 }
 
+// cluster_counts: a Pb4I4 ring closed through the box (percolating), a PbI3 with one O shell
+// (counted), a lone I; the same ring without a box is finite; identical results for 1, 2 and 3
+// threads on 30k random atoms; bad types and matrices throw.
+void test_cluster_counts() {
+    std::vector<double> pos;
+    for (double x : {1.0, 3.5, 6.0, 8.5, 11.0, 13.5, 16.0, 18.5}) pos.insert(pos.end(), {x, 5.0, 5.0});
+    const double rest[] = {5, 15, 15, 8, 15, 15, 5, 18, 15, 5, 15, 18, 2.5, 15, 15, 15, 15, 5};
+    pos.insert(pos.end(), rest, rest + 18);
+    // E = 3 (Pb, I, O); type = role * 3 + element: Pb node 0, I linker 3 + 1 = 4, O shell 6 + 2 = 8
+    const std::vector<int32_t> types = {0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 4, 4, 8, 4};
+    cdml::ClusterSpec spec;
+    spec.n_elements = 3;
+    spec.cutoff0.assign(81, 0.0);
+    auto set = [&](int a, int b, double c) { spec.cutoff0[a * 9 + b] = spec.cutoff0[b * 9 + a] = c; };
+    set(0, 4, 3.1);
+    set(0, 8, 2.6);
+    spec.attach_shells = spec.count_shells = true;
+    const cdml::Box box = cdml::Box::orthorhombic(20, 20, 20);
+    const auto r = cdml::cluster_counts(pos.data(), 14, types.data(), spec, &box, 1);
+    check(r.n_clusters == 3, "cluster_counts: 3 clusters");
+    const std::vector<int32_t> want = {4, 4, 0, 1, 3, 1, 0, 1, 0};
+    check(r.counts == want, "cluster_counts: Pb4I4, PbI3O, I in canonical order");
+    check(r.percolating == std::vector<uint8_t>({1, 0, 0}), "cluster_counts: the ring percolates");
+    check(r.cluster_of[12] == -1 && r.cluster_of[13] == 2 && r.cluster_of[8] == 1, "cluster_counts: cluster_of");
+    const auto open = cdml::cluster_counts(pos.data(), 14, types.data(), spec, nullptr, 1);
+    check(open.counts == want && open.percolating == std::vector<uint8_t>({0, 0, 0}),
+          "cluster_counts: without a box the ring is a finite chain");
+
+    std::mt19937_64 rng(5);
+    const int64_t n = 30000;
+    std::uniform_real_distribution<double> u(0.0, 120.0);
+    std::vector<double> big(3 * n);
+    std::vector<int32_t> bt(n);
+    for (int64_t k = 0; k < n; ++k) {
+        for (int c = 0; c < 3; ++c) big[3 * k + c] = u(rng);
+        const int pick = static_cast<int>(rng() % 3);
+        bt[k] = pick == 0 ? 0 : pick == 1 ? 4 : 8;
+    }
+    spec.level_cutoffs.assign(1, std::vector<double>(81, 0.0));
+    spec.level_cutoffs[0][0 * 9 + 8] = spec.level_cutoffs[0][8 * 9 + 0] = 3.5;
+    const cdml::Box bb = cdml::Box::orthorhombic(120, 120, 120);
+    for (bool shared : {false, true}) {
+        spec.shared_shells = shared;
+        const auto r1 = cdml::cluster_counts(big.data(), n, bt.data(), spec, &bb, 1);
+        bool same = true;
+        for (int t : {2, 3}) {
+            const auto rt = cdml::cluster_counts(big.data(), n, bt.data(), spec, &bb, t);
+            same = same && rt.counts == r1.counts && rt.percolating == r1.percolating && rt.cluster_of == r1.cluster_of;
+        }
+        check(same && r1.n_clusters > 100, "cluster_counts: identical for 1, 2 and 3 threads");
+    }
+    std::vector<int32_t> bad(types);
+    bad[3] = 9;
+    check(throws_invalid_argument([&] { cdml::cluster_counts(pos.data(), 14, bad.data(), spec, &box, 1); }),
+          "cluster_counts: a type >= 3E throws");
+    cdml::ClusterSpec wrong = spec;
+    wrong.cutoff0.resize(10);
+    check(throws_invalid_argument([&] { cdml::cluster_counts(pos.data(), 14, types.data(), wrong, &box, 1); }),
+          "cluster_counts: a cutoff matrix of the wrong size throws");
+    cdml::ClusterSpec huge = spec;
+    huge.cutoff0[4] = huge.cutoff0[36] = 11.0;
+    check(throws_invalid_argument([&] { cdml::cluster_counts(pos.data(), 14, types.data(), huge, &box, 1); }),
+          "cluster_counts: a cutoff of half the box height throws");
+}
+
 }  // namespace
 
 int main() {
@@ -237,6 +303,7 @@ int main() {
     test_box();
     test_neighbor_pairs();
     test_components();
+    test_cluster_counts();
     std::printf("%d checks, %d failures (OpenMP %s, %d threads)\n", checks, failures,
                 cdml::openmp_enabled() ? "on" : "off", cdml::max_threads());
     return failures == 0 ? 0 : 1;

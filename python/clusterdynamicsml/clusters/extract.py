@@ -44,6 +44,7 @@ centroid of its core atoms lies in the primary cell.
 from __future__ import annotations
 
 import collections
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -53,12 +54,16 @@ import numpy as np
 from ..geometry.box import Box
 from ..chem import SYMBOLS
 from .._validate import as_cutoff
+from .. import _core
+from .._threads import resolve_threads
 from ..geometry.neighbors import connected_components, neighbor_pairs_typed
 
 __all__ = [
     "ClusterRules",
     "Cluster",
     "FrameClusterSummary",
+    "FrameCompositions",
+    "frame_compositions",
     "extract_clusters",
     "count_labels",
     "summarize_frame",
@@ -597,6 +602,59 @@ class FrameClusterSummary:
         return int(sum(self.percolating.values()))
 
 
+@dataclass
+class FrameCompositions:
+    """Clusters of one frame as arrays (from :func:`frame_compositions`).
+
+    elements : the role elements in label order (nodes, linkers, shells, each alphabetical).
+    counts : int32 (n_clusters, E), element counts per cluster (node and linker atoms, plus
+        shell atoms with ``shells_in_label``), clusters in canonical order.
+    percolating : bool (n_clusters,), True for a cluster whose bonds wrap the periodic box.
+    cluster_of : int64 (n_atoms,), cluster of each node/linker atom, -1 for other atoms.
+    """
+
+    elements: tuple
+    counts: np.ndarray
+    percolating: np.ndarray
+    cluster_of: np.ndarray
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.counts.shape[0])
+
+    def labels(self) -> list[str]:
+        """The label of every cluster (each distinct composition is formatted once)."""
+        return _labels(self.counts, self.elements)
+
+    def label_counts(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(labels, finite, percolating): the distinct labels in order of first appearance
+        and, per label, the number of finite and of percolating clusters (int64 arrays)."""
+        if self.n_clusters == 0:
+            z = np.zeros(0, dtype=np.int64)
+            return [], z, z
+        group, first = _group_rows(self.counts)
+        labels = [_format_row(self.counts[k], self.elements) for k in first.tolist()]
+        perc = np.asarray(self.percolating, dtype=bool)
+        n_groups = first.size
+        finite = np.bincount(group[~perc], minlength=n_groups).astype(np.int64)
+        percolating = np.bincount(group[perc], minlength=n_groups).astype(np.int64)
+        return labels, finite, percolating
+
+    def summary(self, frame_index: int = 0, time_fs: float = 0.0) -> FrameClusterSummary:
+        """The :class:`FrameClusterSummary` of these clusters (Counters in order of first
+        appearance of each label among the finite, and among the percolating clusters)."""
+        if self.n_clusters == 0:
+            return FrameClusterSummary(frame_index, time_fs, collections.Counter(), collections.Counter(), 0, 0)
+        group, first = _group_rows(self.counts, self.percolating)
+        names = [_format_row(self.counts[k], self.elements) for k in first.tolist()]
+        sizes = np.bincount(group, minlength=first.size).tolist()
+        flags = np.asarray(self.percolating, dtype=bool)[first].tolist()
+        finite = collections.Counter({lab: n for lab, n, p in zip(names, sizes, flags) if not p})
+        perc = collections.Counter({lab: n for lab, n, p in zip(names, sizes, flags) if p})
+        largest = int(self.counts.sum(axis=1, dtype=np.int64).max())
+        return FrameClusterSummary(frame_index, time_fs, finite, perc, self.n_clusters, largest)
+
+
 # ---- internals
 
 
@@ -610,14 +668,18 @@ def _frame_box(frame, rules: ClusterRules) -> Box | None:
     return Box.coerce(box)
 
 
-def _frame_arrays(frame):
+def _frame_arrays(frame, symbols: bool = True):
     pos = np.ascontiguousarray(frame.positions, dtype=np.float64)
     if pos.ndim != 2 or pos.shape[1] != 3:
         raise ValueError(f"frame.positions must have shape (n, 3), got {pos.shape}")
+    return pos, (_frame_symbols(frame, pos.shape[0]) if symbols else None)
+
+
+def _frame_symbols(frame, n: int) -> np.ndarray:
     symbols = frame.symbols
-    if len(symbols) != pos.shape[0]:
-        raise ValueError(f"frame has {pos.shape[0]} positions but {len(symbols)} symbols")
-    return pos, np.asarray(symbols, dtype=str)
+    if len(symbols) != n:
+        raise ValueError(f"frame has {n} positions but {len(symbols)} symbols")
+    return np.asarray(symbols, dtype=str)
 
 
 def _type_atoms(frame, rules: ClusterRules, symbols: np.ndarray):
@@ -1064,17 +1126,38 @@ def _count_matrix(ex: _Extraction, rules: ClusterRules) -> np.ndarray:
 
 
 def _labels(counts: np.ndarray, elements) -> list[str]:
-    cache: dict[bytes, str] = {}
-    out = []
-    for row in counts:
-        k = row.tobytes()
-        lab = cache.get(k)
-        if lab is None:
-            # elements are already in label order
-            lab = "".join(el if c == 1 else f"{el}{c}" for el, c in zip(elements, row.tolist()) if c)
-            cache[k] = lab
-        out.append(lab)
-    return out
+    """Label of every row of a (n_clusters, E) count matrix (elements in label order); the
+    distinct rows are named once."""
+    if counts.shape[0] == 0:
+        return []
+    inverse, first = _group_rows(counts)
+    names = np.array([_format_row(counts[k], elements) for k in first.tolist()], dtype=object)
+    return names[inverse].tolist()
+
+
+def _format_row(row, elements) -> str:
+    return "".join(el if c == 1 else f"{el}{c}" for el, c in zip(elements, row.tolist()) if c)
+
+
+def _group_rows(rows: np.ndarray, extra: np.ndarray | None = None):
+    """Distinct rows of an integer matrix (plus an optional per-row flag), numbered in order of
+    first appearance: returns (group of each row, index of each group's first row)."""
+    r = np.asarray(rows, dtype=np.int64)
+    n, width = r.shape
+    cols = [r[:, k] for k in range(width)] + ([np.asarray(extra, dtype=np.int64)] if extra is not None else [])
+    base = int(max((int(c.max()) for c in cols), default=0)) + 1 if n else 1
+    if len(cols) * math.log2(max(base, 2)) < 62:  # pack each row into one int64
+        key = np.zeros(n, dtype=np.int64)
+        for c in cols:
+            key = key * base + c
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    else:
+        _, first, inverse = np.unique(np.column_stack(cols), axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    order = np.argsort(first, kind="stable")  # groups by first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank[inverse], first[order]
 
 
 def extract_clusters(frame, rules: ClusterRules | None = None, num_threads: int | None = None) -> list[Cluster]:
@@ -1127,10 +1210,66 @@ def extract_clusters(frame, rules: ClusterRules | None = None, num_threads: int 
 def summarize_frame(frame, rules: ClusterRules | None = None, num_threads: int | None = None) -> FrameClusterSummary:
     """Label counts of one frame, finite and percolating clusters kept apart.
 
-    Shell atoms are only searched when they enter the label (``shells_in_label``), so this
-    is the fast path for the dynamics stage.
+    One C++ call per frame (:func:`frame_compositions`) computes the clusters, their element
+    counts and percolation; Python only names the distinct compositions. Shell atoms are
+    only searched when they enter the label (``shells_in_label``).
     """
     rules = ClusterRules() if rules is None else rules
+    comp = frame_compositions(frame, rules, num_threads)
+    return comp.summary(int(getattr(frame, "index", 0)), float(getattr(frame, "time_fs", 0.0)))
+
+
+def frame_compositions(frame, rules: ClusterRules | None = None, num_threads: int | None = None) -> FrameCompositions:
+    """Element counts and percolation of every cluster of one frame, as arrays.
+
+    The clusters, their counts and their percolation flags come from one C++ call
+    (``_core.cluster_counts``); no Python loop runs over atoms or clusters. Clusters are in
+    canonical order (see the module docstring), so ``result.labels()[k]`` is the label of
+    ``extract_clusters(frame, rules)[k]``. Shell atoms are searched only when they enter the
+    label (``shells_in_label``); rules with ``shell_molecules`` on frames with residues take
+    the numpy path (whole molecules need residue bookkeeping), with the same result type.
+    """
+    rules = ClusterRules() if rules is None else rules
+    if not isinstance(rules, ClusterRules):
+        raise ValueError(f"rules must be a ClusterRules, got {type(rules).__name__}")
+    if rules.shells_in_label and rules.shell_molecules and getattr(frame, "residue_ids", None) is not None:
+        ex = _extract(frame, rules, num_threads, want_shells=True, need_images=False)
+        cluster_of = np.full(ex.role.shape[0], -1, dtype=np.int64)
+        cluster_of[ex.core_atoms] = ex.core_cluster
+        return FrameCompositions(ex.elements, _count_matrix(ex, rules).astype(np.int32), ex.percolating, cluster_of)
+    pos, _ = _frame_arrays(frame, symbols=False)
+    box = _frame_box(frame, rules)
+    role, elem_id, elements = _type_atoms(frame, rules, _frame_symbols(frame, pos.shape[0]))
+    E = len(elements)
+    n = pos.shape[0]
+    core = (role == _NODE) | (role == _LINKER)
+    if not core.any():
+        return FrameCompositions(elements, np.zeros((0, E), dtype=np.int32), np.zeros(0, dtype=bool),
+                                 np.full(n, -1, dtype=np.int64))
+    attach = rules.shells_in_label and bool((role == _SHELL).any())
+    types = np.where(role >= 0, role.astype(np.int32) * E + elem_id, -1).astype(np.int32)
+    if num_threads is None and int(np.count_nonzero(role != _NONE if attach else core)) < _SERIAL_BELOW:
+        num_threads = 1  # tiny searches: thread start-up and barriers cost more than the work
+    cm0 = _cutoff_matrix(rules, elements, 0, "level0")
+    if not attach:
+        cm0[2 * E:, :] = 0.0
+        cm0[:, 2 * E:] = 0.0
+    _check_fits(cm0, elements, 0, box, frame)
+    levels = []
+    if attach:
+        for level in rules.shell_levels:
+            cm = _cutoff_matrix(rules, elements, level, "node-shell")
+            _check_fits(cm, elements, level, box, frame)
+            levels.append(cm)
+    counts, perc, cluster_of = _core.cluster_counts(
+        pos, types, E, cm0, levels, attach, rules.shared_shells, attach,
+        None if box is None else box.matrix, resolve_threads(num_threads))
+    return FrameCompositions(elements, counts, perc, cluster_of)
+
+
+def _summarize_frame_python(frame, rules: ClusterRules, num_threads: int | None = None) -> FrameClusterSummary:
+    """The numpy path of :func:`summarize_frame` (every rule, including ``shell_molecules``):
+    kept as the reference the C++ path is tested against, bit for bit."""
     ex = _extract(frame, rules, num_threads, want_shells=rules.shells_in_label, need_images=False)
     counts = _count_matrix(ex, rules)
     labels = _labels(counts, ex.elements)
