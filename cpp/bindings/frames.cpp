@@ -1,6 +1,7 @@
 // Bindings of the per-frame kernels: cluster composition counts (and frame parsing).
 #include "common.hpp"
 #include "clusterdynamicsml/clusters.hpp"
+#include "clusterdynamicsml/xyz.hpp"
 
 using namespace cdml_bind;
 
@@ -41,6 +42,25 @@ py::tuple cluster_counts(const f64_array& positions, const i32_array& types, int
     return py::make_tuple(counts, perc, to_numpy(std::move(out.cluster_of)));
 }
 
+py::tuple parse_xyz_atoms(const py::bytes& data, int64_t offset, int64_t n, int species_col, int pos_col, int ncols,
+                          bool single) {
+    char* buf = nullptr;
+    py::ssize_t size = 0;
+    if (PyBytes_AsStringAndSize(data.ptr(), &buf, &size) != 0) throw py::error_already_set();
+    if (offset < 0 || offset > size) throw py::value_error("offset outside the data");
+    cdml::XyzAtoms atoms;
+    {
+        py::gil_scoped_release release;  // `data` (immutable bytes) is kept alive by the caller
+        atoms = cdml::parse_xyz_atoms(buf + offset, static_cast<std::size_t>(size - offset), n, species_col, pos_col,
+                                      ncols, single);
+    }
+    py::array_t<double> pos({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(3)});
+    std::copy(atoms.positions.begin(), atoms.positions.end(), pos.mutable_data());
+    py::list tokens;
+    for (const auto& t : atoms.tokens) tokens.append(py::bytes(t));
+    return py::make_tuple(pos, to_numpy(std::move(atoms.species)), tokens);
+}
+
 }  // namespace
 
 void bind_frames(py::module_& m) {
@@ -49,4 +69,8 @@ void bind_frames(py::module_& m) {
           py::arg("count_shells"), py::arg("box"), py::arg("num_threads"),
           "Per-cluster element counts (n_clusters, E) int32, percolating (n_clusters,) bool and the cluster "
           "of each atom (n,) int64 (-1: not a node/linker atom) of one frame.");
+    m.def("parse_xyz_atoms", &parse_xyz_atoms, py::arg("data"), py::arg("offset"), py::arg("n"),
+          py::arg("species_col"), py::arg("pos_col"), py::arg("ncols"), py::arg("single"),
+          "Atom lines of one XYZ frame from data[offset:]: positions (n, 3) float64, species codes (n,) int32, "
+          "distinct species tokens (bytes). ValueError names the atom line of the frame.");
 }

@@ -718,6 +718,19 @@ def _type_atoms(frame, rules: ClusterRules, symbols: np.ndarray):
     return role, elem_id, elements
 
 
+def _type_atoms_coded(frame, rules: ClusterRules, n: int):
+    """:func:`_type_atoms` by table lookup when the frame's symbols carry codes (a
+    :class:`~clusterdynamicsml.io.frames.SymbolList` from a C++ reader) and the rules name no
+    residues; None otherwise."""
+    symbols = frame.symbols
+    codes = getattr(symbols, "codes", None)
+    table = getattr(symbols, "table", None)
+    if codes is None or table is None or rules.uses_residues or len(symbols) != n or codes.shape != (n,):
+        return None
+    role_t, elem_t, elements = _type_atoms(frame, rules, np.asarray(table, dtype=str).reshape(-1))
+    return role_t[codes], elem_t[codes], elements
+
+
 def _cutoff_matrix(rules: ClusterRules, elements, level: int, pairs: str) -> np.ndarray:
     """(T, T) matrix over type = role * E + element id (a fresh copy; cached per rules).
 
@@ -1239,7 +1252,10 @@ def frame_compositions(frame, rules: ClusterRules | None = None, num_threads: in
         return FrameCompositions(ex.elements, _count_matrix(ex, rules).astype(np.int32), ex.percolating, cluster_of)
     pos, _ = _frame_arrays(frame, symbols=False)
     box = _frame_box(frame, rules)
-    role, elem_id, elements = _type_atoms(frame, rules, _frame_symbols(frame, pos.shape[0]))
+    typed = _type_atoms_coded(frame, rules, pos.shape[0])
+    if typed is None:
+        typed = _type_atoms(frame, rules, _frame_symbols(frame, pos.shape[0]))
+    role, elem_id, elements = typed
     E = len(elements)
     n = pos.shape[0]
     core = (role == _NODE) | (role == _LINKER)

@@ -26,6 +26,7 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 
 from ..geometry.box import Box
+from .. import _core
 from ..chem import element_from_atom_name, normalize_element
 
 
@@ -41,6 +42,58 @@ class FileFormatError(ValueError):
 
     def __reduce__(self):  # picklable across process pools
         return (type(self), (self.path, self.line, self.reason))
+
+
+class SymbolList(list):
+    """The element symbols of a frame (a ``list`` of str) that also remembers them as codes:
+    ``codes`` int32 (n,) into ``table`` (a tuple of symbols). Readers that parse in C++ return
+    one, so the cluster stage can type atoms with array lookups instead of string compares.
+    Any change to the list drops the codes (``codes`` and ``table`` become None)."""
+
+    __slots__ = ("codes", "table")
+
+    @classmethod
+    def from_codes(cls, codes: np.ndarray, table) -> "SymbolList":
+        table = tuple(table)
+        out = cls(np.asarray(table, dtype=object)[codes].tolist() if len(table) else [])
+        out.codes = np.asarray(codes, dtype=np.int32)
+        out.table = table
+        return out
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.codes = None
+        self.table = None
+
+    def __reduce__(self):  # pickles as a plain list plus its codes
+        return (_symbol_list, (list(self), self.codes, self.table))
+
+    def _changed(self):
+        self.codes = None
+        self.table = None
+
+
+def _symbol_list(items, codes, table):
+    out = SymbolList(items)
+    out.codes, out.table = codes, table
+    return out
+
+
+def _invalidating(name):
+    base = getattr(list, name)
+
+    def method(self, *args, **kwargs):
+        self._changed()
+        return base(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend", "insert", "pop", "remove",
+              "clear", "sort", "reverse"):
+    setattr(SymbolList, _name, _invalidating(_name))
+del _name
 
 
 @dataclass
@@ -289,6 +342,20 @@ class _ElementCache:
                     raise FileFormatError(path, line, str(exc)) from None
         return [cache[t] for t in tokens]
 
+    def table(self, tokens: list) -> tuple | None:
+        """Element symbols of distinct raw tokens; None when one is not an element."""
+        cache = self.cache
+        out = []
+        for tok in tokens:
+            sym = cache.get(tok)
+            if sym is None:
+                try:
+                    sym = cache[tok] = normalize_element(tok, self.element_map)
+                except ValueError:
+                    return None
+            out.append(sym)
+        return tuple(out)
+
 
 # --------------------------------------------------------------------------- XYZ frame parser
 
@@ -308,12 +375,80 @@ def _decode(b: bytes) -> str:
     return b.decode("utf-8", "replace").rstrip("\r")
 
 
+def _comment_meta(comment: str, path, count_lineno: int):
+    """(time_fs, file_box, info, species_col, pos_col, ncols) from an XYZ comment line."""
+    kind, fields = parse_comment(comment)
+    info: dict = {}
+    time_fs = None
+    file_box = None
+    species_col, pos_col, ncols = 0, 1, None
+    if kind == "cp2k":
+        time_fs = float(fields["time"])
+        info = {"step": fields["step"], "E": fields["E"]}
+    elif kind == "extxyz":
+        for key, val in fields.items():
+            lk = key.lower()
+            if lk == "lattice":
+                file_box = _lattice_box(val, path, count_lineno + 1)
+            elif lk == "properties":
+                species_col, pos_col, ncols = _parse_properties(val, path, count_lineno + 1)
+            elif lk == "time":
+                try:
+                    time_fs = float(val)
+                except (TypeError, ValueError):
+                    raise FileFormatError(path, count_lineno + 1, f"time={val!r} is not a number") from None
+            elif lk == "pbc":
+                pbc = val if isinstance(val, list) else [val] * 3
+                info["pbc"] = tuple(bool(v) for v in pbc)
+            else:
+                info[key] = val
+        if file_box is not None and "pbc" in info and not any(info["pbc"]):
+            info["lattice"] = file_box.matrix.copy()
+            file_box = None  # a lattice with pbc="F F F" is not a periodic box
+    else:
+        info = fields
+
+    return time_fs, file_box, info, species_col, pos_col, ncols
+
+
+def _parse_xyz_fast(data: bytes, path: str, line0: int, single: bool, elements: _ElementCache) -> _Parsed | None:
+    """The atom lines in C++ (``_core.parse_xyz_atoms``), no Python loop per atom. Returns None
+    whenever anything is irregular (leading blank lines, a short or bad atom line, an unknown
+    element, ...): :func:`_parse_xyz` then reads the frame the careful way and names the line."""
+    start = 3 if data.startswith(_BOM) else 0
+    e1 = data.find(b"\n", start)
+    e2 = data.find(b"\n", e1 + 1) if e1 >= 0 else -1
+    if e2 < 0:
+        return None
+    parts = data[start:e1].split()
+    if not parts or not parts[0].isdigit():
+        return None
+    n = int(parts[0])
+    comment = _decode(data[e1 + 1:e2])
+    try:
+        time_fs, file_box, info, species_col, pos_col, ncols = _comment_meta(comment, path, line0)
+    except FileFormatError:
+        return None  # the careful reader reports the first problem of the frame, in file order
+    try:
+        positions, codes, tokens = _core.parse_xyz_atoms(data, e2 + 1, n, species_col, pos_col,
+                                                         -1 if ncols is None else ncols, single)
+    except ValueError:
+        return None
+    table = elements.table(tokens)
+    if table is None:
+        return None
+    return _Parsed(SymbolList.from_codes(codes, table), positions, file_box, time_fs, info=info)
+
+
 def _parse_xyz(data: bytes, path: str, line0: int, single: bool, elements: _ElementCache) -> _Parsed:
     """Parse one XYZ frame held in ``data`` (starting at 1-based file line ``line0``).
 
     ``single``: the frame is a whole one-frame file: blank atom lines are dropped (ref §1.1)
     and anything but blank lines after the last atom is an error.
     """
+    fast = _parse_xyz_fast(data, path, line0, single, elements)
+    if fast is not None:
+        return fast
     if data.startswith(_BOM):
         data = data[3:]
     lines = data.split(b"\n")
@@ -364,36 +499,7 @@ def _parse_xyz(data: bytes, path: str, line0: int, single: bool, elements: _Elem
         def line_of(row):
             return body_line0 + row
 
-    kind, fields = parse_comment(comment)
-    info: dict = {}
-    time_fs = None
-    file_box = None
-    species_col, pos_col, ncols = 0, 1, None
-    if kind == "cp2k":
-        time_fs = float(fields["time"])
-        info = {"step": fields["step"], "E": fields["E"]}
-    elif kind == "extxyz":
-        for key, val in fields.items():
-            lk = key.lower()
-            if lk == "lattice":
-                file_box = _lattice_box(val, path, count_lineno + 1)
-            elif lk == "properties":
-                species_col, pos_col, ncols = _parse_properties(val, path, count_lineno + 1)
-            elif lk == "time":
-                try:
-                    time_fs = float(val)
-                except (TypeError, ValueError):
-                    raise FileFormatError(path, count_lineno + 1, f"time={val!r} is not a number") from None
-            elif lk == "pbc":
-                pbc = val if isinstance(val, list) else [val] * 3
-                info["pbc"] = tuple(bool(v) for v in pbc)
-            else:
-                info[key] = val
-        if file_box is not None and "pbc" in info and not any(info["pbc"]):
-            info["lattice"] = file_box.matrix.copy()
-            file_box = None  # a lattice with pbc="F F F" is not a periodic box
-    else:
-        info = fields
+    time_fs, file_box, info, species_col, pos_col, ncols = _comment_meta(comment, path, count_lineno)
 
     rows = [r.split() for r in atom_rows]
     widths = set(map(len, rows))
