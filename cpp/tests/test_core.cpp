@@ -7,6 +7,7 @@
 #include <clusterdynamicsml/debye.hpp>
 #include <clusterdynamicsml/neighbors.hpp>
 #include <clusterdynamicsml/parallel.hpp>
+#include <clusterdynamicsml/xyz.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -296,6 +297,89 @@ void test_cluster_counts() {
           "cluster_counts: a cutoff of half the box height throws");
 }
 
+// parse_xyz_atoms: values correctly rounded, species codes in order of first appearance,
+// extended columns, blank lines in a one-frame file, and every kind of bad line throws an
+// XyzParseError naming the atom line.
+void test_parse_xyz() {
+    const std::string a = "Pb 0.1 2 -3e-1 extra\nI\t4.5 +5 6\r\nPb 1e-3 .5 7.\n";
+    const auto r = cdml::parse_xyz_atoms(a.data(), a.size(), 3, 0, 1, -1, false);
+    check(r.positions == std::vector<double>({0.1, 2, -0.3, 4.5, 5, 6, 1e-3, 0.5, 7.0}), "parse_xyz: values");
+    check(r.species == std::vector<int32_t>({0, 1, 0}) && r.tokens.size() == 2 && r.tokens[1] == "I",
+          "parse_xyz: species codes");
+    const std::string ext = "7 8 9 O 9\n";  // Properties: pos:R:3:species:S:1:charge:R:1
+    const auto e = cdml::parse_xyz_atoms(ext.data(), ext.size(), 1, 3, 0, 5, false);
+    check(e.positions == std::vector<double>({7, 8, 9}) && e.tokens[0] == "O", "parse_xyz: extended columns");
+    const std::string single = "\nPb 1 2 3\n  \nI 4 5 6\n\n";
+    check(cdml::parse_xyz_atoms(single.data(), single.size(), 2, 0, 1, -1, true).positions.size() == 6,
+          "parse_xyz: blank lines in a one-frame file");
+    auto row_of = [](const std::string& s, int64_t n, int ncols, bool one) -> int64_t {
+        try {
+            cdml::parse_xyz_atoms(s.data(), s.size(), n, 0, 1, ncols, one);
+        } catch (const cdml::XyzParseError& err) {
+            return err.row();
+        }
+        return -100;
+    };
+    check(row_of("Pb 1 2 3\nI 4 5\n", 2, -1, false) == 1, "parse_xyz: short line");
+    check(row_of("Pb 1 2 3\nI 4 5 z\n", 2, -1, false) == 1, "parse_xyz: bad number");
+    check(row_of("Pb 1 2 3\nI 4 5 6x\n", 2, -1, false) == 1, "parse_xyz: trailing junk in a number");
+    check(row_of("Pb 1 2 inf\n", 1, -1, false) == 0, "parse_xyz: non-finite");
+    check(row_of("Pb 1 2 3\n", 2, -1, false) == 1, "parse_xyz: truncated frame");
+    check(row_of("Pb 1 2 3 4\n", 1, 4, false) == 0, "parse_xyz: too many columns for Properties");
+    check(row_of("Pb 1 2 3\n\n", 2, -1, false) == 1, "parse_xyz: blank atom line in a multi-frame file");
+    check(row_of("Pb 1 2 3\nI 4 5 6\n", 1, -1, true) == 1, "parse_xyz: extra line in a one-frame file");
+    check(throws_invalid_argument([] { cdml::parse_xyz_atoms("", 0, -1, 0, 1, -1, false); }),
+          "parse_xyz: negative count");
+}
+
+// debye_partials_batch: every entry equals the one-structure kernel bit for bit for 1, 2 and 3
+// threads; auto picks exact for a small structure; a bad structure's error names its index.
+void test_debye_batch() {
+    std::mt19937_64 rng(21);
+    std::normal_distribution<double> g(0.0, 4.0);
+    std::vector<std::vector<double>> pos;
+    std::vector<std::vector<int32_t>> typ;
+    for (int k = 0; k < 12; ++k) {
+        const int64_t n = 1 + static_cast<int64_t>(rng() % 90);
+        pos.emplace_back(3 * n);
+        typ.emplace_back(n);
+        for (auto& v : pos.back()) v = g(rng);
+        for (auto& t : typ.back()) t = static_cast<int32_t>(rng() % 3);
+    }
+    std::vector<double> q;
+    for (int k = 0; k < 64; ++k) q.push_back(0.03 * k);
+    std::vector<cdml::DebyeStructure> st;
+    for (size_t k = 0; k < pos.size(); ++k) st.push_back({pos[k].data(), typ[k].data(), static_cast<int64_t>(typ[k].size())});
+    for (auto m : {cdml::DebyeMethod::Exact, cdml::DebyeMethod::Histogram, cdml::DebyeMethod::Auto}) {
+        bool same = true;
+        for (int t : {1, 2, 3}) {
+            std::vector<uint8_t> used;
+            const auto b = cdml::debye_partials_batch(st, 3, q.data(), 64, m, 0.01, t, &used);
+            for (size_t k = 0; k < st.size(); ++k) {
+                const bool hist = m == cdml::DebyeMethod::Histogram;
+                same = same && used[k] == (hist ? 1 : 0);
+                const auto one = hist ? cdml::debye_partials_histogram(st[k].positions, st[k].n, st[k].types, 3, q.data(), 64, 0.01, 1)
+                                      : cdml::debye_partials_exact(st[k].positions, st[k].n, st[k].types, 3, q.data(), 64, 1);
+                same = same && one.s == b[k].s && one.pair_counts == b[k].pair_counts && one.type_counts == b[k].type_counts;
+            }
+        }
+        check(same, "debye_partials_batch: equals single calls for 1, 2, 3 threads");
+    }
+    check(!cdml::debye_auto_uses_histogram(100, 3, 20.0, 0.001) && cdml::debye_auto_uses_histogram(20000, 2, 60.0, 0.01),
+          "debye_auto_uses_histogram: exact for 100 atoms, histogram for 20k atoms");
+    std::vector<int32_t> bad(typ[4]);
+    bad[0] = 5;
+    auto st_bad = st;
+    st_bad[4].types = bad.data();
+    bool named = false;
+    try {
+        cdml::debye_partials_batch(st_bad, 3, q.data(), 64, cdml::DebyeMethod::Exact, 0.01, 2);
+    } catch (const std::invalid_argument& e) {
+        named = std::string(e.what()).rfind("structure 4:", 0) == 0;
+    }
+    check(named, "debye_partials_batch: a bad structure throws naming its index");
+}
+
 }  // namespace
 
 int main() {
@@ -304,6 +388,8 @@ int main() {
     test_neighbor_pairs();
     test_components();
     test_cluster_counts();
+    test_parse_xyz();
+    test_debye_batch();
     std::printf("%d checks, %d failures (OpenMP %s, %d threads)\n", checks, failures,
                 cdml::openmp_enabled() ? "on" : "off", cdml::max_threads());
     return failures == 0 ? 0 : 1;

@@ -1,0 +1,135 @@
+"""Trajectory throughput: frames per second and peak RSS of a whole dynamics pass, each case in a
+fresh child process (the launcher reads the child's own peak RSS with ``os.wait4``, so nothing
+the launcher or another case allocated is counted).
+
+Workloads (``--mode``):
+
+* ``read``     iterate ``read_frames(path)`` (frames/s, MB/s);
+* ``api``      ``analyze_dynamics(path, rules)`` (serial, the default threads);
+* ``cli``      ``python -m clusterdynamicsml dynamics PATH --node Pb --linker I --cutoff Pb-I=3.5``;
+* ``mdanalysis``  a peer: ``MDAnalysis.Universe(path)`` iterating the same extended-XYZ frames
+  (``MDAnalysis.coordinates.XYZ``), when installed;
+* ``ase``      a peer: ``ase.io.iread(path)``, when installed.
+
+Files come from ``bench/trajgen.py`` (Pb/I "ions" frames, one node and one linker type,
+3.5 A cutoff; cached under ``$CDML_BENCH_DATA`` or /tmp/cdml_bench_data).
+
+    python bench/trajectory.py --atoms 1000 10000 100000 --frames 1000 5000 --mode read api
+    python bench/trajectory.py --atoms 1000 --frames 1000 20000 --mode api cli   # RSS flatness
+
+Compare only numbers of one run: the machine is shared. ``--json FILE`` keeps the rows.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import trajgen  # noqa: E402
+
+_CHILD = r"""
+import json, sys, time
+sys.path.insert(0, {here!r})
+mode, path, n_frames = sys.argv[1], sys.argv[2], int(sys.argv[3])
+t0 = time.perf_counter()
+if mode == "read":
+    from clusterdynamicsml.io.frames import read_frames
+    n = 0
+    for f in read_frames(path):
+        n += 1
+    assert n == n_frames, n
+elif mode == "api":
+    import trajgen
+    from clusterdynamicsml.dynamics.analyze import analyze_dynamics
+    r = analyze_dynamics(path, trajgen.rules(), timestep_fs=trajgen.TIMESTEP_FS)
+    assert r.n_frames == n_frames, r.n_frames
+elif mode == "mdanalysis":
+    import MDAnalysis as mda
+    u = mda.Universe(path, format="XYZ", topology_format="XYZ")
+    n = sum(1 for ts in u.trajectory)
+    assert n == n_frames, n
+elif mode == "ase":
+    import ase.io
+    n = sum(1 for a in ase.io.iread(path, format="extxyz"))
+    assert n == n_frames, n
+else:
+    raise SystemExit("unknown mode " + mode)
+print(json.dumps({{"seconds": time.perf_counter() - t0}}))
+"""
+
+
+def run_case(mode: str, path: Path, n_frames: int, out_dir: Path) -> dict:
+    """Run one workload in a fresh child; return seconds (measured inside the child, after
+    imports, or the wall time of the CLI) and the child's peak RSS (kB)."""
+    env = dict(os.environ)
+    if mode == "cli":
+        args = [sys.executable, "-m", "clusterdynamicsml", "dynamics", str(path), "--node", "Pb", "--linker", "I",
+                "--shell", "", "--cutoff", f"Pb-I={trajgen.CUTOFF}", "--timestep-fs", str(trajgen.TIMESTEP_FS),
+                "-q", "-o", str(out_dir)]
+    else:
+        args = [sys.executable, "-c", _CHILD.format(here=str(HERE)), mode, str(path), str(n_frames)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{mode} on {path.name} failed ({proc.returncode}):\n{err.decode()[-3000:]}")
+    seconds = json.loads(out.decode().strip().splitlines()[-1])["seconds"] if mode != "cli" else wall
+    return {"mode": mode, "file": path.name, "n_frames": n_frames, "seconds": seconds,
+            "frames_per_s": n_frames / seconds, "mb_per_s": path.stat().st_size / seconds / 1e6,
+            "peak_rss_mb": usage.ru_maxrss / 1024.0}
+
+
+def available(mode: str) -> bool:
+    mod = {"mdanalysis": "MDAnalysis", "ase": "ase"}.get(mode)
+    if mod is None:
+        return True
+    try:
+        __import__(mod)
+        return True
+    except ImportError:
+        return False
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--atoms", type=int, nargs="+", default=[1000, 10000])
+    ap.add_argument("--frames", type=int, nargs="+", default=[1000])
+    ap.add_argument("--mode", nargs="+", default=["read", "api"],
+                    choices=["read", "api", "cli", "mdanalysis", "ase"])
+    ap.add_argument("--kind", default="ions", choices=sorted(trajgen.KINDS))
+    ap.add_argument("--repeat", type=int, default=1, help="runs per case (the rows keep every run)")
+    ap.add_argument("--json", type=Path, help="write the rows to this file")
+    args = ap.parse_args(argv)
+    rows = []
+    out_dir = Path(os.environ.get("TMPDIR", "/tmp")) / "cdml_bench_cli"
+    print(f"{'mode':>10} {'atoms':>7} {'frames':>7} {'seconds':>9} {'frames/s':>9} {'MB/s':>7} {'peak RSS MB':>12}")
+    for n_atoms in args.atoms:
+        for n_frames in args.frames:
+            path = trajgen.trajectory(n_atoms, n_frames, kind=args.kind)
+            for _ in range(args.repeat):
+                for mode in args.mode:
+                    if not available(mode):
+                        print(f"{mode:>10}: not installed, skipped")
+                        continue
+                    r = run_case(mode, path, n_frames, out_dir)
+                    r["n_atoms"] = n_atoms
+                    rows.append(r)
+                    print(f"{mode:>10} {n_atoms:>7} {n_frames:>7} {r['seconds']:>9.2f} {r['frames_per_s']:>9.1f} "
+                          f"{r['mb_per_s']:>7.1f} {r['peak_rss_mb']:>12.1f}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
