@@ -115,7 +115,7 @@ RULE_VARIANTS = [
          cutoffs={("Pb", "I"): 3.4, ("Cs", "I"): 3.9, ("Pb", "O"): {0: 2.6, 1: 4.2, 2: 5.0}, ("Pb", "C"): {0: 2.2, 2: 4.0}},
          shell_levels=[1, 2], shared_shells=True, shells_in_label=True),
     dict(node=["Pb"], linker=["I"], shell=[], cutoffs={("Pb", "I"): 4.6}),  # dense: percolates
-    dict(node=[], linker=["I"], shell=[], cutoffs={("I", "I"): 3.0}),  # linker-only clusters
+    dict(node=["Pb"], linker=["I"], shell=[], cutoffs={("I", "I"): 3.0, ("Pb", "I"): 2.0}),  # linker-only clusters
     dict(node=["Pb"], linker=["I"], shell=["O"], cutoffs={("Pb", "I"): 3.4, ("Pb", "O"): 3.0}, pbc=False),
 ]
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..geometry.box import Box
 from .. import _core
-from ..chem import element_from_atom_name, normalize_element
+from ..chem import element_from_atom_name, element_from_token, normalize_element
 
 
 class FileFormatError(ValueError):
@@ -336,7 +336,7 @@ class _ElementCache:
         for row, tok in enumerate(tokens):
             if tok not in cache:
                 try:
-                    cache[tok] = normalize_element(tok, self.element_map)
+                    cache[tok] = element_from_token(tok, self.element_map)
                 except ValueError as exc:
                     line = line_of(row) if line_of else first_line + row
                     raise FileFormatError(path, line, str(exc)) from None
@@ -350,7 +350,7 @@ class _ElementCache:
             sym = cache.get(tok)
             if sym is None:
                 try:
-                    sym = cache[tok] = normalize_element(tok, self.element_map)
+                    sym = cache[tok] = element_from_token(tok, self.element_map)
                 except ValueError:
                     return None
             out.append(sym)
@@ -971,7 +971,7 @@ class _UniverseBackend:
                 continue
             uniq, inv = np.unique(raw, return_inverse=True)
             try:
-                mapped = [normalize_element(u, self.element_map) for u in uniq]
+                mapped = [element_from_token(u, self.element_map) for u in uniq]
             except ValueError as exc:
                 errors.append(f"{attr}: {exc}")
                 continue
@@ -1675,7 +1675,7 @@ def _check_structure(symbols, positions) -> tuple[list[str], np.ndarray]:
     out = []
     for s in syms:
         try:
-            out.append(normalize_element(s))
+            out.append(element_from_token(s))
         except ValueError as exc:
             raise ValueError(f"cannot write {s!r}: {exc}") from None
     return out, pos

@@ -535,7 +535,7 @@ def report(dataset, output_dir=None, *, formats: tuple[str, ...] | None = None) 
     into ``<output_dir or run folder>/report_<timestamp>/``. Returns that folder."""
     import datetime as _dt
 
-    from ..pipeline.workflow import load_run
+    from .runs import load_run
 
     result = load_run(dataset)
     if formats is not None:
@@ -550,7 +550,7 @@ def report(dataset, output_dir=None, *, formats: tuple[str, ...] | None = None) 
         stem = result.config.run.name
         warnings: list[str] = []
         figs = make_figures(result.data, result.config, work / "figures", stem=stem, warn=warnings.append)
-        result.data["figures"] = figs  # embedded from the work folder before the rename
+        result.figures = figs  # embedded from the work folder before the rename
         result.warnings = list(result.warnings) + [w for w in warnings if w not in result.warnings]
         write_html_report(result, work / f"{stem}_report.html")
         write_pptx_report(result, work / f"{stem}_report.pptx")
