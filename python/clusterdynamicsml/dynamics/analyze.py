@@ -965,7 +965,12 @@ def _from_label_rows(t, rows, labels, *, timestep_fs, frames_per_bin, bin_width_
     order = sorted((j for j in range(len(labels)) if present[j]), key=lambda j: (int(sizes[j]), labels[j]))
     labels_sorted = [labels[j] for j in order]
     sizes_sorted = sizes[order] if order else np.zeros(0, dtype=np.int64)
-    frame_matrix = np.ascontiguousarray(cs[order]) if order else np.zeros((0, ts.size), dtype=np.int64)
+    if not order:
+        frame_matrix = np.zeros((0, ts.size), dtype=np.int64)
+    elif order == list(range(len(labels))) and cs.flags.c_contiguous and cs.dtype == np.int64:
+        frame_matrix = cs  # already one row per label in result order: no copy
+    else:
+        frame_matrix = np.ascontiguousarray(cs[order])
     del cs
 
     edges = build_bin_edges(window.start_fs, window.stop_fs, width)
@@ -1032,10 +1037,11 @@ def _from_label_rows(t, rows, labels, *, timestep_fs, frames_per_bin, bin_width_
 
 
 def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    num = numerator.astype(np.float64)
-    den = np.broadcast_to(denominator.astype(np.float64), num.shape)
-    out = np.zeros_like(num)
-    np.divide(num, den, out=out, where=den != 0)
+    """numerator / denominator as float64, 0 where the denominator is 0 (no other temporary
+    array of the numerator's size)."""
+    out = np.zeros(numerator.shape, dtype=np.float64)
+    den = np.asarray(denominator, dtype=np.float64)
+    np.divide(numerator, den, out=out, where=den != 0)
     return out
 
 
@@ -1075,7 +1081,8 @@ def count_chunk(view, start: int, stop: int, *, counter: Callable, rules, lo_fs=
     Frames with ``time_fs < lo_fs`` or ``time_fs > hi_fs`` are read but not clustered.
     Returns a compact dict of arrays (no Python object per frame): ``start``, ``stop``,
     ``time_fs`` float64 (n,), ``source_index`` int64 (n,), ``counted`` bool (n,), ``labels``
-    (first-appearance order), ``counts`` int64 (n, n_labels) and ``percolating``
+    (first-appearance order), ``counts`` (n, n_labels) in the smallest unsigned integer type
+    that holds them, and ``percolating``
     (``[frame, {label: count}]`` pairs, frames with percolating clusters only). With the
     default counter each frame is one C++ call (:func:`~clusterdynamicsml.clusters.extract.frame_compositions`)
     and, for a ``FrameSource``, the next frames are parsed on a reader thread meanwhile (both
@@ -1129,7 +1136,8 @@ def count_chunk(view, start: int, stop: int, *, counter: Callable, rules, lo_fs=
             close()
     if got != n:
         raise ValueError(f"the frame source gave {got} frames for positions {start} to {stop - 1}")
-    dense = np.zeros((n, len(label_ids)), dtype=np.int64)
+    top = int(max((int(v.max()) for v in vals if v.size), default=0))
+    dense = np.zeros((n, len(label_ids)), dtype=np.min_scalar_type(top))  # uint8 for most chunks
     if rows:
         dense[np.concatenate(rows), np.concatenate(cols)] = np.concatenate(vals)
     return {
@@ -1525,13 +1533,12 @@ def analyze_dynamics(
             raise ValueError("no frames in the frame iterator")
         n_total = n_frames
 
-    all_labels: list[str] = []
-    label_index: dict[str, int] = {}
+    seen: dict[str, None] = {}
     for part in parts:
-        for lab in part["labels"]:
-            if lab not in label_index:
-                label_index[lab] = len(all_labels)
-                all_labels.append(lab)
+        seen.update(dict.fromkeys(part["labels"]))
+    size_of = {lab: label_size(lab) for lab in seen}
+    all_labels = sorted(seen, key=lambda lab: (size_of[lab], lab))  # the result's row order
+    label_index = {lab: k for k, lab in enumerate(all_labels)}
     times_arr = np.empty(n_frames, dtype=np.float64)
     src_idx = np.empty(n_frames, dtype=np.int64)
     counted = np.empty(n_frames, dtype=bool)
@@ -1577,7 +1584,8 @@ def analyze_dynamics(
         )
     _check_times(times_arr)
     result = _from_label_rows(
-        times_arr, counts, all_labels, label_sizes=None, timestep_fs=dt, frames_per_bin=frames_per_bin, bin_width_fs=bin_width_fs,
+        times_arr, counts, all_labels, label_sizes=np.array([size_of[lab] for lab in all_labels], dtype=np.int64),
+        timestep_fs=dt, frames_per_bin=frames_per_bin, bin_width_fs=bin_width_fs,
         start_fs=start_fs, stop_fs=stop_fs, frame_indices=offset + np.arange(n_frames), source_frame_indices=src_idx,
         time_source=time_source, time_warnings=notes, warnings=extra_notes, energy=energy, settings=settings,
         n_frames_total=n_total,

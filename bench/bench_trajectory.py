@@ -1,0 +1,40 @@
+"""Trajectory throughput beside the peers, in one run: frames/s, MB/s and the peak RSS of a
+fresh child process per case (``bench/trajectory.py`` does the measuring; pytest-benchmark only
+records). Default: 1k and 10k atoms x 200 frames; CDML_BENCH_LARGE=1: 1k, 10k and 100k atoms x
+1,000 and 5,000 frames (files of up to 17 GB are written once under $CDML_BENCH_DATA).
+
+Modes: ``read`` (iterate read_frames), ``api`` (analyze_dynamics, one node and one linker type,
+3.5 A), ``cli`` (``clusterdynamicsml dynamics``, LARGE only), and the peers reading the same
+extended-XYZ file when installed: ``mdanalysis`` (MDAnalysis XYZ reader), ``ase`` (ase.io.iread).
+
+    python -m pytest bench/bench_trajectory.py --benchmark-columns=median -q
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import trajectory  # noqa: E402
+import trajgen  # noqa: E402
+
+LARGE = os.environ.get("CDML_BENCH_LARGE", "") not in ("", "0")
+ATOMS = [1000, 10_000, 100_000] if LARGE else [1000, 10_000]
+FRAMES = [1000, 5000] if LARGE else [200]
+MODES = ["read", "api", "mdanalysis", "ase"] + (["cli"] if LARGE else [])
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("n_frames", FRAMES)
+@pytest.mark.parametrize("n_atoms", ATOMS)
+def test_trajectory_throughput(benchmark, record, tmp_path, n_atoms, n_frames, mode):
+    if not trajectory.available(mode):
+        pytest.skip(f"{mode} is not installed")
+    path = trajgen.trajectory(n_atoms, n_frames)
+    row = benchmark.pedantic(lambda: trajectory.run_case(mode, path, n_frames, tmp_path), rounds=1, iterations=1)
+    assert row["frames_per_s"] > 0 and row["peak_rss_mb"] > 0
+    record(mode=mode, n_atoms=n_atoms, n_frames=n_frames, frames_per_s=row["frames_per_s"],
+           mb_per_s=row["mb_per_s"], peak_rss_mb=row["peak_rss_mb"], child_seconds=row["seconds"])
