@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from clusterdynamicsml import _core
-from clusterdynamicsml.io import frames as fr
+from clusterdynamicsml.io import xyz as xyz_reader
 from clusterdynamicsml.io.frames import FileFormatError, SymbolList, read_frames
 
 XYZ_SETS = [
@@ -24,7 +24,7 @@ XYZ_SETS = [
 def _frames(path, slow: bool, monkeypatch):
     with monkeypatch.context() as m:
         if slow:
-            m.setattr(fr, "_parse_xyz_fast", lambda *a, **k: None)
+            m.setattr(xyz_reader, "_parse_xyz_fast", lambda *a, **k: None)
         return list(read_frames(path)[::7])
 
 
