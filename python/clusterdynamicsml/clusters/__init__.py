@@ -6,11 +6,13 @@ from .extract import (  # noqa: F401
     ClusterRules,
     ELEMENTS,
     FrameClusterSummary,
+    FrameCompositions,
     ROLES,
     cluster_ids,
     count_labels,
     extract_clusters,
     format_label,
+    frame_compositions,
     parse_label,
     summarize_frame,
 )

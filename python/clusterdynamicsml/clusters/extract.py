@@ -44,40 +44,28 @@ centroid of its core atoms lies in the primary cell.
 from __future__ import annotations
 
 import collections
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 
-from ..geometry.box import Box
-from .. import chem
-from ..chem import SYMBOLS
-from .. import _core
+from .. import _core, chem
 from .._threads import resolve_threads
-from ..rules import ROLES, AtomSpec, ClusterRules, as_rules  # noqa: F401  (re-exported)
+from ..chem import SYMBOLS
+from ..geometry.box import Box
 from ..geometry.neighbors import connected_components, neighbor_pairs_typed
+from ..rules import ROLES, AtomSpec, ClusterRules, as_rules  # noqa: F401  (re-exported)
+from .images import _image_shifts, _tree_images
+from .records import Cluster, FrameClusterSummary, FrameCompositions, _labels, cluster_ids  # noqa: F401  (re-exported)
 
-__all__ = [
-    "ClusterRules",
-    "Cluster",
-    "FrameClusterSummary",
-    "FrameCompositions",
-    "frame_compositions",
-    "extract_clusters",
-    "count_labels",
-    "summarize_frame",
-    "format_label",
-    "parse_label",
-    "cluster_ids",
-    "ELEMENTS",
-    "ROLES",
-]
 
 #: The 118 element symbols in order of atomic number (from :mod:`clusterdynamicsml.chem`).
 ELEMENTS: tuple[str, ...] = SYMBOLS
 
+
 _FACE_EPS = 1e-9
+
+
 # Below this many typed atoms the neighbour search runs on one thread when the caller left
 # num_threads=None. Results are identical for any thread count. The search opens several
 # OpenMP regions, and on a shared machine each barrier can wait milliseconds for a
@@ -86,9 +74,10 @@ _FACE_EPS = 1e-9
 # also processed in parallel by the dynamics stage, where threads inside a frame only
 # oversubscribe the cores.
 _SERIAL_BELOW = 20000
+
+
 _NODE, _LINKER, _SHELL, _NONE = 0, 1, 2, -1
 
-# --------------------------------------------------------------------------- labels
 
 def format_label(counts: Mapping[str, int], rules: ClusterRules | None = None) -> str:
     """Stoichiometry label from element counts (:func:`clusterdynamicsml.chem.format_label`).
@@ -102,146 +91,6 @@ def format_label(counts: Mapping[str, int], rules: ClusterRules | None = None) -
 
 
 parse_label = chem.parse_label
-
-
-# --------------------------------------------------------------------------- clusters
-
-
-@dataclass(eq=False)
-class Cluster:
-    """One cluster of one frame.
-
-    label : stoichiometry label (see :func:`format_label`).
-    counts : element -> count over node and linker atoms (plus typed shell atoms with
-        ``shells_in_label``), in label order. ``size`` is their sum.
-    atom_indices : int64 (k,), 0-based frame atom indices, core (node + linker, ascending)
-        then shell (ascending).
-    core_indices, shell_indices : int64 views of the two parts. With ``shell_molecules``
-        ``shell_indices`` also holds the untyped atoms of the attached shell molecules.
-    shell_levels : int64 (len(shell_indices),), the shell level each shell atom joined at.
-    node_count : number of node atoms.
-    percolating : True when the bond network wraps around the periodic box onto itself.
-    frame_index : ``Frame.index`` of the frame it came from.
-    image_shifts : int64 (k, 3), lattice images making the cluster whole:
-        ``positions[atom_indices] + image_shifts @ box.matrix``.
-    """
-
-    label: str
-    counts: dict
-    atom_indices: np.ndarray = field(repr=False)
-    core_indices: np.ndarray = field(repr=False)
-    shell_indices: np.ndarray = field(repr=False)
-    node_count: int
-    percolating: bool
-    frame_index: int
-    shell_levels: np.ndarray = field(repr=False, default=None)
-    image_shifts: np.ndarray = field(repr=False, default=None)
-
-    @property
-    def size(self) -> int:
-        """Sum of the label counts (shell atoms only with ``shells_in_label``)."""
-        return int(sum(self.counts.values()))
-
-    @property
-    def n_atoms(self) -> int:
-        return int(self.atom_indices.shape[0])
-
-    def unwrapped_positions(self, frame) -> np.ndarray:
-        """Whole-cluster coordinates, float64 (k, 3) in angstrom, in ``atom_indices`` order.
-
-        Bonded atoms are at their minimum-image separation and the centroid of the core
-        atoms lies in the primary cell. For a percolating cluster the result is the
-        spanning-tree unwrap (whole along the tree, but not a finite object).
-        """
-        if getattr(frame, "index", None) != self.frame_index:
-            raise ValueError(f"cluster comes from frame {self.frame_index}, got frame {getattr(frame, 'index', None)!r}")
-        pos = np.asarray(frame.positions, dtype=np.float64)
-        if self.atom_indices.size and int(self.atom_indices.max()) >= pos.shape[0]:
-            raise ValueError(f"frame has {pos.shape[0]} atoms but the cluster needs index {int(self.atom_indices.max())}")
-        out = pos[self.atom_indices]
-        if self.image_shifts is not None and np.any(self.image_shifts):
-            if frame.box is None:
-                raise ValueError("cluster was unwrapped with a periodic box but the frame has none")
-            out = out + self.image_shifts @ frame.box.matrix
-        return out
-
-
-@dataclass
-class FrameClusterSummary:
-    """Per-frame overview.
-
-    counts : Counter label -> number of finite (non-percolating) clusters.
-    percolating : Counter label -> number of percolating clusters (normally 0 or 1).
-    n_clusters : all clusters, finite and percolating.
-    largest_size : largest cluster size (label counts) in the frame, 0 without clusters.
-    """
-
-    frame_index: int
-    time_fs: float
-    counts: collections.Counter
-    percolating: collections.Counter
-    n_clusters: int
-    largest_size: int
-
-    @property
-    def n_percolating(self) -> int:
-        return int(sum(self.percolating.values()))
-
-
-@dataclass
-class FrameCompositions:
-    """Clusters of one frame as arrays (from :func:`frame_compositions`).
-
-    elements : the role elements in label order (nodes, linkers, shells, each alphabetical).
-    counts : int32 (n_clusters, E), element counts per cluster (node and linker atoms, plus
-        shell atoms with ``shells_in_label``), clusters in canonical order.
-    percolating : bool (n_clusters,), True for a cluster whose bonds wrap the periodic box.
-    cluster_of : int64 (n_atoms,), cluster of each node/linker atom, -1 for other atoms.
-    """
-
-    elements: tuple
-    counts: np.ndarray
-    percolating: np.ndarray
-    cluster_of: np.ndarray
-
-    @property
-    def n_clusters(self) -> int:
-        return int(self.counts.shape[0])
-
-    def labels(self) -> list[str]:
-        """The label of every cluster (each distinct composition is formatted once)."""
-        return _labels(self.counts, self.elements)
-
-    def label_counts(self) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """(labels, finite, percolating): the distinct labels in order of first appearance
-        and, per label, the number of finite and of percolating clusters (int64 arrays)."""
-        if self.n_clusters == 0:
-            z = np.zeros(0, dtype=np.int64)
-            return [], z, z
-        group, first = _group_rows(self.counts)
-        labels = [_format_row(self.counts[k], self.elements) for k in first.tolist()]
-        perc = np.asarray(self.percolating, dtype=bool)
-        n_groups = first.size
-        finite = np.bincount(group[~perc], minlength=n_groups).astype(np.int64)
-        percolating = np.bincount(group[perc], minlength=n_groups).astype(np.int64)
-        return labels, finite, percolating
-
-    def summary(self, frame_index: int = 0, time_fs: float = 0.0) -> FrameClusterSummary:
-        """The :class:`FrameClusterSummary` of these clusters (Counters in order of first
-        appearance of each label among the finite, and among the percolating clusters)."""
-        if self.n_clusters == 0:
-            return FrameClusterSummary(frame_index, time_fs, collections.Counter(), collections.Counter(), 0, 0)
-        group, first = _group_rows(self.counts, self.percolating)
-        names = [_format_row(self.counts[k], self.elements) for k in first.tolist()]
-        sizes = np.bincount(group, minlength=first.size).tolist()
-        flags = np.asarray(self.percolating, dtype=bool)[first].tolist()
-        finite = collections.Counter({lab: n for lab, n, p in zip(names, sizes, flags) if not p})
-        perc = collections.Counter({lab: n for lab, n, p in zip(names, sizes, flags) if p})
-        largest = int(self.counts.sum(axis=1, dtype=np.int64).max())
-        return FrameClusterSummary(frame_index, time_fs, finite, perc, self.n_clusters, largest)
-
-
-# ---- internals
 
 
 def _frame_box(frame, rules: ClusterRules) -> Box | None:
@@ -354,131 +203,6 @@ def _check_fits(cm: np.ndarray, elements, level: int, box: Box | None, frame) ->
         raise ValueError(f"the level-{level} cutoff {elements[a % E]}-{elements[b % E]} = {cm.max():g} A must be "
                          f"smaller than half the smallest box height ({half:.6g} A) of frame "
                          f"{getattr(frame, 'index', '?')}")
-
-
-def _image_shifts(pos, i, j, box: Box | None) -> np.ndarray:
-    """Integer lattice shift n (m, 3) so that pos[j] - pos[i] + n @ H is the minimum image."""
-    if box is None or i.size == 0:
-        return np.zeros((i.size, 3), dtype=np.int64)
-    raw = pos[j] - pos[i]
-    mi = box.minimum_image(raw)
-    return np.rint((mi - raw) @ np.linalg.inv(box.matrix)).astype(np.int64)
-
-
-def _tree_images(m: int, a: np.ndarray, b: np.ndarray, shift: np.ndarray, labels: np.ndarray):
-    """Integer images s (m, 3) with s[b] = s[a] + shift on every spanning-tree edge.
-
-    Breadth-first spanning forest from the smallest member of each component, neighbours
-    visited in ascending index order (the same forest as ``scipy.sparse.csgraph``
-    ``breadth_first_order`` from a virtual root joined to every component root). Returns
-    (s, closing_mismatch) where closing_mismatch is a bool per edge: True when the edge
-    closes a cycle with a nonzero net lattice translation.
-
-    The search is level-synchronous numpy work (a few array operations per BFS level on the
-    edges not yet settled), which avoids building a sparse matrix per frame; deep forests
-    (more than ``_BFS_LEVELS`` levels, long chains) fall back to the scipy search.
-    """
-    if m == 0:
-        return np.zeros((0, 3), dtype=np.int64), np.zeros(a.shape[0], dtype=bool)
-    if a.size == 0:
-        return np.zeros((m, 3), dtype=np.int64), np.zeros(0, dtype=bool)
-    # a component none of whose bonds crosses the box has s = 0 and closes nothing: search
-    # only the components with a crossing bond (the forest of a component does not depend on
-    # the other components, so the images are the same as a search of the whole graph)
-    crossing = np.any(shift != 0, axis=1)
-    if not crossing.any():
-        return np.zeros((m, 3), dtype=np.int64), np.zeros(a.size, dtype=bool)
-    hot = np.zeros(int(labels.max()) + 1, dtype=bool)
-    hot[labels[a[crossing]]] = True
-    s = np.zeros((m, 3), dtype=np.int64)
-    if hot.all():
-        sub_s = _bfs_images_levels(m, a, b, shift, labels)
-        s[:] = _bfs_images_scipy(m, a, b, shift, labels) if sub_s is None else sub_s
-    else:
-        atoms = np.flatnonzero(hot[labels])
-        edges = hot[labels[a]]
-        local = np.full(m, -1, dtype=np.int64)
-        local[atoms] = np.arange(atoms.size)
-        sa, sb, ssh, slab = local[a[edges]], local[b[edges]], shift[edges], labels[atoms]
-        sub_s = _bfs_images_levels(atoms.size, sa, sb, ssh, slab)
-        s[atoms] = _bfs_images_scipy(atoms.size, sa, sb, ssh, slab) if sub_s is None else sub_s
-    closing = np.any(s[b] - s[a] - shift != 0, axis=1)
-    return s, closing
-
-
-_BFS_LEVELS = 64
-
-
-def _bfs_images_levels(m: int, a: np.ndarray, b: np.ndarray, shift: np.ndarray, labels: np.ndarray):
-    """Images by a level-synchronous BFS; None when the forest is deeper than _BFS_LEVELS.
-
-    Within a level the queue order is (queue position of the parent, atom index) and each new
-    atom's parent is its earliest-queued neighbour in the previous level: exactly the order
-    of a FIFO breadth-first search that scans neighbours in ascending index order.
-    """
-    roots = np.unique(labels, return_index=True)[1]
-    u = np.concatenate([a, b])
-    v = np.concatenate([b, a])
-    sh = np.concatenate([shift, -shift])
-    qpos = np.full(m, -1, dtype=np.int64)
-    qpos[roots] = np.arange(roots.size)
-    nxt = roots.size
-    big = np.int64(m + 1)
-    s = np.zeros((m, 3), dtype=np.int64)
-    for _ in range(_BFS_LEVELS):
-        qu, qv = qpos[u], qpos[v]
-        grow = (qu >= 0) & (qv < 0)
-        if not grow.any():
-            return s
-        ev = v[grow]
-        order = np.argsort(ev * big + qu[grow])          # by new atom, then parent queue position
-        evo = ev[order]
-        head = np.ones(evo.size, dtype=bool)
-        np.not_equal(evo[1:], evo[:-1], out=head[1:])
-        first = np.flatnonzero(grow)[order[head]]        # the parent edge of each new atom
-        new, par = v[first], u[first]
-        s[new] = s[par] + sh[first]
-        q_order = np.argsort(qpos[par] * big + new)       # queue order of the new level
-        qpos[new[q_order]] = np.arange(nxt, nxt + new.size)
-        nxt += new.size
-        # settled edges (both ends seen) are dropped
-        keep = (qpos[u] < 0) | (qpos[v] < 0)
-        u, v, sh = u[keep], v[keep], sh[keep]
-    return None
-
-
-def _bfs_images_scipy(m: int, a: np.ndarray, b: np.ndarray, shift: np.ndarray, labels: np.ndarray):
-    """Images from scipy's breadth-first order (virtual root joined to every component
-    root), then pointer jumping to sum the shifts along tree paths in O(m log depth)."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import breadth_first_order
-
-    roots = np.unique(labels, return_index=True)[1]
-    V = m
-    rows = np.concatenate([a, b, np.full(roots.size, V)])
-    cols = np.concatenate([b, a, roots])
-    g = csr_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(m + 1, m + 1))
-    _, pred = breadth_first_order(g, V, directed=False, return_predecessors=True)
-    pred = pred.astype(np.int64)
-    pred[V] = V
-    # shift of the tree edge pred[x] -> x
-    W = np.int64(m + 1)
-    keys = np.concatenate([a * W + b, b * W + a])
-    vals = np.concatenate([shift, -shift])
-    order = np.argsort(keys, kind="stable")
-    keys, vals = keys[order], vals[order]
-    delta = np.zeros((m + 1, 3), dtype=np.int64)
-    child = np.flatnonzero(pred[:m] != V)
-    if child.size:
-        q = pred[child] * W + child
-        pos = np.searchsorted(keys, q)
-        delta[child] = vals[pos]
-    ptr = pred.copy()
-    acc = delta
-    while np.any(ptr[:m] != V):
-        acc = acc + acc[ptr]
-        ptr = ptr[ptr]
-    return acc[:m]
 
 
 @dataclass
@@ -724,41 +448,6 @@ def _count_matrix(ex: _Extraction, rules: ClusterRules) -> np.ndarray:
     return counts
 
 
-def _labels(counts: np.ndarray, elements) -> list[str]:
-    """Label of every row of a (n_clusters, E) count matrix (elements in label order); the
-    distinct rows are named once."""
-    if counts.shape[0] == 0:
-        return []
-    inverse, first = _group_rows(counts)
-    names = np.array([_format_row(counts[k], elements) for k in first.tolist()], dtype=object)
-    return names[inverse].tolist()
-
-
-def _format_row(row, elements) -> str:
-    return "".join(el if c == 1 else f"{el}{c}" for el, c in zip(elements, row.tolist()) if c)
-
-
-def _group_rows(rows: np.ndarray, extra: np.ndarray | None = None):
-    """Distinct rows of an integer matrix (plus an optional per-row flag), numbered in order of
-    first appearance: returns (group of each row, index of each group's first row)."""
-    r = np.asarray(rows, dtype=np.int64)
-    n, width = r.shape
-    cols = [r[:, k] for k in range(width)] + ([np.asarray(extra, dtype=np.int64)] if extra is not None else [])
-    base = int(max((int(c.max()) for c in cols), default=0)) + 1 if n else 1
-    if len(cols) * math.log2(max(base, 2)) < 62:  # pack each row into one int64
-        key = np.zeros(n, dtype=np.int64)
-        for c in cols:
-            key = key * base + c
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    else:
-        _, first, inverse = np.unique(np.column_stack(cols), axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    order = np.argsort(first, kind="stable")  # groups by first appearance
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    return rank[inverse], first[order]
-
-
 def extract_clusters(frame, rules: ClusterRules | None = None, num_threads: int | None = None) -> list[Cluster]:
     """All clusters of one frame, in canonical order (see the module docstring).
 
@@ -894,9 +583,18 @@ def count_labels(frame, rules: ClusterRules | None = None, num_threads: int | No
     return s.counts
 
 
-def cluster_ids(n: int) -> list[str]:
-    """Per-frame cluster identifiers AAA, AAB, ..., ZZZ (ref section 1.7) for n clusters."""
-    if n > 26 ** 3:
-        raise ValueError(f"a frame has {n} clusters; cluster ids AAA..ZZZ allow at most {26 ** 3}")
-    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    return [letters[k // 676] + letters[(k // 26) % 26] + letters[k % 26] for k in range(n)]
+__all__ = [
+    "ClusterRules",
+    "Cluster",
+    "FrameClusterSummary",
+    "FrameCompositions",
+    "frame_compositions",
+    "extract_clusters",
+    "count_labels",
+    "summarize_frame",
+    "format_label",
+    "parse_label",
+    "cluster_ids",
+    "ELEMENTS",
+    "ROLES",
+]
