@@ -39,7 +39,8 @@ py::tuple cluster_counts(const f64_array& positions, const i32_array& types, int
     std::copy(out.counts.begin(), out.counts.end(), counts.mutable_data());
     py::array_t<bool> perc(nc);
     for (py::ssize_t k = 0; k < nc; ++k) perc.mutable_data()[k] = out.percolating[k] != 0;
-    return py::make_tuple(counts, perc, to_numpy(std::move(out.cluster_of)));
+    return py::make_tuple(counts, perc, to_numpy(std::move(out.cluster_of)), to_numpy(std::move(out.group)),
+                          to_numpy(std::move(out.group_first)));
 }
 
 py::tuple parse_xyz_atoms(const py::bytes& data, int64_t offset, int64_t n, int species_col, int pos_col, int ncols,
@@ -67,8 +68,9 @@ void bind_frames(py::module_& m) {
     m.def("cluster_counts", &cluster_counts, py::arg("positions"), py::arg("types"), py::arg("n_elements"),
           py::arg("cutoff0"), py::arg("level_cutoffs"), py::arg("attach_shells"), py::arg("shared_shells"),
           py::arg("count_shells"), py::arg("box"), py::arg("num_threads"),
-          "Per-cluster element counts (n_clusters, E) int32, percolating (n_clusters,) bool and the cluster "
-          "of each atom (n,) int64 (-1: not a node/linker atom) of one frame.");
+          "Per-cluster element counts (n_clusters, E) int32, percolating (n_clusters,) bool, the cluster "
+          "of each atom (n,) int64 (-1: not a node/linker atom), the composition group of each cluster "
+          "(n_clusters,) and the first cluster of each group (G,), groups in order of first appearance.");
     m.def("parse_xyz_atoms", &parse_xyz_atoms, py::arg("data"), py::arg("offset"), py::arg("n"),
           py::arg("species_col"), py::arg("pos_col"), py::arg("ncols"), py::arg("single"),
           "Atom lines of one XYZ frame from data[offset:]: positions (n, 3) float64, species codes (n,) int32, "

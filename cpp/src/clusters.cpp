@@ -6,6 +6,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 
 #include "clusterdynamicsml/neighbors.hpp"
 
@@ -118,6 +119,37 @@ struct Nearest {
     }
 };
 
+/// Number the distinct rows of out.counts in order of first appearance (hash of the row).
+void group_compositions(FrameClusters& out) {
+    const int32_t E = out.n_elements;
+    const int64_t nc = out.n_clusters;
+    out.group.assign(nc, -1);
+    out.group_first.clear();
+    struct RowHash {
+        const int32_t* base;
+        int32_t width;
+        std::size_t operator()(int64_t r) const {
+            uint64_t h = 1469598103934665603ull;
+            for (int32_t e = 0; e < width; ++e) h = (h ^ static_cast<uint32_t>(base[r * width + e])) * 1099511628211ull;
+            return static_cast<std::size_t>(h ^ (h >> 29));
+        }
+    };
+    struct RowEq {
+        const int32_t* base;
+        int32_t width;
+        bool operator()(int64_t a, int64_t b) const {
+            return std::equal(base + a * width, base + (a + 1) * width, base + b * width);
+        }
+    };
+    const int32_t* base = out.counts.data();
+    std::unordered_map<int64_t, int64_t, RowHash, RowEq> seen(64, RowHash{base, E}, RowEq{base, E});
+    for (int64_t c = 0; c < nc; ++c) {
+        const auto it = seen.emplace(c, static_cast<int64_t>(out.group_first.size()));
+        if (it.second) out.group_first.push_back(c);
+        out.group[c] = it.first->second;
+    }
+}
+
 }  // namespace
 
 FrameClusters cluster_counts(const double* positions, int64_t n, const int32_t* types, const ClusterSpec& spec,
@@ -196,7 +228,10 @@ FrameClusters cluster_counts(const double* positions, int64_t n, const int32_t* 
         out.counts[c * E + types[k] % E] += 1;
         if (box && uf.percolating(root_of[k])) out.percolating[c] = 1;
     }
-    if (!shells) return out;
+    if (!shells) {
+        group_compositions(out);
+        return out;
+    }
 
     // ---- shells. Level 0: each shell atom to the cluster of its nearest core atom.
     std::vector<Nearest> best(n);
@@ -256,6 +291,7 @@ FrameClusters cluster_counts(const double* positions, int64_t n, const int32_t* 
     }
     if (spec.count_shells)
         for (const auto& m : members) out.counts[m.first * E + types[m.second] % E] += 1;
+    group_compositions(out);
     return out;
 }
 

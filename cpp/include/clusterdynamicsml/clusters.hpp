@@ -33,6 +33,10 @@ struct FrameClusters {
     std::vector<int32_t> counts;       ///< n_clusters x E element counts (core, + shells if counted)
     std::vector<uint8_t> percolating;  ///< 1 when the cluster's bonds wrap the periodic box onto itself
     std::vector<int64_t> cluster_of;   ///< per atom: cluster id of node/linker atoms, -1 for others
+    /// Distinct compositions (rows of counts) numbered in order of first appearance:
+    /// group[c] for each cluster, group_first[g] = the first cluster with composition g.
+    std::vector<int64_t> group;
+    std::vector<int64_t> group_first;
 };
 
 /// Clusters of one frame. positions: n x 3 row-major (angstrom); types: n entries (see

@@ -162,7 +162,13 @@ def _type_atoms_coded(frame, rules: ClusterRules, n: int):
     table = getattr(symbols, "table", None)
     if codes is None or table is None or rules.uses_residues or len(symbols) != n or codes.shape != (n,):
         return None
-    role_t, elem_t, elements = _type_atoms(frame, rules, np.asarray(table, dtype=str).reshape(-1))
+    cache = rules.__dict__.setdefault("_table_cache", {})
+    hit = cache.get(table)
+    if hit is None:
+        if len(cache) > 256:
+            cache.clear()
+        hit = cache[table] = _type_atoms(frame, rules, np.asarray(table, dtype=str).reshape(-1))
+    role_t, elem_t, elements = hit
     return role_t[codes], elem_t[codes], elements
 
 
@@ -550,10 +556,10 @@ def frame_compositions(frame, rules: ClusterRules | None = None, num_threads: in
             cm = _cutoff_matrix(rules, elements, level, "node-shell")
             _check_fits(cm, elements, level, box, frame)
             levels.append(cm)
-    counts, perc, cluster_of = _core.cluster_counts(
+    counts, perc, cluster_of, group, group_first = _core.cluster_counts(
         pos, types, E, cm0, levels, attach, rules.shared_shells, attach,
         None if box is None else box.matrix, resolve_threads(num_threads))
-    return FrameCompositions(elements, counts, perc, cluster_of)
+    return FrameCompositions(elements, counts, perc, cluster_of, group, group_first)
 
 
 def _summarize_frame_python(frame, rules: ClusterRules, num_threads: int | None = None) -> FrameClusterSummary:

@@ -100,12 +100,17 @@ class FrameCompositions:
         shell atoms with ``shells_in_label``), clusters in canonical order.
     percolating : bool (n_clusters,), True for a cluster whose bonds wrap the periodic box.
     cluster_of : int64 (n_atoms,), cluster of each node/linker atom, -1 for other atoms.
+    group, group_first : the distinct compositions (rows of ``counts``) numbered in order of
+        first appearance: group (n_clusters,) and the first cluster of each group (G,); from the
+        C++ core (None when computed by the numpy path).
     """
 
     elements: tuple
     counts: np.ndarray
     percolating: np.ndarray
     cluster_of: np.ndarray
+    group: np.ndarray | None = None
+    group_first: np.ndarray | None = None
 
     @property
     def n_clusters(self) -> int:
@@ -115,16 +120,23 @@ class FrameCompositions:
         """The label of every cluster (each distinct composition is formatted once)."""
         return _labels(self.counts, self.elements)
 
+    def _groups(self):
+        if self.group is not None and self.group_first is not None:
+            return np.asarray(self.group), np.asarray(self.group_first)
+        return _group_rows(self.counts)
+
     def label_counts(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """(labels, finite, percolating): the distinct labels in order of first appearance
         and, per label, the number of finite and of percolating clusters (int64 arrays)."""
         if self.n_clusters == 0:
             z = np.zeros(0, dtype=np.int64)
             return [], z, z
-        group, first = _group_rows(self.counts)
+        group, first = self._groups()
         labels = [_format_row(self.counts[k], self.elements) for k in first.tolist()]
         perc = np.asarray(self.percolating, dtype=bool)
         n_groups = first.size
+        if not perc.any():
+            return labels, np.bincount(group, minlength=n_groups).astype(np.int64), np.zeros(n_groups, dtype=np.int64)
         finite = np.bincount(group[~perc], minlength=n_groups).astype(np.int64)
         percolating = np.bincount(group[perc], minlength=n_groups).astype(np.int64)
         return labels, finite, percolating
@@ -134,7 +146,10 @@ class FrameCompositions:
         appearance of each label among the finite, and among the percolating clusters)."""
         if self.n_clusters == 0:
             return FrameClusterSummary(frame_index, time_fs, collections.Counter(), collections.Counter(), 0, 0)
-        group, first = _group_rows(self.counts, self.percolating)
+        if self.group is not None and not np.any(self.percolating):
+            group, first = self._groups()
+        else:  # order the finite and the percolating labels each by their own first cluster
+            group, first = _group_rows(self.counts, self.percolating)
         names = [_format_row(self.counts[k], self.elements) for k in first.tolist()]
         sizes = np.bincount(group, minlength=first.size).tolist()
         flags = np.asarray(self.percolating, dtype=bool)[first].tolist()
