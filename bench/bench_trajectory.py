@@ -38,3 +38,36 @@ def test_trajectory_throughput(benchmark, record, tmp_path, n_atoms, n_frames, m
     assert row["frames_per_s"] > 0 and row["peak_rss_mb"] > 0
     record(mode=mode, n_atoms=n_atoms, n_frames=n_frames, frames_per_s=row["frames_per_s"],
            mb_per_s=row["mb_per_s"], peak_rss_mb=row["peak_rss_mb"], child_seconds=row["seconds"])
+
+
+SHARED = Path(os.environ.get("CDML_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DCD = SHARED / "lipf6_bn_fec_lammps" / "bn_fec_short_wrap.dcd"
+TOPOLOGY = SHARED / "lipf6_bn_fec_lammps" / "bn_fec.data"
+
+
+@pytest.mark.parametrize("reader", ["read_frames", "mdanalysis"])
+def test_binary_trajectory_through_mdanalysis(benchmark, record, reader):
+    """A binary trajectory (LAMMPS DCD of the shared LiPF6 electrolyte, 7,118 atoms x 10 frames)
+    through ``read_frames(Universe)`` beside MDAnalysis iterating the same Universe."""
+    mda = pytest.importorskip("MDAnalysis")
+    if not DCD.exists():
+        pytest.skip(f"shared data not found at {DCD}")
+    from clusterdynamicsml.io.frames import read_frames
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        u = mda.Universe(str(TOPOLOGY), str(DCD))
+    u.add_TopologyAttr("elements", (DCD.parent / "bn_fec_elements.csv").read_text().split())
+
+    src = read_frames(u)  # the Universe's topology is read once, outside the timing
+
+    def run():
+        if reader == "read_frames":
+            return sum(f.positions.shape[0] for f in src)
+        return sum(ts.positions.shape[0] for ts in u.trajectory)
+
+    atoms = benchmark.pedantic(run, rounds=5, iterations=1)
+    assert atoms == 10 * 7118
+    record(reader=reader, frames=10, n_atoms=7118)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..chem import element_from_token, normalize_element
 from ..geometry.box import Box
-from .records import _Parsed
+from .records import SymbolList, _Parsed
 
 
 class _UniverseBackend:
@@ -18,6 +18,8 @@ class _UniverseBackend:
         self.universe = universe
         self.element_map = dict(element_map) if element_map else None
         self.symbols = self._symbols()
+        table, codes = np.unique(np.asarray(self.symbols, dtype=object), return_inverse=True)
+        self._table, self._codes = tuple(table.tolist()), codes.reshape(-1).astype(np.int32)
         atoms = universe.atoms
         self.residues = self.residue_ids = self.atom_names = None
         try:
@@ -76,7 +78,7 @@ class _UniverseBackend:
         dims = ts.dimensions
         if dims is not None and np.all(np.isfinite(dims)) and np.all(np.asarray(dims[:3]) > 0):
             box = Box.from_parameters(*[float(v) for v in dims])
-        parsed = _Parsed(list(self.symbols), pos, box, None,
+        parsed = _Parsed(SymbolList.from_codes(self._codes, self._table), pos, box, None,
                          list(self.residues) if self.residues is not None else None,
                          self.residue_ids.copy() if self.residue_ids is not None else None,
                          list(self.atom_names) if self.atom_names is not None else None)
