@@ -153,23 +153,25 @@ def _type_atoms(frame, rules: ClusterRules, symbols: np.ndarray):
     return role, elem_id, elements
 
 
-def _type_atoms_coded(frame, rules: ClusterRules, n: int):
-    """:func:`_type_atoms` by table lookup when the frame's symbols carry codes (a
-    :class:`~clusterdynamicsml.io.frames.SymbolList` from a C++ reader) and the rules name no
-    residues; None otherwise."""
+def _atom_types(frame, rules: ClusterRules, n: int):
+    """(types, elements): int32 type per atom, role * E + element id (label order), -1 for
+    atoms without a role. Coded symbols (a SymbolList from a C++ reader) take one lookup."""
     symbols = frame.symbols
     codes = getattr(symbols, "codes", None)
     table = getattr(symbols, "table", None)
-    if codes is None or table is None or rules.uses_residues or len(symbols) != n or codes.shape != (n,):
-        return None
-    cache = rules.__dict__.setdefault("_table_cache", {})
-    hit = cache.get(table)
-    if hit is None:
-        if len(cache) > 256:
-            cache.clear()
-        hit = cache[table] = _type_atoms(frame, rules, np.asarray(table, dtype=str).reshape(-1))
-    role_t, elem_t, elements = hit
-    return role_t[codes], elem_t[codes], elements
+    if (codes is not None and table is not None and not rules.uses_residues and len(symbols) == n
+            and codes.shape == (n,)):
+        cache = rules.__dict__.setdefault("_types_cache", {})
+        hit = cache.get(table)
+        if hit is None:
+            if len(cache) > 256:
+                cache.clear()
+            role_t, elem_t, elements = _type_atoms(frame, rules, np.asarray(table, dtype=str).reshape(-1))
+            type_t = np.where(role_t >= 0, role_t.astype(np.int32) * len(elements) + elem_t, -1).astype(np.int32)
+            hit = cache[table] = (type_t, elements)
+        return hit[0][codes], hit[1]
+    role, elem_id, elements = _type_atoms(frame, rules, _frame_symbols(frame, n))
+    return np.where(role >= 0, role.astype(np.int32) * len(elements) + elem_id, -1).astype(np.int32), elements
 
 
 def _cutoff_matrix(rules: ClusterRules, elements, level: int, pairs: str) -> np.ndarray:
@@ -531,19 +533,16 @@ def frame_compositions(frame, rules: ClusterRules | None = None, num_threads: in
         return FrameCompositions(ex.elements, _count_matrix(ex, rules).astype(np.int32), ex.percolating, cluster_of)
     pos, _ = _frame_arrays(frame, symbols=False)
     box = _frame_box(frame, rules)
-    typed = _type_atoms_coded(frame, rules, pos.shape[0])
-    if typed is None:
-        typed = _type_atoms(frame, rules, _frame_symbols(frame, pos.shape[0]))
-    role, elem_id, elements = typed
-    E = len(elements)
     n = pos.shape[0]
-    core = (role == _NODE) | (role == _LINKER)
-    if not core.any():
+    types, elements = _atom_types(frame, rules, n)  # role * E + element id, -1: no role
+    E = len(elements)
+    n_core = int(np.count_nonzero((types >= 0) & (types < 2 * E)))
+    if n_core == 0:
         return FrameCompositions(elements, np.zeros((0, E), dtype=np.int32), np.zeros(0, dtype=bool),
                                  np.full(n, -1, dtype=np.int64))
-    attach = rules.shells_in_label and bool((role == _SHELL).any())
-    types = np.where(role >= 0, role.astype(np.int32) * E + elem_id, -1).astype(np.int32)
-    if num_threads is None and int(np.count_nonzero(role != _NONE if attach else core)) < _SERIAL_BELOW:
+    n_shell = int(np.count_nonzero(types >= 2 * E)) if rules.shells_in_label else 0
+    attach = n_shell > 0
+    if num_threads is None and n_core + n_shell < _SERIAL_BELOW:
         num_threads = 1  # tiny searches: thread start-up and barriers cost more than the work
     cm0 = _cutoff_matrix(rules, elements, 0, "level0")
     if not attach:

@@ -132,7 +132,7 @@ class FrameCompositions:
             z = np.zeros(0, dtype=np.int64)
             return [], z, z
         group, first = self._groups()
-        labels = [_format_row(self.counts[k], self.elements) for k in first.tolist()]
+        labels = _row_labels(self.counts[first], self.elements)
         perc = np.asarray(self.percolating, dtype=bool)
         n_groups = first.size
         if not perc.any():
@@ -150,7 +150,7 @@ class FrameCompositions:
             group, first = self._groups()
         else:  # order the finite and the percolating labels each by their own first cluster
             group, first = _group_rows(self.counts, self.percolating)
-        names = [_format_row(self.counts[k], self.elements) for k in first.tolist()]
+        names = _row_labels(self.counts[first], self.elements)
         sizes = np.bincount(group, minlength=first.size).tolist()
         flags = np.asarray(self.percolating, dtype=bool)[first].tolist()
         finite = collections.Counter({lab: n for lab, n, p in zip(names, sizes, flags) if not p})
@@ -165,8 +165,37 @@ def _labels(counts: np.ndarray, elements) -> list[str]:
     if counts.shape[0] == 0:
         return []
     inverse, first = _group_rows(counts)
-    names = np.array([_format_row(counts[k], elements) for k in first.tolist()], dtype=object)
+    names = np.array(_row_labels(counts[first], elements), dtype=object)
     return names[inverse].tolist()
+
+
+_LABEL_CACHE: dict = {}
+
+
+def _row_labels(rows: np.ndarray, elements) -> list[str]:
+    """Labels of count rows (E <= 3 elements and counts < 2^20: looked up by a packed key in a
+    cache shared by all frames; otherwise formatted)."""
+    rows = np.asarray(rows)
+    E = rows.shape[1] if rows.ndim == 2 else 0
+    if rows.shape[0] == 0:
+        return []
+    if E > 3 or int(rows.max()) >= 1 << 20:
+        return [_format_row(r, elements) for r in rows]
+    keys = (rows.astype(np.int64) << (np.arange(E, dtype=np.int64) * 20)).sum(axis=1).tolist()
+    cache = _LABEL_CACHE.get(elements)
+    if cache is None:
+        if len(_LABEL_CACHE) > 64:
+            _LABEL_CACHE.clear()
+        cache = _LABEL_CACHE[elements] = {}
+    out = []
+    for k, key in enumerate(keys):
+        lab = cache.get(key)
+        if lab is None:
+            if len(cache) > 100_000:
+                cache.clear()
+            lab = cache[key] = _format_row(rows[k], elements)
+        out.append(lab)
+    return out
 
 
 def _format_row(row, elements) -> str:
