@@ -52,9 +52,9 @@ def test_binary_trajectory_through_mdanalysis(benchmark, record, reader):
     mda = pytest.importorskip("MDAnalysis")
     if not DCD.exists():
         pytest.skip(f"shared data not found at {DCD}")
-    from clusterdynamicsml.io.frames import read_frames
-
     import warnings
+
+    from clusterdynamicsml.io.frames import read_frames
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -1,13 +1,13 @@
 """Per-frame cluster extraction and labels."""
 
 from .extract import (  # noqa: F401
+    ELEMENTS,
+    ROLES,
     AtomSpec,
     Cluster,
     ClusterRules,
-    ELEMENTS,
     FrameClusterSummary,
     FrameCompositions,
-    ROLES,
     cluster_ids,
     count_labels,
     extract_clusters,

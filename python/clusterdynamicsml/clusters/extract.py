@@ -44,8 +44,8 @@ centroid of its core atoms lies in the primary cell.
 from __future__ import annotations
 
 import collections
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
@@ -57,7 +57,6 @@ from ..geometry.neighbors import connected_components, neighbor_pairs_typed
 from ..rules import ROLES, AtomSpec, ClusterRules, as_rules  # noqa: F401  (re-exported)
 from .images import _image_shifts, _tree_images
 from .records import Cluster, FrameClusterSummary, FrameCompositions, _labels, cluster_ids  # noqa: F401  (re-exported)
-
 
 #: The 118 element symbols in order of atomic number (from :mod:`clusterdynamicsml.chem`).
 ELEMENTS: tuple[str, ...] = SYMBOLS

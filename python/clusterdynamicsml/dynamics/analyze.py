@@ -87,6 +87,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import atomic_path, atomic_write, to_jsonable
 from ..io.energy import EnergyData, read_cp2k_ener
 
 DATASET_FORMAT = "clusterdynamicsml.dynamics.analyze"
@@ -697,6 +698,13 @@ class DynamicsResult:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{source}: malformed dataset: {exc}") from None
 
+    def to_pandas(self):
+        """The lifetime table (one row per label, the ``*_lifetime.csv`` fields) as a
+        ``pandas.DataFrame`` (pandas is optional)."""
+        from .._io import to_pandas
+
+        return to_pandas([r.to_dict() for r in self.lifetime_by_label])
+
     def save(self, path: str | os.PathLike, *, write_csv: bool = True) -> list[Path]:
         """Write the JSON dataset to ``path`` and, with ``write_csv``, its CSVs beside it.
 
@@ -823,22 +831,14 @@ class _Streamed:
         self.name = name
 
 
-def _atomic_write(path: Path, text) -> Path:
-    """Write ``text`` (a str or an iterable of str pieces) to a temporary name, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as handle:
-            if isinstance(text, str):
-                handle.write(text)
-            else:
-                for piece in text:
-                    handle.write(piece)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+def _atomic_write(path, text) -> Path:
+    """Write ``text`` (a str, or an iterable of str pieces written one by one) atomically."""
+    if isinstance(text, str):
+        return atomic_write(path, text)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
+        for piece in text:
+            handle.write(piece)
+    return Path(path)
 
 
 # --------------------------------------------------------------------------------------
@@ -1047,17 +1047,7 @@ def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 def _json_ready(value):
     """Settings to plain JSON types (unknown objects become their repr)."""
-    if isinstance(value, Mapping):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return repr(value)
+    return to_jsonable(value, nan_as_null=False, fallback=repr)
 
 
 # --------------------------------------------------------------------------------------
@@ -1554,7 +1544,7 @@ def analyze_dynamics(
             counts[cols, a:b] = np.asarray(part["counts"], dtype=np.int64).reshape(-1, len(cols)).T
         for k, labs in part.get("percolating", []):
             perc_frames[int(k)] = labs
-    del parts
+    parts = []  # the chunk results are in the arrays now: free them
     # frames skipped by the lo/hi pre-filter are never inside the window, so they carry no counts
     settings = {
         "source": os.fspath(frames_or_path) if isinstance(frames_or_path, (str, os.PathLike)) else type(source).__name__,

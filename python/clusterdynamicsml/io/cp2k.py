@@ -7,7 +7,6 @@ from pathlib import Path
 
 from ..geometry.box import Box
 
-
 _PBC_TAG = re.compile(r"_pbc_(\d+(?:p\d+)?)(?:x(\d+(?:p\d+)?)x(\d+(?:p\d+)?))?", re.IGNORECASE)
 
 

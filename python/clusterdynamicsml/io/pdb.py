@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import field
 
 import numpy as np
 
 from ..chem import element_from_atom_name, normalize_element
 from ..geometry.box import Box
-from .records import FileFormatError, _BOM, _ElementCache, _Parsed, _decode
+from .records import _BOM, FileFormatError, _decode, _ElementCache, _Parsed
 from .xyz import _BLOCK, _atomic_write, _check_structure
-
 
 _PDB_SUFFIXES = (".pdb", ".ent")
 

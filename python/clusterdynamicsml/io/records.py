@@ -34,7 +34,7 @@ class SymbolList(list):
     __slots__ = ("codes", "table")
 
     @classmethod
-    def from_codes(cls, codes: np.ndarray, table) -> "SymbolList":
+    def from_codes(cls, codes: np.ndarray, table) -> SymbolList:
         table = tuple(table)
         out = cls(np.asarray(table, dtype=object)[codes].tolist() if len(table) else [])
         out.codes = np.asarray(codes, dtype=np.int32)

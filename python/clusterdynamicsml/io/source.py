@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -217,7 +217,7 @@ class FrameSource:
         return state
 
     # -- internals
-    def _with_selection(self, sel) -> "FrameSource":
+    def _with_selection(self, sel) -> FrameSource:
         new = FrameSource.__new__(FrameSource)
         new.__dict__.update(self.__dict__)
         new._sel = np.asarray(sel, dtype=np.int64)

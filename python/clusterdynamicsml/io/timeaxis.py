@@ -12,7 +12,6 @@ import numpy as np
 from .records import DEFAULT_TIMESTEP_FS, EXPORT_METADATA_NAME
 from .xyz import _TIME_RE
 
-
 _LAST_INT = re.compile(r"(\d+)(?!.*\d)")
 
 

@@ -8,16 +8,13 @@ import array
 import math
 import os
 import re
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
 from .. import _core
 from ..chem import element_from_token
 from ..geometry.box import Box
-from .records import FileFormatError, SkippedFrame, SymbolList, _BOM, _ElementCache, _Parsed, _decode
-
+from .records import _BOM, FileFormatError, SkippedFrame, SymbolList, _decode, _ElementCache, _Parsed
 
 _XYZ_SUFFIXES = (".xyz", ".extxyz")
 
@@ -31,7 +28,8 @@ _KV = re.compile(r"""\s*([A-Za-z_][\w\-.:]*)(?:\s*=\s*("(?:[^"\\]|\\.)*"|'[^']*'
 _CP2K = re.compile(r"^\s*i\s*=\s*(-?\d+)\s*,\s*time\s*=\s*([-+0-9.eEdD]+)\s*,\s*E\s*=\s*([-+0-9.eEdD]+)")
 
 
-_TIME_RE = re.compile(rb"(?:^|[\s,])time\s*=\s*\"?\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eEdD][-+]?\d+)?)")
+_TIME_RE = re.compile(rb"(?:^|[\s,])time\s*=\s*\"?\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eEdD][-+]?\d+)?)",
+                      re.IGNORECASE)  # extended-XYZ keys are case-insensitive (LAMMPS: Time=)
 
 
 _BOOL = {"T": True, "F": False, "TRUE": True, "FALSE": False}
@@ -438,20 +436,11 @@ def _index_xyz(path: str, skip_bad: bool, skipped: list) -> dict:
 def _atomic_write(path, chunks) -> None:
     """Write text chunks to ``path`` through a temporary file in the same folder, then rename,
     so a failure never leaves a half-written file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            for c in chunks:
-                fh.write(c)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from .._io import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        for c in chunks:
+            fh.write(c)
 
 
 def _check_structure(symbols, positions) -> tuple[list[str], np.ndarray]:
