@@ -37,7 +37,8 @@ def test_trajectory_throughput(benchmark, record, tmp_path, n_atoms, n_frames, m
     row = benchmark.pedantic(lambda: trajectory.run_case(mode, path, n_frames, tmp_path), rounds=1, iterations=1)
     assert row["frames_per_s"] > 0 and row["peak_rss_mb"] > 0
     record(mode=mode, n_atoms=n_atoms, n_frames=n_frames, frames_per_s=row["frames_per_s"],
-           mb_per_s=row["mb_per_s"], peak_rss_mb=row["peak_rss_mb"], child_seconds=row["seconds"])
+           frames_per_cpu_s=row["frames_per_cpu_s"], mb_per_s=row["mb_per_s"], peak_rss_mb=row["peak_rss_mb"],
+           child_seconds=row["seconds"])
 
 
 SHARED = Path(os.environ.get("CDML_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

@@ -16,6 +16,10 @@ Files come from ``bench/trajgen.py`` (Pb/I "ions" frames, one node and one linke
 
     python bench/trajectory.py --atoms 1000 10000 100000 --frames 1000 5000 --mode read api
     python bench/trajectory.py --atoms 1000 --frames 1000 20000 --mode api cli   # RSS flatness
+    python bench/trajectory.py --atoms 10000 --frames 1000 --mode read api --compare /path/to/old/python
+
+Frames per CPU-second (the child's own CPU time) is printed beside frames per second: on a
+machine shared with other jobs it shows what one free core would do.
 
 Compare only numbers of one run: the machine is shared. ``--json FILE`` keeps the rows.
 """
@@ -37,7 +41,7 @@ _CHILD = r"""
 import json, sys, time
 sys.path.insert(0, {here!r})
 mode, path, n_frames = sys.argv[1], sys.argv[2], int(sys.argv[3])
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 if mode == "read":
     from clusterdynamicsml.io.frames import read_frames
     n = 0
@@ -60,14 +64,17 @@ elif mode == "ase":
     assert n == n_frames, n
 else:
     raise SystemExit("unknown mode " + mode)
-print(json.dumps({{"seconds": time.perf_counter() - t0}}))
+print(json.dumps({{"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}}))
 """
 
 
-def run_case(mode: str, path: Path, n_frames: int, out_dir: Path) -> dict:
-    """Run one workload in a fresh child; return seconds (measured inside the child, after
-    imports, or the wall time of the CLI) and the child's peak RSS (kB)."""
+def run_case(mode: str, path: Path, n_frames: int, out_dir: Path, python_path: str | None = None) -> dict:
+    """Run one workload in a fresh child; return seconds and CPU seconds (measured inside the
+    child, after imports; for the CLI the wall time and the child's CPU time) and the child's
+    peak RSS. ``python_path`` runs another build of the package (e.g. the previous revision)."""
     env = dict(os.environ)
+    if python_path:
+        env["PYTHONPATH"] = python_path
     if mode == "cli":
         args = [sys.executable, "-m", "clusterdynamicsml", "dynamics", str(path), "--node", "Pb", "--linker", "I",
                 "--shell", "", "--cutoff", f"Pb-I={trajgen.CUTOFF}", "--timestep-fs", str(trajgen.TIMESTEP_FS),
@@ -83,10 +90,14 @@ def run_case(mode: str, path: Path, n_frames: int, out_dir: Path) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{mode} on {path.name} failed ({proc.returncode}):\n{err.decode()[-3000:]}")
-    seconds = json.loads(out.decode().strip().splitlines()[-1])["seconds"] if mode != "cli" else wall
-    return {"mode": mode, "file": path.name, "n_frames": n_frames, "seconds": seconds,
-            "frames_per_s": n_frames / seconds, "mb_per_s": path.stat().st_size / seconds / 1e6,
-            "peak_rss_mb": usage.ru_maxrss / 1024.0}
+    if mode == "cli":
+        seconds, cpu = wall, usage.ru_utime + usage.ru_stime
+    else:
+        times = json.loads(out.decode().strip().splitlines()[-1])
+        seconds, cpu = times["seconds"], times["cpu_seconds"]
+    return {"mode": mode, "file": path.name, "n_frames": n_frames, "seconds": seconds, "cpu_seconds": cpu,
+            "frames_per_s": n_frames / seconds, "frames_per_cpu_s": n_frames / cpu,
+            "mb_per_s": path.stat().st_size / seconds / 1e6, "peak_rss_mb": usage.ru_maxrss / 1024.0}
 
 
 def available(mode: str) -> bool:
@@ -109,10 +120,15 @@ def main(argv=None) -> int:
     ap.add_argument("--kind", default="ions", choices=sorted(trajgen.KINDS))
     ap.add_argument("--repeat", type=int, default=1, help="runs per case (the rows keep every run)")
     ap.add_argument("--json", type=Path, help="write the rows to this file")
+    ap.add_argument("--compare", metavar="PYTHONPATH",
+                    help="also run every case with this PYTHONPATH (another build, e.g. the previous revision), "
+                         "alternating with this one")
     args = ap.parse_args(argv)
     rows = []
     out_dir = Path(os.environ.get("TMPDIR", "/tmp")) / "cdml_bench_cli"
-    print(f"{'mode':>10} {'atoms':>7} {'frames':>7} {'seconds':>9} {'frames/s':>9} {'MB/s':>7} {'peak RSS MB':>12}")
+    builds = [("this", None)] + ([("compare", args.compare)] if args.compare else [])
+    print(f"{'build':>8} {'mode':>10} {'atoms':>7} {'frames':>7} {'seconds':>9} {'frames/s':>9} {'fr/CPU-s':>9} "
+          f"{'MB/s':>7} {'peak RSS MB':>12}")
     for n_atoms in args.atoms:
         for n_frames in args.frames:
             path = trajgen.trajectory(n_atoms, n_frames, kind=args.kind)
@@ -121,11 +137,15 @@ def main(argv=None) -> int:
                     if not available(mode):
                         print(f"{mode:>10}: not installed, skipped")
                         continue
-                    r = run_case(mode, path, n_frames, out_dir)
-                    r["n_atoms"] = n_atoms
-                    rows.append(r)
-                    print(f"{mode:>10} {n_atoms:>7} {n_frames:>7} {r['seconds']:>9.2f} {r['frames_per_s']:>9.1f} "
-                          f"{r['mb_per_s']:>7.1f} {r['peak_rss_mb']:>12.1f}", flush=True)
+                    for build, pp in builds:
+                        if build == "compare" and mode in ("mdanalysis", "ase"):
+                            continue
+                        r = run_case(mode, path, n_frames, out_dir, pp)
+                        r.update(n_atoms=n_atoms, build=build)
+                        rows.append(r)
+                        print(f"{build:>8} {mode:>10} {n_atoms:>7} {n_frames:>7} {r['seconds']:>9.2f} "
+                              f"{r['frames_per_s']:>9.1f} {r['frames_per_cpu_s']:>9.1f} {r['mb_per_s']:>7.1f} "
+                              f"{r['peak_rss_mb']:>12.1f}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0
