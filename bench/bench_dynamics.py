@@ -32,6 +32,9 @@ import clusterdynamicsml as cdml
 from clusterdynamicsml.dynamics.analyze import analyze_dynamics
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import trajectory as trajectory_runner  # noqa: E402
+
 from _dynamics_standin import RULES, SyntheticTrajectory, half_box_counter, standin_count_labels  # noqa: E402
 
 LARGE = os.environ.get("CDML_BENCH_LARGE", "") not in ("", "0")
@@ -108,16 +111,13 @@ print(json.dumps({{"result_bytes": sum(arrays.values()), "labels": len(r.labels)
 
 def child_peak_rss(n_frames: int, n_max: int) -> dict:
     """Run analyze_dynamics over the first n_frames of the cached 1000-atom trajectory in a
-    fresh child and return its own peak RSS (kB, from os.wait4: nothing of this process or of
-    another child is counted) and the bytes of the result's arrays."""
+    fresh child behind a small launcher (``bench/trajectory.py::measure_child``) and return its
+    own peak RSS (kB, from os.wait4: nothing of pytest or of another child is counted) and the
+    bytes of the result's arrays."""
     script = _RSS_CHILD.format(bench=str(Path(__file__).resolve().parent), n_max=n_max)
-    proc = subprocess.Popen([sys.executable, "-c", script, str(n_frames)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    out, err = proc.stdout.read(), proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, err.decode()[-2000:]
-    info = json.loads(out.decode().splitlines()[-1])
-    info["peak_rss_kb"] = usage.ru_maxrss
+    out, _err, maxrss_kb, _cpu = trajectory_runner.measure_child([sys.executable, "-c", script, str(n_frames)])
+    info = json.loads(out.splitlines()[-1])
+    info["peak_rss_kb"] = maxrss_kb
     return info
 
 

@@ -1,6 +1,6 @@
 """Trajectory throughput: frames per second and peak RSS of a whole dynamics pass, each case in a
-fresh child process (the launcher reads the child's own peak RSS with ``os.wait4``, so nothing
-the launcher or another case allocated is counted).
+fresh child process started by a small launcher (``measure_child``: it reads the child's own
+peak RSS with ``os.wait4``, so nothing the measuring process or another case allocated is counted).
 
 Workloads (``--mode``):
 
@@ -68,6 +68,32 @@ print(json.dumps({{"seconds": time.perf_counter() - t0, "cpu_seconds": time.proc
 """
 
 
+# A small launcher between the measuring process and the workload. Linux keeps the peak RSS a
+# process had before execve (and a child starts as a copy of its parent), so a workload started
+# directly from a big process (pytest, a launcher that imported numpy) would report at least that
+# process's peak. The launcher imports nothing heavy (python -S: no site-packages), starts the
+# workload and reports the workload's own peak RSS and CPU time from os.wait4.
+def measure_child(args: list[str], env: dict | None = None) -> tuple[str, str, float, float]:
+    """Run ``args`` under the small launcher; return (stdout, stderr, peak RSS in kB, CPU seconds)
+    of that process alone. Raises RuntimeError when it fails."""
+    code = r"""
+import json, os, subprocess, sys
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+out = p.stdout.read()
+err = p.stderr.read()
+_, status, ru = os.wait4(p.pid, 0)
+sys.stdout.write(json.dumps({"code": os.waitstatus_to_exitcode(status), "maxrss_kb": ru.ru_maxrss,
+                             "cpu": ru.ru_utime + ru.ru_stime, "out": out.decode(), "err": err.decode()[-3000:]}))
+"""
+    done = subprocess.run([sys.executable, "-S", "-c", code, *args], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"launcher failed: {done.stderr[-2000:]}")
+    info = json.loads(done.stdout)
+    if info["code"] != 0:
+        raise RuntimeError(f"{' '.join(args[:4])} ... failed ({info['code']}):\n{info['err']}")
+    return info["out"], info["err"], float(info["maxrss_kb"]), float(info["cpu"])
+
+
 def run_case(mode: str, path: Path, n_frames: int, out_dir: Path, python_path: str | None = None) -> dict:
     """Run one workload in a fresh child; return seconds and CPU seconds (measured inside the
     child, after imports; for the CLI the wall time and the child's CPU time) and the child's
@@ -82,22 +108,16 @@ def run_case(mode: str, path: Path, n_frames: int, out_dir: Path, python_path: s
     else:
         args = [sys.executable, "-c", _CHILD.format(here=str(HERE)), mode, str(path), str(n_frames)]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    out, _err, maxrss_kb, child_cpu = measure_child(args, env)
     wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{mode} on {path.name} failed ({proc.returncode}):\n{err.decode()[-3000:]}")
     if mode == "cli":
-        seconds, cpu = wall, usage.ru_utime + usage.ru_stime
+        seconds, cpu = wall, child_cpu
     else:
-        times = json.loads(out.decode().strip().splitlines()[-1])
+        times = json.loads(out.strip().splitlines()[-1])
         seconds, cpu = times["seconds"], times["cpu_seconds"]
     return {"mode": mode, "file": path.name, "n_frames": n_frames, "seconds": seconds, "cpu_seconds": cpu,
             "frames_per_s": n_frames / seconds, "frames_per_cpu_s": n_frames / cpu,
-            "mb_per_s": path.stat().st_size / seconds / 1e6, "peak_rss_mb": usage.ru_maxrss / 1024.0}
+            "mb_per_s": path.stat().st_size / seconds / 1e6, "peak_rss_mb": maxrss_kb / 1024.0}
 
 
 def available(mode: str) -> bool:
