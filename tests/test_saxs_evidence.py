@@ -209,6 +209,10 @@ def test_negative_background_is_warned(right_and_wrong):
     # the same data without the shift support the model; the overshooting mixture does not
     assert saxs_evidence(data, right, w, background_degree=2).evidence["supported"]
     assert not ev.evidence["supported"] and "negative" in ev.evidence["reason"]
+    # reweighted populations from a fit that needs a negative background are said to be unreliable
+    assert (ev.models["reweighted"].background < 0).all()
+    assert any("negative background at 100 %" in n for n in ev.reweighting.notes)
+    assert not any("negative background" in n for n in saxs_evidence(data, right, w, background_degree=2).reweighting.notes)
 
 
 # ----------------------------------------------------------------------------- reweighting
