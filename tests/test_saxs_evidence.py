@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
 from clusterdynamicsml.saxs.components import (
     atom_component,
     compute_components,
@@ -158,7 +159,9 @@ def right_and_wrong():
     sd = 3e-4 * clean
     y = clean + np.random.default_rng(7).normal(size=Q.size) * sd
     data = SaxsData(Q.copy(), y, 6.0 * sd, "synthetic", segments=((float(Q[0]), float(Q[-1])),))  # sigma 6x too large
-    comps = lambda lst: [(lab, Q, c) for lab, c in lst]
+    def comps(lst):
+        return [(lab, Q, c) for lab, c in lst]
+
     return data, comps(right), comps(wrong), w_true
 
 
