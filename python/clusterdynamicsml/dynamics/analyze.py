@@ -200,11 +200,184 @@ def _resolve_source(frames_or_path, box, timestep_fs):
     random_access = hasattr(source, "__getitem__") and hasattr(source, "__len__")
     if not random_access and not isinstance(source, Iterable):
         raise ValueError(
-            f"frames_or_path must be a path, a FrameSource, a list of Frame or an iterable of Frame; got {type(source).__name__}"
+            "frames_or_path must be a path, a FrameSource, a list of Frame or an iterable of Frame; "
+            f"got {type(source).__name__}"
         )
     time_source = str(getattr(source, "time_source", None) or "frames")
     notes = [str(w) for w in (getattr(source, "warnings", None) or [])]
     return source, random_access, time_source, notes, getattr(source, "timestep_fs", None)
+
+
+def _checked_counter(counter, rules):
+    """``(counter, rules)``: the default counter needs rules (a mapping becomes a ClusterRules)."""
+    if counter is None:
+        if rules is None:
+            raise ValueError("rules must be a ClusterRules (node, linker and shell elements and cutoffs), got None")
+        counter = _default_counter
+        if isinstance(rules, Mapping):
+            from ..clusters.extract import ClusterRules
+
+            rules = ClusterRules.from_dict(rules)
+    elif not callable(counter):
+        raise ValueError(f"counter must be callable as counter(frame, rules), got {counter!r}")
+    return counter, rules
+
+
+def _check_positive_int_or_none(value, name: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+
+
+def _kernel_threads(num_threads: int | None, workers: int | None, scheduler) -> int | None:
+    """Kernel threads per worker: the given number, else the CPUs divided among local workers;
+    None (the worker's own default) on a remote Dask scheduler."""
+    from ..dynamics.parallel import default_threads_per_worker
+
+    if num_threads is not None:
+        return num_threads
+    if scheduler is None:
+        return default_threads_per_worker(workers)
+    if scheduler == "local":
+        return default_threads_per_worker(workers or 2)
+    return None  # a remote Dask worker uses its own default
+
+
+def _counter_name(counter) -> str:
+    """The counter's name in the settings and the checkpoint fingerprint."""
+    if counter is _default_counter:
+        return _DEFAULT_COUNTER_NAME
+    return f"{getattr(counter, '__module__', '')}.{getattr(counter, '__qualname__', repr(counter))}"
+
+
+def _frames_to_count(source, known, dt, start_fs, stop_fs, lo, hi_given):
+    """``(frames, offset, lo_fs, hi_fs)``: the part of an indexable source to read, its first
+    position, and the time bounds (fs) outside which read frames are not clustered."""
+    if known is not None:
+        # the frame times are known without reading frames: resolve the window now and
+        # read only the frames inside it
+        window = resolve_time_window(known, dt, start_fs, stop_fs)
+        inside = np.flatnonzero(window.selected)
+        offset, end = int(inside[0]), int(inside[-1]) + 1
+        if (offset, end) != (0, len(source)):
+            return source[offset:end], offset, None, None
+        return source, offset, None, None
+    # times unknown until frames are read: frames are read, and those surely outside
+    # the window are not clustered (an explicit stop after the start bounds the window)
+    first_t = float(source[0].time_fs) if lo is None else lo
+    hi_f = hi_given if (hi_given is not None and hi_given > first_t) else None
+    return source, 0, lo, hi_f
+
+
+def _save_chunk(ckpt: _Checkpoint, chunk: int, result) -> None:
+    """Append a chunk result to the checkpoint file (``map_chunks``' on_result)."""
+    ckpt.append(chunk, _json_chunk(result))
+
+
+def _count_indexable(count, source, frames_or_path, known, dt, *, start_fs, stop_fs, lo, hi_given, chunk: int,
+                     checkpoint, run_desc: dict, workers, scheduler, retries: int, progress: bool):
+    """Count the frames of an indexable source in chunks mapped by ``map_chunks`` (with a
+    checkpoint, only the chunks it lacks). Returns ``(parts, n_counted, n_total, offset)``."""
+    from ..dynamics.parallel import chunk_bounds, map_chunks
+
+    n_total = len(source)
+    if n_total == 0:
+        raise ValueError(f"no frames in {frames_or_path!r}")
+    work, offset, lo_f, hi_f = _frames_to_count(source, known, dt, start_fs, stop_fs, lo, hi_given)
+    func = partial(count, lo_fs=lo_f, hi_fs=hi_f)
+    bounds = chunk_bounds(len(work), chunk)
+    ckpt = None
+    todo = None
+    if checkpoint is not None:
+        fingerprint = _json_ready({
+            "source": _source_fingerprint(frames_or_path, source), "n_frames": n_total, "chunk_size": chunk,
+            "first_frame": offset, "n_counted": len(work), "lo_fs": lo_f, "hi_fs": hi_f, **run_desc,
+        })
+        ckpt = _Checkpoint(Path(checkpoint), fingerprint, bounds)
+        todo = [c for c in range(len(bounds)) if c not in ckpt.done]
+    fresh = map_chunks(
+        func, work, chunk, workers=workers, scheduler=scheduler, chunks=todo,
+        on_result=None if ckpt is None else partial(_save_chunk, ckpt), retries=retries,
+        progress=progress,
+        progress_label="frames",
+    )
+    parts = [ckpt.done[c] for c in range(len(bounds))] if ckpt is not None else fresh
+    return parts, len(work), n_total, offset
+
+
+def _count_iterator(count, source, chunk: int, lo, hi_given) -> tuple[list[dict], int]:
+    """Count a one-pass iterator of frames serially, ``chunk`` frames at a time.
+    Returns ``(parts, n_frames)``."""
+    from ..dynamics.parallel import ChunkView
+
+    hi_iter = hi_given if (lo is not None and hi_given is not None and hi_given > lo) else None
+    parts: list[dict] = []
+    buffer: list = []
+    n_frames = 0
+
+    def flush():
+        nonlocal n_frames
+        if buffer:
+            parts.append(count(ChunkView(buffer, n_frames), n_frames, n_frames + len(buffer), lo_fs=lo, hi_fs=hi_iter))
+            n_frames += len(buffer)
+            buffer.clear()
+
+    for frame in source:
+        buffer.append(frame)
+        if len(buffer) == chunk:
+            flush()
+    flush()
+    if not parts:
+        raise ValueError("no frames in the frame iterator")
+    return parts, n_frames
+
+
+def _merge_parts(parts, n_frames: int):
+    """Chunk results (arrays from count_chunk, or lists from a checkpoint file) gathered into
+    per-frame arrays: ``(labels, sizes, times_fs, source_index, counted, counts, percolating)``
+    with the labels sorted by (size, label) (the result's row order), ``counts`` int64 (L, F)
+    and ``percolating`` {frame: {label: count}}."""
+    seen: dict[str, None] = {}
+    for part in parts:
+        seen.update(dict.fromkeys(part["labels"]))
+    size_of = {lab: label_size(lab) for lab in seen}
+    all_labels = sorted(seen, key=lambda lab: (size_of[lab], lab))  # the result's row order
+    label_index = {lab: k for k, lab in enumerate(all_labels)}
+    times_arr = np.empty(n_frames, dtype=np.float64)
+    src_idx = np.empty(n_frames, dtype=np.int64)
+    counted = np.empty(n_frames, dtype=bool)
+    counts = np.zeros((len(all_labels), n_frames), dtype=np.int64)  # one row per label
+    perc_frames: dict[int, dict] = {}
+    for part in parts:  # arrays from count_chunk, or lists from a checkpoint file
+        a, b = part["start"], part["stop"]
+        times_arr[a:b] = part["time_fs"]
+        src_idx[a:b] = part["source_index"]
+        counted[a:b] = part["counted"]
+        if part["labels"]:
+            cols = [label_index[lab] for lab in part["labels"]]
+            counts[cols, a:b] = np.asarray(part["counts"], dtype=np.int64).reshape(-1, len(cols)).T
+        for k, labs in part.get("percolating", []):
+            perc_frames[int(k)] = labs
+    sizes = np.array([size_of[lab] for lab in all_labels], dtype=np.int64)
+    return all_labels, sizes, times_arr, src_idx, counted, counts, perc_frames
+
+
+def _percolating_notes(perc_frames: dict[int, dict], counted: np.ndarray, include_percolating: bool) -> list[str]:
+    """The note on frames with percolating clusters (none when there are none)."""
+    if not perc_frames:
+        return []
+    totals: dict[str, int] = {}
+    for labs in perc_frames.values():
+        for lab, n in labs.items():
+            totals[lab] = totals.get(lab, 0) + n
+    if include_percolating:
+        what = "counted under their labels"
+    else:
+        what = "left out of the counts (include_percolating=True counts them)"
+    top = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:8]
+    return [
+        f"percolating clusters (spanning the periodic box) in {len(perc_frames)} of {int(counted.sum())} "
+        f"clustered frames, {what}: " + ", ".join(f"{lab} x{n}" for lab, n in top)
+    ]
 
 
 def analyze_dynamics(
@@ -264,16 +437,7 @@ def analyze_dynamics(
     DynamicsResult. The same result, bit for bit, for any workers, scheduler, chunk size and
     thread count.
     """
-    if counter is None:
-        if rules is None:
-            raise ValueError("rules must be a ClusterRules (node, linker and shell elements and cutoffs), got None")
-        counter = _default_counter
-        if isinstance(rules, Mapping):
-            from ..clusters.extract import ClusterRules
-
-            rules = ClusterRules.from_dict(rules)
-    elif not callable(counter):
-        raise ValueError(f"counter must be callable as counter(frame, rules), got {counter!r}")
+    counter, rules = _checked_counter(counter, rules)
     if progress not in (True, False):
         raise ValueError(f"progress must be True or False, got {progress!r}")
     if timestep_fs is not None:
@@ -283,7 +447,6 @@ def analyze_dynamics(
     chunk = DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    from ..dynamics.parallel import chunk_bounds, default_threads_per_worker, map_chunks
 
     # validate the binning settings before the expensive pass (the time step may come later)
     if timestep_fs is not None:
@@ -291,11 +454,8 @@ def analyze_dynamics(
     elif frames_per_bin is not None:
         resolve_bin_width(1.0, frames_per_bin)
     energy = read_cp2k_ener(energy_file) if energy_file is not None else None
-
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
-    if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1):
-        raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
+    _check_positive_int_or_none(workers, "workers")
+    _check_positive_int_or_none(num_threads, "num_threads")
 
     source, random_access, time_source, notes, source_dt = _resolve_source(frames_or_path, box, timestep_fs)
     dt = timestep_fs if timestep_fs is not None else source_dt
@@ -304,116 +464,34 @@ def analyze_dynamics(
         dt = _infer_timestep(known, notes)
     if dt is not None:  # all binning settings are checked before the expensive pass
         resolve_bin_width(dt, frames_per_bin, bin_width_fs)
-    if num_threads is not None:
-        threads = num_threads
-    elif scheduler is None:
-        threads = default_threads_per_worker(workers)
-    elif scheduler == "local":
-        threads = default_threads_per_worker(workers or 2)
-    else:
-        threads = None  # a remote Dask worker uses its own default
+    threads = _kernel_threads(num_threads, workers, scheduler)
 
-    if counter is _default_counter:
-        counter_name = _DEFAULT_COUNTER_NAME
-    else:
-        counter_name = f"{getattr(counter, '__module__', '')}.{getattr(counter, '__qualname__', repr(counter))}"
+    counter_name = _counter_name(counter)
     rules_desc = _rules_description(rules)
+    count = partial(count_chunk, counter=counter, rules=rules, num_threads=threads,
+                    include_percolating=include_percolating)
     offset = 0
     if random_access:
-        n_total = len(source)
-        if n_total == 0:
-            raise ValueError(f"no frames in {frames_or_path!r}")
-        work = source
-        lo_f = hi_f = None
-        if known is not None:
-            # the frame times are known without reading frames: resolve the window now and
-            # read only the frames inside it
-            window = resolve_time_window(known, dt, start_fs, stop_fs)
-            inside = np.flatnonzero(window.selected)
-            offset, end = int(inside[0]), int(inside[-1]) + 1
-            if (offset, end) != (0, n_total):
-                work = source[offset:end]
-        else:
-            # times unknown until frames are read: frames are read, and those surely outside
-            # the window are not clustered (an explicit stop after the start bounds the window)
-            lo_f = lo
-            first_t = float(source[0].time_fs) if lo is None else lo
-            hi_f = hi_given if (hi_given is not None and hi_given > first_t) else None
-        func = partial(count_chunk, counter=counter, rules=rules, lo_fs=lo_f, hi_fs=hi_f, num_threads=threads,
-                       include_percolating=include_percolating)
-        bounds = chunk_bounds(len(work), chunk)
-        ckpt = None
-        todo = None
-        if checkpoint is not None:
-            fingerprint = _json_ready({
-                "source": _source_fingerprint(frames_or_path, source), "n_frames": n_total, "chunk_size": chunk,
-                "first_frame": offset, "n_counted": len(work), "lo_fs": lo_f, "hi_fs": hi_f,
-                "counter": counter_name, "rules": rules_desc, "include_percolating": include_percolating,
-            })
-            ckpt = _Checkpoint(Path(checkpoint), fingerprint, bounds)
-            todo = [c for c in range(len(bounds)) if c not in ckpt.done]
-        fresh = map_chunks(
-            func, work, chunk, workers=workers, scheduler=scheduler, chunks=todo,
-            on_result=None if ckpt is None else (lambda c, res: ckpt.append(c, _json_chunk(res))), retries=retries,
-            progress=progress,
-            progress_label="frames",
+        run_desc = {"counter": counter_name, "rules": rules_desc, "include_percolating": include_percolating}
+        parts, n_frames, n_total, offset = _count_indexable(
+            count, source, frames_or_path, known, dt, start_fs=start_fs, stop_fs=stop_fs, lo=lo,
+            hi_given=hi_given, chunk=chunk, checkpoint=checkpoint, run_desc=run_desc, workers=workers,
+            scheduler=scheduler, retries=retries, progress=progress,
         )
-        parts = [ckpt.done[c] for c in range(len(bounds))] if ckpt is not None else fresh
-        n_frames = len(work)
     else:
         if checkpoint is not None:
             raise ValueError("checkpoint= needs a path, a FrameSource or a list of frames, not a one-pass iterator")
         if workers not in (None, 1) or scheduler is not None:
             raise ValueError("parallel workers need a path, a FrameSource or a list of frames, not a one-pass iterator")
-        hi_iter = hi_given if (lo is not None and hi_given is not None and hi_given > lo) else None
-        parts = []
-        buffer: list = []
-        n_frames = 0
-        from ..dynamics.parallel import ChunkView
-
-        def flush():
-            nonlocal n_frames
-            if buffer:
-                parts.append(count_chunk(ChunkView(buffer, n_frames), n_frames, n_frames + len(buffer), counter=counter,
-                                         rules=rules, lo_fs=lo, hi_fs=hi_iter, num_threads=threads,
-                                         include_percolating=include_percolating))
-                n_frames += len(buffer)
-                buffer.clear()
-
-        for frame in source:
-            buffer.append(frame)
-            if len(buffer) == chunk:
-                flush()
-        flush()
-        if not parts:
-            raise ValueError("no frames in the frame iterator")
+        parts, n_frames = _count_iterator(count, source, chunk, lo, hi_given)
         n_total = n_frames
 
-    seen: dict[str, None] = {}
-    for part in parts:
-        seen.update(dict.fromkeys(part["labels"]))
-    size_of = {lab: label_size(lab) for lab in seen}
-    all_labels = sorted(seen, key=lambda lab: (size_of[lab], lab))  # the result's row order
-    label_index = {lab: k for k, lab in enumerate(all_labels)}
-    times_arr = np.empty(n_frames, dtype=np.float64)
-    src_idx = np.empty(n_frames, dtype=np.int64)
-    counted = np.empty(n_frames, dtype=bool)
-    counts = np.zeros((len(all_labels), n_frames), dtype=np.int64)  # one row per label
-    perc_frames: dict[int, dict] = {}
-    for part in parts:  # arrays from count_chunk, or lists from a checkpoint file
-        a, b = part["start"], part["stop"]
-        times_arr[a:b] = part["time_fs"]
-        src_idx[a:b] = part["source_index"]
-        counted[a:b] = part["counted"]
-        if part["labels"]:
-            cols = [label_index[lab] for lab in part["labels"]]
-            counts[cols, a:b] = np.asarray(part["counts"], dtype=np.int64).reshape(-1, len(cols)).T
-        for k, labs in part.get("percolating", []):
-            perc_frames[int(k)] = labs
+    all_labels, sizes, times_arr, src_idx, counted, counts, perc_frames = _merge_parts(parts, n_frames)
     parts = []  # the chunk results are in the arrays now: free them
     # frames skipped by the lo/hi pre-filter are never inside the window, so they carry no counts
+    from_path = isinstance(frames_or_path, (str, os.PathLike))
     settings = {
-        "source": os.fspath(frames_or_path) if isinstance(frames_or_path, (str, os.PathLike)) else type(source).__name__,
+        "source": os.fspath(frames_or_path) if from_path else type(source).__name__,
         "rules": rules_desc,
         "frames_per_bin": frames_per_bin,
         "bin_width_fs": bin_width_fs,
@@ -427,20 +505,10 @@ def analyze_dynamics(
         "counter": counter_name,
         "include_percolating": include_percolating,
     }
-    extra_notes = []
-    if perc_frames:
-        totals: dict[str, int] = {}
-        for labs in perc_frames.values():
-            for lab, n in labs.items():
-                totals[lab] = totals.get(lab, 0) + n
-        what = "counted under their labels" if include_percolating else "left out of the counts (include_percolating=True counts them)"
-        extra_notes.append(
-            f"percolating clusters (spanning the periodic box) in {len(perc_frames)} of {int(counted.sum())} clustered frames, {what}: "
-            + ", ".join(f"{lab} x{n}" for lab, n in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:8])
-        )
+    extra_notes = _percolating_notes(perc_frames, counted, include_percolating)
     _check_times(times_arr)
     result = _from_label_rows(
-        times_arr, counts, all_labels, label_sizes=np.array([size_of[lab] for lab in all_labels], dtype=np.int64),
+        times_arr, counts, all_labels, label_sizes=sizes,
         timestep_fs=dt, frames_per_bin=frames_per_bin, bin_width_fs=bin_width_fs,
         start_fs=start_fs, stop_fs=stop_fs, frame_indices=offset + np.arange(n_frames), source_frame_indices=src_idx,
         time_source=time_source, time_warnings=notes, warnings=extra_notes, energy=energy, settings=settings,

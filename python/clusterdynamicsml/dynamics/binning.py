@@ -228,9 +228,8 @@ def dynamics_from_counts(
         c = c.reshape(t.size, len(labels))
     if c.shape != (t.size, len(labels)):
         raise ValueError(f"counts must have shape (frames, labels) = ({t.size}, {len(labels)}), got {c.shape}")
-    if c.dtype.kind not in "iub":
-        if not np.all(np.isfinite(c)) or not np.all(c == np.round(c)):
-            raise ValueError(f"counts must be integers, got dtype {c.dtype}")
+    if c.dtype.kind not in "iub" and (not np.all(np.isfinite(c)) or not np.all(c == np.round(c))):
+        raise ValueError(f"counts must be integers, got dtype {c.dtype}")
     c = c.astype(np.int64, copy=False)
     if np.any(c < 0):
         raise ValueError("counts must be non-negative")
@@ -261,10 +260,7 @@ def _from_label_rows(t, rows, labels, *, timestep_fs, frames_per_bin, bin_width_
     label (any memory layout; never modified). Makes one copy of the per-frame counts
     (``frame_count_matrix``); with one frame per bin the raw bin counts are that same array."""
     notes = [str(w) for w in time_warnings]
-    if timestep_fs is None:
-        dt = _infer_timestep(t, notes)
-    else:
-        dt = _finite_float(timestep_fs, "timestep_fs", positive=True)
+    dt = _infer_timestep(t, notes) if timestep_fs is None else _finite_float(timestep_fs, "timestep_fs", positive=True)
     k, width = resolve_bin_width(dt, frames_per_bin, bin_width_fs)
     window = resolve_time_window(t, dt, start_fs, stop_fs)
     sel = window.selected
@@ -319,11 +315,13 @@ def _from_label_rows(t, rows, labels, *, timestep_fs, frames_per_bin, bin_width_
     total_frame = frame_matrix.sum(axis=0).astype(np.int64) if order else np.zeros(ts.size, dtype=np.int64)
 
     by_label = [
-        summarize_series(frame_matrix[i], ts, window.start_fs, window.stop_fs, label=lab, cluster_size=int(sizes_sorted[i]))
+        summarize_series(frame_matrix[i], ts, window.start_fs, window.stop_fs, label=lab,
+                         cluster_size=int(sizes_sorted[i]))
         for i, lab in enumerate(labels_sorted)
     ]
     by_size = [
-        summarize_series(frame_matrix[sizes_sorted == s].sum(axis=0), ts, window.start_fs, window.stop_fs, label=None, cluster_size=int(s))
+        summarize_series(frame_matrix[sizes_sorted == s].sum(axis=0), ts, window.start_fs, window.stop_fs, label=None,
+                         cluster_size=int(s))
         for s in sorted(set(sizes_sorted.tolist()))
     ]
 
@@ -331,7 +329,9 @@ def _from_label_rows(t, rows, labels, *, timestep_fs, frames_per_bin, bin_width_
     fi = np.arange(n_total, dtype=np.int64) if frame_indices is None else np.asarray(frame_indices, dtype=np.int64)
     si = fi if source_frame_indices is None else np.asarray(source_frame_indices, dtype=np.int64)
     if fi.shape != t.shape or si.shape != t.shape:
-        raise ValueError(f"frame_indices and source_frame_indices must have shape {t.shape}, got {fi.shape} and {si.shape}")
+        raise ValueError(
+            f"frame_indices and source_frame_indices must have shape {t.shape}, got {fi.shape} and {si.shape}"
+        )
 
     return DynamicsResult(
         timestep_fs=dt,

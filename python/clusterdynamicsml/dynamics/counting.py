@@ -109,7 +109,9 @@ def _counter_row(found, k: int, percolating: list, include_percolating: bool):
     labels, counts = [], []
     for label, c in found.items():
         if isinstance(c, bool) or int(c) != c or c < 0:
-            raise ValueError(f"frame {k}: the counter returned a non-integer or negative count {c!r} for label {label!r}")
+            raise ValueError(
+                f"frame {k}: the counter returned a non-integer or negative count {c!r} for label {label!r}"
+            )
         if c:
             labels.append(str(label))
             counts.append(int(c))

@@ -171,7 +171,9 @@ def summarize_series(
     c = np.asarray(counts, dtype=np.int64)
     t = np.asarray(times_fs, dtype=np.float64)
     if c.ndim != 1 or c.shape != t.shape or c.size == 0:
-        raise ValueError(f"counts and times_fs must be non-empty 1-D arrays of equal length, got {c.shape} and {t.shape}")
+        raise ValueError(
+            f"counts and times_fs must be non-empty 1-D arrays of equal length, got {c.shape} and {t.shape}"
+        )
     if np.any(c < 0):
         raise ValueError("counts must be non-negative")
     stop_obs = max(float(stop_fs), float(t[-1]))
@@ -188,8 +190,11 @@ def summarize_series(
     km_observed = np.concatenate([np.ones(completed.size, bool), np.zeros(life.right_truncated.size, bool)])
     km_mean, km_restricted = kaplan_meier_mean(km_durations, km_observed)
     exposure = float(completed.sum() + truncated.sum())
-    mle = exposure / dissoc if dissoc > 0 else None
-    mle_se = mle / math.sqrt(dissoc) if dissoc > 0 else None
+    mle: float | None = None
+    mle_se: float | None = None
+    if dissoc > 0:
+        mle = exposure / dissoc
+        mle_se = mle / math.sqrt(dissoc)
     return LifetimeSummary(
         label=label,
         cluster_size=int(cluster_size),

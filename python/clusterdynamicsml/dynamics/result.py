@@ -162,7 +162,8 @@ class DynamicsResult:
         lines = [
             f"frames analysed: {self.n_frames} of {self.n_frames_total} (times from {self.time_source}, "
             f"time step {self.timestep_fs:g} fs)",
-            f"window: {self.start_fs:g} to {self.stop_fs:g} fs ({'inclusive' if self.stop_is_explicit else 'exclusive'} stop)",
+            f"window: {self.start_fs:g} to {self.stop_fs:g} fs "
+            f"({'inclusive' if self.stop_is_explicit else 'exclusive'} stop)",
             f"time bins: {self.n_bins} of {self.bin_width_fs:g} fs ({self.frames_per_bin} frame steps)",
             f"labels: {len(self.labels)}; lifetime rows: {len(self.lifetime_by_label)} by label, "
             f"{len(self.lifetime_by_size)} by size",
@@ -272,9 +273,15 @@ class DynamicsResult:
         if not isinstance(data, Mapping):
             raise ValueError(f"{source}: expected a JSON object, got {type(data).__name__}")
         if data.get("format") != DATASET_FORMAT:
-            raise ValueError(f"{source}: not a clusterdynamicsml dynamics dataset (format {data.get('format')!r}, expected {DATASET_FORMAT!r})")
+            raise ValueError(
+                f"{source}: not a clusterdynamicsml dynamics dataset (format {data.get('format')!r}, "
+                f"expected {DATASET_FORMAT!r})"
+            )
         if data.get("version") != DATASET_VERSION:
-            raise ValueError(f"{source}: unsupported dataset version {data.get('version')!r}; this build reads version {DATASET_VERSION}")
+            raise ValueError(
+                f"{source}: unsupported dataset version {data.get('version')!r}; "
+                f"this build reads version {DATASET_VERSION}"
+            )
         try:
             preview = data["preview"]
             labels = [str(x) for x in data["cluster_labels"]]
@@ -432,7 +439,8 @@ class DynamicsResult:
         writer.writerow(ENERGY_COLUMNS)
         e = self.energy
         for i in range(len(e)):
-            writer.writerow([int(e.step[i]), float(e.time_fs[i]), float(e.kinetic[i]), float(e.temperature[i]), float(e.potential[i])])
+            writer.writerow([int(e.step[i]), float(e.time_fs[i]), float(e.kinetic[i]), float(e.temperature[i]),
+                             float(e.potential[i])])
         return buf.getvalue()
 
 
@@ -449,7 +457,7 @@ def _plain(value):
 
 
 def _g12(value) -> str:
-    return "" if value is None else "%.12g" % value
+    return "" if value is None else f"{value:.12g}"
 
 
 class _Streamed:
