@@ -200,6 +200,7 @@ def _parse_cutoff(text: str):
 
 
 def _config_from_flags(args, frames: str | None = None):
+    from .._paths import safe_name
     from ..pipeline.config import ConfigError, RunConfig
 
     cfg = RunConfig.from_toml(args.config) if getattr(args, "config", None) else RunConfig(
@@ -226,7 +227,7 @@ def _config_from_flags(args, frames: str | None = None):
         if frames is not None:
             frames_kw["path"] = str(Path(frames).resolve())
             if not getattr(args, "config", None):
-                cfg = cfg.replace("run", name=Path(frames).stem or "cdml")
+                cfg = cfg.replace("run", name=safe_name(Path(frames).stem, default="cdml"))
         if getattr(args, "box", None):
             frames_kw["box"] = list(args.box)
         if getattr(args, "timestep_fs", None) is not None:

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._paths import check_run_name
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -457,6 +459,10 @@ def _check_section(obj, section: str, source: str) -> None:
     def fail(key, msg):
         raise ConfigError(source, section, key, msg)
 
+    if section == "run":
+        why = check_run_name(obj.name)
+        if why is not None:
+            fail("name", why)
     if section == "clusters":
         for key in ("node", "linker", "shell"):
             for spec in getattr(obj, key):

@@ -535,6 +535,7 @@ def report(dataset, output_dir=None, *, formats: tuple[str, ...] | None = None) 
     into ``<output_dir or run folder>/report_<timestamp>/``. Returns that folder."""
     import datetime as _dt
 
+    from .._paths import safe_name
     from ..pipeline.workflow import load_run
 
     result = load_run(dataset)
@@ -547,7 +548,7 @@ def report(dataset, output_dir=None, *, formats: tuple[str, ...] | None = None) 
     work = final.with_name(final.name + ".partial")
     work.mkdir()
     try:
-        stem = result.config.run.name
+        stem = safe_name(result.config.run.name)
         warnings: list[str] = []
         figs = make_figures(result.data, result.config, work / "figures", stem=stem, warn=warnings.append)
         result.data["figures"] = figs  # embedded from the work folder before the rename

@@ -22,7 +22,6 @@ import importlib
 import json
 import os
 import platform
-import re
 import shutil
 import sys
 import time
@@ -30,6 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+from .._paths import safe_name as _safe_name
 from ..pipeline.config import ConfigError, RunConfig
 
 __all__ = ["run", "RunResult", "StepRecord", "StageUnavailable", "load_run", "list_runs",
@@ -106,10 +106,6 @@ def _stage(module: str, *names: str):
             raise StageUnavailable(f"clusterdynamicsml.{module} has no {name} yet")
         out.append(getattr(mod, name))
     return out[0] if len(out) == 1 else tuple(out)
-
-
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "run"
 
 
 def _timestamp() -> str:
@@ -1003,7 +999,8 @@ def load_run(path: str | os.PathLike) -> RunResult:
         raise ValueError(f"{p}: dataset version {payload.get('version')!r} is not supported "
                          f"(this build reads version {DATASET_VERSION})")
     run_dir = p.parent
-    cfg = RunConfig.from_dict(payload["settings"], base_dir=run_dir, source=p.name)
+    settings, renamed = _plain_run_name(payload.get("settings"), p)
+    cfg = RunConfig.from_dict(settings, base_dir=run_dir, source=p.name)
     data: dict[str, Any] = {}
     outputs = payload.get("outputs", {})
     from ..dynamics.analyze import DynamicsResult
@@ -1022,8 +1019,29 @@ def load_run(path: str | os.PathLike) -> RunResult:
     if outputs.get("library"):
         data["library_dir"] = run_dir / outputs["library"]
     steps = [StepRecord(**s) for s in payload.get("steps", [])]
+    warnings = list(payload.get("warnings", []))
+    if renamed:
+        warnings.append(renamed)
     return RunResult(run_dir=run_dir, config=cfg, steps=steps, data=data, outputs=outputs,
-                     warnings=payload.get("warnings", []), info=payload.get("environment", {}))
+                     warnings=warnings, info=payload.get("environment", {}))
+
+
+def _plain_run_name(settings, path: Path) -> tuple[dict, str | None]:
+    """The saved settings with a run name that can be part of a file name. A dataset written
+    by hand (or by an older version) may hold a name such as ``"../../x"``: it is replaced by
+    its :func:`~clusterdynamicsml._paths.safe_name` (with a warning naming both), so nothing
+    made from the reloaded run can land outside its folder."""
+    from .._paths import check_run_name
+
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path}: 'settings' must be a table of run-file sections, got {type(settings).__name__}")
+    run = settings.get("run")
+    if not isinstance(run, dict) or "name" not in run or check_run_name(run["name"]) is None:
+        return settings, None
+    original = run["name"]
+    plain = _safe_name(original if isinstance(original, str) else repr(original))
+    out = dict(settings, run=dict(run, name=plain))
+    return out, f"{path.name}: run name {original!r} is not a plain name; files are named {plain!r}"
 
 
 # ---------------------------------------------------------------------------------------

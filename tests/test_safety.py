@@ -1,0 +1,112 @@
+"""Names from input and run files never reach a path outside the run or library folder
+(issue 14, "report writes outside its folder"), tested with hostile names."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clusterdynamicsml._paths import check_run_name, inside, safe_name
+from clusterdynamicsml.pipeline import workflow
+from clusterdynamicsml.pipeline.config import ConfigError, RunConfig
+
+from _workflow_doubles import fake_steps
+
+HOSTILE = ["/some/abs/ABS", "../../../x/PWNED", "..", ".", "a\x00b", "x" * 400, "Pb\u00e4\u65e5\u672c",
+           "\u2215etc\u2215passwd", "C:\\Windows\\x", "~/x", "name\nline", "", " ", "..\\..\\x", "-rf"]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_safe_name_is_one_plain_path_part(name):
+    out = safe_name(name)
+    assert out and out not in (".", "..") and ".." not in out
+    assert "/" not in out and "\\" not in out and "\x00" not in out
+    assert len(out) <= 80 and out.isascii() and out.isprintable()
+    assert Path(out).name == out and not Path(out).is_absolute()
+    assert safe_name(name) == out  # deterministic
+
+
+def test_safe_name_keeps_plain_names_and_separates_different_ones():
+    for plain in ("nacl", "Pb2I4O3", "run_1.v2", "NaCl-1400K"):
+        assert safe_name(plain) == plain
+    # two long names with the same start, or two names that clean to the same text, stay apart
+    assert safe_name("a" * 300 + "1") != safe_name("a" * 300 + "2")
+    assert safe_name("../x") != safe_name("/x")
+
+
+@pytest.mark.parametrize("name", ["/some/abs/ABS", "../../../x/PWNED", "..", "a/b", "a\\b", "a\x00b", "x\ny", ""])
+def test_run_names_that_look_like_paths_are_rejected(name):
+    assert check_run_name(name) is not None
+    with pytest.raises(ConfigError, match=r"\[run\] name: "):
+        RunConfig.from_dict({"run": {"name": name}}, source="run.toml")
+
+
+def test_run_file_with_a_path_as_name_is_an_error_naming_the_key(tmp_path):
+    run = tmp_path / "run.toml"
+    run.write_text('[run]\nname = "../../../x/PWNED"\n[frames]\npath = "f.xyz"\n')
+    with pytest.raises(ConfigError, match=r"run.toml: \[run\] name: .*path separator"):
+        RunConfig.from_toml(run)
+
+
+def test_inside_refuses_paths_outside_the_folder(tmp_path):
+    assert inside(tmp_path, tmp_path / "a" / "b") == (tmp_path / "a" / "b").resolve()
+    with pytest.raises(ValueError, match="outside the output folder"):
+        inside(tmp_path / "run", tmp_path / "run" / ".." / "x")
+
+
+@pytest.fixture
+def saved_run(tmp_path, monkeypatch):
+    (tmp_path / "frames.xyz").write_text("2\n\nPb 0 0 0\nI 3 0 0\n")
+    run = tmp_path / "job" / "run.toml"
+    run.parent.mkdir()
+    run.write_text('[run]\nname = "t"\noutput_dir = "out"\nprogress = false\n[frames]\npath = "../frames.xyz"\n'
+                   "[report]\nfigures = false\n")
+    fake_steps(monkeypatch)
+    return workflow.run(run)
+
+
+@pytest.mark.parametrize("name", ["/ABSOLUTE_TARGET/ABS", "../../../x/PWNED", "../../..", "a\x00b", "y" * 300,
+                                  "\u65e5\u672c/../../z"])
+def test_report_of_a_dataset_with_a_hostile_run_name_stays_in_its_folder(saved_run, tmp_path, name):
+    from clusterdynamicsml.pipeline.report import report
+
+    ds = saved_run.dataset_path
+    payload = json.loads(ds.read_text())
+    payload["settings"]["run"]["name"] = name
+    ds.write_text(json.dumps(payload))
+    before = {p for p in tmp_path.rglob("*")}
+    folder = report(ds)
+    after = {p for p in tmp_path.rglob("*")}
+    new = after - before
+    assert new and all(saved_run.run_dir.resolve() in p.resolve().parents for p in new), sorted(new)
+    assert not Path("/ABSOLUTE_TARGET").exists()
+    names = sorted(p.name for p in folder.iterdir())
+    plain = safe_name(name)
+    assert names == sorted([f"{plain}_report.html", f"{plain}_report.pptx", "figures"])
+    # the original name is kept inside the report, the warning says what the files are named
+    back = workflow.load_run(ds)
+    if check_run_name(name) is None:  # a long but plain name is kept; only its file names are short
+        assert back.config.run.name == name
+    else:
+        assert back.config.run.name == plain and any("not a plain name" in w for w in back.warnings)
+
+
+def test_library_writer_keeps_hostile_frame_names_inside_the_library(tmp_path):
+    from clusterdynamicsml.clusters.extract import ClusterRules
+    from clusterdynamicsml.io.frames import Frame
+    from clusterdynamicsml.library.write import write_library
+
+    pos = np.array([[0.0, 0.0, 0.0], [2.5, 0.0, 0.0]])
+    sources = ["../../../../outside/evil.xyz", "/abs/..\x00.xyz", "\u65e5\u672c" * 100 + ".xyz", "..", "a/../../b.xyz"]
+    frames = [Frame(index=k, source_index=k, time_fs=float(k), symbols=["Pb", "I"], positions=pos, source=src)
+              for k, src in enumerate(sources)]
+    rules = ClusterRules(node=["Pb"], linker=["I"], cutoffs={("Pb", "I"): 3.0}, pbc=False)
+    lib = tmp_path / "deep" / "lib"
+    summary = write_library(frames, rules, lib)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert all(lib.resolve() in p.resolve().parents for p in files)
+    structures = sorted((lib / "PbI").iterdir())
+    assert len(structures) == len(sources) == summary.n_files
+    assert all(".." not in p.name and len(p.name) < 120 for p in structures)
