@@ -110,3 +110,64 @@ def test_library_writer_keeps_hostile_frame_names_inside_the_library(tmp_path):
     structures = sorted((lib / "PbI").iterdir())
     assert len(structures) == len(sources) == summary.n_files
     assert all(".." not in p.name and len(p.name) < 120 for p in structures)
+
+
+# --------------------------------------------------------------------------------------
+# the dynamics checkpoint is reused only for the same inputs, and only when intact
+# --------------------------------------------------------------------------------------
+def _traj_text(shift: float) -> str:
+    lines = []
+    for k in range(12):
+        lines += ["2", f"Lattice=\"20 0 0 0 20 0 0 0 20\" time={10.0 * k:.1f}", "Pb 0.00 0.00 0.00",
+                  f"I {2.5 + shift * (k % 3):.2f} 0.00 0.00"]
+    return "\n".join(lines) + "\n"
+
+
+def _dyn(path, ckpt):
+    from clusterdynamicsml.clusters.extract import ClusterRules
+    from clusterdynamicsml.dynamics.analyze import analyze_dynamics
+    from clusterdynamicsml.io.frames import read_frames
+
+    rules = ClusterRules(node=["Pb"], linker=["I"], cutoffs={("Pb", "I"): 3.0})
+    return analyze_dynamics(read_frames(str(path)), rules, chunk_size=4, num_threads=1, checkpoint=ckpt)
+
+
+def test_checkpoint_of_a_rewritten_trajectory_is_refused_naming_the_file(tmp_path):
+    import os
+
+    traj, ckpt = tmp_path / "traj.xyz", tmp_path / "dyn.ckpt"
+    traj.write_text(_traj_text(0.1))
+    first = _dyn(traj, ckpt)
+    assert first.labels == ["PbI"]
+    st = traj.stat()
+    # same layout, same size, same time stamp: only the content differs (I moves out of reach)
+    traj.write_text(_traj_text(0.3))
+    os.utime(traj, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert traj.stat().st_size == st.st_size
+    with pytest.raises(ValueError, match=r"the frames file .*traj.xyz changed since this checkpoint was written "
+                                         r"\(content differs\)"):
+        _dyn(traj, ckpt)
+    # the same content with a new time stamp is refused too (the fingerprint says which)
+    traj.write_text(_traj_text(0.1))
+    os.utime(traj, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    with pytest.raises(ValueError, match=r"traj.xyz changed .*\(modified "):
+        _dyn(traj, ckpt)
+    os.utime(traj, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert _dyn(traj, ckpt) == first  # back to the original: reused
+
+
+def test_checkpoint_integrity_is_checked(tmp_path):
+    traj, ckpt = tmp_path / "traj.xyz", tmp_path / "dyn.ckpt"
+    traj.write_text(_traj_text(0.1))
+    _dyn(traj, ckpt)
+    lines = ckpt.read_text().splitlines(keepends=True)
+    entry = json.loads(lines[1])
+    entry["body"]["result"]["counts"][0][0] += 5  # a hand edit that keeps valid JSON
+    ckpt.write_text(lines[0] + json.dumps(entry) + "\n" + "".join(lines[2:]))
+    with pytest.raises(ValueError, match=r"dyn.ckpt, line 2: checksum mismatch"):
+        _dyn(traj, ckpt)
+    # a checkpoint of the old format (no input fingerprint) is refused, not trusted
+    ckpt.write_text(json.dumps({"kind": "clusterdynamicsml.dynamics.analyze.checkpoint", "version": 1,
+                                "fingerprint": {}}) + "\n")
+    with pytest.raises(ValueError, match="older clusterdynamicsml"):
+        _dyn(traj, ckpt)
