@@ -171,3 +171,42 @@ def test_checkpoint_integrity_is_checked(tmp_path):
                                 "fingerprint": {}}) + "\n")
     with pytest.raises(ValueError, match="older clusterdynamicsml"):
         _dyn(traj, ckpt)
+
+
+# --------------------------------------------------------------------------------------
+# a half-written library is not used as a complete one
+# --------------------------------------------------------------------------------------
+def test_half_written_library_as_library_path_is_refused(tmp_path, monkeypatch):
+    from clusterdynamicsml.clusters.extract import ClusterRules
+    from clusterdynamicsml.io.frames import Frame
+    from clusterdynamicsml.library.write import write_library
+
+    pos = np.array([[0.0, 0.0, 0.0], [2.5, 0.0, 0.0]])
+    frames = [Frame(index=k, source_index=k, time_fs=float(k), symbols=["Pb", "I"], positions=pos,
+                    source=f"frame_{k:03d}.xyz") for k in range(10)]
+
+    class Killed:  # an extract killed after 4 frames
+        def __len__(self):
+            return len(frames)
+
+        def __iter__(self):
+            for k, f in enumerate(frames):
+                if k == 4:
+                    raise KeyboardInterrupt
+                yield f
+
+    rules = ClusterRules(node=["Pb"], linker=["I"], cutoffs={("Pb", "I"): 3.0}, pbc=False)
+    lib = tmp_path / "lib"
+    with pytest.raises(KeyboardInterrupt):
+        write_library(Killed(), rules, lib)
+    (tmp_path / "frames.xyz").write_text("2\n\nPb 0 0 0\nI 3 0 0\n")
+    run = tmp_path / "run.toml"
+    run.write_text('[run]\nname = "t"\noutput_dir = "out"\nprogress = false\n[frames]\npath = "frames.xyz"\n'
+                   '[library]\npath = "lib"\n')
+    fake_steps(monkeypatch)
+    with pytest.raises(ConfigError, match=r"run.toml: \[library\] path: .*lib is a half-written library "
+                                          r"\(status 'in_progress', \d of 10 frames extracted.*extract FRAMES -o"):
+        workflow.run(run)
+    assert not (tmp_path / "out").exists()  # refused before any run folder is made
+    write_library(frames, rules, lib)  # resumed to the end: now it is used
+    assert workflow.run(run).step("library").status == "done"

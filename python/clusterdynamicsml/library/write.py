@@ -211,6 +211,10 @@ def _frames_info(frames) -> dict:
     warns = getattr(frames, "warnings", None)
     if warns:
         info["warnings"] = [str(w) for w in warns]
+    try:
+        info["n_frames_expected"] = int(len(frames))  # a killed extract says how far it got
+    except TypeError:
+        pass
     return info
 
 

@@ -804,6 +804,8 @@ def _preflight(cfg: RunConfig, steps) -> None:
     def wanted(step):
         return steps is None or step in steps
 
+    if wanted("library") and cfg.library.path is not None and (cfg.predict.enabled or cfg.saxs.enabled):
+        _check_library(cfg)
     if wanted("dynamics"):
         try:
             _rules(cfg)
@@ -843,6 +845,33 @@ def _preflight(cfg: RunConfig, steps) -> None:
                 raise ConfigError(cfg.source, "saxs", "fit_q_max" if sc.fit_q_max is not None else "q_max",
                                   f"the fit range [{lo:g}, {hi:g}] 1/A is empty: the model covers "
                                   f"{sc.q_min:g}..{sc.q_max:g} and the data {d_lo:.4g}..{d_hi:.4g} 1/A")
+
+
+def _check_library(cfg: RunConfig) -> None:
+    """[library] path must be a finished library: one whose extraction metadata says
+    ``in_progress`` (a killed ``extract``) is refused, naming how far it got and how to finish it."""
+    from ..library.write import METADATA_NAME
+
+    folder = cfg.resolve_path(cfg.library.path)
+    meta_path = folder / METADATA_NAME
+    if not folder.is_dir():
+        raise ConfigError(cfg.source, "library", "path", f"{folder}: not a folder (expected <LABEL>/*.xyz|pdb)")
+    if not meta_path.is_file():
+        return  # a library made by other tools: no record of how it was written
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(cfg.source, "library", "path", f"{meta_path}: unreadable ({exc})") from None
+    status = meta.get("status") if isinstance(meta, dict) else None
+    if status == "completed":
+        return
+    frames = meta.get("frames") if isinstance(meta, dict) and isinstance(meta.get("frames"), dict) else {}
+    done, total = frames.get("n_frames"), frames.get("n_frames_expected")
+    how_far = f"{done} of {total} frames" if total is not None else f"{done} frames"
+    raise ConfigError(cfg.source, "library", "path",
+                      f"{folder} is a half-written library (status {status!r}, {how_far} extracted; the extract "
+                      f"was interrupted): finish it with `clusterdynamicsml extract FRAMES -o {folder}` (it resumes "
+                      "where it stopped) or leave [library] path unset to write the library from the frames")
 
 
 def _new_run_dir(parent: Path, name: str) -> tuple[Path, Path]:
