@@ -210,3 +210,34 @@ def test_half_written_library_as_library_path_is_refused(tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()  # refused before any run folder is made
     write_library(frames, rules, lib)  # resumed to the end: now it is used
     assert workflow.run(run).step("library").status == "done"
+
+
+# --------------------------------------------------------------------------------------
+# far-out coordinates
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("x", [1e20, -1e300, 2e7])
+def test_far_out_coordinates_are_an_error_naming_the_atom(x):
+    from clusterdynamicsml.geometry.neighbors import neighbor_pairs, neighbor_pairs_typed
+
+    pos = np.array([[0.0, 0.0, 0.0], [x, 1.0, 1.0], [1.0, 1.0, 1.0]])
+    with pytest.raises(ValueError, match=r"atom 1 at .* more than 1e\+06 box lengths \(13.1 A\)"):
+        neighbor_pairs(pos, 3.0, box=[13.1] * 3)
+    with pytest.raises(ValueError, match=r"atom 1 at"):
+        neighbor_pairs_typed(pos, np.zeros(3, dtype=int), [[3.0]], box=[13.1] * 3)
+    i, j, d = neighbor_pairs(pos, 3.0)  # no box: nothing is wrapped, the far atom is just far
+    assert i.tolist() == [0] and j.tolist() == [2]
+    # just inside the limit the wrapped distance is still right to 1e-9 A
+    assert neighbor_pairs(np.array([[1.3e7, 0, 0], [1.3e7 + 1.0, 0, 0]]), 3.0, box=[13.1] * 3)[2] == pytest.approx([1.0], abs=1e-9)
+
+
+def test_reader_refuses_far_out_coordinates_naming_file_frame_and_atom(tmp_path):
+    from clusterdynamicsml.io.frames import read_frames
+
+    f = tmp_path / "far.xyz"
+    frame = '3\nLattice="13.1 0 0 0 13.1 0 0 0 13.1"\nPb 0 0 0\nI 2.5 0 0\nI {x} 0 0\n'
+    f.write_text(frame.format(x=5.0) + frame.format(x="1e20"))
+    src = read_frames(str(f))
+    assert src[0].n_atoms == 3
+    with pytest.raises(ValueError, match=r"far.xyz: frame 1, atom 3 \(I\) at \[1e\+20, 0.0, 0.0\] A is more than "
+                                         r"1e\+06 box lengths"):
+        list(src)

@@ -25,7 +25,7 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..geometry.box import Box
+from ..geometry.box import MAX_BOX_LENGTHS, Box, far_out_atom
 from ..chem import element_from_atom_name, normalize_element
 
 
@@ -1108,6 +1108,12 @@ class FrameSource:
             box = parsed.file_box
         else:
             box = self._fallback_box
+        far = far_out_atom(parsed.positions, box)
+        if far is not None:
+            raise ValueError(f"{src}: frame {int(self._src[entry])}, atom {far + 1} ({parsed.symbols[far]}) at "
+                             f"{parsed.positions[far].tolist()} A is more than {MAX_BOX_LENGTHS:g} box lengths "
+                             f"({float(np.min(box.heights)):.6g} A) from the origin: wrapping it into the box "
+                             "would lose its position")
         return Frame(index=k, source_index=int(self._src[entry]), time_fs=float(self._times[entry]),
                      symbols=parsed.symbols, positions=parsed.positions, box=box,
                      residues=parsed.residues, residue_ids=parsed.residue_ids, atom_names=parsed.atom_names,
