@@ -241,3 +241,29 @@ def test_reader_refuses_far_out_coordinates_naming_file_frame_and_atom(tmp_path)
     with pytest.raises(ValueError, match=r"far.xyz: frame 1, atom 3 \(I\) at \[1e\+20, 0.0, 0.0\] A is more than "
                                          r"1e\+06 box lengths"):
         list(src)
+
+
+# --------------------------------------------------------------------------------------
+# unbounded settings are checked up front, with the key in the message
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("section,key,value", [
+    ("predict", "target_node_counts", [100000]), ("run", "threads", 2**40), ("saxs", "q_points", 10**9),
+    ("report", "dpi", 10**6), ("predict", "bootstrap", 10**9), ("dynamics", "workers", 10**6),
+    ("saxs", "q_max", 1e9), ("predict", "candidates_per_size", 10**7), ("dynamics", "chunk_size", 10**12),
+])
+def test_unbounded_settings_are_refused_naming_the_key(section, key, value):
+    with pytest.raises(ConfigError, match=rf"run.toml: \[{section}\] {key}: .*must be <= "):
+        RunConfig.from_dict({section: {key: value}}, source="run.toml")
+
+
+def test_cli_refuses_huge_numbers_naming_the_flag(tmp_path, capsys):
+    from clusterdynamicsml.pipeline.cli import main
+
+    s = tmp_path / "s.xyz"
+    s.write_text("2\n\nPb 0 0 0\nI 3 0 0\n")
+    for argv, flag in ((["saxs", str(s), "--q-points", str(10**9)], "--q-points"),
+                       (["saxs", str(s), "-j", str(2**40)], "-j/--threads"),
+                       (["batch-run", str(s), "--workers", str(2**40)], "")):
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and flag in err[0] and "Error:" not in err[0], err

@@ -174,8 +174,8 @@ def _threads(args) -> int | None:
     t = getattr(args, "threads", None)
     if t is None:
         t = getattr(args, "global_threads", None)
-    if t is not None and t < 0:
-        raise CLIError(f"-j/--threads: expected a number >= 0, got {t}")
+    if t is not None and not 0 <= t <= 4096:
+        raise CLIError(f"-j/--threads: expected a number from 0 to 4096, got {t}")
     return t
 
 
@@ -375,9 +375,9 @@ def _saxs_structures(args) -> int:
     for p in paths:
         if not p.is_file():
             raise CLIError(f"{p}: not found")
-    if not (0 <= args.q_min < args.q_max) or args.q_points < 2:
-        raise CLIError(f"--q-min/--q-max/--q-points: need 0 <= q_min < q_max and q_points >= 2, got "
-                       f"{args.q_min}, {args.q_max}, {args.q_points}")
+    if not (0 <= args.q_min < args.q_max <= 100) or not 2 <= args.q_points <= 100000:
+        raise CLIError(f"--q-min/--q-max/--q-points: need 0 <= q_min < q_max <= 100 1/A and 2 <= q_points <= "
+                       f"100000, got {args.q_min}, {args.q_max}, {args.q_points}")
     try:
         debye_intensity = _stage("saxs.debye", "debye_intensity")
         read_frames = _stage("io.frames", "read_frames")
@@ -429,8 +429,8 @@ def _cmd_batch(args) -> int:
 
     for rf in args.runfiles:
         RunConfig.from_toml(rf).check_paths()  # fail fast on a bad run file
-    if args.workers < 1:
-        raise CLIError(f"--workers: expected a number >= 1, got {args.workers}")
+    if not 1 <= args.workers <= 1024:
+        raise CLIError(f"--workers: expected a number from 1 to 1024, got {args.workers}")
     out = str(Path(args.output).resolve()) if args.output else None
     threads = _threads(args)
     results = []

@@ -71,11 +71,11 @@ _KINDS = {"str", "int", "float", "bool", "path", "choice", "str_list", "int_list
 
 def _f(default, kind: str, help: str, *, optional: bool = False, choices: tuple = (),
        minimum: float | None = None, exclusive_minimum: bool = False, example: Any = None,
-       lengths: tuple[int, ...] = ()):
+       lengths: tuple[int, ...] = (), maximum: float | None = None):
     assert kind in _KINDS, kind
     meta = {"kind": kind, "help": help, "optional": optional, "choices": tuple(choices),
             "minimum": minimum, "exclusive_minimum": exclusive_minimum, "example": example,
-            "lengths": tuple(lengths)}
+            "lengths": tuple(lengths), "maximum": maximum}
     return field(default=default, metadata=meta)
 
 
@@ -143,6 +143,9 @@ def _check_scalar(kind: str, value, meta, fail):
             fail(f"must be > {minimum:g}, got {value!r}")
         if not meta["exclusive_minimum"] and value < minimum:
             fail(f"must be >= {minimum:g}, got {value!r}")
+    maximum = meta.get("maximum")
+    if maximum is not None and value > maximum:
+        fail(f"must be <= {maximum:g}, got {value!r}")
     return value
 
 
@@ -230,6 +233,10 @@ def _check_cutoffs(value, fail) -> tuple[PairCutoff, ...]:
 # ---------------------------------------------------------------------------------------
 # sections
 # ---------------------------------------------------------------------------------------
+#: the largest node count a prediction may target: far beyond any cluster a trajectory shows,
+#: and the candidate search and the structure builder grow quickly with it
+MAX_TARGET_NODE_COUNT = 200
+
 @dataclass(frozen=True)
 class RunSettings:
     """[run]: where and how the job runs."""
@@ -237,9 +244,9 @@ class RunSettings:
     name: str = _f("cdml", "str", "name of the run; used in the run folder and output file names")
     output_dir: str = _f("cdml_runs", "path", "parent folder of the run folders; each run writes "
                          "<output_dir>/<YYYYmmdd_HHMMSS_ffffff>_<name>/ and never overwrites an earlier run")
-    threads: int = _f(0, "int", "threads for the C++ kernels (0 = all available)", minimum=0)
+    threads: int = _f(0, "int", "threads for the C++ kernels (0 = all available)", minimum=0, maximum=4096)
     progress: bool = _f(True, "bool", "show a progress bar per long step")
-    seed: int = _f(0, "int", "random seed (bootstrap uncertainty, sampling)", minimum=0)
+    seed: int = _f(0, "int", "random seed (bootstrap uncertainty, sampling)", minimum=0, maximum=2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -255,7 +262,7 @@ class FramesConfig:
                                    optional=True, minimum=0.0, exclusive_minimum=True, example=0.5)
     start_time_fs: float | None = _f(None, "float", "time of the first frame in fs for sequential time axes "
                                      "(unset: from folder tags / metadata, else 0)", optional=True, example=0.0)
-    stride: int = _f(1, "int", "read every stride-th frame", minimum=1)
+    stride: int = _f(1, "int", "read every stride-th frame", minimum=1, maximum=10**9)
     allow_box_from_extent: bool = _f(False, "bool", "with no box anywhere, estimate one from the coordinate "
                                      "extent of the first frame (underestimates the true box; recorded as a warning)")
     skip_bad_frames: bool = _f(False, "bool", "skip unreadable frames (recorded in the results) instead of stopping")
@@ -277,7 +284,7 @@ class ClustersConfig:
         "pair cutoffs in angstrom: \"A-B\" = distance (shell level 0) or \"A-B\" = {0 = d0, 1 = d1} per level")
     default_cutoff: float | None = _f(None, "float", "cutoff for pairs not listed (unset: not bonded)",
                                       optional=True, minimum=0.0, exclusive_minimum=True, example=3.0)
-    shell_levels: tuple[int, ...] = _f((), "int_list", "extra shell-growth levels (> 0) around node atoms")
+    shell_levels: tuple[int, ...] = _f((), "int_list", "extra shell-growth levels (> 0) around node atoms", maximum=100)
     shared_shells: bool = _f(False, "bool", "let one shell atom join several clusters")
     shells_in_label: bool = _f(False, "bool", "count shell atoms in the stoichiometry label")
     pbc: bool = _f(True, "bool", "use periodic boundaries (minimum image); frames must then have a box")
@@ -288,13 +295,13 @@ class ClustersConfig:
 class DynamicsConfig:
     """[dynamics]: time bins and the analysis window."""
 
-    frames_per_bin: int = _f(1, "int", "frames per time bin of the heatmap", minimum=1)
+    frames_per_bin: int = _f(1, "int", "frames per time bin of the heatmap", minimum=1, maximum=10**9)
     start_fs: float | None = _f(None, "float", "start of the analysis window in fs (unset: first frame)",
                                 optional=True, example=0.0)
     stop_fs: float | None = _f(None, "float", "end of the analysis window in fs, inclusive (unset: last frame)",
                                optional=True, example=1000.0)
-    workers: int = _f(1, "int", "local worker processes for the frames (0 = one per core)", minimum=0)
-    chunk_size: int = _f(32, "int", "frames per parallel task (the result does not depend on it)", minimum=1)
+    workers: int = _f(1, "int", "local worker processes for the frames (0 = one per core)", minimum=0, maximum=1024)
+    chunk_size: int = _f(32, "int", "frames per parallel task (the result does not depend on it)", minimum=1, maximum=10**7)
     scheduler: str | None = _f(None, "str", "Dask scheduler address to spread frame chunks over a cluster",
                                optional=True, example="tcp://127.0.0.1:8786")
     checkpoint: str | None = _f(None, "path", "file of per-chunk cluster counts kept across runs: running the "
@@ -309,12 +316,12 @@ class LibraryConfig:
 
     path: str | None = _f(None, "path", "existing structure library folder (<LABEL>/*.xyz|pdb); unset: "
                           "written from the frames into the run folder", optional=True, example="clusters/")
-    frame_stride: int = _f(1, "int", "write the library from every frame_stride-th analysed frame", minimum=1)
+    frame_stride: int = _f(1, "int", "write the library from every frame_stride-th analysed frame", minimum=1, maximum=10**9)
     format: str = _f("xyz", "choice", "file format of the library written from the frames (pdb keeps residues)",
                      choices=("xyz", "pdb"))
     max_files_per_label: int | None = _f(None, "int", "write at most this many structure files per label (the "
                                          "first ones in frame order; counts per label still count every "
-                                         "cluster; unset: no cap)", optional=True, minimum=1, example=200)
+                                         "cluster; unset: no cap)", optional=True, minimum=1, example=200, maximum=10**9)
 
 
 @dataclass(frozen=True)
@@ -323,11 +330,11 @@ class PredictConfig:
 
     enabled: bool = _f(True, "bool", "predict larger clusters (needs >= 2 observed node counts)")
     target_node_counts: tuple[int, ...] = _f((), "int_list", "node counts to predict ([] = the two sizes "
-                                             "after the largest observed)")
-    candidates_per_size: int = _f(3, "int", "candidate stoichiometries kept per target size", minimum=1)
+                                             "after the largest observed)", maximum=MAX_TARGET_NODE_COUNT)
+    candidates_per_size: int = _f(3, "int", "candidate stoichiometries kept per target size", minimum=1, maximum=1000)
     share_threshold: float = _f(0.02, "float", "prune candidates whose predicted population share is below "
-                                "this (the first per size is always kept)", minimum=0.0)
-    bootstrap: int = _f(100, "int", "bootstrap resamples for prediction uncertainty (0 = none)", minimum=0)
+                                "this (the first per size is always kept)", minimum=0.0, maximum=1.0)
+    bootstrap: int = _f(100, "int", "bootstrap resamples for prediction uncertainty (0 = none)", minimum=0, maximum=100000)
     validate: bool = _f(True, "bool", "leave-largest-size-out validation")
     observed_targets: str = _f("error", "choice", "requested target node counts at or below the largest "
                                "observed size: an error, or a warning and dropped", choices=("error", "warn"))
@@ -346,20 +353,20 @@ class SaxsConfig:
     """[saxs]: Debye components, mixtures and the fit (q in 1/angstrom)."""
 
     enabled: bool = _f(True, "bool", "compute SAXS components and mixtures")
-    q_min: float = _f(0.02, "float", "smallest q (1/angstrom)", minimum=0.0)
-    q_max: float = _f(1.2, "float", "largest q (1/angstrom)", minimum=0.0, exclusive_minimum=True)
-    q_points: int = _f(250, "int", "number of q points", minimum=10)
+    q_min: float = _f(0.02, "float", "smallest q (1/angstrom)", minimum=0.0, maximum=100.0)
+    q_max: float = _f(1.2, "float", "largest q (1/angstrom)", minimum=0.0, exclusive_minimum=True, maximum=100.0)
+    q_points: int = _f(250, "int", "number of q points", minimum=10, maximum=100000)
     method: str = _f("exact", "choice", "Debye kernel: exact double sum, or pair distances binned per "
                      "element pair (faster for large structures)", choices=("exact", "histogram"))
     bin_width: float = _f(0.001, "float", "histogram kernel bin width (angstrom); |I_hist - I_exact| <= "
-                          "(q w)^2 / 24 of I(0) (1.7e-7 at q = 2 for 0.001 A)", minimum=0.0, exclusive_minimum=True)
+                          "(q w)^2 / 24 of I(0) (1.7e-7 at q = 2 for 0.001 A)", minimum=0.0, exclusive_minimum=True, maximum=1.0)
     dw_pairs: str = _f("all", "choice", "Debye-Waller damping on all off-diagonal pairs or only first-shell "
                        "pairs (as the reference tool)", choices=("all", "first_shell"))
     observed_components: str = _f("average", "choice", "observed labels: average over library structures or a "
                                   "single representative with Debye-Waller damping",
                                   choices=("average", "representative"))
     max_structures_per_label: int = _f(50, "int", "average at most this many structures per label "
-                                       "(farthest-point sample; 0 = all)", minimum=0)
+                                       "(farthest-point sample; 0 = all)", minimum=0, maximum=10**6)
     experimental: tuple[str, ...] = _f((), "path_list", "experimental SAXS file(s) (q I sigma); several "
                                        "detector files are stitched")
     q_units: str = _f("auto", "choice", "units of q in the experimental files",
@@ -386,7 +393,7 @@ class ReportConfig:
 
     figures: bool = _f(True, "bool", "write figures")
     formats: tuple[str, ...] = _f(("png", "svg"), "str_list", "figure formats")
-    dpi: int = _f(150, "int", "PNG resolution", minimum=30)
+    dpi: int = _f(150, "int", "PNG resolution", minimum=30, maximum=1200)
     pptx: bool = _f(True, "bool", "write a PowerPoint report")
     html: bool = _f(True, "bool", "write a self-contained HTML report")
     heatmap_mode: str = _f("fraction", "choice", "heatmap values", choices=("count", "fraction", "mean_count"))
@@ -397,7 +404,7 @@ class ReportConfig:
     color_quantiles: tuple[float, ...] = _f((0.05, 0.95), "float_list", "lower and upper colour-limit "
                                             "quantiles of the positive heatmap values", lengths=(2,))
     heatmap_max_labels: int = _f(40, "int", "heatmap rows: at most this many labels, the most populated "
-                                 "(0 = all labels)", minimum=0)
+                                 "(0 = all labels)", minimum=0, maximum=10000)
     energy_column: str = _f("potential", "choice", "energy subplot quantity (when an energy file is given)",
                             choices=("potential", "temperature", "kinetic", "none"))
 
