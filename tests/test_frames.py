@@ -217,7 +217,8 @@ def test_multi_frame_xyz_index_random_access_and_slicing(tmp_path):
     truth = multi_xyz(p, 23, n_atoms=5)
     src = read_frames(p, timestep_fs=2.0)
     assert len(src) == 23 and src.time_source == "sequential" and src.timestep_fs == 2.0
-    assert any("no per-frame times" in w for w in src.warnings)
+    assert not any("no per-frame times" in w for w in src.warnings)  # the user gave the timestep
+    assert any("no per-frame times" in w for w in read_frames(p).warnings)
     frames = list(src)
     for k, f in enumerate(frames):
         assert f.index == k and f.source_index == k and f.time_fs == 2.0 * k

@@ -12,7 +12,7 @@ from clusterdynamicsml._paths import check_run_name, inside, safe_name
 from clusterdynamicsml.pipeline import workflow
 from clusterdynamicsml.pipeline.config import ConfigError, RunConfig
 
-from _workflow_doubles import fake_steps
+from _workflow_doubles import PBI, fake_steps
 
 HOSTILE = ["/some/abs/ABS", "../../../x/PWNED", "..", ".", "a\x00b", "x" * 400, "Pb\u00e4\u65e5\u672c",
            "\u2215etc\u2215passwd", "C:\\Windows\\x", "~/x", "name\nline", "", " ", "..\\..\\x", "-rf"]
@@ -62,7 +62,7 @@ def saved_run(tmp_path, monkeypatch):
     run = tmp_path / "job" / "run.toml"
     run.parent.mkdir()
     run.write_text('[run]\nname = "t"\noutput_dir = "out"\nprogress = false\n[frames]\npath = "../frames.xyz"\n'
-                   "[report]\nfigures = false\n")
+                   "[report]\nfigures = false\n" + PBI)
     fake_steps(monkeypatch)
     return workflow.run(run)
 
@@ -202,7 +202,7 @@ def test_half_written_library_as_library_path_is_refused(tmp_path, monkeypatch):
     (tmp_path / "frames.xyz").write_text("2\n\nPb 0 0 0\nI 3 0 0\n")
     run = tmp_path / "run.toml"
     run.write_text('[run]\nname = "t"\noutput_dir = "out"\nprogress = false\n[frames]\npath = "frames.xyz"\n'
-                   '[library]\npath = "lib"\n')
+                   '[library]\npath = "lib"\n' + PBI)
     fake_steps(monkeypatch)
     with pytest.raises(ConfigError, match=r"run.toml: \[library\] path: .*lib is a half-written library "
                                           r"\(status 'in_progress', \d of 10 frames extracted.*extract FRAMES -o"):

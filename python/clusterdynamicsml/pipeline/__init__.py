@@ -20,7 +20,6 @@ from .workflow import (  # noqa: F401
     DATASET_VERSION,
     RunResult,
     STEPS,
-    StageUnavailable,
     StepRecord,
     compare_runs,
     environment_info,

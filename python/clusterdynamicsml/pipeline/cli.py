@@ -302,7 +302,10 @@ def _cmd_example(args) -> int:
 def _cmd_extract(args) -> int:
     from .. import set_num_threads
     from ..pipeline.config import ConfigError
-    from ..pipeline.workflow import StageUnavailable, _frames_kwargs, _rules, _stage
+    from ..io.frames import read_frames
+    from ..library.write import write_library
+    from ..pipeline.checks import check_frames
+    from ..pipeline.workflow import _frames_kwargs, _rules
 
     cfg = _config_from_flags(args, frames=args.frames)
     try:
@@ -313,13 +316,10 @@ def _cmd_extract(args) -> int:
     except ConfigError as exc:
         raise CLIError(str(exc).replace(f"{cfg.source}: ", "command line: ", 1)) from None
     cfg.check_paths()
-    try:
-        read_frames = _stage("io.frames", "read_frames")
-        write_library = _stage("library.write", "write_library")
-    except StageUnavailable as exc:
-        raise CLIError(f"extract: {exc}") from None
+    cfg.check_clusters()
     with set_num_threads(_threads(args) or None):
         frames = read_frames(str(cfg.resolve_path(cfg.frames.path)), **_frames_kwargs(cfg))
+        check_frames(cfg, frames, need_time=False)  # the library does not depend on the time axis
         frames = frames[::cfg.library.frame_stride]  # a FrameSource slice: still streamed
         rules = _rules(cfg)
         progress = not args.quiet and sys.stderr.isatty()
@@ -369,7 +369,8 @@ def _saxs_structures(args) -> int:
     import numpy as np
 
     from .. import set_num_threads
-    from ..pipeline.workflow import StageUnavailable, _stage
+    from ..io.frames import read_frames
+    from ..saxs.debye import debye_intensity
 
     paths = [Path(p) for p in args.inputs]
     for p in paths:
@@ -378,11 +379,6 @@ def _saxs_structures(args) -> int:
     if not (0 <= args.q_min < args.q_max <= 100) or not 2 <= args.q_points <= 100000:
         raise CLIError(f"--q-min/--q-max/--q-points: need 0 <= q_min < q_max <= 100 1/A and 2 <= q_points <= "
                        f"100000, got {args.q_min}, {args.q_max}, {args.q_points}")
-    try:
-        debye_intensity = _stage("saxs.debye", "debye_intensity")
-        read_frames = _stage("io.frames", "read_frames")
-    except StageUnavailable as exc:
-        raise CLIError(f"saxs: {exc}") from None
     q = np.linspace(args.q_min, args.q_max, args.q_points)
     columns = {"q": q}
     with set_num_threads(_threads(args) or None):

@@ -276,12 +276,14 @@ class FramesConfig:
 class ClustersConfig:
     """[clusters]: atom types and pair cutoffs (angstrom)."""
 
-    node: tuple[str, ...] = _f(("Pb",), "str_list", "node elements; \"El:RES\" limits to a PDB residue name")
-    linker: tuple[str, ...] = _f(("I",), "str_list", "linker elements (\"El\" or \"El:RES\")")
-    shell: tuple[str, ...] = _f(("O",), "str_list", "shell elements (\"El\" or \"El:RES\"); attached, never connecting")
+    node: tuple[str, ...] = _f((), "str_list", "REQUIRED (node or linker): node elements, e.g. [\"Pb\"]; "
+                               "\"El:RES\" limits to a PDB residue name")
+    linker: tuple[str, ...] = _f((), "str_list", "linker elements, e.g. [\"I\"] (\"El\" or \"El:RES\")")
+    shell: tuple[str, ...] = _f((), "str_list", "shell elements, e.g. [\"O\"] (\"El\" or \"El:RES\"); attached, "
+                                "never connecting ([] = none)")
     cutoffs: tuple[PairCutoff, ...] = _f(
-        (PairCutoff("Pb", "I", 0, 3.36), PairCutoff("Pb", "O", 0, 3.36)), "cutoffs",
-        "pair cutoffs in angstrom: \"A-B\" = distance (shell level 0) or \"A-B\" = {0 = d0, 1 = d1} per level")
+        (), "cutoffs", "REQUIRED: pair cutoffs in angstrom for the node, linker and shell pairs, e.g. "
+        "{\"Pb-I\" = 3.36, \"Pb-O\" = 3.36}: \"A-B\" = distance (shell level 0) or \"A-B\" = {0 = d0, 1 = d1} per level")
     default_cutoff: float | None = _f(None, "float", "cutoff for pairs not listed (unset: not bonded)",
                                       optional=True, minimum=0.0, exclusive_minimum=True, example=3.0)
     shell_levels: tuple[int, ...] = _f((), "int_list", "extra shell-growth levels (> 0) around node atoms", maximum=100)
@@ -475,8 +477,6 @@ def _check_section(obj, section: str, source: str) -> None:
             for spec in getattr(obj, key):
                 if not _ATOM_SPEC_RE.match(spec):
                     fail(key, f"{spec!r} is not an element symbol (\"Pb\") or element:residue (\"O:DMF\")")
-        if not obj.node and not obj.linker:
-            fail("node", "at least one node or linker element is needed")
         typed = {}
         for key in ("node", "linker", "shell"):
             for spec in getattr(obj, key):
@@ -698,6 +698,31 @@ class RunConfig:
             "pbc": c.pbc,
             "shell_molecules": c.shell_molecules,
         }
+
+    def check_clusters(self) -> None:
+        """ConfigError unless [clusters] names the chemistry: node (or linker) elements and a
+        cutoff for every node-linker and node-shell pair (there are no default elements)."""
+        c = self.clusters
+
+        def fail(key, msg):
+            raise ConfigError(self.source, "clusters", key, msg)
+
+        if not c.node and not c.linker:
+            fail("node", "required: the node elements of the clusters, e.g. node = [\"Pb\"] (command line: "
+                 "--node Pb --linker I --cutoff Pb-I=3.36)")
+        if c.default_cutoff is not None:
+            return
+        have = {frozenset((p.a, p.b)) for p in c.cutoffs if p.level == 0}
+        els = {key: [_atom_spec(s) if isinstance(_atom_spec(s), str) else _atom_spec(s)[0] for s in getattr(c, key)]
+               for key in ("node", "linker", "shell")}
+        pairs = [(a, b) for a in els["node"] for b in els["linker"] + els["shell"]]
+        if not c.linker:
+            pairs += [(a, b) for a in els["node"] for b in els["node"] if a <= b]
+        missing = [f"{a}-{b}" for a, b in dict.fromkeys(pairs) if frozenset((a, b)) not in have]
+        if missing and len(missing) == len(dict.fromkeys(pairs)):
+            example = missing[0]
+            fail("cutoffs", f"no cutoff for {', '.join(missing)}: give the bond distance in angstrom, e.g. "
+                 f"cutoffs = {{\"{example}\" = 3.0}} (command line: --cutoff {example}=3.0), or default_cutoff")
 
     def box_value(self):
         """The [frames] box as what ``Box.coerce`` takes (None when unset)."""

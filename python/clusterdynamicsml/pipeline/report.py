@@ -154,6 +154,15 @@ def make_figures(data: dict, cfg, folder, *, stem: str = "cdml", warn: Callable[
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out: dict[str, list[str]] = {}
+    formats = list(cfg.report.formats)
+    if (cfg.report.html or cfg.report.pptx) and not {"png", "svg"} & set(formats):
+        # the HTML report embeds SVG or PNG and the PowerPoint report PNG: a PDF-only run
+        # would leave both without figures, so PNG copies are drawn too (and said so)
+        formats.append("png")
+        cfg = cfg.replace("report", formats=formats)
+        if warn:
+            warn(f"figures: formats {list(cfg.report.formats)[:-1]} cannot be embedded in the HTML and PowerPoint "
+                 "reports; PNG copies are written too")
     for key in FIGURES:
         getter = _FIGURE_INPUT[key]
         source = getter(data) if callable(getter) else data.get(getter)

@@ -30,9 +30,21 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .._paths import safe_name as _safe_name
+from ..build.geomstats import geometry_statistics
+from ..build.grow import build_structure, write_built_structure
+from ..dynamics.analyze import analyze_dynamics
+from ..io.frames import read_frames
+from ..library.read import read_library
+from ..library.write import write_library
 from ..pipeline.config import ConfigError, RunConfig
+from ..predict.core import predict_clusters
+from ..saxs import average_component, mix_components, single_component
+from ..saxs.debye import SaxsComponent
+from ..saxs.expdata import SaxsData, load_saxs_data, stitch_saxs
+from .checks import check_frames, cluster_rules, preflight
+from ..saxs.fit import SaxsFitResult, fit_saxs
 
-__all__ = ["run", "RunResult", "StepRecord", "StageUnavailable", "load_run", "list_runs",
+__all__ = ["run", "RunResult", "StepRecord", "load_run", "list_runs",
            "DATASET_FORMAT", "DATASET_VERSION", "environment_info", "STEPS", "compare_runs"]
 
 DATASET_FORMAT = "clusterdynamicsml.run"
@@ -49,10 +61,6 @@ STEPS = (
     ("figures", "figures"),
     ("reports", "PowerPoint and HTML reports"),
 )
-
-
-class StageUnavailable(RuntimeError):
-    """A pipeline stage whose module is not part of this build (the step is skipped)."""
 
 
 @dataclasses.dataclass
@@ -92,22 +100,6 @@ class RunResult:
 # ---------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------
-def _stage(module: str, *names: str):
-    """Import names from a stage module or raise StageUnavailable naming the module."""
-    try:
-        mod = importlib.import_module(f"clusterdynamicsml.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("clusterdynamicsml"):
-            raise StageUnavailable(f"stage module clusterdynamicsml.{module} is not in this build") from None
-        raise
-    out = []
-    for name in names:
-        if not hasattr(mod, name):
-            raise StageUnavailable(f"clusterdynamicsml.{module} has no {name} yet")
-        out.append(getattr(mod, name))
-    return out[0] if len(out) == 1 else tuple(out)
-
-
 def _timestamp() -> str:
     return _dt.datetime.now().strftime("%Y%m%d_%H%M%S_%f")
 
@@ -227,12 +219,12 @@ def _frames_kwargs(cfg: RunConfig) -> dict:
 
 
 def _step_frames(ctx: _Context):
-    read_frames = _stage("io.frames", "read_frames")
     cfg = ctx.cfg
     frames = read_frames(str(cfg.resolve_path(cfg.frames.path)), **_frames_kwargs(cfg))
     ctx.data["frames"] = frames
     for w in getattr(frames, "warnings", None) or []:
         ctx.warn(f"frames: {w}")
+    check_frames(cfg, frames, warn=ctx.warn)
     skipped = getattr(frames, "skipped", None) or []
     for sk in skipped:
         ctx.warn(f"frames: skipped {sk}")
@@ -246,16 +238,10 @@ def _step_frames(ctx: _Context):
 
 def _rules(ctx_or_cfg):
     """ClusterRules from [clusters]; a bad rule is a ConfigError naming [clusters]."""
-    cfg = ctx_or_cfg.cfg if isinstance(ctx_or_cfg, _Context) else ctx_or_cfg
-    ClusterRules = _stage("clusters.extract", "ClusterRules")
-    try:
-        return ClusterRules.from_dict(cfg.cluster_rules_dict())
-    except ValueError as exc:
-        raise ConfigError(cfg.source, "clusters", None, str(exc)) from None
+    return cluster_rules(ctx_or_cfg.cfg if isinstance(ctx_or_cfg, _Context) else ctx_or_cfg)
 
 
 def _step_dynamics(ctx: _Context):
-    analyze_dynamics = _stage("dynamics.analyze", "analyze_dynamics")
     cfg = ctx.cfg
     rules = ctx.data.get("rules") or _rules(ctx)
     ctx.data["rules"] = rules
@@ -298,7 +284,6 @@ def _step_library(ctx: _Context):
     if cfg.library.path is not None:
         ctx.data["library_dir"] = cfg.resolve_path(cfg.library.path)
         return f"using {ctx.data['library_dir']}"
-    write_library = _stage("library.write", "write_library")
     out = ctx.path("library", "x").parent
     frames = ctx.data["frames"][::cfg.library.frame_stride]  # a FrameSource slice: still streamed
     info = write_library(frames, ctx.data.get("rules") or _rules(ctx), out, fmt=cfg.library.format,
@@ -314,8 +299,6 @@ def _step_predict(ctx: _Context):
     cfg = ctx.cfg
     if not cfg.predict.enabled:
         raise _Skip("[predict] enabled = false")
-    read_library = _stage("library.read", "read_library")
-    predict_clusters = _stage("predict.core", "predict_clusters")
     dyn = ctx.data["dynamics"]
     rules = ctx.data["rules"]
     library = read_library(str(ctx.data["library_dir"]), rules, frame_labels=list(getattr(dyn, "labels", []) or []))
@@ -372,8 +355,6 @@ def _step_structures(ctx: _Context):
     pred = ctx.data.get("prediction")
     if pred is None:
         raise _Skip("no prediction")
-    geometry_statistics = _stage("build.geomstats", "geometry_statistics")
-    build_structure, write_built_structure = _stage("build.grow", "build_structure", "write_built_structure")
     library = ctx.data["library"]
     structures, labels = [], []
     for label in library.labels:
@@ -498,8 +479,6 @@ def _step_saxs(ctx: _Context):
     pred = ctx.data.get("prediction")
     if pred is None:
         raise _Skip("no prediction (the mixture weights come from it)")
-    average_component, single_component, mix_components = _stage(
-        "saxs", "average_component", "single_component", "mix_components")
     library = ctx.data["library"]
     q = np.linspace(sc.q_min, sc.q_max, sc.q_points)
     sig_obs, sig_pred = _sigma_tables(pred)
@@ -571,11 +550,7 @@ def _step_saxs(ctx: _Context):
     ctx.output("saxs_components_csv", ctx.dir / f"{ctx.stem}_saxs_components.csv")
     text = f"{len(obs_idx)} observed and {len(components) - len(obs_idx)} predicted components"
     if sc.experimental:
-        try:
-            text += "; " + _fit_experimental(ctx, saxs, components, weights, obs_idx)
-        except StageUnavailable as exc:
-            ctx.warn(f"saxs: fit to the experimental data skipped: {exc}")
-            text += "; fit skipped"
+        text += "; " + _fit_experimental(ctx, saxs, components, weights, obs_idx)
     columns = {"q": q, "observed_raw_model_intensity": saxs.get("observed_intensity"),
                "raw_model_intensity": saxs["combined_intensity"],
                "observed_fitted_model_intensity": saxs.get("observed_fitted_on_grid"),
@@ -643,36 +618,28 @@ def _from_fields(cls, d: dict):
 
 
 def _saxs_from_payload(p: dict) -> dict:
-    """The SAXS results of a saved run as live objects where the stages are available."""
+    """The SAXS results of a saved run as live objects."""
     import numpy as np
 
     out = dict(p)
     for key in ("q", "observed_intensity", "combined_intensity"):
         if out.get(key) is not None:
             out[key] = np.asarray(out[key], dtype=np.float64)
-    try:
-        SaxsComponent = _stage("saxs.debye", "SaxsComponent")
-        comps = []
-        for c in p.get("components", []):
-            sigma = c.get("sigma")
-            comps.append(SaxsComponent(
-                label=c["label"], q=out["q"], intensity=np.asarray(c["intensity"], float),
-                std=np.asarray(c["std"], float), se=np.asarray(c["se"], float), source=c.get("source", "average"),
-                n_structures=c.get("n_structures", 1), n_library=c.get("n_library", 1), k=c.get("k"),
-                sampling_error=None if c.get("sampling_error") is None else np.asarray(c["sampling_error"], float),
-                sigma=None if not sigma else {tuple(k.split("-")): v for k, v in sigma.items()},
-                dw_pairs=c.get("dw_pairs", "all")))
-        out["components"] = comps
-    except StageUnavailable:
-        pass
-    try:
-        if p.get("experimental"):
-            out["experimental"] = _from_fields(_stage("saxs.expdata", "SaxsData"), p["experimental"])
-        if p.get("fit"):
-            SaxsFitResult = _stage("saxs.fit", "SaxsFitResult")
-            out["fit"] = {name: _from_fields(SaxsFitResult, f) for name, f in p["fit"].items()}
-    except StageUnavailable:
-        pass
+    comps = []
+    for c in p.get("components", []):
+        sigma = c.get("sigma")
+        comps.append(SaxsComponent(
+            label=c["label"], q=out["q"], intensity=np.asarray(c["intensity"], float),
+            std=np.asarray(c["std"], float), se=np.asarray(c["se"], float), source=c.get("source", "average"),
+            n_structures=c.get("n_structures", 1), n_library=c.get("n_library", 1), k=c.get("k"),
+            sampling_error=None if c.get("sampling_error") is None else np.asarray(c["sampling_error"], float),
+            sigma=None if not sigma else {tuple(k.split("-")): v for k, v in sigma.items()},
+            dw_pairs=c.get("dw_pairs", "all")))
+    out["components"] = comps
+    if p.get("experimental"):
+        out["experimental"] = _from_fields(SaxsData, p["experimental"])
+    if p.get("fit"):
+        out["fit"] = {name: _from_fields(SaxsFitResult, f) for name, f in p["fit"].items()}
     return out
 
 
@@ -694,8 +661,6 @@ def _fit_experimental(ctx: _Context, saxs: dict, components, weights, observed_i
 
     cfg = ctx.cfg
     sc = cfg.saxs
-    load_saxs_data, stitch_saxs = _stage("saxs.expdata", "load_saxs_data", "stitch_saxs")
-    fit_saxs = _stage("saxs.fit", "fit_saxs")
     unit = {"auto": None, "1/A": "A^-1", "1/nm": "nm^-1"}[sc.q_units]
     files = [str(cfg.resolve_path(p)) for p in sc.experimental]
     datasets = [load_saxs_data(f, q_unit=unit) for f in files]
@@ -785,9 +750,6 @@ _STEP_FUNCS = {
     "reports": _step_reports,
 }
 
-#: steps whose absence makes every later step pointless
-_REQUIRED = {"frames", "dynamics"}
-
 
 def _result_from_ctx(ctx: _Context, steps) -> RunResult:
     return RunResult(run_dir=ctx.dir, config=ctx.cfg, steps=steps, data=ctx.data, outputs=ctx.outputs,
@@ -797,83 +759,6 @@ def _result_from_ctx(ctx: _Context, steps) -> RunResult:
 # ---------------------------------------------------------------------------------------
 # the run
 # ---------------------------------------------------------------------------------------
-def _preflight(cfg: RunConfig, steps) -> None:
-    """Cheap checks of the inputs before any folder is made or anything long runs: the cluster
-    rules, the energy file and the experimental SAXS files. A problem is a ConfigError naming
-    the run-file key (and the stage's message, which names the file and line)."""
-    def wanted(step):
-        return steps is None or step in steps
-
-    if wanted("library") and cfg.library.path is not None and (cfg.predict.enabled or cfg.saxs.enabled):
-        _check_library(cfg)
-    if wanted("dynamics"):
-        try:
-            _rules(cfg)
-        except StageUnavailable:
-            pass
-        if cfg.frames.energy_file is not None:
-            try:
-                read_ener = _stage("io.energy", "read_cp2k_ener")
-                read_ener(str(cfg.resolve_path(cfg.frames.energy_file)))
-            except StageUnavailable:
-                pass
-            except (ValueError, OSError) as exc:
-                raise ConfigError(cfg.source, "frames", "energy_file", str(exc)) from None
-    if wanted("saxs") and cfg.saxs.enabled and cfg.predict.enabled and (cfg.saxs.experimental or cfg.saxs.solvent_file):
-        unit = {"auto": None, "1/A": "A^-1", "1/nm": "nm^-1"}[cfg.saxs.q_units]
-        try:
-            load = _stage("saxs.expdata", "load_saxs_data")
-        except StageUnavailable:
-            return
-        ranges = []
-        for key, paths in (("experimental", cfg.saxs.experimental), ("solvent_file", [cfg.saxs.solvent_file])):
-            for p in paths:
-                if p is None:
-                    continue
-                try:
-                    data = load(str(cfg.resolve_path(p)), q_unit=unit)
-                except (ValueError, OSError) as exc:
-                    raise ConfigError(cfg.source, "saxs", key, str(exc)) from None
-                if key == "experimental":
-                    ranges.append((float(data.q[0]), float(data.q[-1])))
-        if ranges:
-            sc = cfg.saxs
-            d_lo, d_hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
-            lo = max(sc.fit_q_min if sc.fit_q_min is not None else sc.q_min, sc.q_min, d_lo)
-            hi = min(sc.fit_q_max if sc.fit_q_max is not None else sc.q_max, sc.q_max, d_hi)
-            if not lo < hi:
-                raise ConfigError(cfg.source, "saxs", "fit_q_max" if sc.fit_q_max is not None else "q_max",
-                                  f"the fit range [{lo:g}, {hi:g}] 1/A is empty: the model covers "
-                                  f"{sc.q_min:g}..{sc.q_max:g} and the data {d_lo:.4g}..{d_hi:.4g} 1/A")
-
-
-def _check_library(cfg: RunConfig) -> None:
-    """[library] path must be a finished library: one whose extraction metadata says
-    ``in_progress`` (a killed ``extract``) is refused, naming how far it got and how to finish it."""
-    from ..library.write import METADATA_NAME
-
-    folder = cfg.resolve_path(cfg.library.path)
-    meta_path = folder / METADATA_NAME
-    if not folder.is_dir():
-        raise ConfigError(cfg.source, "library", "path", f"{folder}: not a folder (expected <LABEL>/*.xyz|pdb)")
-    if not meta_path.is_file():
-        return  # a library made by other tools: no record of how it was written
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(cfg.source, "library", "path", f"{meta_path}: unreadable ({exc})") from None
-    status = meta.get("status") if isinstance(meta, dict) else None
-    if status == "completed":
-        return
-    frames = meta.get("frames") if isinstance(meta, dict) and isinstance(meta.get("frames"), dict) else {}
-    done, total = frames.get("n_frames"), frames.get("n_frames_expected")
-    how_far = f"{done} of {total} frames" if total is not None else f"{done} frames"
-    raise ConfigError(cfg.source, "library", "path",
-                      f"{folder} is a half-written library (status {status!r}, {how_far} extracted; the extract "
-                      f"was interrupted): finish it with `clusterdynamicsml extract FRAMES -o {folder}` (it resumes "
-                      "where it stopped) or leave [library] path unset to write the library from the frames")
-
-
 def _new_run_dir(parent: Path, name: str) -> tuple[Path, Path]:
     parent.mkdir(parents=True, exist_ok=True)
     while True:
@@ -916,7 +801,7 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
         if unknown:
             raise ValueError(f"unknown step(s) {unknown}; known: {list(_STEP_FUNCS)}")
     resolved = cfg.resolved()
-    _preflight(resolved, steps)
+    preflight(resolved, steps)
     final_dir, work_dir = _new_run_dir(Path(resolved.run.output_dir), resolved.run.name)
     stem = _safe_name(resolved.run.name)
     ctx = _Context(resolved, work_dir, stem, resolved.run.progress)
@@ -945,11 +830,6 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
                         rec.status = "done"
                     except _Skip as why:
                         rec.status, rec.message = "skipped", str(why)
-                    except StageUnavailable as why:
-                        if rec.name in _REQUIRED:
-                            raise
-                        rec.status, rec.message = "skipped", str(why)
-                        ctx.warn(f"{rec.name}: {why}")
                 rec.seconds = time.perf_counter() - t0
                 if log is not None:
                     log(f"{rec.name:<13s} {rec.status:<8s} {rec.seconds:7.2f} s  {rec.message}")

@@ -1,0 +1,117 @@
+"""A new user's first hour (issue 14): mistakes that used to run "successfully" and give
+wrong science are errors naming the file and key, or warnings that reach the summary."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from clusterdynamicsml.io.frames import read_frames
+from clusterdynamicsml.pipeline.cli import main
+from clusterdynamicsml.pipeline.config import RunConfig
+
+
+def _err(capsys):
+    return [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+def _nacl(path, n=6, times=False):
+    lines = []
+    for k in range(n):
+        lines += ["4", f'Lattice="12 0 0 0 12 0 0 0 12"' + (f" time={10.0 * k}" if times else ""),
+                  "Na 0 0 0", f"Cl {2.5 + 0.1 * (k % 2)} 0 0", "Na 6 6 6", "Cl 6 6 9.5"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _cp2k_reftraj(path, n=5):
+    with open(path, "w") as fh:
+        for k in range(n):  # a CP2K REFTRAJ run writes time = 0 for every frame
+            fh.write(f"2\n i =     {k:5d}, time =         0.000, E =   -12.{k}\nPb 0 0 0\nI 3 0 0\n")
+    return path
+
+
+# ------------------------------------------------------------------ elements of the rules
+def test_node_and_linker_absent_from_the_frames_is_an_error_naming_the_elements_present(tmp_path, capsys):
+    f = _nacl(tmp_path / "NaCl.extxyz", times=True)
+    rc = main(["dynamics", str(f), "--node", "Pb", "--linker", "I", "--cutoff", "Pb-I=3", "-o", str(tmp_path / "o"),
+               "-q"])
+    err = _err(capsys)
+    assert rc == 1 and len(err) == 1, err
+    assert "[clusters] node: Pb is not in the first frame of" in err[0] and "elements present: Cl, Na" in err[0]
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())  # no run folder left
+
+
+def test_cli_has_no_chemistry_defaults(tmp_path, capsys):
+    f = _nacl(tmp_path / "NaCl.extxyz", times=True)
+    assert main(["dynamics", str(f), "--node", "Na", "--linker", "Cl", "-o", str(tmp_path / "o"), "-q"]) == 1
+    err = _err(capsys)
+    assert len(err) == 1 and "no cutoff for Na-Cl" in err[0] and "--cutoff Na-Cl=3.0" in err[0], err
+    assert "Pb" not in err[0]
+    assert main(["dynamics", str(f), "--node", "Na", "--linker", "Cl", "--cutoff", "Na-Cl=3", "-o",
+                 str(tmp_path / "o"), "-q"]) == 0, _err(capsys)
+    (run_dir,) = list((tmp_path / "o").iterdir())
+    saved = RunConfig.from_toml(run_dir / "run.toml")
+    assert saved.clusters.shell == () and saved.clusters.node == ("Na",)
+    assert main(["dynamics", str(f), "-o", str(tmp_path / "o"), "-q"]) == 1
+    assert "[clusters] node: required" in _err(capsys)[0]
+
+
+# ------------------------------------------------------------------ time axis
+def test_frames_without_times_need_a_timestep(tmp_path, capsys):
+    f = _nacl(tmp_path / "NaCl.xyz")
+    out = str(tmp_path / "o")
+    assert main(["dynamics", str(f), "--node", "Na", "--linker", "Cl", "--cutoff", "Na-Cl=3", "-o", out, "-q"]) == 1
+    err = _err(capsys)
+    assert len(err) == 1 and "[frames] timestep_fs" in err[0] and "--timestep-fs" in err[0] and "NaCl.xyz" in err[0]
+    # with the timestep given, the run works and no "no per-frame times" warning appears
+    assert main(["dynamics", str(f), "--node", "Na", "--linker", "Cl", "--cutoff", "Na-Cl=3", "-o", out, "-q",
+                 "--timestep-fs", "1000"]) == 0, _err(capsys)
+    (run_dir,) = list((tmp_path / "o").iterdir())
+    info = json.loads((run_dir / "run_info.json").read_text())
+    assert not any("no per-frame times" in w for w in info["warnings"]), info["warnings"]
+    rates = (run_dir / "NaCl_dynamics_lifetime.csv").read_text()
+    assert rates  # one frame per ps: 1000 fs apart
+    assert "per-frame" not in (run_dir / "summary.txt").read_text()
+
+
+def test_cp2k_all_zero_time_column(tmp_path, capsys):
+    p = _cp2k_reftraj(tmp_path / "ref-pos-1.xyz")
+    src = read_frames(p)  # the reader keeps them, with a warning naming the file
+    assert any("ref-pos-1.xyz are not strictly increasing" in w for w in src.warnings)
+    args = ["dynamics", str(p), "--node", "Pb", "--linker", "I", "--cutoff", "Pb-I=3.2", "--box", "20", "20", "20",
+            "-o", str(tmp_path / "o"), "-q"]
+    assert main(args) == 1
+    err = _err(capsys)
+    assert len(err) == 1 and "ref-pos-1.xyz: the frame times in the file are not strictly increasing" in err[0], err
+    assert "--timestep-fs" in err[0]
+    # a user timestep overrides the broken times, with a warning naming the file
+    src = read_frames(p, timestep_fs=0.5)
+    assert src.time_source == "sequential" and src.times_fs.tolist() == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert any("ref-pos-1.xyz" in w and "the given timestep 0.5 fs is used instead" in w for w in src.warnings)
+    assert main(args + ["--timestep-fs", "0.5"]) == 0, _err(capsys)
+    (run_dir,) = list((tmp_path / "o").iterdir())
+    assert any("the given timestep 0.5 fs is used instead" in w
+               for w in json.loads((run_dir / "run_info.json").read_text())["warnings"])
+
+
+# ------------------------------------------------------------------ figures
+def test_heatmap_colour_floor_does_not_hide_rare_labels():
+    from clusterdynamicsml.dynamics.analyze import dynamics_from_counts
+    from clusterdynamicsml.plot.dynamics import plot_heatmap
+
+    n = 40
+    counts = np.zeros((n, 3), dtype=np.int64)
+    counts[:, 0] = 40
+    counts[:, 1] = np.arange(n) % 5 + 20
+    counts[7, 2] = 1  # a rare label: fraction ~0.016 in one bin, far below the 5 % colour floor
+    r = dynamics_from_counts(np.arange(n) * 10.0, counts, ["PbI2", "Pb2I4", "Pb4I7"], timestep_fs=10.0,
+                             frames_per_bin=4)
+    image = plot_heatmap(r, mode="fraction").axes[0].get_images()[0]
+    rgba = image.to_rgba(image.get_array())
+    rare_row = rgba[2]
+    lit = [tuple(c) for c, v in zip(rare_row, r.matrix("fraction")[2]) if v > 0]
+    dark = [tuple(c) for c, v in zip(rare_row, r.matrix("fraction")[2]) if v == 0]
+    assert lit and dark and set(lit).isdisjoint(dark)  # present-but-rare is never drawn as absent
+    assert r.matrix("fraction")[2].max() < image.get_clim()[0]
