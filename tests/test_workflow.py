@@ -13,7 +13,7 @@ import pytest
 
 from clusterdynamicsml.pipeline import workflow
 from clusterdynamicsml.pipeline.config import ConfigError, RunConfig
-from clusterdynamicsml.pipeline.workflow import RunResult
+from clusterdynamicsml.pipeline.runs import RunResult
 
 from _workflow_doubles import PBI, fake_steps
 
@@ -187,8 +187,7 @@ def test_lifetime_table_shows_censoring_aware_estimates():
 
     row = {"label": "PbI2", "cluster_size": 3, "mean_lifetime_fs": 15.0, "std_lifetime_fs": 5.0,
            "mle_lifetime_fs": 22.0, "km_mean_lifetime_fs": 19.0}
-    res = RunResult(run_dir=Path("."), config=RunConfig(), steps=[], data={"dynamics": {"lifetime_by_label": [row]}},
-                    outputs={}, warnings=[], info={})
+    res = RunResult(run_dir=Path("."), config=RunConfig(), dynamics={"lifetime_by_label": [row]})
     title, rows, cols = _tables(res)[0]
     assert "mle_lifetime_fs" in cols and "km_mean_lifetime_fs" in cols and "Kaplan-Meier" in title
 

@@ -32,7 +32,6 @@ thread count.
 """
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +40,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .. import _core
+from ..chem import normalize_element, pair_key, parse_pair
+from ..rules import as_rules
 from .._threads import resolve_threads
 from .._validate import as_positions
 
@@ -52,23 +53,9 @@ DEFAULT_NODE_NODE_ANGLE = 180.0
 DEFAULT_NODE_ANGLE = 120.0
 
 
-@functools.lru_cache(maxsize=1024)
-def _normalize_cached(symbol: str) -> str:
-    s = symbol.strip()
-    if not s or not s.isalpha() or len(s) > 3:
-        raise ValueError(f"element symbols must be 1-3 letters, got {symbol!r}")
-    return s[0].upper() + s[1:].lower()
-
-
-def normalize_element(symbol) -> str:
-    """'PB' / 'pb' / ' Pb ' -> 'Pb'. Raises ValueError for an empty or non-alphabetic symbol."""
-    return _normalize_cached(str(symbol))
-
-
 def element_pair_key(a: str, b: str) -> str:
-    """Unordered element pair key, alphabetical: ('Pb', 'I') -> 'I-Pb'."""
-    a, b = sorted((a, b))
-    return f"{a}-{b}"
+    """Unordered element pair key, alphabetical: ('Pb', 'I') -> 'I-Pb' (:func:`chem.pair_key`)."""
+    return pair_key(a, b)
 
 
 def type_pair_key(a: str, b: str) -> str:
@@ -89,33 +76,24 @@ def _parse_cutoffs(pair_cutoffs) -> dict[str, float]:
     if not isinstance(pair_cutoffs, Mapping):
         raise ValueError(f"pair_cutoffs must be a mapping {{('Pb', 'I'): 3.36, ...}}, got {type(pair_cutoffs).__name__}")
     for key, value in pair_cutoffs.items():
-        if isinstance(key, str):
-            parts = key.replace(":", "-").split("-")
-        else:
-            parts = list(key)
-        if len(parts) != 2:
-            raise ValueError(f"pair_cutoffs keys must be element pairs like ('Pb', 'I') or 'Pb-I', got {key!r}")
+        try:
+            pair = parse_pair(key)
+        except ValueError as exc:
+            raise ValueError(f"pair_cutoffs keys must be element pairs like ('Pb', 'I') or 'Pb-I': {exc}") from None
         try:
             v = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"pair cutoff for {key!r} must be a number in angstrom, got {value!r}") from None
         if not np.isfinite(v) or v <= 0:
             raise ValueError(f"pair cutoff for {key!r} must be finite and > 0 angstrom, got {value!r}")
-        out[element_pair_key(normalize_element(parts[0]), normalize_element(parts[1]))] = v
+        out[str(pair)] = v
     return out
 
 
 def atom_types_from(node_elements, linker_elements=(), shell_elements=(), rules=None) -> dict[str, str]:
     """Element -> atom type ('node' / 'linker' / 'shell') map; ValueError on overlaps or no node."""
     if rules is not None:
-        if callable(getattr(rules, "role_elements", None)):  # clusters.ClusterRules
-            node_elements = rules.role_elements("node")
-            linker_elements = rules.role_elements("linker")
-            shell_elements = rules.role_elements("shell")
-        else:
-            node_elements = getattr(rules, "node_elements", node_elements)
-            linker_elements = getattr(rules, "linker_elements", linker_elements)
-            shell_elements = getattr(rules, "shell_elements", shell_elements)
+        return as_rules(rules).atom_type_by_element
     if node_elements is None:
         raise ValueError("node_elements is required (e.g. ['Pb'])")
     if isinstance(node_elements, str):
@@ -137,21 +115,16 @@ def atom_types_from(node_elements, linker_elements=(), shell_elements=(), rules=
 
 
 def _rules_cutoffs(rules) -> dict:
-    if callable(getattr(rules, "role_elements", None)) and callable(getattr(rules, "cutoff", None)):
-        # clusters.ClusterRules: level-0 cutoff of every pair of role elements (incl. default_cutoff)
-        els = sorted({e for role in ATOM_TYPES for e in rules.role_elements(role)})
-        out = {}
-        for a_i, a in enumerate(els):
-            for b in els[a_i:]:
-                c = rules.cutoff(a, b, 0)
-                if c:
-                    out[(a, b)] = float(c)
-        return out
-    for name in ("pair_cutoffs", "cutoffs"):
-        value = getattr(rules, name, None)
-        if isinstance(value, Mapping):
-            return dict(value)
-    return {}
+    # level-0 cutoff of every pair of role elements (incl. default_cutoff)
+    rules = as_rules(rules)
+    els = sorted({e for role in ATOM_TYPES for e in rules.role_elements(role)})
+    out = {}
+    for a_i, a in enumerate(els):
+        for b in els[a_i:]:
+            c = rules.cutoff(a, b, 0)
+            if c:
+                out[(a, b)] = float(c)
+    return out
 
 
 @dataclass(frozen=True)
@@ -451,10 +424,9 @@ def geometry_statistics(
     pair_cutoffs : ``{('Pb', 'I'): 3.36, ...}`` or ``{'Pb-I': 3.36}`` bond cutoffs in angstrom
         (unordered pairs). Node/non-node association uses 1.15 x cutoff (ref §4.7).
     labels : optional label per structure (overrides labels carried by the structures).
-    rules : optional :class:`~clusterdynamicsml.clusters.extract.ClusterRules` (roles and level-0 cutoffs,
-        including its ``default_cutoff``), or any object with ``node_elements``,
-        ``linker_elements``, ``shell_elements`` and a ``pair_cutoffs`` (or ``cutoffs``) mapping.
-        Explicit ``pair_cutoffs`` override the rules' values.
+    rules : optional :class:`~clusterdynamicsml.rules.ClusterRules` (roles and level-0 cutoffs,
+        including its ``default_cutoff``), or a mapping for ``ClusterRules.from_dict``; then the
+        element lists are not used. Explicit ``pair_cutoffs`` override the rules' values.
     num_threads : threads of the C++ kernels (None: package default). Results do not depend on it.
 
     Returns

@@ -774,11 +774,9 @@ def build_structure(
 def format_counts_label(counts: Mapping[str, int], stats: GeometryStatistics) -> str:
     """Label of a composition: node elements, then linkers, then shells, each alphabetical,
     count 1 omitted (the convention of ``clusters.format_label``)."""
-    parts = []
-    for kind in ATOM_TYPES:
-        for e in sorted(k for k in counts if stats.atom_type_by_element.get(k) == kind and counts[k] > 0):
-            parts.append(e if counts[e] == 1 else f"{e}{counts[e]}")
-    return "".join(parts)
+    from ..chem import format_label
+
+    return format_label(counts, stats.atom_type_by_element)
 
 
 # ---- writers -------------------------------------------------------------------------------

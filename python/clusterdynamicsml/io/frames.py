@@ -26,7 +26,7 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 
 from ..geometry.box import MAX_BOX_LENGTHS, Box, far_out_atom
-from ..chem import element_from_atom_name, normalize_element
+from ..chem import element_from_atom_name, element_from_token, normalize_element
 
 
 class FileFormatError(ValueError):
@@ -283,7 +283,7 @@ class _ElementCache:
         for row, tok in enumerate(tokens):
             if tok not in cache:
                 try:
-                    cache[tok] = normalize_element(tok, self.element_map)
+                    cache[tok] = element_from_token(tok, self.element_map)
                 except ValueError as exc:
                     line = line_of(row) if line_of else first_line + row
                     raise FileFormatError(path, line, str(exc)) from None
@@ -865,7 +865,7 @@ class _UniverseBackend:
                 continue
             uniq, inv = np.unique(raw, return_inverse=True)
             try:
-                mapped = [normalize_element(u, self.element_map) for u in uniq]
+                mapped = [element_from_token(u, self.element_map) for u in uniq]
             except ValueError as exc:
                 errors.append(f"{attr}: {exc}")
                 continue
@@ -1586,7 +1586,7 @@ def _check_structure(symbols, positions) -> tuple[list[str], np.ndarray]:
     out = []
     for s in syms:
         try:
-            out.append(normalize_element(s))
+            out.append(element_from_token(s))
         except ValueError as exc:
             raise ValueError(f"cannot write {s!r}: {exc}") from None
     return out, pos

@@ -15,16 +15,18 @@ from .config import (  # noqa: F401
     _SECTIONS,
     flatten,
 )
-from .workflow import (  # noqa: F401
+from .runs import (  # noqa: F401
     DATASET_FORMAT,
     DATASET_VERSION,
     RunResult,
-    STEPS,
     StepRecord,
     compare_runs,
     environment_info,
     list_runs,
     load_run,
+)
+from .workflow import (  # noqa: F401
+    STEPS,
     run,
     write_json,
 )

@@ -189,8 +189,13 @@ def _check_path_table(value, fail) -> tuple[tuple[str, str], ...]:
 
 
 def _split_pair(key: str, fail):
-    parts = re.split(r"[-:/ ]+", key.strip())
-    if len(parts) != 2 or not all(_ELEMENT_RE.match(p) for p in parts):
+    from ..chem import split_pair
+
+    try:
+        parts = split_pair(key)
+    except ValueError:
+        parts = ("", "")
+    if not all(_ELEMENT_RE.match(p) for p in parts):
         fail(f"pair {key!r}: expected two element symbols such as \"Pb-I\"")
     return parts[0], parts[1]
 

@@ -545,7 +545,7 @@ def report(dataset, output_dir=None, *, formats: tuple[str, ...] | None = None) 
     import datetime as _dt
 
     from .._paths import safe_name
-    from ..pipeline.workflow import load_run
+    from .runs import load_run
 
     result = load_run(dataset)
     if formats is not None:
@@ -560,7 +560,7 @@ def report(dataset, output_dir=None, *, formats: tuple[str, ...] | None = None) 
         stem = safe_name(result.config.run.name)
         warnings: list[str] = []
         figs = make_figures(result.data, result.config, work / "figures", stem=stem, warn=warnings.append)
-        result.data["figures"] = figs  # embedded from the work folder before the rename
+        result.figures = figs  # embedded from the work folder before the rename
         result.warnings = list(result.warnings) + [w for w in warnings if w not in result.warnings]
         write_html_report(result, work / f"{stem}_report.html")
         write_pptx_report(result, work / f"{stem}_report.pptx")
