@@ -3,6 +3,7 @@ wrong science are errors naming the file and key, or warnings that reach the sum
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,3 +116,57 @@ def test_heatmap_colour_floor_does_not_hide_rare_labels():
     dark = [tuple(c) for c, v in zip(rare_row, r.matrix("fraction")[2]) if v == 0]
     assert lit and dark and set(lit).isdisjoint(dark)  # present-but-rare is never drawn as absent
     assert r.matrix("fraction")[2].max() < image.get_clim()[0]
+
+
+def test_pdf_only_reports_keep_their_figures(tmp_path):
+    from clusterdynamicsml.dynamics.analyze import dynamics_from_counts
+    from clusterdynamicsml.pipeline.report import make_figures, write_html_report, write_pptx_report
+    from clusterdynamicsml.pipeline.runs import RunResult
+
+    counts = np.tile([[3, 1]], (8, 1)).astype(np.int64)
+    dyn = dynamics_from_counts(np.arange(8) * 10.0, counts, ["PbI2", "Pb2I4"], timestep_fs=10.0, frames_per_bin=2)
+    cfg = RunConfig.from_dict({"report": {"formats": ["pdf"]}})
+    warnings = []
+    figs = make_figures({"dynamics": dyn}, cfg, tmp_path / "figures", stem="t", warn=warnings.append)
+    assert {Path(p).suffix for p in figs["heatmap"]} == {".pdf", ".png"}
+    assert any("PNG copies" in w for w in warnings)
+    res = RunResult(run_dir=tmp_path, config=cfg, steps=[], outputs={}, warnings=warnings, info={})
+    res.figures = figs
+    assert "data:image/png;base64," in write_html_report(res, tmp_path / "r.html").read_text()
+    from pptx import Presentation
+
+    prs = Presentation(str(write_pptx_report(res, tmp_path / "r.pptx")))
+    assert sum(1 for sl in prs.slides for sh in sl.shapes if sh.shape_type == 13) >= 2
+
+
+def test_saxs_figures_say_what_they_show(tmp_path):
+    from clusterdynamicsml.pipeline.report import make_figures
+
+    q = np.linspace(0.02, 1.0, 30)
+    comps = [(f"L{k}", q, np.exp(-q * (k + 1))) for k in range(21)]
+    rows = [{"source": "observed" if k < 15 else "predicted", "weight": 1.0 + k} for k in range(21)]
+    saxs = {"q": q, "components": comps, "component_rows": rows, "observed_intensity": np.exp(-q),
+            "combined_intensity": np.exp(-q) * 1.001}
+    cfg = RunConfig.from_dict({"report": {"formats": ["svg"]}})
+    figs = make_figures({"saxs": saxs}, cfg, tmp_path, stem="t")
+    def svg(key):
+        return next(Path(p) for p in figs[key] if p.endswith(".svg")).read_text()
+
+    comp_svg = svg("saxs_components")
+    assert "the 14 heaviest of 21 shown" in comp_svg
+    mix_svg = svg("saxs_mixtures")
+    assert "observed only vs observed + predicted" in mix_svg and "differ by at most 0.1 %" in mix_svg
+
+
+def test_debye_waller_figure_marks_clipped_sigma(tmp_path):
+    from clusterdynamicsml.plot.predict import plot_debye_waller_table
+
+    rows = [{"source": "observed", "label": "PbI2", "element_a": "I", "element_b": "Pb", "sigma": 0.08,
+             "method": "ensemble", "clipped": False},
+            {"source": "predicted", "label": "Pb4I8", "node_count": 4, "candidate_rank": 1, "element_a": "I",
+             "element_b": "Pb", "sigma": 0.05, "clipped": True},
+            {"source": "predicted", "label": "Pb4I9", "node_count": 4, "candidate_rank": 2, "element_a": "I",
+             "element_b": "Pb", "sigma": 0.06, "clipped": False}]
+    paths = plot_debye_waller_table(rows, tmp_path / "dw")
+    svg = next(Path(p) for p in paths if str(p).endswith(".svg")).read_text()
+    assert "clipped to the observed range (1 of 3)" in svg

@@ -87,6 +87,30 @@ _FIGURE_INPUT = {"heatmap": "dynamics", "lifetimes": "dynamics", "histograms": "
                  "saxs_fit_observed": _saxs_part("observed"), "saxs_fit_combined": _saxs_part("combined")}
 
 
+def _figure_title(key: str, data: dict, source) -> str | None:
+    import numpy as np
+
+    if key.startswith("saxs_fit"):
+        return FIGURES[key][2]
+    saxs = data.get("saxs") if isinstance(data.get("saxs"), dict) else {}
+    if key == "saxs_components":
+        total = len(saxs.get("components") or [])
+        if len(source) < total:
+            return (f"SAXS components: the {len(source)} heaviest of {total} shown (all {total} in "
+                    "saxs_components/)")
+        return f"SAXS components (all {total})"
+    if key == "saxs_mixtures":
+        title = "SAXS mixtures: observed only vs observed + predicted"
+        if len(source) == 2:
+            a, b = (np.asarray(c[2], dtype=float) for c in source)
+            ok = np.isfinite(a) & np.isfinite(b) & (np.abs(a) > 0)
+            if ok.any():
+                diff = float(np.max(np.abs(b[ok] - a[ok]) / np.abs(a[ok])))
+                title += f" (the two differ by at most {100 * diff:.2g} %)"
+        return title
+    return None
+
+
 def _plot_function(key: str):
     import importlib
 
@@ -174,8 +198,9 @@ def make_figures(data: dict, cfg, folder, *, stem: str = "cdml", warn: Callable[
                 warn(f"figure {key}: no plot function in this build ({FIGURES[key][0]})")
             continue
         out_stem = folder / f"{stem}_{key}"
-        # the two fit figures look alike: their titles say which mixture was fitted
-        kwargs = _figure_kwargs(func, cfg, source, FIGURES[key][2] if key.startswith("saxs_fit") else None)
+        # the two fit figures look alike: their titles say which mixture was fitted; the SAXS
+        # traces say how many components they show and how far the two mixtures differ
+        kwargs = _figure_kwargs(func, cfg, source, _figure_title(key, data, source))
         try:
             if _writes_files(func):
                 paths = func(source, out_stem, **kwargs)
