@@ -384,7 +384,10 @@ def _saxs_structures(args) -> int:
     with set_num_threads(_threads(args) or None):
         for p in paths:
             frame = next(iter(read_frames(str(p))))
-            columns[p.stem] = np.asarray(debye_intensity(frame.positions, frame.symbols, q), dtype=float)
+            try:
+                columns[p.stem] = np.asarray(debye_intensity(frame.positions, frame.symbols, q), dtype=float)
+            except ValueError as exc:
+                raise CLIError(f"{p}: {exc}") from None
     out_dir = Path(args.output) if args.output else Path.cwd()
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / "debye_profiles.csv"

@@ -199,8 +199,21 @@ def write_dataset(result: RunResult, folder: Path | None = None) -> Path:
 
 
 def load_run(path: str | os.PathLike) -> RunResult:
-    """Reload a run from its dataset JSON or its run folder (nothing is recomputed)."""
+    """Reload a run from its dataset JSON or its run folder (nothing is recomputed). A dataset
+    that is not what this build writes (edited by hand, damaged) is a ValueError naming the
+    file and the part that could not be read."""
     p, payload = _read_payload(path)
+    try:
+        return _load_payload(p, payload)
+    except (TypeError, KeyError, AttributeError, IndexError, OverflowError, ValueError) as exc:
+        if isinstance(exc, ValueError) and (p.name in str(exc) or str(p) in str(exc)):
+            raise  # already names the file (a ConfigError of the saved settings, a stage's load)
+        what = f"key {exc.args[0]!r} missing" if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise ValueError(f"{p}: malformed dataset ({exc.__class__.__name__}: {what}); it was edited or damaged "
+                         "after the run wrote it") from None
+
+
+def _load_payload(p: Path, payload: dict) -> RunResult:
     if payload.get("version") != DATASET_VERSION:
         raise ValueError(f"{p}: dataset version {payload.get('version')!r} is not supported "
                          f"(this build reads version {DATASET_VERSION})")
