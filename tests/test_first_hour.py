@@ -170,3 +170,11 @@ def test_debye_waller_figure_marks_clipped_sigma(tmp_path):
     paths = plot_debye_waller_table(rows, tmp_path / "dw")
     svg = next(Path(p) for p in paths if str(p).endswith(".svg")).read_text()
     assert "clipped to the observed range (1 of 3)" in svg
+
+
+@pytest.mark.parametrize("token", ["N\u00e4", "N_a"])
+def test_odd_atom_names_are_not_read_as_nitrogen(tmp_path, token):
+    p = tmp_path / "odd.xyz"
+    p.write_text(f"2\n\nNa 0 0 0\n{token} 3 0 0\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"odd.xyz, line 4"):
+        list(read_frames(p, timestep_fs=1.0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -267,3 +268,105 @@ def test_cli_refuses_huge_numbers_naming_the_flag(tmp_path, capsys):
         assert main(argv) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and flag in err[0] and "Error:" not in err[0], err
+
+
+# --------------------------------------------------------------------------------------
+# signals, leftovers, concurrent runs, scheduler addresses, warnings
+# --------------------------------------------------------------------------------------
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "ex"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "clusterdynamicsml", "example", "-o", str(out), "-q", "-j", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("*.partial")):
+        time.sleep(0.05)
+    assert list(out.glob("*.partial")), "the run never started"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "clusterdynamicsml: terminated"
+    assert not list(out.iterdir())  # no half-written run left
+
+
+def test_runs_list_shows_leftovers_and_runs_clean_removes_only_them(tmp_path, monkeypatch, capsys):
+    from clusterdynamicsml.pipeline.cli import main
+    from clusterdynamicsml.pipeline.runs import OWNER_NAME
+
+    (tmp_path / "frames.xyz").write_text("2\n\nPb 0 0 0\nI 3 0 0\n")
+    run = tmp_path / "run.toml"
+    run.write_text('[run]\nname = "t"\noutput_dir = "out"\nprogress = false\n[frames]\npath = "frames.xyz"\n'
+                   "[report]\nfigures = false\npptx = false\nhtml = false\n" + PBI)
+    fake_steps(monkeypatch)
+    done = workflow.run(run)
+    assert not (done.run_dir / OWNER_NAME).exists()
+    assert ".partial" not in (done.run_dir / "run_info.json").read_text()
+    out = tmp_path / "out"
+    killed = out / "20260101_000000_000000_t.partial"  # a run killed with SIGKILL, by an older version
+    killed.mkdir()
+    (killed / "run.toml").write_text("")
+    dead = out / "20260101_000000_000001_t.partial"  # its process is gone
+    dead.mkdir()
+    (dead / OWNER_NAME).write_text(json.dumps({"pid": 2**22 + 12345, "host": __import__("socket").gethostname()}))
+    alive = out / "20260101_000000_000002_t.partial"  # this process: still running
+    alive.mkdir()
+    (alive / OWNER_NAME).write_text(json.dumps({"pid": __import__("os").getpid(),
+                                                "host": __import__("socket").gethostname()}))
+    assert main(["runs", "list", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"partial: {killed.name} (left by a killed run" in text and f"partial: {dead.name} (left by" in text
+    assert f"partial: {alive.name} (still running)" in text and f"runs clean {out}" in text
+    assert main(["runs", "clean", str(out)]) == 0
+    assert "removed 2 leftover" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == sorted([done.run_dir.name, alive.name])
+
+
+def test_two_runs_into_one_folder_at_once_both_finish(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    (tmp_path / "frames.xyz").write_text("2\n\nPb 0 0 0\nI 3 0 0\n")
+    run = tmp_path / "run.toml"
+    run.write_text('[run]\nname = "t"\noutput_dir = "out"\nprogress = false\n[frames]\npath = "frames.xyz"\n'
+                   "[report]\nfigures = false\npptx = false\nhtml = false\n" + PBI)
+    fake_steps(monkeypatch)
+    with ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(lambda _: workflow.run(run), range(4)))
+    dirs = {r.run_dir for r in results}
+    assert len(dirs) == 4 and all(d.is_dir() and (d / "run_info.json").is_file() for d in dirs)
+    assert not list((tmp_path / "out").glob("*.partial"))
+
+
+@pytest.mark.parametrize("address,why", [("tcp://127.0.0.1:99999", "port 99999"), ("http://h:80", "protocol 'http'"),
+                                         ("tcp://h", "no port"), ("h:8786", "PROTOCOL://HOST:PORT"),
+                                         ("tcp://a b:1", "PROTOCOL://HOST:PORT")])
+def test_scheduler_addresses_are_checked_before_connecting(tmp_path, capsys, address, why):
+    from clusterdynamicsml.pipeline.cli import main
+
+    with pytest.raises(ConfigError, match=rf"\[dynamics\] scheduler: .*{re.escape(why)}"):
+        RunConfig.from_dict({"dynamics": {"scheduler": address}}, source="run.toml")
+    run = tmp_path / "run.toml"
+    run.write_text("[run]\nname = 'x'\n")
+    assert main(["batch-run", str(run), "--scheduler", address]) == 1
+    assert main(["run", str(run), "--scheduler", address]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert all("--scheduler" in line and why in line for line in err[-2:]), err
+    assert RunConfig.from_dict({"dynamics": {"scheduler": "tcp://10.0.0.2:8786"}}).dynamics.scheduler
+
+
+def test_runtime_warnings_do_not_leak_to_stderr(monkeypatch, capsys, tmp_path):
+    from clusterdynamicsml.pipeline import cli
+
+    def noisy(args):
+        np.log(np.zeros(3))  # RuntimeWarning: divide by zero
+        return 0
+
+    monkeypatch.setitem(cli._COMMANDS, "runs", noisy)
+    assert cli.main(["runs", "list", str(tmp_path)]) == 0
+    assert capsys.readouterr().err == ""

@@ -22,9 +22,14 @@ Exit codes: 0 success, 1 error (bad input, failed run), 2 bad command line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
+import threading
 import time
+import warnings
 from pathlib import Path
 
 PROG = "clusterdynamicsml"
@@ -145,10 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("runs", help="list earlier runs, or compare two runs side by side")
-    rs = p.add_subparsers(dest="runs_command", parser_class=_Parser, metavar="list|compare")
+    rs = p.add_subparsers(dest="runs_command", parser_class=_Parser, metavar="list|clean|compare")
     q = rs.add_parser("list", help="list the runs in a folder")
     q.add_argument("folder", help="folder holding run folders (a run file's output_dir)")
     q.add_argument("--json", action="store_true", help="machine-readable output")
+    q = rs.add_parser("clean", help="remove the *.partial folders that killed runs left in a folder")
+    q.add_argument("folder", help="folder holding run folders")
     q = rs.add_parser("compare", help="settings and predictions of two runs side by side")
     q.add_argument("run_a", help="run folder or dataset JSON")
     q.add_argument("run_b", help="run folder or dataset JSON")
@@ -279,6 +286,11 @@ def _cmd_run(args) -> int:
         raise _UsageError(f"{PROG} run: give a RUNFILE or --write-template FILE (see {PROG} run --help)")
     cfg = RunConfig.from_toml(args.runfile)
     if args.scheduler:
+        from ..pipeline.config import scheduler_problem
+
+        why = scheduler_problem(args.scheduler)
+        if why is not None:
+            raise CLIError(f"--scheduler: {why}")
         cfg = cfg.replace("dynamics", scheduler=args.scheduler)
     _run_job(cfg, args)
     return 0
@@ -426,6 +438,12 @@ def _batch_one(runfile: str, output: str | None, threads: int | None) -> dict:
 def _cmd_batch(args) -> int:
     from ..pipeline.config import RunConfig
 
+    if args.scheduler:
+        from ..pipeline.config import scheduler_problem
+
+        why = scheduler_problem(args.scheduler)
+        if why is not None:
+            raise CLIError(f"--scheduler: {why}")
     for rf in args.runfiles:
         RunConfig.from_toml(rf).check_paths()  # fail fast on a bad run file
     if not 1 <= args.workers <= 1024:
@@ -475,13 +493,27 @@ def _report_batch(r: dict) -> None:
 
 
 def _cmd_runs(args) -> int:
+    from ..pipeline.runs import clean_leftovers, leftover_runs
     from ..pipeline.workflow import compare_runs, list_runs
 
+    if args.runs_command == "clean":
+        removed = clean_leftovers(args.folder)
+        running = [r["name"] for r in leftover_runs(args.folder)]
+        print(f"removed {len(removed)} leftover folder(s) of killed runs"
+              + "".join(f"\n  {Path(d).name}" for d in removed)
+              + (f"\nstill running (left alone): {', '.join(running)}" if running else ""))
+        return 0
     if args.runs_command == "list":
         runs = list_runs(args.folder)
+        left = leftover_runs(args.folder)
         if args.json:
-            print(json.dumps(runs, indent=1))
+            print(json.dumps({"runs": runs, "partial": left}, indent=1))
             return 0
+        for r in left:
+            state = "still running" if r["running"] else "left by a killed run, not a result"
+            print(f"partial: {r['name']} ({state})")
+        if any(not r["running"] for r in left):
+            print(f"  remove them with: {PROG} runs clean {args.folder}")
         if not runs:
             print(f"no finished runs in {args.folder}")
             return 0
@@ -499,7 +531,7 @@ def _cmd_runs(args) -> int:
             return 0
         print(cmp["text"])
         return 0
-    raise _UsageError(f"{PROG} runs: give 'list DIR' or 'compare RUN_A RUN_B'")
+    raise _UsageError(f"{PROG} runs: give 'list DIR', 'clean DIR' or 'compare RUN_A RUN_B'")
 
 
 _COMMANDS = {
@@ -531,18 +563,50 @@ def main(argv: list[str] | None = None) -> int:
         debug = debug or getattr(args, "debug", False)
         if args.global_quiet:
             args.quiet = True
-        return _COMMANDS[args.command](args)
+        with _terminate_as_interrupt(), warnings.catch_warnings():
+            if not debug:  # numerical RuntimeWarnings are not errors: no stray stderr lines
+                warnings.simplefilter("ignore", RuntimeWarning)
+            return _COMMANDS[args.command](args)
     except _UsageError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except _Terminated:
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `runs list | head`: the reader left; nothing more to say
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - flushing at exit must not fail again
+        except OSError:
+            pass
+        return 0
     except Exception as exc:  # noqa: BLE001 - one line unless --debug
         if debug:
             raise
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so a run cleans up its ``*.partial`` folder the same way."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated()
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -309,7 +309,9 @@ class DynamicsConfig:
                                optional=True, example=1000.0)
     workers: int = _f(1, "int", "local worker processes for the frames (0 = one per core)", minimum=0, maximum=1024)
     chunk_size: int = _f(32, "int", "frames per parallel task (the result does not depend on it)", minimum=1, maximum=10**7)
-    scheduler: str | None = _f(None, "str", "Dask scheduler address to spread frame chunks over a cluster",
+    scheduler: str | None = _f(None, "str", "Dask scheduler address to spread frame chunks over a cluster "
+                               "(PROTOCOL://HOST:PORT or \"local\"; a scheduler runs the code it is sent: use only "
+                               "schedulers you trust)",
                                optional=True, example="tcp://127.0.0.1:8786")
     checkpoint: str | None = _f(None, "path", "file of per-chunk cluster counts kept across runs: running the "
                                 "same run file again after an interruption recomputes only the missing chunks "
@@ -468,11 +470,40 @@ def _close_match(key, known):
     return m[0] if m else None
 
 
+_SCHEDULER_PROTOCOLS = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
+
+
+def scheduler_problem(address) -> str | None:
+    """Why ``address`` is not a Dask scheduler address (a message), or None. Accepted: "local"
+    (a LocalCluster on this machine) or PROTOCOL://HOST:PORT with PROTOCOL one of tcp, tls,
+    inproc, ucx, ws, wss and PORT in 1..65535. A scheduler runs the code it is sent: connect only
+    to schedulers you trust."""
+    if not isinstance(address, str):
+        return f"expected an address such as \"tcp://127.0.0.1:8786\" or \"local\", got {address!r}"
+    if address == "local" or (address.startswith("inproc://") and len(address) > 9 and address.isprintable()):
+        return None  # an in-process scheduler of this Python process
+    m = re.fullmatch(r"([a-z]+)://([^\s/:]+|\[[0-9a-fA-F:.]+\])(?::(\d{1,6}))?/?", address)
+    if m is None:
+        return f"{address!r} is not PROTOCOL://HOST:PORT (e.g. \"tcp://127.0.0.1:8786\") or \"local\""
+    proto, _, port = m.groups()
+    if proto not in _SCHEDULER_PROTOCOLS:
+        return f"{address!r}: protocol {proto!r} is not one of {', '.join(_SCHEDULER_PROTOCOLS)}"
+    if proto != "inproc" and port is None:
+        return f"{address!r}: no port (e.g. {proto}://HOST:8786)"
+    if port is not None and not 1 <= int(port) <= 65535:
+        return f"{address!r}: port {port} is not in 1..65535"
+    return None
+
+
 def _check_section(obj, section: str, source: str) -> None:
     """Cross-field checks within one section."""
     def fail(key, msg):
         raise ConfigError(source, section, key, msg)
 
+    if section == "dynamics" and obj.scheduler is not None:
+        why = scheduler_problem(obj.scheduler)
+        if why is not None:
+            fail("scheduler", why)
     if section == "run":
         why = check_run_name(obj.name)
         if why is not None:

@@ -13,6 +13,8 @@ both import it, which breaks their former import circle.
 from __future__ import annotations
 
 import dataclasses
+import json
+import socket
 import datetime as _dt
 import importlib
 import os
@@ -145,7 +147,57 @@ def new_run_dir(parent: Path, name: str) -> tuple[Path, Path]:
             partial.mkdir()
         except FileExistsError:
             continue
+        # who builds this folder: ``runs list`` tells a running run from a leftover of a killed one
+        (partial / OWNER_NAME).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n",
+                                          encoding="utf-8")
         return final, partial
+
+
+#: file in a ``*.partial`` run folder naming the process that builds it (removed when it finishes)
+OWNER_NAME = ".cdml_owner.json"
+
+
+def _alive(owner: dict) -> bool:
+    if owner.get("host") != socket.gethostname():
+        return True  # another machine's run: cannot tell, never touched
+    try:
+        pid = int(owner.get("pid"))
+        os.kill(pid, 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def leftover_runs(folder: str | os.PathLike) -> list[dict]:
+    """``*.partial`` folders under ``folder``: {dir, name, running}. ``running`` is False for a
+    leftover of a killed run (its process is gone, or it records none), True while its run is
+    alive (or runs on another machine)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: not a folder")
+    out = []
+    for d in sorted(p for p in root.glob("*.partial") if p.is_dir()):
+        try:
+            owner = json.loads((d / OWNER_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            owner = {}
+        out.append({"dir": str(d), "name": d.name, "running": isinstance(owner, dict) and bool(owner) and _alive(owner)})
+    return out
+
+
+def clean_leftovers(folder: str | os.PathLike) -> list[str]:
+    """Remove the ``*.partial`` folders of killed runs under ``folder`` (never a running one,
+    never a finished run). Returns the removed folders."""
+    import shutil
+
+    removed = []
+    for rec in leftover_runs(folder):
+        if not rec["running"]:
+            shutil.rmtree(rec["dir"])
+            removed.append(rec["dir"])
+    return removed
 
 
 def environment_info(threads: int | None = None) -> dict:

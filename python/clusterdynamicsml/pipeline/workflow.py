@@ -54,6 +54,7 @@ from .runs import (
     load_run,
     write_dataset,
 )
+from .runs import OWNER_NAME
 from .runs import new_run_dir as _new_run_dir
 from .runs import safe_name as _safe_name
 from .runs import timestamp as _timestamp
@@ -681,6 +682,7 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
             ctx.outputs["run_info"] = "run_info.json"
             (work_dir / "summary.txt").write_text(_summary_text(result) + "\n", encoding="utf-8")
             ctx.outputs["summary"] = "summary.txt"
+        (work_dir / OWNER_NAME).unlink(missing_ok=True)
         work_dir.rename(final_dir)
     except BaseException:
         if keep_failed:
