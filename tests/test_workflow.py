@@ -204,9 +204,11 @@ def test_structures_step_relaxes_crowded_candidates_and_uses_shell_templates(tmp
                     "bond_length_deviations": {"Pb-I": 0.012, "Pb-O": -0.03},
                     "node_coordination_deviations": {"node": 0.5}}
 
-    def build_structure(counts, stats, *, representative=None, label=None, seed=0, on_crowding="raise"):
+    def build_valid_structure(counts, stats, rules, *, representative=None, label=None, seed=0, rg_interval=None,
+                              on_crowding="raise"):
         calls["build"].append(on_crowding)
-        return SimpleNamespace(quality=Quality(), n_atoms=7)
+        return SimpleNamespace(quality=Quality(), n_atoms=7), SimpleNamespace(passed=True, n_components=1, rg=3.0,
+                                                                             reasons=()), 1
 
     def write_built_structure(path, st, *, target_node_count=None, rank=1, source_label=None, shell_templates=None):
         calls["write"].append(shell_templates)
@@ -215,8 +217,9 @@ def test_structures_step_relaxes_crowded_candidates_and_uses_shell_templates(tmp
         return out
 
     monkeypatch.setattr(workflow, "geometry_statistics", lambda *a, **k: {})
-    monkeypatch.setattr(workflow, "build_structure", build_structure)
     monkeypatch.setattr(workflow, "write_built_structure", write_built_structure)
+    monkeypatch.setattr(workflow, "build_valid_structure", build_valid_structure)
+    monkeypatch.setattr(workflow, "rg_interval_of", lambda c: None)
     monkeypatch.setattr(workflow, "_representative", lambda library, c: None)
     (tmp_path / "dmf.pdb").write_text("HETATM\n")
     cfg = RunConfig.from_dict({"predict": {"shell_templates": {"O": "dmf.pdb"}}}, base_dir=tmp_path)
@@ -225,7 +228,7 @@ def test_structures_step_relaxes_crowded_candidates_and_uses_shell_templates(tmp
     cand = SimpleNamespace(counts={"Pb": 4, "I": 8}, label="Pb4I8", node_count=4, rank=1, source_label=None)
     ctx.data.update(prediction=SimpleNamespace(candidates=[cand]), library=SimpleNamespace(labels=[]),
                     rules=SimpleNamespace(role_elements=lambda role: []))
-    assert workflow._step_structures(ctx) == "1 of 1 structures built"
+    assert workflow._step_structures(ctx) == "1 of 1 structures built, 1 valid"
     assert calls["build"] == ["relax"] and calls["write"] == [{"O": str(tmp_path / "dmf.pdb")}]
     assert any("too crowded" in w and "2 atoms" in w for w in ctx.warnings)
     with open(ctx.dir / ctx.outputs["predicted_structures_csv"]) as fh:

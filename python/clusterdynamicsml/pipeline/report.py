@@ -328,7 +328,8 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
         out.append(("Predicted structures: shortest contact and deviation from the learned geometry (angstrom)",
                     list(quality), ["target_node_count", "rank", "label", "n_atoms", "shortest_contact",
                                     "shortest_contact_pair", "min_distance_ratio", "max_abs_bond_deviation", "relaxed_atoms",
-                                    "file"]))
+                                    "file"] + [c for c in ("valid", "n_components", "radius_of_gyration", "invalid_reasons")
+                                               if any(c in r for r in quality)]))
     dw = d.get("debye_waller")
     if dw is None and pred is not None:
         dw = _get(pred, "debye_waller")

@@ -30,7 +30,8 @@ from typing import Any, Callable
 from .._io import to_jsonable as _jsonable
 from .._io import write_json
 from ..build.geomstats import geometry_statistics
-from ..build.grow import build_structure, write_built_structure
+from ..build.grow import write_built_structure
+from ..build.validate import build_valid_structure, rg_interval_of
 from ..dynamics.analyze import analyze_dynamics
 from ..io.frames import read_frames
 from ..library.read import read_library
@@ -303,16 +304,27 @@ def _step_structures(ctx: _Context):
     write_kw = {"shell_templates": templates} if templates else {}
     with ctx.bar(len(cands), "predicted structures") as bar:
         for c in cands:
+            # built for the run's own rules, checked with its own cluster extraction, rebuilt with other
+            # seeds when it fails; a structure that still fails is written, flagged and kept out of SAXS
             try:
-                st = build_structure(c.counts, stats, representative=_representative(library, c), label=c.label,
-                                     seed=cfg.run.seed, on_crowding="relax")
+                st, validity, attempts = build_valid_structure(
+                    c.counts, stats, rules, representative=_representative(library, c), label=c.label,
+                    seed=cfg.run.seed, rg_interval=rg_interval_of(c), on_crowding="relax")
             except ValueError as exc:
-                ctx.warn(f"structures: {c.label} (node count {c.node_count}) not built: {exc}")
+                st, exc_text = None, str(exc)
+            else:
+                exc_text = "no attempt could place every atom"
+            if st is None:
+                ctx.warn(f"structures: {c.label} (node count {c.node_count}) not built: {exc_text}")
                 bar.update(1)
                 continue
             path = write_built_structure(out_dir, st, target_node_count=c.node_count, rank=c.rank,
                                          source_label=c.source_label, **write_kw)
-            built.append({"candidate": c, "structure": st, "path": str(path)})
+            valid = validity is None or bool(validity.passed)
+            built.append({"candidate": c, "structure": st, "path": str(path), "valid": valid, "validity": validity})
+            if not valid:
+                ctx.warn(f"structures: {c.label} (node count {c.node_count}) is not a valid cluster after {attempts} "
+                         f"builds: {validity.summary()}; kept out of the SAXS mixture")
             q = st.quality.to_dict() if hasattr(st.quality, "to_dict") else dict(st.quality)
             if q.get("relaxed_atoms"):
                 ctx.warn(f"structures: {c.label} (node count {c.node_count}) is too crowded for the learned "
@@ -326,7 +338,11 @@ def _step_structures(ctx: _Context):
                             "max_abs_bond_deviation": q.get("max_abs_bond_deviation"),
                             "relaxed_atoms": q.get("relaxed_atoms"),
                             "bond_length_deviations": _compact(q.get("bond_length_deviations")),
-                            "node_coordination_deviations": _compact(q.get("node_coordination_deviations"))})
+                            "node_coordination_deviations": _compact(q.get("node_coordination_deviations")),
+                            "valid": valid, "build_attempts": attempts,
+                            "n_components": getattr(validity, "n_components", None),
+                            "radius_of_gyration": getattr(validity, "rg", None),
+                            "invalid_reasons": "; ".join(getattr(validity, "reasons", ()) or ()) or None})
             bar.update(1)
     ctx.data["built_structures"] = built
     ctx.data["structure_quality"] = quality
@@ -335,7 +351,8 @@ def _step_structures(ctx: _Context):
         path = ctx.path(f"{ctx.stem}_predicted_structures.csv")
         _write_csv(path, quality)
         ctx.output("predicted_structures_csv", path)
-    return f"{len(built)} of {len(cands)} structures built"
+    n_valid = sum(1 for b in built if b["valid"])
+    return f"{len(built)} of {len(cands)} structures built, {n_valid} valid"
 
 
 def _compact(value):
@@ -438,8 +455,9 @@ def _step_saxs(ctx: _Context):
         for c in predicted:
             key = (c.node_count, c.rank, c.label)
             b = built.get(key)
-            if b is None:
-                ctx.warn(f"saxs: predicted {c.label} has no built structure; left out of the mixture")
+            if b is None or not b.get("valid", True):  # a structure that failed validation never enters
+                why = "has no built structure" if b is None else "is not a valid cluster (see the structures step)"
+                ctx.warn(f"saxs: predicted {c.label} {why}; left out of the mixture")
                 bar.update(1)
                 continue
             st = b["structure"]
