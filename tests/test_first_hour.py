@@ -178,3 +178,75 @@ def test_odd_atom_names_are_not_read_as_nitrogen(tmp_path, token):
     p.write_text(f"2\n\nNa 0 0 0\n{token} 3 0 0\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"odd.xyz, line 4"):
         list(read_frames(p, timestep_fs=1.0))
+
+
+# ------------------------------------------------------------------ parity and formats
+def _dcd(tmp_path, n=6):
+    mda = pytest.importorskip("MDAnalysis")
+    top = tmp_path / "top.pdb"
+    top.write_text("CRYST1   20.000   20.000   20.000  90.00  90.00  90.00 P 1           1\n"
+                   "HETATM    1 PB   PB  A   1       0.000   0.000   0.000  1.00  0.00          PB\n"
+                   "HETATM    2 I    I   A   2       2.900   0.000   0.000  1.00  0.00           I\n"
+                   "HETATM    3 I    I   A   3      10.000  10.000  10.000  1.00  0.00           I\n"
+                   "END\n")
+    u = mda.Universe(str(top))
+    with mda.Writer(str(tmp_path / "traj.dcd"), n_atoms=3) as w:
+        for k in range(n):
+            u.atoms.positions = np.array([[0, 0, 0], [2.9 + (k % 2), 0, 0], [10, 10, 10]], dtype=float)
+            u.dimensions = [20, 20, 20, 90, 90, 90]
+            w.write(u.atoms)
+    return top, tmp_path / "traj.dcd"
+
+
+def test_binary_trajectory_through_mdanalysis_in_the_cli(tmp_path, capsys):
+    top, dcd = _dcd(tmp_path)
+    base = ["dynamics", str(dcd), "--node", "Pb", "--linker", "I", "--cutoff", "Pb-I=3.2", "--timestep-fs", "10",
+            "-o", str(tmp_path / "o"), "-q"]
+    assert main(base) == 1
+    err = _err(capsys)
+    assert len(err) == 1 and "[frames] topology: required for .dcd" in err[0] and "--topology" in err[0], err
+    assert main(base + ["--topology", str(top)]) == 0, _err(capsys)
+    (run_dir,) = list((tmp_path / "o").iterdir())
+    csv = (run_dir / "traj_dynamics_cluster_distribution.csv").read_text()
+    assert "PbI" in csv
+
+
+@pytest.mark.parametrize("name,expect", [("t.abc", "unsupported format: .abc; readable formats: a folder of"),
+                                         ("t.xyz.gz", "compressed file (.xyz.gz): decompress it first"),
+                                         ("t_dataset.json", "a JSON file (a saved run's dataset?), not frames")])
+def test_unsupported_frame_files_name_the_readable_formats(tmp_path, capsys, name, expect):
+    f = tmp_path / name
+    f.write_bytes(b"\x1f\x8b\x08\x00T\x00\x00\x00CORD")
+    assert main(["dynamics", str(f), "--node", "Pb", "--linker", "I", "--cutoff", "Pb-I=3", "--timestep-fs", "1",
+                 "-o", str(tmp_path / "o"), "-q"]) == 1
+    err = _err(capsys)
+    assert len(err) == 1 and expect in err[0] and ".dcd" in err[0] and "CORD" not in err[0], err
+
+
+def test_saxs_command_says_what_it_expects(tmp_path, capsys):
+    (tmp_path / "run_folder").mkdir()
+    (tmp_path / "x_dataset.json").write_text("{}")
+    (tmp_path / "s.xyz.gz").write_bytes(b"\x1f\x8b\x08\x00")
+    assert main(["saxs", str(tmp_path / "run_folder")]) == 1
+    assert "a folder; `clusterdynamicsml saxs` takes a run file (.toml) or structure files" in _err(capsys)[0]
+    assert main(["saxs", str(tmp_path / "x_dataset.json")]) == 1
+    assert "a JSON file" in _err(capsys)[0]
+    assert main(["saxs", str(tmp_path / "s.xyz.gz")]) == 1
+    assert "decompress it first" in _err(capsys)[0]
+
+
+def test_run_file_settings_have_cli_flags(tmp_path):
+    from clusterdynamicsml.pipeline.cli import _config_from_flags, build_parser
+
+    f = _nacl(tmp_path / "NaCl.xyz")
+    args = build_parser().parse_args([
+        "dynamics", str(f), "--node", "Na", "--linker", "Cl", "--cutoff", "Na-Cl=3", "--include-percolating",
+        "--element-map", "OW=O", "--element-map", "1=Na", "--start-time-fs", "100", "--timestep-fs", "2",
+        "--box", "12", "12", "12", "--frames-per-bin", "3", "--stride", "2", "--skip-bad-frames", "--checkpoint",
+        str(tmp_path / "c.ckpt"), "--shell-level", "1"])
+    cfg = _config_from_flags(args, frames=args.frames)
+    assert cfg.dynamics.include_percolating and cfg.dynamics.frames_per_bin == 3
+    assert cfg.frames.element_map == ("OW=O", "1=Na") and cfg.frames.start_time_fs == 100.0
+    assert cfg.frames.timestep_fs == 2.0 and cfg.frames.box == (12.0, 12.0, 12.0) and cfg.frames.stride == 2
+    assert cfg.frames.skip_bad_frames and cfg.dynamics.checkpoint.endswith("c.ckpt")
+    assert cfg.clusters.shell_levels == (1,)

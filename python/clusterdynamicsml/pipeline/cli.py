@@ -77,7 +77,17 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
                    help="pair cutoff in angstrom, A-B=D or A-B=LEVEL:D (repeatable; replaces the run file's)")
     g.add_argument("--default-cutoff", type=float, metavar="D", help="cutoff for pairs not listed (angstrom)")
     g.add_argument("--box", type=float, nargs="+", metavar="L", help="box: 3 lengths, 6 parameters or 9 values")
-    g.add_argument("--timestep-fs", type=float, metavar="DT", help="time between frames (fs)")
+    g.add_argument("--timestep-fs", type=float, metavar="DT",
+                   help="time between frames (fs); overrides missing or broken times in the files")
+    g.add_argument("--start-time-fs", type=float, metavar="T", help="time of the first frame (fs) for sequential times")
+    g.add_argument("--stride", type=int, metavar="K", help="read every K-th frame")
+    g.add_argument("--element-map", action="append", metavar="FROM=TO",
+                   help="rename atom names that are not element symbols, e.g. OW=O or 1=Pb (repeatable)")
+    g.add_argument("--topology", metavar="FILE", help="topology (PDB/GRO/PSF) of a .dcd/.xtc/.trr/.nc trajectory")
+    g.add_argument("--skip-bad-frames", action="store_true", help="skip unreadable frames instead of stopping")
+    g.add_argument("--box-from-extent", action="store_true",
+                   help="with no box anywhere, estimate one from the coordinate extent (underestimates the box)")
+    g.add_argument("--shell-level", action="append", type=int, metavar="N", help="extra shell-growth level (repeatable)")
     g.add_argument("--no-pbc", action="store_true", help="ignore periodic boundaries")
 
 
@@ -119,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="DIR", help="parent folder of the run folder")
     p.add_argument("--frames-per-bin", type=int, metavar="K", help="frames per time bin")
     p.add_argument("--energy", metavar="FILE", help="CP2K .ener file for the energy subplot")
+    p.add_argument("--include-percolating", action="store_true",
+                   help="count clusters spanning the periodic box under their labels")
+    p.add_argument("--checkpoint", metavar="FILE", help="per-chunk counts kept across runs (resume after a kill)")
     _cluster_flags(p)
     _common(p)
 
@@ -227,6 +240,8 @@ def _config_from_flags(args, frames: str | None = None):
         clusters["default_cutoff"] = args.default_cutoff
     if getattr(args, "no_pbc", False):
         clusters["pbc"] = False
+    if getattr(args, "shell_level", None):
+        clusters["shell_levels"] = list(args.shell_level)
     try:
         if clusters:
             cfg = cfg.replace("clusters", **clusters)
@@ -239,12 +254,31 @@ def _config_from_flags(args, frames: str | None = None):
             frames_kw["box"] = list(args.box)
         if getattr(args, "timestep_fs", None) is not None:
             frames_kw["timestep_fs"] = args.timestep_fs
+        if getattr(args, "start_time_fs", None) is not None:
+            frames_kw["start_time_fs"] = args.start_time_fs
+        if getattr(args, "stride", None) is not None:
+            frames_kw["stride"] = args.stride
+        if getattr(args, "element_map", None):
+            frames_kw["element_map"] = list(args.element_map)
+        if getattr(args, "topology", None):
+            frames_kw["topology"] = str(Path(args.topology).resolve())
+        if getattr(args, "skip_bad_frames", False):
+            frames_kw["skip_bad_frames"] = True
+        if getattr(args, "box_from_extent", False):
+            frames_kw["allow_box_from_extent"] = True
         if getattr(args, "energy", None):
             frames_kw["energy_file"] = str(Path(args.energy).resolve())
         if frames_kw:
             cfg = cfg.replace("frames", **frames_kw)
+        dyn_kw = {}
         if getattr(args, "frames_per_bin", None) is not None:
-            cfg = cfg.replace("dynamics", frames_per_bin=args.frames_per_bin)
+            dyn_kw["frames_per_bin"] = args.frames_per_bin
+        if getattr(args, "include_percolating", False):
+            dyn_kw["include_percolating"] = True
+        if getattr(args, "checkpoint", None):
+            dyn_kw["checkpoint"] = str(Path(args.checkpoint).resolve())
+        if dyn_kw:
+            cfg = cfg.replace("dynamics", **dyn_kw)
     except ConfigError as exc:
         # name the command-line flag rather than the run-file key
         raise CLIError(str(exc).replace(f"{cfg.source}: ", "command line: ", 1)) from None
@@ -314,10 +348,10 @@ def _cmd_example(args) -> int:
 def _cmd_extract(args) -> int:
     from .. import set_num_threads
     from ..pipeline.config import ConfigError
-    from ..io.frames import read_frames
     from ..library.write import write_library
     from ..pipeline.checks import check_frames
-    from ..pipeline.workflow import _frames_kwargs, _rules
+    from ..pipeline.inputs import open_frames
+    from ..pipeline.workflow import _rules
 
     cfg = _config_from_flags(args, frames=args.frames)
     try:
@@ -330,7 +364,7 @@ def _cmd_extract(args) -> int:
     cfg.check_paths()
     cfg.check_clusters()
     with set_num_threads(_threads(args) or None):
-        frames = read_frames(str(cfg.resolve_path(cfg.frames.path)), **_frames_kwargs(cfg))
+        frames = open_frames(cfg)
         check_frames(cfg, frames, need_time=False)  # the library does not depend on the time axis
         frames = frames[::cfg.library.frame_stride]  # a FrameSource slice: still streamed
         rules = _rules(cfg)
@@ -384,10 +418,20 @@ def _saxs_structures(args) -> int:
     from ..io.frames import read_frames
     from ..saxs.debye import debye_intensity
 
+    from ..pipeline.inputs import unsupported_message
+
     paths = [Path(p) for p in args.inputs]
     for p in paths:
+        if p.is_dir():
+            raise CLIError(f"{p}: a folder; `{PROG} saxs` takes a run file (.toml) or structure files (.xyz, .pdb). "
+                           f"A finished run keeps its SAXS in saxs_components/ and <name>_saxs.csv; `{PROG} report "
+                           f"{p}` redraws its figures")
         if not p.is_file():
             raise CLIError(f"{p}: not found")
+        if p.suffix.lower() not in (".xyz", ".extxyz", ".pdb", ".ent"):
+            raise CLIError(unsupported_message(p).replace(
+                "readable formats: ", "structure files are .xyz, .extxyz or .pdb; frames: ", 1)
+                if p.suffix.lower() != ".toml" else f"{p}: give a run file alone (`{PROG} saxs RUNFILE`)")
     if not (0 <= args.q_min < args.q_max <= 100) or not 2 <= args.q_points <= 100000:
         raise CLIError(f"--q-min/--q-max/--q-points: need 0 <= q_min < q_max <= 100 1/A and 2 <= q_points <= "
                        f"100000, got {args.q_min}, {args.q_max}, {args.q_points}")

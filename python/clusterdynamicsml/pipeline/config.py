@@ -273,6 +273,8 @@ class FramesConfig:
     skip_bad_frames: bool = _f(False, "bool", "skip unreadable frames (recorded in the results) instead of stopping")
     element_map: tuple[str, ...] = _f((), "str_list", "element names to rename while reading, as \"FROM=TO\" "
                                       "(e.g. [\"D=H\", \"OW=O\"]); for atom names that are not element symbols")
+    topology: str | None = _f(None, "path", "topology (PDB, GRO, PSF) of a binary trajectory (.dcd, .xtc, .trr, "
+                              ".nc) read through MDAnalysis", optional=True, example="system.pdb")
     energy_file: str | None = _f(None, "path", "CP2K .ener file for the energy subplot of the heatmap",
                                  optional=True, example="traj.ener")
 
@@ -313,6 +315,8 @@ class DynamicsConfig:
                                "(PROTOCOL://HOST:PORT or \"local\"; a scheduler runs the code it is sent: use only "
                                "schedulers you trust)",
                                optional=True, example="tcp://127.0.0.1:8786")
+    include_percolating: bool = _f(False, "bool", "count clusters that span the periodic box (percolating "
+                                   "networks) under their labels (false: left out, and reported)")
     checkpoint: str | None = _f(None, "path", "file of per-chunk cluster counts kept across runs: running the "
                                 "same run file again after an interruption recomputes only the missing chunks "
                                 "(no frame lost or counted twice); refused if the inputs changed",
@@ -429,7 +433,8 @@ _SECTIONS: dict[str, type] = {
     "report": ReportConfig,
 }
 
-_PATH_FIELDS = {("run", "output_dir"), ("frames", "path"), ("frames", "energy_file"), ("library", "path"),
+_PATH_FIELDS = {("run", "output_dir"), ("frames", "path"), ("frames", "energy_file"), ("frames", "topology"),
+                ("library", "path"),
                 ("dynamics", "checkpoint"),
                 ("saxs", "experimental"), ("saxs", "solvent_file"), ("predict", "shell_templates")}
 
@@ -658,7 +663,8 @@ class RunConfig:
         self.element_map_dict()
         if need_frames and self.frames.path is None:
             raise ConfigError(self.source, "frames", "path", "required: the MD frames (folder or file) to analyse")
-        checks = [("frames", "path"), ("frames", "energy_file"), ("library", "path"), ("saxs", "solvent_file")]
+        checks = [("frames", "path"), ("frames", "topology"), ("frames", "energy_file"), ("library", "path"),
+                  ("saxs", "solvent_file")]
         for section, key in checks:
             value = getattr(getattr(self, section), key)
             if value is None:

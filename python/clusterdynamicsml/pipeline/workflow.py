@@ -33,7 +33,6 @@ from ..build.geomstats import geometry_statistics
 from ..build.grow import write_built_structure
 from ..build.validate import build_valid_structure, rg_interval_of
 from ..dynamics.analyze import analyze_dynamics
-from ..io.frames import read_frames
 from ..library.read import read_library
 from ..library.write import write_library
 from ..pipeline.config import ConfigError, RunConfig
@@ -42,6 +41,8 @@ from ..saxs import average_component, mix_components, single_component
 from ..saxs.expdata import load_saxs_data, stitch_saxs
 from ..saxs.fit import fit_saxs
 from .checks import check_frames, cluster_rules, preflight
+from .inputs import frames_kwargs as _frames_kwargs  # noqa: F401  (kept for callers)
+from .inputs import open_frames
 from .runs import (
     DATASET_FORMAT,
     DATASET_VERSION,
@@ -127,24 +128,9 @@ class _Context:
 # ---------------------------------------------------------------------------------------
 # steps
 # ---------------------------------------------------------------------------------------
-def _frames_kwargs(cfg: RunConfig) -> dict:
-    f = cfg.frames
-    kw = dict(box=cfg.box_value(), timestep_fs=f.timestep_fs, start_time_fs=f.start_time_fs)
-    # settings at their neutral value are not passed (a stage without them behaves the same)
-    if f.stride != 1:
-        kw["stride"] = f.stride
-    if f.allow_box_from_extent:
-        kw["allow_box_from_extent"] = True
-    if f.skip_bad_frames:
-        kw["skip_bad_frames"] = True
-    if f.element_map:
-        kw["element_map"] = cfg.element_map_dict()
-    return kw
-
-
 def _step_frames(ctx: _Context):
     cfg = ctx.cfg
-    frames = read_frames(str(cfg.resolve_path(cfg.frames.path)), **_frames_kwargs(cfg))
+    frames = open_frames(cfg)
     ctx.data["frames"] = frames
     for w in getattr(frames, "warnings", None) or []:
         ctx.warn(f"frames: {w}")
@@ -179,6 +165,7 @@ def _step_dynamics(ctx: _Context):
         energy_file=None if energy is None else str(energy),
         workers=None if workers == 1 else workers, scheduler=cfg.dynamics.scheduler,
         chunk_size=cfg.dynamics.chunk_size, progress=_show_progress(ctx),
+        include_percolating=cfg.dynamics.include_percolating,
         **({"checkpoint": str(cfg.resolve_path(cfg.dynamics.checkpoint))} if cfg.dynamics.checkpoint else {}),
     )
     ctx.data["dynamics"] = result
