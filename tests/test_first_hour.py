@@ -250,3 +250,14 @@ def test_run_file_settings_have_cli_flags(tmp_path):
     assert cfg.frames.timestep_fs == 2.0 and cfg.frames.box == (12.0, 12.0, 12.0) and cfg.frames.stride == 2
     assert cfg.frames.skip_bad_frames and cfg.dynamics.checkpoint.endswith("c.ckpt")
     assert cfg.clusters.shell_levels == (1,)
+
+
+def test_messages_name_run_file_keys_and_flags_not_python_keywords(tmp_path):
+    from clusterdynamicsml.pipeline import workflow
+
+    ctx = workflow._Context(RunConfig(), tmp_path, "t", progress=False)
+    ctx.warn("dynamics: percolating clusters in 2 of 500 frames, left out of the counts "
+             "(include_percolating=True counts them): Na5Cl5 x1")
+    ctx.warn("frames: the trajectory has no time step; MDAnalysis assumed 1 ps per frame (pass timestep_fs to set it)")
+    assert "--include-percolating" in ctx.warnings[0] and "=True" not in ctx.warnings[0]
+    assert "--timestep-fs" in ctx.warnings[1] and "pass timestep_fs" not in ctx.warnings[1]

@@ -19,7 +19,29 @@ from ..library.write import METADATA_NAME
 from ..pipeline.config import ConfigError, RunConfig
 from ..saxs.expdata import load_saxs_data
 
-__all__ = ["preflight", "check_library", "check_frames", "cluster_rules"]
+__all__ = ["preflight", "check_library", "check_frames", "cluster_rules", "for_users"]
+
+
+#: Python keywords in stage messages -> the run-file key and command-line flag a user sets
+_USER_WORDS = (
+    ("include_percolating=True", "[dynamics] include_percolating = true (--include-percolating)"),
+    ("pass element_map={...}", "set [frames] element_map (--element-map FROM=TO)"),
+    ("pass element_map={type or name: element}", "set [frames] element_map (--element-map FROM=TO)"),
+    ("element_map={...}", "[frames] element_map (--element-map FROM=TO)"),
+    ("(pass timestep_fs to set it)", "(set [frames] timestep_fs, --timestep-fs)"),
+    ("timestep_fs=", "[frames] timestep_fs (--timestep-fs)"),
+    ("pass box=... or allow_box_from_extent=True", "set [frames] box (--box) or allow_box_from_extent (--box-from-extent)"),
+    ("allow_box_from_extent=True", "[frames] allow_box_from_extent = true (--box-from-extent)"),
+    ("pass resume=True to continue it", "extract into it again to continue it"),
+)
+
+
+def for_users(text: str) -> str:
+    """A stage message with its Python keywords replaced by the run-file key and CLI flag."""
+    text = str(text)
+    for old, new in _USER_WORDS:
+        text = text.replace(old, new)
+    return text
 
 
 def cluster_rules(cfg: RunConfig) -> ClusterRules:

@@ -286,6 +286,9 @@ def _config_from_flags(args, frames: str | None = None):
 
 
 def _print_result(result, args) -> None:
+    if not args.quiet:  # the warnings are in the summary and the reports too
+        for w in result.warnings:
+            print(f"{PROG}: warning: {w}", file=sys.stderr)
     print(result.summary_text())
     for key, what in (("report_html", "HTML report"), ("report_pptx", "PowerPoint"), ("dataset", "dataset")):
         if key in result.outputs:
@@ -654,9 +657,10 @@ def _terminate_as_interrupt():
 
 
 def _one_line(exc: BaseException) -> str:
+    from ..pipeline.checks import for_users
     from ..pipeline.config import ConfigError
 
-    text = str(exc).strip() or exc.__class__.__name__
+    text = for_users(str(exc).strip()) or exc.__class__.__name__
     if isinstance(exc, (ConfigError, CLIError)):
         return text.splitlines()[0]
     if isinstance(exc, FileNotFoundError) and exc.filename:

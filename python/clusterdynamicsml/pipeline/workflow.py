@@ -40,7 +40,7 @@ from ..predict.core import predict_clusters
 from ..saxs import average_component, mix_components, single_component
 from ..saxs.expdata import load_saxs_data, stitch_saxs
 from ..saxs.fit import fit_saxs
-from .checks import check_frames, cluster_rules, preflight
+from .checks import check_frames, cluster_rules, for_users, preflight
 from .inputs import frames_kwargs as _frames_kwargs  # noqa: F401  (kept for callers)
 from .inputs import open_frames
 from .runs import (
@@ -102,6 +102,7 @@ class _Context:
         self.t_start = time.perf_counter()
 
     def warn(self, message: str) -> None:
+        message = for_users(message)  # run-file keys and CLI flags, not Python keywords
         body = message.split(": ", 1)[-1]
         if not any(w.split(": ", 1)[-1] == body for w in self.warnings):
             self.warnings.append(message)
