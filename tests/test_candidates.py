@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from clusterdynamicsml.library.read import AtomTypes, TrainingRow
 from clusterdynamicsml.predict.candidates import (
     Candidate,
     allocate_node_counts,
@@ -20,7 +21,6 @@ from clusterdynamicsml.predict.candidates import (
     top_k,
 )
 from clusterdynamicsml.predict.models import ClusterPropertyModel
-from clusterdynamicsml.library.read import AtomTypes, TrainingRow
 
 TYPES = AtomTypes.from_rules({"node": ["Pb"], "linker": ["I"], "shell": ["O"], "cutoffs": {"Pb-I": 3.36}})
 

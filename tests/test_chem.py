@@ -7,8 +7,17 @@ from __future__ import annotations
 import pytest
 
 from clusterdynamicsml import chem
-from clusterdynamicsml.chem import (Composition, ElementPair, element_from_atom_name, element_from_token,
-                                    format_label, normalize_element, pair_key, parse_label, parse_pair)
+from clusterdynamicsml.chem import (
+    Composition,
+    ElementPair,
+    element_from_atom_name,
+    element_from_token,
+    format_label,
+    normalize_element,
+    pair_key,
+    parse_label,
+    parse_pair,
+)
 from clusterdynamicsml.clusters import ClusterRules
 
 RULES = ClusterRules(node=["Pb"], linker=["I", "Br"], shell=["O"], cutoffs={("Pb", "I"): 3.36})

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml.geometry.box import Box
+from _cluster_reference import reference_clusters
 from clusterdynamicsml.clusters.extract import (
     ELEMENTS,
     ClusterRules,
@@ -20,9 +20,8 @@ from clusterdynamicsml.clusters.extract import (
     parse_label,
     summarize_frame,
 )
+from clusterdynamicsml.geometry.box import Box
 from clusterdynamicsml.io.frames import Frame
-
-from _cluster_reference import reference_clusters
 
 #: the home case, spelled out (ClusterRules has no default chemistry)
 HOME = dict(node=["Pb"], linker=["I"], shell=["O"], cutoffs={("Pb", "I"): 3.36, ("Pb", "O"): 3.36})
@@ -644,7 +643,7 @@ def test_tree_images_level_bfs_matches_scipy_forest(seed, crossing_fraction):
     b = np.array([p[1] for p in pairs], dtype=np.int64)
     shift = rng.integers(-1, 2, size=(a.size, 3)).astype(np.int64)
     shift[rng.random(a.size) >= crossing_fraction] = 0   # most bonds inside the box
-    labels = cdml.connected_components(m, a, b)
+    labels = cdml.geometry.connected_components(m, a, b)
     s, closing = C._tree_images(m, a, b, shift, labels)
     ref = C._bfs_images_scipy(m, a, b, shift, labels) if a.size else np.zeros((m, 3), np.int64)
     assert np.array_equal(s, ref), f"seed {seed}, m {m}, edges {a.size}, crossing {crossing_fraction}"

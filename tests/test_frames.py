@@ -13,12 +13,26 @@ import numpy as np
 import pytest
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml.io import frames as fr
+from clusterdynamicsml.chem import (
+    ATOMIC_NUMBERS,
+    SYMBOLS,
+    atomic_number,
+    element_from_atom_name,
+    element_from_token,
+    normalize_element,
+)
 from clusterdynamicsml.geometry.box import Box
-from clusterdynamicsml.chem import (ATOMIC_NUMBERS, SYMBOLS, atomic_number, element_from_atom_name,
-                                        element_from_token, normalize_element)
-from clusterdynamicsml.io.frames import (FileFormatError, Frame, FrameSource, read_frames, read_structure, write_frames,
-                                      write_pdb, write_xyz)
+from clusterdynamicsml.io import frames as fr
+from clusterdynamicsml.io.frames import (
+    FileFormatError,
+    Frame,
+    FrameSource,
+    read_frames,
+    read_structure,
+    write_frames,
+    write_pdb,
+    write_xyz,
+)
 
 # --------------------------------------------------------------------------- helpers
 

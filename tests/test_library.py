@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clusterdynamicsml.library import write as lib
-from clusterdynamicsml.geometry.box import Box
 from clusterdynamicsml.clusters.extract import ClusterRules, extract_clusters, parse_label
+from clusterdynamicsml.geometry.box import Box
 from clusterdynamicsml.io.frames import Frame
+from clusterdynamicsml.library import write as lib
 from clusterdynamicsml.library.write import METADATA_NAME, PROGRESS_NAME, write_library
 
 RULES = ClusterRules(node=["Pb"], linker=["I"], shell=["O"], cutoffs={("Pb", "I"): 3.4, ("Pb", "O"): 2.9})

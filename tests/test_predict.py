@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 
+from clusterdynamicsml.library.read import load_lifetime_table, read_library
 from clusterdynamicsml.predict.core import (
     PREDICTIONS_CSV_COLUMNS,
     PredictionResult,
     predict_clusters,
     resolve_target_node_counts,
 )
-from clusterdynamicsml.library.read import load_lifetime_table, read_library
 
 RULES = {"node": ["Pb"], "linker": ["I"], "shell": ["O"], "cutoffs": {("Pb", "I"): 3.36, ("Pb", "O"): 3.36}}
 
@@ -65,7 +65,7 @@ def chain_library(tmp_path):
 
 def test_predict_clusters_end_to_end(chain_library, tmp_path):
     lib, table = chain_library
-    res = predict_clusters(lib, table, RULES, [5, 6], timestep_fs=10.0, n_bootstrap=30, seed=1, debye_waller=False)
+    res = predict_clusters(lib, table, RULES, [5, 6], timestep_fs=10.0, n_bootstrap=30, seed=1, debye_waller=False, population_model="reference")
     assert res.max_observed_node_count == 4 and res.target_node_counts == [5, 6]
     assert res.candidates, "predictions"
     assert all(c.label.startswith(("Pb5", "Pb6")) and c.label not in ("Pb5", "Pb6") for c in res.candidates)
@@ -102,7 +102,7 @@ def test_predict_clusters_end_to_end(chain_library, tmp_path):
 
 def test_tables_json_round_trip_and_files(chain_library, tmp_path):
     lib, table = chain_library
-    res = predict_clusters(lib, table, RULES, max_node_count=5, timestep_fs=10.0, n_bootstrap=10, debye_waller=False)
+    res = predict_clusters(lib, table, RULES, max_node_count=5, timestep_fs=10.0, n_bootstrap=10, debye_waller=False, population_model="reference")
     preds = res.predictions_table()
     assert list(preds[0])[: len(PREDICTIONS_CSV_COLUMNS)] == list(PREDICTIONS_CSV_COLUMNS)
     combined = res.combined_lifetime_table()
@@ -130,8 +130,8 @@ def test_tables_json_round_trip_and_files(chain_library, tmp_path):
 
 def test_same_seed_same_uncertainty(chain_library):
     lib, table = chain_library
-    a = predict_clusters(lib, table, RULES, [5], timestep_fs=10.0, n_bootstrap=15, seed=3, validate=False, debye_waller=False)
-    b = predict_clusters(lib, table, RULES, [5], timestep_fs=10.0, n_bootstrap=15, seed=3, validate=False, debye_waller=False)
+    a = predict_clusters(lib, table, RULES, [5], timestep_fs=10.0, n_bootstrap=15, seed=3, validate=False, debye_waller=False, population_model="reference")
+    b = predict_clusters(lib, table, RULES, [5], timestep_fs=10.0, n_bootstrap=15, seed=3, validate=False, debye_waller=False, population_model="reference")
     assert [c.uncertainty for c in a.candidates] == [c.uncertainty for c in b.candidates]
 
 
@@ -139,7 +139,7 @@ def test_target_sizes_at_or_below_observed_are_an_error_or_explicit_warning(chai
     lib, table = chain_library
     with pytest.raises(ValueError, match=r"\[3, 4\] are at or below the largest observed node count 4"):
         predict_clusters(lib, table, RULES, [3, 4, 5], timestep_fs=10.0, n_bootstrap=0, debye_waller=False)
-    res = predict_clusters(lib, table, RULES, [3, 5], timestep_fs=10.0, n_bootstrap=0, observed_targets="warn", validate=False, debye_waller=False)
+    res = predict_clusters(lib, table, RULES, [3, 5], timestep_fs=10.0, n_bootstrap=0, observed_targets="warn", validate=False, debye_waller=False, population_model="reference")
     assert res.target_node_counts == [5]
     assert any("[3]" in w and "dropped" in w for w in res.warnings)
     with pytest.raises(ValueError, match="no target node count above"):
@@ -177,7 +177,7 @@ def test_bad_parameters_and_too_few_sizes(chain_library, tmp_path):
 def test_library_object_and_missing_labels_warn(chain_library):
     lib, table = chain_library
     library = read_library(lib, RULES)
-    res = predict_clusters(library, [r for r in table if r["label"] != "Pb3I2"], RULES, [5], timestep_fs=10.0, n_bootstrap=0, debye_waller=False)
+    res = predict_clusters(library, [r for r in table if r["label"] != "Pb3I2"], RULES, [5], timestep_fs=10.0, n_bootstrap=0, debye_waller=False, population_model="reference")
     assert any("Pb3I2" in w and "never appears" in w for w in res.warnings)
     assert res.validation["held_out_node_count"] == 4
 
@@ -192,7 +192,7 @@ def test_figures_written(chain_library, tmp_path):
     from clusterdynamicsml.plot.predict import plot_population_histograms, plot_prediction_table
 
     lib, table = chain_library
-    res = predict_clusters(lib, table, RULES, [5, 6], timestep_fs=10.0, n_bootstrap=10, debye_waller=False)
+    res = predict_clusters(lib, table, RULES, [5, 6], timestep_fs=10.0, n_bootstrap=10, debye_waller=False, population_model="reference")
     for fn, stem in ((plot_population_histograms, "hist"), (plot_prediction_table, "table")):
         png, svg = fn(res, tmp_path / "fig" / stem)
         assert png.stat().st_size > 1000 and svg.stat().st_size > 1000
@@ -203,13 +203,11 @@ def test_figures_written(chain_library, tmp_path):
 
 
 def _needed_pipeline():
-    frames = pytest.importorskip("clusterdynamicsml.io.frames")
-    clusters = pytest.importorskip("clusterdynamicsml.clusters.extract")
-    library = pytest.importorskip("clusterdynamicsml.library.write")
-    dynamics = pytest.importorskip("clusterdynamicsml.dynamics.analyze")
-    for mod, name in ((frames, "read_frames"), (clusters, "ClusterRules"), (library, "write_library"), (dynamics, "analyze_dynamics")):
-        if not hasattr(mod, name):
-            pytest.skip(f"clusterdynamicsml.{mod.__name__.split('.')[-1]}.{name} has not landed yet")
+    from clusterdynamicsml.clusters import extract as clusters
+    from clusterdynamicsml.dynamics import analyze as dynamics
+    from clusterdynamicsml.io import frames
+    from clusterdynamicsml.library import write as library
+
     return frames, clusters, library, dynamics
 
 
@@ -235,7 +233,7 @@ def test_real_nacl_validation_report(shared_data, tmp_path):
     full_rows = list(load_lifetime_table(dyn_full).values())
     report = {}
     for transform in ("reference", "log"):
-        res = predict_clusters(small, dyn_half, rules, [5, 6], n_bootstrap=50, seed=0, debye_waller=False, population_transform=transform)
+        res = predict_clusters(small, dyn_half, rules, [5, 6], n_bootstrap=50, seed=0, debye_waller=False, population_model="reference", population_transform=transform)
         assert res.candidates and res.validation["held_out_node_count"] == 4
         assert [o["label"] for o in res.validation["observed"]], "labels observed at the held-out size"
         cmp = compare_with_observed(res.candidates, full_rows, small.types)
@@ -257,7 +255,7 @@ def test_real_nacl_validation_report(shared_data, tmp_path):
 
 def test_population_transform_option_is_recorded_and_validated(chain_library):
     lib, table = chain_library
-    res = predict_clusters(lib, table, RULES, [5], timestep_fs=10.0, n_bootstrap=5, debye_waller=False, population_transform="log")
+    res = predict_clusters(lib, table, RULES, [5], timestep_fs=10.0, n_bootstrap=5, debye_waller=False, population_model="reference", population_transform="log")
     assert res.settings["population_transform"] == "log"
     assert all(c.predicted["mean_count_per_frame"] > 0 for c in res.candidates)
     with pytest.raises(ValueError, match="population_transform must be"):
@@ -265,9 +263,9 @@ def test_population_transform_option_is_recorded_and_validated(chain_library):
 
 
 def test_compare_with_observed_known_answer():
+    from clusterdynamicsml.library.read import AtomTypes
     from clusterdynamicsml.predict.candidates import Candidate
     from clusterdynamicsml.predict.core import compare_with_observed
-    from clusterdynamicsml.library.read import AtomTypes
 
     types = AtomTypes.from_rules(RULES)
     a = Candidate(5, "Pb5I4", {"Pb": 5, "I": 4}, "trend", rank=1, share=0.6, weight=0.006)
@@ -295,8 +293,8 @@ def test_compare_with_observed_known_answer():
 
 
 def test_leave_largest_size_out_needs_three_sizes(tmp_path):
-    from clusterdynamicsml.predict.core import leave_largest_size_out
     from clusterdynamicsml.library.read import AtomTypes, build_training_rows
+    from clusterdynamicsml.predict.core import leave_largest_size_out
 
     rng = np.random.default_rng(1)
     for n, label in ((1, "Pb"), (2, "Pb2I")):

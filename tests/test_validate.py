@@ -209,8 +209,9 @@ def test_structures_step_flags_invalid_structures_and_saxs_skips_them(tmp_path, 
     from clusterdynamicsml.pipeline.config import RunConfig
 
     good = SimpleNamespace(counts={"Na": 3, "Cl": 2}, label="Na3Cl2", node_count=3, rank=1, source_label=None,
-                           weight=0.5)
-    bad = SimpleNamespace(counts={"Na": 3}, label="Na3", node_count=3, rank=2, source_label=None, weight=0.5)
+                           weight=0.5, predicted={"mean_count_per_frame": 0.5})
+    bad = SimpleNamespace(counts={"Na": 3}, label="Na3", node_count=3, rank=2, source_label=None, weight=0.5,
+                          predicted={"mean_count_per_frame": 0.5})
 
     class Quality:
         def to_dict(self):
@@ -229,25 +230,10 @@ def test_structures_step_flags_invalid_structures_and_saxs_skips_them(tmp_path, 
         out.write_text("1\n\nNa 0 0 0\n")
         return out
 
-    used = []
-
-    class Stop(Exception):
-        pass
-
-    def single_component(label, structure, q, **kw):
-        used.append(label)
-        return SimpleNamespace(q=q, intensity=np.ones_like(q), std=np.zeros_like(q), se=np.zeros_like(q),
-                               label=label, source="single", n_structures=1, n_library=1)
-
-    def mix(*a, **k):
-        raise Stop
-
     monkeypatch.setattr(workflow, "geometry_statistics", lambda *a, **k: {})
     monkeypatch.setattr(workflow, "write_built_structure", fake_write)
     monkeypatch.setattr(workflow, "build_valid_structure", fake_build)
     monkeypatch.setattr(workflow, "rg_interval_of", lambda c: None)
-    monkeypatch.setattr(workflow, "single_component", single_component)
-    monkeypatch.setattr(workflow, "mix_components", mix)
     monkeypatch.setattr(workflow, "_representative", lambda library, c: None)
     cfg = RunConfig.from_dict({}, base_dir=tmp_path)
     ctx = workflow._Context(cfg, tmp_path / "run", "t", progress=False)
@@ -261,7 +247,12 @@ def test_structures_step_flags_invalid_structures_and_saxs_skips_them(tmp_path, 
     with open(ctx.dir / ctx.outputs["predicted_structures_csv"]) as fh:
         rows = list(csv.DictReader(fh))
     assert [r["valid"] for r in rows] == ["True", "False"] and rows[1]["n_components"] == "3"
-    with pytest.raises(Stop):
-        workflow._step_saxs(ctx)
-    assert used == ["Na3Cl2"]
-    assert any(w.startswith("saxs: predicted Na3 is not a valid cluster") for w in ctx.warnings)
+    # the SAXS step (saxs/stage.py, issue 13) mixes only the valid structure and says why Na3 is out
+    ctx.data["dynamics"] = SimpleNamespace(lifetime_by_label=[], labels=[])
+    ctx.data["library"] = None
+    assert workflow._step_saxs(ctx).startswith("0 observed (0 node-free) and 1 predicted components")
+    assert [c.label for c in ctx.data["saxs"]["components"]] == ["Na3Cl2"]
+    rows = {r["label"]: r for r in ctx.data["saxs"]["all_rows"]}
+    assert rows["Na3Cl2"]["in_mixture"] and not rows["Na3"]["in_mixture"]
+    assert any(w.startswith("saxs: predicted Na3 (node count 3): built structure is not a valid cluster")
+               for w in ctx.warnings)

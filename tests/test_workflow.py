@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from _workflow_doubles import PBI, fake_steps
 from clusterdynamicsml.pipeline import workflow
 from clusterdynamicsml.pipeline.config import ConfigError, RunConfig
 from clusterdynamicsml.pipeline.runs import RunResult
-
-from _workflow_doubles import PBI, fake_steps
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ import io
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +40,19 @@ __all__ = ["atomic_path", "atomic_write", "to_jsonable", "dumps_json", "write_js
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically.
 
-    The parent folder is created. On an exception the temporary file is removed and ``path``
-    is left untouched.
+    The temporary name is unique (``.<stem>.<random>.tmp<suffix>``, so concurrent writers of the
+    same target never share it) and keeps the suffix for writers that infer the format from
+    it. The parent folder is created; the file gets mode 0644. On an exception the temporary
+    file is removed and ``path`` is left untouched.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.stem}.tmp{os.getpid()}{target.suffix}")
+    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
         yield tmp
+        os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -65,29 +71,34 @@ def atomic_write(path: str | os.PathLike, data: str | bytes, *, encoding: str = 
     return Path(path)
 
 
-def to_jsonable(obj: Any) -> Any:
+def to_jsonable(obj: Any, *, nan_as_null: bool = True, fallback: Callable[[Any], Any] | None = None) -> Any:
     """Plain JSON types of ``obj``: dict keys become strings; numpy scalars/arrays, tuples and
     paths become numbers/lists/strings; dataclasses and objects with ``to_dict()`` are
-    converted through their dict; NaN and infinities become None."""
+    converted through their dict. NaN and infinities become None unless ``nan_as_null=False``.
+    Any other object is returned as is, or ``fallback(obj)`` when given (e.g. ``repr``)."""
+    def conv(o: Any) -> Any:
+        return to_jsonable(o, nan_as_null=nan_as_null, fallback=fallback)
+
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, float):
+        return None if nan_as_null and not math.isfinite(obj) else obj
     if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
+        return {str(k): conv(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
+        return [conv(v) for v in obj]
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
+        return conv(obj.tolist())
     if isinstance(obj, np.generic):
-        return to_jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        to_dict = getattr(obj, "to_dict", None)
-        return to_jsonable(to_dict() if callable(to_dict) else dataclasses.asdict(obj))
+        return conv(obj.item())
     to_dict = getattr(obj, "to_dict", None)
-    if callable(to_dict):
-        return to_jsonable(to_dict())
-    return obj
+    if callable(to_dict) and not isinstance(obj, type):
+        return conv(to_dict())
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return conv(dataclasses.asdict(obj))
+    return fallback(obj) if fallback is not None else obj
 
 
 def dumps_json(obj: Any, *, indent: int | None = 1, sort_keys: bool = False) -> str:

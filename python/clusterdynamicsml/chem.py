@@ -243,7 +243,7 @@ def _role_of(roles: Any) -> dict[str, int]:
                          f"{{element: 'node' | 'linker' | 'shell'}}, got {type(roles).__name__}")
     rank = {}
     for k, group in enumerate(groups):
-        for el in group:
+        for el in group or ():
             rank.setdefault(normalize_element(el), k)
     return rank
 

@@ -11,7 +11,7 @@ There is no chemistry default: ``node`` (at least one element) and ``cutoffs`` (
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -72,7 +72,8 @@ def _role_list(value, role: str) -> tuple[AtomSpec, ...]:
     try:
         items = list(value)
     except TypeError:
-        raise ValueError(f"{role}: expected a list of element symbols or (element, residue) pairs, got {value!r}") from None
+        raise ValueError(f"{role}: expected a list of element symbols or (element, residue) pairs, "
+                         f"got {value!r}") from None
     out: list[AtomSpec] = []
     for k, item in enumerate(items):
         spec = _atom_spec(item, f"{role}[{k}]")
@@ -123,12 +124,94 @@ def _cutoff_entries(cutoffs) -> list[tuple[tuple[str, str], object]]:
                          f"{{'atom1', 'atom2', 'shell_cutoffs'}} records, got {cutoffs!r}") from None
     for k, rec in enumerate(items):
         if not isinstance(rec, Mapping) or not {"atom1", "atom2"} <= set(rec):
-            raise ValueError(f"cutoffs[{k}]: expected {{'atom1': 'Pb', 'atom2': 'I', 'shell_cutoffs': {{'0': 3.36}}}}, got {rec!r}")
+            raise ValueError(f"cutoffs[{k}]: expected {{'atom1': 'Pb', 'atom2': 'I', 'shell_cutoffs': {{'0': 3.36}}}}, "
+                             f"got {rec!r}")
         value = rec.get("shell_cutoffs", rec.get("cutoff"))
         if value is None:
             raise ValueError(f"cutoffs[{k}]: record needs 'shell_cutoffs' (or 'cutoff'), got {rec!r}")
-        entries.append(((_element(rec["atom1"], f"cutoffs[{k}].atom1"), _element(rec["atom2"], f"cutoffs[{k}].atom2")), value))
+        pair = (_element(rec["atom1"], f"cutoffs[{k}].atom1"), _element(rec["atom2"], f"cutoffs[{k}].atom2"))
+        entries.append((pair, value))
     return entries
+
+
+def _check_roles(node, linker, shell) -> dict[str, int]:
+    """{element: index of its first role}; ValueError for no node or an element in two roles
+    that residue names do not tell apart."""
+    if not node:
+        raise ValueError("ClusterRules needs at least one node element, got node=[] "
+                         "(clusters are grown from node atoms)")
+    seen: dict[AtomSpec, str] = {}
+    bare: dict[str, str] = {}
+    for role, specs in (("node", node), ("linker", linker), ("shell", shell)):
+        for spec in specs:
+            if spec in seen:
+                raise ValueError(f"{_spec_str(spec)!r} is given two roles: {seen[spec]} and {role}")
+            seen[spec] = role
+            if spec[1] is None:
+                if spec[0] in bare:
+                    raise ValueError(f"element {spec[0]!r} is given two roles: {bare[spec[0]]} and {role} "
+                                     "(use (element, residue) pairs to tell them apart)")
+                bare[spec[0]] = role
+    rank: dict[str, int] = {}
+    for k, specs in enumerate((node, linker, shell)):
+        for el, _ in specs:
+            rank.setdefault(el, k)
+    return rank
+
+
+def _shell_levels(value) -> list[int]:
+    if isinstance(value, (int, str)):
+        value = [value]
+    try:
+        levels = sorted({_level(v, "shell_levels") for v in value})
+    except TypeError:
+        raise ValueError(f"shell_levels must be a list of integers >= 1, got {value!r}") from None
+    if 0 in levels:
+        raise ValueError("shell_levels lists the extra levels > 0 (level 0 is always used), got 0")
+    return levels
+
+
+def _canonical_cutoffs(cutoffs, role_rank: dict[str, int], roles) -> dict[tuple[str, str], dict[int, float]]:
+    """{(el_a, el_b) in role order: {level: angstrom}} of every accepted cutoff form."""
+    canon: dict[tuple[str, str], dict[int, float]] = {}
+    for pair, value in _cutoff_entries(cutoffs):
+        where = f"cutoffs[{pair[0]}-{pair[1]}]"
+        for el in pair:
+            if el not in role_rank:
+                node, linker, shell = ([_spec_str(s) for s in specs] for specs in roles)
+                raise ValueError(f"{where}: element {el!r} has no role (node {node}, linker {linker}, shell {shell})")
+        x, y = sorted(pair, key=lambda e: (role_rank[e], e))
+        if isinstance(value, Mapping):
+            levmap = {_level(lv, where): _distance(d, f"{where}[level {lv}]") for lv, d in value.items()}
+            if not levmap:
+                raise ValueError(f"{where}: empty level map")
+        else:
+            levmap = {0: _distance(value, where)}
+        entry = canon.setdefault((x, y), {})
+        for lv, d in levmap.items():
+            if lv in entry and entry[lv] != d:
+                raise ValueError(f"{where}: level {lv} cutoff given twice with different values ({entry[lv]} and {d})")
+            entry[lv] = d
+    return canon
+
+
+def _check_levels(canon, levels: list[int], default: float | None, node, shell) -> None:
+    # Level > 0 cutoffs only act between node and shell atoms.
+    node_el = {s[0] for s in node}
+    shell_el = {s[0] for s in shell}
+    for (a, b), levmap in canon.items():
+        for lv in levmap:
+            if lv > 0 and not ((a in node_el and b in shell_el) or (b in node_el and a in shell_el)):
+                raise ValueError(f"cutoffs[{a}-{b}]: a level-{lv} cutoff is only used between a node and a shell "
+                                 "element (shell growth around nodes); this pair is never searched at that level")
+    for lv in levels:
+        if not shell:
+            raise ValueError(f"shell_levels={levels} needs shell elements, got shell=[]")
+        if default is None and not any(lv in m and m[lv] > 0 for m in canon.values()):
+            raise ValueError(f"shell level {lv} has no cutoff: add e.g. cutoffs[('Pb', 'O')] = {{0: ..., {lv}: ...}}")
+    if not any(m.get(0, 0) > 0 for m in canon.values()) and default is None:
+        raise ValueError("no positive level-0 cutoff: every atom would be its own cluster; "
+                         "give e.g. cutoffs={('Pb', 'I'): 3.36}")
 
 
 @dataclass(frozen=True, eq=True)
@@ -174,7 +257,10 @@ class ClusterRules:
     pbc: bool = True
     shell_molecules: bool = False
 
-    def __post_init__(self):
+    # {element: index of its first role in ROLES}, set by __post_init__
+    _role_rank: dict = field(init=False, repr=False, compare=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
         if self.node is None or (self.cutoffs is None and self.default_cutoff is None):
             missing = [n for n, v in (("node", self.node), ("cutoffs", self.cutoffs)) if v is None]
             raise ValueError(f"ClusterRules needs {' and '.join(missing)}: there is no default chemistry; give e.g. "
@@ -182,89 +268,26 @@ class ClusterRules:
         node = _role_list(self.node, "node")
         linker = _role_list(self.linker, "linker")
         shell = _role_list(self.shell, "shell")
-        if not node:
-            raise ValueError("ClusterRules needs at least one node element, got node=[] "
-                             "(clusters are grown from node atoms)")
-        # An element in two roles must be told apart by residue names.
-        seen: dict[AtomSpec, str] = {}
-        bare: dict[str, str] = {}
-        for role, specs in (("node", node), ("linker", linker), ("shell", shell)):
-            for spec in specs:
-                if spec in seen:
-                    raise ValueError(f"{_spec_str(spec)!r} is given two roles: {seen[spec]} and {role}")
-                seen[spec] = role
-                if spec[1] is None:
-                    if spec[0] in bare:
-                        raise ValueError(f"element {spec[0]!r} is given two roles: {bare[spec[0]]} and {role} "
-                                         "(use (element, residue) pairs to tell them apart)")
-                    bare[spec[0]] = role
-        role_elements = {}
-        for rank, specs in enumerate((node, linker, shell)):
-            for el, _ in specs:
-                role_elements.setdefault(el, rank)
-
+        role_rank = _check_roles(node, linker, shell)
         for flag in ("shared_shells", "shells_in_label", "pbc", "shell_molecules"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
             object.__setattr__(self, flag, bool(getattr(self, flag)))
-
         default = None if self.default_cutoff is None else _distance(self.default_cutoff, "default_cutoff")
         if default == 0.0:
             default = None
-
-        levels_in = self.shell_levels
-        if isinstance(levels_in, (int, str)):
-            levels_in = [levels_in]
-        try:
-            levels = sorted({_level(v, "shell_levels") for v in levels_in})
-        except TypeError:
-            raise ValueError(f"shell_levels must be a list of integers >= 1, got {self.shell_levels!r}") from None
-        if 0 in levels:
-            raise ValueError("shell_levels lists the extra levels > 0 (level 0 is always used), got 0")
-
-        canon: dict[tuple[str, str], dict[int, float]] = {}
-        for pair, value in _cutoff_entries(self.cutoffs):
-            where = f"cutoffs[{pair[0]}-{pair[1]}]"
-            for el in pair:
-                if el not in role_elements:
-                    raise ValueError(f"{where}: element {el!r} has no role (node {[_spec_str(s) for s in node]}, "
-                                     f"linker {[_spec_str(s) for s in linker]}, shell {[_spec_str(s) for s in shell]})")
-            key = tuple(sorted(pair, key=lambda e: (role_elements[e], e)))
-            if isinstance(value, Mapping):
-                levmap = {_level(lv, where): _distance(d, f"{where}[level {lv}]") for lv, d in value.items()}
-                if not levmap:
-                    raise ValueError(f"{where}: empty level map")
-            else:
-                levmap = {0: _distance(value, where)}
-            entry = canon.setdefault(key, {})
-            for lv, d in levmap.items():
-                if lv in entry and entry[lv] != d:
-                    raise ValueError(f"{where}: level {lv} cutoff given twice with different values ({entry[lv]} and {d})")
-                entry[lv] = d
-        # Level > 0 cutoffs only act between node and shell atoms.
-        node_el = {s[0] for s in node}
-        shell_el = {s[0] for s in shell}
-        for (a, b), levmap in canon.items():
-            for lv in levmap:
-                if lv > 0 and not ((a in node_el and b in shell_el) or (b in node_el and a in shell_el)):
-                    raise ValueError(f"cutoffs[{a}-{b}]: a level-{lv} cutoff is only used between a node and a shell "
-                                     "element (shell growth around nodes); this pair is never searched at that level")
-        for lv in levels:
-            if not shell:
-                raise ValueError(f"shell_levels={levels} needs shell elements, got shell=[]")
-            if default is None and not any(lv in m and m[lv] > 0 for m in canon.values()):
-                raise ValueError(f"shell level {lv} has no cutoff: add e.g. cutoffs[('Pb', 'O')] = {{0: ..., {lv}: ...}}")
-        if not any(m.get(0, 0) > 0 for m in canon.values()) and default is None:
-            raise ValueError("no positive level-0 cutoff: every atom would be its own cluster; "
-                             "give e.g. cutoffs={('Pb', 'I'): 3.36}")
-        ordered = {k: dict(sorted(canon[k].items())) for k in sorted(canon, key=lambda p: (role_elements[p[0]], p[0], role_elements[p[1]], p[1]))}
+        levels = _shell_levels(self.shell_levels)
+        canon = _canonical_cutoffs(self.cutoffs, role_rank, (node, linker, shell))
+        _check_levels(canon, levels, default, node, shell)
+        ordered = {k: dict(sorted(canon[k].items()))
+                   for k in sorted(canon, key=lambda p: (role_rank[p[0]], p[0], role_rank[p[1]], p[1]))}
         object.__setattr__(self, "node", node)
         object.__setattr__(self, "linker", linker)
         object.__setattr__(self, "shell", shell)
         object.__setattr__(self, "cutoffs", ordered)
         object.__setattr__(self, "default_cutoff", default)
         object.__setattr__(self, "shell_levels", tuple(levels))
-        object.__setattr__(self, "_role_rank", role_elements)
+        object.__setattr__(self, "_role_rank", role_rank)
 
     def __hash__(self):
         return hash(repr(self.to_dict()))
@@ -370,7 +393,7 @@ class ClusterRules:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "ClusterRules":
+    def from_dict(cls, data: Mapping) -> ClusterRules:
         """Rules from a run-file table or metadata dict (see :meth:`to_dict`).
 
         Also reads the reference forms (ref section 1.3/1.4): role entries

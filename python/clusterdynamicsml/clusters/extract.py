@@ -44,16 +44,16 @@ centroid of its core atoms lies in the primary cell.
 from __future__ import annotations
 
 import collections
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 
-from ..geometry.box import Box
 from .. import chem
 from ..chem import SYMBOLS
-from ..rules import ROLES, AtomSpec, ClusterRules, as_rules  # noqa: F401  (re-exported)
+from ..geometry.box import Box
 from ..geometry.neighbors import connected_components, neighbor_pairs_typed
+from ..rules import ROLES, AtomSpec, ClusterRules, as_rules  # noqa: F401  (re-exported)
 
 __all__ = [
     "ClusterRules",

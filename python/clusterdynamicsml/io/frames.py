@@ -17,16 +17,15 @@ import json
 import math
 import os
 import re
-import tempfile
 import warnings as _warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..geometry.box import MAX_BOX_LENGTHS, Box, far_out_atom
 from ..chem import element_from_atom_name, element_from_token, normalize_element
+from ..geometry.box import MAX_BOX_LENGTHS, Box, far_out_atom
 
 
 class FileFormatError(ValueError):
@@ -144,7 +143,8 @@ def box_from_pbc_name(name: str) -> Box | None:
 
 _KV = re.compile(r"""\s*([A-Za-z_][\w\-.:]*)(?:\s*=\s*("(?:[^"\\]|\\.)*"|'[^']*'|\{[^}]*\}|[^\s"'={}]+))?""")
 _CP2K = re.compile(r"^\s*i\s*=\s*(-?\d+)\s*,\s*time\s*=\s*([-+0-9.eEdD]+)\s*,\s*E\s*=\s*([-+0-9.eEdD]+)")
-_TIME_RE = re.compile(rb"(?:^|[\s,])time\s*=\s*\"?\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eEdD][-+]?\d+)?)")
+_TIME_RE = re.compile(rb"(?:^|[\s,])time\s*=\s*\"?\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eEdD][-+]?\d+)?)",
+                      re.IGNORECASE)  # extended-XYZ keys are case-insensitive (LAMMPS: Time=)
 _BOOL = {"T": True, "F": False, "TRUE": True, "FALSE": False}
 
 
@@ -1084,7 +1084,7 @@ class FrameSource:
         return state
 
     # -- internals
-    def _with_selection(self, sel) -> "FrameSource":
+    def _with_selection(self, sel) -> FrameSource:
         new = FrameSource.__new__(FrameSource)
         new.__dict__.update(self.__dict__)
         new._sel = np.asarray(sel, dtype=np.int64)
@@ -1560,20 +1560,11 @@ def read_structure(path, *, element_map: Mapping[str, str] | None = None) -> Fra
 def _atomic_write(path, chunks) -> None:
     """Write text chunks to ``path`` through a temporary file in the same folder, then rename,
     so a failure never leaves a half-written file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            for c in chunks:
-                fh.write(c)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from .._io import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        for c in chunks:
+            fh.write(c)
 
 
 def _check_structure(symbols, positions) -> tuple[list[str], np.ndarray]:

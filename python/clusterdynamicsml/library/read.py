@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..chem import format_label, parse_label
+from ..dynamics.analyze import LIFETIME_COLUMNS
 from ..io.frames import FileFormatError
 from ..io.frames import read_structure as _read_frame_file
 from ..rules import as_rules
@@ -41,22 +42,8 @@ from .descriptors import DESCRIPTOR_NAMES, shape_descriptors, shape_descriptors_
 
 STRUCTURE_SUFFIXES = (".xyz", ".pdb")
 
-LIFETIME_FIELDS = (
-    "label",
-    "cluster_size",
-    "mean_lifetime_fs",
-    "std_lifetime_fs",
-    "completed_lifetime_count",
-    "window_truncated_lifetime_count",
-    "association_rate_per_ps",
-    "dissociation_rate_per_ps",
-    "occupancy_fraction",
-    "mean_count_per_frame",
-    "total_observations",
-    "occupied_frames",
-    "association_events",
-    "dissociation_events",
-)
+#: The lifetime-table columns (ref §3.7), the same tuple as the dynamics stage writes.
+LIFETIME_FIELDS = LIFETIME_COLUMNS
 _INT_LIFETIME_FIELDS = {
     "cluster_size",
     "completed_lifetime_count",
@@ -239,7 +226,7 @@ class StructureObservation:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "StructureObservation":
+    def from_dict(cls, data: Mapping) -> StructureObservation:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -273,6 +260,13 @@ class StructureLibrary:
             if o.label == label:
                 return o
         raise KeyError(f"label {label!r} not in the structure library (labels: {self.labels})")
+
+    def to_pandas(self):
+        """One row per label (:class:`StructureObservation` fields) as a ``pandas.DataFrame``
+        (pandas is optional)."""
+        from .._io import to_pandas
+
+        return to_pandas([o.to_dict() for o in self.observations])
 
     def structures(self, label: str) -> list:
         out = []
@@ -331,7 +325,7 @@ def read_library(library_dir, rules, frame_labels: Iterable[str] | None = None) 
             descriptors.append(pos)
             atom_counts.append(len(symbols))
             readable.append(f)
-        descriptors = shape_descriptors_batch(descriptors)
+        shape = shape_descriptors_batch(descriptors)
         try:
             folder_counts = parse_label_counts(label)
         except ValueError:
@@ -368,10 +362,10 @@ def read_library(library_dir, rules, frame_labels: Iterable[str] | None = None) 
         elif compositions:
             warnings.append(f"label folder {label!r} is not a stoichiometry label; the file composition {types.format_label(element_counts)} is used")
         def mean_of(key):
-            return float(np.mean(descriptors[key])) if len(descriptors[key]) else 0.0
+            return float(np.mean(shape[key])) if len(shape[key]) else 0.0
 
         def std_of(key):
-            return float(np.std(descriptors[key])) if len(descriptors[key]) else 0.0
+            return float(np.std(shape[key])) if len(shape[key]) else 0.0
 
         observations.append(
             StructureObservation(
@@ -417,7 +411,7 @@ def _never_seen_message(label: str) -> str:
 def _row_to_dict(row) -> dict:
     if isinstance(row, Mapping):
         return dict(row)
-    if dataclasses.is_dataclass(row):
+    if dataclasses.is_dataclass(row) and not isinstance(row, type):
         return dataclasses.asdict(row)
     if hasattr(row, "to_dict"):
         return dict(row.to_dict())
@@ -537,7 +531,7 @@ class TrainingRow:
         return d
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "TrainingRow":
+    def from_dict(cls, data: Mapping) -> TrainingRow:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 

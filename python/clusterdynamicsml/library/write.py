@@ -25,16 +25,17 @@ import json
 import os
 import shutil
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
+from .._io import write_json
 from .._paths import safe_name
 from ..clusters.extract import Cluster, ClusterRules, cluster_ids, extract_clusters  # noqa: F401
-from ..rules import as_rules
 from ..io.frames import _check_structure, _xyz_frame_text, write_pdb
+from ..rules import as_rules
 
 __all__ = ["write_library", "LibrarySummary", "frame_stem", "METADATA_NAME", "PROGRESS_NAME"]
 
@@ -189,9 +190,7 @@ def _fsync_file(path: Path) -> None:
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_json(path, data, indent=2, sort_keys=True)
 
 
 # --------------------------------------------------------------------------- main entry

@@ -1,6 +1,14 @@
 """Run file, workflow, reports and the command line."""
 
+from .cli import (  # noqa: F401
+    PROG,
+    CLIError,
+    build_parser,
+    entry_point,
+    main,
+)
 from .config import (  # noqa: F401
+    _SECTIONS,
     ClustersConfig,
     ConfigError,
     DynamicsConfig,
@@ -12,8 +20,16 @@ from .config import (  # noqa: F401
     RunConfig,
     RunSettings,
     SaxsConfig,
-    _SECTIONS,
     flatten,
+)
+from .report import (  # noqa: F401
+    FIGURES,
+    MAX_OBSERVED_TRACES,
+    MAX_PREDICTED_TRACES,
+    make_figures,
+    table_rows,
+    write_html_report,
+    write_pptx_report,
 )
 from .runs import (  # noqa: F401
     DATASET_FORMAT,
@@ -29,20 +45,4 @@ from .workflow import (  # noqa: F401
     STEPS,
     run,
     write_json,
-)
-from .report import (  # noqa: F401
-    FIGURES,
-    MAX_OBSERVED_TRACES,
-    MAX_PREDICTED_TRACES,
-    make_figures,
-    table_rows,
-    write_html_report,
-    write_pptx_report,
-)
-from .cli import (  # noqa: F401
-    CLIError,
-    PROG,
-    build_parser,
-    entry_point,
-    main,
 )

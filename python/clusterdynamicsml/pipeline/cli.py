@@ -140,6 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="DIR", help="parent folder of the run folder")
     _common(p)
 
+    p = sub.add_parser("validate", help="extrapolation validation: train on small clusters, predict larger, compare")
+    p.add_argument("runfile", help="the TOML run file")
+    p.add_argument("--train-max-nodes", type=int, metavar="K", help="train on node counts <= K (default: the run's split)")
+    p.add_argument("--targets", metavar="A-B", help="target node counts A..B (default K+1..2K, capped at the largest observed)")
+    p.add_argument("--model", choices=("fisher", "cnt", "geometric", "reference"), help="population model of the 'sizes' rows")
+    p.add_argument("--bootstrap", type=int, metavar="N", help="bootstrap replicates (default: [predict] bootstrap)")
+    p.add_argument("--json", metavar="OUT.json", help="write the validation JSON here")
+    p.add_argument("--figure", metavar="STEM", help="write STEM.png/.svg: observed vs predicted clusters per frame by size")
+    _common(p)
+
     p = sub.add_parser("saxs", help="the SAXS part of a run, or Debye profiles of structure files")
     p.add_argument("inputs", nargs="+", help="a TOML run file, or structure files (.xyz/.pdb)")
     p.add_argument("-o", "--output", metavar="DIR", help="output folder (structure mode: the CSV file's folder)")
@@ -403,6 +413,31 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_validate(args) -> int:
+    import json
+
+    from ..predict.validate import validate_extrapolation
+
+    targets = None
+    if args.targets:
+        try:
+            a, _, b = args.targets.partition("-")
+            targets = list(range(int(a), int(b or a) + 1))
+        except ValueError:
+            raise _UsageError(f"{PROG} validate: --targets must be A-B or A (node counts), got {args.targets!r}") from None
+    report = validate_extrapolation(args.runfile, args.train_max_nodes, targets, population_model=args.model, n_bootstrap=args.bootstrap)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(report.to_dict(), fh, indent=1)
+    if args.figure:
+        from ..plot.predict import plot_size_extrapolation
+
+        plot_size_extrapolation(report, args.figure)
+    if not args.quiet:
+        print(report.table())
+    return 0
+
+
 def _cmd_saxs(args) -> int:
     from ..pipeline.config import RunConfig
 
@@ -518,8 +553,8 @@ def _cmd_batch(args) -> int:
             if not results[-1]["ok"] and not args.keep_going:
                 break
     else:
-        from concurrent.futures import ProcessPoolExecutor
         import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=args.workers, mp_context=mp.get_context("spawn")) as ex:
             futs = [ex.submit(_batch_one, str(Path(rf).resolve()), out, threads) for rf in args.runfiles]
@@ -583,7 +618,7 @@ def _cmd_runs(args) -> int:
 
 _COMMANDS = {
     "run": _cmd_run, "example": _cmd_example, "extract": _cmd_extract, "dynamics": _cmd_dynamics,
-    "predict": _cmd_predict, "saxs": _cmd_saxs, "report": _cmd_report, "batch-run": _cmd_batch,
+    "predict": _cmd_predict, "validate": _cmd_validate, "saxs": _cmd_saxs, "report": _cmd_report, "batch-run": _cmd_batch,
     "runs": _cmd_runs,
 }
 

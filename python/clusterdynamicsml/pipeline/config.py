@@ -354,6 +354,9 @@ class PredictConfig:
     population_transform: str = _f("reference", "choice", "population targets: log1p counts and identity "
                                    "occupancy as the reference tool, or log(y + 1e-4) for both",
                                    choices=("reference", "log"))
+    population_model: str = _f("fisher", "choice", "clusters per frame versus size: Fisher droplet law (default, chosen "
+                               "by measured validation, docs/predict.md), 3-term nucleation law, geometric tail, or "
+                               "the reference tool's ridge", choices=("fisher", "cnt", "geometric", "reference"))
     build_structures: bool = _f(True, "bool", "build a predicted structure per retained candidate")
     shell_templates: tuple[tuple[str, str], ...] = _f(
         (), "path_table", "write the predicted structures as PDB with whole shell molecules: element = "
@@ -398,6 +401,12 @@ class SaxsConfig:
                       "NNLS or by maximising the Pearson correlation",
                       choices=("population", "nnls", "pearson"))
     refine_dw_scale: bool = _f(False, "bool", "refine one common scale on all Debye-Waller sigma in the fit")
+    mixture_weights: str = _f("clusters_per_frame", "choice", "MD mixture weights: clusters per frame of each "
+                              "label, or the reference tool's count x max(occupancy, 0.05)",
+                              choices=("clusters_per_frame", "reference"))
+    reweight: bool = _f(True, "bool", "maximum-entropy reweighting of the MD populations against the data")
+    evidence_margin: float = _f(10.0, "float", "delta BIC by which the cluster model must beat the background "
+                                "alone and a generic form factor to be rated supported", minimum=0.0)
 
 
 @dataclass(frozen=True)
@@ -572,7 +581,7 @@ class RunConfig:
 
     # ----------------------------------------------------------------- construction
     @classmethod
-    def from_dict(cls, data: dict | None = None, *, base_dir: str | Path = ".", source: str = "<settings>") -> "RunConfig":
+    def from_dict(cls, data: dict | None = None, *, base_dir: str | Path = ".", source: str = "<settings>") -> RunConfig:
         """Build and validate from a nested dict ``{section: {key: value}}``."""
         data = {} if data is None else data
         if not isinstance(data, dict):
@@ -589,7 +598,7 @@ class RunConfig:
         return cls(**sections, base_dir=str(Path(base_dir).resolve()), source=source)
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> "RunConfig":
+    def from_toml(cls, path: str | Path) -> RunConfig:
         """Read a TOML run file; relative paths in it resolve against its folder."""
         p = Path(path)
         source = p.name if p.name else str(p)
@@ -604,14 +613,14 @@ class RunConfig:
         return cls.from_dict(data, base_dir=p.resolve().parent, source=source)
 
     @classmethod
-    def from_toml_string(cls, text: str, *, base_dir: str | Path = ".", source: str = "<string>") -> "RunConfig":
+    def from_toml_string(cls, text: str, *, base_dir: str | Path = ".", source: str = "<string>") -> RunConfig:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(source, None, None, f"not valid TOML: {exc}") from None
         return cls.from_dict(data, base_dir=base_dir, source=source)
 
-    def replace(self, section: str, **values) -> "RunConfig":
+    def replace(self, section: str, **values) -> RunConfig:
         """A copy with some keys of one section changed (validated like a run file)."""
         if section not in _SECTIONS:
             raise ConfigError(self.source, section, None, "unknown section")
@@ -620,7 +629,7 @@ class RunConfig:
         new_section = _build_section(_SECTIONS[section], current, section, self.source)
         return dataclasses.replace(self, **{section: new_section})
 
-    def with_base_dir(self, base_dir: str | Path) -> "RunConfig":
+    def with_base_dir(self, base_dir: str | Path) -> RunConfig:
         return dataclasses.replace(self, base_dir=str(Path(base_dir).resolve()))
 
     # ----------------------------------------------------------------- paths
@@ -631,7 +640,7 @@ class RunConfig:
         p = Path(value).expanduser()
         return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
 
-    def resolved(self) -> "RunConfig":
+    def resolved(self) -> RunConfig:
         """A copy with every path absolute (what is saved next to the results)."""
         out = self
         for section, key in sorted(_PATH_FIELDS):
@@ -717,12 +726,9 @@ class RunConfig:
         return "\n".join(lines)
 
     def write_toml(self, path: str | Path, *, template: bool = False) -> Path:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(self.to_toml(template=template), encoding="utf-8")
-        tmp.replace(p)
-        return p
+        from .._io import atomic_write
+
+        return atomic_write(path, self.to_toml(template=template))
 
     # ----------------------------------------------------------------- helpers for stages
     def cluster_rules_dict(self) -> dict:

@@ -18,8 +18,10 @@ import dataclasses
 import html
 import inspect
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+
+from .._io import atomic_path, atomic_write
 
 __all__ = ["make_figures", "write_html_report", "write_pptx_report", "report", "table_rows", "FIGURES"]
 
@@ -42,6 +44,11 @@ FIGURES = {
     "saxs_fit_observed": ("plot.saxs", ("plot_saxs_fit",), "SAXS fit of the observed-only mixture, with residuals"),
     "saxs_fit_combined": ("plot.saxs", ("plot_saxs_fit",),
                           "SAXS fit of the observed plus predicted mixture, with residuals"),
+    "saxs_evidence": ("plot.saxs", ("plot_saxs_models",),
+                      "SAXS evidence: background, generic form factor and cluster models with residuals in units "
+                      "of the estimated noise"),
+    "saxs_reweighting": ("plot.saxs", ("plot_saxs_reweighting",),
+                         "Maximum-entropy reweighting: MD vs reweighted populations and the L-curve"),
 }
 
 MAX_OBSERVED_TRACES = 8
@@ -76,6 +83,11 @@ def _saxs_part(key):
                                                                   ("observed + predicted", "combined_intensity"))
                       if saxs.get(k) is not None]
             return curves or None
+        if key in ("evidence", "reweighting"):  # live objects only (a reloaded run keeps plain dicts)
+            ev = saxs.get("evidence")
+            if ev is None or isinstance(ev, dict):
+                return None
+            return ev if key == "evidence" else ev.reweighting
         return (saxs.get("fit") or {}).get(key)
     return get
 
@@ -84,7 +96,8 @@ def _saxs_part(key):
 _FIGURE_INPUT = {"heatmap": "dynamics", "lifetimes": "dynamics", "histograms": "prediction",
                  "predictions": "prediction", "debye_waller": "prediction",
                  "saxs_components": _saxs_part("components"), "saxs_mixtures": _saxs_part("mixtures"),
-                 "saxs_fit_observed": _saxs_part("observed"), "saxs_fit_combined": _saxs_part("combined")}
+                 "saxs_fit_observed": _saxs_part("observed"), "saxs_fit_combined": _saxs_part("combined"),
+                 "saxs_evidence": _saxs_part("evidence"), "saxs_reweighting": _saxs_part("reweighting")}
 
 
 def _figure_title(key: str, data: dict, source) -> str | None:
@@ -358,6 +371,39 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
             fits.append(row)
         if fits:
             out.append(("SAXS fit to the experimental data (weighted least squares with sigma)", fits, list(fits[0])))
+        out += _evidence_tables(saxs.get("evidence"))
+    return out
+
+
+def _evidence_tables(ev) -> list:
+    """Issue 13: the verdict, the statistics of every model and the reweighted populations."""
+    if ev is None:
+        return []
+    d = ev if isinstance(ev, dict) else ev.to_dict()
+    out = []
+    e, sh, nz = d.get("evidence") or {}, d.get("background_share") or {}, d.get("noise") or {}
+    verdict = [{"verdict": d.get("verdict"), "noise": nz.get("note"),
+                "background_share_q_min_mid_max": f"{sh.get('q_min', float('nan')):.3g} / "
+                f"{sh.get('q_mid', float('nan')):.3g} / {sh.get('q_max', float('nan')):.3g}",
+                "warnings": "; ".join(d.get("warnings") or []) or None}]
+    out.append(("SAXS evidence: do the data support the cluster model?", verdict, list(verdict[0])))
+    rows = []
+    for name, m in (d.get("models") or {}).items():
+        rows.append({"model": name, **{k: m.get(k) for k in ("chi2_red", "chi2_red_file_sigma", "aic", "bic",
+                                                             "n_params", "durbin_watson", "runs_z", "pearson_r")},
+                     "delta_bic_vs_this": None if "bic" not in m else m["bic"] - (d["models"][e["cluster_model"]]["bic"]
+                                                                                  if e.get("cluster_model") else 0.0),
+                     "detail": (f"{m.get('kind')} {m.get('size_angstrom', 0):.3g} A" if name == "generic" else None)})
+    if rows:
+        out.append(("SAXS models (chi2 with the noise used; BIC = chi2 + k ln n; Durbin-Watson ~2 for independent "
+                    "residuals)", rows, list(rows[0])))
+    rw = d.get("reweighting")
+    if rw and rw.get("populations"):
+        pops = sorted(({"label": k, "md": v["md"], "reweighted": v["reweighted"],
+                        "ratio": v["reweighted"] / v["md"] if v["md"] else None}
+                       for k, v in rw["populations"].items()), key=lambda r: -r["md"])
+        out.append((f"Maximum-entropy reweighting (theta {rw['theta']:.3g}, effective sample size "
+                    f"{rw['effective_sample_size']:.3g}): MD vs reweighted populations", pops, list(pops[0])))
     return out
 
 
@@ -448,11 +494,7 @@ def write_html_report(result, path) -> Path:
     outs = sorted(v for v in result.outputs.values())
     parts.append("<h2>Files</h2><ul>" + "".join(f"<li>{html.escape(o)}</li>" for o in outs) + "</ul>")
     parts.append("</body></html>\n")
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(parts), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, "".join(parts))
 
 
 # ---------------------------------------------------------------------------------------
@@ -555,11 +597,9 @@ def write_pptx_report(result, path) -> Path:
                                  width=Inches(w * scale), height=Inches(h * scale))
     for title, rows, cols in _tables(result):
         table_slide(title, rows, cols)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.pptx")
-    prs.save(tmp)
-    tmp.replace(path)
-    return path
+    with atomic_path(path) as tmp:
+        prs.save(tmp)
+    return Path(path)
 
 
 # ---------------------------------------------------------------------------------------

@@ -204,7 +204,7 @@ def environment_info(threads: int | None = None) -> dict:
     """Versions, OpenMP and threads (saved with every run, printed by ``--version``)."""
     from .. import __version__, get_num_threads, openmp_enabled
 
-    versions = {"clusterdynamicsml": __version__, "python": platform.python_version()}
+    versions: dict[str, str | None] = {"clusterdynamicsml": __version__, "python": platform.python_version()}
     for mod in ("numpy", "scipy", "matplotlib", "xraydb", "pptx", "tqdm", "dask"):
         try:
             m = sys.modules.get(mod) or importlib.import_module(mod)
@@ -228,7 +228,7 @@ def write_dataset(result: RunResult, folder: Path | None = None) -> Path:
     """Write ``<name>_dataset.json`` into ``folder`` (default ``result.run_dir``); records it
     in ``result.outputs["dataset"]``. Returns the path."""
     folder = Path(result.run_dir if folder is None else folder)
-    payload = {
+    payload: dict[str, Any] = {
         "format": DATASET_FORMAT,
         "version": DATASET_VERSION,
         "settings": result.config.to_dict(),
@@ -333,6 +333,9 @@ def _saxs_payload(saxs) -> dict:
     if saxs.get("fit"):
         out["fit"] = {name: _fields(f) for name, f in saxs["fit"].items()}
         out["fit_q_range"] = saxs.get("fit_q_range")
+    for key in ("evidence", "all_rows", "mixture_weights"):  # issue 13: evidence and the full component list
+        if saxs.get(key) is not None:
+            out[key] = saxs[key]
     return to_jsonable(out)
 
 
@@ -424,6 +427,16 @@ def _summary_numbers(result: RunResult) -> dict:
         out["predicted_labels"] = [_item(p, "label") for p in preds]
         out["max_observed_node_count"] = _item(pred, "max_observed_node_count")
         out["max_predicted_node_count"] = _item(pred, "max_predicted_node_count")
+        choice = _item(pred, "population_choice") or {}
+        out["population_model"] = choice.get("used") or choice.get("model") or _item(pred, "population_model")
+        out["population_model_reason"] = choice.get("reason")
+        val = _item(pred, "validation") or {}
+        if isinstance(val, dict) and val.get("summary"):
+            out["validation"] = {"train_max_node_count": val.get("train_max_node_count"),
+                                 "target_node_counts": val.get("target_node_counts"), **val["summary"],
+                                 "comparison": {m: c.get("summary") for m, c in (val.get("comparison") or {}).items()}}
+        elif isinstance(val, dict) and val.get("skipped"):
+            out["validation"] = {"skipped": val["skipped"]}
     saxs = result.saxs
     if isinstance(saxs, dict):
         out["saxs_components"] = len(saxs.get("components") or [])
@@ -448,6 +461,18 @@ def _summary_text(result: RunResult) -> str:
     for key in ("frames", "frames_analysed", "time_bins", "labels", "predictions"):
         if key in nums:
             lines.append(f"  {key.replace('_', ' ')}: {nums[key]}")
+    if nums.get("population_model"):
+        lines.append(f"  population model: {nums['population_model']} ({nums.get('population_model_reason')})")
+        v = nums.get("validation") or {}
+        if v.get("skipped"):
+            lines.append(f"  extrapolation validation skipped: {v['skipped']}")
+        elif v:
+            lines.append(f"  extrapolation validation (train n <= {v['train_max_node_count']}, predict {v['target_node_counts']}): "
+                         "worst count factor " + ", ".join(
+                             f"{m} " + ("inf (predicts 0)" if (c or {}).get("sizes_predicted_zero") else f"{(c or {}).get('max_count_factor') or float('nan'):.3g}")
+                             for m, c in (v.get("comparison") or {}).items())
+                         + f"; {nums['population_model']}: 90% interval covers {v.get('count_coverage_90')}/{v.get('count_intervals')}, "
+                         f"mean share TV {v.get('mean_share_total_variation') or float('nan'):.3g}")
     files = [v for k, v in result.outputs.items() if not k.startswith("figure_")]
     figs = [v for k, v in result.outputs.items() if k.startswith("figure_")]
     lines.append(f"  files written: {len(files) + len(figs)} ({len(figs)} figure files)")

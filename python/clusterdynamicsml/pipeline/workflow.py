@@ -24,22 +24,21 @@ import shutil
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .._io import to_jsonable as _jsonable
-from .._io import write_json
+from .._io import write_csv, write_json
 from ..build.geomstats import geometry_statistics
 from ..build.grow import write_built_structure
 from ..build.validate import build_valid_structure, rg_interval_of
 from ..dynamics.analyze import analyze_dynamics
 from ..library.read import read_library
 from ..library.write import write_library
-from ..pipeline.config import ConfigError, RunConfig
+from ..pipeline.config import ConfigError, RunConfig  # noqa: F401  (ConfigError: re-exported for callers)
 from ..predict.core import predict_clusters
-from ..saxs import average_component, mix_components, single_component
-from ..saxs.expdata import load_saxs_data, stitch_saxs
-from ..saxs.fit import fit_saxs
+from ..saxs.stage import SaxsSkipped, run_saxs_step
 from .checks import check_frames, cluster_rules, for_users, preflight
 from .inputs import frames_kwargs as _frames_kwargs  # noqa: F401  (kept for callers)
 from .inputs import open_frames
@@ -59,7 +58,6 @@ from .runs import (
 from .runs import OWNER_NAME
 from .runs import new_run_dir as _new_run_dir
 from .runs import safe_name as _safe_name
-from .runs import timestamp as _timestamp
 
 __all__ = ["run", "RunResult", "StepRecord", "load_run", "list_runs",
            "DATASET_FORMAT", "DATASET_VERSION", "environment_info", "STEPS", "compare_runs"]
@@ -207,6 +205,12 @@ def _step_library(ctx: _Context):
     return f"{len(labels)} labels written"
 
 
+def _box_widths(frames):
+    from ..predict.validate import _box_lengths
+
+    return _box_lengths(frames)
+
+
 def _step_predict(ctx: _Context):
     cfg = ctx.cfg
     if not cfg.predict.enabled:
@@ -224,6 +228,7 @@ def _step_predict(ctx: _Context):
         timestep_fs=getattr(dyn, "timestep_fs", None), n_bootstrap=cfg.predict.bootstrap, seed=cfg.run.seed,
         validate=cfg.predict.validate, observed_targets=cfg.predict.observed_targets,
         population_transform=cfg.predict.population_transform,
+        population_model=cfg.predict.population_model, box_lengths=_box_widths(ctx.data.get("frames")),
     )
     ctx.data["prediction"] = pred
     for w in getattr(pred, "warnings", None) or []:
@@ -351,210 +356,16 @@ def _compact(value):
 
 
 def _write_csv(path: Path, rows: list[dict]) -> Path:
-    import csv
-
-    cols: list[str] = []
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols, lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-    tmp.replace(path)
-    return path
-
-
-def _sigma_tables(pred) -> tuple[dict, dict]:
-    """Debye-Waller sigma (angstrom) per label and element pair from the prediction's table:
-    ({observed label: {(a, b): sigma}}, {(node count, rank, label): {(a, b): sigma}})."""
-    observed: dict = {}
-    predicted: dict = {}
-    for r in getattr(pred, "debye_waller", None) or []:
-        sigma = r.get("sigma")
-        if sigma is None:
-            continue
-        pair = (r["element_a"], r["element_b"])
-        if r.get("source") == "predicted":
-            key = (r.get("node_count"), r.get("candidate_rank"), r.get("label"))
-            predicted.setdefault(key, {})[pair] = float(sigma)
-        else:
-            observed.setdefault(r.get("label"), {})[pair] = float(sigma)
-    return observed, predicted
-
-
-def _write_profile(path: Path, comp, source: str) -> Path:
-    """Component profile as ref 4.10: '# Source', '# Columns: q, S(q)_avg, S(q)_std, S(q)_se', %.8f."""
-    import numpy as np
-
-    header = (f"Source: {source}\nLabel: {comp.label}\nStructures used: {comp.n_structures} of "
-              f"{comp.n_library} ({comp.source})\nUnits: q in 1/angstrom, S(q) in electrons^2\n"
-              "Columns: q, S(q)_avg, S(q)_std, S(q)_se")
-    tmp = path.with_name(path.name + ".tmp")
-    np.savetxt(tmp, np.column_stack([comp.q, comp.intensity, comp.std, comp.se]), fmt="%.8f", header=header)
-    tmp.replace(path)
-    return path
+    return write_csv(path, rows)
 
 
 def _step_saxs(ctx: _Context):
-    import numpy as np
-
-    cfg = ctx.cfg
-    sc = cfg.saxs
-    if not sc.enabled:
+    if not ctx.cfg.saxs.enabled:
         raise _Skip("[saxs] enabled = false")
-    pred = ctx.data.get("prediction")
-    if pred is None:
-        raise _Skip("no prediction (the mixture weights come from it)")
-    library = ctx.data["library"]
-    q = np.linspace(sc.q_min, sc.q_max, sc.q_points)
-    sig_obs, sig_pred = _sigma_tables(pred)
-    hist = pred.histogram_tables()
-    cutoffs = {f"{c.a}-{c.b}": c.distance for c in cfg.clusters.cutoffs if c.level == 0}
-    nodes = list(getattr(pred, "node_elements", []) or [])
-    comp_dir = ctx.path("saxs_components", "x").parent
-    components, sources, weights, rows = [], [], [], []
-    observed_rows = [r for r in hist["observed"] if r["raw_weight"] > 0]
-    built = {(b["candidate"].node_count, b["candidate"].rank, b["candidate"].label): b
-             for b in ctx.data.get("built_structures", [])}
-    predicted = [c for c in getattr(pred, "candidates", []) if c.weight > 0]
-    with ctx.bar(len(observed_rows) + len(predicted), "SAXS components") as bar:
-        for r in observed_rows:
-            label = r["label"]
-            if sc.observed_components == "average":
-                comp = average_component(label, library.structures(label), q,
-                                         max_structures=sc.max_structures_per_label or None, method=sc.method,
-                                         bin_width=sc.bin_width)
-            else:
-                rep = _representative_of_label(library, label)
-                comp = single_component(label, rep, q, sigma=sig_obs.get(label), dw_pairs=sc.dw_pairs,
-                                        cutoffs=cutoffs, node_elements=nodes, method=sc.method,
-                                        bin_width=sc.bin_width)
-            path = _write_profile(comp_dir / f"observed_{_safe_name(label)}.txt", comp,
-                                  f"observed label {label} ({comp.source})")
-            components.append(comp)
-            sources.append("observed")
-            weights.append(float(r["raw_weight"]))
-            rows.append({"label": label, "source": "observed", "kind": comp.source, "weight": float(r["raw_weight"]),
-                         "n_structures": comp.n_structures, "n_library": comp.n_library,
-                         "profile": os.path.relpath(path, ctx.dir)})
-            bar.update(1)
-        for c in predicted:
-            key = (c.node_count, c.rank, c.label)
-            b = built.get(key)
-            if b is None or not b.get("valid", True):  # a structure that failed validation never enters
-                why = "has no built structure" if b is None else "is not a valid cluster (see the structures step)"
-                ctx.warn(f"saxs: predicted {c.label} {why}; left out of the mixture")
-                bar.update(1)
-                continue
-            st = b["structure"]
-            comp = single_component(c.label, (st.symbols, st.positions), q, sigma=sig_pred.get(key),
-                                    dw_pairs=sc.dw_pairs, cutoffs=cutoffs, node_elements=nodes, method=sc.method,
-                                    bin_width=sc.bin_width)
-            stem = Path(b["path"]).stem
-            path = _write_profile(comp_dir / f"predicted_{stem}.txt", comp,
-                                  f"predicted structure {os.path.relpath(b['path'], ctx.dir)}")
-            components.append(comp)
-            sources.append("predicted")
-            weights.append(float(c.weight))
-            rows.append({"label": c.label, "source": "predicted", "kind": comp.source, "weight": float(c.weight),
-                         "n_structures": 1, "n_library": 1, "profile": os.path.relpath(path, ctx.dir),
-                         "structure": os.path.relpath(b["path"], ctx.dir)})
-            bar.update(1)
-    if not components:
-        raise _Skip("no component with a positive population weight")
-    ctx.output("saxs_components", comp_dir)
-    obs_idx = [k for k, s in enumerate(sources) if s == "observed"]
-    saxs: dict = {"q": q, "components": components, "component_rows": rows}
-    if obs_idx:
-        saxs["observed_intensity"], w_obs = mix_components([components[k] for k in obs_idx],
-                                                          [weights[k] for k in obs_idx])
-        for k, w in zip(obs_idx, w_obs):
-            rows[k]["observed_only_weight"] = float(w)
-    saxs["combined_intensity"], w_all = mix_components(components, weights)
-    for k, w in enumerate(w_all):
-        rows[k]["combined_weight"] = float(w)
-    _write_csv(ctx.path(f"{ctx.stem}_saxs_components.csv"), rows)
-    ctx.output("saxs_components_csv", ctx.dir / f"{ctx.stem}_saxs_components.csv")
-    text = f"{len(obs_idx)} observed and {len(components) - len(obs_idx)} predicted components"
-    if sc.experimental:
-        text += "; " + _fit_experimental(ctx, saxs, components, weights, obs_idx)
-    columns = {"q": q, "observed_raw_model_intensity": saxs.get("observed_intensity"),
-               "raw_model_intensity": saxs["combined_intensity"],
-               "observed_fitted_model_intensity": saxs.get("observed_fitted_on_grid"),
-               "fitted_model_intensity": saxs.get("combined_fitted_on_grid")}
-    exp = saxs.get("experimental_on_grid")
-    if exp is not None:
-        columns["experimental_intensity"] = exp
-        if "fitted_model_intensity" in columns:
-            columns["residual"] = exp - columns["fitted_model_intensity"]
-    _write_csv(ctx.path(f"{ctx.stem}_saxs.csv"), [
-        {k: (None if v is None or not np.isfinite(v[i]) else float(v[i])) for k, v in columns.items() if v is not None}
-        for i in range(len(q))])
-    ctx.output("saxs_csv", ctx.dir / f"{ctx.stem}_saxs.csv")
-    ctx.data["saxs"] = saxs
-    return text
-
-
-def _representative_of_label(library, label):
-    obs = library[label]
-    structures = library.structures(label)
-    files = [str(f) for f in getattr(obs, "files", [])]
-    rep = getattr(obs, "representative_path", None)
-    if rep is not None and str(rep) in files and len(files) == len(structures):
-        return structures[files.index(str(rep))]
-    return structures[0]
-
-
-def _fit_experimental(ctx: _Context, saxs: dict, components, weights, observed_idx) -> str:
-    """Load (and stitch) the experimental files; fit the observed-only and the combined mixture
-    (weighted least squares with the sigma column, non-negative scale, constant background,
-    optional solvent curve; mixture weights fixed or refit by NNLS / Pearson)."""
-    import numpy as np
-
-    cfg = ctx.cfg
-    sc = cfg.saxs
-    unit = {"auto": None, "1/A": "A^-1", "1/nm": "nm^-1"}[sc.q_units]
-    files = [str(cfg.resolve_path(p)) for p in sc.experimental]
-    datasets = [load_saxs_data(f, q_unit=unit) for f in files]
-    data = stitch_saxs(datasets) if len(datasets) > 1 else datasets[0]
-    saxs["experimental"] = data
-    if len(datasets) > 1:
-        factors = ", ".join(f"{Path(f).name} x{x:.4g}" for f, x in zip(files, getattr(data, "scale_factors", ())))
-        ctx.warn(f"saxs: stitched {len(files)} experimental files by overlap scaling ({factors})")
-    lo = max(sc.fit_q_min if sc.fit_q_min is not None else sc.q_min, float(data.q[0]), sc.q_min)
-    hi = min(sc.fit_q_max if sc.fit_q_max is not None else sc.q_max, float(data.q[-1]), sc.q_max)
-    if not lo < hi:
-        raise ConfigError(cfg.source, "saxs", "fit_q_max", f"the fit range [{lo:g}, {hi:g}] 1/A is empty: the "
-                          f"model covers {sc.q_min:g}..{sc.q_max:g} and the data {data.q[0]:.4g}..{data.q[-1]:.4g}")
-    solvent = None
-    if sc.solvent_file is not None:
-        solvent = load_saxs_data(str(cfg.resolve_path(sc.solvent_file)), q_unit=unit)
-    refit = None if sc.weights == "population" else sc.weights
-    fits = {}
-    sets = {"observed": [k for k in observed_idx], "combined": list(range(len(components)))}
-    for name, idx in sets.items():
-        if not idx:
-            continue
-        refine = sc.refine_dw_scale and any(getattr(components[k], "sigma", None) for k in idx)
-        fits[name] = fit_saxs(data, [components[k] for k in idx], [weights[k] for k in idx], solvent=solvent,
-                              q_range=(lo, hi), background=sc.background,
-                              background_degree=sc.background_degree, refit_weights=refit,
-                              refine_sigma_scale=refine)
-    saxs["fit"] = fits
-    saxs["fit_q_range"] = (lo, hi)
-    # the data on the model grid (inside the data range) for the SAXS CSV
-    q = saxs["q"]
-    inside = (q >= data.q[0]) & (q <= data.q[-1])
-    saxs["experimental_on_grid"] = np.where(inside, np.interp(q, data.q, data.intensity), np.nan)
-    for name, f in fits.items():
-        on_grid = np.full(q.shape, np.nan)
-        m = (q >= f.q[0]) & (q <= f.q[-1])
-        on_grid[m] = np.interp(q[m], f.q, f.fitted)
-        saxs[f"{name}_fitted_on_grid"] = on_grid
-    parts = [f"{name}: chi2_red {f.chi2_reduced:.3g}, Pearson {f.pearson:.4f}" for name, f in fits.items()]
-    return f"fit over q {lo:.3g}..{hi:.3g} 1/A (" + "; ".join(parts) + ")"
+    try:
+        return run_saxs_step(ctx)
+    except SaxsSkipped as exc:
+        raise _Skip(str(exc)) from None
 
 
 def _step_figures(ctx: _Context):

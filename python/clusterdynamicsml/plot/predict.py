@@ -231,8 +231,62 @@ def plot_prediction_table(result, out_stem) -> tuple:
             f"label recall {num('label_recall')}, precision {num('label_precision')}, share overlap {num('share_overlap')}",
             fontsize=7,
         )
+    elif v.get("train_max_node_count") is not None:
+        sm = v.get("summary") or {}
+
+        def g(key):
+            value = sm.get(key)
+            return "n/a" if value is None else format(float(value), ".3g")
+
+        fig.text(
+            0.01, 0.01,
+            f"extrapolation validation ({v.get('population_model')}): train n <= {v['train_max_node_count']}, predict {v.get('target_node_counts')}; "
+            f"worst count factor {g('max_count_factor')}, 90% interval covers {sm.get('count_coverage_90')}/{sm.get('count_intervals')}, "
+            f"mean share TV {g('mean_share_total_variation')}, max Rg error {g('max_rg_relative_error')}",
+            fontsize=7,
+        )
     elif v.get("skipped"):
         fig.text(0.01, 0.01, f"validation skipped: {v['skipped']}", fontsize=7)
+    fig.tight_layout()
+    try:
+        return tuple(save_figure(fig, out_stem, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
+
+
+def plot_size_extrapolation(validation, out_stem, title: str | None = None) -> tuple:
+    """Observed vs predicted clusters per frame by node count for every compared population
+    model of an extrapolation validation (``ValidationReport`` or its ``to_dict()``), log
+    scale, with the bootstrap 5-95 % intervals; the training range is shaded. A predicted 0
+    (the reference ridge clips extrapolated counts to 0) is drawn at the bottom edge."""
+    plt = pyplot()
+    v = validation.to_dict() if hasattr(validation, "to_dict") else dict(validation)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    comp = v.get("comparison") or {}
+    first = next(iter(comp.values()), {"sizes": []})
+    allobs = {int(n): c for n, c in ((v.get("settings") or {}).get("observed_count_per_frame") or {}).items()}
+    for e in first["sizes"]:
+        allobs.setdefault(e["node_count"], e["observed_count_per_frame"])
+    hi_n = max([e["node_count"] for e in first["sizes"]] or [1])
+    ns = sorted(n for n in allobs if n <= hi_n and allobs[n] > 0)
+    ax.plot(ns, [allobs[n] for n in ns], "ko", label="observed", zorder=5)
+    floor = min([allobs[n] for n in ns] or [1.0]) / 30.0
+    for k, (model, c) in enumerate(comp.items()):
+        rows = c.get("sizes") or []
+        x = [e["node_count"] + 0.08 * (k - 1.5) for e in rows]
+        y = [max(e["predicted_count_per_frame"], floor) for e in rows]  # 0 drawn at the bottom edge
+        lo = [e.get("predicted_count_p05") for e in rows]
+        hi = [e.get("predicted_count_p95") for e in rows]
+        line = ax.plot(x, y, "-s", ms=4, label=model)[0]
+        if all(a is not None and b is not None for a, b in zip(lo, hi)) and rows:
+            ax.vlines(x, [max(a, 1e-12) for a in lo], [max(b, 1e-12) for b in hi], color=line.get_color(), lw=1)
+    ax.axvspan(0.5, v["train_max_node_count"] + 0.5, color="0.9", zorder=0, label="training sizes")
+    ax.set_yscale("log")
+    ax.set_ylim(floor * 0.8, max([allobs[n] for n in ns] or [1.0]) * 3.0)
+    ax.set_xlabel("node count n")
+    ax.set_ylabel("clusters per frame (all compositions)")
+    ax.set_title(title or f"extrapolation validation: train n <= {v['train_max_node_count']}")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     try:
         return tuple(save_figure(fig, out_stem, bbox_inches="tight"))

@@ -1,8 +1,8 @@
 """Prediction of larger clusters from the observed sizes."""
 
 from .candidates import (  # noqa: F401
-    Candidate,
     PREDICTED_FIELDS,
+    Candidate,
     allocate_node_counts,
     apply_predicted_mass,
     assign_shares,
@@ -20,11 +20,12 @@ from .candidates import (  # noqa: F401
     top_k,
     weighted_node_fractions,
 )
+from .composition import CompositionModel, discretised_normal, total_variation  # noqa: F401,E402
 from .core import (  # noqa: F401
     HISTOGRAM_COLUMNS,
     PREDICTIONS_CSV_COLUMNS,
-    PredictionResult,
     RESULT_VERSION,
+    PredictionResult,
     bootstrap_uncertainty,
     compare_with_observed,
     leave_largest_size_out,
@@ -34,7 +35,6 @@ from .core import (  # noqa: F401
 )
 from .debye_waller import (  # noqa: F401
     DW_COLUMNS,
-    RankAlignedSigmaUnavailable,
     b_factor,
     debye_waller_table,
     observed_sigma_rows,
@@ -42,9 +42,11 @@ from .debye_waller import (  # noqa: F401
     sigma_lookup,
 )
 from .models import (  # noqa: F401
-    ClusterPropertyModel,
     PROPERTY_TARGETS,
     RIDGE_LAMBDA,
+    ClusterPropertyModel,
     WeightedRidge,
     feature_vector,
 )
+from .population import FISHER_TAU, POPULATION_MODELS, PopulationFit, fit_population  # noqa: F401,E402
+from .validate import ValidationReport, validate_extrapolation, validate_extrapolation_data  # noqa: F401,E402

@@ -1,9 +1,9 @@
-"""Debye SAXS: form factors, Debye sums, components, experimental data, fits."""
+"""Debye SAXS: form factors, Debye sums, components, experimental data, fits, evidence, reweighting."""
 
 from .debye import (  # noqa: F401
     DW_PAIRS,
-    DebyePartials,
     METHODS,
+    DebyePartials,
     RankAlignedSpread,
     SaxsComponent,
     average_component,
@@ -39,3 +39,17 @@ from .formfactors import (  # noqa: F401
     form_factors,
     normalize_element,
 )
+from .components import (  # noqa: F401
+    MIXTURE_WEIGHTS,
+    ComponentSet,
+    atom_component,
+    compute_components,
+    mixture_weights,
+)
+from .evidence import (  # noqa: F401
+    ModelFit,
+    SaxsEvidence,
+    saxs_evidence,
+)
+from .noise import NoiseEstimate, estimate_noise  # noqa: F401
+from .reweight import ReweightResult, maxent_reweight, pearson_weights  # noqa: F401

@@ -31,7 +31,7 @@ Both kernels are bit-identical for any thread count.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -427,168 +427,12 @@ def _load(struct, k: int):
     return _structure(struct, k)
 
 
-def structure_descriptors(structures) -> np.ndarray:
-    """(N, 5) float64 descriptors per structure: Rg, max radius (from the centroid) and the three
-    semiaxes sqrt(eigenvalues of the coordinate covariance), descending (angstrom; ref 4.1)."""
-    from ..library.descriptors import descriptor_matrix
-
-    return descriptor_matrix([_load(s, k)[1] for k, s in enumerate(structures)])
-
-
-def farthest_point_sampling(descriptors, k: int) -> np.ndarray:
-    """Indices (int64, (k,)) of a farthest-point-sampled subset of the rows of ``descriptors``.
-
-    Columns are standardised (z-scores; constant columns ignored). The first point is the row
-    nearest the mean; each next point maximises its distance to the selected set (ties: lowest
-    index), so the result is deterministic.
-    """
-    X = np.asarray(descriptors, dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"descriptors must be a non-empty 2-D array (N, d), got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("descriptors contain NaN or infinity")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    n = X.shape[0]
-    k = min(int(k), n)
-    sd = X.std(axis=0)
-    Z = np.where(sd > 0, (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0), 0.0)
-    first = int(np.argmin(np.linalg.norm(Z, axis=1)))
-    chosen = [first]
-    dmin = np.linalg.norm(Z - Z[first], axis=1)
-    for _ in range(k - 1):
-        nxt = int(np.argmax(dmin))
-        chosen.append(nxt)
-        dmin = np.minimum(dmin, np.linalg.norm(Z - Z[nxt], axis=1))
-    return np.array(chosen, dtype=np.int64)
-
-
-# ----------------------------------------------------------------------------- components
-@dataclass
-class SaxsComponent:
-    """A SAXS trace of one cluster label on a q grid (electrons^2).
-
-    intensity/std/se : float64 (nq,): mean over the structures used, population std (ddof 0)
-        and se = std / sqrt(n) (ref 5.5); std = se = 0 for a single structure.
-    source : 'average', 'fps_average' or 'single'. n_structures used, n_library available.
-    k : the FPS budget when sampled; sampling_error (nq,): estimated error of the sampled mean
-        (std / sqrt(K) * sqrt((N - K) / (N - 1)), finite-population corrected), else zeros.
-    partials : per-structure :class:`DebyePartials` (kept for single structures so the fit can
-        rescale the Debye-Waller sigma); sigma, dw_pairs: the damping used.
-    """
-
-    label: str
-    q: np.ndarray
-    intensity: np.ndarray
-    std: np.ndarray
-    se: np.ndarray
-    source: str = "average"
-    n_structures: int = 1
-    n_library: int = 1
-    k: int | None = None
-    sampling_error: np.ndarray | None = None
-    weights: np.ndarray | None = None
-    partials: list = field(default_factory=list, repr=False)
-    sigma: dict | None = None
-    dw_pairs: str = "all"
-
-    def intensity_at(self, sigma_scale: float = 1.0) -> np.ndarray:
-        """The trace with every Debye-Waller sigma multiplied by ``sigma_scale`` (single
-        structures with partials and sigma); otherwise the stored mean."""
-        if not self.partials or not self.sigma or self.source != "single":
-            return self.intensity
-        return self.partials[0].intensity(self.sigma, self.dw_pairs, sigma_scale=sigma_scale)
-
-
-def single_component(label: str, structure, q, sigma=None, *, dw_pairs: str = "all", cutoffs=None,
-                     shell_factor: float = 1.15, node_elements=None, method: str = "exact",
-                     bin_width: float = 0.001, num_threads=None) -> SaxsComponent:
-    """Component from one (representative or predicted) structure with Debye-Waller damping.
-
-    structure : (symbols, positions), an object with .symbols/.positions, or a .xyz/.pdb path.
-    """
-    syms, pos = _load(structure, 0)
-    parts = debye_partials(pos, syms, q, method=method, bin_width=bin_width,
-                           cutoffs=cutoffs if dw_pairs == "first_shell" else None, shell_factor=shell_factor,
-                           node_elements=node_elements, num_threads=num_threads)
-    sg = _pair_dict(sigma, "sigma")
-    I = parts.intensity(sg or None, dw_pairs)
-    z = np.zeros_like(I)
-    return SaxsComponent(label, parts.q, I, z, z.copy(), "single", 1, 1, None, z.copy(), None, [parts],
-                         sg or None, dw_pairs)
-
-
-def average_component(label: str, structures, q, *, max_structures: int | None = None, descriptors=None,
-                      sigma=None, method: str = "exact", bin_width: float = 0.001,
-                      num_threads=None) -> SaxsComponent:
-    """Component averaged over a label's library structures (ref 5.5): mean, std (ddof 0), se.
-
-    structures : sequence of (symbols, positions) / objects / file paths.
-    max_structures : K. When the library holds more than K structures, only a farthest-point-
-        sampled subset of K in descriptor space is computed (``descriptors`` (N, d), default
-        :func:`structure_descriptors`); each sampled structure is weighted by the number of
-        library structures nearest to it in that space, and the component records K and a
-        sampling error estimate.
-    sigma : optional damping applied to every structure (all pairs).
-    """
-    structs = list(structures)
-    N = len(structs)
-    if N == 0:
-        raise ValueError(f"label {label!r}: no structures to average")
-    qa = _as_q(q)
-    idx = np.arange(N)
-    weights = np.ones(N)
-    source = "average"
-    k_used = None
-    if max_structures is not None:
-        if isinstance(max_structures, bool) or not isinstance(max_structures, (int, np.integer)) or max_structures < 1:
-            raise ValueError(f"max_structures must be a positive integer or None, got {max_structures!r}")
-        if N > max_structures:
-            D = structure_descriptors(structs) if descriptors is None else np.asarray(descriptors, dtype=np.float64)
-            if D.shape[0] != N:
-                raise ValueError(f"descriptors has {D.shape[0]} rows for {N} structures")
-            idx = farthest_point_sampling(D, int(max_structures))
-            sd = D.std(axis=0)
-            Z = np.where(sd > 0, (D - D.mean(axis=0)) / np.where(sd > 0, sd, 1.0), 0.0)
-            nearest = np.argmin(np.linalg.norm(Z[:, None, :] - Z[idx][None, :, :], axis=2), axis=1)
-            weights = np.bincount(nearest, minlength=len(idx)).astype(np.float64)
-            source = "fps_average"
-            k_used = int(max_structures)
-    traces = []
-    for k in idx:
-        syms, pos = _load(structs[int(k)], int(k))
-        traces.append(debye_partials(pos, syms, qa, method=method, bin_width=bin_width,
-                                     num_threads=num_threads).intensity(sigma))
-    X = np.array(traces)
-    w = weights / weights.sum()
-    mean = w @ X
-    std = np.sqrt(np.clip(w @ (X - mean) ** 2, 0, None))
-    n_used = len(idx)
-    se = std / math.sqrt(n_used)
-    if source == "fps_average":
-        samp = std / math.sqrt(n_used) * math.sqrt((N - n_used) / (N - 1))
-    else:
-        samp = np.zeros_like(mean)
-    return SaxsComponent(label, qa, mean, std, se, source, n_used, N, k_used, samp,
-                         weights if source == "fps_average" else None, [], _pair_dict(sigma, "sigma") or None)
-
-
-def mix_components(components, weights) -> tuple[np.ndarray, np.ndarray]:
-    """Mixture I_mix(q) = sum_i w_i I_i(q) / sum_i w_i (ref 5.4). Returns (I_mix (nq,), omega (m,)).
-
-    All components must share one q grid; weights are finite, >= 0, with a positive sum.
-    """
-    comps = list(components)
-    if not comps:
-        raise ValueError("mix_components needs at least one component")
-    w = np.asarray(weights, dtype=np.float64)
-    if w.shape != (len(comps),):
-        raise ValueError(f"weights must have shape ({len(comps)},), got {w.shape}")
-    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-        raise ValueError(f"weights must be finite, >= 0 and not all zero, got {w.tolist()}")
-    q0 = comps[0].q
-    for c in comps[1:]:
-        if c.q.shape != q0.shape or not np.allclose(c.q, q0, rtol=0, atol=1e-12):
-            raise ValueError(f"component {c.label!r} is on a different q grid than {comps[0].label!r}")
-    omega = w / w.sum()
-    return omega @ np.array([c.intensity for c in comps]), omega
+# the component and mixture code lives in components.py (kept importable from here)
+from .components import (  # noqa: E402,F401
+    SaxsComponent,
+    average_component,
+    farthest_point_sampling,
+    mix_components,
+    single_component,
+    structure_descriptors,
+)

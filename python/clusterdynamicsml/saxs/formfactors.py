@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import chem
 
-_CACHE: "OrderedDict[tuple[str, bytes], np.ndarray]" = OrderedDict()
+_CACHE: OrderedDict[tuple[str, bytes], np.ndarray] = OrderedDict()
 _CACHE_MAX = 512
 
 
