@@ -261,3 +261,18 @@ def test_messages_name_run_file_keys_and_flags_not_python_keywords(tmp_path):
     ctx.warn("frames: the trajectory has no time step; MDAnalysis assumed 1 ps per frame (pass timestep_fs to set it)")
     assert "--include-percolating" in ctx.warnings[0] and "=True" not in ctx.warnings[0]
     assert "--timestep-fs" in ctx.warnings[1] and "pass timestep_fs" not in ctx.warnings[1]
+
+
+def test_finished_run_json_does_not_point_into_the_partial_folder(tmp_path):
+    """The full example at a small size: no saved JSON names the `.partial` folder it was built in."""
+    from clusterdynamicsml.example import example_config
+    from clusterdynamicsml.pipeline.workflow import run
+
+    cfg = example_config(tmp_path / "runs").replace("frames", stride=4).replace("predict", bootstrap=0, validate=False)
+    cfg = cfg.replace("saxs", q_points=20, max_structures_per_label=2).replace("report", figures=False, pptx=False)
+    res = run(cfg, threads=1, progress=False)
+    for p in res.run_dir.glob("*.json"):
+        assert ".partial" not in p.read_text(), p.name
+    pred = json.loads((res.run_dir / "example_prediction.json").read_text())
+    paths = [r["representative_path"] for r in pred.get("training_rows", []) if r.get("representative_path")]
+    assert paths and all(Path(p).is_file() for p in paths)

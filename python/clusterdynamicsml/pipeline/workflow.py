@@ -424,6 +424,31 @@ def _result_from_ctx(ctx: _Context, steps) -> RunResult:
 # ---------------------------------------------------------------------------------------
 # the run
 # ---------------------------------------------------------------------------------------
+def _repoint_json(work_dir: Path, final_dir: Path) -> None:
+    """Paths into ``<run>.partial`` saved by the stages (e.g. the training rows' structure
+    files in the prediction dataset) point into the final run folder: the JSON files of the run
+    folder are walked and every string that starts with the work folder's path is rewritten."""
+    prefix, new = str(work_dir), str(final_dir)
+
+    def walk(obj):
+        if isinstance(obj, dict):
+            return {k: walk(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [walk(v) for v in obj]
+        if isinstance(obj, str) and (obj == prefix or obj.startswith(prefix + os.sep)):
+            return new + obj[len(prefix):]
+        return obj
+
+    for path in sorted(work_dir.glob("*.json")):
+        text = path.read_text(encoding="utf-8")
+        if prefix not in text:
+            continue
+        payload = json.loads(text)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(walk(payload), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        tmp.replace(path)
+
+
 def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike | None = None,
         threads: int | None = None, progress: bool | None = None, keep_failed: bool = False,
         steps: tuple[str, ...] | None = None, log: Callable[[str], None] | None = None) -> RunResult:
@@ -499,6 +524,7 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
             ctx.outputs["run_info"] = "run_info.json"
             (work_dir / "summary.txt").write_text(_summary_text(result) + "\n", encoding="utf-8")
             ctx.outputs["summary"] = "summary.txt"
+        _repoint_json(work_dir, final_dir)
         (work_dir / OWNER_NAME).unlink(missing_ok=True)
         work_dir.rename(final_dir)
     except BaseException:
