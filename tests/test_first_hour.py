@@ -276,3 +276,27 @@ def test_finished_run_json_does_not_point_into_the_partial_folder(tmp_path):
     pred = json.loads((res.run_dir / "example_prediction.json").read_text())
     paths = [r["representative_path"] for r in pred.get("training_rows", []) if r.get("representative_path")]
     assert paths and all(Path(p).is_file() for p in paths)
+
+
+def test_cp2k_reftraj_energy_follows_the_frames_time_axis(tmp_path, capsys):
+    p = tmp_path / "ref-pos-1.xyz"
+    with open(p, "w") as fh:
+        for k in range(5):  # frames every 10 MD steps, time column 0 (REFTRAJ)
+            fh.write(f"2\n i =     {10 * k:5d}, time =         0.000, E =   -12.{k}\nPb 0 0 0\nI {2.9 + 0.4 * (k % 2)} 0 0\n")
+    ener = tmp_path / "ref.ener"
+    ener.write_text("# step time kin temp pot\n" + "".join(f"{5 * k} 0.0 0.1 300 {-1 - 0.01 * k}\n" for k in range(9)))
+    args = ["dynamics", str(p), "--node", "Pb", "--linker", "I", "--cutoff", "Pb-I=3.1", "--box", "20", "20", "20",
+            "--energy", str(ener), "-o", str(tmp_path / "o"), "-q"]
+    assert main(args) == 1
+    err = _err(capsys)
+    assert len(err) == 1 and "ref.ener: the time column is not strictly increasing" in err[0], err
+    assert main(args + ["--timestep-fs", "5"]) == 0, _err(capsys)
+    (run_dir,) = list((tmp_path / "o").iterdir())
+    from clusterdynamicsml.dynamics.analyze import DynamicsResult
+
+    dyn = DynamicsResult.load(run_dir / "ref-pos-1_dynamics.json")
+    np.testing.assert_allclose(dyn.frame_times_fs, [0, 5, 10, 15, 20])
+    t, _ = dyn.energy_series("potential")
+    np.testing.assert_allclose(t, 2.5 * np.arange(9))  # step 5k at 0.5 fs per step (10 steps per 5 fs frame)
+    warnings = json.loads((run_dir / "run_info.json").read_text())["warnings"]
+    assert any("ref.ener" in w and "follow the frames' time axis" in w for w in warnings), warnings

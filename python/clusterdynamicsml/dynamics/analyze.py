@@ -1117,7 +1117,8 @@ def analyze_dynamics(
     timestep_fs : frame time step (fs). Default: the source's ``timestep_fs`` (``read_frames``
         defaults to 0.5 fs as ref §1.2), else the median spacing of the frame times.
     start_fs, stop_fs : analysis window (fs); an explicit stop is inclusive (ref §3.2).
-    energy_file : CP2K ``.ener`` file overlaid on the same time axis (ref §1.9).
+    energy_file : CP2K ``.ener`` file overlaid on the same time axis (ref §1.9), or its
+        ``EnergyData`` already read.
     workers : None/1 serial; N >= 2 local processes; with ``scheduler="local"`` the number of
         Dask workers.
     scheduler : None, "local" (start a Dask LocalCluster), a Dask scheduler address, or a
@@ -1169,7 +1170,10 @@ def analyze_dynamics(
         resolve_bin_width(timestep_fs, frames_per_bin, bin_width_fs)
     elif frames_per_bin is not None:
         resolve_bin_width(1.0, frames_per_bin)
-    energy = read_cp2k_ener(energy_file) if energy_file is not None else None
+    if energy_file is None or isinstance(energy_file, EnergyData):  # EnergyData: already read (and re-timed)
+        energy = energy_file
+    else:
+        energy = read_cp2k_ener(energy_file)
 
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
@@ -1292,7 +1296,7 @@ def analyze_dynamics(
         "timestep_fs": timestep_fs,
         "start_fs": start_fs,
         "stop_fs": stop_fs,
-        "energy_file": None if energy_file is None else os.fspath(energy_file),
+        "energy_file": None if energy is None else energy.filepath,
         "workers": workers,
         "scheduler": scheduler if (scheduler is None or isinstance(scheduler, str)) else type(scheduler).__name__,
         "chunk_size": chunk,

@@ -64,9 +64,14 @@ def preflight(cfg: RunConfig, steps=None) -> None:
     if wanted("dynamics"):
         if cfg.frames.energy_file is not None:
             try:
-                read_cp2k_ener(str(cfg.resolve_path(cfg.frames.energy_file)))
+                energy = read_cp2k_ener(str(cfg.resolve_path(cfg.frames.energy_file)))
             except (ValueError, OSError) as exc:
                 raise ConfigError(cfg.source, "frames", "energy_file", str(exc)) from None
+            if cfg.frames.timestep_fs is None and _not_increasing(energy.time_fs):
+                raise ConfigError(cfg.source, "frames", "energy_file",
+                                  f"{energy.filepath}: the time column is not strictly increasing ("
+                                  f"{_first_stall(energy.time_fs)}); set [frames] timestep_fs (--timestep-fs) "
+                                  "to place the energies on the frames' time axis by their step numbers")
     if wanted("saxs") and cfg.saxs.enabled and cfg.predict.enabled and (cfg.saxs.experimental or cfg.saxs.solvent_file):
         unit = {"auto": None, "1/A": "A^-1", "1/nm": "nm^-1"}[cfg.saxs.q_units]
         ranges = []
@@ -183,3 +188,54 @@ def _time_guessed(frames, path: Path | None) -> bool:
         except (OSError, ValueError, AttributeError):
             pass
     return True
+
+
+def _not_increasing(t) -> bool:
+    t = np.asarray(t, dtype=float)
+    return t.size > 1 and bool(np.any(np.diff(t) <= 0))
+
+
+def _first_stall(t) -> str:
+    t = np.asarray(t, dtype=float)
+    k = int(np.flatnonzero(np.diff(t) <= 0)[0])
+    return f"row {k + 2} at {t[k + 1]:g} fs after {t[k]:g} fs"
+
+
+def energy_for_frames(cfg: RunConfig, frames, warn=None):
+    """The ``[frames] energy_file`` as EnergyData on the frames' time axis (None when unset).
+
+    A CP2K REFTRAJ run writes time 0 on every row. With ``[frames] timestep_fs`` given, such an
+    energy file is placed by its step numbers: the frames' own CP2K step numbers (``i =``) give
+    the steps per frame, else one energy row per frame is assumed; a warning names the file."""
+    import dataclasses
+
+    path = cfg.resolve_path(cfg.frames.energy_file)
+    if path is None:
+        return None
+    energy = read_cp2k_ener(str(path))
+    if not _not_increasing(energy.time_fs):
+        return energy
+    dt = cfg.frames.timestep_fs
+    if dt is None:  # preflight refuses this; kept for direct callers
+        raise ConfigError(cfg.source, "frames", "energy_file", f"{path}: the time column is not strictly increasing")
+    steps = np.asarray(energy.step, dtype=float)
+    t0 = float(np.asarray(frames.times_fs)[0]) if getattr(frames, "times_fs", None) is not None else 0.0
+    frame_steps = []
+    if len(frames) > 1:
+        frame_steps = [frames[k].info.get("step") for k in (0, 1)]
+    if all(isinstance(x, (int, float)) for x in frame_steps) and len(frame_steps) == 2 and frame_steps[1] > frame_steps[0]:
+        per_step, step0 = dt / (frame_steps[1] - frame_steps[0]), float(frame_steps[0])
+        how = f"the frames' CP2K steps ({frame_steps[1] - frame_steps[0]:g} steps per frame)"
+    else:
+        gaps = np.diff(steps)
+        gap = float(np.median(gaps[gaps > 0])) if np.any(gaps > 0) else 1.0
+        per_step, step0 = dt / gap, float(steps[0])
+        how = "one energy row per frame"
+    times = t0 + (steps - step0) * per_step
+    if _not_increasing(times):
+        raise ConfigError(cfg.source, "frames", "energy_file", f"{path}: neither the time nor the step column "
+                          "increases; the energies cannot be placed on the frames' time axis")
+    if warn is not None:
+        warn(f"frames: {path}: the time column is not strictly increasing ({_first_stall(energy.time_fs)}); the "
+             f"energies follow the frames' time axis by their step numbers ({how}, {per_step:g} fs per step)")
+    return dataclasses.replace(energy, time_fs=times)

@@ -39,7 +39,7 @@ from ..library.write import write_library
 from ..pipeline.config import ConfigError, RunConfig  # noqa: F401  (ConfigError: re-exported for callers)
 from ..predict.core import predict_clusters
 from ..saxs.stage import SaxsSkipped, run_saxs_step
-from .checks import check_frames, cluster_rules, for_users, preflight
+from .checks import check_frames, cluster_rules, energy_for_frames, for_users, preflight
 from .inputs import frames_kwargs as _frames_kwargs  # noqa: F401  (kept for callers)
 from .inputs import open_frames
 from .runs import (
@@ -155,13 +155,13 @@ def _step_dynamics(ctx: _Context):
     rules = ctx.data.get("rules") or _rules(ctx)
     ctx.data["rules"] = rules
     frames = ctx.data["frames"]
-    energy = cfg.resolve_path(cfg.frames.energy_file)
+    energy = energy_for_frames(cfg, frames, warn=ctx.warn)  # on the frames' time axis
     workers = cfg.dynamics.workers or (os.cpu_count() or 1)
     result = analyze_dynamics(
         frames, rules,
         frames_per_bin=cfg.dynamics.frames_per_bin, timestep_fs=cfg.frames.timestep_fs,
         start_fs=cfg.dynamics.start_fs, stop_fs=cfg.dynamics.stop_fs,
-        energy_file=None if energy is None else str(energy),
+        energy_file=energy,
         workers=None if workers == 1 else workers, scheduler=cfg.dynamics.scheduler,
         chunk_size=cfg.dynamics.chunk_size, progress=_show_progress(ctx),
         include_percolating=cfg.dynamics.include_percolating,
