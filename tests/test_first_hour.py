@@ -300,3 +300,23 @@ def test_cp2k_reftraj_energy_follows_the_frames_time_axis(tmp_path, capsys):
     np.testing.assert_allclose(t, 2.5 * np.arange(9))  # step 5k at 0.5 fs per step (10 steps per 5 fs frame)
     warnings = json.loads((run_dir / "run_info.json").read_text())["warnings"]
     assert any("ref.ener" in w and "follow the frames' time axis" in w for w in warnings), warnings
+
+
+def test_report_tables_fit_and_show_dicts_as_tables(tmp_path):
+    from clusterdynamicsml.pipeline.report import _html_table
+
+    text = _html_table([{"label": "Pb4I8", "validation": {"recall": 0.89, "n_held_out": 9}}], ["label", "validation"])
+    assert "<div class='tablewrap'>" in text and "<table class='kv'>" in text and "{" not in text
+    assert "<td>recall</td><td>0.89</td>" in text
+
+
+def test_step_lines_print_once(tmp_path, capsys):
+    f = _nacl(tmp_path / "NaCl.xyz")
+    assert main(["dynamics", str(f), "--node", "Na", "--linker", "Cl", "--cutoff", "Na-Cl=3", "--timestep-fs", "1",
+                 "-o", str(tmp_path / "o")]) == 0
+    cap = capsys.readouterr()
+    both = cap.out + cap.err
+    assert both.count("dynamics      done") == 1, both
+    (run_dir,) = list((tmp_path / "o").iterdir())
+    html = next(run_dir.glob("*_report.html")).read_text()
+    assert "running" not in html  # the report shows the reports step as done, as the summary does

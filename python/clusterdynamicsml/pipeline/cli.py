@@ -46,10 +46,14 @@ from .cli_parser import (  # noqa: F401  (re-exported: the CLI's public and test
 
 
 def _print_result(result, args) -> None:
+    text = result.summary_text()
     if not args.quiet:  # the warnings are in the summary and the reports too
         for w in result.warnings:
             print(f"{PROG}: warning: {w}", file=sys.stderr)
-    print(result.summary_text())
+        # the step lines were printed as the steps finished: print them once
+        steps = tuple(f"  {s.name:<13s} {s.status:<8s}" for s in result.steps)
+        text = "\n".join(line for line in text.splitlines() if not line.startswith(steps))
+    print(text)
     for key, what in (("report_html", "HTML report"), ("report_pptx", "PowerPoint"), ("dataset", "dataset")):
         if key in result.outputs:
             print(f"{what}: {result.run_dir / result.outputs[key]}")

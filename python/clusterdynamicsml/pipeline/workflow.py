@@ -388,7 +388,11 @@ def _step_reports(ctx: _Context):
     from ..pipeline.report import write_html_report, write_pptx_report
 
     done = []
-    state = _result_from_ctx(ctx, steps=[r for r in ctx.records if r.status != "pending" or r is ctx.step])
+    what = " and ".join(w for w, on in (("HTML", rc.html), ("PowerPoint", rc.pptx)) if on)
+    # the reports show this step as the summary will: done, once they are written
+    steps = [dataclasses.replace(r, status="done", message=what) if r is ctx.step else r
+             for r in ctx.records if r.status != "pending" or r is ctx.step]
+    state = _result_from_ctx(ctx, steps=steps)
     state.run_dir = ctx.final_dir
     state.info = dict(ctx.data.get("_info", {}), wall_seconds=round(time.perf_counter() - ctx.t_start, 1))
     if rc.html:
