@@ -13,11 +13,13 @@ clustering it, streaming the label counts back, bins, matrices and lifetimes. It
 asserts that its result is identical to the 1-thread run. ``extra_info`` records frames/s,
 sizes, threads/workers, the counter used, the git revision and whether OpenMP is on.
 
-A second bench records the peak traced Python memory (tracemalloc) for N and 10 N frames:
-flat, because frames are streamed and only the per-frame label counts are kept.
+Two more record memory: the peak RSS of a fresh child per run (1k-atom frames, 1,000 and
+CDML_BENCH_RSS_FRAMES frames; it may grow only by the result's own arrays), and the peak traced
+Python memory (tracemalloc) for N and 10 N frames.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -30,6 +32,9 @@ import clusterdynamicsml as cdml
 from clusterdynamicsml.dynamics.analyze import analyze_dynamics
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import trajectory as trajectory_runner  # noqa: E402
+
 from _dynamics_standin import RULES, SyntheticTrajectory, half_box_counter, standin_count_labels  # noqa: E402
 
 LARGE = os.environ.get("CDML_BENCH_LARGE", "") not in ("", "0")
@@ -90,31 +95,48 @@ def test_dynamics_frames_per_second(benchmark, trajectory, reference, mode):
     )
 
 
-_RSS_SCRIPT = """
-import resource, sys
-sys.path.insert(0, {tests!r})
-from _dynamics_standin import RULES, SyntheticTrajectory, half_box_counter
+_RSS_CHILD = """
+import json, sys
+sys.path.insert(0, {bench!r})
+import trajgen
 from clusterdynamicsml.dynamics.analyze import analyze_dynamics
-traj = SyntheticTrajectory(n_atoms={n_atoms}, n_frames=int(sys.argv[1]), seed=1, density={density})
-r = analyze_dynamics(traj, RULES, timestep_fs=10.0, counter=half_box_counter, chunk_size=16)
-assert r.n_frames == int(sys.argv[1])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+from clusterdynamicsml.io.frames import read_frames
+n = int(sys.argv[1])
+r = analyze_dynamics(read_frames(trajgen.trajectory(1000, {n_max}))[:n], trajgen.rules(), timestep_fs=10.0)
+assert r.n_frames == n
+arrays = {{id(v): v.nbytes for v in vars(r).values() if hasattr(v, "nbytes")}}  # shared arrays once
+print(json.dumps({{"result_bytes": sum(arrays.values()), "labels": len(r.labels)}}))
 """
 
 
+def child_peak_rss(n_frames: int, n_max: int) -> dict:
+    """Run analyze_dynamics over the first n_frames of the cached 1000-atom trajectory in a
+    fresh child behind a small launcher (``bench/trajectory.py::measure_child``) and return its
+    own peak RSS (kB, from os.wait4: nothing of pytest or of another child is counted) and the
+    bytes of the result's arrays."""
+    script = _RSS_CHILD.format(bench=str(Path(__file__).resolve().parent), n_max=n_max)
+    out, _err, maxrss_kb, _cpu = trajectory_runner.measure_child([sys.executable, "-c", script, str(n_frames)])
+    info = json.loads(out.splitlines()[-1])
+    info["peak_rss_kb"] = maxrss_kb
+    return info
+
+
 def test_streaming_peak_rss_is_flat(benchmark):
-    """Peak resident set size (kB, a fresh process each) for N and 10 N frames of 10k-atom frames."""
-    script = _RSS_SCRIPT.format(tests=str(Path(__file__).resolve().parents[1] / "tests"), n_atoms=10_000,
-                                density=DENSITY)
+    """Peak RSS of a whole dynamics pass, 1k-atom frames, N = 1,000 and 20,000 frames
+    (CDML_BENCH_RSS_FRAMES; 5,000 by default), each in a fresh child.
 
-    def rss(n_frames):
-        out = subprocess.run([sys.executable, "-c", script, str(n_frames)], capture_output=True, text=True, check=True)
-        return int(out.stdout.split()[-1])
-
-    small, large = benchmark.pedantic(lambda: (rss(20), rss(200)), rounds=1, iterations=1)
-    benchmark.extra_info.update(peak_rss_kb_20_frames=small, peak_rss_kb_200_frames=large)
-    # 180 more frames of 10k atoms would be 43 MB if they were kept
-    assert large - small < 10_000, (small, large)
+    Frames are streamed and per-frame counts are kept as compact arrays, so the peak may grow
+    only by the result's own arrays (its per-frame count matrix and, at one frame per bin, the
+    per-bin matrices: labels x frames each) plus 10 % of the small run's peak."""
+    n_small, n_large = 1000, int(os.environ.get("CDML_BENCH_RSS_FRAMES", "5000"))
+    small, large = benchmark.pedantic(lambda: (child_peak_rss(n_small, n_large), child_peak_rss(n_large, n_large)),
+                                      rounds=1, iterations=1)
+    growth_kb = large["peak_rss_kb"] - small["peak_rss_kb"]
+    allowed_kb = (large["result_bytes"] - small["result_bytes"]) / 1024 + 0.10 * small["peak_rss_kb"]
+    benchmark.extra_info.update(frames=[n_small, n_large], peak_rss_kb=[small["peak_rss_kb"], large["peak_rss_kb"]],
+                                result_bytes=[small["result_bytes"], large["result_bytes"]],
+                                labels=[small["labels"], large["labels"]], allowed_growth_kb=allowed_kb)
+    assert growth_kb <= allowed_kb, (small, large, allowed_kb)
 
 
 def test_streaming_memory_is_flat(benchmark):

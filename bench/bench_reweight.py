@@ -19,6 +19,7 @@ import statistics
 import time
 
 import numpy as np
+
 from clusterdynamicsml.saxs import reweight as rw
 from clusterdynamicsml.saxs.debye import debye_intensity
 

@@ -1,6 +1,7 @@
 """Shared helpers of the benchmarks (pytest-benchmark).
 
-Run from the repository root, for example::
+Run from the repository root: ``python -m pytest bench`` collects every ``bench_*.py`` (see
+``pytest_collect_file`` below), or one file, for example::
 
     python -m pytest bench/bench_neighbors.py --benchmark-columns=median,iqr,rounds \
         --benchmark-group-by=param:case --benchmark-sort=name
@@ -54,6 +55,14 @@ def record(benchmark):
         )
 
     return _record
+
+
+def pytest_collect_file(parent, file_path):
+    """Collect ``bench_*.py`` (the tests' ``python_files`` only matches ``test_*.py``), so
+    ``python -m pytest bench`` runs every benchmark."""
+    if file_path.suffix == ".py" and file_path.name.startswith("bench_") and not parent.session.isinitpath(file_path):
+        return pytest.Module.from_parent(parent, path=file_path)  # (a file named on the command line is collected anyway)
+    return None
 
 
 def pytest_collection_modifyitems(config, items):

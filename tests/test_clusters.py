@@ -632,7 +632,7 @@ def test_tree_images_level_bfs_matches_scipy_forest(seed, crossing_fraction):
     """The level-synchronous BFS gives the same images (and cycle mismatches) as the scipy
     breadth-first forest, including on cyclic graphs with random lattice shifts, where the
     images depend on which spanning tree is used."""
-    from clusterdynamicsml.clusters import extract as C
+    from clusterdynamicsml.clusters import images as C
 
     rng = np.random.default_rng(seed)
     m = int(rng.integers(1, 60))
@@ -652,7 +652,7 @@ def test_tree_images_level_bfs_matches_scipy_forest(seed, crossing_fraction):
 
 def test_tree_images_deep_chain_falls_back_to_scipy(monkeypatch):
     """A chain deeper than the level cap (a long polymer) still gets the scipy images."""
-    from clusterdynamicsml.clusters import extract as C
+    from clusterdynamicsml.clusters import images as C
 
     monkeypatch.setattr(C, "_BFS_LEVELS", 4)
     m = 30

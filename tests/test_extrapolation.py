@@ -255,7 +255,7 @@ def test_predict_clusters_default_model_records_choice_validation_and_tables(tmp
         table.append(lifetime_row(label, 2 * n - 1, count, occ, life))
     res = predict_clusters(lib, table, RULES, [6, 7], timestep_fs=10.0, n_bootstrap=20, debye_waller=False, box_lengths=[30.0] * 3)
     assert res.population_model == DEFAULT_POPULATION_MODEL == "fisher"
-    assert "measured" in res.population_choice["reason"] and "bulk_kT_per_node" in res.population_choice["free_energy"]
+    assert "held-out validation" in res.population_choice["reason"] and "bulk_kT_per_node" in res.population_choice["free_energy"]
     counts = [p["count_per_frame"] for p in res.size_predictions]
     assert counts[0] > counts[1] > 0 and counts[0] < 0.08  # falls below the last observed size
     for n in (6, 7):

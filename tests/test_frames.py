@@ -23,6 +23,7 @@ from clusterdynamicsml.chem import (
 )
 from clusterdynamicsml.geometry.box import Box
 from clusterdynamicsml.io import frames as fr
+from clusterdynamicsml.io import xyz as xyz_reader
 from clusterdynamicsml.io.frames import (
     FileFormatError,
     Frame,
@@ -278,7 +279,7 @@ def test_index_is_independent_of_block_size(tmp_path, monkeypatch):
     p.write_text(text)
     ref = read_frames(p)
     for block in (16, 37, 64, 1000):
-        monkeypatch.setattr(fr, "_BLOCK", block)
+        monkeypatch.setattr(xyz_reader, "_BLOCK", block)
         src = read_frames(p)
         assert len(src) == 40
         np.testing.assert_array_equal(src._backend.offsets, ref._backend.offsets)
@@ -778,7 +779,7 @@ def test_streaming_memory_does_not_grow_with_frame_count(tmp_path):
         index_peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert index_peak < 2 * fr._BLOCK + 200 * 200, index_peak
+    assert index_peak < 2 * xyz_reader._BLOCK + 200 * 200, index_peak
 
 
 # --------------------------------------------------------------------------- other inputs

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
 from clusterdynamicsml.saxs.components import (
     atom_component,
     compute_components,
@@ -158,7 +159,9 @@ def right_and_wrong():
     sd = 3e-4 * clean
     y = clean + np.random.default_rng(7).normal(size=Q.size) * sd
     data = SaxsData(Q.copy(), y, 6.0 * sd, "synthetic", segments=((float(Q[0]), float(Q[-1])),))  # sigma 6x too large
-    comps = lambda lst: [(lab, Q, c) for lab, c in lst]
+    def comps(lst):
+        return [(lab, Q, c) for lab, c in lst]
+
     return data, comps(right), comps(wrong), w_true
 
 
@@ -209,6 +212,10 @@ def test_negative_background_is_warned(right_and_wrong):
     # the same data without the shift support the model; the overshooting mixture does not
     assert saxs_evidence(data, right, w, background_degree=2).evidence["supported"]
     assert not ev.evidence["supported"] and "negative" in ev.evidence["reason"]
+    # reweighted populations from a fit that needs a negative background are said to be unreliable
+    assert (ev.models["reweighted"].background < 0).all()
+    assert any("negative background at 100 %" in n for n in ev.reweighting.notes)
+    assert not any("negative background" in n for n in saxs_evidence(data, right, w, background_degree=2).reweighting.notes)
 
 
 # ----------------------------------------------------------------------------- reweighting
@@ -310,3 +317,26 @@ def test_l_curve_knee_is_the_elbow():
     assert _knee([0, 0.1, 0.2, 0.5, 1.0], [1000, 100, 20, 15, 10]) == 2
     assert _knee([0, 0.05, 0.1, 0.6, 1.0], [1e4, 1e3, 30, 20, 10]) == 2
     assert _knee([0, 0.3, 0.6, 0.62, 1.0], [1e4, 3e3, 1e3, 12, 10]) == 3
+
+
+def test_reweighting_leaves_a_prior_whose_fitted_scale_is_zero():
+    """An MD mixture that anti-correlates with the data once the background is profiled out has
+    a fitted scale of 0, where chi2 does not depend on the weights (zero gradient). Reweighting
+    must still move to the component the data want, not report 'no significant gain' at w0.
+    Found by the example run: its observed+predicted mixture fits with scale 0."""
+    rng = np.random.default_rng(3)
+    q = np.linspace(0.02, 0.8, 300)
+    good = np.exp(-(q * 6.0) ** 2 / 3.0)           # Guinier, Rg 6 A
+    bad = 1.5 - np.exp(-(q * 3.0) ** 2 / 3.0)     # with the constant profiled out: anti-correlated
+    sigma = np.full(q.size, 0.01)
+    y = 0.7 * good + 0.3 + rng.normal(0.0, 0.01, q.size)
+    X = np.array([good, bad])
+    w0 = np.array([0.05, 0.95])
+    bg = np.ones((q.size, 1))
+    rw = maxent_reweight(X, y, sigma, w0, bg, labels=["good", "bad"])
+    assert rw.chi2 < 0.01 * rw.chi2_prior
+    assert rw.weights[0] > 0.9
+    assert rw.scale > 0
+    assert any("scale 0" in n for n in rw.notes)
+    w, r = pearson_weights(X, y, w0, None)
+    assert w[0] > 0.9 and r > 0.99

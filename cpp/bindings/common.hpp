@@ -54,3 +54,4 @@ inline std::optional<cdml::Box> box_from(const std::optional<f64_array>& m) {
 void bind_geometry(py::module_& m);
 void bind_scattering(py::module_& m);
 void bind_stats(py::module_& m);
+void bind_frames(py::module_& m);

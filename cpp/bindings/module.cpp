@@ -22,4 +22,5 @@ PYBIND11_MODULE(_core, m) {
     bind_geometry(m);
     bind_scattering(m);
     bind_stats(m);
+    bind_frames(m);
 }

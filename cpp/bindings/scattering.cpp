@@ -33,21 +33,65 @@ py::tuple debye_partials(const f64_array& positions, const i32_array& types, int
     const int64_t n = rows3(positions, "positions");
     check_types(types, n);
     const int64_t nq = check_q(q);
-    if (method != "exact" && method != "histogram")
-        throw py::value_error("method must be 'exact' or 'histogram', got '" + method + "'");
+    if (method != "exact" && method != "histogram" && method != "auto")
+        throw py::value_error("method must be 'exact', 'histogram' or 'auto', got '" + method + "'");
     if (simd != "auto" && simd != "portable")
         throw py::value_error("simd must be 'auto' or 'portable', got '" + simd + "'");
     const auto path = simd == "auto" ? cdml::HistogramPath::Auto : cdml::HistogramPath::Portable;
     cdml::DebyePartials out;
     {
         py::gil_scoped_release release;
-        if (method == "exact")
+        bool hist = method == "histogram";
+        if (method == "auto")
+            hist = cdml::debye_auto_uses_histogram(n, n_types, cdml::debye_r_max(positions.data(), n), bin_width);
+        if (!hist)
             out = cdml::debye_partials_exact(positions.data(), n, types.data(), n_types, q.data(), nq, num_threads);
         else
             out = cdml::debye_partials_histogram(positions.data(), n, types.data(), n_types, q.data(), nq, bin_width,
                                                  num_threads, path);
     }
     return partials_to_tuple(std::move(out));
+}
+
+py::tuple debye_partials_batch(const py::list& positions, const py::list& types, int32_t n_types, const f64_array& q,
+                               const std::string& method, double bin_width, int num_threads) {
+    if (positions.size() != types.size()) throw py::value_error("positions and types must have the same length");
+    const int64_t nq = check_q(q);
+    cdml::DebyeMethod m;
+    if (method == "exact") m = cdml::DebyeMethod::Exact;
+    else if (method == "histogram") m = cdml::DebyeMethod::Histogram;
+    else if (method == "auto") m = cdml::DebyeMethod::Auto;
+    else throw py::value_error("method must be 'exact', 'histogram' or 'auto', got '" + method + "'");
+    std::vector<f64_array> pos_keep;
+    std::vector<i32_array> typ_keep;
+    std::vector<cdml::DebyeStructure> structures;
+    for (size_t s = 0; s < positions.size(); ++s) {
+        pos_keep.push_back(positions[s].cast<f64_array>());
+        typ_keep.push_back(types[s].cast<i32_array>());
+        const int64_t n = rows3(pos_keep.back(), "positions");
+        check_types(typ_keep.back(), n);
+    }
+    for (size_t s = 0; s < pos_keep.size(); ++s)
+        structures.push_back({pos_keep[s].data(), typ_keep[s].data(), static_cast<int64_t>(pos_keep[s].shape(0))});
+    std::vector<cdml::DebyePartials> out;
+    std::vector<uint8_t> used;
+    {
+        py::gil_scoped_release release;
+        out = cdml::debye_partials_batch(structures, n_types, q.data(), nq, m, bin_width, num_threads, &used);
+    }
+    const auto B = static_cast<py::ssize_t>(out.size());
+    const auto P = static_cast<py::ssize_t>(cdml::n_pair_types(n_types));
+    py::array_t<double> s({B, P, static_cast<py::ssize_t>(nq)});
+    py::array_t<int64_t> tc({B, static_cast<py::ssize_t>(n_types)});
+    py::array_t<int64_t> pc({B, P});
+    py::array_t<bool> hist(B);
+    for (py::ssize_t k = 0; k < B; ++k) {
+        std::copy(out[k].s.begin(), out[k].s.end(), s.mutable_data() + k * P * nq);
+        std::copy(out[k].type_counts.begin(), out[k].type_counts.end(), tc.mutable_data() + k * n_types);
+        std::copy(out[k].pair_counts.begin(), out[k].pair_counts.end(), pc.mutable_data() + k * P);
+        hist.mutable_data()[k] = used[k] != 0;
+    }
+    return py::make_tuple(s, tc, pc, hist);
 }
 
 py::array_t<double> debye_pairlist_partials(const f64_array& r, const i64_array& pair_type, int64_t n_pair_types,
@@ -102,6 +146,12 @@ void bind_scattering(py::module_& m) {
           py::arg("simd") = "auto",
           "Partial Debye sums S_ab(q) per pair type: (S (P, nq), type_counts, pair_counts, uniform_grid).\n"
           "simd: 'auto' (AVX-512 histogram pass when the CPU has it) or 'portable'.");
+    m.def("debye_partials_batch", &debye_partials_batch, py::arg("positions"), py::arg("types"), py::arg("n_types"),
+          py::arg("q"), py::arg("method"), py::arg("bin_width"), py::arg("num_threads"),
+          "Partial Debye sums of many structures in one call: (S (B, P, nq), type_counts (B, T), "
+          "pair_counts (B, P), used_histogram (B,) bool); entry k equals debye_partials of structure k.");
+    m.def("debye_auto_uses_histogram", &cdml::debye_auto_uses_histogram, py::arg("n"), py::arg("n_types"),
+          py::arg("r_max"), py::arg("bin_width"), "True when method='auto' uses the histogram for this size.");
     m.def("debye_pairlist_partials", &debye_pairlist_partials, py::arg("r"), py::arg("pair_type"),
           py::arg("n_pair_types"), py::arg("q"), py::arg("num_threads"));
     m.def("rank_aligned_sigma", &rank_aligned_sigma, py::arg("positions"), py::arg("types"), py::arg("type_a"),

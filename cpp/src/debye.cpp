@@ -567,6 +567,21 @@ DebyePartials debye_partials_exact(const double* positions, int64_t n, const int
     return out;
 }
 
+namespace {
+// Per thread of a histogram call: packed words (hot, one add per pair), the wide count and
+// offset sums they are moved into, and the pairs added per pair type since the last move.
+struct ThreadHist {
+    std::vector<uint64_t> packed, count, offsum;
+    std::vector<int64_t> pending;
+    bool spilled = false;  // count / offsum hold data (else they are all zero)
+};
+constexpr size_t KEEP_HISTOGRAM_BYTES = size_t(64) << 20;  // per calling thread, at most
+std::vector<ThreadHist>& kept_histograms() {
+    thread_local std::vector<ThreadHist> kept;
+    return kept;
+}
+}  // namespace
+
 DebyePartials debye_partials_histogram(const double* positions, int64_t n, const int32_t* types,
                                        int32_t n_types, const double* q, int64_t nq, double bin_width,
                                        int num_threads, HistogramPath path) {
@@ -587,29 +602,51 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
                                     std::to_string(rmax) + " A and " + std::to_string(P) +
                                     " element pairs (more than 2e7 bins); use a larger bin_width");
     const int64_t nbins = static_cast<int64_t>(nbins_d);
-    const int nt = threads_for_work(num_threads, 0.5 * static_cast<double>(n) * static_cast<double>(n) +
-                                                     static_cast<double>(nbins) * static_cast<double>(P) * nq);
+    // Work: one binning step per pair, then one sinc per non-empty bin and q (at most one bin
+    // per pair), then the merge of the P x nbins histogram words.
+    const double n_pairs = 0.5 * static_cast<double>(n) * static_cast<double>(n);
+    const double filled = std::min(n_pairs, static_cast<double>(nbins) * static_cast<double>(P));
+    const int nt = threads_for_work(num_threads, n_pairs + filled * static_cast<double>(nq) +
+                                                     static_cast<double>(nbins) * static_cast<double>(P));
     const BinTile bin_tile = pick_bin_tile(path);
 
     // Per thread: packed words (hot, one add per pair), the wide count and offset sums they are
     // moved into, and the pairs added per pair type since the last move.
-    struct ThreadHist {
-        std::vector<uint64_t> packed, count, offsum;
-        std::vector<int64_t> pending;
-    };
+    // The words of small histograms are kept by the calling thread between calls (a run computes
+    // thousands of small-cluster profiles: fresh pages cost more than the work); they are
+    // cleared, not reallocated. Large ones are allocated per call, first touched by their thread.
     int nt_bin = 0;
-    std::vector<ThreadHist> hist;
+    std::vector<ThreadHist> fresh;
+    const size_t words = static_cast<size_t>(P * nbins);
+    std::vector<ThreadHist>& hist = words * 24 <= KEEP_HISTOGRAM_BYTES ? kept_histograms() : fresh;
     if (n >= 2) {
         nt_bin = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, n - 1)));
-        hist.resize(nt_bin);
+        if (static_cast<int>(hist.size()) < nt_bin) hist.resize(nt_bin);
+        // count / offsum are only written when packed words overflow (large calls), so they
+        // are cleared only after a call that spilled into them
+        auto clear = [words](ThreadHist& h) {
+            const auto w = static_cast<std::ptrdiff_t>(words);
+            if (h.packed.size() < words) h.packed.resize(words);
+            std::fill(h.packed.begin(), h.packed.begin() + w, uint64_t(0));
+            for (auto* v : {&h.count, &h.offsum}) {
+                if (h.spilled) std::fill(v->begin(), v->begin() + std::min<std::ptrdiff_t>(w, v->size()), uint64_t(0));
+                if (v->size() < words) v->resize(words);
+            }
+            if (h.spilled)  // entries beyond `words` from an earlier, larger call
+                for (auto* v : {&h.count, &h.offsum}) std::fill(v->begin() + w, v->end(), uint64_t(0));
+            h.spilled = false;
+        };
+        if (nt_bin == 1) {
+            clear(hist[0]);
+            hist[0].pending.assign(static_cast<size_t>(P), 0);
+        } else {
 #ifdef CDML_HAVE_OPENMP
 #pragma omp parallel for schedule(static, 1) num_threads(nt_bin)
 #endif
-        for (int t = 0; t < nt_bin; ++t) {  // first touch by the thread that uses it
-            hist[t].packed.assign(static_cast<size_t>(P * nbins), 0);
-            hist[t].count.assign(static_cast<size_t>(P * nbins), 0);
-            hist[t].offsum.assign(static_cast<size_t>(P * nbins), 0);
-            hist[t].pending.assign(static_cast<size_t>(P), 0);
+            for (int t = 0; t < nt_bin; ++t) {  // first touch by the thread that uses it
+                clear(hist[t]);
+                hist[t].pending.assign(static_cast<size_t>(P), 0);
+            }
         }
         // Tiles: a task is one pair type (a, b) and one block of BI atoms i of type a (Morton
         // order, so spatially compact); it sweeps the partners j of type b in blocks of BJ and,
@@ -648,6 +685,7 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
                 const int64_t j1 = std::min<int64_t>(j0 + BJ, j_last);
                 const int64_t most = (tl.i1 - tl.i0) * (j1 - j0);
                 if (th.pending[p] + most > PACKED_MAX_PAIRS) {  // move the words out before they overflow
+                    th.spilled = true;
                     uint64_t* c = th.count.data() + p * nbins;
                     uint64_t* o = th.offsum.data() + p * nbins;
                     for (int64_t k = 0; k < nbins; ++k) {
@@ -671,6 +709,8 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
     // was truncated to OFF_BITS bits, so the bin mean adds half a unit back.
     std::vector<std::vector<double>> rb(P), wb(P);
     std::vector<double> ws(P, 0.0), zp(P, 0.0);
+    bool spilled = false;
+    for (int t = 0; t < nt_bin; ++t) spilled = spilled || hist[t].spilled;
 #ifdef CDML_HAVE_OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(std::max(1, nt_bin))
 #endif
@@ -679,8 +719,10 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
             const size_t k = static_cast<size_t>(p * nbins + bin);
             uint64_t c = 0, off = 0;
             for (int t = 0; t < nt_bin; ++t) {
-                c += hist[t].count[k];
-                off += hist[t].offsum[k];
+                if (spilled) {
+                    c += hist[t].count[k];
+                    off += hist[t].offsum[k];
+                }
                 if (hist[t].packed[k] == 0) continue;
                 uint64_t cnt, o;
                 unpack_word(hist[t].packed[k], bin, &cnt, &o);
@@ -734,6 +776,63 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
         }
     }
     finish(out, q, ws, zp);
+    return out;
+}
+
+double debye_r_max(const double* positions, int64_t n) {
+    if (n < 0) throw std::invalid_argument("number of atoms must be >= 0");
+    double lo[3] = {0, 0, 0}, hi[3] = {0, 0, 0};
+    for (int64_t i = 0; i < n; ++i)
+        for (int c = 0; c < 3; ++c) {
+            const double v = positions[3 * i + c];
+            if (!std::isfinite(v)) throw std::invalid_argument("positions contain a non-finite value (atom " +
+                                                               std::to_string(i) + ")");
+            lo[c] = i == 0 ? v : std::min(lo[c], v);
+            hi[c] = i == 0 ? v : std::max(hi[c], v);
+        }
+    return std::sqrt((hi[0] - lo[0]) * (hi[0] - lo[0]) + (hi[1] - lo[1]) * (hi[1] - lo[1]) +
+                     (hi[2] - lo[2]) * (hi[2] - lo[2]));
+}
+
+bool debye_auto_uses_histogram(int64_t n, int32_t n_types, double r_max, double bin_width) {
+    if (!(bin_width > 0) || !std::isfinite(bin_width)) return false;
+    const double pairs = 0.5 * static_cast<double>(n) * static_cast<double>(n - 1);
+    const double bins = static_cast<double>(n_pair_types(std::max<int32_t>(n_types, 1))) *
+                        (std::floor(r_max / bin_width) + 2.0);
+    return pairs > 4.0 * bins && bins <= MAX_HISTOGRAM_BINS;
+}
+
+std::vector<DebyePartials> debye_partials_batch(const std::vector<DebyeStructure>& structures, int32_t n_types,
+                                                const double* q, int64_t nq, DebyeMethod method, double bin_width,
+                                                int num_threads, std::vector<uint8_t>* histogram) {
+    check_q(q, nq);
+    const int64_t B = static_cast<int64_t>(structures.size());
+    std::vector<DebyePartials> out(B);
+    std::vector<uint8_t> used(B, 0);
+    std::vector<std::string> errors(B);
+    double work = 0.0;
+    for (const auto& st : structures) work += 0.5 * static_cast<double>(st.n) * static_cast<double>(st.n) * nq;
+    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads_for_work(num_threads, work, 1e6), B)));
+#ifdef CDML_HAVE_OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+#endif
+    for (int64_t k = 0; k < B; ++k) {
+        const DebyeStructure& st = structures[k];
+        try {
+            bool hist = method == DebyeMethod::Histogram;
+            if (method == DebyeMethod::Auto)
+                hist = debye_auto_uses_histogram(st.n, n_types, debye_r_max(st.positions, st.n), bin_width);
+            used[k] = hist ? 1 : 0;
+            out[k] = hist ? debye_partials_histogram(st.positions, st.n, st.types, n_types, q, nq, bin_width, 1)
+                          : debye_partials_exact(st.positions, st.n, st.types, n_types, q, nq, 1);
+        } catch (const std::exception& e) {
+            errors[k] = e.what();
+            if (errors[k].empty()) errors[k] = "error";
+        }
+    }
+    for (int64_t k = 0; k < B; ++k)
+        if (!errors[k].empty()) throw std::invalid_argument("structure " + std::to_string(k) + ": " + errors[k]);
+    if (histogram) *histogram = std::move(used);
     return out;
 }
 

@@ -3,9 +3,11 @@
 // its bound, both histogram paths), thread-count determinism and error paths.
 // Plain C++ (no framework): prints one line per failed check and returns non-zero on failure.
 #include <clusterdynamicsml/box.hpp>
+#include <clusterdynamicsml/clusters.hpp>
 #include <clusterdynamicsml/debye.hpp>
 #include <clusterdynamicsml/neighbors.hpp>
 #include <clusterdynamicsml/parallel.hpp>
+#include <clusterdynamicsml/xyz.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -230,6 +232,154 @@ void test_debye_histogram() {
           "a bin width giving more than 2e7 bins throws");
 }
 
+// cluster_counts: a Pb4I4 ring closed through the box (percolating), a PbI3 with one O shell
+// (counted), a lone I; the same ring without a box is finite; identical results for 1, 2 and 3
+// threads on 30k random atoms; bad types and matrices throw.
+void test_cluster_counts() {
+    std::vector<double> pos;
+    for (double x : {1.0, 3.5, 6.0, 8.5, 11.0, 13.5, 16.0, 18.5}) pos.insert(pos.end(), {x, 5.0, 5.0});
+    const double rest[] = {5, 15, 15, 8, 15, 15, 5, 18, 15, 5, 15, 18, 2.5, 15, 15, 15, 15, 5};
+    pos.insert(pos.end(), rest, rest + 18);
+    // E = 3 (Pb, I, O); type = role * 3 + element: Pb node 0, I linker 3 + 1 = 4, O shell 6 + 2 = 8
+    const std::vector<int32_t> types = {0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 4, 4, 8, 4};
+    cdml::ClusterSpec spec;
+    spec.n_elements = 3;
+    spec.cutoff0.assign(81, 0.0);
+    auto set = [&](int a, int b, double c) { spec.cutoff0[a * 9 + b] = spec.cutoff0[b * 9 + a] = c; };
+    set(0, 4, 3.1);
+    set(0, 8, 2.6);
+    spec.attach_shells = spec.count_shells = true;
+    const cdml::Box box = cdml::Box::orthorhombic(20, 20, 20);
+    const auto r = cdml::cluster_counts(pos.data(), 14, types.data(), spec, &box, 1);
+    check(r.n_clusters == 3, "cluster_counts: 3 clusters");
+    const std::vector<int32_t> want = {4, 4, 0, 1, 3, 1, 0, 1, 0};
+    check(r.counts == want, "cluster_counts: Pb4I4, PbI3O, I in canonical order");
+    check(r.percolating == std::vector<uint8_t>({1, 0, 0}), "cluster_counts: the ring percolates");
+    check(r.cluster_of[12] == -1 && r.cluster_of[13] == 2 && r.cluster_of[8] == 1, "cluster_counts: cluster_of");
+    const auto open = cdml::cluster_counts(pos.data(), 14, types.data(), spec, nullptr, 1);
+    check(open.counts == want && open.percolating == std::vector<uint8_t>({0, 0, 0}),
+          "cluster_counts: without a box the ring is a finite chain");
+
+    std::mt19937_64 rng(5);
+    const int64_t n = 30000;
+    std::uniform_real_distribution<double> u(0.0, 120.0);
+    std::vector<double> big(3 * n);
+    std::vector<int32_t> bt(n);
+    for (int64_t k = 0; k < n; ++k) {
+        for (int c = 0; c < 3; ++c) big[3 * k + c] = u(rng);
+        const int pick = static_cast<int>(rng() % 3);
+        bt[k] = pick == 0 ? 0 : pick == 1 ? 4 : 8;
+    }
+    spec.level_cutoffs.assign(1, std::vector<double>(81, 0.0));
+    spec.level_cutoffs[0][0 * 9 + 8] = spec.level_cutoffs[0][8 * 9 + 0] = 3.5;
+    const cdml::Box bb = cdml::Box::orthorhombic(120, 120, 120);
+    for (bool shared : {false, true}) {
+        spec.shared_shells = shared;
+        const auto r1 = cdml::cluster_counts(big.data(), n, bt.data(), spec, &bb, 1);
+        bool same = true;
+        for (int t : {2, 3}) {
+            const auto rt = cdml::cluster_counts(big.data(), n, bt.data(), spec, &bb, t);
+            same = same && rt.counts == r1.counts && rt.percolating == r1.percolating && rt.cluster_of == r1.cluster_of;
+        }
+        check(same && r1.n_clusters > 100, "cluster_counts: identical for 1, 2 and 3 threads");
+    }
+    std::vector<int32_t> bad(types);
+    bad[3] = 9;
+    check(throws_invalid_argument([&] { cdml::cluster_counts(pos.data(), 14, bad.data(), spec, &box, 1); }),
+          "cluster_counts: a type >= 3E throws");
+    cdml::ClusterSpec wrong = spec;
+    wrong.cutoff0.resize(10);
+    check(throws_invalid_argument([&] { cdml::cluster_counts(pos.data(), 14, types.data(), wrong, &box, 1); }),
+          "cluster_counts: a cutoff matrix of the wrong size throws");
+    cdml::ClusterSpec huge = spec;
+    huge.cutoff0[4] = huge.cutoff0[36] = 11.0;
+    check(throws_invalid_argument([&] { cdml::cluster_counts(pos.data(), 14, types.data(), huge, &box, 1); }),
+          "cluster_counts: a cutoff of half the box height throws");
+}
+
+// parse_xyz_atoms: values correctly rounded, species codes in order of first appearance,
+// extended columns, blank lines in a one-frame file, and every kind of bad line throws an
+// XyzParseError naming the atom line.
+void test_parse_xyz() {
+    const std::string a = "Pb 0.1 2 -3e-1 extra\nI\t4.5 +5 6\r\nPb 1e-3 .5 7.\n";
+    const auto r = cdml::parse_xyz_atoms(a.data(), a.size(), 3, 0, 1, -1, false);
+    check(r.positions == std::vector<double>({0.1, 2, -0.3, 4.5, 5, 6, 1e-3, 0.5, 7.0}), "parse_xyz: values");
+    check(r.species == std::vector<int32_t>({0, 1, 0}) && r.tokens.size() == 2 && r.tokens[1] == "I",
+          "parse_xyz: species codes");
+    const std::string ext = "7 8 9 O 9\n";  // Properties: pos:R:3:species:S:1:charge:R:1
+    const auto e = cdml::parse_xyz_atoms(ext.data(), ext.size(), 1, 3, 0, 5, false);
+    check(e.positions == std::vector<double>({7, 8, 9}) && e.tokens[0] == "O", "parse_xyz: extended columns");
+    const std::string single = "\nPb 1 2 3\n  \nI 4 5 6\n\n";
+    check(cdml::parse_xyz_atoms(single.data(), single.size(), 2, 0, 1, -1, true).positions.size() == 6,
+          "parse_xyz: blank lines in a one-frame file");
+    auto row_of = [](const std::string& s, int64_t n, int ncols, bool one) -> int64_t {
+        try {
+            cdml::parse_xyz_atoms(s.data(), s.size(), n, 0, 1, ncols, one);
+        } catch (const cdml::XyzParseError& err) {
+            return err.row();
+        }
+        return -100;
+    };
+    check(row_of("Pb 1 2 3\nI 4 5\n", 2, -1, false) == 1, "parse_xyz: short line");
+    check(row_of("Pb 1 2 3\nI 4 5 z\n", 2, -1, false) == 1, "parse_xyz: bad number");
+    check(row_of("Pb 1 2 3\nI 4 5 6x\n", 2, -1, false) == 1, "parse_xyz: trailing junk in a number");
+    check(row_of("Pb 1 2 inf\n", 1, -1, false) == 0, "parse_xyz: non-finite");
+    check(row_of("Pb 1 2 3\n", 2, -1, false) == 1, "parse_xyz: truncated frame");
+    check(row_of("Pb 1 2 3 4\n", 1, 4, false) == 0, "parse_xyz: too many columns for Properties");
+    check(row_of("Pb 1 2 3\n\n", 2, -1, false) == 1, "parse_xyz: blank atom line in a multi-frame file");
+    check(row_of("Pb 1 2 3\nI 4 5 6\n", 1, -1, true) == 1, "parse_xyz: extra line in a one-frame file");
+    check(throws_invalid_argument([] { cdml::parse_xyz_atoms("", 0, -1, 0, 1, -1, false); }),
+          "parse_xyz: negative count");
+}
+
+// debye_partials_batch: every entry equals the one-structure kernel bit for bit for 1, 2 and 3
+// threads; auto picks exact for a small structure; a bad structure's error names its index.
+void test_debye_batch() {
+    std::mt19937_64 rng(21);
+    std::normal_distribution<double> g(0.0, 4.0);
+    std::vector<std::vector<double>> pos;
+    std::vector<std::vector<int32_t>> typ;
+    for (int k = 0; k < 12; ++k) {
+        const int64_t n = 1 + static_cast<int64_t>(rng() % 90);
+        pos.emplace_back(3 * n);
+        typ.emplace_back(n);
+        for (auto& v : pos.back()) v = g(rng);
+        for (auto& t : typ.back()) t = static_cast<int32_t>(rng() % 3);
+    }
+    std::vector<double> q;
+    for (int k = 0; k < 64; ++k) q.push_back(0.03 * k);
+    std::vector<cdml::DebyeStructure> st;
+    for (size_t k = 0; k < pos.size(); ++k) st.push_back({pos[k].data(), typ[k].data(), static_cast<int64_t>(typ[k].size())});
+    for (auto m : {cdml::DebyeMethod::Exact, cdml::DebyeMethod::Histogram, cdml::DebyeMethod::Auto}) {
+        bool same = true;
+        for (int t : {1, 2, 3}) {
+            std::vector<uint8_t> used;
+            const auto b = cdml::debye_partials_batch(st, 3, q.data(), 64, m, 0.01, t, &used);
+            for (size_t k = 0; k < st.size(); ++k) {
+                const bool hist = m == cdml::DebyeMethod::Histogram;
+                same = same && used[k] == (hist ? 1 : 0);
+                const auto one = hist ? cdml::debye_partials_histogram(st[k].positions, st[k].n, st[k].types, 3, q.data(), 64, 0.01, 1)
+                                      : cdml::debye_partials_exact(st[k].positions, st[k].n, st[k].types, 3, q.data(), 64, 1);
+                same = same && one.s == b[k].s && one.pair_counts == b[k].pair_counts && one.type_counts == b[k].type_counts;
+            }
+        }
+        check(same, "debye_partials_batch: equals single calls for 1, 2, 3 threads");
+    }
+    check(!cdml::debye_auto_uses_histogram(100, 3, 20.0, 0.001) && cdml::debye_auto_uses_histogram(20000, 2, 60.0, 0.01),
+          "debye_auto_uses_histogram: exact for 100 atoms, histogram for 20k atoms");
+    std::vector<int32_t> bad(typ[4]);
+    bad[0] = 5;
+    auto st_bad = st;
+    st_bad[4].types = bad.data();
+    bool named = false;
+    try {
+        cdml::debye_partials_batch(st_bad, 3, q.data(), 64, cdml::DebyeMethod::Exact, 0.01, 2);
+    } catch (const std::invalid_argument& e) {
+        named = std::string(e.what()).rfind("structure 4:", 0) == 0;
+    }
+    check(named, "debye_partials_batch: a bad structure throws naming its index");
+}
+
 }  // namespace
 
 int main() {
@@ -237,6 +387,9 @@ int main() {
     test_box();
     test_neighbor_pairs();
     test_components();
+    test_cluster_counts();
+    test_parse_xyz();
+    test_debye_batch();
     std::printf("%d checks, %d failures (OpenMP %s, %d threads)\n", checks, failures,
                 cdml::openmp_enabled() ? "on" : "off", cdml::max_threads());
     return failures == 0 ? 0 : 1;

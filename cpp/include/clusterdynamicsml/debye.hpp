@@ -93,6 +93,34 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
                                        int32_t n_types, const double* q, int64_t nq, double bin_width,
                                        int num_threads, HistogramPath path = HistogramPath::Auto);
 
+/// Which method debye_partials_auto uses for a structure: the histogram only when its pairs
+/// outnumber four times the histogram's bins (P x (r_max / w + 2)), i.e. when most bins are
+/// shared by many pairs; otherwise the exact sum, which is then as fast or faster and exact.
+/// r_max: the diagonal of the atoms' bounding box (angstrom).
+bool debye_auto_uses_histogram(int64_t n, int32_t n_types, double r_max, double bin_width);
+
+/// The bounding-box diagonal of n atoms (angstrom); throws on non-finite positions.
+double debye_r_max(const double* positions, int64_t n);
+
+/// Method of a Debye call: Exact, Histogram, or Auto (debye_auto_uses_histogram decides).
+enum class DebyeMethod { Exact, Histogram, Auto };
+
+/// One structure of a batch: n atoms, positions (n x 3, angstrom), types (n,) in [0, n_types).
+struct DebyeStructure {
+    const double* positions;
+    const int32_t* types;
+    int64_t n;
+};
+
+/// Partial sums of many structures in one call, one structure per task (each task runs the
+/// one-structure kernel on one thread, reusing that thread's buffers), tasks spread over
+/// num_threads threads. Entry k equals debye_partials_{exact,histogram}(structure k) bit for bit,
+/// for any thread count; `histogram[k]` says which method was used. The first failing
+/// structure's error is rethrown, prefixed with its index.
+std::vector<DebyePartials> debye_partials_batch(const std::vector<DebyeStructure>& structures, int32_t n_types,
+                                                const double* q, int64_t nq, DebyeMethod method, double bin_width,
+                                                int num_threads, std::vector<uint8_t>* histogram = nullptr);
+
 /// Partial sums over an explicit pair list: S[p, k] = sum_{m: pair_type[m] = p} sinc(q_k r[m]),
 /// (n_pair_types, nq) row-major. Owner-computes per q, exact std::sin.
 std::vector<double> debye_pairlist_partials(const double* r, const int64_t* pair_type, int64_t n_pairs,

@@ -23,5 +23,11 @@ from .grow import build_structure  # noqa: F401
 from .predicted import build_predicted_structures, select_representative  # noqa: F401
 from .records import BuildQuality, BuiltStructure, build_quality, format_counts_label  # noqa: F401
 from .shells import ShellTemplate, place_shell_molecules  # noqa: F401
-from .validate import ValidityResult, build_valid_structure, rg_interval_of, validate_structure  # noqa: F401
+from .validate import (  # noqa: F401
+    ValidityResult,
+    build_valid_structure,
+    rg_interval_of,
+    structure_rg_interval,
+    validate_structure,
+)
 from .write import built_structure_filename, write_built_structure  # noqa: F401

@@ -154,6 +154,9 @@ class GeometryStatistics:
     atom_coordination_medians : 'center>neighbor' -> median number of contacts.
     support : '<statistic>:<key>' -> number of samples behind each median.
     n_structures : structures used; labels : distinct labels of the library (sorted).
+    rg_relative_spread : pooled within-composition relative standard deviation of the radius of
+        gyration (unweighted, all atoms) over the compositions with >= 2 nodes and >= 5
+        structures (0: not learned): how far one cluster's Rg scatters about its label's mean.
     """
 
     atom_type_by_element: dict[str, str]
@@ -173,6 +176,7 @@ class GeometryStatistics:
     support: dict[str, int] = field(default_factory=dict)
     n_structures: int = 0
     labels: tuple[str, ...] = ()
+    rg_relative_spread: float = 0.0
 
     # ---- serialisation -------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -600,7 +604,28 @@ def geometry_statistics(
         support=dict(sorted(support.items())),
         n_structures=len(structures),
         labels=tuple(sorted({str(x) for x in labels if x is not None})),
+        rg_relative_spread=_rg_relative_spread(batch, nodes_per_struct),
     )
+
+
+def _rg_relative_spread(batch: _Batch, nodes_per_struct, min_files: int = 5) -> float:
+    """Pooled within-composition coefficient of variation of Rg (see GeometryStatistics); the
+    structures are grouped by their element counts (the label's content, labels not needed)."""
+    off = batch.offsets
+    groups: dict[tuple, list[float]] = {}
+    for k in range(off.size - 1):
+        p = batch.positions[off[k]:off[k + 1]]
+        if nodes_per_struct[k] < 2 or p.shape[0] < 2:
+            continue
+        key = tuple(np.bincount(batch.element_ids[off[k]:off[k + 1]], minlength=len(batch.elements)).tolist())
+        groups.setdefault(key, []).append(float(np.sqrt(((p - p.mean(0)) ** 2).sum(1).mean())))
+    num = den = 0.0
+    for vals in groups.values():
+        if len(vals) >= min_files:
+            v = np.asarray(vals)
+            num += (v.size - 1) * float(np.var(v, ddof=1)) / float(v.mean()) ** 2
+            den += v.size - 1
+    return float(np.sqrt(num / den)) if den else 0.0
 
 
 # measure_structure lives in build/measure.py; importable from here as before

@@ -10,7 +10,8 @@
 * **contacts**: no pair closer than the shortest distance of that element pair in the
   library (:meth:`GeometryStatistics.min_distance`, or an explicit ``min_distances`` table);
 * **size**: the radius of gyration (unweighted, over all atoms, as the library descriptors)
-  lies in ``rg_interval`` when one is given.
+  lies in ``rg_interval`` when one is given (:func:`build_valid_structure` widens the predicted
+  band of the mean Rg by the library's per-structure spread, :func:`structure_rg_interval`).
 
 :func:`build_valid_structure` builds, validates and rebuilds with other seeds (a bounded
 number of attempts); it returns the first structure that passes or, when none does, the
@@ -30,6 +31,7 @@ from .._validate import as_positions
 from .geomstats import GeometryStatistics, element_pair_key, normalize_element
 
 RG_TOLERANCE = 1e-6  # angstrom, slack on the Rg interval ends
+RG_STRUCTURE_Z = 1.645  # two-sided 90 % normal quantile: one structure's Rg about the label mean
 CONTACT_TOLERANCE = 1e-6  # angstrom, slack on the learned minimum distances
 
 
@@ -102,6 +104,26 @@ def _interval(rg_interval) -> tuple[float, float] | None:
     if lo > hi:
         raise ValueError(f"rg_interval must have lo <= hi, got {rg_interval!r}")
     return lo, hi
+
+
+def structure_rg_interval(rg_interval, stats: GeometryStatistics | None = None,
+                          relative_spread: float | None = None) -> tuple[float, float] | None:
+    """The Rg interval (angstrom) one built structure is checked against.
+
+    A predicted interval (the bootstrap 5-95 % band of ``predict``) bounds the *mean* Rg of a
+    size; single clusters of one label scatter about their mean by a relative standard deviation
+    ``s`` (``stats.rg_relative_spread``, learned from the library; 0.14-0.15 in molten NaCl),
+    several times the width of that band. The band is widened to
+    ``[lo (1 - z s), hi (1 + z s)]`` with z = 1.645, so that 90 % of real clusters whose label
+    mean lies in the band pass. Without a learned spread the band is returned unchanged."""
+    interval = _interval(rg_interval)
+    if interval is None:
+        return None
+    s = relative_spread if relative_spread is not None else float(getattr(stats, "rg_relative_spread", 0.0) or 0.0)
+    if not (math.isfinite(s) and s > 0):
+        return interval
+    f = RG_STRUCTURE_Z * s
+    return interval[0] * max(1.0 - f, 0.0), interval[1] * (1.0 + f)
 
 
 def _min_distance(a: str, b: str, stats, min_distances) -> float | None:
@@ -209,6 +231,9 @@ def build_valid_structure(counts: Mapping[str, int], stats: GeometryStatistics, 
     and moves one level up after a structure larger than ``rg_interval``, one down after a smaller
     one.
 
+    ``rg_interval`` is the predicted band of the mean Rg; a single structure is checked against it
+    widened by the library's per-structure spread (:func:`structure_rg_interval`).
+
     Returns ``(BuiltStructure or None, ValidityResult or None, attempts)``: the first structure that
     passes, else the one with the fewest failed checks (then fewest components, then Rg nearest the interval; ``passed`` False).
     ``result.extra`` holds the ``seed`` and ``compactness`` of the returned build. When no attempt
@@ -219,7 +244,7 @@ def build_valid_structure(counts: Mapping[str, int], stats: GeometryStatistics, 
 
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, (int, np.integer)) or max_attempts < 1:
         raise ValueError(f"max_attempts must be a positive integer, got {max_attempts!r}")
-    interval = _interval(rg_interval)
+    interval = structure_rg_interval(rg_interval, stats)
     best = None
     error: ValueError | None = None
     level = 0

@@ -7,10 +7,12 @@ from .extract import (  # noqa: F401
     Cluster,
     ClusterRules,
     FrameClusterSummary,
+    FrameCompositions,
     cluster_ids,
     count_labels,
     extract_clusters,
     format_label,
+    frame_compositions,
     parse_label,
     summarize_frame,
 )

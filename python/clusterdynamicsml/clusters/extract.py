@@ -45,34 +45,26 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from .. import chem
+from .. import _core, chem
+from .._threads import resolve_threads
 from ..chem import SYMBOLS
 from ..geometry.box import Box
 from ..geometry.neighbors import connected_components, neighbor_pairs_typed
 from ..rules import ROLES, AtomSpec, ClusterRules, as_rules  # noqa: F401  (re-exported)
-
-__all__ = [
-    "ClusterRules",
-    "Cluster",
-    "FrameClusterSummary",
-    "extract_clusters",
-    "count_labels",
-    "summarize_frame",
-    "format_label",
-    "parse_label",
-    "cluster_ids",
-    "ELEMENTS",
-    "ROLES",
-]
+from .images import _image_shifts, _tree_images
+from .records import Cluster, FrameClusterSummary, FrameCompositions, _labels, cluster_ids  # noqa: F401  (re-exported)
 
 #: The 118 element symbols in order of atomic number (from :mod:`clusterdynamicsml.chem`).
 ELEMENTS: tuple[str, ...] = SYMBOLS
 
+
 _FACE_EPS = 1e-9
+
+
 # Below this many typed atoms the neighbour search runs on one thread when the caller left
 # num_threads=None. Results are identical for any thread count. The search opens several
 # OpenMP regions, and on a shared machine each barrier can wait milliseconds for a
@@ -81,9 +73,10 @@ _FACE_EPS = 1e-9
 # also processed in parallel by the dynamics stage, where threads inside a frame only
 # oversubscribe the cores.
 _SERIAL_BELOW = 20000
+
+
 _NODE, _LINKER, _SHELL, _NONE = 0, 1, 2, -1
 
-# --------------------------------------------------------------------------- labels
 
 def format_label(counts: Mapping[str, int], rules: ClusterRules | None = None) -> str:
     """Stoichiometry label from element counts (:func:`clusterdynamicsml.chem.format_label`).
@@ -99,93 +92,6 @@ def format_label(counts: Mapping[str, int], rules: ClusterRules | None = None) -
 parse_label = chem.parse_label
 
 
-# --------------------------------------------------------------------------- clusters
-
-
-@dataclass(eq=False)
-class Cluster:
-    """One cluster of one frame.
-
-    label : stoichiometry label (see :func:`format_label`).
-    counts : element -> count over node and linker atoms (plus typed shell atoms with
-        ``shells_in_label``), in label order. ``size`` is their sum.
-    atom_indices : int64 (k,), 0-based frame atom indices, core (node + linker, ascending)
-        then shell (ascending).
-    core_indices, shell_indices : int64 views of the two parts. With ``shell_molecules``
-        ``shell_indices`` also holds the untyped atoms of the attached shell molecules.
-    shell_levels : int64 (len(shell_indices),), the shell level each shell atom joined at.
-    node_count : number of node atoms.
-    percolating : True when the bond network wraps around the periodic box onto itself.
-    frame_index : ``Frame.index`` of the frame it came from.
-    image_shifts : int64 (k, 3), lattice images making the cluster whole:
-        ``positions[atom_indices] + image_shifts @ box.matrix``.
-    """
-
-    label: str
-    counts: dict
-    atom_indices: np.ndarray = field(repr=False)
-    core_indices: np.ndarray = field(repr=False)
-    shell_indices: np.ndarray = field(repr=False)
-    node_count: int
-    percolating: bool
-    frame_index: int
-    shell_levels: np.ndarray = field(repr=False, default=None)
-    image_shifts: np.ndarray = field(repr=False, default=None)
-
-    @property
-    def size(self) -> int:
-        """Sum of the label counts (shell atoms only with ``shells_in_label``)."""
-        return int(sum(self.counts.values()))
-
-    @property
-    def n_atoms(self) -> int:
-        return int(self.atom_indices.shape[0])
-
-    def unwrapped_positions(self, frame) -> np.ndarray:
-        """Whole-cluster coordinates, float64 (k, 3) in angstrom, in ``atom_indices`` order.
-
-        Bonded atoms are at their minimum-image separation and the centroid of the core
-        atoms lies in the primary cell. For a percolating cluster the result is the
-        spanning-tree unwrap (whole along the tree, but not a finite object).
-        """
-        if getattr(frame, "index", None) != self.frame_index:
-            raise ValueError(f"cluster comes from frame {self.frame_index}, got frame {getattr(frame, 'index', None)!r}")
-        pos = np.asarray(frame.positions, dtype=np.float64)
-        if self.atom_indices.size and int(self.atom_indices.max()) >= pos.shape[0]:
-            raise ValueError(f"frame has {pos.shape[0]} atoms but the cluster needs index {int(self.atom_indices.max())}")
-        out = pos[self.atom_indices]
-        if self.image_shifts is not None and np.any(self.image_shifts):
-            if frame.box is None:
-                raise ValueError("cluster was unwrapped with a periodic box but the frame has none")
-            out = out + self.image_shifts @ frame.box.matrix
-        return out
-
-
-@dataclass
-class FrameClusterSummary:
-    """Per-frame overview.
-
-    counts : Counter label -> number of finite (non-percolating) clusters.
-    percolating : Counter label -> number of percolating clusters (normally 0 or 1).
-    n_clusters : all clusters, finite and percolating.
-    largest_size : largest cluster size (label counts) in the frame, 0 without clusters.
-    """
-
-    frame_index: int
-    time_fs: float
-    counts: collections.Counter
-    percolating: collections.Counter
-    n_clusters: int
-    largest_size: int
-
-    @property
-    def n_percolating(self) -> int:
-        return int(sum(self.percolating.values()))
-
-
-# ---- internals
-
-
 def _frame_box(frame, rules: ClusterRules) -> Box | None:
     if not rules.pbc:
         return None
@@ -196,14 +102,18 @@ def _frame_box(frame, rules: ClusterRules) -> Box | None:
     return Box.coerce(box)
 
 
-def _frame_arrays(frame):
+def _frame_arrays(frame, symbols: bool = True):
     pos = np.ascontiguousarray(frame.positions, dtype=np.float64)
     if pos.ndim != 2 or pos.shape[1] != 3:
         raise ValueError(f"frame.positions must have shape (n, 3), got {pos.shape}")
+    return pos, (_frame_symbols(frame, pos.shape[0]) if symbols else None)
+
+
+def _frame_symbols(frame, n: int) -> np.ndarray:
     symbols = frame.symbols
-    if len(symbols) != pos.shape[0]:
-        raise ValueError(f"frame has {pos.shape[0]} positions but {len(symbols)} symbols")
-    return pos, np.asarray(symbols, dtype=str)
+    if len(symbols) != n:
+        raise ValueError(f"frame has {n} positions but {len(symbols)} symbols")
+    return np.asarray(symbols, dtype=str)
 
 
 def _type_atoms(frame, rules: ClusterRules, symbols: np.ndarray):
@@ -240,6 +150,27 @@ def _type_atoms(frame, rules: ClusterRules, symbols: np.ndarray):
         uniq, inv = np.unique(symbols[typed], return_inverse=True)
         elem_id[typed] = np.array([lut[u] for u in uniq], dtype=np.int32)[inv]
     return role, elem_id, elements
+
+
+def _atom_types(frame, rules: ClusterRules, n: int):
+    """(types, elements): int32 type per atom, role * E + element id (label order), -1 for
+    atoms without a role. Coded symbols (a SymbolList from a C++ reader) take one lookup."""
+    symbols = frame.symbols
+    codes = getattr(symbols, "codes", None)
+    table = getattr(symbols, "table", None)
+    if (codes is not None and table is not None and not rules.uses_residues and len(symbols) == n
+            and codes.shape == (n,)):
+        cache = rules.__dict__.setdefault("_types_cache", {})
+        hit = cache.get(table)
+        if hit is None:
+            if len(cache) > 256:
+                cache.clear()
+            role_t, elem_t, elements = _type_atoms(frame, rules, np.asarray(table, dtype=str).reshape(-1))
+            type_t = np.where(role_t >= 0, role_t.astype(np.int32) * len(elements) + elem_t, -1).astype(np.int32)
+            hit = cache[table] = (type_t, elements)
+        return hit[0][codes], hit[1]
+    role, elem_id, elements = _type_atoms(frame, rules, _frame_symbols(frame, n))
+    return np.where(role >= 0, role.astype(np.int32) * len(elements) + elem_id, -1).astype(np.int32), elements
 
 
 def _cutoff_matrix(rules: ClusterRules, elements, level: int, pairs: str) -> np.ndarray:
@@ -279,131 +210,6 @@ def _check_fits(cm: np.ndarray, elements, level: int, box: Box | None, frame) ->
         raise ValueError(f"the level-{level} cutoff {elements[a % E]}-{elements[b % E]} = {cm.max():g} A must be "
                          f"smaller than half the smallest box height ({half:.6g} A) of frame "
                          f"{getattr(frame, 'index', '?')}")
-
-
-def _image_shifts(pos, i, j, box: Box | None) -> np.ndarray:
-    """Integer lattice shift n (m, 3) so that pos[j] - pos[i] + n @ H is the minimum image."""
-    if box is None or i.size == 0:
-        return np.zeros((i.size, 3), dtype=np.int64)
-    raw = pos[j] - pos[i]
-    mi = box.minimum_image(raw)
-    return np.rint((mi - raw) @ np.linalg.inv(box.matrix)).astype(np.int64)
-
-
-def _tree_images(m: int, a: np.ndarray, b: np.ndarray, shift: np.ndarray, labels: np.ndarray):
-    """Integer images s (m, 3) with s[b] = s[a] + shift on every spanning-tree edge.
-
-    Breadth-first spanning forest from the smallest member of each component, neighbours
-    visited in ascending index order (the same forest as ``scipy.sparse.csgraph``
-    ``breadth_first_order`` from a virtual root joined to every component root). Returns
-    (s, closing_mismatch) where closing_mismatch is a bool per edge: True when the edge
-    closes a cycle with a nonzero net lattice translation.
-
-    The search is level-synchronous numpy work (a few array operations per BFS level on the
-    edges not yet settled), which avoids building a sparse matrix per frame; deep forests
-    (more than ``_BFS_LEVELS`` levels, long chains) fall back to the scipy search.
-    """
-    if m == 0:
-        return np.zeros((0, 3), dtype=np.int64), np.zeros(a.shape[0], dtype=bool)
-    if a.size == 0:
-        return np.zeros((m, 3), dtype=np.int64), np.zeros(0, dtype=bool)
-    # a component none of whose bonds crosses the box has s = 0 and closes nothing: search
-    # only the components with a crossing bond (the forest of a component does not depend on
-    # the other components, so the images are the same as a search of the whole graph)
-    crossing = np.any(shift != 0, axis=1)
-    if not crossing.any():
-        return np.zeros((m, 3), dtype=np.int64), np.zeros(a.size, dtype=bool)
-    hot = np.zeros(int(labels.max()) + 1, dtype=bool)
-    hot[labels[a[crossing]]] = True
-    s = np.zeros((m, 3), dtype=np.int64)
-    if hot.all():
-        sub_s = _bfs_images_levels(m, a, b, shift, labels)
-        s[:] = _bfs_images_scipy(m, a, b, shift, labels) if sub_s is None else sub_s
-    else:
-        atoms = np.flatnonzero(hot[labels])
-        edges = hot[labels[a]]
-        local = np.full(m, -1, dtype=np.int64)
-        local[atoms] = np.arange(atoms.size)
-        sa, sb, ssh, slab = local[a[edges]], local[b[edges]], shift[edges], labels[atoms]
-        sub_s = _bfs_images_levels(atoms.size, sa, sb, ssh, slab)
-        s[atoms] = _bfs_images_scipy(atoms.size, sa, sb, ssh, slab) if sub_s is None else sub_s
-    closing = np.any(s[b] - s[a] - shift != 0, axis=1)
-    return s, closing
-
-
-_BFS_LEVELS = 64
-
-
-def _bfs_images_levels(m: int, a: np.ndarray, b: np.ndarray, shift: np.ndarray, labels: np.ndarray):
-    """Images by a level-synchronous BFS; None when the forest is deeper than _BFS_LEVELS.
-
-    Within a level the queue order is (queue position of the parent, atom index) and each new
-    atom's parent is its earliest-queued neighbour in the previous level: exactly the order
-    of a FIFO breadth-first search that scans neighbours in ascending index order.
-    """
-    roots = np.unique(labels, return_index=True)[1]
-    u = np.concatenate([a, b])
-    v = np.concatenate([b, a])
-    sh = np.concatenate([shift, -shift])
-    qpos = np.full(m, -1, dtype=np.int64)
-    qpos[roots] = np.arange(roots.size)
-    nxt = roots.size
-    big = np.int64(m + 1)
-    s = np.zeros((m, 3), dtype=np.int64)
-    for _ in range(_BFS_LEVELS):
-        qu, qv = qpos[u], qpos[v]
-        grow = (qu >= 0) & (qv < 0)
-        if not grow.any():
-            return s
-        ev = v[grow]
-        order = np.argsort(ev * big + qu[grow])          # by new atom, then parent queue position
-        evo = ev[order]
-        head = np.ones(evo.size, dtype=bool)
-        np.not_equal(evo[1:], evo[:-1], out=head[1:])
-        first = np.flatnonzero(grow)[order[head]]        # the parent edge of each new atom
-        new, par = v[first], u[first]
-        s[new] = s[par] + sh[first]
-        q_order = np.argsort(qpos[par] * big + new)       # queue order of the new level
-        qpos[new[q_order]] = np.arange(nxt, nxt + new.size)
-        nxt += new.size
-        # settled edges (both ends seen) are dropped
-        keep = (qpos[u] < 0) | (qpos[v] < 0)
-        u, v, sh = u[keep], v[keep], sh[keep]
-    return None
-
-
-def _bfs_images_scipy(m: int, a: np.ndarray, b: np.ndarray, shift: np.ndarray, labels: np.ndarray):
-    """Images from scipy's breadth-first order (virtual root joined to every component
-    root), then pointer jumping to sum the shifts along tree paths in O(m log depth)."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import breadth_first_order
-
-    roots = np.unique(labels, return_index=True)[1]
-    V = m
-    rows = np.concatenate([a, b, np.full(roots.size, V)])
-    cols = np.concatenate([b, a, roots])
-    g = csr_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(m + 1, m + 1))
-    _, pred = breadth_first_order(g, V, directed=False, return_predecessors=True)
-    pred = pred.astype(np.int64)
-    pred[V] = V
-    # shift of the tree edge pred[x] -> x
-    W = np.int64(m + 1)
-    keys = np.concatenate([a * W + b, b * W + a])
-    vals = np.concatenate([shift, -shift])
-    order = np.argsort(keys, kind="stable")
-    keys, vals = keys[order], vals[order]
-    delta = np.zeros((m + 1, 3), dtype=np.int64)
-    child = np.flatnonzero(pred[:m] != V)
-    if child.size:
-        q = pred[child] * W + child
-        pos = np.searchsorted(keys, q)
-        delta[child] = vals[pos]
-    ptr = pred.copy()
-    acc = delta
-    while np.any(ptr[:m] != V):
-        acc = acc + acc[ptr]
-        ptr = ptr[ptr]
-    return acc[:m]
 
 
 @dataclass
@@ -649,20 +455,6 @@ def _count_matrix(ex: _Extraction, rules: ClusterRules) -> np.ndarray:
     return counts
 
 
-def _labels(counts: np.ndarray, elements) -> list[str]:
-    cache: dict[bytes, str] = {}
-    out = []
-    for row in counts:
-        k = row.tobytes()
-        lab = cache.get(k)
-        if lab is None:
-            # elements are already in label order
-            lab = "".join(el if c == 1 else f"{el}{c}" for el, c in zip(elements, row.tolist()) if c)
-            cache[k] = lab
-        out.append(lab)
-    return out
-
-
 def extract_clusters(frame, rules: ClusterRules | None = None, num_threads: int | None = None) -> list[Cluster]:
     """All clusters of one frame, in canonical order (see the module docstring).
 
@@ -713,9 +505,64 @@ def extract_clusters(frame, rules: ClusterRules | None = None, num_threads: int 
 def summarize_frame(frame, rules: ClusterRules | None = None, num_threads: int | None = None) -> FrameClusterSummary:
     """Label counts of one frame, finite and percolating clusters kept apart.
 
-    Shell atoms are only searched when they enter the label (``shells_in_label``), so this
-    is the fast path for the dynamics stage.
+    One C++ call per frame (:func:`frame_compositions`) computes the clusters, their element
+    counts and percolation; Python only names the distinct compositions. Shell atoms are
+    only searched when they enter the label (``shells_in_label``).
     """
+    rules = as_rules(rules)
+    comp = frame_compositions(frame, rules, num_threads)
+    return comp.summary(int(getattr(frame, "index", 0)), float(getattr(frame, "time_fs", 0.0)))
+
+
+def frame_compositions(frame, rules: ClusterRules | None = None, num_threads: int | None = None) -> FrameCompositions:
+    """Element counts and percolation of every cluster of one frame, as arrays.
+
+    The clusters, their counts and their percolation flags come from one C++ call
+    (``_core.cluster_counts``); no Python loop runs over atoms or clusters. Clusters are in
+    canonical order (see the module docstring), so ``result.labels()[k]`` is the label of
+    ``extract_clusters(frame, rules)[k]``. Shell atoms are searched only when they enter the
+    label (``shells_in_label``); rules with ``shell_molecules`` on frames with residues take
+    the numpy path (whole molecules need residue bookkeeping), with the same result type.
+    """
+    rules = as_rules(rules)
+    if rules.shells_in_label and rules.shell_molecules and getattr(frame, "residue_ids", None) is not None:
+        ex = _extract(frame, rules, num_threads, want_shells=True, need_images=False)
+        cluster_of = np.full(ex.role.shape[0], -1, dtype=np.int64)
+        cluster_of[ex.core_atoms] = ex.core_cluster
+        return FrameCompositions(ex.elements, _count_matrix(ex, rules).astype(np.int32), ex.percolating, cluster_of)
+    pos, _ = _frame_arrays(frame, symbols=False)
+    box = _frame_box(frame, rules)
+    n = pos.shape[0]
+    types, elements = _atom_types(frame, rules, n)  # role * E + element id, -1: no role
+    E = len(elements)
+    n_core = int(np.count_nonzero((types >= 0) & (types < 2 * E)))
+    if n_core == 0:
+        return FrameCompositions(elements, np.zeros((0, E), dtype=np.int32), np.zeros(0, dtype=bool),
+                                 np.full(n, -1, dtype=np.int64))
+    n_shell = int(np.count_nonzero(types >= 2 * E)) if rules.shells_in_label else 0
+    attach = n_shell > 0
+    if num_threads is None and n_core + n_shell < _SERIAL_BELOW:
+        num_threads = 1  # tiny searches: thread start-up and barriers cost more than the work
+    cm0 = _cutoff_matrix(rules, elements, 0, "level0")
+    if not attach:
+        cm0[2 * E:, :] = 0.0
+        cm0[:, 2 * E:] = 0.0
+    _check_fits(cm0, elements, 0, box, frame)
+    levels = []
+    if attach:
+        for level in rules.shell_levels:
+            cm = _cutoff_matrix(rules, elements, level, "node-shell")
+            _check_fits(cm, elements, level, box, frame)
+            levels.append(cm)
+    counts, perc, cluster_of, group, group_first = _core.cluster_counts(
+        pos, types, E, cm0, levels, attach, rules.shared_shells, attach,
+        None if box is None else box.matrix, resolve_threads(num_threads))
+    return FrameCompositions(elements, counts, perc, cluster_of, group, group_first)
+
+
+def _summarize_frame_python(frame, rules: ClusterRules, num_threads: int | None = None) -> FrameClusterSummary:
+    """The numpy path of :func:`summarize_frame` (every rule, including ``shell_molecules``):
+    kept as the reference the C++ path is tested against, bit for bit."""
     rules = as_rules(rules)
     ex = _extract(frame, rules, num_threads, want_shells=rules.shells_in_label, need_images=False)
     counts = _count_matrix(ex, rules)
@@ -740,9 +587,18 @@ def count_labels(frame, rules: ClusterRules | None = None, num_threads: int | No
     return s.counts
 
 
-def cluster_ids(n: int) -> list[str]:
-    """Per-frame cluster identifiers AAA, AAB, ..., ZZZ (ref section 1.7) for n clusters."""
-    if n > 26 ** 3:
-        raise ValueError(f"a frame has {n} clusters; cluster ids AAA..ZZZ allow at most {26 ** 3}")
-    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    return [letters[k // 676] + letters[(k // 26) % 26] + letters[k % 26] for k in range(n)]
+__all__ = [
+    "ClusterRules",
+    "Cluster",
+    "FrameClusterSummary",
+    "FrameCompositions",
+    "frame_compositions",
+    "extract_clusters",
+    "count_labels",
+    "summarize_frame",
+    "format_label",
+    "parse_label",
+    "cluster_ids",
+    "ELEMENTS",
+    "ROLES",
+]

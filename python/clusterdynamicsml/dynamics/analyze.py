@@ -85,7 +85,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_write, to_jsonable
+from .._io import atomic_path, atomic_write, to_jsonable
 from ..io.energy import EnergyData, read_cp2k_ener
 
 DATASET_FORMAT = "clusterdynamicsml.dynamics.analyze"
@@ -580,6 +580,14 @@ class DynamicsResult:
     # ---- persistence ----------------------------------------------------------------
     def to_dict(self) -> dict:
         """JSON-ready dict of the dataset (keys of ref §3.7 where they exist)."""
+        return self._dict(matrices=True)
+
+    def _dict(self, matrices: bool) -> dict:
+        """:meth:`to_dict`; without ``matrices`` the four (L, n) matrices are left as their
+        field names (a :class:`_Streamed`), for :meth:`save` to write row by row."""
+        def mat(name):
+            return getattr(self, name).tolist() if matrices else _Streamed(name)
+
         return {
             "format": DATASET_FORMAT,
             "version": DATASET_VERSION,
@@ -617,10 +625,10 @@ class DynamicsResult:
             "bin_edges_fs": self.bin_edges_fs.tolist(),
             "frames_per_bin": self.frames_in_bin.tolist(),
             "total_clusters_per_bin": self.total_clusters_per_bin.tolist(),
-            "raw_count_matrix": self.raw_count_matrix.tolist(),
-            "fraction_matrix": self.fraction_matrix.tolist(),
-            "mean_count_matrix": self.mean_count_matrix.tolist(),
-            "frame_count_matrix": self.frame_count_matrix.tolist(),
+            "raw_count_matrix": mat("raw_count_matrix"),
+            "fraction_matrix": mat("fraction_matrix"),
+            "mean_count_matrix": mat("mean_count_matrix"),
+            "frame_count_matrix": mat("frame_count_matrix"),
             "total_clusters_per_frame": self.total_clusters_per_frame.tolist(),
             "lifetime_by_label": [r.to_dict() for r in self.lifetime_by_label],
             "lifetime_by_size": [r.to_dict() for r in self.lifetime_by_size],
@@ -704,15 +712,31 @@ class DynamicsResult:
         Returns the paths written.
         """
         path = Path(path)
-        text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
-        written = [_atomic_write(path, text)]
+        written = [_atomic_write(path, self._json_chunks())]
         if write_csv:
             stem = path.with_suffix("") if path.suffix.lower() == ".json" else path
-            written.append(_atomic_write(Path(f"{stem}_cluster_distribution.csv"), self.distribution_csv()))
+            written.append(_atomic_write(Path(f"{stem}_cluster_distribution.csv"), self._distribution_chunks()))
             written.append(_atomic_write(Path(f"{stem}_lifetime.csv"), self.lifetime_csv()))
             if self.energy is not None:
                 written.append(_atomic_write(Path(f"{stem}_energy.csv"), self.energy_csv()))
         return written
+
+    def _json_chunks(self):
+        """The JSON text of :meth:`to_dict` in pieces: the (L, n) matrices one row at a time,
+        so that saving a long trajectory never holds the whole text or a list per entry."""
+        yield "{"
+        for k, (key, value) in enumerate(self._dict(matrices=False).items()):
+            yield ("\n " if k == 0 else ",\n ") + json.dumps(key) + ": "
+            if isinstance(value, _Streamed):
+                m = getattr(self, value.name)
+                yield "[" if len(m) else "[]"
+                for i, row in enumerate(m):
+                    yield ("\n  " if i == 0 else ",\n  ") + json.dumps(row.tolist(), allow_nan=False)
+                if len(m):
+                    yield "\n ]"
+            else:
+                yield json.dumps(value, indent=1, allow_nan=False).replace("\n", "\n ")
+        yield "\n}\n"
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> DynamicsResult:
@@ -728,6 +752,10 @@ class DynamicsResult:
     # ---- CSV --------------------------------------------------------------------------
     def distribution_csv(self, display_mode: str = "fraction", time_unit: str = "fs") -> str:
         """Text of ``*_cluster_distribution.csv``: one row per label x bin (ref §3.7)."""
+        return "".join(self._distribution_chunks(display_mode, time_unit))
+
+    def _distribution_chunks(self, display_mode: str = "fraction", time_unit: str = "fs"):
+        """:meth:`distribution_csv` one label (n_bins rows) at a time."""
         values = self.matrix(display_mode)
         scale = _time_scale(time_unit)
         buf = io.StringIO()
@@ -735,6 +763,9 @@ class DynamicsResult:
         writer.writerow(CLUSTER_DISTRIBUTION_COLUMNS)
         edges = self.bin_edges_fs
         for li, label in enumerate(self.labels):
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
             for b in range(self.n_bins):
                 lo, hi = float(edges[b]), float(edges[b + 1])
                 centre = 0.5 * (lo + hi)
@@ -744,7 +775,7 @@ class DynamicsResult:
                     float(self.fraction_matrix[li, b]), float(self.mean_count_matrix[li, b]),
                     int(self.frames_in_bin[b]), int(self.total_clusters_per_bin[b]),
                 ])
-        return buf.getvalue()
+        yield buf.getvalue()
 
     def lifetime_csv(self) -> str:
         """Text of ``*_lifetime.csv`` (ref §3.7 columns, then the censoring-aware extras)."""
@@ -791,7 +822,21 @@ def _g12(value) -> str:
     return "" if value is None else "%.12g" % value
 
 
-_atomic_write = atomic_write
+class _Streamed:
+    """Placeholder for a matrix that :meth:`DynamicsResult.save` writes row by row."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+def _atomic_write(path, text) -> Path:
+    """Write ``text`` (a str, or an iterable of str pieces written one by one) atomically."""
+    if isinstance(text, str):
+        return atomic_write(path, text)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
+        for piece in text:
+            handle.write(piece)
+    return Path(path)
 
 
 # --------------------------------------------------------------------------------------
@@ -843,16 +888,7 @@ def dynamics_from_counts(
     n_frames_total : frames in the whole source, when only a part of it is given (default F).
     Labels never seen in the selected frames are dropped.
     """
-    t = np.asarray(times_fs, dtype=np.float64)
-    if t.ndim != 1 or t.size == 0:
-        raise ValueError(f"times_fs must be a non-empty 1-D array of frame times (fs), got shape {t.shape}")
-    if not np.all(np.isfinite(t)):
-        raise ValueError("times_fs must be finite")
-    if t.size > 1 and np.any(np.diff(t) <= 0):
-        k = int(np.argmax(np.diff(t) <= 0))
-        raise ValueError(
-            f"frame times must be strictly increasing; frame {k + 1} has time {t[k + 1]:g} fs after {t[k]:g} fs"
-        )
+    t = _check_times(np.asarray(times_fs, dtype=np.float64))
     labels = [str(x) for x in labels]
     if len(set(labels)) != len(labels):
         raise ValueError(f"labels must be distinct, got {labels}")
@@ -864,10 +900,35 @@ def dynamics_from_counts(
     if c.dtype.kind not in "iub":
         if not np.all(np.isfinite(c)) or not np.all(c == np.round(c)):
             raise ValueError(f"counts must be integers, got dtype {c.dtype}")
-    c = c.astype(np.int64)
+    c = c.astype(np.int64, copy=False)
     if np.any(c < 0):
         raise ValueError("counts must be non-negative")
+    return _from_label_rows(
+        t, c.T, labels, timestep_fs=timestep_fs, frames_per_bin=frames_per_bin, bin_width_fs=bin_width_fs,
+        start_fs=start_fs, stop_fs=stop_fs, label_sizes=label_sizes, frame_indices=frame_indices,
+        source_frame_indices=source_frame_indices, time_source=time_source, time_warnings=time_warnings,
+        warnings=warnings, energy=energy, settings=settings, n_frames_total=n_frames_total)
 
+
+def _check_times(t: np.ndarray) -> np.ndarray:
+    if t.ndim != 1 or t.size == 0:
+        raise ValueError(f"times_fs must be a non-empty 1-D array of frame times (fs), got shape {t.shape}")
+    if not np.all(np.isfinite(t)):
+        raise ValueError("times_fs must be finite")
+    if t.size > 1 and np.any(np.diff(t) <= 0):
+        k = int(np.argmax(np.diff(t) <= 0))
+        raise ValueError(
+            f"frame times must be strictly increasing; frame {k + 1} has time {t[k + 1]:g} fs after {t[k]:g} fs"
+        )
+    return t
+
+
+def _from_label_rows(t, rows, labels, *, timestep_fs, frames_per_bin, bin_width_fs, start_fs, stop_fs, label_sizes,
+                     frame_indices, source_frame_indices, time_source, time_warnings, warnings, energy, settings,
+                     n_frames_total) -> DynamicsResult:
+    """:func:`dynamics_from_counts` on validated input: ``rows`` int64 (L, F), one row per
+    label (any memory layout; never modified). Makes one copy of the per-frame counts
+    (``frame_count_matrix``); with one frame per bin the raw bin counts are that same array."""
     notes = [str(w) for w in time_warnings]
     if timestep_fs is None:
         dt = _infer_timestep(t, notes)
@@ -876,8 +937,9 @@ def dynamics_from_counts(
     k, width = resolve_bin_width(dt, frames_per_bin, bin_width_fs)
     window = resolve_time_window(t, dt, start_fs, stop_fs)
     sel = window.selected
-    ts = t[sel]
-    cs = c[sel]
+    all_selected = bool(sel.all())
+    ts = t if all_selected else t[sel]
+    cs = rows if all_selected else rows[:, sel]
     if ts.size > 1:
         spacing = float(np.min(np.diff(ts)))
         if spacing > width * (1 + _REL_TOL):
@@ -897,18 +959,28 @@ def dynamics_from_counts(
         if sizes.shape != (len(labels),):
             raise ValueError(f"label_sizes must have one entry per label ({len(labels)}), got shape {sizes.shape}")
 
-    present = cs.sum(axis=0) > 0
+    present = cs.sum(axis=1) > 0 if len(labels) else np.zeros(0, dtype=bool)
     order = sorted((j for j in range(len(labels)) if present[j]), key=lambda j: (int(sizes[j]), labels[j]))
     labels_sorted = [labels[j] for j in order]
     sizes_sorted = sizes[order] if order else np.zeros(0, dtype=np.int64)
-    frame_matrix = np.ascontiguousarray(cs[:, order].T) if order else np.zeros((0, ts.size), dtype=np.int64)
+    if not order:
+        frame_matrix = np.zeros((0, ts.size), dtype=np.int64)
+    elif order == list(range(len(labels))) and cs.flags.c_contiguous and cs.dtype == np.int64:
+        frame_matrix = cs  # already one row per label in result order: no copy
+    else:
+        frame_matrix = np.ascontiguousarray(cs[order])
+    del cs
 
     edges = build_bin_edges(window.start_fs, window.stop_fs, width)
     n_bins = edges.size - 1
     bins = assign_bins(ts, edges)
-    raw_t = np.zeros((n_bins, len(order)), dtype=np.int64)
-    np.add.at(raw_t, bins, frame_matrix.T)
-    raw = np.ascontiguousarray(raw_t.T)
+    if n_bins == ts.size and np.array_equal(bins, np.arange(n_bins)):
+        raw = frame_matrix  # one frame per bin: the bin counts are the frame counts
+    else:  # frame times increase, so each bin is a run of consecutive frames
+        raw = np.zeros((len(order), n_bins), dtype=np.int64)
+        if order and ts.size:
+            starts = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
+            raw[:, bins[starts]] = np.add.reduceat(frame_matrix, starts, axis=1)
     frames_in_bin = np.bincount(bins, minlength=n_bins).astype(np.int64)
     total_bin = raw.sum(axis=0).astype(np.int64) if order else np.zeros(n_bins, dtype=np.int64)
     fraction = _safe_divide(raw, total_bin)
@@ -963,10 +1035,11 @@ def dynamics_from_counts(
 
 
 def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    num = numerator.astype(np.float64)
-    den = np.broadcast_to(denominator.astype(np.float64), num.shape)
-    out = np.zeros_like(num)
-    np.divide(num, den, out=out, where=den != 0)
+    """numerator / denominator as float64, 0 where the denominator is 0 (no other temporary
+    array of the numerator's size)."""
+    out = np.zeros(numerator.shape, dtype=np.float64)
+    den = np.asarray(denominator, dtype=np.float64)
+    np.divide(numerator, den, out=out, where=den != 0)
     return out
 
 
@@ -994,48 +1067,143 @@ def count_chunk(view, start: int, stop: int, *, counter: Callable, rules, lo_fs=
     ``counts`` and ``percolating`` counters (clusters spanning the periodic box); those are
     added to the counts only with ``include_percolating`` and are always reported.
     Frames with ``time_fs < lo_fs`` or ``time_fs > hi_fs`` are read but not clustered.
-    Returns a compact JSON-ready dict: ``start``, ``stop``, ``time_fs``, ``source_index``,
-    ``counted`` (bool per frame), ``labels`` (first-appearance order), ``counts`` (per frame,
-    one int per chunk label) and ``percolating`` (``[frame, {label: count}]`` pairs).
+    Returns a compact dict of arrays (no Python object per frame): ``start``, ``stop``,
+    ``time_fs`` float64 (n,), ``source_index`` int64 (n,), ``counted`` bool (n,), ``labels``
+    (first-appearance order), ``counts`` (n, n_labels) in the smallest unsigned integer type
+    that holds them, and ``percolating``
+    (``[frame, {label: count}]`` pairs, frames with percolating clusters only). With the
+    default counter each frame is one C++ call (:func:`~clusterdynamicsml.clusters.extract.frame_compositions`)
+    and, for a ``FrameSource``, the next frames are parsed on a reader thread meanwhile (both
+    release the GIL).
     """
     from .._threads import set_num_threads
 
-    times, sources, counted, rows, percolating = [], [], [], [], []
+    n = stop - start
+    times = np.full(n, np.nan)
+    sources = np.zeros(n, dtype=np.int64)
+    counted = np.zeros(n, dtype=bool)
+    rows, cols, vals = [], [], []  # one small int64 array per frame (labels present in it)
+    percolating = []
     label_ids: dict[str, int] = {}
+    fast = counter is _default_counter
+    if fast:
+        from ..clusters.extract import frame_compositions
     reader = getattr(view, "chunk", None)  # FrameSource.chunk keeps the file open between frames
-    frames = reader(start, stop) if callable(reader) else (view[k] for k in range(start, stop))
-    with set_num_threads(num_threads):
-        for k, frame in zip(range(start, stop), frames):
-            t = float(frame.time_fs)
-            times.append(t)
-            sources.append(int(getattr(frame, "source_index", k)))
-            if (lo_fs is not None and t < lo_fs) or (hi_fs is not None and t > hi_fs):
-                counted.append(False)
-                rows.append({})
-                continue
-            found = counter(frame, rules)
-            if hasattr(found, "counts") and hasattr(found, "percolating"):
-                if found.percolating:
-                    percolating.append([k, {str(lab): int(n) for lab, n in found.percolating.items()}])
-                found = (found.counts + found.percolating) if include_percolating else found.counts
-            if not isinstance(found, Mapping):
-                raise ValueError(f"frame {k}: the counter must return a mapping label -> count, got {type(found).__name__}")
-            row = {}
-            for label, n in found.items():
-                if isinstance(n, bool) or int(n) != n or n < 0:
-                    raise ValueError(f"frame {k}: the counter returned a non-integer or negative count {n!r} for label {label!r}")
-                if n:
-                    row[label_ids.setdefault(str(label), len(label_ids))] = int(n)
-            counted.append(True)
-            rows.append(row)
-    if len(times) != stop - start:
-        raise ValueError(f"the frame source gave {len(times)} frames for positions {start} to {stop - 1}")
-    n_lab = len(label_ids)
-    dense = [[row.get(j, 0) for j in range(n_lab)] for row in rows]
+    frames = _prefetched(reader(start, stop)) if callable(reader) else (view[k] for k in range(start, stop))
+    got = 0
+    try:
+        with set_num_threads(num_threads):
+            for r, frame in enumerate(frames):
+                if r >= n:
+                    break
+                k = start + r
+                got += 1
+                t = float(frame.time_fs)
+                times[r] = t
+                sources[r] = int(getattr(frame, "source_index", k))
+                if (lo_fs is not None and t < lo_fs) or (hi_fs is not None and t > hi_fs):
+                    continue
+                counted[r] = True
+                if fast:
+                    labels, finite, perc = frame_compositions(frame, rules).label_counts()
+                    if perc.any():
+                        percolating.append([k, {lab: int(c) for lab, c in zip(labels, perc.tolist()) if c}])
+                    use = finite + perc if include_percolating else finite
+                else:
+                    labels, use = _counter_row(counter(frame, rules), k, percolating, include_percolating)
+                if labels:
+                    ids = np.fromiter((label_ids.setdefault(str(lab), len(label_ids)) for lab in labels),
+                                      dtype=np.int64, count=len(labels))
+                    nz = use != 0
+                    cols.append(ids[nz])
+                    vals.append(np.asarray(use, dtype=np.int64)[nz])
+                    rows.append(np.full(int(nz.sum()), r, dtype=np.int64))
+    finally:
+        close = getattr(frames, "close", None)
+        if callable(close):
+            close()
+    if got != n:
+        raise ValueError(f"the frame source gave {got} frames for positions {start} to {stop - 1}")
+    top = int(max((int(v.max()) for v in vals if v.size), default=0))
+    dense = np.zeros((n, len(label_ids)), dtype=np.min_scalar_type(top))  # uint8 for most chunks
+    if rows:
+        dense[np.concatenate(rows), np.concatenate(cols)] = np.concatenate(vals)
     return {
         "start": start, "stop": stop, "time_fs": times, "source_index": sources, "counted": counted,
         "labels": list(label_ids), "counts": dense, "percolating": percolating,
     }
+
+
+def _json_chunk(result: dict) -> dict:
+    """A chunk result with its arrays as lists (the checkpoint file stores JSON)."""
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in result.items()}
+
+
+def _counter_row(found, k: int, percolating: list, include_percolating: bool):
+    """(labels, counts array) of a user counter's answer for frame k, validated."""
+    if hasattr(found, "counts") and hasattr(found, "percolating"):
+        if found.percolating:
+            percolating.append([k, {str(lab): int(n) for lab, n in found.percolating.items()}])
+        found = (found.counts + found.percolating) if include_percolating else found.counts
+    if not isinstance(found, Mapping):
+        raise ValueError(f"frame {k}: the counter must return a mapping label -> count, got {type(found).__name__}")
+    labels, counts = [], []
+    for label, c in found.items():
+        if isinstance(c, bool) or int(c) != c or c < 0:
+            raise ValueError(f"frame {k}: the counter returned a non-integer or negative count {c!r} for label {label!r}")
+        if c:
+            labels.append(str(label))
+            counts.append(int(c))
+    return labels, np.asarray(counts, dtype=np.int64)
+
+
+def _prefetched(frames, depth: int = 2):
+    """Iterate ``frames`` on a reader thread, up to ``depth`` frames ahead (the C++ parser
+    releases the GIL, so reading overlaps the clustering of the previous frame). Frames come
+    in order; an exception of the reader is raised at its place in the sequence."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run():
+        try:
+            for frame in frames:
+                if not put((True, frame)):
+                    break
+            else:
+                put((True, end))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put((False, exc))
+        finally:
+            close = getattr(frames, "close", None)
+            if callable(close):
+                close()
+
+    thread = threading.Thread(target=run, name="cdml-frame-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _known_times(source) -> np.ndarray | None:
@@ -1234,7 +1402,8 @@ def analyze_dynamics(
             todo = [c for c in range(len(bounds)) if c not in ckpt.done]
         fresh = map_chunks(
             func, work, chunk, workers=workers, scheduler=scheduler, chunks=todo,
-            on_result=None if ckpt is None else ckpt.append, retries=retries, progress=progress,
+            on_result=None if ckpt is None else (lambda c, res: ckpt.append(c, _json_chunk(res))), retries=retries,
+            progress=progress,
             progress_label="frames",
         )
         parts = [ckpt.done[c] for c in range(len(bounds))] if ckpt is not None else fresh
@@ -1268,25 +1437,28 @@ def analyze_dynamics(
             raise ValueError("no frames in the frame iterator")
         n_total = n_frames
 
-    times, src_idx, counted, all_labels, label_index = [], [], [], [], {}
+    seen: dict[str, None] = {}
     for part in parts:
-        times.extend(part["time_fs"])
-        src_idx.extend(part["source_index"])
-        counted.extend(part["counted"])
-        for lab in part["labels"]:
-            if lab not in label_index:
-                label_index[lab] = len(all_labels)
-                all_labels.append(lab)
-    counts = np.zeros((n_frames, len(all_labels)), dtype=np.int64)
-    for part in parts:
+        seen.update(dict.fromkeys(part["labels"]))
+    size_of = {lab: label_size(lab) for lab in seen}
+    all_labels = sorted(seen, key=lambda lab: (size_of[lab], lab))  # the result's row order
+    label_index = {lab: k for k, lab in enumerate(all_labels)}
+    times_arr = np.empty(n_frames, dtype=np.float64)
+    src_idx = np.empty(n_frames, dtype=np.int64)
+    counted = np.empty(n_frames, dtype=bool)
+    counts = np.zeros((len(all_labels), n_frames), dtype=np.int64)  # one row per label
+    perc_frames: dict[int, dict] = {}
+    for part in parts:  # arrays from count_chunk, or lists from a checkpoint file
+        a, b = part["start"], part["stop"]
+        times_arr[a:b] = part["time_fs"]
+        src_idx[a:b] = part["source_index"]
+        counted[a:b] = part["counted"]
         if part["labels"]:
             cols = [label_index[lab] for lab in part["labels"]]
-            counts[part["start"]:part["stop"], cols] = np.asarray(part["counts"], dtype=np.int64).reshape(-1, len(cols))
-    times_arr = np.asarray(times, dtype=np.float64)
-    perc_frames: dict[int, dict] = {}
-    for part in parts:
+            counts[cols, a:b] = np.asarray(part["counts"], dtype=np.int64).reshape(-1, len(cols)).T
         for k, labs in part.get("percolating", []):
             perc_frames[int(k)] = labs
+    parts = []  # the chunk results are in the arrays now: free them
     # frames skipped by the lo/hi pre-filter are never inside the window, so they carry no counts
     settings = {
         "source": os.fspath(frames_or_path) if isinstance(frames_or_path, (str, os.PathLike)) else type(source).__name__,
@@ -1311,16 +1483,18 @@ def analyze_dynamics(
                 totals[lab] = totals.get(lab, 0) + n
         what = "counted under their labels" if include_percolating else "left out of the counts (include_percolating=True counts them)"
         extra_notes.append(
-            f"percolating clusters (spanning the periodic box) in {len(perc_frames)} of {sum(counted)} clustered frames, {what}: "
+            f"percolating clusters (spanning the periodic box) in {len(perc_frames)} of {int(counted.sum())} clustered frames, {what}: "
             + ", ".join(f"{lab} x{n}" for lab, n in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:8])
         )
-    result = dynamics_from_counts(
-        times_arr, counts, all_labels, timestep_fs=dt, frames_per_bin=frames_per_bin, bin_width_fs=bin_width_fs,
+    _check_times(times_arr)
+    result = _from_label_rows(
+        times_arr, counts, all_labels, label_sizes=np.array([size_of[lab] for lab in all_labels], dtype=np.int64),
+        timestep_fs=dt, frames_per_bin=frames_per_bin, bin_width_fs=bin_width_fs,
         start_fs=start_fs, stop_fs=stop_fs, frame_indices=offset + np.arange(n_frames), source_frame_indices=src_idx,
         time_source=time_source, time_warnings=notes, warnings=extra_notes, energy=energy, settings=settings,
         n_frames_total=n_total,
     )
-    not_counted = ~np.asarray(counted, dtype=bool)[result.frame_indices - offset]
+    not_counted = ~counted[result.frame_indices - offset]
     if not_counted.any():  # cannot happen: the pre-filter is conservative
         raise RuntimeError("internal error: a frame inside the analysis window was not clustered")
     return result

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..io.frames import _PDB_SUFFIXES, _XYZ_SUFFIXES, read_frames
+from ..io.frames import read_frames
+from ..io.pdb import _PDB_SUFFIXES
+from ..io.xyz import _XYZ_SUFFIXES
 from .config import ConfigError, RunConfig
 
 __all__ = ["open_frames", "frames_kwargs", "READABLE_FORMATS", "MDANALYSIS_FORMATS", "unsupported_message"]

@@ -37,6 +37,8 @@ FIGURES = {
                    "Observed vs observed plus predicted populations"),
     "predictions": ("plot.predict", ("plot_prediction_table",), "Predicted larger clusters"),
     "debye_waller": ("plot.predict", ("plot_debye_waller_table", "plot_debye_waller"), "Debye-Waller table"),
+    "size_extrapolation": ("plot.predict", ("plot_size_extrapolation",),
+                           "Extrapolation validation: observed vs predicted clusters per frame by size"),
     "saxs_components": ("plot.saxs", ("plot_saxs_traces",),
                         "SAXS component profiles (Debye, absolute units; the heaviest observed and predicted "
                         "components, all of them in saxs_components/)"),
@@ -95,6 +97,8 @@ def _saxs_part(key):
 # which data each figure needs: a key of the run data, or a function of the run data
 _FIGURE_INPUT = {"heatmap": "dynamics", "lifetimes": "dynamics", "histograms": "prediction",
                  "predictions": "prediction", "debye_waller": "prediction",
+                 "size_extrapolation": lambda data: (v if isinstance(v := getattr(data.get("prediction"), "validation", None), dict)
+                                                     and v.get("comparison") else None),
                  "saxs_components": _saxs_part("components"), "saxs_mixtures": _saxs_part("mixtures"),
                  "saxs_fit_observed": _saxs_part("observed"), "saxs_fit_combined": _saxs_part("combined"),
                  "saxs_evidence": _saxs_part("evidence"), "saxs_reweighting": _saxs_part("reweighting")}

@@ -1,5 +1,13 @@
 """Debye SAXS: form factors, Debye sums, components, experimental data, fits, evidence, reweighting."""
 
+from . import debye as _debye  # noqa: F401  (first: debye.py and components.py import each other)
+from .components import (  # noqa: F401
+    MIXTURE_WEIGHTS,
+    ComponentSet,
+    atom_component,
+    compute_components,
+    mixture_weights,
+)
 from .debye import (  # noqa: F401
     DW_PAIRS,
     METHODS,
@@ -21,6 +29,11 @@ from .debye import (  # noqa: F401
     single_component,
     structure_descriptors,
 )
+from .evidence import (  # noqa: F401
+    ModelFit,
+    SaxsEvidence,
+    saxs_evidence,
+)
 from .expdata import (  # noqa: F401
     Q_MAX_ANGSTROM_HEURISTIC,
     SaxsData,
@@ -38,18 +51,6 @@ from .formfactors import (  # noqa: F401
     form_factor,
     form_factors,
     normalize_element,
-)
-from .components import (  # noqa: F401
-    MIXTURE_WEIGHTS,
-    ComponentSet,
-    atom_component,
-    compute_components,
-    mixture_weights,
-)
-from .evidence import (  # noqa: F401
-    ModelFit,
-    SaxsEvidence,
-    saxs_evidence,
 )
 from .noise import NoiseEstimate, estimate_noise  # noqa: F401
 from .reweight import ReweightResult, maxent_reweight, pearson_weights  # noqa: F401

@@ -296,6 +296,10 @@ def saxs_evidence(data, components, weights, sources=None, *, q_range=None, back
         rw = maxent_reweight(X[allk], y, sig, w_md[allk], bmat, labels=[labels[i] for i in allk])
         mixture_model("reweighted", allk, np.maximum(rw.weights, 0) + 0.0, len(allk) - 1,
                       {"theta": rw.theta, "effective_sample_size": rw.effective_sample_size})
+        neg = float(np.mean(models["reweighted"].background < 0))
+        if neg > 0:
+            rw.notes.append(f"the reweighted fit needs a negative background at {100 * neg:.0f} % of the points: "
+                            "its populations are not a measurement of what the sample holds")
     if pearson_fit and len(allk) > 1:
         from .reweight import pearson_weights
 

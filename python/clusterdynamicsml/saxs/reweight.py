@@ -70,16 +70,23 @@ class ProfiledChi2:
         self.m = X.shape[0]
         self.n = y.size
 
-    def value_grad(self, w):
-        """(chi2, dchi2/dw)."""
+    def value_grad(self, w, signed: bool = False):
+        """(chi2, dchi2/dw).
+
+        With ``signed`` the objective for the optimisers: where h.w <= 0 the true chi2 is flat
+        (scale 0, chi2 = c0, zero gradient), which would strand an optimiser started from a
+        mixture that anti-correlates with the data; the signed form c0 - h.w |h.w| / w.G.w equals
+        chi2 where h.w > 0, is continuously differentiable at h.w = 0 and rises above c0 where
+        h.w < 0, so its gradient points towards a positive scale."""
         hw = float(self.h @ w)
         Gw = self.G @ w
         wGw = float(w @ Gw)
-        if hw <= 0 or wGw <= 0:
+        if wGw <= 0 or (hw <= 0 and not signed):
             return self.c0, np.zeros_like(w)
-        chi2 = self.c0 - hw * hw / wGw
-        grad = -2.0 * hw / wGw * self.h + 2.0 * hw * hw / (wGw * wGw) * Gw
-        return max(chi2, 0.0), grad
+        a = abs(hw)
+        chi2 = self.c0 - hw * a / wGw
+        grad = -2.0 * a / wGw * self.h + 2.0 * hw * a / (wGw * wGw) * Gw
+        return (max(chi2, 0.0) if hw > 0 else chi2), grad
 
     def scale(self, w) -> float:
         wGw = float(w @ self.G @ w)
@@ -112,7 +119,7 @@ def _minimise(prof: ProfiledChi2, logw0, theta, g0, norm, maxiter=1000):
     def fun(g):
         a = logw0 + g
         w = _softmax(a)
-        chi2, dchi = prof.value_grad(w)
+        chi2, dchi = prof.value_grad(w, signed=True)
         lw = np.log(np.maximum(w, 1e-300))
         kl = float(w @ (lw - logw0))  # = -S_rel
         v = 0.5 * dchi + theta * (lw - logw0 + 1.0)
@@ -221,12 +228,17 @@ def maxent_reweight(X, y, sigma, w0, background=None, labels=None, thetas=None, 
             scan.append({"theta": float(t), "chi2": float(chi2), "s_rel": float(s_rel),
                          "effective_sample_size": float(math.exp(s_rel))})
             sols.append(w)
-            if early_stop and len(scan) >= 5:  # the L-curve has flattened: smaller theta only overfits
+            # the L-curve has flattened: smaller theta only overfits (not while the fitted scale is
+            # still 0, where chi2 is flat because the mixture anti-correlates with the data)
+            if early_stop and len(scan) >= 5 and prof.scale(w) > 0:
                 tol_now = 2.0 * math.sqrt(2.0 * dof) * max(1.0, chi2 / dof)
                 if scan[-5]["chi2"] - chi2 < 0.1 * tol_now:
                     break
     chis = np.array([s["chi2"] for s in scan])
     notes = []
+    if prof.scale(w0n[keep]) <= 0:
+        notes.append("the MD mixture fits with scale 0 (once the background is profiled out it does not "
+                     "correlate positively with the data): chi2 at the MD populations is the background's alone")
     knee = _knee([-s["s_rel"] for s in scan], chis) if len(scan) > 2 else 0
     tol = 2.0 * math.sqrt(2.0 * dof) * max(1.0, float(chis.min()) / dof)
     if theta is not None:
@@ -268,7 +280,7 @@ def pearson_weights(X, y, w0=None, background=None, labels=None):
 
     def fun(z):
         w = _softmax(z)
-        rss, d = prof.value_grad(w)
+        rss, d = prof.value_grad(w, signed=True)
         v = d / tss  # d(RSS/TSS)/dw; r^2 = 1 - RSS/TSS is maximised
         return rss / tss, w * (v - w @ v)
 
@@ -280,4 +292,4 @@ def pearson_weights(X, y, w0=None, background=None, labels=None):
             if best is None or r.fun < best.fun:
                 best = r
     w = _softmax(best.x)
-    return w, math.sqrt(max(0.0, 1.0 - float(best.fun)))
+    return w, math.sqrt(max(0.0, 1.0 - prof.value_grad(w)[0] / tss))

@@ -207,6 +207,8 @@ def _fit_experimental(ctx, saxs: dict, cs) -> str:
     for w in ev.warnings:
         ctx.warn(f"saxs: {w}")
     if ev.reweighting is not None:
+        for note in ev.reweighting.notes:
+            ctx.warn(f"saxs: reweighting: {note}")
         p = _write_csv(ctx.path(f"{ctx.stem}_saxs_reweighting.csv"), ev.reweighting.table())
         ctx.output("saxs_reweighting_csv", p)
     q = saxs["q"]
