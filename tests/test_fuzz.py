@@ -22,6 +22,7 @@ def test_fuzzed_inputs_fail_cleanly(kind):
 def test_known_bad_cases_stay_fixed():
     # cases the fuzzer found: dataset with a list where a table belongs, a step column beyond int64,
     # a NUL in a saved SAXS curve
+    # and an atom count beyond int64 handed to the C++ XYZ parser
     out = fuzz_inputs.run_cases([("dataset", 42), ("dataset", 108), ("dataset", 119), ("ener", 138),
-                                 ("dataset", 185), ("dataset", 592)])
+                                 ("dataset", 185), ("dataset", 592), ("folder", 1808), ("structure", 2194)])
     assert out["traceback"] == 0 and out["unnamed"] == 0, out["failures"]
