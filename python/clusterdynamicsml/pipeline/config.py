@@ -263,7 +263,8 @@ class FramesConfig:
     box: tuple[float, ...] = _f((), "float_list", "periodic box in angstrom: [] = from the files (extended-XYZ "
                                 "Lattice, CRYST1, CP2K _pbc_ name); 3 lengths; 6 values a b c alpha beta gamma "
                                 "(degrees); or 9 values (rows a, b, c)", lengths=(0, 3, 6, 9))
-    timestep_fs: float | None = _f(None, "float", "time between frames in fs (unset: from the files, else 0.5)",
+    timestep_fs: float | None = _f(None, "float", "time between frames in fs (unset: from the files; frames without times "
+                                   "need it; it also replaces file times that do not increase)",
                                    optional=True, minimum=0.0, exclusive_minimum=True, example=0.5)
     start_time_fs: float | None = _f(None, "float", "time of the first frame in fs for sequential time axes "
                                      "(unset: from folder tags / metadata, else 0)", optional=True, example=0.0)
