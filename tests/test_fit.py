@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clusterdynamicsml.saxs.debye import (
+from clusterdynamicsml.saxs.components import (
     average_component,
     farthest_point_sampling,
     mix_components,

@@ -573,7 +573,8 @@ namespace {
 struct ThreadHist {
     std::vector<uint64_t> packed, count, offsum;
     std::vector<int64_t> pending;
-    bool spilled = false;  // count / offsum hold data (else they are all zero)
+    bool spilled = false;      // count / offsum hold data (else they are all zero)
+    bool packed_zero = false;  // every packed word is zero (the merge clears the words it reads)
 };
 constexpr size_t KEEP_HISTOGRAM_BYTES = size_t(64) << 20;  // per calling thread, at most
 std::vector<ThreadHist>& kept_histograms() {
@@ -626,8 +627,9 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
         // are cleared only after a call that spilled into them
         auto clear = [words](ThreadHist& h) {
             const auto w = static_cast<std::ptrdiff_t>(words);
-            if (h.packed.size() < words) h.packed.resize(words);
-            std::fill(h.packed.begin(), h.packed.begin() + w, uint64_t(0));
+            if (!h.packed_zero) std::fill(h.packed.begin(), h.packed.end(), uint64_t(0));
+            if (h.packed.size() < words) h.packed.resize(words);  // new words are zero
+            h.packed_zero = false;
             for (auto* v : {&h.count, &h.offsum}) {
                 if (h.spilled) std::fill(v->begin(), v->begin() + std::min<std::ptrdiff_t>(w, v->size()), uint64_t(0));
                 if (v->size() < words) v->resize(words);
@@ -726,6 +728,7 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
                 if (hist[t].packed[k] == 0) continue;
                 uint64_t cnt, o;
                 unpack_word(hist[t].packed[k], bin, &cnt, &o);
+                hist[t].packed[k] = 0;  // leaves the words zero for the next call
                 c += cnt;
                 off += o;
             }
@@ -746,6 +749,8 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
             wb[p].push_back(0.0);
         }
     }
+
+    for (int t = 0; t < nt_bin; ++t) hist[t].packed_zero = true;  // every word was read and cleared
 
     // Owner-computes: a task is one pair type and one block of q points.
     const int64_t n_qblocks = (nq + QBLOCK_H - 1) / QBLOCK_H;

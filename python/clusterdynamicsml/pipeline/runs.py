@@ -368,7 +368,7 @@ def _saxs_from_payload(p: dict) -> dict:
     """The SAXS results of a saved run as live objects."""
     import numpy as np
 
-    from ..saxs.debye import SaxsComponent
+    from ..saxs.components import SaxsComponent
     from ..saxs.expdata import SaxsData
     from ..saxs.fit import SaxsFitResult
 

@@ -1,33 +1,34 @@
 """Debye SAXS: form factors, Debye sums, components, experimental data, fits, evidence, reweighting."""
+# ruff: noqa: I001  (debye must be imported before components: debye.py re-exports names of components.py)
 
 from . import debye as _debye  # noqa: F401  (first: debye.py and components.py import each other)
 from .components import (  # noqa: F401
     MIXTURE_WEIGHTS,
     ComponentSet,
+    SaxsComponent,
     atom_component,
+    average_component,
     compute_components,
+    farthest_point_sampling,
+    mix_components,
     mixture_weights,
+    single_component,
+    structure_descriptors,
 )
 from .debye import (  # noqa: F401
     DW_PAIRS,
     METHODS,
     DebyePartials,
     RankAlignedSpread,
-    SaxsComponent,
-    average_component,
     b_factor_from_sigma,
     debye_intensity,
     debye_partials,
-    farthest_point_sampling,
     first_shell_pairs,
     histogram_error_per_pair,
-    mix_components,
     rank_aligned_sigma,
     rank_aligned_spread,
     read_structure,
     sigma_from_b_factor,
-    single_component,
-    structure_descriptors,
 )
 from .evidence import (  # noqa: F401
     ModelFit,
@@ -47,7 +48,6 @@ from .fit import (  # noqa: F401
     pearson,
 )
 from .formfactors import (  # noqa: F401
-    _CACHE,
     form_factor,
     form_factors,
     normalize_element,

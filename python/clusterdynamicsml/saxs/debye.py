@@ -43,21 +43,15 @@ from ..saxs.formfactors import _as_q, form_factors, normalize_element
 
 __all__ = [
     "DebyePartials",
-    "SaxsComponent",
     "RankAlignedSpread",
-    "average_component",
     "b_factor_from_sigma",
     "debye_intensity",
     "debye_partials",
-    "farthest_point_sampling",
     "first_shell_pairs",
-    "mix_components",
     "rank_aligned_sigma",
     "rank_aligned_spread",
     "read_structure",
     "sigma_from_b_factor",
-    "single_component",
-    "structure_descriptors",
 ]
 
 METHODS = ("exact", "histogram")
@@ -425,14 +419,3 @@ def _load(struct, k: int):
     if isinstance(struct, (str, Path)):
         return read_structure(struct)
     return _structure(struct, k)
-
-
-# the component and mixture code lives in components.py (kept importable from here)
-from .components import (  # noqa: E402,F401
-    SaxsComponent,
-    average_component,
-    farthest_point_sampling,
-    mix_components,
-    single_component,
-    structure_descriptors,
-)
