@@ -1,7 +1,6 @@
 """Debye SAXS: form factors, Debye sums, components, experimental data, fits, evidence, reweighting."""
 # ruff: noqa: I001  (debye must be imported before components: debye.py re-exports names of components.py)
 
-from . import debye as _debye  # noqa: F401  (first: debye.py and components.py import each other)
 from .components import (  # noqa: F401
     MIXTURE_WEIGHTS,
     ComponentSet,
