@@ -457,7 +457,7 @@ def test_default_counter_counts_real_clusters_and_keeps_its_recorded_name(tmp_pa
     assert r.frame_count_matrix.tolist() == [[0, 1, 0], [1, 2, 1], [1, 0, 1]]
     name = "clusterdynamicsml.dynamics.analyze._default_counter"
     assert r.settings["counter"] == name
-    header = json.loads((tmp_path / "c.ckpt").read_text().splitlines()[0])
+    header = json.loads((tmp_path / "c.ckpt").read_text().splitlines()[0])["body"]
     assert header["fingerprint"]["counter"] == name
 
 

@@ -21,17 +21,14 @@ public names are re-exported here.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import pickle
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from ..io.energy import read_cp2k_ener
+from ..io.energy import EnergyData, read_cp2k_ener
 from .binning import (
     DEFAULT_TIMESTEP_FS,
     TimeWindow,
@@ -46,6 +43,7 @@ from .binning import (
     resolve_bin_width,
     resolve_time_window,
 )
+from .checkpoint import Checkpoint, source_fingerprint
 from .counting import DEFAULT_CHUNK_SIZE, _default_counter, count_chunk
 from .lifetimes import LifetimeSummary, SeriesLifetimes, kaplan_meier_mean, series_lifetimes, summarize_series
 from .result import (
@@ -69,95 +67,6 @@ _DEFAULT_COUNTER_NAME = "clusterdynamicsml.dynamics.analyze._default_counter"
 def _json_chunk(result: dict) -> dict:
     """A chunk result with its arrays as lists (the checkpoint file stores JSON)."""
     return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in result.items()}
-
-
-class _Checkpoint:
-    """Append-only JSON-lines file of per-chunk counts; the first line fingerprints the run."""
-
-    KIND = "clusterdynamicsml.dynamics.analyze.checkpoint"
-
-    def __init__(self, path: Path, fingerprint: dict, bounds: list[tuple[int, int]]):
-        self.path = Path(path)
-        self.fingerprint = fingerprint
-        self.bounds = bounds
-        self.done: dict[int, dict] = {}
-        good_bytes = 0
-        if self.path.exists():
-            good_bytes = self._read()
-        if good_bytes == 0:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps({"kind": self.KIND, "version": 1, "fingerprint": fingerprint}) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-        else:
-            with open(self.path, "r+b") as handle:  # drop a partly written last line
-                handle.truncate(good_bytes)
-
-    def _read(self) -> int:
-        with open(self.path, "rb") as handle:
-            data = handle.read()
-        lines = data.split(b"\n")
-        if len(lines) == 1:  # the header itself was cut short: start again
-            return 0
-        try:
-            header = json.loads(lines[0])
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ValueError(f"{self.path}, line 1: not a clusterdynamicsml checkpoint header") from None
-        if not isinstance(header, dict) or header.get("kind") != self.KIND:
-            raise ValueError(f"{self.path}, line 1: not a clusterdynamicsml dynamics checkpoint")
-        if header.get("fingerprint") != self.fingerprint:
-            diff = sorted(
-                k for k in set(self.fingerprint) | set(header.get("fingerprint") or {})
-                if (header.get("fingerprint") or {}).get(k) != self.fingerprint.get(k)
-            )
-            raise ValueError(
-                f"{self.path}: this checkpoint was written for another run (differs in {diff}); "
-                f"delete it or pass another checkpoint path"
-            )
-        good = len(lines[0]) + 1
-        # only newline-terminated lines are complete; the text after the last newline is a
-        # partly written entry from an interrupted run and is dropped
-        for lineno, raw in enumerate(lines[1:-1], start=2):
-            try:
-                entry = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise ValueError(f"{self.path}, line {lineno}: corrupt checkpoint entry") from None
-            c = entry.get("chunk") if isinstance(entry, dict) else None
-            res = entry.get("result") if isinstance(entry, dict) else None
-            if not isinstance(c, int) or not 0 <= c < len(self.bounds) or not isinstance(res, dict) or (
-                (res.get("start"), res.get("stop")) != self.bounds[c]
-            ):
-                raise ValueError(f"{self.path}, line {lineno}: chunk entry does not match the chunk layout of this run")
-            self.done[c] = res
-            good += len(raw) + 1
-        return good
-
-    def append(self, chunk: int, result: dict) -> None:
-        line = json.dumps({"chunk": chunk, "result": result}, allow_nan=False) + "\n"
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
-        self.done[chunk] = result
-
-
-def _source_fingerprint(frames_or_path, source) -> dict:
-    if isinstance(frames_or_path, (str, os.PathLike)):
-        p = Path(frames_or_path)
-        st = p.stat()
-        return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    if isinstance(source, (list, tuple)):
-        h = hashlib.sha256()
-        for fr in source:
-            h.update(np.float64(fr.time_fs).tobytes())
-            h.update(np.ascontiguousarray(fr.positions, dtype=np.float64).tobytes())
-            h.update("|".join(fr.symbols).encode())
-        return {"frames_sha256": h.hexdigest()}
-    try:
-        return {"source_sha256": hashlib.sha256(pickle.dumps(source)).hexdigest()}
-    except Exception as exc:  # noqa: BLE001 - any pickling failure means we cannot fingerprint
-        raise ValueError(f"checkpoint= needs a picklable frame source, got {type(source).__name__}: {exc}") from None
 
 
 def _known_times(source) -> np.ndarray | None:
@@ -228,6 +137,13 @@ def _check_positive_int_or_none(value, name: str) -> None:
         raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
 
 
+def _read_energy(energy_file) -> EnergyData | None:
+    """The energy overlay: None, an ``EnergyData`` already read (and re-timed), or a CP2K ``.ener`` file read."""
+    if energy_file is None or isinstance(energy_file, EnergyData):
+        return energy_file
+    return read_cp2k_ener(energy_file)
+
+
 def _kernel_threads(num_threads: int | None, workers: int | None, scheduler) -> int | None:
     """Kernel threads per worker: the given number, else the CPUs divided among local workers;
     None (the worker's own default) on a remote Dask scheduler."""
@@ -268,7 +184,7 @@ def _frames_to_count(source, known, dt, start_fs, stop_fs, lo, hi_given):
     return source, 0, lo, hi_f
 
 
-def _save_chunk(ckpt: _Checkpoint, chunk: int, result) -> None:
+def _save_chunk(ckpt: Checkpoint, chunk: int, result) -> None:
     """Append a chunk result to the checkpoint file (``map_chunks``' on_result)."""
     ckpt.append(chunk, _json_chunk(result))
 
@@ -289,10 +205,10 @@ def _count_indexable(count, source, frames_or_path, known, dt, *, start_fs, stop
     todo = None
     if checkpoint is not None:
         fingerprint = _json_ready({
-            "source": _source_fingerprint(frames_or_path, source), "n_frames": n_total, "chunk_size": chunk,
+            "source": source_fingerprint(frames_or_path, source), "n_frames": n_total, "chunk_size": chunk,
             "first_frame": offset, "n_counted": len(work), "lo_fs": lo_f, "hi_fs": hi_f, **run_desc,
         })
-        ckpt = _Checkpoint(Path(checkpoint), fingerprint, bounds)
+        ckpt = Checkpoint(Path(checkpoint), fingerprint, bounds)
         todo = [c for c in range(len(bounds)) if c not in ckpt.done]
     fresh = map_chunks(
         func, work, chunk, workers=workers, scheduler=scheduler, chunks=todo,
@@ -412,7 +328,8 @@ def analyze_dynamics(
     timestep_fs : frame time step (fs). Default: the source's ``timestep_fs`` (``read_frames``
         defaults to 0.5 fs as ref §1.2), else the median spacing of the frame times.
     start_fs, stop_fs : analysis window (fs); an explicit stop is inclusive (ref §3.2).
-    energy_file : CP2K ``.ener`` file overlaid on the same time axis (ref §1.9).
+    energy_file : CP2K ``.ener`` file overlaid on the same time axis (ref §1.9), or its
+        ``EnergyData`` already read.
     workers : None/1 serial; N >= 2 local processes; with ``scheduler="local"`` the number of
         Dask workers.
     scheduler : None, "local" (start a Dask LocalCluster), a Dask scheduler address, or a
@@ -453,7 +370,7 @@ def analyze_dynamics(
         resolve_bin_width(timestep_fs, frames_per_bin, bin_width_fs)
     elif frames_per_bin is not None:
         resolve_bin_width(1.0, frames_per_bin)
-    energy = read_cp2k_ener(energy_file) if energy_file is not None else None
+    energy = _read_energy(energy_file)
     _check_positive_int_or_none(workers, "workers")
     _check_positive_int_or_none(num_threads, "num_threads")
 
@@ -498,7 +415,7 @@ def analyze_dynamics(
         "timestep_fs": timestep_fs,
         "start_fs": start_fs,
         "stop_fs": stop_fs,
-        "energy_file": None if energy_file is None else os.fspath(energy_file),
+        "energy_file": None if energy is None else energy.filepath,
         "workers": workers,
         "scheduler": scheduler if (scheduler is None or isinstance(scheduler, str)) else type(scheduler).__name__,
         "chunk_size": chunk,
