@@ -206,10 +206,13 @@ class PredictionResult:
         """One row per predicted node count (size-resolved models): total clusters per frame
         with its 5/50/95 % bootstrap percentiles, Rg, max radius, semiaxes (angstrom),
         lifetime (fs, and whether it sits at the frame-spacing floor), rates (1/ps), the most
-        probable labels with their within-size shares, and flags."""
+        probable labels with their within-size shares, flags, and the population law actually
+        used (``population_model``; after a fallback the fallback law), the one requested and why."""
         out = []
+        choice = self.population_choice or {}
+        used = choice.get("used") or self.population_model  # the law actually used (after a fallback)
         for p in self.size_predictions:
-            row = {"node_count": p["node_count"], "population_model": self.population_model}
+            row = {"node_count": p["node_count"], "population_model": used, "population_model_requested": self.population_model}
             for key in ("count_per_frame", "rg", "max_radius", "semiaxis_a", "semiaxis_b", "semiaxis_c", "lifetime_fs", "association_rate_per_ps", "dissociation_rate_per_ps"):
                 row[key] = p.get(key)
                 for q in ("p05", "p95"):
@@ -218,6 +221,7 @@ class PredictionResult:
             top = sorted(p.get("shares", {}).items(), key=lambda t: (-t[1], t[0]))[:5]
             row["top_shares"] = " ".join(f"{k}:{v:.4f}" for k, v in top)
             row["flags"] = " ".join(p.get("flags", []))
+            row["population_model_reason"] = choice.get("reason")
             out.append(row)
         return out
 

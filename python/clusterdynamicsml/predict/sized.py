@@ -69,7 +69,10 @@ def predict_sized(library, lifetime_source, table, rows, rules, types, dt, warni
     fit = out["models"].population
     choice = {"model": population_model, "used": fit.model, "reason": model_reason, "free_energy": fit.free_energy_terms(), "flagged": fit.flagged}
     if fit.model != population_model:
+        # the law actually used is the fallback: its reason is the fallback's, not the requested model's
         choice["fallback"] = "; ".join(fit.warnings)
+        choice["requested_reason"] = model_reason
+        choice["reason"] = f"fallback from {population_model!r} to {fit.model!r}: {choice['fallback']}"
     note = _box_note(validation, population_model)
     if note:
         choice["validation"] = note
