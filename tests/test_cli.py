@@ -7,10 +7,9 @@ import sys
 import pytest
 
 import clusterdynamicsml as cdml
+from _workflow_doubles import PBI
 from clusterdynamicsml.pipeline.cli import main
 from clusterdynamicsml.pipeline.config import RunConfig
-
-from _workflow_doubles import PBI
 
 
 def _err_lines(capsys):

@@ -20,7 +20,7 @@ def _err(capsys):
 def _nacl(path, n=6, times=False):
     lines = []
     for k in range(n):
-        lines += ["4", f'Lattice="12 0 0 0 12 0 0 0 12"' + (f" time={10.0 * k}" if times else ""),
+        lines += ["4", 'Lattice="12 0 0 0 12 0 0 0 12"' + (f" time={10.0 * k}" if times else ""),
                   "Na 0 0 0", f"Cl {2.5 + 0.1 * (k % 2)} 0 0", "Na 6 6 6", "Cl 6 6 9.5"]
     path.write_text("\n".join(lines) + "\n")
     return path

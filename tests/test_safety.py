@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _workflow_doubles import PBI, fake_steps
 from clusterdynamicsml._paths import check_run_name, inside, safe_name
 from clusterdynamicsml.pipeline import workflow
 from clusterdynamicsml.pipeline.config import ConfigError, RunConfig
-
-from _workflow_doubles import PBI, fake_steps
 
 HOSTILE = ["/some/abs/ABS", "../../../x/PWNED", "..", ".", "a\x00b", "x" * 400, "Pb\u00e4\u65e5\u672c",
            "\u2215etc\u2215passwd", "C:\\Windows\\x", "~/x", "name\nline", "", " ", "..\\..\\x", "-rf"]

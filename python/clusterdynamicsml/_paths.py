@@ -52,7 +52,8 @@ def check_run_name(name) -> str | None:
     if not name.strip():
         return "must not be empty"
     if "/" in name or "\\" in name or (os.altsep and os.altsep in name):
-        return f"{name!r} holds a path separator; the run name is a name, not a folder (set [run] output_dir for the folder)"
+        return (f"{name!r} holds a path separator; the run name is a name, not a folder "
+                "(set [run] output_dir for the folder)")
     if ".." in name:
         return f"{name!r} holds '..'; the run name is a name, not a path"
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):

@@ -19,11 +19,15 @@ def _check_cutoff_fits(cutoff: float, box: Box | None) -> None:
             )
 
 
+def _box_scale(box: Box | None) -> str:
+    return f"{float(np.min(box.heights)):.6g} A" if box is not None else "no box"
+
+
 def _check_in_reach(pos: np.ndarray, box: Box | None) -> None:
     k = far_out_atom(pos, box)
     if k is not None:
         raise ValueError(f"positions: atom {k} at {pos[k].tolist()} A is more than {MAX_BOX_LENGTHS:g} box lengths "
-                         f"({float(np.min(box.heights)):.6g} A) from the origin; wrapping it into the box would "
+                         f"({_box_scale(box)}) from the origin; wrapping it into the box would "
                          "lose its position (check the coordinates or the box)")
 
 

@@ -153,10 +153,7 @@ def _check_cutoffs(value, fail) -> tuple[PairCutoff, ...]:
         items = []
         for key, spec in value.items():
             a, b = _split_pair(str(key), fail)
-            if isinstance(spec, dict):
-                levels = spec.items()
-            else:
-                levels = [(0, spec)]
+            levels: list[tuple[Any, Any]] = list(spec.items()) if isinstance(spec, dict) else [(0, spec)]
             for level, dist in levels:
                 try:
                     lev = int(level)
@@ -169,7 +166,7 @@ def _check_cutoffs(value, fail) -> tuple[PairCutoff, ...]:
                 items.append((a, b, lev, float(dist)))
     else:
         fail(f"expected a table such as {{\"Pb-I\" = 3.36}}, got {_describe(value)}")
-    out = {}
+    out: dict[tuple[Any, ...], tuple[str, str, float]] = {}
     for a, b, lev, dist in items:
         if not math.isfinite(dist) or dist <= 0:
             fail(f"pair {a}-{b}: cutoff must be a positive distance in angstrom, got {dist!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -103,6 +104,8 @@ def check_library(cfg: RunConfig) -> None:
     """[library] path must be a finished library: one whose extraction metadata says
     ``in_progress`` (a killed ``extract``) is refused, naming how far it got and how to finish it."""
     folder = cfg.resolve_path(cfg.library.path)
+    if folder is None:
+        return
     meta_path = folder / METADATA_NAME
     if not folder.is_dir():
         raise ConfigError(cfg.source, "library", "path", f"{folder}: not a folder (expected <LABEL>/*.xyz|pdb)")
@@ -115,7 +118,9 @@ def check_library(cfg: RunConfig) -> None:
     status = meta.get("status") if isinstance(meta, dict) else None
     if status == "completed":
         return
-    frames = meta.get("frames") if isinstance(meta, dict) and isinstance(meta.get("frames"), dict) else {}
+    frames: dict[str, Any] = {}
+    if isinstance(meta, dict) and isinstance(meta.get("frames"), dict):
+        frames = meta["frames"]
     done, total = frames.get("n_frames"), frames.get("n_frames_expected")
     how_far = f"{done} of {total} frames" if total is not None else f"{done} frames"
     raise ConfigError(cfg.source, "library", "path",

@@ -114,9 +114,9 @@ def _cmd_example(args) -> int:
 
 def _cmd_extract(args) -> int:
     from .. import set_num_threads
-    from ..pipeline.config import ConfigError
     from ..library.write import write_library
     from ..pipeline.checks import check_frames
+    from ..pipeline.config import ConfigError
     from ..pipeline.inputs import open_frames
     from ..pipeline.workflow import _rules
 
@@ -208,9 +208,8 @@ def _saxs_structures(args) -> int:
 
     from .. import set_num_threads
     from ..io.frames import read_frames
-    from ..saxs.debye import debye_intensity
-
     from ..pipeline.inputs import unsupported_message
+    from ..saxs.debye import debye_intensity
 
     paths = [Path(p) for p in args.inputs]
     for p in paths:

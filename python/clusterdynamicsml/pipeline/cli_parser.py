@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 PROG = "clusterdynamicsml"
 
@@ -210,7 +211,7 @@ def _config_from_flags(args, frames: str | None = None):
     cfg = RunConfig.from_toml(args.config) if getattr(args, "config", None) else RunConfig(
         base_dir=str(Path.cwd()), source="command line")
     cfg = RunConfig.from_dict(cfg.to_dict(), base_dir=cfg.base_dir, source=cfg.source)
-    clusters = {}
+    clusters: dict[str, Any] = {}
     for key in ("node", "linker", "shell"):
         if getattr(args, key, None) is not None:  # --shell "" means no shell elements
             clusters[key] = [v for v in getattr(args, key) if v.strip()]
@@ -229,7 +230,7 @@ def _config_from_flags(args, frames: str | None = None):
     try:
         if clusters:
             cfg = cfg.replace("clusters", **clusters)
-        frames_kw = {}
+        frames_kw: dict[str, Any] = {}
         if frames is not None:
             frames_kw["path"] = str(Path(frames).resolve())
             if not getattr(args, "config", None):

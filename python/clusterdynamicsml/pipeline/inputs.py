@@ -62,6 +62,8 @@ def open_frames(cfg: RunConfig, kwargs: dict | None = None):
     """The FrameSource of ``[frames] path`` (text formats, or a binary trajectory through
     MDAnalysis); a format that cannot be read is a ConfigError naming ``[frames] path``."""
     path = cfg.resolve_path(cfg.frames.path)
+    if path is None:
+        raise ConfigError(cfg.source, "frames", "path", "required: the trajectory or frame folder to read")
     kw = frames_kwargs(cfg) if kwargs is None else kwargs
     suffix = path.suffix.lower()
     topology = getattr(cfg.frames, "topology", None)

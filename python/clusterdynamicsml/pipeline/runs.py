@@ -13,12 +13,12 @@ both import it, which breaks their former import circle.
 from __future__ import annotations
 
 import dataclasses
-import json
-import socket
 import datetime as _dt
 import importlib
+import json
 import os
 import platform
+import socket
 import sys
 import time
 from collections.abc import Mapping
@@ -161,7 +161,7 @@ def _alive(owner: dict) -> bool:
     if owner.get("host") != socket.gethostname():
         return True  # another machine's run: cannot tell, never touched
     try:
-        pid = int(owner.get("pid"))
+        pid = int(str(owner.get("pid")))
         os.kill(pid, 0)
     except (TypeError, ValueError, ProcessLookupError):
         return False

@@ -45,6 +45,7 @@ from .inputs import open_frames
 from .runs import (
     DATASET_FORMAT,
     DATASET_VERSION,
+    OWNER_NAME,
     RunResult,
     StepRecord,
     _summary_numbers,
@@ -55,7 +56,6 @@ from .runs import (
     load_run,
     write_dataset,
 )
-from .runs import OWNER_NAME
 from .runs import new_run_dir as _new_run_dir
 from .runs import safe_name as _safe_name
 
