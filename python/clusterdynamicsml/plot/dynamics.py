@@ -134,7 +134,7 @@ def plot_heatmap(
     cbar.set_label(MODE_LABELS[mode])
     shown = "" if n_labels == n_total else f"; the most populated {n_labels} of {n_total} labels"
     ax.set_title(title or f"Cluster populations ({result.n_frames} frames, bins of {result.bin_width_fs:g} fs{shown})")
-    if eax is None:
+    if eax is None or energy is None:
         ax.set_xlabel(f"Time ({time_unit})")
     else:
         ax.tick_params(labelbottom=False)
