@@ -74,12 +74,10 @@ Lifetimes by size: the same quantities on the summed series of all labels of one
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
 import os
-import pickle
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import partial
@@ -1208,95 +1206,6 @@ def _prefetched(frames, depth: int = 2):
         thread.join()
 
 
-class _Checkpoint:
-    """Append-only JSON-lines file of per-chunk counts; the first line fingerprints the run."""
-
-    KIND = "clusterdynamicsml.dynamics.analyze.checkpoint"
-
-    def __init__(self, path: Path, fingerprint: dict, bounds: list[tuple[int, int]]):
-        self.path = Path(path)
-        self.fingerprint = fingerprint
-        self.bounds = bounds
-        self.done: dict[int, dict] = {}
-        good_bytes = 0
-        if self.path.exists():
-            good_bytes = self._read()
-        if good_bytes == 0:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps({"kind": self.KIND, "version": 1, "fingerprint": fingerprint}) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-        else:
-            with open(self.path, "r+b") as handle:  # drop a partly written last line
-                handle.truncate(good_bytes)
-
-    def _read(self) -> int:
-        with open(self.path, "rb") as handle:
-            data = handle.read()
-        lines = data.split(b"\n")
-        if len(lines) == 1:  # the header itself was cut short: start again
-            return 0
-        try:
-            header = json.loads(lines[0])
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ValueError(f"{self.path}, line 1: not a clusterdynamicsml checkpoint header") from None
-        if not isinstance(header, dict) or header.get("kind") != self.KIND:
-            raise ValueError(f"{self.path}, line 1: not a clusterdynamicsml dynamics checkpoint")
-        if header.get("fingerprint") != self.fingerprint:
-            diff = sorted(
-                k for k in set(self.fingerprint) | set(header.get("fingerprint") or {})
-                if (header.get("fingerprint") or {}).get(k) != self.fingerprint.get(k)
-            )
-            raise ValueError(
-                f"{self.path}: this checkpoint was written for another run (differs in {diff}); "
-                f"delete it or pass another checkpoint path"
-            )
-        good = len(lines[0]) + 1
-        # only newline-terminated lines are complete; the text after the last newline is a
-        # partly written entry from an interrupted run and is dropped
-        for lineno, raw in enumerate(lines[1:-1], start=2):
-            try:
-                entry = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise ValueError(f"{self.path}, line {lineno}: corrupt checkpoint entry") from None
-            c = entry.get("chunk") if isinstance(entry, dict) else None
-            res = entry.get("result") if isinstance(entry, dict) else None
-            if not isinstance(c, int) or not 0 <= c < len(self.bounds) or not isinstance(res, dict) or (
-                (res.get("start"), res.get("stop")) != self.bounds[c]
-            ):
-                raise ValueError(f"{self.path}, line {lineno}: chunk entry does not match the chunk layout of this run")
-            self.done[c] = res
-            good += len(raw) + 1
-        return good
-
-    def append(self, chunk: int, result: dict) -> None:
-        line = json.dumps({"chunk": chunk, "result": result}, allow_nan=False) + "\n"
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
-        self.done[chunk] = result
-
-
-def _source_fingerprint(frames_or_path, source) -> dict:
-    if isinstance(frames_or_path, (str, os.PathLike)):
-        p = Path(frames_or_path)
-        st = p.stat()
-        return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    if isinstance(source, (list, tuple)):
-        h = hashlib.sha256()
-        for fr in source:
-            h.update(np.float64(fr.time_fs).tobytes())
-            h.update(np.ascontiguousarray(fr.positions, dtype=np.float64).tobytes())
-            h.update("|".join(fr.symbols).encode())
-        return {"frames_sha256": h.hexdigest()}
-    try:
-        return {"source_sha256": hashlib.sha256(pickle.dumps(source)).hexdigest()}
-    except Exception as exc:  # noqa: BLE001 - any pickling failure means we cannot fingerprint
-        raise ValueError(f"checkpoint= needs a picklable frame source, got {type(source).__name__}: {exc}") from None
-
-
 def _known_times(source) -> np.ndarray | None:
     """Frame times (fs) known without reading frames (FrameSource.times_fs, or frames in memory),
     when strictly increasing; else None."""
@@ -1376,7 +1285,8 @@ def analyze_dynamics(
     timestep_fs : frame time step (fs). Default: the source's ``timestep_fs`` (``read_frames``
         defaults to 0.5 fs as ref §1.2), else the median spacing of the frame times.
     start_fs, stop_fs : analysis window (fs); an explicit stop is inclusive (ref §3.2).
-    energy_file : CP2K ``.ener`` file overlaid on the same time axis (ref §1.9).
+    energy_file : CP2K ``.ener`` file overlaid on the same time axis (ref §1.9), or its
+        ``EnergyData`` already read.
     workers : None/1 serial; N >= 2 local processes; with ``scheduler="local"`` the number of
         Dask workers.
     scheduler : None, "local" (start a Dask LocalCluster), a Dask scheduler address, or a
@@ -1420,6 +1330,7 @@ def analyze_dynamics(
     chunk = DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    from ..dynamics.checkpoint import Checkpoint, source_fingerprint
     from ..dynamics.parallel import chunk_bounds, default_threads_per_worker, map_chunks
 
     # validate the binning settings before the expensive pass (the time step may come later)
@@ -1427,7 +1338,10 @@ def analyze_dynamics(
         resolve_bin_width(timestep_fs, frames_per_bin, bin_width_fs)
     elif frames_per_bin is not None:
         resolve_bin_width(1.0, frames_per_bin)
-    energy = read_cp2k_ener(energy_file) if energy_file is not None else None
+    if energy_file is None or isinstance(energy_file, EnergyData):  # EnergyData: already read (and re-timed)
+        energy = energy_file
+    else:
+        energy = read_cp2k_ener(energy_file)
 
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
@@ -1480,11 +1394,11 @@ def analyze_dynamics(
         todo = None
         if checkpoint is not None:
             fingerprint = _json_ready({
-                "source": _source_fingerprint(frames_or_path, source), "n_frames": n_total, "chunk_size": chunk,
+                "source": source_fingerprint(frames_or_path, source), "n_frames": n_total, "chunk_size": chunk,
                 "first_frame": offset, "n_counted": len(work), "lo_fs": lo_f, "hi_fs": hi_f,
                 "counter": counter_name, "rules": rules_desc, "include_percolating": include_percolating,
             })
-            ckpt = _Checkpoint(Path(checkpoint), fingerprint, bounds)
+            ckpt = Checkpoint(Path(checkpoint), fingerprint, bounds)
             todo = [c for c in range(len(bounds)) if c not in ckpt.done]
         fresh = map_chunks(
             func, work, chunk, workers=workers, scheduler=scheduler, chunks=todo,
@@ -1554,7 +1468,7 @@ def analyze_dynamics(
         "timestep_fs": timestep_fs,
         "start_fs": start_fs,
         "stop_fs": stop_fs,
-        "energy_file": None if energy_file is None else os.fspath(energy_file),
+        "energy_file": None if energy is None else energy.filepath,
         "workers": workers,
         "scheduler": scheduler if (scheduler is None or isinstance(scheduler, str)) else type(scheduler).__name__,
         "chunk_size": chunk,

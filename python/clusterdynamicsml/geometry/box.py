@@ -167,3 +167,22 @@ class Box:
         if self.is_orthorhombic:
             return f"Box({np.diag(self._matrix).tolist()})"
         return f"Box.from_matrix({self._matrix.tolist()})"
+
+
+#: coordinates farther than this many box lengths from the origin are refused: wrapping them
+#: into the cell would lose most of their digits (1e20 A in a 13 A box wraps to noise)
+MAX_BOX_LENGTHS = 1e6
+
+
+def far_out_atom(positions, box) -> int | None:
+    """Index of the first atom more than :data:`MAX_BOX_LENGTHS` box heights from the origin
+    along any axis, or None (also when ``box`` is None). ``positions`` (n, 3) in angstrom."""
+    if box is None:
+        return None
+    pos = np.asarray(positions, dtype=np.float64)
+    if pos.size == 0:
+        return None
+    limit = MAX_BOX_LENGTHS * float(np.min(box.heights))
+    if float(np.abs(pos).max()) <= limit:
+        return None
+    return int(np.flatnonzero(np.abs(pos).max(axis=1) > limit)[0])

@@ -60,8 +60,10 @@ def _selection(n: int, start, stop, stride) -> np.ndarray:
     return np.arange(n, dtype=np.int64)[slice(start, stop, int(stride))]
 
 
-def _file_times(times: np.ndarray, dt_given, kind_label: str, warnings: list):
-    """Time axis from per-frame file times, if every frame has one."""
+def _file_times(times: np.ndarray, dt_given, kind_label: str, warnings: list, where=None):
+    """Time axis from per-frame file times, if every frame has one. Times that do not
+    increase (a CP2K REFTRAJ run writes 0 for every frame) are replaced by the given timestep
+    (with a warning naming ``where``), or kept with a warning naming ``where`` without one."""
     have = np.isfinite(times)
     if times.size == 0 or not have.any():
         return None
@@ -71,7 +73,15 @@ def _file_times(times: np.ndarray, dt_given, kind_label: str, warnings: list):
         return None
     diffs = np.diff(times)
     if diffs.size and np.any(diffs <= 0):
-        warnings.append(f"{kind_label} times are not increasing; using them as they are")
+        k = int(np.flatnonzero(diffs <= 0)[0])
+        what = (f"{kind_label} times in {where or 'the input'} are not strictly increasing (frame {k + 1} at "
+                f"{times[k + 1]:g} fs after {times[k]:g} fs)")
+        if dt_given is None:
+            warnings.append(f"{what}; used as they are (give the time between frames, --timestep-fs / [frames] "
+                            "timestep_fs / timestep_fs=, to use sequential times instead)")
+            return times
+        warnings.append(f"{what}; the given timestep {dt_given:g} fs is used instead")
+        return None
     return times
 
 
@@ -154,7 +164,7 @@ def _folder_time_axis(folder: Path, names: list[str], dt_given, start_time_fs, f
         dt = DEFAULT_TIMESTEP_FS
     # 2. extended-XYZ time= in every file
     if file_times is not None:
-        t = _file_times(file_times, dt_given, "time=", warnings)
+        t = _file_times(file_times, dt_given, "time=", warnings, where=str(folder))
         if t is not None:
             return t, "file", _infer_dt(t, dt_given, warnings)
     # 3. frame_<N> names
@@ -171,7 +181,8 @@ def _folder_time_axis(folder: Path, names: list[str], dt_given, start_time_fs, f
         start = folder_start if folder_start is not None else 0.0
         times = start + dt * np.arange(len(names), dtype=np.float64)
         source = "sequential"
-        warnings.append(f"no per-frame times found; frame times are {start:g} fs + k x {dt:g} fs")
+        if dt_given is None:  # a given timestep is what the user asked for: nothing to warn about
+            warnings.append(f"no per-frame times found; frame times are {start:g} fs + k x {dt:g} fs")
     if folder_start is not None and times.size and abs(times[0] - folder_start) > max(0.5 * dt, 1e-9):
         warnings.append(f"first frame time {times[0]:g} fs differs from the folder start time {folder_start:g} fs")
     return times, source, dt

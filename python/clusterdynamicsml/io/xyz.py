@@ -201,6 +201,8 @@ def _parse_xyz_fast(data: bytes, path: str, line0: int, single: bool, elements: 
     if not parts or not parts[0].isdigit():
         return None
     n = int(parts[0])
+    if n > len(data):  # more atoms than bytes (or beyond int64): the careful reader names the line
+        return None
     comment = _decode(data[e1 + 1:e2])
     try:
         time_fs, file_box, info, species_col, pos_col, ncols = _comment_meta(comment, path, line0)

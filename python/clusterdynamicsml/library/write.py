@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import write_json
+from .._paths import safe_name
 from ..clusters.extract import Cluster, ClusterRules, cluster_ids, extract_clusters  # noqa: F401
 from ..io.frames import _check_structure, _xyz_frame_text, write_pdb
 from ..rules import as_rules
@@ -76,7 +76,7 @@ def frame_stem(frame, shares_source: bool = False) -> str:
     src = getattr(frame, "source", "") or ""
     if not src:
         return f"frame_{int(frame.index):05d}"
-    stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", Path(src).stem)
+    stem = safe_name(Path(src).stem, default="frame")
     if shares_source:
         return f"{stem}_frame_{int(frame.source_index):05d}"
     return stem
@@ -213,6 +213,9 @@ def _frames_info(frames) -> dict:
     warns = getattr(frames, "warnings", None)
     if warns:
         info["warnings"] = [str(w) for w in warns]
+    n_frames = _frame_count(frames)
+    if n_frames is not None:
+        info["n_frames_expected"] = int(n_frames)  # a killed extract says how far it got
     return info
 
 
@@ -459,14 +462,15 @@ def _write_frame(frame, stem, rules, fmt, levels, out: Path, tmp_root: Path, num
         written.append((c.label, name))
         files_per_label[c.label] += 1
     out_s = os.fspath(out)
+    folders = {label: safe_name(label, default="label") for label in files_per_label}  # labels stay in the files
     for label in files_per_label:
-        os.makedirs(os.path.join(out_s, label), exist_ok=True)
+        os.makedirs(os.path.join(out_s, folders[label]), exist_ok=True)
     for label, name in written:
-        os.replace(os.path.join(tmp_s, name), os.path.join(out_s, label, name))
+        os.replace(os.path.join(tmp_s, name), os.path.join(out_s, folders[label], name))
     return {
         "stem": stem,
         "time_fs": float(frame.time_fs),
-        "files": [f"{label}/{name}" for label, name in written],
+        "files": [f"{folders[label]}/{name}" for label, name in written],
         "files_per_label": dict(sorted(files_per_label.items())),
         "clusters_per_label": dict(sorted(clusters_per_label.items())),
         "percolating": perc,

@@ -127,9 +127,12 @@ def _dw_draw_pair(axes, pair_rows, y_of: dict, color) -> None:
         hi = np.array([np.nan if r.get("sigma_p95") is None else float(r["sigma_p95"]) for r in sel])
         marker = {"ensemble": "o", "ridge_obs": "o", "predicted": "D"}[style]
         face = "none" if style == "ridge_obs" else color
+        clipped = np.array([bool(r.get("clipped")) for r in sel])
         for ax, f in ((ax_s, _identity), (ax_b, _b_factor)):
             v = f(s)
-            ax.plot(v, y, marker, color=color, mfc=face, ms=5, ls="none")
+            ax.plot(v[~clipped], y[~clipped], marker, color=color, mfc=face, ms=5, ls="none")
+            # a sigma clipped to the observed range is a bound, not an estimate: its own marker
+            ax.plot(v[clipped], y[clipped], "x", color=color, ms=6, mew=1.6, ls="none")
             ok = np.isfinite(lo) & np.isfinite(hi)
             if ok.any():
                 xerr = [np.clip(v[ok] - f(lo[ok]), 0, None), np.clip(f(hi[ok]) - v[ok], 0, None)]
@@ -202,6 +205,10 @@ def plot_debye_waller_table(result, out_stem, max_rows: int | None = MAX_DW_ROWS
     handles += [Line2D([], [], color="k", marker="o", ls="none", label="observed (ensemble)"),
                 Line2D([], [], color="k", marker="o", mfc="none", ls="none", label="observed (ridge estimate)"),
                 Line2D([], [], color="k", marker="D", ls="none", label="predicted (ridge, bootstrap 5-95 %)")]
+    n_clipped = sum(1 for r in rows if _dw_key(r) in index and r.get("clipped"))
+    if n_clipped:
+        handles.append(Line2D([], [], color="k", marker="x", mew=1.6, ls="none",
+                              label=f"clipped to the observed range ({n_clipped} of {len(sig)})"))
     ax_b.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     title = "Debye-Waller sigma and B factor per label and element pair"
     if n < n_all:
