@@ -60,7 +60,9 @@ class Box:
         except (TypeError, ValueError):
             raise ValueError(f"box parameters must be numbers, got {(a, b, c, alpha, beta, gamma)!r}") from None
         if not np.all(np.isfinite(vals)) or np.any(vals[:3] <= 0) or np.any(vals[3:] <= 0) or np.any(vals[3:] >= 180):
-            raise ValueError(f"box parameters must be positive lengths and angles in (0, 180) degrees, got {vals.tolist()}")
+            raise ValueError(
+                f"box parameters must be positive lengths and angles in (0, 180) degrees, got {vals.tolist()}"
+            )
         al, be, ga = np.radians(vals[3:])
         ax = np.array([a, 0.0, 0.0])
         bx = np.array([b * np.cos(ga), b * np.sin(ga), 0.0])

@@ -24,8 +24,8 @@ def _box_scale(box: Box | None) -> str:
 
 
 def _check_in_reach(pos: np.ndarray, box: Box | None) -> None:
-    k = far_out_atom(pos, box)
-    if k is not None:
+    k = far_out_atom(pos, box)  # None without a box
+    if k is not None and box is not None:
         raise ValueError(f"positions: atom {k} at {pos[k].tolist()} A is more than {MAX_BOX_LENGTHS:g} box lengths "
                          f"({_box_scale(box)}) from the origin; wrapping it into the box would "
                          "lose its position (check the coordinates or the box)")

@@ -64,7 +64,7 @@ class _FileBackend:
                 for old in handles.values():
                     old.close()
                 handles.clear()
-            fh = open(path, "rb")
+            fh = open(path, "rb")  # noqa: SIM115  (kept open in ``handles`` across reads; closed below otherwise)
             if handles is not None:
                 handles[fid] = fh
         try:
@@ -320,17 +320,16 @@ def read_frames(path, box=None, timestep_fs=None, *, start=None, stop=None, stri
         raise ValueError("read_frames accepts a path, an MDAnalysis Universe, a sequence of ase.Atoms or of Frame; "
                          f"got {type(path).__name__}")
 
-    if len(source._times) and source.box_source in ("none",) and explicit is None:
-        if allow_box_from_extent:
-            first = source._frame(0, None) if len(source._sel) else None
-            if first is not None and first.n_atoms:
-                ext = np.ptp(first.positions, axis=0)
-                if np.all(ext > 0):
-                    source._fallback_box = Box(ext)
-                    source.box_source = "extent"
-                    source.warnings.append(
-                        f"no box in the input; estimated {ext.round(4).tolist()} A from the coordinate extent of "
-                        "the first frame (allow_box_from_extent=True); this underestimates the true box")
+    if len(source._times) and source.box_source in ("none",) and explicit is None and allow_box_from_extent:
+        first = source._frame(0, None) if len(source._sel) else None
+        if first is not None and first.n_atoms:
+            ext = np.ptp(first.positions, axis=0)
+            if np.all(ext > 0):
+                source._fallback_box = Box(ext)
+                source.box_source = "extent"
+                source.warnings.append(
+                    f"no box in the input; estimated {ext.round(4).tolist()} A from the coordinate extent of "
+                    "the first frame (allow_box_from_extent=True); this underestimates the true box")
     if require_box and source.box_source == "none":
         raise ValueError(f"{source.path}: no periodic box found (no box argument, Lattice/CRYST1, _pbc_ naming); "
                          "pass box=... or allow_box_from_extent=True")

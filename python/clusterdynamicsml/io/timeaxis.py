@@ -2,6 +2,7 @@
 folder tags, export metadata, frame-name numbers and the timestep (fs); see docs/frames.md."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -99,37 +100,62 @@ def _infer_dt(times: np.ndarray, dt_given, warnings: list) -> float:
     return DEFAULT_TIMESTEP_FS
 
 
+def _read_export_metadata(meta_path: Path, warnings: list) -> object:
+    """Parsed export metadata JSON, or None when the file is absent or unreadable (warned)."""
+    if not meta_path.is_file():
+        return None
+    try:
+        return json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        warnings.append(f"{meta_path}: unreadable export metadata ({exc}); ignored")
+        return None
+
+
+def _positive_timestep(value) -> float | None:
+    """``value`` as a frame timestep in fs when it is a positive finite number, else None."""
+    try:
+        cand = float(value)
+    except (TypeError, ValueError):
+        return None
+    return cand if cand > 0 and math.isfinite(cand) else None
+
+
+def _metadata_frame_times(written) -> dict[str, float]:
+    """File name -> time (fs) from the export metadata's ``written_frames`` list; entries
+    without a file name or a numeric time are skipped."""
+    table: dict[str, float] = {}
+    if isinstance(written, list):
+        for item in written:
+            if isinstance(item, dict) and item.get("filename") is not None and item.get("time_fs") is not None:
+                with contextlib.suppress(TypeError, ValueError):
+                    table[Path(str(item["filename"])).name] = float(item["time_fs"])
+    return table
+
+
+def _selection_start_time(selection: dict) -> float | None:
+    """Start time (fs) of an export selection: ``first_time_fs``, else ``applied_cutoff_fs``
+    (the first one that is a number), else None."""
+    for key in ("first_time_fs", "applied_cutoff_fs"):
+        if selection.get(key) is not None:
+            try:
+                return float(selection[key])
+            except (TypeError, ValueError):
+                pass
+    return None
+
+
 def _folder_time_axis(folder: Path, names: list[str], dt_given, start_time_fs, file_times, warnings):
     """Times of a frames folder as ref §1.2 (metadata JSON, file ``time=``, ``frame_<N>``
     names, sequential). Returns (times, time_source, timestep_fs)."""
-    meta = None
     meta_path = folder / EXPORT_METADATA_NAME
-    if meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError) as exc:
-            warnings.append(f"{meta_path}: unreadable export metadata ({exc}); ignored")
-            meta = None
+    meta = _read_export_metadata(meta_path, warnings)
     selection = meta.get("selection", {}) if isinstance(meta, dict) and isinstance(meta.get("selection"), dict) else {}
     dt = dt_given
     if dt is None and selection.get("frame_timestep_fs") is not None:
-        try:
-            cand = float(selection["frame_timestep_fs"])
-            if cand > 0 and math.isfinite(cand):
-                dt = cand
-        except (TypeError, ValueError):
-            pass
+        dt = _positive_timestep(selection["frame_timestep_fs"])
     # 1. export metadata with every frame's time
     if isinstance(meta, dict):
-        written = meta.get("written_frames")
-        table = {}
-        if isinstance(written, list):
-            for item in written:
-                if isinstance(item, dict) and item.get("filename") is not None and item.get("time_fs") is not None:
-                    try:
-                        table[Path(str(item["filename"])).name] = float(item["time_fs"])
-                    except (TypeError, ValueError):
-                        pass
+        table = _metadata_frame_times(meta.get("written_frames"))
         if names and all(nm in table for nm in names):
             times = np.array([table[nm] for nm in names], dtype=np.float64)
             return times, "metadata", dt if dt is not None else _infer_dt(times, None, [])
@@ -142,20 +168,14 @@ def _folder_time_axis(folder: Path, names: list[str], dt_given, start_time_fs, f
         if t is not None:
             return t, "file", _infer_dt(t, dt_given, warnings)
     # 3. frame_<N> names
-    matches = [_FRAME_NAME.match(nm) for nm in names]
+    frame_numbers = [int(m.group(1)) for m in map(_FRAME_NAME.match, names) if m is not None]
     folder_start = start_time_fs
     if folder_start is None:
-        for key in ("first_time_fs", "applied_cutoff_fs"):
-            if selection.get(key) is not None:
-                try:
-                    folder_start = float(selection[key])
-                    break
-                except (TypeError, ValueError):
-                    pass
+        folder_start = _selection_start_time(selection)
     if folder_start is None:
         folder_start = folder_start_time_fs(folder.name)
-    if names and all(matches):
-        times = np.array([int(m.group(1)) * dt for m in matches], dtype=np.float64)
+    if names and len(frame_numbers) == len(names):
+        times = np.array([k * dt for k in frame_numbers], dtype=np.float64)
         source = "frame_names"
     else:
         start = folder_start if folder_start is not None else 0.0

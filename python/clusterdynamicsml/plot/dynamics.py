@@ -135,12 +135,13 @@ def plot_heatmap(
     ax.set_yticks(range(n_labels))
     ax.set_yticklabels(labels, fontsize=_row_fontsize(n_labels))
     ax.set_ylabel("Cluster label")
-    cbar = fig.colorbar(image, cax=cax, extend="min" if float(np.min(matrix[matrix > 0], initial=vmin)) < vmin else "neither")
+    below = float(np.min(matrix[matrix > 0], initial=vmin)) < vmin
+    cbar = fig.colorbar(image, cax=cax, extend="min" if below else "neither")
     cbar.set_label(MODE_LABELS[mode])
     cax.set_xlabel("grey:\nabsent", fontsize=7)
     shown = "" if n_labels == n_total else f"; the most populated {n_labels} of {n_total} labels"
     ax.set_title(title or f"Cluster populations ({result.n_frames} frames, bins of {result.bin_width_fs:g} fs{shown})")
-    if eax is None:
+    if eax is None or energy is None:
         ax.set_xlabel(f"Time ({time_unit})")
     else:
         ax.tick_params(labelbottom=False)
