@@ -314,7 +314,7 @@ def test_predict_clusters_default_model_records_choice_validation_and_tables(tmp
     assert v["train_max_node_count"] == 2 and v["target_node_counts"] == [3, 4]
     assert set(v["comparison"]) == {"fisher", "cnt", "geometric", "reference"}
     paths = res.save(tmp_path / "out", "run")
-    assert "sizes" in paths and paths["sizes"].read_text().splitlines()[0].startswith("node_count,population_model,count_per_frame")
+    assert "sizes" in paths and paths["sizes"].read_text().splitlines()[0].startswith("node_count,population_model,population_model_requested,count_per_frame")
     back = PredictionResult.load(paths["json"])
     assert back.population_model == "fisher" and back.size_predictions[0]["node_count"] == 6
     with pytest.raises(ValueError, match="population_model must be one of"):
@@ -343,3 +343,28 @@ def test_plot_size_extrapolation_writes_png_and_svg(tmp_path):
          "comparison": {"fisher": {"sizes": rows(1.1)}, "reference": {"sizes": rows(0.0)}}}
     paths = plot_size_extrapolation(v, tmp_path / "sizes")
     assert [p.suffix for p in paths] == [".png", ".svg"] and all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_fallback_names_the_law_used_and_why(tmp_path):
+    """P6: after a fallback (fisher -> geometric with two observed sizes) the sizes table and
+    population_choice name the geometric law and the fallback's reason, not fisher's."""
+    from clusterdynamicsml.predict.core import predict_clusters
+    from test_predict import RULES, lifetime_row, write_chain
+
+    rng = np.random.default_rng(3)
+    lib, table = tmp_path / "lib", []
+    for n, (count, occ, life) in zip((1, 2), [(3.0, 1.0, 200.0), (1.0, 0.6, 80.0)]):
+        label = "Pb" if n == 1 else "Pb2I"
+        for k in range(3):
+            write_chain(lib / label / f"frame_{k:04d}_AAA.xyz", n, rng)
+        table.append(lifetime_row(label, 2 * n - 1, count, occ, life))
+    res = predict_clusters(lib, table, RULES, [3, 4], timestep_fs=10.0, n_bootstrap=0, debye_waller=False, validate=False)
+    choice = res.population_choice
+    assert choice["model"] == "fisher" and choice["used"] == "geometric"
+    assert "only 2 observed node counts" in choice["reason"] and "held-out validation" not in choice["reason"]
+    assert "held-out validation" in choice["requested_reason"]  # why fisher was asked for stays on record
+    rows = res.sizes_table()
+    assert {r["population_model"] for r in rows} == {"geometric"}
+    assert all(r["population_model_requested"] == "fisher" and "only 2 observed node counts" in r["population_model_reason"] for r in rows)
+    header = res.save(tmp_path / "out", "run")["sizes"].read_text().splitlines()[1]
+    assert header.split(",")[1] == "geometric"

@@ -123,7 +123,12 @@ class PopulationFit:
     def law_log_count(self, n) -> np.ndarray:
         """``log`` of the fitted law, without the tail anchor."""
         n = np.asarray(n, dtype=np.float64)
-        return self.coef["a"] + self.coef["b"] * n + self.coef.get("s", 0.0) * n ** (2.0 / 3.0) - self.coef.get("tau", 0.0) * np.log(n)
+        return (
+            self.coef["a"]
+            + self.coef["b"] * n
+            + self.coef.get("s", 0.0) * n ** (2.0 / 3.0)
+            - self.coef.get("tau", 0.0) * np.log(n)
+        )
 
     def log_count(self, n) -> np.ndarray:
         """``log c(n)``: the law, times ``anchor`` beyond ``anchor_from``."""
@@ -139,12 +144,18 @@ class PopulationFit:
     def slope(self, n) -> np.ndarray:
         """``d log c / dn`` (per node)."""
         n = np.asarray(n, dtype=np.float64)
-        return self.coef["b"] + (2.0 / 3.0) * self.coef.get("s", 0.0) * n ** (-1.0 / 3.0) - self.coef.get("tau", 0.0) / n
+        return (
+            self.coef["b"] + (2.0 / 3.0) * self.coef.get("s", 0.0) * n ** (-1.0 / 3.0) - self.coef.get("tau", 0.0) / n
+        )
 
     def free_energy_terms(self) -> dict:
         """``dG(n)/kT = const + bulk n + surface n^(2/3) + tau log n`` with ``bulk = -b``,
         ``surface = -s`` (kT) and the fixed Fisher ``tau``."""
-        return {"bulk_kT_per_node": -self.coef["b"], "surface_kT_per_node_2_3": -self.coef.get("s", 0.0), "tau": self.coef.get("tau", 0.0)}
+        return {
+            "bulk_kT_per_node": -self.coef["b"],
+            "surface_kT_per_node_2_3": -self.coef.get("s", 0.0),
+            "tau": self.coef.get("tau", 0.0),
+        }
 
     def to_dict(self) -> dict:
         return {
@@ -176,7 +187,9 @@ def _check_inputs(sizes, counts, observations):
     c = np.asarray(counts, dtype=np.float64).reshape(-1)
     N = np.asarray(observations, dtype=np.float64).reshape(-1)
     if not (n.shape == c.shape == N.shape):
-        raise ValueError(f"sizes, counts and observations must have the same length, got {n.shape}, {c.shape}, {N.shape}")
+        raise ValueError(
+            f"sizes, counts and observations must have the same length, got {n.shape}, {c.shape}, {N.shape}"
+        )
     if np.any(~np.isfinite(n)) or np.any(n <= 0) or np.any(n != np.round(n)):
         raise ValueError(f"sizes must be positive integers (node counts), got {n.tolist()}")
     if np.any(~np.isfinite(c)) or np.any(~np.isfinite(N)) or np.any(N < 0):
@@ -193,7 +206,9 @@ def fit_geometric(sizes, counts, observations, requested: str = "geometric", war
     """
     n, c, N = _check_inputs(sizes, counts, observations)
     if n.size < 2:
-        raise ValueError(f"at least 2 observed node counts with a positive count are needed for a population fit, got {n.tolist()}")
+        raise ValueError(
+            f"at least 2 observed node counts with a positive count are needed for a population fit, got {n.tolist()}"
+        )
     order = np.argsort(n)
     n, c, N = n[order], c[order], N[order]
     k = max(2, int(math.ceil(n.size / 2)))
@@ -206,11 +221,25 @@ def fit_geometric(sizes, counts, observations, requested: str = "geometric", war
             break
         flagged = True
         if used.start is not None and k < n.size:
-            warns.append(f"the geometric tail of the largest {k} sizes rises with size (slope {coef[1]:+.3g} per node): refitted on all {n.size} sizes")
+            warns.append(
+                f"the geometric tail of the largest {k} sizes rises with size (slope {coef[1]:+.3g} per node): "
+                f"refitted on all {n.size} sizes"
+            )
         else:
-            warns.append(f"the observed population does not fall with size (geometric slope {coef[1]:+.3g} per node): larger clusters cannot be extrapolated reliably")
+            warns.append(
+                f"the observed population does not fall with size (geometric slope {coef[1]:+.3g} per node): larger "
+                "clusters cannot be extrapolated reliably"
+            )
             break
-    return PopulationFit("geometric", requested, {"a": float(coef[0]), "b": float(coef[1]), "s": 0.0, "tau": 0.0}, n[used].astype(int).tolist(), chi2, flagged, warns)
+    return PopulationFit(
+        "geometric",
+        requested,
+        {"a": float(coef[0]), "b": float(coef[1]), "s": 0.0, "tau": 0.0},
+        n[used].astype(int).tolist(),
+        chi2,
+        flagged,
+        warns,
+    )
 
 
 def fit_cnt(sizes, counts, observations, max_target: int | None = None, tau: float = 0.0) -> PopulationFit:
@@ -220,18 +249,39 @@ def fit_cnt(sizes, counts, observations, max_target: int | None = None, tau: flo
     name = "fisher" if tau else "cnt"
     n, c, N = _check_inputs(sizes, counts, observations)
     if n.size < 3:
-        return fit_geometric(sizes, counts, observations, name, [f"only {n.size} observed node counts: the 3-term population law needs >= 3, so the geometric tail is used"])
+        return fit_geometric(
+            sizes,
+            counts,
+            observations,
+            name,
+            [
+                f"only {n.size} observed node counts: the 3-term population law needs >= 3, so the geometric tail is "
+                "used"
+            ],
+        )
     X = np.column_stack([np.ones_like(n), n, n ** (2.0 / 3.0)])
     coef, chi2 = _wls(X, np.log(c) + tau * np.log(n), N)
-    fit = PopulationFit(name, name, {"a": float(coef[0]), "b": float(coef[1]), "s": float(coef[2]), "tau": float(tau)}, sorted(n.astype(int).tolist()), chi2)
+    fit = PopulationFit(
+        name,
+        name,
+        {"a": float(coef[0]), "b": float(coef[1]), "s": float(coef[2]), "tau": float(tau)},
+        sorted(n.astype(int).tolist()),
+        chi2,
+    )
     hi = max(int(max_target or 0), int(n.max()) + 1)
     grid = np.arange(int(n.max()), hi + 1)
     slope = fit.slope(grid)
     if np.any(slope >= 0) or fit.coef["b"] > 0:
         where = int(grid[np.argmax(slope >= 0)]) if np.any(slope >= 0) else hi
         return fit_geometric(
-            sizes, counts, observations, name,
-            [f"the 3-term population law turns upward (d log c/dn >= 0 at n = {where}, b = {fit.coef['b']:+.3g}, s = {fit.coef['s']:+.3g}): flagged and replaced by the geometric tail"],
+            sizes,
+            counts,
+            observations,
+            name,
+            [
+                f"the 3-term population law turns upward (d log c/dn >= 0 at n = {where}, b = {fit.coef['b']:+.3g}, s "
+                f"= {fit.coef['s']:+.3g}): flagged and replaced by the geometric tail"
+            ],
         )
     return fit
 
@@ -247,8 +297,15 @@ def anchor_to_tail(fit: PopulationFit, sizes, counts, observations) -> Populatio
     L = int(n[-1])
     c_up = float(c[-1] * poisson_upper(N[-1]) / N[-1])
     first = float(fit.count_per_frame(L + 1))
-    info = {"largest_observed_node_count": L, "observed_count_at_largest": float(c[-1]), "observed_clusters_at_largest": float(N[-1]),
-            "upper_limit_at_largest": c_up, "confidence": TAIL_CONFIDENCE, "law_count_after_largest": first, "anchored": False}
+    info: dict = {
+        "largest_observed_node_count": L,
+        "observed_count_at_largest": float(c[-1]),
+        "observed_clusters_at_largest": float(N[-1]),
+        "upper_limit_at_largest": c_up,
+        "confidence": TAIL_CONFIDENCE,
+        "law_count_after_largest": first,
+        "anchored": False,
+    }
     fit.anchor, fit.anchor_from, fit.anchor_info = 1.0, L, info
     if not first > c_up:
         return fit
@@ -260,12 +317,16 @@ def anchor_to_tail(fit: PopulationFit, sizes, counts, observations) -> Populatio
     expected = float(np.sum(frames * fit.count_per_frame(n[t])))
     tail_scale = float(np.sum(N[t]) / expected)
     A = min(1.0, tail_scale, c_up / first)
-    info.update({"anchored": True, "tail_node_counts": n[t].astype(int).tolist(), "tail_observed_clusters": float(np.sum(N[t])),
+    tail_sizes = n[t].astype(int).tolist()
+    info.update({"anchored": True, "tail_node_counts": tail_sizes, "tail_observed_clusters": float(np.sum(N[t])),
                  "tail_law_clusters": expected, "tail_scale": tail_scale, "anchor": A})
     fit.anchor = A
-    fit.warnings.append(f"the {fit.model} law predicts {first:.3g} clusters per frame at node count {L + 1}, above the {100 * TAIL_CONFIDENCE:g} % Poisson upper limit "
-                        f"{c_up:.3g} of the count at the largest observed node count {L} ({c[-1]:.3g} per frame, {N[-1]:g} clusters): beyond {L} the law is "
-                        f"anchored to the observed tail (node counts {n[t].astype(int).tolist()}: {np.sum(N[t]):g} clusters observed, {expected:.3g} by the law), factor {A:.3g}")
+    fit.warnings.append(
+        f"the {fit.model} law predicts {first:.3g} clusters per frame at node count {L + 1}, above the "
+        f"{100 * TAIL_CONFIDENCE:g} % Poisson upper limit {c_up:.3g} of the count at the largest observed node count "
+        f"{L} ({c[-1]:.3g} per frame, {N[-1]:g} clusters): beyond {L} the law is anchored to the observed tail "
+        f"(node counts {tail_sizes}: {np.sum(N[t]):g} clusters observed, {expected:.3g} by the law), factor {A:.3g}"
+    )
     return fit
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -107,13 +108,19 @@ class ShapeLaws:
 
     @classmethod
     def fit(cls, observed, bond_length=None, box_lengths=None) -> ShapeLaws:
-        labs = [o for o in observed.labels if o.rg is not None and o.atom_count is not None and o.atom_count >= 2 and o.rg > 0]
+        labs = [
+            o
+            for o in observed.labels
+            if o.rg is not None and o.atom_count is not None and o.atom_count >= 2 and o.rg > 0
+        ]
         half = None
         if box_lengths is not None:
             lengths = [float(v) for v in np.ravel(box_lengths) if v is not None and float(v) > 0]
             half = 0.5 * min(lengths) if lengths else None
         if not labs:
-            return cls({}, bond_length, half, ["no library structure with >= 2 atoms: sizes and shapes are not predicted"])
+            return cls(
+                {}, bond_length, half, ["no library structure with >= 2 atoms: sizes and shapes are not predicted"]
+            )
         x = [o.atom_count for o in labs]
         w = [max(o.files, 1) for o in labs]
         values = {"rg": [o.rg for o in labs], "max_radius": [o.max_radius for o in labs]}
@@ -131,7 +138,7 @@ class ShapeLaws:
     def predict(self, n_atoms: float) -> dict:
         """Shape of a composition with ``n_atoms`` tracked atoms: values (angstrom), the bounds
         and flags ``clipped`` (a power law crossed a limit) and ``exceeds_half_box``."""
-        out = {}
+        out: dict[str, Any] = {}
         if "rg" not in self.laws:
             return {}
         for key, (la, nu) in self.laws.items():
@@ -146,11 +153,13 @@ class ShapeLaws:
                 if v != out[key]:
                     clipped.append(key)
                 out[key] = v
-            out.update(rg_compact_limit=lo_rg, rg_chain_limit=hi_rg, max_radius_compact_limit=lo_r, max_radius_chain_limit=hi_r)
+            out.update(
+                rg_compact_limit=lo_rg, rg_chain_limit=hi_rg, max_radius_compact_limit=lo_r, max_radius_chain_limit=hi_r
+            )
         out["max_radius"] = max(out["max_radius"], out["rg"])
-        axes = [out.get(k) for k in ("semiaxis_a", "semiaxis_b", "semiaxis_c")]
-        if all(v is not None for v in axes):
-            axes = sorted(axes, reverse=True)
+        known = [out[k] for k in ("semiaxis_a", "semiaxis_b", "semiaxis_c") if out.get(k) is not None]
+        if len(known) == 3:
+            axes = sorted(known, reverse=True)
             scale = out["rg"] / math.sqrt(sum(v * v for v in axes))
             out["semiaxis_a"], out["semiaxis_b"], out["semiaxis_c"] = (v * scale for v in axes)
         out["clipped"] = clipped
@@ -158,7 +167,12 @@ class ShapeLaws:
         return out
 
     def to_dict(self) -> dict:
-        return {"laws": {k: {"log_prefactor": v[0], "exponent": v[1]} for k, v in self.laws.items()}, "bond_length": self.bond_length, "half_box": self.half_box, "notes": list(self.notes)}
+        return {
+            "laws": {k: {"log_prefactor": v[0], "exponent": v[1]} for k, v in self.laws.items()},
+            "bond_length": self.bond_length,
+            "half_box": self.half_box,
+            "notes": list(self.notes),
+        }
 
 
 @dataclass
@@ -211,5 +225,15 @@ class DynamicsLaws:
         return {k: (None if v is None else v * count_per_frame / lifetime_fs) for k, v in self.rate_constant.items()}
 
     def to_dict(self) -> dict:
-        law = None if self.lifetime_law is None else {"log_prefactor_fs": self.lifetime_law[0], "exponent": self.lifetime_law[1]}
-        return {"lifetime_law": law, "rate_constant": dict(self.rate_constant), "timestep_fs": self.timestep_fs, "fit_sizes": list(self.fit_sizes), "floor_sizes": list(self.floor_sizes)}
+        law = (
+            None
+            if self.lifetime_law is None
+            else {"log_prefactor_fs": self.lifetime_law[0], "exponent": self.lifetime_law[1]}
+        )
+        return {
+            "lifetime_law": law,
+            "rate_constant": dict(self.rate_constant),
+            "timestep_fs": self.timestep_fs,
+            "fit_sizes": list(self.fit_sizes),
+            "floor_sizes": list(self.floor_sizes),
+        }
