@@ -18,6 +18,7 @@ import json
 import os
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -133,7 +134,9 @@ def _when(ns) -> str:
 
 def _input_change(path: Path, old: dict, new: dict) -> str | None:
     """A message naming the input file that changed since the checkpoint was written."""
-    old_files = {f.get("path"): f for f in (old.get("source") or {}).get("files") or [] if isinstance(f, dict)}
+    # keys come from the checkpoint's JSON as written (a str path; anything else is compared as is)
+    old_list = (old.get("source") or {}).get("files") or []
+    old_files: dict[Any, dict] = {f.get("path"): f for f in old_list if isinstance(f, dict)}
     new_files = {f["path"]: f for f in (new.get("source") or {}).get("files") or []}
     if not old_files and not new_files:
         return None

@@ -18,9 +18,11 @@ Units: angstrom, femtoseconds, q in inverse angstrom.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, overload
 
 from .._paths import check_run_name
 from ._fields import (  # noqa: F401  (PairCutoff and scheduler_problem are public here)
@@ -293,7 +295,7 @@ def _build_section(cls, data: dict, section: str, source: str):
         if key not in known:
             hint = _close_match(key, known)
             raise ConfigError(source, section, key, "unknown key" + (f" (did you mean {hint!r}?)" if hint else ""))
-    values = {}
+    values: dict[str, Any] = {}
     for name, fld in known.items():
         if name not in data:
             continue
@@ -339,7 +341,7 @@ def _check_section(obj, section: str, source: str) -> None:
             for spec in getattr(obj, key):
                 if not _ATOM_SPEC_RE.match(spec):
                     fail(key, f"{spec!r} is not an element symbol (\"Pb\") or element:residue (\"O:DMF\")")
-        typed = {}
+        typed: dict[str, str] = {}
         for key in ("node", "linker", "shell"):
             for spec in getattr(obj, key):
                 if spec in typed:
@@ -410,7 +412,7 @@ class RunConfig:
         return cls(**sections, base_dir=str(Path(base_dir).resolve()), source=source)
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> RunConfig:
+    def from_toml(cls, path: str | os.PathLike) -> RunConfig:
         """Read a TOML run file; relative paths in it resolve against its folder."""
         p = Path(path)
         source = p.name if p.name else str(p)
@@ -445,6 +447,13 @@ class RunConfig:
         return dataclasses.replace(self, base_dir=str(Path(base_dir).resolve()))
 
     # ----------------------------------------------------------------- paths
+    @overload
+    def resolve_path(self, value: str) -> Path: ...
+    @overload
+    def resolve_path(self, value: None) -> None: ...
+    @overload
+    def resolve_path(self, value: str | None) -> Path | None: ...
+
     def resolve_path(self, value: str | None) -> Path | None:
         """A path from the run file, resolved against ``base_dir`` (``~`` expanded)."""
         if value is None:
@@ -459,6 +468,7 @@ class RunConfig:
             value = getattr(getattr(out, section), key)
             if value is None:
                 continue
+            new: tuple[tuple[str, str], ...] | tuple[str, ...] | str
             if key == "shell_templates":
                 new = tuple((el, str(self.resolve_path(v))) for el, v in value)
             elif isinstance(value, tuple):
@@ -521,7 +531,7 @@ class RunConfig:
         for name, cls in _SECTIONS.items():
             section = getattr(self, name)
             if template:
-                lines.append(f"# {cls.__doc__.strip()}")
+                lines.append(f"# {(cls.__doc__ or '').strip()}")
             lines.append(f"[{name}]")
             for fld in dataclasses.fields(cls):
                 value = getattr(section, fld.name)
@@ -596,6 +606,8 @@ class RunConfig:
 
 def _atom_spec(spec: str):
     m = _ATOM_SPEC_RE.match(spec)
+    if m is None:  # specs are checked when the section is built; this guards direct calls
+        raise ValueError(f"{spec!r} is not an element symbol (\"Pb\") or element:residue (\"O:DMF\")")
     el, res = m.group(1), m.group(2)
     return el if res is None else (el, res)
 

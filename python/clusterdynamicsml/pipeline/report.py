@@ -18,8 +18,9 @@ import dataclasses
 import html
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from .._io import atomic_path, atomic_write
 
@@ -104,12 +105,14 @@ _FIGURE_INPUT = {"heatmap": "dynamics", "lifetimes": "dynamics", "histograms": "
                  "saxs_evidence": _saxs_part("evidence"), "saxs_reweighting": _saxs_part("reweighting")}
 
 
-def _figure_title(key: str, data: dict, source) -> str | None:
+def _figure_title(key: str, data: Mapping[str, Any], source) -> str | None:
     import numpy as np
 
     if key.startswith("saxs_fit"):
         return FIGURES[key][2]
-    saxs = data.get("saxs") if isinstance(data.get("saxs"), dict) else {}
+    saxs = data.get("saxs")
+    if not isinstance(saxs, dict):
+        saxs = {}
     if key == "saxs_components":
         total = len(saxs.get("components") or [])
         if len(source) < total:
@@ -182,7 +185,7 @@ def _writes_files(func) -> bool:
     return len(params) >= 2 and params[1] in ("out_stem", "path_stem", "stem", "path", "out_path")
 
 
-def make_figures(data: dict, cfg, folder, *, stem: str = "cdml", warn: Callable[[str], None] | None = None) -> dict:
+def make_figures(data: Mapping[str, Any], cfg, folder, *, stem: str = "cdml", warn: Callable[[str], None] | None = None) -> dict:
     """Draw every available figure into ``folder`` as ``<stem>_<key>.<fmt>``. Returns
     {key: [paths]}. A figure whose plot function is not in this build, or whose input is
     missing, is skipped (with a warning); a plot function that fails is reported as a warning
@@ -264,7 +267,7 @@ def table_rows(obj) -> list[dict]:
         return [obj]
     rows = []
     for item in obj:
-        if dataclasses.is_dataclass(item):
+        if dataclasses.is_dataclass(item) and not isinstance(item, type):
             rows.append(dataclasses.asdict(item))
         elif isinstance(item, dict):
             rows.append(dict(item))
@@ -366,7 +369,7 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
             out.append(("SAXS components and mixture weights", rows, cols))
         fits = []
         for name, f in (saxs.get("fit") or {}).items():
-            row = {"model": "observed only" if name == "observed" else "observed + predicted"}
+            row: dict[str, Any] = {"model": "observed only" if name == "observed" else "observed + predicted"}
             for k in ("chi2_reduced", "rmse", "pearson", "scale", "background", "solvent_scale", "sigma_scale",
                       "n_points", "weight_method"):
                 row[k] = _get(f, k)
@@ -613,7 +616,7 @@ def write_pptx_report(result, path) -> Path:
     for title, rows, cols in _tables(result):
         table_slide(title, rows, cols)
     with atomic_path(path) as tmp:
-        prs.save(tmp)
+        prs.save(str(tmp))
     return Path(path)
 
 

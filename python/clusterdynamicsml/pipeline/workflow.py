@@ -165,7 +165,7 @@ def _step_dynamics(ctx: _Context):
         workers=None if workers == 1 else workers, scheduler=cfg.dynamics.scheduler,
         chunk_size=cfg.dynamics.chunk_size, progress=_show_progress(ctx),
         include_percolating=cfg.dynamics.include_percolating,
-        **({"checkpoint": str(cfg.resolve_path(cfg.dynamics.checkpoint))} if cfg.dynamics.checkpoint else {}),
+        checkpoint=str(cfg.resolve_path(cfg.dynamics.checkpoint)) if cfg.dynamics.checkpoint else None,
     )
     ctx.data["dynamics"] = result
     seen = set()
@@ -294,7 +294,6 @@ def _step_structures(ctx: _Context):
     cands = list(getattr(pred, "candidates", []) or [])
     # PDB mode (ref 4.8 step 6): whole shell molecules from one-molecule templates
     templates = {el: str(cfg.resolve_path(p)) for el, p in getattr(cfg.predict, "shell_templates", ())}
-    write_kw = {"shell_templates": templates} if templates else {}
     with ctx.bar(len(cands), "predicted structures") as bar:
         for c in cands:
             # built for the run's own rules, checked with its own cluster extraction, rebuilt with other
@@ -312,7 +311,7 @@ def _step_structures(ctx: _Context):
                 bar.update(1)
                 continue
             path = write_built_structure(out_dir, st, target_node_count=c.node_count, rank=c.rank,
-                                         source_label=c.source_label, **write_kw)
+                                         source_label=c.source_label, shell_templates=templates or None)
             valid = validity is None or bool(validity.passed)
             built.append({"candidate": c, "structure": st, "path": str(path), "valid": valid, "validity": validity})
             if not valid:
