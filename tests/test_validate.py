@@ -205,6 +205,7 @@ def test_failure_is_reported_not_hidden(example_stats):
 def test_structures_step_flags_invalid_structures_and_saxs_skips_them(tmp_path, monkeypatch):
     import csv
 
+    from clusterdynamicsml.build import stage as build_stage
     from clusterdynamicsml.pipeline import workflow
     from clusterdynamicsml.pipeline.config import RunConfig
 
@@ -230,11 +231,11 @@ def test_structures_step_flags_invalid_structures_and_saxs_skips_them(tmp_path, 
         out.write_text("1\n\nNa 0 0 0\n")
         return out
 
-    monkeypatch.setattr(workflow, "geometry_statistics", lambda *a, **k: {})
-    monkeypatch.setattr(workflow, "write_built_structure", fake_write)
-    monkeypatch.setattr(workflow, "build_valid_structure", fake_build)
-    monkeypatch.setattr(workflow, "rg_interval_of", lambda c: None)
-    monkeypatch.setattr(workflow, "_representative", lambda library, c: None)
+    monkeypatch.setattr(build_stage, "geometry_statistics", lambda *a, **k: {})
+    monkeypatch.setattr(build_stage, "write_built_structure", fake_write)
+    monkeypatch.setattr(build_stage, "build_valid_structure", fake_build)
+    monkeypatch.setattr(build_stage, "rg_interval_of", lambda c: None)
+    monkeypatch.setattr(build_stage, "representative_structure", lambda library, c: None)
     cfg = RunConfig.from_dict({}, base_dir=tmp_path)
     ctx = workflow._Context(cfg, tmp_path / "run", "t", progress=False)
     pred = SimpleNamespace(candidates=[good, bad], debye_waller=[], node_elements=["Na"],

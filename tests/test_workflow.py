@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from _workflow_doubles import PBI, fake_steps
+from clusterdynamicsml.build import stage as build_stage
 from clusterdynamicsml.pipeline import workflow
 from clusterdynamicsml.pipeline.config import ConfigError, RunConfig
 from clusterdynamicsml.pipeline.runs import RunResult
@@ -215,11 +216,11 @@ def test_structures_step_relaxes_crowded_candidates_and_uses_shell_templates(tmp
         out.write_text("END\n")
         return out
 
-    monkeypatch.setattr(workflow, "geometry_statistics", lambda *a, **k: {})
-    monkeypatch.setattr(workflow, "write_built_structure", write_built_structure)
-    monkeypatch.setattr(workflow, "build_valid_structure", build_valid_structure)
-    monkeypatch.setattr(workflow, "rg_interval_of", lambda c: None)
-    monkeypatch.setattr(workflow, "_representative", lambda library, c: None)
+    monkeypatch.setattr(build_stage, "geometry_statistics", lambda *a, **k: {})
+    monkeypatch.setattr(build_stage, "write_built_structure", write_built_structure)
+    monkeypatch.setattr(build_stage, "build_valid_structure", build_valid_structure)
+    monkeypatch.setattr(build_stage, "rg_interval_of", lambda c: None)
+    monkeypatch.setattr(build_stage, "representative_structure", lambda library, c: None)
     (tmp_path / "dmf.pdb").write_text("HETATM\n")
     cfg = RunConfig.from_dict({"predict": {"shell_templates": {"O": "dmf.pdb"}}}, base_dir=tmp_path)
     cfg.check_paths(need_frames=False)

@@ -28,11 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._io import to_jsonable as _jsonable
-from .._io import write_csv, write_json
-from ..build.geomstats import geometry_statistics
-from ..build.grow import write_built_structure
-from ..build.validate import build_valid_structure, rg_interval_of
+from .._io import write_json
+from ..build.stage import run_structures_step
 from ..dynamics.analyze import analyze_dynamics
 from ..library.read import read_library
 from ..library.write import write_library
@@ -248,23 +245,6 @@ def _step_predict(ctx: _Context):
     return f"{len(cands)} predicted candidates" + (f" at node counts {sizes}" if sizes else "")
 
 
-def _representative(library, candidate):
-    """(symbols, positions) of the observed structure whose geometry seeds the build."""
-    ref = getattr(candidate, "reference_label", None) or getattr(candidate, "source_label", None)
-    if ref is None:
-        return None
-    try:
-        obs = library[ref]
-    except (KeyError, TypeError):
-        return None
-    rep = getattr(obs, "representative_path", None)
-    files = [str(f) for f in getattr(obs, "files", [])]
-    structures = library.structures(ref)
-    if rep is not None and str(rep) in files and len(structures) == len(files):
-        return structures[files.index(str(rep))]
-    return structures[0] if structures else None
-
-
 def _step_structures(ctx: _Context):
     cfg = ctx.cfg
     if not (cfg.predict.enabled and cfg.predict.build_structures):
@@ -272,90 +252,7 @@ def _step_structures(ctx: _Context):
     pred = ctx.data.get("prediction")
     if pred is None:
         raise _Skip("no prediction")
-    library = ctx.data["library"]
-    structures, labels = [], []
-    for label in library.labels:
-        for st in library.structures(label):
-            structures.append(st)
-            labels.append(label)
-    rules = ctx.data["rules"]
-    stats = geometry_statistics(
-        structures, node_elements=list(rules.role_elements("node")),
-        linker_elements=list(rules.role_elements("linker")), shell_elements=list(rules.role_elements("shell")),
-        pair_cutoffs={(c.a, c.b): c.distance for c in cfg.clusters.cutoffs if c.level == 0}, labels=labels)
-    ctx.data["geometry_statistics"] = stats
-    if hasattr(stats, "to_json"):
-        path = ctx.path(f"{ctx.stem}_geometry_statistics.json")
-        text = stats.to_json()
-        path.write_text(text if isinstance(text, str) else json.dumps(_jsonable(text), indent=1))
-        ctx.output("geometry_statistics", path)
-    out_dir = ctx.path("predicted_structures", "x").parent
-    built, quality = [], []
-    cands = list(getattr(pred, "candidates", []) or [])
-    # PDB mode (ref 4.8 step 6): whole shell molecules from one-molecule templates
-    templates = {el: str(cfg.resolve_path(p)) for el, p in getattr(cfg.predict, "shell_templates", ())}
-    with ctx.bar(len(cands), "predicted structures") as bar:
-        for c in cands:
-            # built for the run's own rules, checked with its own cluster extraction, rebuilt with other
-            # seeds when it fails; a structure that still fails is written, flagged and kept out of SAXS
-            try:
-                st, validity, attempts = build_valid_structure(
-                    c.counts, stats, rules, representative=_representative(library, c), label=c.label,
-                    seed=cfg.run.seed, rg_interval=rg_interval_of(c), on_crowding="relax")
-            except ValueError as exc:
-                st, exc_text = None, str(exc)
-            else:
-                exc_text = "no attempt could place every atom"
-            if st is None:
-                ctx.warn(f"structures: {c.label} (node count {c.node_count}) not built: {exc_text}")
-                bar.update(1)
-                continue
-            path = write_built_structure(out_dir, st, target_node_count=c.node_count, rank=c.rank,
-                                         source_label=c.source_label, shell_templates=templates or None)
-            valid = validity is None or bool(validity.passed)
-            built.append({"candidate": c, "structure": st, "path": str(path), "valid": valid, "validity": validity})
-            if not valid:
-                ctx.warn(f"structures: {c.label} (node count {c.node_count}) is not a valid cluster after {attempts} "
-                         f"builds: {validity.summary()}; kept out of the SAXS mixture")
-            q = st.quality.to_dict() if hasattr(st.quality, "to_dict") else dict(st.quality)
-            if q.get("relaxed_atoms"):
-                ctx.warn(f"structures: {c.label} (node count {c.node_count}) is too crowded for the learned "
-                         f"geometry: {q['relaxed_atoms']} atoms placed by the relaxed mode (see "
-                         "relaxed_atoms in the predicted-structures CSV)")
-            quality.append({"target_node_count": c.node_count, "rank": c.rank, "label": c.label,
-                            "file": os.path.relpath(path, ctx.dir), "n_atoms": st.n_atoms,
-                            "shortest_contact": q.get("shortest_contact"),
-                            "shortest_contact_pair": q.get("shortest_contact_pair"),
-                            "min_distance_ratio": q.get("min_distance_ratio"),
-                            "max_abs_bond_deviation": q.get("max_abs_bond_deviation"),
-                            "relaxed_atoms": q.get("relaxed_atoms"),
-                            "bond_length_deviations": _compact(q.get("bond_length_deviations")),
-                            "node_coordination_deviations": _compact(q.get("node_coordination_deviations")),
-                            "valid": valid, "build_attempts": attempts,
-                            "n_components": getattr(validity, "n_components", None),
-                            "radius_of_gyration": getattr(validity, "rg", None),
-                            "invalid_reasons": "; ".join(getattr(validity, "reasons", ()) or ()) or None})
-            bar.update(1)
-    ctx.data["built_structures"] = built
-    ctx.data["structure_quality"] = quality
-    ctx.output("predicted_structures", out_dir)
-    if quality:
-        path = ctx.path(f"{ctx.stem}_predicted_structures.csv")
-        _write_csv(path, quality)
-        ctx.output("predicted_structures_csv", path)
-    n_valid = sum(1 for b in built if b["valid"])
-    return f"{len(built)} of {len(cands)} structures built, {n_valid} valid"
-
-
-def _compact(value):
-    """A dict of deviations as one CSV cell: 'Pb-I=+0.012;Pb-O=-0.030' (None stays None)."""
-    if not isinstance(value, dict):
-        return value
-    return ";".join(f"{k}={v:+.4g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in sorted(value.items()))
-
-
-def _write_csv(path: Path, rows: list[dict]) -> Path:
-    return write_csv(path, rows)
+    return run_structures_step(ctx)
 
 
 def _step_saxs(ctx: _Context):
