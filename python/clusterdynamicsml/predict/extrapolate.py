@@ -45,22 +45,30 @@ class SizeModels:
         }
 
 
+def _size_table(observed):
+    by_size = observed.by_size()
+    counts = [d["count_per_frame"] for d in by_size.values()]
+    return list(by_size), counts, [d["observations"] for d in by_size.values()]
+
+
 def fit_size_models(
-    observed, types, population_model: str, max_target: int, timestep_fs: float, bond_length=None, box_lengths=None
+    observed,
+    types,
+    population_model: str,
+    max_target: int,
+    timestep_fs: float,
+    bond_length=None,
+    box_lengths=None,
+    tail_observed=None,
 ) -> SizeModels:
     """Fit every law on ``observed`` (an ``ObservedClusters``). Raises ValueError when fewer
-    than two node counts with clusters were observed."""
-    by_size = observed.by_size()
-    sizes = list(by_size)
+    than two node counts with clusters were observed. ``tail_observed`` (default
+    ``observed``): the observation the population law's tail anchor is tested against."""
+    sizes, counts, obs = _size_table(observed)
     if len(sizes) < 2:
         raise ValueError(f"at least 2 observed node counts with clusters are needed to extrapolate, got {sizes}")
-    pop = fit_population(
-        population_model,
-        sizes,
-        [d["count_per_frame"] for d in by_size.values()],
-        [d["observations"] for d in by_size.values()],
-        max_target,
-    )
+    tail = None if tail_observed is None else _size_table(tail_observed)
+    pop = fit_population(population_model, sizes, counts, obs, max_target, tail=tail)
     return SizeModels(
         pop,
         CompositionModel.fit(observed, types),

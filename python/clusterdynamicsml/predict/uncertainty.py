@@ -12,7 +12,10 @@ Each replicate (``numpy.random.default_rng(seed)``, ``n_bootstrap`` of them):
 2. label means from the structure library and the dynamics are redrawn from the normal
    distribution of a mean, ``mean + z std / sqrt(files)`` for Rg and max radius (semiaxes
    scaled with Rg) and ``mean + z std / sqrt(completed lifetimes)`` for lifetimes (>= dt);
-3. every law is refitted and the targets are predicted again.
+3. every law is refitted and the targets are predicted again; the population law's tail
+   anchor (``population.py``) is tested against the replicate's time-resampled counts of every
+   observed size, before the case resampling of node counts (which perturbs the law's shape
+   but must not remove the observed tail).
 
 The 5/50/95 % percentiles over the replicates are the intervals of every per-size quantity
 (count per frame, Rg, max radius, semiaxes, lifetime, rates) and of the share and count per
@@ -158,11 +161,13 @@ def bootstrap_sizes(
     counts: dict[int, dict[str, list]] = {n: {lab: [] for lab in labels_by_size.get(n, ())} for n in targets}
     failed = 0
     for _ in range(int(n_bootstrap)):
-        rep = resample_observed(observed, rng)
+        timed = rep = resample_observed(observed, rng)
         if resampling == "blocks+sizes":
             rep = resample_sizes(rep, rng)
         try:
-            models = fit_size_models(rep, types, population_model, max(targets), timestep_fs, bond_length, box_lengths)
+            models = fit_size_models(
+                rep, types, population_model, max(targets), timestep_fs, bond_length, box_lengths, tail_observed=timed
+            )
             preds = predict_sizes(models, targets)
         except (ValueError, np.linalg.LinAlgError, FloatingPointError):
             failed += 1
