@@ -82,6 +82,11 @@ def _check_scalar(kind: str, value, meta, fail):
         value = float(value)
         if not math.isfinite(value):
             fail(f"expected a finite number, got {value!r}")
+    return _check_bounds(value, meta, fail)
+
+
+def _check_bounds(value, meta, fail):
+    """``value`` against meta's minimum (exclusive or not) and maximum."""
     minimum = meta["minimum"]
     if minimum is not None:
         if meta["exclusive_minimum"] and not value > minimum:

@@ -31,7 +31,8 @@ _USER_WORDS = (
     ("element_map={...}", "[frames] element_map (--element-map FROM=TO)"),
     ("(pass timestep_fs to set it)", "(set [frames] timestep_fs, --timestep-fs)"),
     ("timestep_fs=", "[frames] timestep_fs (--timestep-fs)"),
-    ("pass box=... or allow_box_from_extent=True", "set [frames] box (--box) or allow_box_from_extent (--box-from-extent)"),
+    ("pass box=... or allow_box_from_extent=True",
+     "set [frames] box (--box) or allow_box_from_extent (--box-from-extent)"),
     ("allow_box_from_extent=True", "[frames] allow_box_from_extent = true (--box-from-extent)"),
     ("pass resume=True to continue it", "extract into it again to continue it"),
 )
@@ -62,42 +63,51 @@ def preflight(cfg: RunConfig, steps=None) -> None:
 
     if wanted("library") and cfg.library.path is not None and (cfg.predict.enabled or cfg.saxs.enabled):
         check_library(cfg)
-    if wanted("dynamics"):
-        if cfg.frames.energy_file is not None:
-            try:
-                energy = read_cp2k_ener(str(cfg.resolve_path(cfg.frames.energy_file)))
-            except (ValueError, OSError) as exc:
-                raise ConfigError(cfg.source, "frames", "energy_file", str(exc)) from None
-            if cfg.frames.timestep_fs is None and _not_increasing(energy.time_fs):
-                raise ConfigError(cfg.source, "frames", "energy_file",
-                                  f"{energy.filepath}: the time column is not strictly increasing ("
-                                  f"{_first_stall(energy.time_fs)}); set [frames] timestep_fs (--timestep-fs) "
-                                  "to place the energies on the frames' time axis by their step numbers")
+    if wanted("dynamics") and cfg.frames.energy_file is not None:
+        _check_energy_file(cfg)
     if wanted("saxs") and cfg.saxs.enabled and cfg.predict.enabled and (cfg.saxs.experimental or cfg.saxs.solvent_file):
-        unit = {"auto": None, "1/A": "A^-1", "1/nm": "nm^-1"}[cfg.saxs.q_units]
-        ranges = []
-        for key, paths in (("experimental", cfg.saxs.experimental), ("solvent_file", [cfg.saxs.solvent_file])):
-            for p in paths:
-                if p is None:
-                    continue
-                try:
-                    data = load_saxs_data(str(cfg.resolve_path(p)), q_unit=unit)
-                except (ValueError, OSError) as exc:
-                    raise ConfigError(cfg.source, "saxs", key, str(exc)) from None
-                if key == "experimental":
-                    ranges.append((float(data.q[0]), float(data.q[-1])))
-        if ranges:
-            sc = cfg.saxs
-            d_lo, d_hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
-            lo = max(sc.fit_q_min if sc.fit_q_min is not None else sc.q_min, sc.q_min, d_lo)
-            hi = min(sc.fit_q_max if sc.fit_q_max is not None else sc.q_max, sc.q_max, d_hi)
-            if not lo < hi:
-                raise ConfigError(cfg.source, "saxs", "fit_q_max" if sc.fit_q_max is not None else "q_max",
-                                  f"the fit range [{lo:g}, {hi:g}] 1/A is empty: the model covers "
-                                  f"{sc.q_min:g}..{sc.q_max:g} and the data {d_lo:.4g}..{d_hi:.4g} 1/A")
+        _check_saxs_inputs(cfg)
     if wanted("dynamics") or wanted("library"):
         cfg.check_clusters()
         cluster_rules(cfg)
+
+
+def _check_energy_file(cfg: RunConfig) -> None:
+    """[frames] energy_file must read, and its times must increase unless timestep_fs is set."""
+    try:
+        energy = read_cp2k_ener(str(cfg.resolve_path(cfg.frames.energy_file)))
+    except (ValueError, OSError) as exc:
+        raise ConfigError(cfg.source, "frames", "energy_file", str(exc)) from None
+    if cfg.frames.timestep_fs is None and _not_increasing(energy.time_fs):
+        raise ConfigError(cfg.source, "frames", "energy_file",
+                          f"{energy.filepath}: the time column is not strictly increasing ("
+                          f"{_first_stall(energy.time_fs)}); set [frames] timestep_fs (--timestep-fs) "
+                          "to place the energies on the frames' time axis by their step numbers")
+
+
+def _check_saxs_inputs(cfg: RunConfig) -> None:
+    """The experimental and solvent SAXS files must read, and the fit q range must not be empty."""
+    unit = {"auto": None, "1/A": "A^-1", "1/nm": "nm^-1"}[cfg.saxs.q_units]
+    ranges = []
+    for key, paths in (("experimental", cfg.saxs.experimental), ("solvent_file", [cfg.saxs.solvent_file])):
+        for p in paths:
+            if p is None:
+                continue
+            try:
+                data = load_saxs_data(str(cfg.resolve_path(p)), q_unit=unit)
+            except (ValueError, OSError) as exc:
+                raise ConfigError(cfg.source, "saxs", key, str(exc)) from None
+            if key == "experimental":
+                ranges.append((float(data.q[0]), float(data.q[-1])))
+    if ranges:
+        sc = cfg.saxs
+        d_lo, d_hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        lo = max(sc.fit_q_min if sc.fit_q_min is not None else sc.q_min, sc.q_min, d_lo)
+        hi = min(sc.fit_q_max if sc.fit_q_max is not None else sc.q_max, sc.q_max, d_hi)
+        if not lo < hi:
+            raise ConfigError(cfg.source, "saxs", "fit_q_max" if sc.fit_q_max is not None else "q_max",
+                              f"the fit range [{lo:g}, {hi:g}] 1/A is empty: the model covers "
+                              f"{sc.q_min:g}..{sc.q_max:g} and the data {d_lo:.4g}..{d_hi:.4g} 1/A")
 
 
 def check_library(cfg: RunConfig) -> None:
@@ -228,7 +238,8 @@ def energy_for_frames(cfg: RunConfig, frames, warn=None):
     frame_steps = []
     if len(frames) > 1:
         frame_steps = [frames[k].info.get("step") for k in (0, 1)]
-    if all(isinstance(x, (int, float)) for x in frame_steps) and len(frame_steps) == 2 and frame_steps[1] > frame_steps[0]:
+    if (all(isinstance(x, (int, float)) for x in frame_steps) and len(frame_steps) == 2
+            and frame_steps[1] > frame_steps[0]):
         per_step, step0 = dt / (frame_steps[1] - frame_steps[0]), float(frame_steps[0])
         how = f"the frames' CP2K steps ({frame_steps[1] - frame_steps[0]:g} steps per frame)"
     else:

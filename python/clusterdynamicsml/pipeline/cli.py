@@ -178,8 +178,10 @@ def _cmd_validate(args) -> int:
             a, _, b = args.targets.partition("-")
             targets = list(range(int(a), int(b or a) + 1))
         except ValueError:
-            raise _UsageError(f"{PROG} validate: --targets must be A-B or A (node counts), got {args.targets!r}") from None
-    report = validate_extrapolation(args.runfile, args.train_max_nodes, targets, population_model=args.model, n_bootstrap=args.bootstrap)
+            raise _UsageError(
+                f"{PROG} validate: --targets must be A-B or A (node counts), got {args.targets!r}") from None
+    report = validate_extrapolation(args.runfile, args.train_max_nodes, targets, population_model=args.model,
+                                    n_bootstrap=args.bootstrap)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(report.to_dict(), fh, indent=1)
@@ -371,7 +373,8 @@ def _cmd_runs(args) -> int:
 
 _COMMANDS = {
     "run": _cmd_run, "example": _cmd_example, "extract": _cmd_extract, "dynamics": _cmd_dynamics,
-    "predict": _cmd_predict, "validate": _cmd_validate, "saxs": _cmd_saxs, "report": _cmd_report, "batch-run": _cmd_batch,
+    "predict": _cmd_predict, "validate": _cmd_validate, "saxs": _cmd_saxs, "report": _cmd_report,
+    "batch-run": _cmd_batch,
     "runs": _cmd_runs,
 }
 
@@ -412,10 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `runs list | head`: the reader left; nothing more to say
-        try:
+        with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - flushing at exit must not fail again
-        except OSError:
-            pass
         return 0
     except Exception as exc:  # noqa: BLE001 - one line unless --debug
         if debug:

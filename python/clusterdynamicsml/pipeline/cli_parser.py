@@ -47,7 +47,8 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", metavar="RUNFILE", help="take settings from this run file")
     g.add_argument("--node", action="append", metavar="EL[:RES]", help="node element (repeatable)")
     g.add_argument("--linker", action="append", metavar="EL[:RES]", help="linker element (repeatable)")
-    g.add_argument("--shell", action="append", metavar="EL[:RES]", help="shell element (repeatable; --shell '' for none)")
+    g.add_argument("--shell", action="append", metavar="EL[:RES]",
+                   help="shell element (repeatable; --shell '' for none)")
     g.add_argument("--cutoff", action="append", metavar="A-B=D",
                    help="pair cutoff in angstrom, A-B=D or A-B=LEVEL:D (repeatable; replaces the run file's)")
     g.add_argument("--default-cutoff", type=float, metavar="D", help="cutoff for pairs not listed (angstrom)")
@@ -62,7 +63,8 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--skip-bad-frames", action="store_true", help="skip unreadable frames instead of stopping")
     g.add_argument("--box-from-extent", action="store_true",
                    help="with no box anywhere, estimate one from the coordinate extent (underestimates the box)")
-    g.add_argument("--shell-level", action="append", type=int, metavar="N", help="extra shell-growth level (repeatable)")
+    g.add_argument("--shell-level", action="append", type=int, metavar="N",
+                   help="extra shell-growth level (repeatable)")
     g.add_argument("--no-pbc", action="store_true", help="ignore periodic boundaries")
 
 
@@ -117,12 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="extrapolation validation: train on small clusters, predict larger, compare")
     p.add_argument("runfile", help="the TOML run file")
-    p.add_argument("--train-max-nodes", type=int, metavar="K", help="train on node counts <= K (default: the run's split)")
-    p.add_argument("--targets", metavar="A-B", help="target node counts A..B (default K+1..2K, capped at the largest observed)")
-    p.add_argument("--model", choices=("fisher", "cnt", "geometric", "reference"), help="population model of the 'sizes' rows")
+    p.add_argument("--train-max-nodes", type=int, metavar="K",
+                   help="train on node counts <= K (default: the run's split)")
+    p.add_argument("--targets", metavar="A-B",
+                   help="target node counts A..B (default K+1..2K, capped at the largest observed)")
+    p.add_argument("--model", choices=("fisher", "cnt", "geometric", "reference"),
+                   help="population model of the 'sizes' rows")
     p.add_argument("--bootstrap", type=int, metavar="N", help="bootstrap replicates (default: [predict] bootstrap)")
     p.add_argument("--json", metavar="OUT.json", help="write the validation JSON here")
-    p.add_argument("--figure", metavar="STEM", help="write STEM.png/.svg: observed vs predicted clusters per frame by size")
+    p.add_argument("--figure", metavar="STEM",
+                   help="write STEM.png/.svg: observed vs predicted clusters per frame by size")
     _common(p)
 
     p = sub.add_parser("saxs", help="the SAXS part of a run, or Debye profiles of structure files")
@@ -211,6 +217,26 @@ def _config_from_flags(args, frames: str | None = None):
     cfg = RunConfig.from_toml(args.config) if getattr(args, "config", None) else RunConfig(
         base_dir=str(Path.cwd()), source="command line")
     cfg = RunConfig.from_dict(cfg.to_dict(), base_dir=cfg.base_dir, source=cfg.source)
+    clusters = _clusters_from_flags(args)
+    try:
+        if clusters:
+            cfg = cfg.replace("clusters", **clusters)
+        if frames is not None and not getattr(args, "config", None):
+            cfg = cfg.replace("run", name=safe_name(Path(frames).stem, default="cdml"))
+        frames_kw = _frames_from_flags(args, frames)
+        if frames_kw:
+            cfg = cfg.replace("frames", **frames_kw)
+        dyn_kw = _dynamics_from_flags(args)
+        if dyn_kw:
+            cfg = cfg.replace("dynamics", **dyn_kw)
+    except ConfigError as exc:
+        # name the command-line flag rather than the run-file key
+        raise CLIError(str(exc).replace(f"{cfg.source}: ", "command line: ", 1)) from None
+    return cfg
+
+
+def _clusters_from_flags(args) -> dict[str, Any]:
+    """[clusters] keys set by --node/--linker/--shell, --cutoff, --default-cutoff, --no-pbc, --shell-level."""
     clusters: dict[str, Any] = {}
     for key in ("node", "linker", "shell"):
         if getattr(args, key, None) is not None:  # --shell "" means no shell elements
@@ -227,44 +253,42 @@ def _config_from_flags(args, frames: str | None = None):
         clusters["pbc"] = False
     if getattr(args, "shell_level", None):
         clusters["shell_levels"] = list(args.shell_level)
-    try:
-        if clusters:
-            cfg = cfg.replace("clusters", **clusters)
-        frames_kw: dict[str, Any] = {}
-        if frames is not None:
-            frames_kw["path"] = str(Path(frames).resolve())
-            if not getattr(args, "config", None):
-                cfg = cfg.replace("run", name=safe_name(Path(frames).stem, default="cdml"))
-        if getattr(args, "box", None):
-            frames_kw["box"] = list(args.box)
-        if getattr(args, "timestep_fs", None) is not None:
-            frames_kw["timestep_fs"] = args.timestep_fs
-        if getattr(args, "start_time_fs", None) is not None:
-            frames_kw["start_time_fs"] = args.start_time_fs
-        if getattr(args, "stride", None) is not None:
-            frames_kw["stride"] = args.stride
-        if getattr(args, "element_map", None):
-            frames_kw["element_map"] = list(args.element_map)
-        if getattr(args, "topology", None):
-            frames_kw["topology"] = str(Path(args.topology).resolve())
-        if getattr(args, "skip_bad_frames", False):
-            frames_kw["skip_bad_frames"] = True
-        if getattr(args, "box_from_extent", False):
-            frames_kw["allow_box_from_extent"] = True
-        if getattr(args, "energy", None):
-            frames_kw["energy_file"] = str(Path(args.energy).resolve())
-        if frames_kw:
-            cfg = cfg.replace("frames", **frames_kw)
-        dyn_kw = {}
-        if getattr(args, "frames_per_bin", None) is not None:
-            dyn_kw["frames_per_bin"] = args.frames_per_bin
-        if getattr(args, "include_percolating", False):
-            dyn_kw["include_percolating"] = True
-        if getattr(args, "checkpoint", None):
-            dyn_kw["checkpoint"] = str(Path(args.checkpoint).resolve())
-        if dyn_kw:
-            cfg = cfg.replace("dynamics", **dyn_kw)
-    except ConfigError as exc:
-        # name the command-line flag rather than the run-file key
-        raise CLIError(str(exc).replace(f"{cfg.source}: ", "command line: ", 1)) from None
-    return cfg
+    return clusters
+
+
+def _frames_from_flags(args, frames: str | None) -> dict[str, Any]:
+    """[frames] keys set by the positional frames path and the frame-reading flags (paths made absolute)."""
+    frames_kw: dict[str, Any] = {}
+    if frames is not None:
+        frames_kw["path"] = str(Path(frames).resolve())
+    if getattr(args, "box", None):
+        frames_kw["box"] = list(args.box)
+    if getattr(args, "timestep_fs", None) is not None:
+        frames_kw["timestep_fs"] = args.timestep_fs
+    if getattr(args, "start_time_fs", None) is not None:
+        frames_kw["start_time_fs"] = args.start_time_fs
+    if getattr(args, "stride", None) is not None:
+        frames_kw["stride"] = args.stride
+    if getattr(args, "element_map", None):
+        frames_kw["element_map"] = list(args.element_map)
+    if getattr(args, "topology", None):
+        frames_kw["topology"] = str(Path(args.topology).resolve())
+    if getattr(args, "skip_bad_frames", False):
+        frames_kw["skip_bad_frames"] = True
+    if getattr(args, "box_from_extent", False):
+        frames_kw["allow_box_from_extent"] = True
+    if getattr(args, "energy", None):
+        frames_kw["energy_file"] = str(Path(args.energy).resolve())
+    return frames_kw
+
+
+def _dynamics_from_flags(args) -> dict[str, Any]:
+    """[dynamics] keys set by --frames-per-bin, --include-percolating and --checkpoint."""
+    dyn_kw: dict[str, Any] = {}
+    if getattr(args, "frames_per_bin", None) is not None:
+        dyn_kw["frames_per_bin"] = args.frames_per_bin
+    if getattr(args, "include_percolating", False):
+        dyn_kw["include_percolating"] = True
+    if getattr(args, "checkpoint", None):
+        dyn_kw["checkpoint"] = str(Path(args.checkpoint).resolve())
+    return dyn_kw

@@ -101,8 +101,8 @@ class FramesConfig:
     box: tuple[float, ...] = _f((), "float_list", "periodic box in angstrom: [] = from the files (extended-XYZ "
                                 "Lattice, CRYST1, CP2K _pbc_ name); 3 lengths; 6 values a b c alpha beta gamma "
                                 "(degrees); or 9 values (rows a, b, c)", lengths=(0, 3, 6, 9))
-    timestep_fs: float | None = _f(None, "float", "time between frames in fs (unset: from the files; frames without times "
-                                   "need it; it also replaces file times that do not increase)",
+    timestep_fs: float | None = _f(None, "float", "time between frames in fs (unset: from the files; frames "
+                                   "without times need it; it also replaces file times that do not increase)",
                                    optional=True, minimum=0.0, exclusive_minimum=True, example=0.5)
     start_time_fs: float | None = _f(None, "float", "time of the first frame in fs for sequential time axes "
                                      "(unset: from folder tags / metadata, else 0)", optional=True, example=0.0)
@@ -129,7 +129,8 @@ class ClustersConfig:
                                 "never connecting ([] = none)")
     cutoffs: tuple[PairCutoff, ...] = _f(
         (), "cutoffs", "REQUIRED: pair cutoffs in angstrom for the node, linker and shell pairs, e.g. "
-        "{\"Pb-I\" = 3.36, \"Pb-O\" = 3.36}: \"A-B\" = distance (shell level 0) or \"A-B\" = {0 = d0, 1 = d1} per level")
+        "{\"Pb-I\" = 3.36, \"Pb-O\" = 3.36}: \"A-B\" = distance (shell level 0) or "
+        "\"A-B\" = {0 = d0, 1 = d1} per level")
     default_cutoff: float | None = _f(None, "float", "cutoff for pairs not listed (unset: not bonded)",
                                       optional=True, minimum=0.0, exclusive_minimum=True, example=3.0)
     shell_levels: tuple[int, ...] = _f((), "int_list", "extra shell-growth levels (> 0) around node atoms", maximum=100)
@@ -149,7 +150,8 @@ class DynamicsConfig:
     stop_fs: float | None = _f(None, "float", "end of the analysis window in fs, inclusive (unset: last frame)",
                                optional=True, example=1000.0)
     workers: int = _f(1, "int", "local worker processes for the frames (0 = one per core)", minimum=0, maximum=1024)
-    chunk_size: int = _f(32, "int", "frames per parallel task (the result does not depend on it)", minimum=1, maximum=10**7)
+    chunk_size: int = _f(32, "int", "frames per parallel task (the result does not depend on it)",
+                         minimum=1, maximum=10**7)
     scheduler: str | None = _f(None, "str", "Dask scheduler address to spread frame chunks over a cluster "
                                "(PROTOCOL://HOST:PORT or \"local\"; a scheduler runs the code it is sent: use only "
                                "schedulers you trust)",
@@ -168,12 +170,14 @@ class LibraryConfig:
 
     path: str | None = _f(None, "path", "existing structure library folder (<LABEL>/*.xyz|pdb); unset: "
                           "written from the frames into the run folder", optional=True, example="clusters/")
-    frame_stride: int = _f(1, "int", "write the library from every frame_stride-th analysed frame", minimum=1, maximum=10**9)
+    frame_stride: int = _f(1, "int", "write the library from every frame_stride-th analysed frame",
+                           minimum=1, maximum=10**9)
     format: str = _f("xyz", "choice", "file format of the library written from the frames (pdb keeps residues)",
                      choices=("xyz", "pdb"))
     max_files_per_label: int | None = _f(None, "int", "write at most this many structure files per label (the "
                                          "first ones in frame order; counts per label still count every "
-                                         "cluster; unset: no cap)", optional=True, minimum=1, example=200, maximum=10**9)
+                                         "cluster; unset: no cap)",
+                                         optional=True, minimum=1, example=200, maximum=10**9)
 
 
 @dataclass(frozen=True)
@@ -186,16 +190,18 @@ class PredictConfig:
     candidates_per_size: int = _f(3, "int", "candidate stoichiometries kept per target size", minimum=1, maximum=1000)
     share_threshold: float = _f(0.02, "float", "prune candidates whose predicted population share is below "
                                 "this (the first per size is always kept)", minimum=0.0, maximum=1.0)
-    bootstrap: int = _f(100, "int", "bootstrap resamples for prediction uncertainty (0 = none)", minimum=0, maximum=100000)
+    bootstrap: int = _f(100, "int", "bootstrap resamples for prediction uncertainty (0 = none)",
+                        minimum=0, maximum=100000)
     validate: bool = _f(True, "bool", "leave-largest-size-out validation")
     observed_targets: str = _f("error", "choice", "requested target node counts at or below the largest "
                                "observed size: an error, or a warning and dropped", choices=("error", "warn"))
     population_transform: str = _f("reference", "choice", "population targets: log1p counts and identity "
                                    "occupancy as the reference tool, or log(y + 1e-4) for both",
                                    choices=("reference", "log"))
-    population_model: str = _f("fisher", "choice", "clusters per frame versus size: Fisher droplet law (default, chosen "
-                               "by measured validation, docs/predict.md), 3-term nucleation law, geometric tail, or "
-                               "the reference tool's ridge", choices=("fisher", "cnt", "geometric", "reference"))
+    population_model: str = _f("fisher", "choice", "clusters per frame versus size: Fisher droplet law "
+                               "(default, chosen by measured validation, docs/predict.md), 3-term nucleation law, "
+                               "geometric tail, or the reference tool's ridge",
+                               choices=("fisher", "cnt", "geometric", "reference"))
     build_structures: bool = _f(True, "bool", "build a predicted structure per retained candidate")
     shell_templates: tuple[tuple[str, str], ...] = _f(
         (), "path_table", "write the predicted structures as PDB with whole shell molecules: element = "
@@ -214,7 +220,8 @@ class SaxsConfig:
     method: str = _f("exact", "choice", "Debye kernel: exact double sum, or pair distances binned per "
                      "element pair (faster for large structures)", choices=("exact", "histogram"))
     bin_width: float = _f(0.001, "float", "histogram kernel bin width (angstrom); |I_hist - I_exact| <= "
-                          "(q w)^2 / 24 of I(0) (1.7e-7 at q = 2 for 0.001 A)", minimum=0.0, exclusive_minimum=True, maximum=1.0)
+                          "(q w)^2 / 24 of I(0) (1.7e-7 at q = 2 for 0.001 A)",
+                          minimum=0.0, exclusive_minimum=True, maximum=1.0)
     dw_pairs: str = _f("all", "choice", "Debye-Waller damping on all off-diagonal pairs or only first-shell "
                        "pairs (as the reference tool)", choices=("all", "first_shell"))
     observed_components: str = _f("average", "choice", "observed labels: average over library structures or a "
@@ -328,46 +335,66 @@ def _check_section(obj, section: str, source: str) -> None:
     def fail(key, msg):
         raise ConfigError(source, section, key, msg)
 
-    if section == "dynamics" and obj.scheduler is not None:
+    check = _SECTION_CHECKS.get(section)
+    if check is not None:
+        check(obj, fail)
+
+
+def _check_dynamics(obj, fail) -> None:
+    if obj.scheduler is not None:
         why = scheduler_problem(obj.scheduler)
         if why is not None:
             fail("scheduler", why)
-    if section == "run":
-        why = check_run_name(obj.name)
-        if why is not None:
-            fail("name", why)
-    if section == "clusters":
-        for key in ("node", "linker", "shell"):
-            for spec in getattr(obj, key):
-                if not _ATOM_SPEC_RE.match(spec):
-                    fail(key, f"{spec!r} is not an element symbol (\"Pb\") or element:residue (\"O:DMF\")")
-        typed: dict[str, str] = {}
-        for key in ("node", "linker", "shell"):
-            for spec in getattr(obj, key):
-                if spec in typed:
-                    fail(key, f"{spec!r} is already a {typed[spec]} type")
-                typed[spec] = key
-        for lev in obj.shell_levels:
-            if lev < 1:
-                fail("shell_levels", f"levels must be >= 1 (level 0 is the core), got {lev}")
-    if section == "saxs":
-        if obj.background_degree > 6:
-            fail("background_degree", f"must be <= 6, got {obj.background_degree}")
-        if obj.q_max <= obj.q_min:
-            fail("q_max", f"must be larger than q_min ({obj.q_min:g}), got {obj.q_max:g}")
-        if obj.fit_q_min is not None and obj.fit_q_max is not None and obj.fit_q_max <= obj.fit_q_min:
-            fail("fit_q_max", f"must be larger than fit_q_min ({obj.fit_q_min:g}), got {obj.fit_q_max:g}")
-    if section == "report":
-        for fmt in obj.formats:
-            if fmt not in ("png", "svg", "pdf"):
-                fail("formats", f"expected 'png', 'svg' or 'pdf', got {fmt!r}")
-        lo, hi = obj.color_quantiles
-        if not (0.0 <= lo < hi <= 1.0):
-            fail("color_quantiles", f"expected 0 <= lower < upper <= 1, got [{lo:g}, {hi:g}]")
-    if section == "predict":
-        for n in obj.target_node_counts:
-            if n < 1:
-                fail("target_node_counts", f"node counts must be >= 1, got {n}")
+
+
+def _check_run(obj, fail) -> None:
+    why = check_run_name(obj.name)
+    if why is not None:
+        fail("name", why)
+
+
+def _check_clusters(obj, fail) -> None:
+    for key in ("node", "linker", "shell"):
+        for spec in getattr(obj, key):
+            if not _ATOM_SPEC_RE.match(spec):
+                fail(key, f"{spec!r} is not an element symbol (\"Pb\") or element:residue (\"O:DMF\")")
+    typed: dict[str, str] = {}
+    for key in ("node", "linker", "shell"):
+        for spec in getattr(obj, key):
+            if spec in typed:
+                fail(key, f"{spec!r} is already a {typed[spec]} type")
+            typed[spec] = key
+    for lev in obj.shell_levels:
+        if lev < 1:
+            fail("shell_levels", f"levels must be >= 1 (level 0 is the core), got {lev}")
+
+
+def _check_saxs(obj, fail) -> None:
+    if obj.background_degree > 6:
+        fail("background_degree", f"must be <= 6, got {obj.background_degree}")
+    if obj.q_max <= obj.q_min:
+        fail("q_max", f"must be larger than q_min ({obj.q_min:g}), got {obj.q_max:g}")
+    if obj.fit_q_min is not None and obj.fit_q_max is not None and obj.fit_q_max <= obj.fit_q_min:
+        fail("fit_q_max", f"must be larger than fit_q_min ({obj.fit_q_min:g}), got {obj.fit_q_max:g}")
+
+
+def _check_report(obj, fail) -> None:
+    for fmt in obj.formats:
+        if fmt not in ("png", "svg", "pdf"):
+            fail("formats", f"expected 'png', 'svg' or 'pdf', got {fmt!r}")
+    lo, hi = obj.color_quantiles
+    if not (0.0 <= lo < hi <= 1.0):
+        fail("color_quantiles", f"expected 0 <= lower < upper <= 1, got [{lo:g}, {hi:g}]")
+
+
+def _check_predict(obj, fail) -> None:
+    for n in obj.target_node_counts:
+        if n < 1:
+            fail("target_node_counts", f"node counts must be >= 1, got {n}")
+
+
+_SECTION_CHECKS = {"dynamics": _check_dynamics, "run": _check_run, "clusters": _check_clusters,
+                   "saxs": _check_saxs, "report": _check_report, "predict": _check_predict}
 
 
 # ---------------------------------------------------------------------------------------
@@ -395,7 +422,8 @@ class RunConfig:
 
     # ----------------------------------------------------------------- construction
     @classmethod
-    def from_dict(cls, data: dict | None = None, *, base_dir: str | Path = ".", source: str = "<settings>") -> RunConfig:
+    def from_dict(cls, data: dict | None = None, *, base_dir: str | Path = ".",
+                  source: str = "<settings>") -> RunConfig:
         """Build and validate from a nested dict ``{section: {key: value}}``."""
         data = {} if data is None else data
         if not isinstance(data, dict):

@@ -35,7 +35,8 @@ def unsupported_message(path: Path) -> str:
     """Why ``path`` cannot be read as frames, naming its suffix and the readable formats."""
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() in _COMPRESSED else path.suffix.lower()
     if path.suffix.lower() in _COMPRESSED:
-        return f"{path}: compressed file ({suffix}): decompress it first (e.g. gunzip); readable formats: {READABLE_FORMATS}"
+        return (f"{path}: compressed file ({suffix}): decompress it first (e.g. gunzip); "
+                f"readable formats: {READABLE_FORMATS}")
     if suffix == ".json":
         return (f"{path}: a JSON file (a saved run's dataset?), not frames; readable formats: {READABLE_FORMATS}")
     if suffix == ".toml":

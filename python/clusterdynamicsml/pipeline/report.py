@@ -98,8 +98,9 @@ def _saxs_part(key):
 # which data each figure needs: a key of the run data, or a function of the run data
 _FIGURE_INPUT = {"heatmap": "dynamics", "lifetimes": "dynamics", "histograms": "prediction",
                  "predictions": "prediction", "debye_waller": "prediction",
-                 "size_extrapolation": lambda data: (v if isinstance(v := getattr(data.get("prediction"), "validation", None), dict)
-                                                     and v.get("comparison") else None),
+                 "size_extrapolation": lambda data: (
+                     v if isinstance(v := getattr(data.get("prediction"), "validation", None), dict)
+                     and v.get("comparison") else None),
                  "saxs_components": _saxs_part("components"), "saxs_mixtures": _saxs_part("mixtures"),
                  "saxs_fit_observed": _saxs_part("observed"), "saxs_fit_combined": _saxs_part("combined"),
                  "saxs_evidence": _saxs_part("evidence"), "saxs_reweighting": _saxs_part("reweighting")}
@@ -185,7 +186,8 @@ def _writes_files(func) -> bool:
     return len(params) >= 2 and params[1] in ("out_stem", "path_stem", "stem", "path", "out_path")
 
 
-def make_figures(data: Mapping[str, Any], cfg, folder, *, stem: str = "cdml", warn: Callable[[str], None] | None = None) -> dict:
+def make_figures(data: Mapping[str, Any], cfg, folder, *, stem: str = "cdml",
+                 warn: Callable[[str], None] | None = None) -> dict:
     """Draw every available figure into ``folder`` as ``<stem>_<key>.<fmt>``. Returns
     {key: [paths]}. A figure whose plot function is not in this build, or whose input is
     missing, is skipped (with a warning); a plot function that fails is reported as a warning
@@ -322,7 +324,8 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
     if dyn is not None:
         rows = table_rows(_get(dyn, "lifetime_by_label"))
         want = ["label", "cluster_size", "mean_count_per_frame", "occupancy_fraction", "mean_lifetime_fs",
-                "std_lifetime_fs", "mle_lifetime_fs", "km_mean_lifetime_fs", "completed_lifetime_count", "window_truncated_lifetime_count",
+                "std_lifetime_fs", "mle_lifetime_fs", "km_mean_lifetime_fs", "completed_lifetime_count",
+                "window_truncated_lifetime_count",
                 "association_rate_per_ps", "dissociation_rate_per_ps"]
         if rows:
             cols = [c for c in want if c in rows[0]] or _simple_columns(rows)
@@ -347,9 +350,10 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
     if quality:
         out.append(("Predicted structures: shortest contact and deviation from the learned geometry (angstrom)",
                     list(quality), ["target_node_count", "rank", "label", "n_atoms", "shortest_contact",
-                                    "shortest_contact_pair", "min_distance_ratio", "max_abs_bond_deviation", "relaxed_atoms",
-                                    "file"] + [c for c in ("valid", "n_components", "radius_of_gyration", "invalid_reasons")
-                                               if any(c in r for r in quality)]))
+                                    "shortest_contact_pair", "min_distance_ratio", "max_abs_bond_deviation",
+                                    "relaxed_atoms", "file"]
+                    + [c for c in ("valid", "n_components", "radius_of_gyration", "invalid_reasons")
+                       if any(c in r for r in quality)]))
     dw = d.get("debye_waller")
     if dw is None and pred is not None:
         dw = _get(pred, "debye_waller")
@@ -362,23 +366,30 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
             out.append(("Debye-Waller table (sigma in angstrom, B = 8 pi^2 sigma^2 in angstrom^2)", rows, cols))
     saxs = d.get("saxs")
     if isinstance(saxs, dict):
-        rows = [dict(r) for r in saxs.get("component_rows", [])]
-        if rows:
-            cols = [c for c in ("label", "source", "kind", "n_structures", "n_library", "weight",
-                                "observed_only_weight", "combined_weight") if any(c in r for r in rows)]
-            out.append(("SAXS components and mixture weights", rows, cols))
-        fits = []
-        for name, f in (saxs.get("fit") or {}).items():
-            row: dict[str, Any] = {"model": "observed only" if name == "observed" else "observed + predicted"}
-            for k in ("chi2_reduced", "rmse", "pearson", "scale", "background", "solvent_scale", "sigma_scale",
-                      "n_points", "weight_method"):
-                row[k] = _get(f, k)
-            qr = _get(f, "q_range")
-            row["q_range_inv_A"] = None if qr is None else f"{qr[0]:.3g}..{qr[1]:.3g}"
-            fits.append(row)
-        if fits:
-            out.append(("SAXS fit to the experimental data (weighted least squares with sigma)", fits, list(fits[0])))
-        out += _evidence_tables(saxs.get("evidence"))
+        out += _saxs_tables(saxs)
+    return out
+
+
+def _saxs_tables(saxs: dict) -> list[tuple[str, list[dict], list[str]]]:
+    """The SAXS component, fit and evidence tables."""
+    out: list[tuple[str, list[dict], list[str]]] = []
+    rows = [dict(r) for r in saxs.get("component_rows", [])]
+    if rows:
+        cols = [c for c in ("label", "source", "kind", "n_structures", "n_library", "weight",
+                            "observed_only_weight", "combined_weight") if any(c in r for r in rows)]
+        out.append(("SAXS components and mixture weights", rows, cols))
+    fits = []
+    for name, f in (saxs.get("fit") or {}).items():
+        row: dict[str, Any] = {"model": "observed only" if name == "observed" else "observed + predicted"}
+        for k in ("chi2_reduced", "rmse", "pearson", "scale", "background", "solvent_scale", "sigma_scale",
+                  "n_points", "weight_method"):
+            row[k] = _get(f, k)
+        qr = _get(f, "q_range")
+        row["q_range_inv_A"] = None if qr is None else f"{qr[0]:.3g}..{qr[1]:.3g}"
+        fits.append(row)
+    if fits:
+        out.append(("SAXS fit to the experimental data (weighted least squares with sigma)", fits, list(fits[0])))
+    out += _evidence_tables(saxs.get("evidence"))
     return out
 
 
@@ -426,7 +437,8 @@ def _settings_rows(cfg) -> list[tuple[str, str]]:
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;
 color:#222;line-height:1.4;padding:0 1em}
-h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+h1{font-size:1.6em;margin-bottom:.2em}
+h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
 .tablewrap{max-width:100%;overflow-x:auto;margin:.5em 0 1em}
 table{border-collapse:collapse;font-size:.85em} th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right;
 overflow-wrap:anywhere;max-width:28em} table.kv{font-size:1em;margin:0} table.kv td{border:none;padding:0 .4em 0 0}
@@ -518,6 +530,51 @@ def write_html_report(result, path) -> Path:
 # ---------------------------------------------------------------------------------------
 # PowerPoint
 # ---------------------------------------------------------------------------------------
+def _pptx_title(slide, text, size=28):
+    from pptx.util import Inches, Pt
+
+    tb = slide.shapes.add_textbox(Inches(0.5), Inches(0.3), Inches(12.3), Inches(0.9))
+    tb.text_frame.text = text
+    tb.text_frame.paragraphs[0].runs[0].font.size = Pt(size)
+    tb.text_frame.paragraphs[0].runs[0].font.bold = True
+
+
+def _pptx_text(slide, lines, top=1.3, size=14):
+    from pptx.util import Inches, Pt
+
+    tb = slide.shapes.add_textbox(Inches(0.6), Inches(top), Inches(12.1), Inches(7.5 - top - 0.3))
+    tf = tb.text_frame
+    tf.word_wrap = True
+    for k, line in enumerate(lines):
+        p = tf.paragraphs[0] if k == 0 else tf.add_paragraph()
+        p.text = line
+        for r in p.runs:
+            r.font.size = Pt(size)
+
+
+def _pptx_table(prs, blank, title, rows, cols, max_rows=14):
+    """Table slides of ``rows`` (``max_rows`` a slide) on the ``blank`` layout."""
+    from pptx.util import Inches, Pt
+
+    for start in range(0, max(len(rows), 1), max_rows):
+        chunk = rows[start:start + max_rows]
+        slide = prs.slides.add_slide(blank)
+        _pptx_title(slide, title if start == 0 else f"{title} (continued)", 22)
+        shape = slide.shapes.add_table(len(chunk) + 1, len(cols), Inches(0.4), Inches(1.3), Inches(12.5),
+                                       Inches(0.35 * (len(chunk) + 1)))
+        tbl = shape.table
+        for j, c in enumerate(cols):
+            tbl.cell(0, j).text = c.replace("_", " ")
+        for i, r in enumerate(chunk, start=1):
+            for j, c in enumerate(cols):
+                tbl.cell(i, j).text = _fmt(r.get(c))
+        for i in range(len(chunk) + 1):
+            for j in range(len(cols)):
+                for p in tbl.cell(i, j).text_frame.paragraphs:
+                    for run in p.runs:
+                        run.font.size = Pt(10)
+
+
 def write_pptx_report(result, path) -> Path:
     """PowerPoint deck: cover, settings, summary, one slide per figure, tables."""
     try:
@@ -532,45 +589,10 @@ def write_pptx_report(result, path) -> Path:
     prs.slide_width, prs.slide_height = Inches(13.333), Inches(7.5)
     blank = prs.slide_layouts[6]
 
-    def title_box(slide, text, size=28):
-        tb = slide.shapes.add_textbox(Inches(0.5), Inches(0.3), Inches(12.3), Inches(0.9))
-        tb.text_frame.text = text
-        tb.text_frame.paragraphs[0].runs[0].font.size = Pt(size)
-        tb.text_frame.paragraphs[0].runs[0].font.bold = True
-
-    def text_lines(slide, lines, top=1.3, size=14):
-        tb = slide.shapes.add_textbox(Inches(0.6), Inches(top), Inches(12.1), Inches(7.5 - top - 0.3))
-        tf = tb.text_frame
-        tf.word_wrap = True
-        for k, line in enumerate(lines):
-            p = tf.paragraphs[0] if k == 0 else tf.add_paragraph()
-            p.text = line
-            for r in p.runs:
-                r.font.size = Pt(size)
-
-    def table_slide(title, rows, cols, max_rows=14):
-        for start in range(0, max(len(rows), 1), max_rows):
-            chunk = rows[start:start + max_rows]
-            slide = prs.slides.add_slide(blank)
-            title_box(slide, title if start == 0 else f"{title} (continued)", 22)
-            shape = slide.shapes.add_table(len(chunk) + 1, len(cols), Inches(0.4), Inches(1.3), Inches(12.5),
-                                           Inches(0.35 * (len(chunk) + 1)))
-            tbl = shape.table
-            for j, c in enumerate(cols):
-                tbl.cell(0, j).text = c.replace("_", " ")
-            for i, r in enumerate(chunk, start=1):
-                for j, c in enumerate(cols):
-                    tbl.cell(i, j).text = _fmt(r.get(c))
-            for i in range(len(chunk) + 1):
-                for j in range(len(cols)):
-                    for p in tbl.cell(i, j).text_frame.paragraphs:
-                        for run in p.runs:
-                            run.font.size = Pt(10)
-
     slide = prs.slides.add_slide(blank)
-    title_box(slide, f"clusterdynamicsml: {cfg.run.name}", 36)
+    _pptx_title(slide, f"clusterdynamicsml: {cfg.run.name}", 36)
     versions = info.get("versions", {})
-    text_lines(slide, [
+    _pptx_text(slide, [
         f"Run folder: {result.run_dir}",
         f"Frames: {cfg.frames.path}",
         f"clusterdynamicsml {versions.get('clusterdynamicsml')}, OpenMP {'on' if info.get('openmp') else 'off'}, "
@@ -580,14 +602,14 @@ def write_pptx_report(result, path) -> Path:
     ], top=1.6, size=18)
 
     slide = prs.slides.add_slide(blank)
-    title_box(slide, "Summary")
-    text_lines(slide, [f"{s.name}: {s.status} ({s.seconds:.2f} s) {s.message}" for s in result.steps]
+    _pptx_title(slide, "Summary")
+    _pptx_text(slide, [f"{s.name}: {s.status} ({s.seconds:.2f} s) {s.message}" for s in result.steps]
                + [f"warning: {w}" for w in result.warnings[:8]], size=14)
 
     settings = _settings_rows(cfg)
     half = (len(settings) + 1) // 2
     slide = prs.slides.add_slide(blank)
-    title_box(slide, "Settings")
+    _pptx_title(slide, "Settings")
     for col, chunk in enumerate((settings[:half], settings[half:])):
         tb = slide.shapes.add_textbox(Inches(0.4 + 6.4 * col), Inches(1.2), Inches(6.2), Inches(6))
         tf = tb.text_frame
@@ -604,7 +626,7 @@ def write_pptx_report(result, path) -> Path:
         if png is None:
             continue
         slide = prs.slides.add_slide(blank)
-        title_box(slide, title, 24)
+        _pptx_title(slide, title, 24)
         from PIL import Image
 
         with Image.open(png) as im:
@@ -614,7 +636,7 @@ def write_pptx_report(result, path) -> Path:
         slide.shapes.add_picture(png, Inches(0.5 + (max_w - w * scale) / 2), Inches(1.3),
                                  width=Inches(w * scale), height=Inches(h * scale))
     for title, rows, cols in _tables(result):
-        table_slide(title, rows, cols)
+        _pptx_table(prs, blank, title, rows, cols)
     with atomic_path(path) as tmp:
         prs.save(str(tmp))
     return Path(path)

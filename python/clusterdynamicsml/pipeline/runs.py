@@ -183,7 +183,8 @@ def leftover_runs(folder: str | os.PathLike) -> list[dict]:
             owner = json.loads((d / OWNER_NAME).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             owner = {}
-        out.append({"dir": str(d), "name": d.name, "running": isinstance(owner, dict) and bool(owner) and _alive(owner)})
+        running = isinstance(owner, dict) and bool(owner) and _alive(owner)
+        out.append({"dir": str(d), "name": d.name, "running": running})
     return out
 
 
@@ -449,6 +450,20 @@ def _summary_numbers(result: RunResult) -> dict:
     return to_jsonable(out)
 
 
+def _validation_line(v: dict, population_model: str) -> str:
+    """The summary line of the extrapolation validation ``v`` (worst count factor per model)."""
+    def factor(c) -> str:
+        if (c or {}).get("sizes_predicted_zero"):
+            return "inf (predicts 0)"
+        return f"{(c or {}).get('max_count_factor') or float('nan'):.3g}"
+
+    worst = ", ".join(f"{m} " + factor(c) for m, c in (v.get("comparison") or {}).items())
+    return (f"  extrapolation validation (train n <= {v['train_max_node_count']}, "
+            f"predict {v['target_node_counts']}): worst count factor {worst}"
+            f"; {population_model}: 90% interval covers {v.get('count_coverage_90')}/{v.get('count_intervals')}, "
+            f"mean share TV {v.get('mean_share_total_variation') or float('nan'):.3g}")
+
+
 def _summary_text(result: RunResult) -> str:
     info = result.info
     lines = [f"clusterdynamicsml run {result.config.run.name!r}: {result.run_dir}",
@@ -467,12 +482,7 @@ def _summary_text(result: RunResult) -> str:
         if v.get("skipped"):
             lines.append(f"  extrapolation validation skipped: {v['skipped']}")
         elif v:
-            lines.append(f"  extrapolation validation (train n <= {v['train_max_node_count']}, predict {v['target_node_counts']}): "
-                         "worst count factor " + ", ".join(
-                             f"{m} " + ("inf (predicts 0)" if (c or {}).get("sizes_predicted_zero") else f"{(c or {}).get('max_count_factor') or float('nan'):.3g}")
-                             for m, c in (v.get("comparison") or {}).items())
-                         + f"; {nums['population_model']}: 90% interval covers {v.get('count_coverage_90')}/{v.get('count_intervals')}, "
-                         f"mean share TV {v.get('mean_share_total_variation') or float('nan'):.3g}")
+            lines.append(_validation_line(v, nums["population_model"]))
     files = [v for k, v in result.outputs.items() if not k.startswith("figure_")]
     figs = [v for k, v in result.outputs.items() if k.startswith("figure_")]
     lines.append(f"  files written: {len(files) + len(figs)} ({len(figs)} figure files)")

@@ -349,6 +349,23 @@ def _repoint_json(work_dir: Path, final_dir: Path) -> None:
         tmp.replace(path)
 
 
+def _run_config(config: RunConfig | str | os.PathLike, *, output_dir, threads, progress, steps) -> RunConfig:
+    """The checked, resolved settings of :func:`run` (its arguments override the run file)."""
+    cfg = config if isinstance(config, RunConfig) else RunConfig.from_toml(config)
+    if output_dir is not None:
+        cfg = cfg.replace("run", output_dir=str(Path(output_dir).resolve()))
+    if threads is not None:
+        cfg = cfg.replace("run", threads=int(threads))
+    if progress is not None:
+        cfg = cfg.replace("run", progress=bool(progress))
+    cfg.check_paths(need_frames=True)
+    if steps is not None:
+        unknown = [s for s in steps if s not in _STEP_FUNCS]
+        if unknown:
+            raise ValueError(f"unknown step(s) {unknown}; known: {list(_STEP_FUNCS)}")
+    return cfg.resolved()
+
+
 def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike | None = None,
         threads: int | None = None, progress: bool | None = None, keep_failed: bool = False,
         steps: tuple[str, ...] | None = None, log: Callable[[str], None] | None = None) -> RunResult:
@@ -363,19 +380,7 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
     """
     from .. import set_num_threads
 
-    cfg = config if isinstance(config, RunConfig) else RunConfig.from_toml(config)
-    if output_dir is not None:
-        cfg = cfg.replace("run", output_dir=str(Path(output_dir).resolve()))
-    if threads is not None:
-        cfg = cfg.replace("run", threads=int(threads))
-    if progress is not None:
-        cfg = cfg.replace("run", progress=bool(progress))
-    cfg.check_paths(need_frames=True)
-    if steps is not None:
-        unknown = [s for s in steps if s not in _STEP_FUNCS]
-        if unknown:
-            raise ValueError(f"unknown step(s) {unknown}; known: {list(_STEP_FUNCS)}")
-    resolved = cfg.resolved()
+    resolved = _run_config(config, output_dir=output_dir, threads=threads, progress=progress, steps=steps)
     preflight(resolved, steps)
     final_dir, work_dir = _new_run_dir(Path(resolved.run.output_dir), resolved.run.name)
     stem = _safe_name(resolved.run.name)
