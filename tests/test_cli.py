@@ -7,6 +7,7 @@ import sys
 import pytest
 
 import clusterdynamicsml as cdml
+from _workflow_doubles import PBI
 from clusterdynamicsml.pipeline.cli import main
 from clusterdynamicsml.pipeline.config import RunConfig
 
@@ -42,9 +43,13 @@ def test_write_template_and_reload(tmp_path, capsys):
         ("[run]\nname = 'x'\n", "run.toml: [frames] path: required"),
         ("[frames]\npath = 'f.xyz'\nenergy_file = 'nope.ener'\n", "run.toml: [frames] energy_file: not found"),
         ("[frames]\npath = 'f.xyz'\n[saxs]\nexperimental = ['nope.dat']\n", "run.toml: [saxs] experimental: not found"),
-        ("[frames]\npath = 'f.xyz'\nenergy_file = 'bad.ener'\n", "run.toml: [frames] energy_file: "),
-        ("[frames]\npath = 'f.xyz'\n[clusters]\ncutoffs = { 'Pb-I' = 3.0, 'Xx-I' = 2.0 }\n",
+        ("[frames]\npath = 'f.xyz'\nenergy_file = 'bad.ener'\n" + PBI, "run.toml: [frames] energy_file: "),
+        ("[frames]\npath = 'f.xyz'\n[clusters]\nnode = ['Pb']\nlinker = ['I']\ncutoffs = { 'Pb-I' = 3.0, 'Xx-I' = 2.0 }\n",
          "run.toml: [clusters]: cutoffs"),
+        ("[frames]\npath = 'f.xyz'\n", "run.toml: [clusters] node: required: the node elements"),
+        ("[frames]\npath = 'f.xyz'\n[clusters]\nnode = ['Na']\nlinker = ['Cl']\n",
+         "run.toml: [clusters] cutoffs: no cutoff for Na-Cl: give the bond distance in angstrom, e.g. "
+         "cutoffs = {\"Na-Cl\" = 3.0} (command line: --cutoff Na-Cl=3.0)"),
     ],
 )
 def test_bad_run_file_gives_one_line_and_exit_1(tmp_path, capsys, text, expected):
@@ -65,11 +70,12 @@ def test_bad_saxs_inputs_are_caught_before_the_run(tmp_path, capsys):
     (tmp_path / "bad.dat").write_text("# q I sigma\n0.1 1.0 0.1\n0.2 x 0.1\n")
     (tmp_path / "ok.dat").write_text("".join(f"{0.1 + 0.01 * k} 1.0 0.1\n" for k in range(20)))
     run = tmp_path / "run.toml"
-    run.write_text("[frames]\npath = 'f.xyz'\n[saxs]\nexperimental = ['bad.dat']\n")
+    run.write_text("[frames]\npath = 'f.xyz'\n[saxs]\nexperimental = ['bad.dat']\n" + PBI)
     assert main(["run", str(run), "-o", str(tmp_path / "out")]) == 1
     assert _err_lines(capsys) == [f"clusterdynamicsml: error: run.toml: [saxs] experimental: "
                                   f"{tmp_path / 'bad.dat'}, line 3: expected numbers, got '0.2 x 0.1'"]
-    run.write_text("[frames]\npath = 'f.xyz'\n[saxs]\nexperimental = ['ok.dat']\nfit_q_min = 2.0\nfit_q_max = 3.0\n")
+    run.write_text("[frames]\npath = 'f.xyz'\n[saxs]\nexperimental = ['ok.dat']\nfit_q_min = 2.0\nfit_q_max = 3.0\n"
+                   + PBI)
     assert main(["run", str(run), "-o", str(tmp_path / "out")]) == 1
     assert "run.toml: [saxs] fit_q_max: the fit range [2, 0.29] 1/A is empty" in _err_lines(capsys)[0]
     assert not (tmp_path / "out").exists()
@@ -132,7 +138,7 @@ def test_subprocess_entry_point(tmp_path):
 def _job(tmp_path, name):
     (tmp_path / "frames.xyz").write_text("2\n\nPb 0 0 0\nI 3 0 0\n")
     run = tmp_path / f"{name}.toml"
-    run.write_text(f'[run]\nname = "{name}"\noutput_dir = "out"\nprogress = false\n[frames]\npath = "frames.xyz"\n')
+    run.write_text(f'[run]\nname = "{name}"\noutput_dir = "out"\nprogress = false\n[frames]\npath = "frames.xyz"\n' + PBI)
     return run
 
 
@@ -248,13 +254,14 @@ def test_element_map_from_the_run_file(tmp_path, capsys):
     (tmp_path / "frames.xyz").write_text("2\n\nPb 0 0 0\nD 3 0 0\n2\n\nPb 0 0 0\nD 3 0 0\n")
     run = tmp_path / "run.toml"
     base = ('[run]\nname = "d"\noutput_dir = "out"\nprogress = false\n'
-            '[frames]\npath = "frames.xyz"\nbox = [20.0, 20.0, 20.0]\n')
-    run.write_text(base)
+            '[frames]\npath = "frames.xyz"\nbox = [20.0, 20.0, 20.0]\ntimestep_fs = 1.0\n')
+    hydrides = '[clusters]\nnode = ["Pb"]\nlinker = ["H"]\ncutoffs = { "Pb-H" = 3.5 }\n'
+    run.write_text(base + hydrides)
     assert main(["dynamics", "--config", str(run), "-q"]) == 1
     assert "D" in _err_lines(capsys)[-1]
-    run.write_text(base + 'element_map = ["D=H"]\n')
+    run.write_text(base + 'element_map = ["D=H"]\n' + hydrides)
     assert main(["dynamics", "--config", str(run), "-q"]) == 0, capsys.readouterr().err
-    run.write_text(base + 'element_map = ["D"]\n')
+    run.write_text(base + 'element_map = ["D"]\n' + hydrides)
     assert main(["dynamics", "--config", str(run), "-q"]) == 1
     line = _err_lines(capsys)[-1]
     assert "[frames] element_map" in line and "FROM=TO" in line
@@ -271,8 +278,8 @@ def test_dynamics_checkpoint_from_the_run_file(tmp_path, capsys):
     (tmp_path / "frames.xyz").write_text("\n".join(lines) + "\n")
     run = tmp_path / "run.toml"
     run.write_text('[run]\nname = "c"\noutput_dir = "out"\nprogress = false\n'
-                   '[frames]\npath = "frames.xyz"\nbox = [20.0, 20.0, 20.0]\n'
-                   '[dynamics]\nchunk_size = 4\ncheckpoint = "state/dyn.ckpt"\n')
+                   '[frames]\npath = "frames.xyz"\nbox = [20.0, 20.0, 20.0]\ntimestep_fs = 1.0\n'
+                   '[dynamics]\nchunk_size = 4\ncheckpoint = "state/dyn.ckpt"\n' + PBI)
     (tmp_path / "state").mkdir()
     assert main(["dynamics", "--config", str(run), "-q"]) == 0, capsys.readouterr().err
     ckpt = tmp_path / "state" / "dyn.ckpt"

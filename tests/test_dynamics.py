@@ -440,6 +440,27 @@ def test_analyze_dynamics_matches_counting_frame_by_frame():
     assert r.n_frames == 40 and r.n_bins == 10
 
 
+def test_default_counter_counts_real_clusters_and_keeps_its_recorded_name(tmp_path):
+    """The built-in counter (C++ clustering): a Na-Cl pair that parts and rejoins beside a free
+    Na. The settings and checkpoint fingerprints name it as before the module split, so older
+    checkpoints still resume and datasets stay byte-identical."""
+    from clusterdynamicsml.io.records import Frame
+
+    rules = cdml.ClusterRules(node=["Na"], linker=["Cl"], shell=[], cutoffs={("Na", "Cl"): 2.6}, pbc=False)
+    frames = [
+        Frame(index=k, source_index=k, time_fs=10.0 * k, symbols=["Na", "Cl", "Na"],
+              positions=np.array([[0.0, 0.0, 0.0], [d, 0.0, 0.0], [10.0, 10.0, 10.0]]))
+        for k, d in enumerate([2.0, 5.0, 2.0])
+    ]
+    r = analyze_dynamics(frames, rules, timestep_fs=10.0, num_threads=1, checkpoint=tmp_path / "c.ckpt")
+    assert r.labels == ["Cl", "Na", "NaCl"]
+    assert r.frame_count_matrix.tolist() == [[0, 1, 0], [1, 2, 1], [1, 0, 1]]
+    name = "clusterdynamicsml.dynamics.analyze._default_counter"
+    assert r.settings["counter"] == name
+    header = json.loads((tmp_path / "c.ckpt").read_text().splitlines()[0])["body"]
+    assert header["fingerprint"]["counter"] == name
+
+
 def test_same_result_for_any_chunk_size_threads_and_iterators():
     frames = _frames(30)
     kw = dict(frames_per_bin=3, timestep_fs=10.0, counter=standin_count_labels, start_fs=35.0, stop_fs=250.0)

@@ -13,7 +13,7 @@ from clusterdynamicsml.library.read import AtomTypes
 from clusterdynamicsml.predict.composition import CompositionModel, discretised_normal, total_variation
 from clusterdynamicsml.predict.extrapolate import fit_size_models, predict_sizes
 from clusterdynamicsml.predict.observed import LabelObservation, ObservedClusters
-from clusterdynamicsml.predict.population import FISHER_TAU, fit_population
+from clusterdynamicsml.predict.population import FISHER_TAU, fit_population, poisson_upper
 from clusterdynamicsml.predict.scaling import DynamicsLaws, ShapeLaws, chain_rg, compact_rg
 from clusterdynamicsml.predict.uncertainty import bootstrap_sizes
 
@@ -72,6 +72,52 @@ def test_population_guards():
         fit_population("fisher", [1, 2.5, 3], [1.0, 0.5, 0.2], [10, 5, 2])
     with pytest.raises(ValueError, match="population model must be"):
         fit_population("ridge", [1, 2, 3], [1.0, 0.5, 0.2], [10, 5, 2])
+
+
+def _cliff(frames=20):
+    """Fisher law at n <= 4 (many clusters), then a tail 20x below it at n = 5, 6 (a few)."""
+    a, b, s = 5.2, -0.6, 0.95
+    law = lambda n: np.exp(a + b * n + s * n ** (2 / 3) - FISHER_TAU * np.log(n))  # noqa: E731
+    n = np.arange(1, 7)
+    c = law(n)
+    c[4:] /= 20.0
+    N = np.round(c * frames)
+    return n, N / frames, N, law
+
+
+def test_population_anchored_to_a_cliff_in_the_observed_tail():
+    n, c, N, law = _cliff()
+    assert list(N[4:]) == [4.0, 2.0]
+    fit = fit_population("fisher", n, c, N, max_target=12)
+    pred = fit.count_per_frame(np.arange(7, 13))
+    # not above the tail, non-increasing beyond it, nonzero
+    assert pred[0] <= c[-1] and np.all(np.diff(pred) <= 0) and np.all(pred > 0)
+    # while the law fitted on the populous small sizes passes above the few tail clusters
+    assert fit.law_log_count(7) > math.log(c[-1] * poisson_upper(N[-1]) / N[-1])
+    # the law's shape with the tail's level: A = sum_T N / sum_T F c_law over T = {5, 6}
+    A = (N[4] + N[5]) / (20 * float(np.exp(fit.law_log_count(5)) + np.exp(fit.law_log_count(6))))
+    assert fit.anchor == pytest.approx(A, rel=1e-12) and fit.anchor < 0.2
+    assert pred == pytest.approx(A * np.exp(fit.law_log_count(np.arange(7, 13))), rel=1e-12)
+    assert fit.count_per_frame(4) == pytest.approx(float(np.exp(fit.law_log_count(4))))  # observed range: the law
+    info = fit.to_dict()
+    assert info["anchor"] == fit.anchor and info["anchor_info"]["anchored"] and info["anchor_info"]["tail_node_counts"] == [5, 6]
+    assert any("anchored to the observed tail" in w and f"factor {fit.anchor:.3g}" in w for w in fit.warnings)
+    # every bootstrap replicate follows the rule: the interval stays at the tail's level
+    labels = [LabelObservation(f"Na{k}Cl{k}", int(k), {"Na": int(k), "Cl": int(k)}, float(ck), int(Nk)) for k, ck, Nk in zip(n, c, N)]
+    boot = bootstrap_sizes(ObservedClusters(labels, 10.0, n_frames=20), TYPES, "fisher", [7, 8], 10.0, n_bootstrap=60, seed=1)
+    assert boot["sizes"][7]["count_per_frame"]["p95"] <= c[-1] * poisson_upper(N[-1]) / N[-1]
+    assert boot["sizes"][8]["count_per_frame"]["p50"] <= boot["sizes"][7]["count_per_frame"]["p50"]
+
+
+def test_population_that_follows_the_law_is_not_anchored():
+    a, b, s = 5.2, -0.6, 0.95
+    n = np.arange(1, 7)
+    c = np.exp(a + b * n + s * n ** (2 / 3) - FISHER_TAU * np.log(n))
+    for N in (500 * c, np.maximum(np.round(50 * c), 1)):
+        fit = fit_population("fisher", n, c, N, max_target=12)
+        assert fit.anchor == 1.0 and not fit.anchor_info["anchored"] and not fit.warnings
+        assert fit.count_per_frame(np.arange(7, 13)) == pytest.approx(np.exp(fit.law_log_count(np.arange(7, 13))), rel=0)
+    assert poisson_upper(0) == pytest.approx(-math.log(0.05)) and poisson_upper(5) == pytest.approx(10.513, abs=1e-3)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -235,7 +235,8 @@ def test_multi_frame_xyz_index_random_access_and_slicing(tmp_path):
     truth = multi_xyz(p, 23, n_atoms=5)
     src = read_frames(p, timestep_fs=2.0)
     assert len(src) == 23 and src.time_source == "sequential" and src.timestep_fs == 2.0
-    assert any("no per-frame times" in w for w in src.warnings)
+    assert not any("no per-frame times" in w for w in src.warnings)  # the user gave the timestep
+    assert any("no per-frame times" in w for w in read_frames(p).warnings)
     frames = list(src)
     for k, f in enumerate(frames):
         assert f.index == k and f.source_index == k and f.time_fs == 2.0 * k
@@ -823,6 +824,7 @@ def test_public_names():
 # --------------------------------------------------------------------------- real data
 
 
+@pytest.mark.shared_data
 def test_lipf6_xyz_folder(shared_data):
     src = read_frames(shared_data / "lipf6_bn_fec_lammps" / "frames_xyz_wrap")
     assert len(src) == 10 and src.time_source == "frame_names" and src.box_source == "file"
@@ -833,6 +835,7 @@ def test_lipf6_xyz_folder(shared_data):
     assert f.info["frame"] == 0 and f.info["source"] == "bn_fec_short_wrap.dcd"
 
 
+@pytest.mark.shared_data
 def test_lipf6_wrapped_unwrapped_and_pdb_agree(shared_data):
     base = shared_data / "lipf6_bn_fec_lammps"
     wrap, unwrap, pdb = (read_frames(base / n) for n in ("frames_xyz_wrap", "frames_xyz_unwrap", "frames_pdb_wrap"))
@@ -853,6 +856,7 @@ def test_lipf6_wrapped_unwrapped_and_pdb_agree(shared_data):
     assert fp.residue_ids.dtype == np.int64 and fp.residue_ids.max() == 699
 
 
+@pytest.mark.shared_data
 def test_nacl_500_frame_extxyz(shared_data):
     path = shared_data / "nacl_molten_1400K_zincware" / "NaCl_1400K_0.extxyz"
     src = read_frames(path)
@@ -866,6 +870,7 @@ def test_nacl_500_frame_extxyz(shared_data):
     assert it[0].info["energy"] == pytest.approx(-232.56265)
 
 
+@pytest.mark.shared_data
 def test_nacl_64_time_field(shared_data):
     src = read_frames(shared_data / "nacl_molten_1400K_zincware" / "NaCl_64_Atoms.extxyz")
     assert src.time_source == "file" and src.timestep_fs == 12.0
@@ -873,6 +878,7 @@ def test_nacl_64_time_field(shared_data):
     assert src[0].info["i"] == 23 and src[0].info["energy"] == pytest.approx(-54195.48028125)
 
 
+@pytest.mark.shared_data
 @pytest.mark.filterwarnings("ignore:Reader has no dt information")
 def test_kcl_history_via_mdanalysis_matches_xyz(shared_data):
     mda = pytest.importorskip("MDAnalysis")
@@ -893,6 +899,7 @@ def test_kcl_history_via_mdanalysis_matches_xyz(shared_data):
     assert guessed.time_source == "universe" and any("no time step" in w for w in guessed.warnings)
 
 
+@pytest.mark.shared_data
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_lipf6_dcd_via_mdanalysis_needs_elements(shared_data):
     mda = pytest.importorskip("MDAnalysis")
@@ -911,6 +918,7 @@ def test_lipf6_dcd_via_mdanalysis_needs_elements(shared_data):
     np.testing.assert_allclose(f.box.lengths, g.box.lengths, atol=1e-5)
 
 
+@pytest.mark.shared_data
 def test_saxshell_reference_pdbs(shared_data):
     base = shared_data / "saxshell_reference_structures"
     f = read_frames(base / "pbi3.pdb")[0]
@@ -1016,6 +1024,7 @@ def test_read_structure(tmp_path):
         read_structure(tmp_path / "two.xyz")
 
 
+@pytest.mark.shared_data
 def test_strided_selection_reports_the_spacing_of_the_selected_frames(shared_data):
     """Regression: read_frames(stride=10) on 0.5-fs frames said timestep_fs = 0.5, so a run with
     [frames] stride = 10 and frames_per_bin = 10 made 5-fs bins holding one frame each."""

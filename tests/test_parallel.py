@@ -106,7 +106,7 @@ def test_analyze_dynamics_local_processes_match_serial(tmp_path):
     ckpt = tmp_path / "counts.ckpt"
     crashed = analyze_dynamics(traj, rules, workers=2, checkpoint=ckpt, **dict(kw, counter=crashing_counter))
     assert (tmp_path / "died").exists()
-    chunks = [json.loads(line)["chunk"] for line in ckpt.read_text().splitlines()[1:]]
+    chunks = [json.loads(line)["body"]["chunk"] for line in ckpt.read_text().splitlines()[1:]]
     assert sorted(chunks) == [0, 1, 2, 3, 4]
     again = analyze_dynamics(traj, rules, checkpoint=ckpt, **dict(kw, counter=crashing_counter))
     assert again.differences(crashed) == ["settings"]

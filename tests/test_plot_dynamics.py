@@ -81,6 +81,7 @@ def test_export_writes_dataset_csvs_and_figures(tmp_path):
     assert "labels: 3; lifetime rows: 3 by label, 2 by size" in text
 
 
+@pytest.mark.shared_data
 def test_molten_nacl_53_labels_stay_readable_and_error_bars_stop_at_zero(shared_data):
     """Regression: with the 53 labels of the molten-NaCl run the tick labels were drawn at
     5 pt in a figure capped at 14 inches, and mean - std error bars went below 0 fs."""

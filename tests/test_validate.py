@@ -230,12 +230,10 @@ def test_structures_step_flags_invalid_structures_and_saxs_skips_them(tmp_path, 
         out.write_text("1\n\nNa 0 0 0\n")
         return out
 
-    from clusterdynamicsml.saxs.stage import SaxsSkipped, run_saxs_step
-
-    stages = {"build.geomstats": lambda *a, **k: {}, "build.grow": fake_write,
-              "build.validate": (fake_build, lambda c: None),
-              "saxs.stage": (run_saxs_step, SaxsSkipped)}
-    monkeypatch.setattr(workflow, "_stage", lambda module, *names: stages[module])
+    monkeypatch.setattr(workflow, "geometry_statistics", lambda *a, **k: {})
+    monkeypatch.setattr(workflow, "write_built_structure", fake_write)
+    monkeypatch.setattr(workflow, "build_valid_structure", fake_build)
+    monkeypatch.setattr(workflow, "rg_interval_of", lambda c: None)
     monkeypatch.setattr(workflow, "_representative", lambda library, c: None)
     cfg = RunConfig.from_dict({}, base_dir=tmp_path)
     ctx = workflow._Context(cfg, tmp_path / "run", "t", progress=False)

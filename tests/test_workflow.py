@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from _workflow_doubles import fake_steps
+from _workflow_doubles import PBI, fake_steps
 from clusterdynamicsml.pipeline import workflow
 from clusterdynamicsml.pipeline.config import ConfigError, RunConfig
 from clusterdynamicsml.pipeline.runs import RunResult
@@ -21,7 +21,7 @@ from clusterdynamicsml.pipeline.runs import RunResult
 def job(tmp_path):
     (tmp_path / "frames.xyz").write_text("2\n\nPb 0 0 0\nI 3 0 0\n")
     run = tmp_path / "run.toml"
-    run.write_text('[run]\nname = "t"\noutput_dir = "out"\nprogress = false\n[frames]\npath = "frames.xyz"\n')
+    run.write_text('[run]\nname = "t"\noutput_dir = "out"\nprogress = false\n[frames]\npath = "frames.xyz"\n' + PBI)
     return run
 
 
@@ -43,9 +43,7 @@ def test_run_writes_its_own_timestamped_folder(job, monkeypatch):
     saved = RunConfig.from_toml(r1.run_dir / "run.toml")
     assert saved.frames.path == str((job.parent / "frames.xyz").resolve())
     assert saved == RunConfig.from_toml(job).resolved()
-    # unavailable optional stages are skipped with a warning, not an error
     assert r1.step("saxs").status == "skipped"
-    assert any("nothing is not in this build" in w for w in r1.warnings)
 
 
 def test_dataset_reloads_and_reports(job, monkeypatch):
@@ -175,10 +173,8 @@ def test_dynamics_step_forwards_time_and_percolation_notes(tmp_path, monkeypatch
                                warnings=["3 percolating clusters (PbI2) left out of the counts"],
                                labels=["PbI2"], n_bins=1)
 
-    real_stage = workflow._stage
-    monkeypatch.setattr(workflow, "_stage", lambda module, *names: analyze_dynamics if module == "dynamics.analyze"
-                        else real_stage(module, *names))
-    ctx = workflow._Context(RunConfig(), tmp_path, "t", progress=False)
+    monkeypatch.setattr(workflow, "analyze_dynamics", analyze_dynamics)
+    ctx = workflow._Context(RunConfig.from_toml_string(PBI), tmp_path, "t", progress=False)
     ctx.data["frames"] = []
     assert workflow._step_dynamics(ctx) == "1 labels, 1 time bins"
     assert ctx.warnings == ["dynamics: frame times from the timestep",
@@ -219,9 +215,10 @@ def test_structures_step_relaxes_crowded_candidates_and_uses_shell_templates(tmp
         out.write_text("END\n")
         return out
 
-    stages = {"build.geomstats": lambda *a, **k: {}, "build.grow": write_built_structure,
-              "build.validate": (build_valid_structure, lambda c: None)}
-    monkeypatch.setattr(workflow, "_stage", lambda module, *names: stages[module])
+    monkeypatch.setattr(workflow, "geometry_statistics", lambda *a, **k: {})
+    monkeypatch.setattr(workflow, "write_built_structure", write_built_structure)
+    monkeypatch.setattr(workflow, "build_valid_structure", build_valid_structure)
+    monkeypatch.setattr(workflow, "rg_interval_of", lambda c: None)
     monkeypatch.setattr(workflow, "_representative", lambda library, c: None)
     (tmp_path / "dmf.pdb").write_text("HETATM\n")
     cfg = RunConfig.from_dict({"predict": {"shell_templates": {"O": "dmf.pdb"}}}, base_dir=tmp_path)

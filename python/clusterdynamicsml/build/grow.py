@@ -98,7 +98,7 @@ def _seed_nodes(state: _State, need: dict[str, int], representative, n_nodes: in
         rsym = [normalize_element(s) for s in rsym]
         if len(rsym) != rpos.shape[0]:
             raise ValueError(f"representative has {len(rsym)} symbols but {rpos.shape[0]} positions")
-        chosen = []
+        chosen: list[tuple[str, np.ndarray]] = []
         for s, p in zip(rsym, rpos):
             if need.get(s, 0) > 0 and state.stats.atom_type_by_element.get(s) == "node" and len(chosen) < n_nodes:
                 chosen.append((s, p))
@@ -166,7 +166,7 @@ def _grow_node(state: _State, element: str, rng: np.random.Generator) -> None:
         extra.append(term)
     anchor_of = np.concatenate([np.full(len(d), a) for a, d in zip(anchors, dirs_all)])
     dirs_cat = np.vstack(dirs_all)
-    extra = np.concatenate(extra)
+    extra_cost = np.concatenate(extra)
     rows = np.arange(len(dirs_cat))
     steps = _RADIUS_STEPS + (_RELAXED_STEPS if state.relax else ())
     for scale in steps + ((None,) if state.relax else ()):
@@ -185,7 +185,7 @@ def _grow_node(state: _State, element: str, rng: np.random.Generator) -> None:
         others = d[:, nodes]
         pen = np.where(others < 0.75 * b, 500.0 * (0.75 * b - others) ** 2, 0.0)
         pen += np.where((others >= 0.75 * b) & (others < 0.95 * b), 60.0 * (0.95 * b - others) ** 2, 0.0)
-        score = pen.sum(axis=1) + 5.0 * np.abs(d[rows, anchor_of] - b) + extra
+        score = pen.sum(axis=1) + 5.0 * np.abs(d[rows, anchor_of] - b) + extra_cost
         if c > 0:  # compact growth: 20 c per node bond length of distance from the centroid
             score = score + 20.0 * c * np.linalg.norm(cand - centroid, axis=1) / b
         k = int(np.argmin(np.where(ok, score, np.inf)))
@@ -280,12 +280,12 @@ def _place_non_node(state: _State, element: str, b_x: float, bridge: bool, rng: 
                 h = math.sqrt(max(max(b_x, half) ** 2 - half**2, 0.0))
                 ax, u, v = _basis(axis)
                 radial = (mid[k] - centroid) - np.dot(mid[k] - centroid, ax) * ax
-                ring = [u, -u, v, -v]
+                ring_dirs = [u, -u, v, -v]
                 if np.linalg.norm(radial) > 1e-9:
-                    r = _unit(radial)
-                    ring += [r, -r]
+                    r_u = _unit(radial)
+                    ring_dirs += [r_u, -r_u]
                 phi = phase + 2.0 * math.pi * np.arange(12) / 12
-                ring = np.vstack([np.array(ring), np.cos(phi)[:, None] * u + np.sin(phi)[:, None] * v])
+                ring = np.vstack([np.array(ring_dirs), np.cos(phi)[:, None] * u + np.sin(phi)[:, None] * v])
                 cand = mid[k] + h * ring
                 d, ok = state.feasible(cand, e)
                 if not np.any(ok):

@@ -57,10 +57,10 @@ def measure_structure(symbols, positions, stats: GeometryStatistics, num_threads
             d = float(v.min())
             pair_min[key] = min(d, pair_min.get(key, np.inf))
     for key, d in pair_min.items():
-        a, b = key.split("-")
+        el_a, el_b = key.split("-")
         if d < out["shortest_contact"]:
             out["shortest_contact"], out["shortest_contact_pair"] = d, key
-        out["min_distance_ratio"] = min(out["min_distance_ratio"], d / stats.min_distance(a, b))
+        out["min_distance_ratio"] = min(out["min_distance_ratio"], d / stats.min_distance(el_a, el_b))
     out["pair_min_distances"] = dict(sorted(pair_min.items()))
 
     bonds: dict[str, list] = {}

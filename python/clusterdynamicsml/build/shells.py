@@ -127,8 +127,8 @@ def place_shell_molecules(structure: BuiltStructure, templates: Mapping[str, She
         radial = _unit(radial)
         axes = [radial] + [_unit(math.cos(math.radians(25)) * radial + math.sin(math.radians(25)) * w)
                            for w in _cone(radial, 90.0, 6)]
-        env = [pos[solute_idx]] + placed_solvent + [pos[[j for j in anchors if j != k and j not in molecules]]]
-        env = np.vstack([e for e in env if len(e)]) if any(len(e) for e in env) else np.zeros((0, 3))
+        env_parts = [pos[solute_idx]] + placed_solvent + [pos[[j for j in anchors if j != k and j not in molecules]]]
+        env = np.vstack([e for e in env_parts if len(e)]) if any(len(e) for e in env_parts) else np.zeros((0, 3))
         # atoms farther than (template extent + 8 A) cannot change the score: drop them
         reach = (np.linalg.norm(others, axis=1).max() if len(others) else 0.0) + 8.0
         if len(env):

@@ -38,10 +38,12 @@ def _coerce_counts(counts, stats: GeometryStatistics) -> dict[str, int]:
 
 
 def _bond_length_to_nodes(el: str, node_els: Sequence[str], stats: GeometryStatistics) -> float:
-    vals = [stats.bond_length(el, n) for n in node_els]
-    vals = [v for v in vals if v is not None]
+    learned = [stats.bond_length(el, n) for n in node_els]
+    vals = [v for v in learned if v is not None]
     if not vals:
-        vals = [stats.pair_cutoffs[element_pair_key(el, n)] for n in node_els if element_pair_key(el, n) in stats.pair_cutoffs]
+        vals = [
+            stats.pair_cutoffs[element_pair_key(el, n)] for n in node_els if element_pair_key(el, n) in stats.pair_cutoffs
+        ]
     if not vals:
         raise ValueError(
             f"{el} cannot be bonded to the nodes {list(node_els)}: the geometry statistics have no learned "

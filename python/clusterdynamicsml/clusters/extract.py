@@ -55,7 +55,7 @@ from ..chem import SYMBOLS
 from ..geometry.box import Box
 from ..geometry.neighbors import connected_components, neighbor_pairs_typed
 from ..rules import ROLES, AtomSpec, ClusterRules, as_rules  # noqa: F401  (re-exported)
-from .images import _image_shifts, _tree_images
+from .images import _core_images, _image_shifts
 from .records import Cluster, FrameClusterSummary, FrameCompositions, _labels, cluster_ids  # noqa: F401  (re-exported)
 
 #: The 118 element symbols in order of atomic number (from :mod:`clusterdynamicsml.chem`).
@@ -291,31 +291,61 @@ def _extract(frame, rules: ClusterRules, num_threads, want_shells: bool, need_im
     cluster_of_core = rank[comp]  # per compressed core atom
 
     # ---- images and percolation
-    percolating = np.zeros(n_comp, dtype=bool)
-    if need_images:
-        core_shift_edges = _image_shifts(pos, i[core_edge], j[core_edge], box)
-        s_core, closing = _tree_images(m, a, b, core_shift_edges, comp)
-        if closing.any():
-            percolating[cluster_of_core[a[closing]]] = True
-    else:
-        # labels only: a component can percolate only if it has a cycle (edges >= atoms)
-        s_core = np.zeros((m, 3), dtype=np.int64)
-        if box is not None and a.size >= m - n_comp + 1:
-            n_edges = np.bincount(comp[a], minlength=n_comp)
-            n_atoms = np.bincount(comp, minlength=n_comp)
-            cyclic = n_edges >= n_atoms
-            if cyclic.any():
-                keep_atom = cyclic[comp]
-                keep_edge = cyclic[comp[a]]
-                sub = np.cumsum(keep_atom) - 1
-                _, sub_comp = np.unique(comp[keep_atom], return_inverse=True)
-                ea, eb = a[keep_edge], b[keep_edge]
-                shifts = _image_shifts(pos, core_atoms[ea], core_atoms[eb], box)
-                _, closing = _tree_images(int(keep_atom.sum()), sub[ea], sub[eb], shifts, sub_comp.ravel())
-                if closing.any():
-                    percolating[cluster_of_core[a[keep_edge][closing]]] = True
+    s_core, percolating = _core_images(pos, box, core_atoms, a, b, comp, n_comp, cluster_of_core, need_images)
 
     # ---- shells
+    sh_atoms, sh_cluster, sh_shift, sh_level, sh_dist, sh_via = _attach_shells(
+        frame, rules, pos, box, role, elem_id, elements, (i, j, d), core_mask, shell_mask, compress,
+        cluster_of_core, s_core, attach_shells, num_threads)
+
+    if sh_atoms:
+        s_atoms = np.concatenate(sh_atoms)
+        s_cluster = np.concatenate(sh_cluster)
+        s_shift = np.concatenate(sh_shift)
+        s_level = np.concatenate(sh_level)
+        s_dist = np.concatenate(sh_dist)
+        s_via = np.concatenate(sh_via)
+        s_typed = np.ones(s_atoms.size, dtype=bool)
+        if rules.shell_molecules and getattr(frame, "residue_ids", None) is not None:
+            s_atoms, s_cluster, s_shift, s_level, s_typed = _complete_molecules(
+                frame, rules, pos, box, role, s_atoms, s_cluster, s_shift, s_level, s_dist, s_via)
+    else:
+        s_atoms = s_cluster = s_level = empty_i
+        s_shift = np.zeros((0, 3), dtype=np.int64)
+        s_typed = np.zeros(0, dtype=bool)
+
+    # ---- recentre each cluster: centroid of its core atoms in the primary cell
+    if box is not None:
+        inv = np.linalg.inv(box.matrix)
+        frac = (pos[core_atoms] + s_core @ box.matrix) @ inv
+        sums = np.zeros((n_comp, 3))
+        np.add.at(sums, cluster_of_core, frac)
+        cnt = np.bincount(cluster_of_core, minlength=n_comp)[:, None]
+        # cell of the centroid; the 1e-9 margin keeps centroids on a face (fractional
+        # coordinate 0 or 1 up to rounding) in one cell under lattice translations
+        cell = np.floor(sums / cnt + _FACE_EPS).astype(np.int64)
+        s_core = s_core - cell[cluster_of_core]
+        if s_atoms.size:
+            s_shift = s_shift - cell[s_cluster]
+
+    corder = np.lexsort((core_atoms, cluster_of_core))
+    sorder = np.lexsort((s_atoms, s_cluster)) if s_atoms.size else empty_i
+    return _Extraction(
+        n_comp, core_atoms[corder], cluster_of_core[corder], s_core[corder],
+        s_atoms[sorder], s_cluster[sorder], s_shift[sorder], s_level[sorder], s_typed[sorder],
+        percolating, role, elem_id, elements, box,
+    )
+
+
+def _attach_shells(frame, rules, pos, box, role, elem_id, elements, pairs, core_mask, shell_mask, compress,
+                   cluster_of_core, s_core, attach_shells, num_threads):
+    """Shell atoms attached to the clusters, as lists of per-level arrays (atoms, cluster,
+    image shift, level, distance to the owner in angstrom, owning core atom): level 0 from
+    the core-shell contacts in ``pairs`` (i, j, d), then one neighbour search per
+    ``rules.shell_levels`` entry around the node atoms."""
+    i, j, d = pairs
+    n = pos.shape[0]
+    E = len(elements)
     sh_atoms, sh_cluster, sh_shift, sh_level, sh_dist, sh_via = [], [], [], [], [], []
     if attach_shells:
         sh_edge = (core_mask[i] & shell_mask[j]) | (shell_mask[i] & core_mask[j])
@@ -368,44 +398,7 @@ def _extract(frame, rules: ClusterRules, num_threads, want_shells: bool, need_im
             sh_dist.append(ld[pick])
             sh_via.append(c[pick])
             taken[s[pick]] = True
-
-    if sh_atoms:
-        s_atoms = np.concatenate(sh_atoms)
-        s_cluster = np.concatenate(sh_cluster)
-        s_shift = np.concatenate(sh_shift)
-        s_level = np.concatenate(sh_level)
-        s_dist = np.concatenate(sh_dist)
-        s_via = np.concatenate(sh_via)
-        s_typed = np.ones(s_atoms.size, dtype=bool)
-        if rules.shell_molecules and getattr(frame, "residue_ids", None) is not None:
-            s_atoms, s_cluster, s_shift, s_level, s_typed = _complete_molecules(
-                frame, rules, pos, box, role, s_atoms, s_cluster, s_shift, s_level, s_dist, s_via)
-    else:
-        s_atoms = s_cluster = s_level = empty_i
-        s_shift = np.zeros((0, 3), dtype=np.int64)
-        s_typed = np.zeros(0, dtype=bool)
-
-    # ---- recentre each cluster: centroid of its core atoms in the primary cell
-    if box is not None:
-        inv = np.linalg.inv(box.matrix)
-        frac = (pos[core_atoms] + s_core @ box.matrix) @ inv
-        sums = np.zeros((n_comp, 3))
-        np.add.at(sums, cluster_of_core, frac)
-        cnt = np.bincount(cluster_of_core, minlength=n_comp)[:, None]
-        # cell of the centroid; the 1e-9 margin keeps centroids on a face (fractional
-        # coordinate 0 or 1 up to rounding) in one cell under lattice translations
-        cell = np.floor(sums / cnt + _FACE_EPS).astype(np.int64)
-        s_core = s_core - cell[cluster_of_core]
-        if s_atoms.size:
-            s_shift = s_shift - cell[s_cluster]
-
-    corder = np.lexsort((core_atoms, cluster_of_core))
-    sorder = np.lexsort((s_atoms, s_cluster)) if s_atoms.size else empty_i
-    return _Extraction(
-        n_comp, core_atoms[corder], cluster_of_core[corder], s_core[corder],
-        s_atoms[sorder], s_cluster[sorder], s_shift[sorder], s_level[sorder], s_typed[sorder],
-        percolating, role, elem_id, elements, box,
-    )
+    return sh_atoms, sh_cluster, sh_shift, sh_level, sh_dist, sh_via
 
 
 def _complete_molecules(frame, rules, pos, box, role, s_atoms, s_cluster, s_shift, s_level, s_dist, s_via):
@@ -477,7 +470,10 @@ def extract_clusters(frame, rules: ClusterRules | None = None, num_threads: int 
     counts = _count_matrix(ex, rules)
     labels = _labels(counts, ex.elements)
     cb = np.searchsorted(ex.core_cluster, np.arange(ex.n_clusters + 1))
-    sb = np.searchsorted(ex.shell_cluster, np.arange(ex.n_clusters + 1)) if ex.shell_atoms.size else np.zeros(ex.n_clusters + 1, dtype=np.int64)
+    if ex.shell_atoms.size:
+        sb = np.searchsorted(ex.shell_cluster, np.arange(ex.n_clusters + 1))
+    else:
+        sb = np.zeros(ex.n_clusters + 1, dtype=np.int64)
     node_counts = np.bincount(ex.core_cluster[ex.role[ex.core_atoms] == _NODE], minlength=ex.n_clusters)
     frame_index = int(getattr(frame, "index", 0))
     out = []

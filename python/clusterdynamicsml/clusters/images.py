@@ -131,3 +131,35 @@ def _bfs_images_scipy(m: int, a: np.ndarray, b: np.ndarray, shift: np.ndarray, l
         acc = acc + acc[ptr]
         ptr = ptr[ptr]
     return acc[:m]
+
+
+def _core_images(pos, box, core_atoms, a, b, comp, n_comp, cluster_of_core, need_images):
+    """Image shift (m, 3) of each core atom (spanning-tree unwrap) and the percolating flag per
+    cluster. ``a``, ``b`` are the core-core edges in compressed core indices. Without
+    ``need_images`` the shifts are zero and only cyclic components are unwrapped to find
+    percolation."""
+    m = core_atoms.size
+    percolating = np.zeros(n_comp, dtype=bool)
+    if need_images:
+        core_shift_edges = _image_shifts(pos, core_atoms[a], core_atoms[b], box)
+        s_core, closing = _tree_images(m, a, b, core_shift_edges, comp)
+        if closing.any():
+            percolating[cluster_of_core[a[closing]]] = True
+    else:
+        # labels only: a component can percolate only if it has a cycle (edges >= atoms)
+        s_core = np.zeros((m, 3), dtype=np.int64)
+        if box is not None and a.size >= m - n_comp + 1:
+            n_edges = np.bincount(comp[a], minlength=n_comp)
+            n_atoms = np.bincount(comp, minlength=n_comp)
+            cyclic = n_edges >= n_atoms
+            if cyclic.any():
+                keep_atom = cyclic[comp]
+                keep_edge = cyclic[comp[a]]
+                sub = np.cumsum(keep_atom) - 1
+                _, sub_comp = np.unique(comp[keep_atom], return_inverse=True)
+                ea, eb = a[keep_edge], b[keep_edge]
+                shifts = _image_shifts(pos, core_atoms[ea], core_atoms[eb], box)
+                _, closing = _tree_images(int(keep_atom.sum()), sub[ea], sub[eb], shifts, sub_comp.ravel())
+                if closing.any():
+                    percolating[cluster_of_core[a[keep_edge][closing]]] = True
+    return s_core, percolating

@@ -37,8 +37,8 @@ class Cluster:
     node_count: int
     percolating: bool
     frame_index: int
-    shell_levels: np.ndarray = field(repr=False, default=None)
-    image_shifts: np.ndarray = field(repr=False, default=None)
+    shell_levels: np.ndarray | None = field(repr=False, default=None)
+    image_shifts: np.ndarray | None = field(repr=False, default=None)
 
     @property
     def size(self) -> int:
@@ -57,10 +57,12 @@ class Cluster:
         spanning-tree unwrap (whole along the tree, but not a finite object).
         """
         if getattr(frame, "index", None) != self.frame_index:
-            raise ValueError(f"cluster comes from frame {self.frame_index}, got frame {getattr(frame, 'index', None)!r}")
+            got = getattr(frame, "index", None)
+            raise ValueError(f"cluster comes from frame {self.frame_index}, got frame {got!r}")
         pos = np.asarray(frame.positions, dtype=np.float64)
         if self.atom_indices.size and int(self.atom_indices.max()) >= pos.shape[0]:
-            raise ValueError(f"frame has {pos.shape[0]} atoms but the cluster needs index {int(self.atom_indices.max())}")
+            need = int(self.atom_indices.max())
+            raise ValueError(f"frame has {pos.shape[0]} atoms but the cluster needs index {need}")
         out = pos[self.atom_indices]
         if self.image_shifts is not None and np.any(self.image_shifts):
             if frame.box is None:

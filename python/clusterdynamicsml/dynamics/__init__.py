@@ -1,28 +1,26 @@
-"""Time-binned cluster dynamics: counts, matrices, lifetimes, rates; chunked parallel maps."""
+"""Time-binned cluster dynamics: counts, matrices, lifetimes, rates; chunked parallel maps.
 
-from .analyze import (  # noqa: F401
-    CLUSTER_DISTRIBUTION_COLUMNS,
-    DATASET_FORMAT,
-    DATASET_VERSION,
-    DEFAULT_CHUNK_SIZE,
+Modules: ``binning`` (window, bins, matrices), ``lifetimes`` (lifetimes and rates), ``counting``
+(per-frame counts over chunks), ``result`` (:class:`DynamicsResult` and its files), ``analyze``
+(:func:`analyze_dynamics`), ``parallel`` (chunked maps over processes or Dask).
+"""
+
+from .analyze import analyze_dynamics  # noqa: F401
+from .binning import (  # noqa: F401
     DEFAULT_TIMESTEP_FS,
-    DISPLAY_MODES,
-    ENERGY_COLUMNS,
-    LIFETIME_COLUMNS,
-    LIFETIME_EXTRA_COLUMNS,
-    DynamicsResult,
-    LifetimeSummary,
-    SeriesLifetimes,
     TimeWindow,
-    analyze_dynamics,
     assign_bins,
     build_bin_edges,
-    count_chunk,
     dynamics_from_counts,
-    kaplan_meier_mean,
     label_size,
     resolve_bin_width,
     resolve_time_window,
+)
+from .counting import DEFAULT_CHUNK_SIZE, count_chunk  # noqa: F401
+from .lifetimes import (  # noqa: F401
+    LifetimeSummary,
+    SeriesLifetimes,
+    kaplan_meier_mean,
     series_lifetimes,
     summarize_series,
 )
@@ -32,4 +30,14 @@ from .parallel import (  # noqa: F401
     default_threads_per_worker,
     map_chunks,
     run_chunk,
+)
+from .result import (  # noqa: F401
+    CLUSTER_DISTRIBUTION_COLUMNS,
+    DATASET_FORMAT,
+    DATASET_VERSION,
+    DISPLAY_MODES,
+    ENERGY_COLUMNS,
+    LIFETIME_COLUMNS,
+    LIFETIME_EXTRA_COLUMNS,
+    DynamicsResult,
 )

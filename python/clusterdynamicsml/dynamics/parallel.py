@@ -18,9 +18,10 @@ Back ends
 * ``workers`` None or 1 and no ``scheduler``: serial, in this process.
 * ``workers`` >= 2: a ``concurrent.futures.ProcessPoolExecutor`` with the ``forkserver``
   start method (``spawn`` where there is no forkserver); both are safe with OpenMP. ``func``
-  must be a picklable top-level function or a ``functools.partial`` of one. A worker that dies (killed, out of memory, ``os._exit``)
-  breaks the pool; the pool is restarted and the unfinished chunks resubmitted, up to
-  ``retries`` times. An exception raised *by* ``func`` is not retried: it is re-raised.
+  must be a picklable top-level function or a ``functools.partial`` of one. A worker that dies
+  (killed, out of memory, ``os._exit``) breaks the pool; the pool is restarted and the
+  unfinished chunks resubmitted, up to ``retries`` times. An exception raised *by* ``func``
+  is not retried: it is re-raised.
 * ``scheduler="local"``: a ``dask.distributed.LocalCluster`` with ``workers`` processes
   (default 2), one thread each, closed afterwards. ``scheduler="tcp://host:port"``: an
   existing Dask scheduler. ``scheduler=<distributed.Client>``: that client. Tasks are
@@ -178,8 +179,8 @@ def _progress_bar(enabled: bool, total: int, label: str):
 
 
 #: Imported once by the forkserver, so each worker starts with them loaded (a missing one is skipped).
-_PRELOAD = ["numpy", "scipy.sparse", "scipy.sparse.csgraph", "clusterdynamicsml", "clusterdynamicsml.io.frames", "clusterdynamicsml.clusters.extract",
-            "clusterdynamicsml.dynamics.analyze"]
+_PRELOAD = ["numpy", "scipy.sparse", "scipy.sparse.csgraph", "clusterdynamicsml", "clusterdynamicsml.io.frames",
+            "clusterdynamicsml.clusters.extract", "clusterdynamicsml.dynamics.analyze"]
 
 
 def _process_context():

@@ -179,8 +179,8 @@ def simulate(model: ExampleModel = ExampleModel(), progress=None):
             temp.append(2 * ke / (3 * n * K_B))
         if progress is not None:
             progress(step, total)
-    times = np.array(times) - model.steps_per_frame * model.dt
-    return symbols, np.array(frames), times, {
+    times_fs = np.array(times) - model.steps_per_frame * model.dt
+    return symbols, np.array(frames), times_fs, {
         "kinetic_ev": np.array(kin), "potential_ev": np.array(pot), "temperature_k": np.array(temp)}
 
 

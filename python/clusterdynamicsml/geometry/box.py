@@ -60,7 +60,9 @@ class Box:
         except (TypeError, ValueError):
             raise ValueError(f"box parameters must be numbers, got {(a, b, c, alpha, beta, gamma)!r}") from None
         if not np.all(np.isfinite(vals)) or np.any(vals[:3] <= 0) or np.any(vals[3:] <= 0) or np.any(vals[3:] >= 180):
-            raise ValueError(f"box parameters must be positive lengths and angles in (0, 180) degrees, got {vals.tolist()}")
+            raise ValueError(
+                f"box parameters must be positive lengths and angles in (0, 180) degrees, got {vals.tolist()}"
+            )
         al, be, ga = np.radians(vals[3:])
         ax = np.array([a, 0.0, 0.0])
         bx = np.array([b * np.cos(ga), b * np.sin(ga), 0.0])
@@ -165,3 +167,22 @@ class Box:
         if self.is_orthorhombic:
             return f"Box({np.diag(self._matrix).tolist()})"
         return f"Box.from_matrix({self._matrix.tolist()})"
+
+
+#: coordinates farther than this many box lengths from the origin are refused: wrapping them
+#: into the cell would lose most of their digits (1e20 A in a 13 A box wraps to noise)
+MAX_BOX_LENGTHS = 1e6
+
+
+def far_out_atom(positions, box) -> int | None:
+    """Index of the first atom more than :data:`MAX_BOX_LENGTHS` box heights from the origin
+    along any axis, or None (also when ``box`` is None). ``positions`` (n, 3) in angstrom."""
+    if box is None:
+        return None
+    pos = np.asarray(positions, dtype=np.float64)
+    if pos.size == 0:
+        return None
+    limit = MAX_BOX_LENGTHS * float(np.min(box.heights))
+    if float(np.abs(pos).max()) <= limit:
+        return None
+    return int(np.flatnonzero(np.abs(pos).max(axis=1) > limit)[0])

@@ -6,7 +6,7 @@ import numpy as np
 from .. import _core
 from .._threads import resolve_threads
 from .._validate import as_count, as_cutoff, as_index_array, as_positions, as_type_array
-from ..geometry.box import Box
+from ..geometry.box import MAX_BOX_LENGTHS, Box, far_out_atom
 
 
 def _check_cutoff_fits(cutoff: float, box: Box | None) -> None:
@@ -17,6 +17,18 @@ def _check_cutoff_fits(cutoff: float, box: Box | None) -> None:
                 f"cutoff {cutoff} A is too large for the box: it must be smaller than half the "
                 f"smallest perpendicular box height ({half:.6g} A)"
             )
+
+
+def _box_scale(box: Box | None) -> str:
+    return f"{float(np.min(box.heights)):.6g} A" if box is not None else "no box"
+
+
+def _check_in_reach(pos: np.ndarray, box: Box | None) -> None:
+    k = far_out_atom(pos, box)  # None without a box
+    if k is not None and box is not None:
+        raise ValueError(f"positions: atom {k} at {pos[k].tolist()} A is more than {MAX_BOX_LENGTHS:g} box lengths "
+                         f"({_box_scale(box)}) from the origin; wrapping it into the box would "
+                         "lose its position (check the coordinates or the box)")
 
 
 def neighbor_pairs(positions, cutoff, box=None, num_threads=None):
@@ -39,6 +51,7 @@ def neighbor_pairs(positions, cutoff, box=None, num_threads=None):
     cut = as_cutoff(cutoff)
     b = Box.coerce(box)
     _check_cutoff_fits(cut, b)
+    _check_in_reach(pos, b)
     return _core.neighbor_pairs(pos, cut, None if b is None else b.matrix, resolve_threads(num_threads))
 
 
@@ -72,6 +85,7 @@ def neighbor_pairs_typed(positions, types, cutoff_matrix, box=None, num_threads=
     t = as_type_array(types, pos.shape[0], cm.shape[0])
     b = Box.coerce(box)
     _check_cutoff_fits(float(max(cm.max(), 0.0)), b)
+    _check_in_reach(pos, b)
     return _core.neighbor_pairs_typed(pos, t, cm, None if b is None else b.matrix, resolve_threads(num_threads))
 
 

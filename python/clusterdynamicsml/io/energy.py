@@ -146,8 +146,8 @@ def read_cp2k_ener(path: str | os.PathLike) -> EnergyData:
             if not all(math.isfinite(v) for v in values):
                 raise FileFormatError(path, lineno, f"non-finite value in {text!r}")
             step = values[0]
-            if step != int(step):
-                raise FileFormatError(path, lineno, f"the step column must be an integer, got {fields[0]!r}")
+            if step != int(step) or abs(step) >= 2**63:
+                raise FileFormatError(path, lineno, f"the step column must be an integer (< 2^63), got {fields[0]!r}")
             if values[1] < last_time:
                 raise FileFormatError(
                     path, lineno,

@@ -2,6 +2,7 @@
 TRR, LAMMPS dump, ...), sequences of ase.Atoms, and lists of ``Frame`` already in memory."""
 from __future__ import annotations
 
+import contextlib
 import warnings as _warnings
 
 import numpy as np
@@ -27,10 +28,8 @@ class _UniverseBackend:
             self.residue_ids = np.asarray(atoms.resids, dtype=np.int64)
         except Exception:  # noqa: BLE001  (MDAnalysis NoDataError when the topology has no residues)
             pass
-        try:
+        with contextlib.suppress(Exception):  # MDAnalysis NoDataError when the topology has no names
             self.atom_names = [str(n) for n in atoms.names]
-        except Exception:  # noqa: BLE001
-            pass
         traj = universe.trajectory
         self.filename = str(getattr(traj, "filename", "") or getattr(universe, "filename", "") or "Universe")
 

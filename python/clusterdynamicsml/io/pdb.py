@@ -75,21 +75,15 @@ def _cryst1_box(line: str, path, lineno) -> Box | None:
         raise FileFormatError(path, lineno, f"bad CRYST1 cell: {exc}") from None
 
 
-def _parse_pdb(data: bytes, path: str, line0: int, single: bool, elements: _ElementCache,
-               header_box: Box | None = None) -> _Parsed:
-    """Parse the ATOM/HETATM records of one PDB frame (fixed columns, ref §1.1).
-
-    Serial numbers are not used (atoms are kept in file order), so overflowed, hybrid-36
-    or duplicate serials are harmless (better than ref V8). ``single``: a whole one-frame
-    file, where a second MODEL or atoms after END are an error.
-    """
+def _scan_pdb_records(lines: list[bytes], path: str, line0: int, single: bool,
+                      header_box: Box | None) -> tuple[list[int], Box | None, dict]:
+    """Line indices of the ATOM/HETATM records, the box (last CRYST1, else ``header_box``)
+    and the MODEL number of one PDB frame. With ``single``, a second MODEL or atoms after
+    END/ENDMDL raise FileFormatError."""
     file_box = header_box
     info: dict = {}
     models = 0
     ended = False
-    if data.startswith(_BOM):
-        data = data[3:]
-    lines = data.split(b"\n")
     atom_rows: list[int] = []
     for i, ln in enumerate(lines):
         if ln[:4] == b"ATOM" or ln[:6] == b"HETATM":
@@ -109,20 +103,13 @@ def _parse_pdb(data: bytes, path: str, line0: int, single: bool, elements: _Elem
                 info["model"] = int(parts[1])
         elif ln[:6] == b"ENDMDL" or ln.rstrip() == b"END":
             ended = True
-    n = len(atom_rows)
-    if n == 0:
-        raise FileFormatError(path, line0, "no ATOM/HETATM records in this frame")
-    rows = [lines[i].rstrip(b"\r") for i in atom_rows]
-    for k, r in enumerate(rows):
-        if len(r) < 54:
-            raise FileFormatError(path, line0 + atom_rows[k],
-                                  f"ATOM/HETATM record shorter than 54 columns: {_decode(r)!r}")
-    # fixed columns, vectorised: one (n, 80) byte table
-    table = np.frombuffer(b"".join(r[:80].ljust(80) for r in rows), dtype="S1").reshape(n, 80)
+    return atom_rows, file_box, info
 
-    def columns(a: int, b: int) -> np.ndarray:
-        return np.ascontiguousarray(table[:, a:b]).view(f"S{b - a}").reshape(n)
 
+def _pdb_positions(table: np.ndarray, rows: list[bytes], atom_rows: list[int], path: str, line0: int) -> np.ndarray:
+    """float64 (n, 3) coordinates (angstrom) from columns 31-54 of the (n, 80) record table;
+    a non-numeric or non-finite coordinate raises FileFormatError naming its line."""
+    n = table.shape[0]
     try:
         positions = np.ascontiguousarray(table[:, 30:54]).view("S8").reshape(n, 3).astype(np.float64)
     except ValueError:
@@ -136,9 +123,17 @@ def _parse_pdb(data: bytes, path: str, line0: int, single: bool, elements: _Elem
     finite = np.isfinite(positions).all(axis=1)
     if not finite.all():
         k = int(np.flatnonzero(~finite)[0])
-        raise FileFormatError(path, line0 + atom_rows[k], f"coordinate is NaN or infinite: {_decode(rows[k][30:54])!r}")
+        raise FileFormatError(path, line0 + atom_rows[k],
+                              f"coordinate is NaN or infinite: {_decode(rows[k][30:54])!r}")
+    return positions
 
-    # elements: the element columns 77-78, else the atom name (with the residue as a hint)
+
+def _pdb_symbols(table: np.ndarray, atom_rows: list[int], elements: _ElementCache, path: str,
+                 line0: int) -> list[str]:
+    """Element symbol per record: the element columns 77-78, else the atom name (columns
+    13-16) with the residue name as a hint; each distinct (element, name, residue) key is
+    resolved once."""
+    n = table.shape[0]
     keys = np.ascontiguousarray(np.concatenate([table[:, 76:78], table[:, 12:21]], axis=1)).view("S11").reshape(n)
     ukeys, inverse = np.unique(keys, return_inverse=True)
     usyms = []
@@ -154,7 +149,60 @@ def _parse_pdb(data: bytes, path: str, line0: int, single: bool, elements: _Elem
             k = int(np.flatnonzero(keys == u)[0])
             raise FileFormatError(path, line0 + atom_rows[k], str(exc)) from None
         usyms.append(sym)
-    symbols = np.asarray(usyms, dtype=object)[inverse.reshape(-1)].tolist()
+    return np.asarray(usyms, dtype=object)[inverse.reshape(-1)].tolist()
+
+
+def _pdb_residue_ids(res_fields: np.ndarray, residues: list[str]) -> np.ndarray:
+    """int64 residue numbers from columns 23-26: plain integers, else hybrid-36; an
+    overflowed field ("****" etc.) continues the numbering at each change of (field, name)."""
+    try:
+        return res_fields.astype(np.int64)
+    except ValueError:
+        pass
+    resids = np.empty(res_fields.shape[0], dtype=np.int64)
+    prev_key, prev_id = None, 0
+    for k, (field_b, resname) in enumerate(zip(res_fields.tolist(), residues)):
+        field_s = field_b.decode("ascii", "replace").ljust(4)
+        try:
+            rid = hybrid36_decode(field_s)
+        except ValueError:
+            # overflowed field ("****" etc.): continue the numbering at each change
+            rid = prev_id + (1 if (field_s, resname) != prev_key else 0)
+        prev_key, prev_id = (field_s, resname), rid
+        resids[k] = rid
+    return resids
+
+
+def _parse_pdb(data: bytes, path: str, line0: int, single: bool, elements: _ElementCache,
+               header_box: Box | None = None) -> _Parsed:
+    """Parse the ATOM/HETATM records of one PDB frame (fixed columns, ref §1.1).
+
+    Serial numbers are not used (atoms are kept in file order), so overflowed, hybrid-36
+    or duplicate serials are harmless (better than ref V8). ``single``: a whole one-frame
+    file, where a second MODEL or atoms after END are an error.
+    """
+    if data.startswith(_BOM):
+        data = data[3:]
+    lines = data.split(b"\n")
+    atom_rows, file_box, info = _scan_pdb_records(lines, path, line0, single, header_box)
+    n = len(atom_rows)
+    if n == 0:
+        raise FileFormatError(path, line0, "no ATOM/HETATM records in this frame")
+    rows = [lines[i].rstrip(b"\r") for i in atom_rows]
+    for k, r in enumerate(rows):
+        if len(r) < 54:
+            raise FileFormatError(path, line0 + atom_rows[k],
+                                  f"ATOM/HETATM record shorter than 54 columns: {_decode(r)!r}")
+    # fixed columns, vectorised: one (n, 80) byte table
+    table = np.frombuffer(b"".join(r[:80].ljust(80) for r in rows), dtype="S1").reshape(n, 80)
+
+    def columns(a: int, b: int) -> np.ndarray:
+        return np.ascontiguousarray(table[:, a:b]).view(f"S{b - a}").reshape(n)
+
+    positions = _pdb_positions(table, rows, atom_rows, path, line0)
+
+    # elements: the element columns 77-78, else the atom name (with the residue as a hint)
+    symbols = _pdb_symbols(table, atom_rows, elements, path, line0)
 
     def strings(col: np.ndarray) -> list[str]:
         uniq, inv = np.unique(col, return_inverse=True)
@@ -163,20 +211,7 @@ def _parse_pdb(data: bytes, path: str, line0: int, single: bool, elements: _Elem
     residues = strings(columns(17, 21))
     names = strings(columns(12, 16))
     res_fields = columns(22, 26)
-    try:
-        resids = res_fields.astype(np.int64)
-    except ValueError:
-        resids = np.empty(n, dtype=np.int64)
-        prev_key, prev_id = None, 0
-        for k, (field_b, resname) in enumerate(zip(res_fields.tolist(), residues)):
-            field_s = field_b.decode("ascii", "replace").ljust(4)
-            try:
-                rid = hybrid36_decode(field_s)
-            except ValueError:
-                # overflowed field ("****" etc.): continue the numbering at each change
-                rid = prev_id + (1 if (field_s, resname) != prev_key else 0)
-            prev_key, prev_id = (field_s, resname), rid
-            resids[k] = rid
+    resids = _pdb_residue_ids(res_fields, residues)
     return _Parsed(symbols, positions, file_box, None, residues, resids, names, info)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry.box import Box
+from ..geometry.box import MAX_BOX_LENGTHS, Box, far_out_atom
 from .cp2k import _name_box
 from .interop import _AtomsBackend, _MemoryBackend, _UniverseBackend
 from .pdb import _PDB_SUFFIXES, _index_pdb, _parse_pdb
@@ -64,7 +64,7 @@ class _FileBackend:
                 for old in handles.values():
                     old.close()
                 handles.clear()
-            fh = open(path, "rb")
+            fh = open(path, "rb")  # noqa: SIM115  (kept open in ``handles`` across reads; closed below otherwise)
             if handles is not None:
                 handles[fid] = fh
         try:
@@ -241,6 +241,12 @@ class FrameSource:
             box = parsed.file_box
         else:
             box = self._fallback_box
+        far = far_out_atom(parsed.positions, box)
+        if far is not None:
+            raise ValueError(f"{src}: frame {int(self._src[entry])}, atom {far + 1} ({parsed.symbols[far]}) at "
+                             f"{parsed.positions[far].tolist()} A is more than {MAX_BOX_LENGTHS:g} box lengths "
+                             f"({float(np.min(box.heights)):.6g} A) from the origin: wrapping it into the box "
+                             "would lose its position")
         return Frame(index=k, source_index=int(self._src[entry]), time_fs=float(self._times[entry]),
                      symbols=parsed.symbols, positions=parsed.positions, box=box,
                      residues=parsed.residues, residue_ids=parsed.residue_ids, atom_names=parsed.atom_names,
@@ -314,17 +320,16 @@ def read_frames(path, box=None, timestep_fs=None, *, start=None, stop=None, stri
         raise ValueError("read_frames accepts a path, an MDAnalysis Universe, a sequence of ase.Atoms or of Frame; "
                          f"got {type(path).__name__}")
 
-    if len(source._times) and source.box_source in ("none",) and explicit is None:
-        if allow_box_from_extent:
-            first = source._frame(0, None) if len(source._sel) else None
-            if first is not None and first.n_atoms:
-                ext = np.ptp(first.positions, axis=0)
-                if np.all(ext > 0):
-                    source._fallback_box = Box(ext)
-                    source.box_source = "extent"
-                    source.warnings.append(
-                        f"no box in the input; estimated {ext.round(4).tolist()} A from the coordinate extent of "
-                        "the first frame (allow_box_from_extent=True); this underestimates the true box")
+    if len(source._times) and source.box_source in ("none",) and explicit is None and allow_box_from_extent:
+        first = source._frame(0, None) if len(source._sel) else None
+        if first is not None and first.n_atoms:
+            ext = np.ptp(first.positions, axis=0)
+            if np.all(ext > 0):
+                source._fallback_box = Box(ext)
+                source.box_source = "extent"
+                source.warnings.append(
+                    f"no box in the input; estimated {ext.round(4).tolist()} A from the coordinate extent of "
+                    "the first frame (allow_box_from_extent=True); this underestimates the true box")
     if require_box and source.box_source == "none":
         raise ValueError(f"{source.path}: no periodic box found (no box argument, Lattice/CRYST1, _pbc_ naming); "
                          "pass box=... or allow_box_from_extent=True")
@@ -386,7 +391,7 @@ def _open_path(path: Path, explicit, dt_given, start_time_fs, element_map, skip_
             st = start_time_fs if start_time_fs is not None else 0.0
             dt = dt_given if dt_given is not None else DEFAULT_TIMESTEP_FS
             times = st + dt * np.arange(n, dtype=np.float64)
-            if n > 1:
+            if n > 1 and dt_given is None:
                 warnings.append(f"no per-frame times in a PDB file; frame times are {st:g} fs + k x {dt:g} fs")
             source = FrameSource(backend, times, np.arange(n), time_source="sequential", timestep_fs=dt,
                                  path=str(path), warnings=warnings, skipped=skipped)
@@ -399,7 +404,7 @@ def _open_path(path: Path, explicit, dt_given, start_time_fs, element_map, skip_
                 raise FileFormatError(path, 1, "no frames in the file")
             kind, _ = parse_comment(idx["first_comment"])
             label = "CP2K" if kind == "cp2k" else "time="
-            times = _file_times(idx["times"], dt_given, label, warnings)
+            times = _file_times(idx["times"], dt_given, label, warnings, where=str(path))
             if times is not None:
                 tsource = "file"
                 dt = _infer_dt(times, dt_given, warnings)
@@ -408,7 +413,7 @@ def _open_path(path: Path, explicit, dt_given, start_time_fs, element_map, skip_
                 st = start_time_fs if start_time_fs is not None else 0.0
                 times = st + dt * np.arange(n, dtype=np.float64)
                 tsource = "sequential"
-                if n > 1:
+                if n > 1 and dt_given is None:
                     warnings.append(f"no per-frame times in the file; frame times are {st:g} fs + k x {dt:g} fs")
             backend = _FileBackend([str(path)], "xyz", np.zeros(n), idx["offsets"], idx["ends"], idx["lines"],
                                    False, element_map, {})
@@ -475,7 +480,7 @@ def _open_atoms(images, explicit, dt_given, start_time_fs, warnings):
         dt = dt_given if dt_given is not None else DEFAULT_TIMESTEP_FS
         st = start_time_fs if start_time_fs is not None else 0.0
         times, tsource = st + dt * np.arange(n), "sequential"
-        if n > 1:
+        if n > 1 and dt_given is None:
             warnings.append(f"no per-frame times in the ase.Atoms; frame times are {st:g} fs + k x {dt:g} fs")
     source = FrameSource(backend, times, np.arange(n), time_source=tsource, timestep_fs=dt, path="ase.Atoms",
                          warnings=warnings)

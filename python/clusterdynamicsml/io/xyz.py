@@ -201,6 +201,8 @@ def _parse_xyz_fast(data: bytes, path: str, line0: int, single: bool, elements: 
     if not parts or not parts[0].isdigit():
         return None
     n = int(parts[0])
+    if n > len(data):  # more atoms than bytes (or beyond int64): the careful reader names the line
+        return None
     comment = _decode(data[e1 + 1:e2])
     try:
         time_fs, file_box, info, species_col, pos_col, ncols = _comment_meta(comment, path, line0)
@@ -217,15 +219,11 @@ def _parse_xyz_fast(data: bytes, path: str, line0: int, single: bool, elements: 
     return _Parsed(SymbolList.from_codes(codes, table), positions, file_box, time_fs, info=info)
 
 
-def _parse_xyz(data: bytes, path: str, line0: int, single: bool, elements: _ElementCache) -> _Parsed:
-    """Parse one XYZ frame held in ``data`` (starting at 1-based file line ``line0``).
-
-    ``single``: the frame is a whole one-frame file: blank atom lines are dropped (ref §1.1)
-    and anything but blank lines after the last atom is an error.
+def _split_xyz_frame(data: bytes, path: str, line0: int, single: bool):
+    """Split one XYZ frame into (atom count, comment line, atom lines, count-line number,
+    line number of the first body line, row -> file line function). ``single``: a whole
+    one-frame file (leading and blank atom lines skipped, trailing non-blank lines an error).
     """
-    fast = _parse_xyz_fast(data, path, line0, single, elements)
-    if fast is not None:
-        return fast
     if data.startswith(_BOM):
         data = data[3:]
     lines = data.split(b"\n")
@@ -243,8 +241,9 @@ def _parse_xyz(data: bytes, path: str, line0: int, single: bool, elements: _Elem
         if n < 0:
             raise ValueError
     except (ValueError, IndexError):
-        raise FileFormatError(path, line0 + k,
-                              f"expected the atom count (a non-negative integer), got {_decode(count_line)!r}") from None
+        raise FileFormatError(
+            path, line0 + k, f"expected the atom count (a non-negative integer), got {_decode(count_line)!r}"
+        ) from None
     count_lineno = line0 + k
     if k + 1 >= len(lines):
         raise FileFormatError(path, count_lineno, "truncated frame: the file ends before the comment line")
@@ -275,9 +274,14 @@ def _parse_xyz(data: bytes, path: str, line0: int, single: bool, elements: _Elem
 
         def line_of(row):
             return body_line0 + row
+    return n, comment, atom_rows, count_lineno, body_line0, line_of
 
-    time_fs, file_box, info, species_col, pos_col, ncols = _comment_meta(comment, path, count_lineno)
 
+def _xyz_atom_columns(atom_rows: list[bytes], n: int, species_col: int, pos_col: int, ncols: int | None,
+                      path: str, count_lineno: int, line_of):
+    """float64 (n, 3) positions (angstrom) and species tokens of the atom lines: one
+    vectorised conversion when every line has the expected width, else line by line to name
+    the first bad line in a FileFormatError."""
     rows = [r.split() for r in atom_rows]
     widths = set(map(len, rows))
     need = ncols if ncols is not None else 4
@@ -306,6 +310,21 @@ def _parse_xyz(data: bytes, path: str, line0: int, single: bool, elements: _Elem
                 raise FileFormatError(path, line_of(row),
                                       f"non-numeric coordinate in {_decode(atom_rows[row])!r}") from None
             tokens.append(parts[species_col])
+    return positions, tokens
+
+
+def _parse_xyz(data: bytes, path: str, line0: int, single: bool, elements: _ElementCache) -> _Parsed:
+    """Parse one XYZ frame held in ``data`` (starting at 1-based file line ``line0``).
+
+    ``single``: the frame is a whole one-frame file: blank atom lines are dropped (ref §1.1)
+    and anything but blank lines after the last atom is an error.
+    """
+    fast = _parse_xyz_fast(data, path, line0, single, elements)
+    if fast is not None:
+        return fast
+    n, comment, atom_rows, count_lineno, body_line0, line_of = _split_xyz_frame(data, path, line0, single)
+    time_fs, file_box, info, species_col, pos_col, ncols = _comment_meta(comment, path, count_lineno)
+    positions, tokens = _xyz_atom_columns(atom_rows, n, species_col, pos_col, ncols, path, count_lineno, line_of)
     if n == 0:
         positions = np.zeros((0, 3), dtype=np.float64)
         symbols: list[str] = []
@@ -354,6 +373,12 @@ class _Blocks:
             pos = self.end
             self.load(pos)
 
+    def line_end(self, pos: int) -> int:
+        """Offset of the first line end at or after ``pos`` (< size); the end of a file
+        without a final newline counts as one, so there always is one."""
+        e, _ = self.newline(pos)
+        return self.size if e is None else e
+
     def bytes(self, a: int, b: int) -> bytes:
         if self.start <= a and b <= self.end:
             return self.buf[a - self.start:b - self.start]
@@ -371,7 +396,7 @@ def _index_xyz(path: str, skip_bad: bool, skipped: list) -> dict:
         blk = _Blocks(fh, size)
         pos, line, resync = (3 if fh.read(3) == _BOM else 0), 1, False
         while pos < size:
-            e, _ = blk.newline(pos)
+            e = blk.line_end(pos)
             count_bytes = blk.bytes(pos, e)
             if not count_bytes.strip():
                 pos, line = e + 1, line + 1

@@ -279,7 +279,10 @@ class StructureLibrary:
 
 
 def _label_files(label_dir: Path):
-    motifs = sorted((p for p in label_dir.iterdir() if p.is_dir() and p.name.startswith("motif_")), key=lambda p: _natural_key(p.name))
+    motifs = sorted(
+        (p for p in label_dir.iterdir() if p.is_dir() and p.name.startswith("motif_")),
+        key=lambda p: _natural_key(p.name),
+    )
     files = [p for p in label_dir.iterdir() if p.is_file() and p.suffix.lower() in STRUCTURE_SUFFIXES]
     for m in motifs:
         files.extend(p for p in m.rglob("*") if p.is_file() and p.suffix.lower() in STRUCTURE_SUFFIXES)
@@ -306,92 +309,21 @@ def read_library(library_dir, rules, frame_labels: Iterable[str] | None = None) 
     root = Path(library_dir)
     if not root.is_dir():
         raise ValueError(f"structure library folder expected, got {str(library_dir)!r} (not a directory)")
-    observations, warnings = [], []
-    label_dirs = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("representative_", "."))), key=lambda p: _natural_key(p.name))
+    observations: list[StructureObservation] = []
+    warnings: list[str] = []
+    label_dirs = sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("representative_", "."))),
+        key=lambda p: _natural_key(p.name),
+    )
     for label_dir in label_dirs:
-        files, motifs = _label_files(label_dir)
-        if not files:
-            continue
-        label = label_dir.name
-        compositions, descriptors, atom_counts, readable = [], [], [], []
-        for f in files:
-            try:
-                symbols, pos = read_structure(f, types)
-            except (OSError, ValueError) as exc:
-                warnings.append(f"unreadable structure file skipped: {exc}")
-                continue
-            counts = Counter(symbols)
-            compositions.append(tuple(sorted(counts.items())))
-            descriptors.append(pos)
-            atom_counts.append(len(symbols))
-            readable.append(f)
-        shape = shape_descriptors_batch(descriptors)
-        try:
-            folder_counts = parse_label_counts(label)
-        except ValueError:
-            folder_counts = None
-        if compositions:
-            tally = Counter(compositions)
-            # modal composition; ties: larger total, then the lexicographic signature
-            modal = min(tally, key=lambda c: (-tally[c], -sum(n for _, n in c), "".join(f"{e}{n}" for e, n in c)))
-            element_counts = dict(modal)
-            rep_candidates = [(atom_counts[i], str(readable[i])) for i, c in enumerate(compositions) if c == modal]
-            representative = min(rep_candidates, key=lambda t: (-t[0], t[1]))[1]
-        elif folder_counts is not None:
-            element_counts = {e: c for e, c in folder_counts.items() if e in types.tracked_elements}
-            representative = None
-            warnings.append(f"label {label}: no readable structure file; composition taken from the folder name")
-        else:
-            warnings.append(f"label {label}: no readable structure file and the folder name is not a label; skipped")
-            continue
-        node_count = sum(int(element_counts.get(e, 0)) for e in types.node_elements)
-        if node_count <= 0:
-            warnings.append(f"label {label}: no node atoms ({types.node_elements}) in its structures; dropped from the training set")
-            continue
-        mismatched = 0
-        if folder_counts is not None:
-            want = {e: c for e, c in folder_counts.items()}
-            for comp in compositions:
-                if types.label_counts(dict(comp)) != want:
-                    mismatched += 1
-            if mismatched:
-                warnings.append(
-                    f"label {label}: {mismatched} of {len(compositions)} readable files have a composition other than the "
-                    f"folder label (modal file composition {types.format_label(element_counts)}); the file counts are used"
-                )
-        elif compositions:
-            warnings.append(f"label folder {label!r} is not a stoichiometry label; the file composition {types.format_label(element_counts)} is used")
-        def mean_of(key):
-            return float(np.mean(shape[key])) if len(shape[key]) else 0.0
-
-        def std_of(key):
-            return float(np.std(shape[key])) if len(shape[key]) else 0.0
-
-        observations.append(
-            StructureObservation(
-                label=label,
-                node_count=int(node_count),
-                element_counts={e: int(element_counts[e]) for e in types.tracked_elements if int(element_counts.get(e, 0)) > 0},
-                cluster_size=int(sum(types.label_counts(element_counts).values())),
-                file_count=len(files),
-                readable_count=len(readable),
-                representative_path=representative,
-                structure_dir=str(label_dir),
-                motifs=motifs,
-                files=[str(f) for f in files],
-                mean_atom_count=float(np.mean(atom_counts)) if atom_counts else float(sum(element_counts.values())),
-                mean_radius_of_gyration=mean_of("radius_of_gyration"),
-                mean_max_radius=mean_of("max_radius"),
-                mean_semiaxis_a=mean_of("semiaxis_a"),
-                mean_semiaxis_b=mean_of("semiaxis_b"),
-                mean_semiaxis_c=mean_of("semiaxis_c"),
-                std_radius_of_gyration=std_of("radius_of_gyration"),
-                std_max_radius=std_of("max_radius"),
-                mismatched_file_count=mismatched,
-            )
-        )
+        observation = _read_label(label_dir, types, warnings)
+        if observation is not None:
+            observations.append(observation)
     if not observations:
-        raise ValueError(f"structure library {str(root)!r} holds no label folder with readable {'/'.join(STRUCTURE_SUFFIXES)} files containing node atoms")
+        raise ValueError(
+            f"structure library {str(root)!r} holds no label folder with readable "
+            f"{'/'.join(STRUCTURE_SUFFIXES)} files containing node atoms"
+        )
     if frame_labels is not None:
         seen = set(frame_labels)
         for o in observations:
@@ -400,12 +332,129 @@ def read_library(library_dir, rules, frame_labels: Iterable[str] | None = None) 
     return StructureLibrary(root, types, observations, warnings)
 
 
+def _read_label_files(files, types, warnings: list[str]):
+    """Tracked composition (sorted (element, count) tuple), coordinates and atom count of
+    every readable structure file of one label, and the readable files; unreadable files are
+    skipped with a warning."""
+    compositions, descriptors, atom_counts, readable = [], [], [], []
+    for f in files:
+        try:
+            symbols, pos = read_structure(f, types)
+        except (OSError, ValueError) as exc:
+            warnings.append(f"unreadable structure file skipped: {exc}")
+            continue
+        counts = Counter(symbols)
+        compositions.append(tuple(sorted(counts.items())))
+        descriptors.append(pos)
+        atom_counts.append(len(symbols))
+        readable.append(f)
+    return compositions, descriptors, atom_counts, readable
+
+
+def _label_composition(label, compositions, atom_counts, readable, folder_counts, types, warnings: list[str]):
+    """(element counts, representative file path or None) of one label: the modal file
+    composition (ties: larger total, then the lexicographic signature) and its largest file,
+    else the folder name's counts. None (with a warning) when neither gives one."""
+    if compositions:
+        tally = Counter(compositions)
+        modal = min(tally, key=lambda c: (-tally[c], -sum(n for _, n in c), "".join(f"{e}{n}" for e, n in c)))
+        rep_candidates = [(atom_counts[i], str(readable[i])) for i, c in enumerate(compositions) if c == modal]
+        return dict(modal), min(rep_candidates, key=lambda t: (-t[0], t[1]))[1]
+    if folder_counts is not None:
+        warnings.append(f"label {label}: no readable structure file; composition taken from the folder name")
+        return {e: c for e, c in folder_counts.items() if e in types.tracked_elements}, None
+    warnings.append(f"label {label}: no readable structure file and the folder name is not a label; skipped")
+    return None
+
+
+def _count_label_mismatches(label, compositions, folder_counts, element_counts, types, warnings: list[str]) -> int:
+    """Number of readable files whose label composition differs from the folder label (warned);
+    a folder name that is not a label is warned about too."""
+    mismatched = 0
+    if folder_counts is not None:
+        want = {e: c for e, c in folder_counts.items()}
+        for comp in compositions:
+            if types.label_counts(dict(comp)) != want:
+                mismatched += 1
+        if mismatched:
+            warnings.append(
+                f"label {label}: {mismatched} of {len(compositions)} readable files have a composition other "
+                f"than the folder label (modal file composition {types.format_label(element_counts)}); "
+                "the file counts are used"
+            )
+    elif compositions:
+        warnings.append(
+            f"label folder {label!r} is not a stoichiometry label; "
+            f"the file composition {types.format_label(element_counts)} is used"
+        )
+    return mismatched
+
+
+def _read_label(label_dir: Path, types, warnings: list[str]) -> StructureObservation | None:
+    """The observation of one label folder, or None when it has no structure file, no
+    composition or no node atoms (the last two with a warning)."""
+    files, motifs = _label_files(label_dir)
+    if not files:
+        return None
+    label = label_dir.name
+    compositions, descriptors, atom_counts, readable = _read_label_files(files, types, warnings)
+    shape = shape_descriptors_batch(descriptors)
+    try:
+        folder_counts = parse_label_counts(label)
+    except ValueError:
+        folder_counts = None
+    found = _label_composition(label, compositions, atom_counts, readable, folder_counts, types, warnings)
+    if found is None:
+        return None
+    element_counts, representative = found
+    node_count = sum(int(element_counts.get(e, 0)) for e in types.node_elements)
+    if node_count <= 0:
+        warnings.append(
+            f"label {label}: no node atoms ({types.node_elements}) in its structures; dropped from the training set"
+        )
+        return None
+    mismatched = _count_label_mismatches(label, compositions, folder_counts, element_counts, types, warnings)
+
+    def mean_of(key):
+        return float(np.mean(shape[key])) if len(shape[key]) else 0.0
+
+    def std_of(key):
+        return float(np.std(shape[key])) if len(shape[key]) else 0.0
+
+    return StructureObservation(
+        label=label,
+        node_count=int(node_count),
+        element_counts={
+            e: int(element_counts[e]) for e in types.tracked_elements if int(element_counts.get(e, 0)) > 0
+        },
+        cluster_size=int(sum(types.label_counts(element_counts).values())),
+        file_count=len(files),
+        readable_count=len(readable),
+        representative_path=representative,
+        structure_dir=str(label_dir),
+        motifs=motifs,
+        files=[str(f) for f in files],
+        mean_atom_count=float(np.mean(atom_counts)) if atom_counts else float(sum(element_counts.values())),
+        mean_radius_of_gyration=mean_of("radius_of_gyration"),
+        mean_max_radius=mean_of("max_radius"),
+        mean_semiaxis_a=mean_of("semiaxis_a"),
+        mean_semiaxis_b=mean_of("semiaxis_b"),
+        mean_semiaxis_c=mean_of("semiaxis_c"),
+        std_radius_of_gyration=std_of("radius_of_gyration"),
+        std_max_radius=std_of("max_radius"),
+        mismatched_file_count=mismatched,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # dynamics lifetime table and training rows
 
 
 def _never_seen_message(label: str) -> str:
-    return f"library label {label} never appears in the frames (no row in the dynamics lifetime table); it trains with zero dynamics"
+    return (
+        f"library label {label} never appears in the frames (no row in the dynamics lifetime table); "
+        "it trains with zero dynamics"
+    )
 
 
 def _row_to_dict(row) -> dict:
@@ -463,7 +512,9 @@ def load_lifetime_table(source) -> dict:
         try:
             rows = [_row_to_dict(r) for r in source]
         except TypeError:
-            raise ValueError(f"lifetime table expected (DynamicsResult, rows, or CSV path), got {type(source).__name__}") from None
+            raise ValueError(
+                f"lifetime table expected (DynamicsResult, rows, or CSV path), got {type(source).__name__}"
+            ) from None
     table = {}
     for r in rows:
         if "label" not in r:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import write_json
+from .._paths import safe_name
 from ..clusters.extract import Cluster, ClusterRules, cluster_ids, extract_clusters  # noqa: F401
 from ..io.frames import _check_structure, _xyz_frame_text, write_pdb
 from ..rules import as_rules
@@ -76,7 +76,7 @@ def frame_stem(frame, shares_source: bool = False) -> str:
     src = getattr(frame, "source", "") or ""
     if not src:
         return f"frame_{int(frame.index):05d}"
-    stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", Path(src).stem)
+    stem = safe_name(Path(src).stem, default="frame")
     if shares_source:
         return f"{stem}_frame_{int(frame.source_index):05d}"
     return stem
@@ -101,7 +101,8 @@ def _with_lookahead(frames: Iterable):
         except StopIteration:
             nxt = None
         src = getattr(cur, "source", "") or None
-        shares = src is not None and (src == prev_src or (nxt is not None and src == (getattr(nxt, "source", "") or None)))
+        next_src = None if nxt is None else (getattr(nxt, "source", "") or None)
+        shares = src is not None and (src == prev_src or (nxt is not None and src == next_src))
         yield cur, shares
         if nxt is None:
             return
@@ -111,7 +112,8 @@ def _with_lookahead(frames: Iterable):
 # --------------------------------------------------------------------------- writers
 
 
-def _cluster_file(cluster: Cluster, frame, fmt: str, path: Path, stem: str, cid: str, keep: np.ndarray) -> None:
+def _cluster_file(cluster: Cluster, frame, fmt: str, path: str | os.PathLike[str], stem: str, cid: str,
+                  keep: np.ndarray) -> None:
     idx = cluster.atom_indices[keep]
     pos = cluster.unwrapped_positions(frame)[keep]
     symbols = [frame.symbols[k] for k in idx.tolist()]
@@ -203,7 +205,7 @@ def _settings(rules: ClusterRules, fmt: str, include_shell_levels) -> dict:
 
 def _frames_info(frames) -> dict:
     """What a FrameSource knows about the time axis (absent for plain iterables)."""
-    info = {}
+    info: dict[str, object] = {}
     for key in ("timestep_fs", "time_source"):
         val = getattr(frames, key, None)
         if isinstance(val, (int, float, str)):
@@ -211,6 +213,9 @@ def _frames_info(frames) -> dict:
     warns = getattr(frames, "warnings", None)
     if warns:
         info["warnings"] = [str(w) for w in warns]
+    n_frames = _frame_count(frames)
+    if n_frames is not None:
+        info["n_frames_expected"] = int(n_frames)  # a killed extract says how far it got
     return info
 
 
@@ -284,6 +289,52 @@ def _metadata(settings: dict, agg: _Aggregate, status: str, frames_info: dict | 
     }
 
 
+def _check_write_arguments(fmt: str, max_files_per_label, include_shell_levels) -> list[int] | None:
+    """Validate ``write_library``'s format and file cap; returns the sorted shell levels to
+    include (None: all)."""
+    if fmt not in ("xyz", "pdb"):
+        raise ValueError(f"fmt must be 'xyz' or 'pdb', got {fmt!r}")
+    if max_files_per_label is not None and (isinstance(max_files_per_label, bool)
+                                            or not isinstance(max_files_per_label, int) or max_files_per_label < 1):
+        raise ValueError(f"max_files_per_label must be None or a positive integer, got {max_files_per_label!r}")
+    if include_shell_levels is None:
+        return None
+    try:
+        return sorted({int(v) for v in include_shell_levels})
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"include_shell_levels must be a list of shell levels (integers), got {include_shell_levels!r}"
+        ) from None
+
+
+def _check_library_folder(out: Path, settings: dict, resume: bool) -> None:
+    """``out`` must be missing, empty (but for the temporary folder), or a library written
+    with the same ``settings`` (then only with ``resume``)."""
+    meta_path, prog_path = out / METADATA_NAME, out / PROGRESS_NAME
+    if meta_path.exists() or prog_path.exists():
+        if not resume:
+            raise ValueError(f"{out} already holds a cluster library; pass resume=True to continue it, "
+                             "or choose an empty folder")
+        try:
+            old = json.loads(meta_path.read_text()) if meta_path.exists() else None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{meta_path}: not valid JSON ({exc}); remove the folder and extract again") from None
+        if old is None or old.get("settings") != settings:
+            raise ValueError(f"{out} holds a library made with other settings "
+                             f"({None if old is None else old.get('settings')}), not {settings}; "
+                             "use another folder")
+    elif out.exists() and any(p.name != _TMP_NAME for p in out.iterdir()):
+        raise ValueError(f"out_dir {out} is not empty and holds no cluster library; choose an empty or new folder")
+
+
+def _frame_count(frames) -> int | None:
+    """Number of frames when the iterable knows it (a FrameSource or a list), else None."""
+    try:
+        return len(frames)
+    except TypeError:
+        return None
+
+
 def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt: str = "xyz", resume: bool = True,
                   progress: bool | Callable[[int, int | None], None] | None = None,
                   include_shell_levels: Iterable[int] | None = None, num_threads: int | None = None,
@@ -314,17 +365,7 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
     the metadata. Returns a :class:`LibrarySummary`.
     """
     rules = as_rules(rules)
-    if fmt not in ("xyz", "pdb"):
-        raise ValueError(f"fmt must be 'xyz' or 'pdb', got {fmt!r}")
-    if max_files_per_label is not None and (isinstance(max_files_per_label, bool)
-                                            or not isinstance(max_files_per_label, int) or max_files_per_label < 1):
-        raise ValueError(f"max_files_per_label must be None or a positive integer, got {max_files_per_label!r}")
-    levels = None
-    if include_shell_levels is not None:
-        try:
-            levels = sorted({int(v) for v in include_shell_levels})
-        except (TypeError, ValueError):
-            raise ValueError(f"include_shell_levels must be a list of shell levels (integers), got {include_shell_levels!r}") from None
+    levels = _check_write_arguments(fmt, max_files_per_label, include_shell_levels)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out_dir {out} exists and is not a folder")
@@ -332,21 +373,7 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
     settings = _settings(rules, fmt, levels)
     if max_files_per_label is not None:
         settings["max_files_per_label"] = int(max_files_per_label)
-    is_library = meta_path.exists() or prog_path.exists()
-    if is_library:
-        if not resume:
-            raise ValueError(f"{out} already holds a cluster library; pass resume=True to continue it, "
-                             "or choose an empty folder")
-        try:
-            old = json.loads(meta_path.read_text()) if meta_path.exists() else None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{meta_path}: not valid JSON ({exc}); remove the folder and extract again") from None
-        if old is None or old.get("settings") != settings:
-            raise ValueError(f"{out} holds a library made with other settings "
-                             f"({None if old is None else old.get('settings')}), not {settings}; "
-                             "use another folder")
-    elif out.exists() and any(p.name != _TMP_NAME for p in out.iterdir()):
-        raise ValueError(f"out_dir {out} is not empty and holds no cluster library; choose an empty or new folder")
+    _check_library_folder(out, settings, resume)
     out.mkdir(parents=True, exist_ok=True)
 
     agg = _Aggregate()
@@ -356,11 +383,7 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
     if tmp_root.exists():
         shutil.rmtree(tmp_root)
 
-    total = None
-    try:
-        total = len(frames)  # type: ignore[arg-type]
-    except TypeError:
-        pass
+    total = _frame_count(frames)
     bar = None
     if progress is True:
         from tqdm.auto import tqdm
@@ -421,8 +444,8 @@ def _write_frame(frame, stem, rules, fmt, levels, out: Path, tmp_root: Path, num
     tmp_root.mkdir(parents=True, exist_ok=True)
     tmp_s = os.fspath(tmp_root)
     written = []  # (label, file name)
-    files_per_label = Counter()
-    clusters_per_label = Counter()
+    files_per_label: Counter[str] = Counter()
+    clusters_per_label: Counter[str] = Counter()
     perc = []
     for c, cid in zip(clusters, ids):
         if c.percolating:
@@ -433,20 +456,21 @@ def _write_frame(frame, stem, rules, fmt, levels, out: Path, tmp_root: Path, num
             continue
         keep = np.ones(c.n_atoms, dtype=bool)
         if levels is not None:
-            keep[c.core_indices.size:] = np.isin(c.shell_levels, levels)
+            keep[c.core_indices.size:] = np.isin(np.asarray(c.shell_levels), levels)  # set by extract_clusters
         name = f"{stem}_{cid}.{fmt}"
         _cluster_file(c, frame, fmt, os.path.join(tmp_s, name), stem, cid, keep)
         written.append((c.label, name))
         files_per_label[c.label] += 1
     out_s = os.fspath(out)
+    folders = {label: safe_name(label, default="label") for label in files_per_label}  # labels stay in the files
     for label in files_per_label:
-        os.makedirs(os.path.join(out_s, label), exist_ok=True)
+        os.makedirs(os.path.join(out_s, folders[label]), exist_ok=True)
     for label, name in written:
-        os.replace(os.path.join(tmp_s, name), os.path.join(out_s, label, name))
+        os.replace(os.path.join(tmp_s, name), os.path.join(out_s, folders[label], name))
     return {
         "stem": stem,
         "time_fs": float(frame.time_fs),
-        "files": [f"{label}/{name}" for label, name in written],
+        "files": [f"{folders[label]}/{name}" for label, name in written],
         "files_per_label": dict(sorted(files_per_label.items())),
         "clusters_per_label": dict(sorted(clusters_per_label.items())),
         "percolating": perc,

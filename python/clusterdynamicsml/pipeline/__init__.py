@@ -43,7 +43,6 @@ from .runs import (  # noqa: F401
 )
 from .workflow import (  # noqa: F401
     STEPS,
-    StageUnavailable,
     run,
     write_json,
 )

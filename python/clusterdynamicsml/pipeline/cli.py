@@ -21,240 +21,39 @@ Exit codes: 0 success, 1 error (bad input, failed run), 2 bad command line.
 """
 from __future__ import annotations
 
-import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
+import threading
 import time
+import warnings
 from pathlib import Path
 
-PROG = "clusterdynamicsml"
-
-
-class CLIError(Exception):
-    """An error whose message is shown as is."""
-
-
-def _version_text() -> str:
-    from .. import __version__, get_num_threads, openmp_enabled
-
-    return (
-        f"clusterdynamicsml {__version__} (OpenMP {'on' if openmp_enabled() else 'off'}, "
-        f"{get_num_threads()} threads)"
-    )
-
-
-# ---------------------------------------------------------------------------------------
-# parser
-# ---------------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit code 2, no usage dump
-        raise _UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
-
-
-class _UsageError(Exception):
-    pass
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-j", "--threads", type=int, default=None, metavar="N",
-                   help="threads for the C++ kernels (default: run file, else all available)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or step lines")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors; keep failed run folders")
-
-
-def _cluster_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("clusters and frames (override the run file given with --config)")
-    g.add_argument("--config", metavar="RUNFILE", help="take settings from this run file")
-    g.add_argument("--node", action="append", metavar="EL[:RES]", help="node element (repeatable)")
-    g.add_argument("--linker", action="append", metavar="EL[:RES]", help="linker element (repeatable)")
-    g.add_argument("--shell", action="append", metavar="EL[:RES]", help="shell element (repeatable; --shell '' for none)")
-    g.add_argument("--cutoff", action="append", metavar="A-B=D",
-                   help="pair cutoff in angstrom, A-B=D or A-B=LEVEL:D (repeatable; replaces the run file's)")
-    g.add_argument("--default-cutoff", type=float, metavar="D", help="cutoff for pairs not listed (angstrom)")
-    g.add_argument("--box", type=float, nargs="+", metavar="L", help="box: 3 lengths, 6 parameters or 9 values")
-    g.add_argument("--timestep-fs", type=float, metavar="DT", help="time between frames (fs)")
-    g.add_argument("--no-pbc", action="store_true", help="ignore periodic boundaries")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Clusters, cluster dynamics, predicted larger clusters and Debye "
-                     "SAXS from MD frames. Units: angstrom, fs, rates per ps, q in 1/angstrom.")
-    parser.add_argument("--version", action="store_true", help="print version, OpenMP status and threads")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    parser.add_argument("-j", "--threads", type=int, default=None, dest="global_threads", metavar="N",
-                        help="threads for the C++ kernels")
-    parser.add_argument("-q", "--quiet", action="store_true", dest="global_quiet",
-                        help="no progress bars or step lines")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
-
-    p = sub.add_parser("run", help="run the whole job from a TOML run file")
-    p.add_argument("runfile", nargs="?", help="the TOML run file")
-    p.add_argument("-o", "--output", metavar="DIR", help="parent folder of the run folder (default: [run] output_dir)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address for the frame chunks")
-    p.add_argument("--write-template", metavar="FILE", help="write a run file with every setting and its default")
-    p.add_argument("--force", action="store_true", help="with --write-template: overwrite FILE")
-    _common(p)
-
-    p = sub.add_parser("example", help="run the whole job on the bundled example")
-    p.add_argument("-o", "--output", metavar="DIR", default="cdml_example",
-                   help="parent folder of the run folder (default: cdml_example)")
-    p.add_argument("--write-runfile", metavar="FILE", help="only write the example's resolved run file")
-    _common(p)
-
-    p = sub.add_parser("extract", help="write the structure library (<LABEL>/<frame>_<id>.xyz) from frames")
-    p.add_argument("frames", help="frames folder or multi-frame file")
-    p.add_argument("-o", "--output", metavar="LIBRARY", required=True, help="library folder to write")
-    p.add_argument("--frame-stride", type=int, metavar="K", help="use every K-th frame")
-    p.add_argument("--format", choices=("xyz", "pdb"), help="structure file format (default xyz)")
-    _cluster_flags(p)
-    _common(p)
-
-    p = sub.add_parser("dynamics", help="clusters and dynamics of frames (dataset, CSVs, heatmap, reports)")
-    p.add_argument("frames", nargs="?", help="frames folder or file (default: [frames] path of --config)")
-    p.add_argument("-o", "--output", metavar="DIR", help="parent folder of the run folder")
-    p.add_argument("--frames-per-bin", type=int, metavar="K", help="frames per time bin")
-    p.add_argument("--energy", metavar="FILE", help="CP2K .ener file for the energy subplot")
-    _cluster_flags(p)
-    _common(p)
-
-    p = sub.add_parser("predict", help="dynamics, library and predicted larger clusters (no SAXS)")
-    p.add_argument("runfile", help="the TOML run file")
-    p.add_argument("-o", "--output", metavar="DIR", help="parent folder of the run folder")
-    _common(p)
-
-    p = sub.add_parser("validate", help="extrapolation validation: train on small clusters, predict larger, compare")
-    p.add_argument("runfile", help="the TOML run file")
-    p.add_argument("--train-max-nodes", type=int, metavar="K", help="train on node counts <= K (default: the run's split)")
-    p.add_argument("--targets", metavar="A-B", help="target node counts A..B (default K+1..2K, capped at the largest observed)")
-    p.add_argument("--model", choices=("fisher", "cnt", "geometric", "reference"), help="population model of the 'sizes' rows")
-    p.add_argument("--bootstrap", type=int, metavar="N", help="bootstrap replicates (default: [predict] bootstrap)")
-    p.add_argument("--json", metavar="OUT.json", help="write the validation JSON here")
-    p.add_argument("--figure", metavar="STEM", help="write STEM.png/.svg: observed vs predicted clusters per frame by size")
-    _common(p)
-
-    p = sub.add_parser("saxs", help="the SAXS part of a run, or Debye profiles of structure files")
-    p.add_argument("inputs", nargs="+", help="a TOML run file, or structure files (.xyz/.pdb)")
-    p.add_argument("-o", "--output", metavar="DIR", help="output folder (structure mode: the CSV file's folder)")
-    p.add_argument("--q-min", type=float, default=0.02, help="smallest q (1/angstrom), structure mode")
-    p.add_argument("--q-max", type=float, default=1.2, help="largest q (1/angstrom), structure mode")
-    p.add_argument("--q-points", type=int, default=250, help="q points, structure mode")
-    _common(p)
-
-    p = sub.add_parser("report", help="figures, HTML and PowerPoint from a saved run (dataset JSON or run folder)")
-    p.add_argument("dataset", help="<name>_dataset.json or a run folder")
-    p.add_argument("-o", "--output", metavar="DIR", help="parent folder of the report folder (default: the run folder)")
-    p.add_argument("--formats", nargs="+", choices=("png", "svg", "pdf"), help="figure formats")
-    _common(p)
-
-    p = sub.add_parser("batch-run", help="run several run files (local processes or a Dask cluster)")
-    p.add_argument("runfiles", nargs="+", help="TOML run files")
-    p.add_argument("--workers", type=int, default=1, help="runs at the same time (local processes)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address: run on that cluster")
-    p.add_argument("--keep-going", action="store_true", help="continue after a failed run")
-    p.add_argument("-o", "--output", metavar="DIR", help="parent folder of the run folders (default: each run file's)")
-    _common(p)
-
-    p = sub.add_parser("runs", help="list earlier runs, or compare two runs side by side")
-    rs = p.add_subparsers(dest="runs_command", parser_class=_Parser, metavar="list|compare")
-    q = rs.add_parser("list", help="list the runs in a folder")
-    q.add_argument("folder", help="folder holding run folders (a run file's output_dir)")
-    q.add_argument("--json", action="store_true", help="machine-readable output")
-    q = rs.add_parser("compare", help="settings and predictions of two runs side by side")
-    q.add_argument("run_a", help="run folder or dataset JSON")
-    q.add_argument("run_b", help="run folder or dataset JSON")
-    q.add_argument("--json", action="store_true", help="machine-readable output")
-    _common(p)
-    return parser
-
-
-# ---------------------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------------------
-def _log_factory(args):
-    if args.quiet:
-        return None
-
-    def log(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    return log
-
-
-def _threads(args) -> int | None:
-    t = getattr(args, "threads", None)
-    if t is None:
-        t = getattr(args, "global_threads", None)
-    if t is not None and t < 0:
-        raise CLIError(f"-j/--threads: expected a number >= 0, got {t}")
-    return t
-
-
-def _parse_cutoff(text: str):
-    if "=" in text:
-        pair, dist = text.split("=", 1)
-        level = "0"
-        if ":" in dist:
-            level, dist = dist.split(":", 1)
-    else:
-        parts = text.split(":")
-        if len(parts) == 3:
-            pair, level, dist = f"{parts[0]}-{parts[1]}", "0", parts[2]
-        elif len(parts) == 4:
-            pair, level, dist = f"{parts[0]}-{parts[1]}", parts[2], parts[3]
-        else:
-            raise CLIError(f"--cutoff {text!r}: expected A-B=D, A-B=LEVEL:D or A:B:D")
-    try:
-        return pair.strip(), int(level), float(dist)
-    except ValueError:
-        raise CLIError(f"--cutoff {text!r}: expected A-B=D with D a distance in angstrom") from None
-
-
-def _config_from_flags(args, frames: str | None = None):
-    from ..pipeline.config import ConfigError, RunConfig
-
-    cfg = RunConfig.from_toml(args.config) if getattr(args, "config", None) else RunConfig(
-        base_dir=str(Path.cwd()), source="command line")
-    cfg = RunConfig.from_dict(cfg.to_dict(), base_dir=cfg.base_dir, source=cfg.source)
-    clusters = {}
-    for key in ("node", "linker", "shell"):
-        if getattr(args, key, None) is not None:  # --shell "" means no shell elements
-            clusters[key] = [v for v in getattr(args, key) if v.strip()]
-    if getattr(args, "cutoff", None):
-        table: dict = {}
-        for text in args.cutoff:
-            pair, level, dist = _parse_cutoff(text)
-            table.setdefault(pair, {})[str(level)] = dist
-        clusters["cutoffs"] = table
-    if getattr(args, "default_cutoff", None) is not None:
-        clusters["default_cutoff"] = args.default_cutoff
-    if getattr(args, "no_pbc", False):
-        clusters["pbc"] = False
-    try:
-        if clusters:
-            cfg = cfg.replace("clusters", **clusters)
-        frames_kw = {}
-        if frames is not None:
-            frames_kw["path"] = str(Path(frames).resolve())
-            if not getattr(args, "config", None):
-                cfg = cfg.replace("run", name=Path(frames).stem or "cdml")
-        if getattr(args, "box", None):
-            frames_kw["box"] = list(args.box)
-        if getattr(args, "timestep_fs", None) is not None:
-            frames_kw["timestep_fs"] = args.timestep_fs
-        if getattr(args, "energy", None):
-            frames_kw["energy_file"] = str(Path(args.energy).resolve())
-        if frames_kw:
-            cfg = cfg.replace("frames", **frames_kw)
-        if getattr(args, "frames_per_bin", None) is not None:
-            cfg = cfg.replace("dynamics", frames_per_bin=args.frames_per_bin)
-    except ConfigError as exc:
-        # name the command-line flag rather than the run-file key
-        raise CLIError(str(exc).replace(f"{cfg.source}: ", "command line: ", 1)) from None
-    return cfg
+from .cli_parser import (  # noqa: F401  (re-exported: the CLI's public and test-facing names)
+    PROG,
+    CLIError,
+    _config_from_flags,
+    _log_factory,
+    _parse_cutoff,
+    _Parser,
+    _threads,
+    _UsageError,
+    _version_text,
+    build_parser,
+)
 
 
 def _print_result(result, args) -> None:
-    print(result.summary_text())
+    text = result.summary_text()
+    if not args.quiet:  # the warnings are in the summary and the reports too
+        for w in result.warnings:
+            print(f"{PROG}: warning: {w}", file=sys.stderr)
+        # the step lines were printed as the steps finished: print them once
+        steps = tuple(f"  {s.name:<13s} {s.status:<8s}" for s in result.steps)
+        text = "\n".join(line for line in text.splitlines() if not line.startswith(steps))
+    print(text)
     for key, what in (("report_html", "HTML report"), ("report_pptx", "PowerPoint"), ("dataset", "dataset")):
         if key in result.outputs:
             print(f"{what}: {result.run_dir / result.outputs[key]}")
@@ -288,6 +87,11 @@ def _cmd_run(args) -> int:
         raise _UsageError(f"{PROG} run: give a RUNFILE or --write-template FILE (see {PROG} run --help)")
     cfg = RunConfig.from_toml(args.runfile)
     if args.scheduler:
+        from ..pipeline.config import scheduler_problem
+
+        why = scheduler_problem(args.scheduler)
+        if why is not None:
+            raise CLIError(f"--scheduler: {why}")
         cfg = cfg.replace("dynamics", scheduler=args.scheduler)
     _run_job(cfg, args)
     return 0
@@ -310,8 +114,11 @@ def _cmd_example(args) -> int:
 
 def _cmd_extract(args) -> int:
     from .. import set_num_threads
+    from ..library.write import write_library
+    from ..pipeline.checks import check_frames
     from ..pipeline.config import ConfigError
-    from ..pipeline.workflow import StageUnavailable, _frames_kwargs, _rules, _stage
+    from ..pipeline.inputs import open_frames
+    from ..pipeline.workflow import _rules
 
     cfg = _config_from_flags(args, frames=args.frames)
     try:
@@ -322,13 +129,10 @@ def _cmd_extract(args) -> int:
     except ConfigError as exc:
         raise CLIError(str(exc).replace(f"{cfg.source}: ", "command line: ", 1)) from None
     cfg.check_paths()
-    try:
-        read_frames = _stage("io.frames", "read_frames")
-        write_library = _stage("library.write", "write_library")
-    except StageUnavailable as exc:
-        raise CLIError(f"extract: {exc}") from None
+    cfg.check_clusters()
     with set_num_threads(_threads(args) or None):
-        frames = read_frames(str(cfg.resolve_path(cfg.frames.path)), **_frames_kwargs(cfg))
+        frames = open_frames(cfg)
+        check_frames(cfg, frames, need_time=False)  # the library does not depend on the time axis
         frames = frames[::cfg.library.frame_stride]  # a FrameSource slice: still streamed
         rules = _rules(cfg)
         progress = not args.quiet and sys.stderr.isatty()
@@ -403,26 +207,34 @@ def _saxs_structures(args) -> int:
     import numpy as np
 
     from .. import set_num_threads
-    from ..pipeline.workflow import StageUnavailable, _stage
+    from ..io.frames import read_frames
+    from ..pipeline.inputs import unsupported_message
+    from ..saxs.debye import debye_intensity
 
     paths = [Path(p) for p in args.inputs]
     for p in paths:
+        if p.is_dir():
+            raise CLIError(f"{p}: a folder; `{PROG} saxs` takes a run file (.toml) or structure files (.xyz, .pdb). "
+                           f"A finished run keeps its SAXS in saxs_components/ and <name>_saxs.csv; `{PROG} report "
+                           f"{p}` redraws its figures")
         if not p.is_file():
             raise CLIError(f"{p}: not found")
-    if not (0 <= args.q_min < args.q_max) or args.q_points < 2:
-        raise CLIError(f"--q-min/--q-max/--q-points: need 0 <= q_min < q_max and q_points >= 2, got "
-                       f"{args.q_min}, {args.q_max}, {args.q_points}")
-    try:
-        debye_intensity = _stage("saxs.debye", "debye_intensity")
-        read_frames = _stage("io.frames", "read_frames")
-    except StageUnavailable as exc:
-        raise CLIError(f"saxs: {exc}") from None
+        if p.suffix.lower() not in (".xyz", ".extxyz", ".pdb", ".ent"):
+            raise CLIError(unsupported_message(p).replace(
+                "readable formats: ", "structure files are .xyz, .extxyz or .pdb; frames: ", 1)
+                if p.suffix.lower() != ".toml" else f"{p}: give a run file alone (`{PROG} saxs RUNFILE`)")
+    if not (0 <= args.q_min < args.q_max <= 100) or not 2 <= args.q_points <= 100000:
+        raise CLIError(f"--q-min/--q-max/--q-points: need 0 <= q_min < q_max <= 100 1/A and 2 <= q_points <= "
+                       f"100000, got {args.q_min}, {args.q_max}, {args.q_points}")
     q = np.linspace(args.q_min, args.q_max, args.q_points)
     columns = {"q": q}
     with set_num_threads(_threads(args) or None):
         for p in paths:
             frame = next(iter(read_frames(str(p))))
-            columns[p.stem] = np.asarray(debye_intensity(frame.positions, frame.symbols, q), dtype=float)
+            try:
+                columns[p.stem] = np.asarray(debye_intensity(frame.positions, frame.symbols, q), dtype=float)
+            except ValueError as exc:
+                raise CLIError(f"{p}: {exc}") from None
     out_dir = Path(args.output) if args.output else Path.cwd()
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / "debye_profiles.csv"
@@ -461,10 +273,16 @@ def _batch_one(runfile: str, output: str | None, threads: int | None) -> dict:
 def _cmd_batch(args) -> int:
     from ..pipeline.config import RunConfig
 
+    if args.scheduler:
+        from ..pipeline.config import scheduler_problem
+
+        why = scheduler_problem(args.scheduler)
+        if why is not None:
+            raise CLIError(f"--scheduler: {why}")
     for rf in args.runfiles:
         RunConfig.from_toml(rf).check_paths()  # fail fast on a bad run file
-    if args.workers < 1:
-        raise CLIError(f"--workers: expected a number >= 1, got {args.workers}")
+    if not 1 <= args.workers <= 1024:
+        raise CLIError(f"--workers: expected a number from 1 to 1024, got {args.workers}")
     out = str(Path(args.output).resolve()) if args.output else None
     threads = _threads(args)
     results = []
@@ -510,13 +328,27 @@ def _report_batch(r: dict) -> None:
 
 
 def _cmd_runs(args) -> int:
+    from ..pipeline.runs import clean_leftovers, leftover_runs
     from ..pipeline.workflow import compare_runs, list_runs
 
+    if args.runs_command == "clean":
+        removed = clean_leftovers(args.folder)
+        running = [r["name"] for r in leftover_runs(args.folder)]
+        print(f"removed {len(removed)} leftover folder(s) of killed runs"
+              + "".join(f"\n  {Path(d).name}" for d in removed)
+              + (f"\nstill running (left alone): {', '.join(running)}" if running else ""))
+        return 0
     if args.runs_command == "list":
         runs = list_runs(args.folder)
+        left = leftover_runs(args.folder)
         if args.json:
-            print(json.dumps(runs, indent=1))
+            print(json.dumps({"runs": runs, "partial": left}, indent=1))
             return 0
+        for r in left:
+            state = "still running" if r["running"] else "left by a killed run, not a result"
+            print(f"partial: {r['name']} ({state})")
+        if any(not r["running"] for r in left):
+            print(f"  remove them with: {PROG} runs clean {args.folder}")
         if not runs:
             print(f"no finished runs in {args.folder}")
             return 0
@@ -534,7 +366,7 @@ def _cmd_runs(args) -> int:
             return 0
         print(cmp["text"])
         return 0
-    raise _UsageError(f"{PROG} runs: give 'list DIR' or 'compare RUN_A RUN_B'")
+    raise _UsageError(f"{PROG} runs: give 'list DIR', 'clean DIR' or 'compare RUN_A RUN_B'")
 
 
 _COMMANDS = {
@@ -566,13 +398,25 @@ def main(argv: list[str] | None = None) -> int:
         debug = debug or getattr(args, "debug", False)
         if args.global_quiet:
             args.quiet = True
-        return _COMMANDS[args.command](args)
+        with _terminate_as_interrupt(), warnings.catch_warnings():
+            if not debug:  # numerical RuntimeWarnings are not errors: no stray stderr lines
+                warnings.simplefilter("ignore", RuntimeWarning)
+            return _COMMANDS[args.command](args)
     except _UsageError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except _Terminated:
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `runs list | head`: the reader left; nothing more to say
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - flushing at exit must not fail again
+        except OSError:
+            pass
+        return 0
     except Exception as exc:  # noqa: BLE001 - one line unless --debug
         if debug:
             raise
@@ -580,10 +424,31 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so a run cleans up its ``*.partial`` folder the same way."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated()
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def _one_line(exc: BaseException) -> str:
+    from ..pipeline.checks import for_users
     from ..pipeline.config import ConfigError
 
-    text = str(exc).strip() or exc.__class__.__name__
+    text = for_users(str(exc).strip()) or exc.__class__.__name__
     if isinstance(exc, (ConfigError, CLIError)):
         return text.splitlines()[0]
     if isinstance(exc, FileNotFoundError) and exc.filename:

@@ -18,12 +18,25 @@ Units: angstrom, femtoseconds, q in inverse angstrom.
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
+
+from .._paths import check_run_name
+from ._fields import (  # noqa: F401  (PairCutoff and scheduler_problem are public here)
+    _ATOM_SPEC_RE,
+    _ELEMENT_RE,
+    _TYPE_WORDS,
+    PairCutoff,
+    _check_value,
+    _describe,
+    _f,
+    _toml_scalar,
+    _toml_value,
+    scheduler_problem,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -61,178 +74,12 @@ class ConfigError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------
-# field specification helpers
-# ---------------------------------------------------------------------------------------
-_KINDS = {"str", "int", "float", "bool", "path", "choice", "str_list", "int_list", "float_list",
-          "path_list", "cutoffs", "path_table"}
-
-
-def _f(default, kind: str, help: str, *, optional: bool = False, choices: tuple = (),
-       minimum: float | None = None, exclusive_minimum: bool = False, example: Any = None,
-       lengths: tuple[int, ...] = ()):
-    assert kind in _KINDS, kind
-    meta = {"kind": kind, "help": help, "optional": optional, "choices": tuple(choices),
-            "minimum": minimum, "exclusive_minimum": exclusive_minimum, "example": example,
-            "lengths": tuple(lengths)}
-    return field(default=default, metadata=meta)
-
-
-def _describe(value) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
-
-
-_TYPE_WORDS = {"str": "a string", "path": "a path (string)", "int": "an integer", "float": "a number",
-               "bool": "true or false", "choice": "one of", "str_list": "a list of strings",
-               "int_list": "a list of integers", "float_list": "a list of numbers",
-               "path_list": "a list of paths (strings)", "cutoffs": "a table of pair cutoffs",
-               "path_table": "a table of element = path"}
-
-
-@dataclass(frozen=True)
-class PairCutoff:
-    """A pair cutoff: elements ``a``, ``b`` (symmetric), shell ``level`` (0 = core), angstrom."""
-
-    a: str
-    b: str
-    level: int
-    distance: float
-
-
-_ELEMENT_RE = re.compile(r"^[A-Z][a-z]?$")
-_ATOM_SPEC_RE = re.compile(r"^([A-Z][a-z]?)(?::([A-Za-z0-9_+-]+))?$")
-
-
-def _check_scalar(kind: str, value, meta, fail):
-    if kind in ("str", "path"):
-        if not isinstance(value, str):
-            fail(f"expected {_TYPE_WORDS[kind]}, got {_describe(value)}")
-        return value
-    if kind == "choice":
-        if not isinstance(value, str) or value not in meta["choices"]:
-            fail(f"expected one of {', '.join(repr(c) for c in meta['choices'])}, got {_describe(value)}")
-        return value
-    if kind == "bool":
-        if not isinstance(value, bool):
-            fail(f"expected true or false, got {_describe(value)}")
-        return value
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            else:
-                fail(f"expected an integer, got {_describe(value)}")
-    elif kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            fail(f"expected a number, got {_describe(value)}")
-        value = float(value)
-        if not math.isfinite(value):
-            fail(f"expected a finite number, got {value!r}")
-    minimum = meta["minimum"]
-    if minimum is not None:
-        if meta["exclusive_minimum"] and not value > minimum:
-            fail(f"must be > {minimum:g}, got {value!r}")
-        if not meta["exclusive_minimum"] and value < minimum:
-            fail(f"must be >= {minimum:g}, got {value!r}")
-    return value
-
-
-def _check_value(kind: str, value, meta, fail):
-    if kind.endswith("_list"):
-        item_kind = kind[: -len("_list")]
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            fail(f"expected {_TYPE_WORDS[kind]}, got {_describe(value)}")
-        out = []
-        for k, item in enumerate(value):
-            def item_fail(msg, k=k):
-                fail(f"item {k + 1}: {msg}")
-            out.append(_check_scalar(item_kind, item, {**meta, "choices": meta["choices"]}, item_fail))
-        if meta["lengths"] and len(out) not in meta["lengths"]:
-            allowed = " or ".join(str(n) for n in meta["lengths"])
-            fail(f"expected {allowed} values, got {len(out)}")
-        return tuple(out)
-    if kind == "cutoffs":
-        return _check_cutoffs(value, fail)
-    if kind == "path_table":
-        return _check_path_table(value, fail)
-    return _check_scalar(kind, value, meta, fail)
-
-
-def _check_path_table(value, fail) -> tuple[tuple[str, str], ...]:
-    """TOML form: {O = "dmf.pdb"} (element -> path); stored as sorted (element, path) pairs."""
-    if isinstance(value, (tuple, list)) and all(isinstance(v, (tuple, list)) and len(v) == 2 for v in value):
-        items = [tuple(v) for v in value]
-    elif isinstance(value, dict):
-        items = list(value.items())
-    else:
-        fail(f"expected a table such as {{O = \"dmf.pdb\"}}, got {_describe(value)}")
-    out = {}
-    for el, path in items:
-        if not isinstance(el, str) or not _ELEMENT_RE.match(el):
-            fail(f"{el!r} is not an element symbol (such as \"O\")")
-        if not isinstance(path, str) or not path:
-            fail(f"{el}: expected a path (string), got {_describe(path)}")
-        out[el] = path
-    return tuple(sorted(out.items()))
-
-
-def _split_pair(key: str, fail):
-    from ..chem import split_pair
-
-    try:
-        parts = split_pair(key)
-    except ValueError:
-        parts = ("", "")
-    if not all(_ELEMENT_RE.match(p) for p in parts):
-        fail(f"pair {key!r}: expected two element symbols such as \"Pb-I\"")
-    return parts[0], parts[1]
-
-
-def _check_cutoffs(value, fail) -> tuple[PairCutoff, ...]:
-    """TOML form: {"Pb-I" = 3.36, "Pb-O" = {0 = 3.36, 1 = 5.0}} (level -> angstrom)."""
-    if isinstance(value, (tuple, list)) and all(isinstance(v, PairCutoff) for v in value):
-        items = [(c.a, c.b, c.level, c.distance) for c in value]
-    elif isinstance(value, dict):
-        items = []
-        for key, spec in value.items():
-            a, b = _split_pair(str(key), fail)
-            if isinstance(spec, dict):
-                levels = spec.items()
-            else:
-                levels = [(0, spec)]
-            for level, dist in levels:
-                try:
-                    lev = int(level)
-                except (TypeError, ValueError):
-                    fail(f"pair {key!r}: shell level must be an integer, got {level!r}")
-                if lev < 0:
-                    fail(f"pair {key!r}: shell level must be >= 0, got {lev}")
-                if isinstance(dist, bool) or not isinstance(dist, (int, float)):
-                    fail(f"pair {key!r}: expected a distance in angstrom, got {_describe(dist)}")
-                items.append((a, b, lev, float(dist)))
-    else:
-        fail(f"expected a table such as {{\"Pb-I\" = 3.36}}, got {_describe(value)}")
-    out = {}
-    for a, b, lev, dist in items:
-        if not math.isfinite(dist) or dist <= 0:
-            fail(f"pair {a}-{b}: cutoff must be a positive distance in angstrom, got {dist!r}")
-        key = (*sorted((a, b)), lev)
-        if key in out and out[key][2] != dist:
-            fail(f"pair {a}-{b} level {lev} given twice with different distances")
-        out.setdefault(key, (a, b, dist))
-    return tuple(PairCutoff(a, b, key[2], d) for key, (a, b, d) in sorted(out.items()))
-
-
-# ---------------------------------------------------------------------------------------
 # sections
 # ---------------------------------------------------------------------------------------
+#: the largest node count a prediction may target: far beyond any cluster a trajectory shows,
+#: and the candidate search and the structure builder grow quickly with it
+MAX_TARGET_NODE_COUNT = 200
+
 @dataclass(frozen=True)
 class RunSettings:
     """[run]: where and how the job runs."""
@@ -240,9 +87,9 @@ class RunSettings:
     name: str = _f("cdml", "str", "name of the run; used in the run folder and output file names")
     output_dir: str = _f("cdml_runs", "path", "parent folder of the run folders; each run writes "
                          "<output_dir>/<YYYYmmdd_HHMMSS_ffffff>_<name>/ and never overwrites an earlier run")
-    threads: int = _f(0, "int", "threads for the C++ kernels (0 = all available)", minimum=0)
+    threads: int = _f(0, "int", "threads for the C++ kernels (0 = all available)", minimum=0, maximum=4096)
     progress: bool = _f(True, "bool", "show a progress bar per long step")
-    seed: int = _f(0, "int", "random seed (bootstrap uncertainty, sampling)", minimum=0)
+    seed: int = _f(0, "int", "random seed (bootstrap uncertainty, sampling)", minimum=0, maximum=2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -254,16 +101,19 @@ class FramesConfig:
     box: tuple[float, ...] = _f((), "float_list", "periodic box in angstrom: [] = from the files (extended-XYZ "
                                 "Lattice, CRYST1, CP2K _pbc_ name); 3 lengths; 6 values a b c alpha beta gamma "
                                 "(degrees); or 9 values (rows a, b, c)", lengths=(0, 3, 6, 9))
-    timestep_fs: float | None = _f(None, "float", "time between frames in fs (unset: from the files, else 0.5)",
+    timestep_fs: float | None = _f(None, "float", "time between frames in fs (unset: from the files; frames without times "
+                                   "need it; it also replaces file times that do not increase)",
                                    optional=True, minimum=0.0, exclusive_minimum=True, example=0.5)
     start_time_fs: float | None = _f(None, "float", "time of the first frame in fs for sequential time axes "
                                      "(unset: from folder tags / metadata, else 0)", optional=True, example=0.0)
-    stride: int = _f(1, "int", "read every stride-th frame", minimum=1)
+    stride: int = _f(1, "int", "read every stride-th frame", minimum=1, maximum=10**9)
     allow_box_from_extent: bool = _f(False, "bool", "with no box anywhere, estimate one from the coordinate "
                                      "extent of the first frame (underestimates the true box; recorded as a warning)")
     skip_bad_frames: bool = _f(False, "bool", "skip unreadable frames (recorded in the results) instead of stopping")
     element_map: tuple[str, ...] = _f((), "str_list", "element names to rename while reading, as \"FROM=TO\" "
                                       "(e.g. [\"D=H\", \"OW=O\"]); for atom names that are not element symbols")
+    topology: str | None = _f(None, "path", "topology (PDB, GRO, PSF) of a binary trajectory (.dcd, .xtc, .trr, "
+                              ".nc) read through MDAnalysis", optional=True, example="system.pdb")
     energy_file: str | None = _f(None, "path", "CP2K .ener file for the energy subplot of the heatmap",
                                  optional=True, example="traj.ener")
 
@@ -272,15 +122,17 @@ class FramesConfig:
 class ClustersConfig:
     """[clusters]: atom types and pair cutoffs (angstrom)."""
 
-    node: tuple[str, ...] = _f(("Pb",), "str_list", "node elements; \"El:RES\" limits to a PDB residue name")
-    linker: tuple[str, ...] = _f(("I",), "str_list", "linker elements (\"El\" or \"El:RES\")")
-    shell: tuple[str, ...] = _f(("O",), "str_list", "shell elements (\"El\" or \"El:RES\"); attached, never connecting")
+    node: tuple[str, ...] = _f((), "str_list", "REQUIRED (node or linker): node elements, e.g. [\"Pb\"]; "
+                               "\"El:RES\" limits to a PDB residue name")
+    linker: tuple[str, ...] = _f((), "str_list", "linker elements, e.g. [\"I\"] (\"El\" or \"El:RES\")")
+    shell: tuple[str, ...] = _f((), "str_list", "shell elements, e.g. [\"O\"] (\"El\" or \"El:RES\"); attached, "
+                                "never connecting ([] = none)")
     cutoffs: tuple[PairCutoff, ...] = _f(
-        (PairCutoff("Pb", "I", 0, 3.36), PairCutoff("Pb", "O", 0, 3.36)), "cutoffs",
-        "pair cutoffs in angstrom: \"A-B\" = distance (shell level 0) or \"A-B\" = {0 = d0, 1 = d1} per level")
+        (), "cutoffs", "REQUIRED: pair cutoffs in angstrom for the node, linker and shell pairs, e.g. "
+        "{\"Pb-I\" = 3.36, \"Pb-O\" = 3.36}: \"A-B\" = distance (shell level 0) or \"A-B\" = {0 = d0, 1 = d1} per level")
     default_cutoff: float | None = _f(None, "float", "cutoff for pairs not listed (unset: not bonded)",
                                       optional=True, minimum=0.0, exclusive_minimum=True, example=3.0)
-    shell_levels: tuple[int, ...] = _f((), "int_list", "extra shell-growth levels (> 0) around node atoms")
+    shell_levels: tuple[int, ...] = _f((), "int_list", "extra shell-growth levels (> 0) around node atoms", maximum=100)
     shared_shells: bool = _f(False, "bool", "let one shell atom join several clusters")
     shells_in_label: bool = _f(False, "bool", "count shell atoms in the stoichiometry label")
     pbc: bool = _f(True, "bool", "use periodic boundaries (minimum image); frames must then have a box")
@@ -291,15 +143,19 @@ class ClustersConfig:
 class DynamicsConfig:
     """[dynamics]: time bins and the analysis window."""
 
-    frames_per_bin: int = _f(1, "int", "frames per time bin of the heatmap", minimum=1)
+    frames_per_bin: int = _f(1, "int", "frames per time bin of the heatmap", minimum=1, maximum=10**9)
     start_fs: float | None = _f(None, "float", "start of the analysis window in fs (unset: first frame)",
                                 optional=True, example=0.0)
     stop_fs: float | None = _f(None, "float", "end of the analysis window in fs, inclusive (unset: last frame)",
                                optional=True, example=1000.0)
-    workers: int = _f(1, "int", "local worker processes for the frames (0 = one per core)", minimum=0)
-    chunk_size: int = _f(32, "int", "frames per parallel task (the result does not depend on it)", minimum=1)
-    scheduler: str | None = _f(None, "str", "Dask scheduler address to spread frame chunks over a cluster",
+    workers: int = _f(1, "int", "local worker processes for the frames (0 = one per core)", minimum=0, maximum=1024)
+    chunk_size: int = _f(32, "int", "frames per parallel task (the result does not depend on it)", minimum=1, maximum=10**7)
+    scheduler: str | None = _f(None, "str", "Dask scheduler address to spread frame chunks over a cluster "
+                               "(PROTOCOL://HOST:PORT or \"local\"; a scheduler runs the code it is sent: use only "
+                               "schedulers you trust)",
                                optional=True, example="tcp://127.0.0.1:8786")
+    include_percolating: bool = _f(False, "bool", "count clusters that span the periodic box (percolating "
+                                   "networks) under their labels (false: left out, and reported)")
     checkpoint: str | None = _f(None, "path", "file of per-chunk cluster counts kept across runs: running the "
                                 "same run file again after an interruption recomputes only the missing chunks "
                                 "(no frame lost or counted twice); refused if the inputs changed",
@@ -312,12 +168,12 @@ class LibraryConfig:
 
     path: str | None = _f(None, "path", "existing structure library folder (<LABEL>/*.xyz|pdb); unset: "
                           "written from the frames into the run folder", optional=True, example="clusters/")
-    frame_stride: int = _f(1, "int", "write the library from every frame_stride-th analysed frame", minimum=1)
+    frame_stride: int = _f(1, "int", "write the library from every frame_stride-th analysed frame", minimum=1, maximum=10**9)
     format: str = _f("xyz", "choice", "file format of the library written from the frames (pdb keeps residues)",
                      choices=("xyz", "pdb"))
     max_files_per_label: int | None = _f(None, "int", "write at most this many structure files per label (the "
                                          "first ones in frame order; counts per label still count every "
-                                         "cluster; unset: no cap)", optional=True, minimum=1, example=200)
+                                         "cluster; unset: no cap)", optional=True, minimum=1, example=200, maximum=10**9)
 
 
 @dataclass(frozen=True)
@@ -326,11 +182,11 @@ class PredictConfig:
 
     enabled: bool = _f(True, "bool", "predict larger clusters (needs >= 2 observed node counts)")
     target_node_counts: tuple[int, ...] = _f((), "int_list", "node counts to predict ([] = the two sizes "
-                                             "after the largest observed)")
-    candidates_per_size: int = _f(3, "int", "candidate stoichiometries kept per target size", minimum=1)
+                                             "after the largest observed)", maximum=MAX_TARGET_NODE_COUNT)
+    candidates_per_size: int = _f(3, "int", "candidate stoichiometries kept per target size", minimum=1, maximum=1000)
     share_threshold: float = _f(0.02, "float", "prune candidates whose predicted population share is below "
-                                "this (the first per size is always kept)", minimum=0.0)
-    bootstrap: int = _f(100, "int", "bootstrap resamples for prediction uncertainty (0 = none)", minimum=0)
+                                "this (the first per size is always kept)", minimum=0.0, maximum=1.0)
+    bootstrap: int = _f(100, "int", "bootstrap resamples for prediction uncertainty (0 = none)", minimum=0, maximum=100000)
     validate: bool = _f(True, "bool", "leave-largest-size-out validation")
     observed_targets: str = _f("error", "choice", "requested target node counts at or below the largest "
                                "observed size: an error, or a warning and dropped", choices=("error", "warn"))
@@ -352,20 +208,20 @@ class SaxsConfig:
     """[saxs]: Debye components, mixtures and the fit (q in 1/angstrom)."""
 
     enabled: bool = _f(True, "bool", "compute SAXS components and mixtures")
-    q_min: float = _f(0.02, "float", "smallest q (1/angstrom)", minimum=0.0)
-    q_max: float = _f(1.2, "float", "largest q (1/angstrom)", minimum=0.0, exclusive_minimum=True)
-    q_points: int = _f(250, "int", "number of q points", minimum=10)
+    q_min: float = _f(0.02, "float", "smallest q (1/angstrom)", minimum=0.0, maximum=100.0)
+    q_max: float = _f(1.2, "float", "largest q (1/angstrom)", minimum=0.0, exclusive_minimum=True, maximum=100.0)
+    q_points: int = _f(250, "int", "number of q points", minimum=10, maximum=100000)
     method: str = _f("exact", "choice", "Debye kernel: exact double sum, or pair distances binned per "
                      "element pair (faster for large structures)", choices=("exact", "histogram"))
     bin_width: float = _f(0.001, "float", "histogram kernel bin width (angstrom); |I_hist - I_exact| <= "
-                          "(q w)^2 / 24 of I(0) (1.7e-7 at q = 2 for 0.001 A)", minimum=0.0, exclusive_minimum=True)
+                          "(q w)^2 / 24 of I(0) (1.7e-7 at q = 2 for 0.001 A)", minimum=0.0, exclusive_minimum=True, maximum=1.0)
     dw_pairs: str = _f("all", "choice", "Debye-Waller damping on all off-diagonal pairs or only first-shell "
                        "pairs (as the reference tool)", choices=("all", "first_shell"))
     observed_components: str = _f("average", "choice", "observed labels: average over library structures or a "
                                   "single representative with Debye-Waller damping",
                                   choices=("average", "representative"))
     max_structures_per_label: int = _f(50, "int", "average at most this many structures per label "
-                                       "(farthest-point sample; 0 = all)", minimum=0)
+                                       "(farthest-point sample; 0 = all)", minimum=0, maximum=10**6)
     experimental: tuple[str, ...] = _f((), "path_list", "experimental SAXS file(s) (q I sigma); several "
                                        "detector files are stitched")
     q_units: str = _f("auto", "choice", "units of q in the experimental files",
@@ -398,7 +254,7 @@ class ReportConfig:
 
     figures: bool = _f(True, "bool", "write figures")
     formats: tuple[str, ...] = _f(("png", "svg"), "str_list", "figure formats")
-    dpi: int = _f(150, "int", "PNG resolution", minimum=30)
+    dpi: int = _f(150, "int", "PNG resolution", minimum=30, maximum=1200)
     pptx: bool = _f(True, "bool", "write a PowerPoint report")
     html: bool = _f(True, "bool", "write a self-contained HTML report")
     heatmap_mode: str = _f("fraction", "choice", "heatmap values", choices=("count", "fraction", "mean_count"))
@@ -409,7 +265,7 @@ class ReportConfig:
     color_quantiles: tuple[float, ...] = _f((0.05, 0.95), "float_list", "lower and upper colour-limit "
                                             "quantiles of the positive heatmap values", lengths=(2,))
     heatmap_max_labels: int = _f(40, "int", "heatmap rows: at most this many labels, the most populated "
-                                 "(0 = all labels)", minimum=0)
+                                 "(0 = all labels)", minimum=0, maximum=10000)
     energy_column: str = _f("potential", "choice", "energy subplot quantity (when an energy file is given)",
                             choices=("potential", "temperature", "kinetic", "none"))
 
@@ -425,7 +281,8 @@ _SECTIONS: dict[str, type] = {
     "report": ReportConfig,
 }
 
-_PATH_FIELDS = {("run", "output_dir"), ("frames", "path"), ("frames", "energy_file"), ("library", "path"),
+_PATH_FIELDS = {("run", "output_dir"), ("frames", "path"), ("frames", "energy_file"), ("frames", "topology"),
+                ("library", "path"),
                 ("dynamics", "checkpoint"),
                 ("saxs", "experimental"), ("saxs", "solvent_file"), ("predict", "shell_templates")}
 
@@ -438,7 +295,7 @@ def _build_section(cls, data: dict, section: str, source: str):
         if key not in known:
             hint = _close_match(key, known)
             raise ConfigError(source, section, key, "unknown key" + (f" (did you mean {hint!r}?)" if hint else ""))
-    values = {}
+    values: dict[str, Any] = {}
     for name, fld in known.items():
         if name not in data:
             continue
@@ -471,14 +328,20 @@ def _check_section(obj, section: str, source: str) -> None:
     def fail(key, msg):
         raise ConfigError(source, section, key, msg)
 
+    if section == "dynamics" and obj.scheduler is not None:
+        why = scheduler_problem(obj.scheduler)
+        if why is not None:
+            fail("scheduler", why)
+    if section == "run":
+        why = check_run_name(obj.name)
+        if why is not None:
+            fail("name", why)
     if section == "clusters":
         for key in ("node", "linker", "shell"):
             for spec in getattr(obj, key):
                 if not _ATOM_SPEC_RE.match(spec):
                     fail(key, f"{spec!r} is not an element symbol (\"Pb\") or element:residue (\"O:DMF\")")
-        if not obj.node and not obj.linker:
-            fail("node", "at least one node or linker element is needed")
-        typed = {}
+        typed: dict[str, str] = {}
         for key in ("node", "linker", "shell"):
             for spec in getattr(obj, key):
                 if spec in typed:
@@ -549,7 +412,7 @@ class RunConfig:
         return cls(**sections, base_dir=str(Path(base_dir).resolve()), source=source)
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> RunConfig:
+    def from_toml(cls, path: str | os.PathLike) -> RunConfig:
         """Read a TOML run file; relative paths in it resolve against its folder."""
         p = Path(path)
         source = p.name if p.name else str(p)
@@ -584,6 +447,13 @@ class RunConfig:
         return dataclasses.replace(self, base_dir=str(Path(base_dir).resolve()))
 
     # ----------------------------------------------------------------- paths
+    @overload
+    def resolve_path(self, value: str) -> Path: ...
+    @overload
+    def resolve_path(self, value: None) -> None: ...
+    @overload
+    def resolve_path(self, value: str | None) -> Path | None: ...
+
     def resolve_path(self, value: str | None) -> Path | None:
         """A path from the run file, resolved against ``base_dir`` (``~`` expanded)."""
         if value is None:
@@ -598,6 +468,7 @@ class RunConfig:
             value = getattr(getattr(out, section), key)
             if value is None:
                 continue
+            new: tuple[tuple[str, str], ...] | tuple[str, ...] | str
             if key == "shell_templates":
                 new = tuple((el, str(self.resolve_path(v))) for el, v in value)
             elif isinstance(value, tuple):
@@ -623,7 +494,8 @@ class RunConfig:
         self.element_map_dict()
         if need_frames and self.frames.path is None:
             raise ConfigError(self.source, "frames", "path", "required: the MD frames (folder or file) to analyse")
-        checks = [("frames", "path"), ("frames", "energy_file"), ("library", "path"), ("saxs", "solvent_file")]
+        checks = [("frames", "path"), ("frames", "topology"), ("frames", "energy_file"), ("library", "path"),
+                  ("saxs", "solvent_file")]
         for section, key in checks:
             value = getattr(getattr(self, section), key)
             if value is None:
@@ -659,7 +531,7 @@ class RunConfig:
         for name, cls in _SECTIONS.items():
             section = getattr(self, name)
             if template:
-                lines.append(f"# {cls.__doc__.strip()}")
+                lines.append(f"# {(cls.__doc__ or '').strip()}")
             lines.append(f"[{name}]")
             for fld in dataclasses.fields(cls):
                 value = getattr(section, fld.name)
@@ -697,6 +569,31 @@ class RunConfig:
             "shell_molecules": c.shell_molecules,
         }
 
+    def check_clusters(self) -> None:
+        """ConfigError unless [clusters] names the chemistry: node (or linker) elements and a
+        cutoff for every node-linker and node-shell pair (there are no default elements)."""
+        c = self.clusters
+
+        def fail(key, msg):
+            raise ConfigError(self.source, "clusters", key, msg)
+
+        if not c.node and not c.linker:
+            fail("node", "required: the node elements of the clusters, e.g. node = [\"Pb\"] (command line: "
+                 "--node Pb --linker I --cutoff Pb-I=3.36)")
+        if c.default_cutoff is not None:
+            return
+        have = {frozenset((p.a, p.b)) for p in c.cutoffs if p.level == 0}
+        els = {key: [_atom_spec(s) if isinstance(_atom_spec(s), str) else _atom_spec(s)[0] for s in getattr(c, key)]
+               for key in ("node", "linker", "shell")}
+        pairs = [(a, b) for a in els["node"] for b in els["linker"] + els["shell"]]
+        if not c.linker:
+            pairs += [(a, b) for a in els["node"] for b in els["node"] if a <= b]
+        missing = [f"{a}-{b}" for a, b in dict.fromkeys(pairs) if frozenset((a, b)) not in have]
+        if missing and len(missing) == len(dict.fromkeys(pairs)):
+            example = missing[0]
+            fail("cutoffs", f"no cutoff for {', '.join(missing)}: give the bond distance in angstrom, e.g. "
+                 f"cutoffs = {{\"{example}\" = 3.0}} (command line: --cutoff {example}=3.0), or default_cutoff")
+
     def box_value(self):
         """The [frames] box as what ``Box.coerce`` takes (None when unset)."""
         box = self.frames.box
@@ -709,6 +606,8 @@ class RunConfig:
 
 def _atom_spec(spec: str):
     m = _ATOM_SPEC_RE.match(spec)
+    if m is None:  # specs are checked when the section is built; this guards direct calls
+        raise ValueError(f"{spec!r} is not an element symbol (\"Pb\") or element:residue (\"O:DMF\")")
     el, res = m.group(1), m.group(2)
     return el if res is None else (el, res)
 
@@ -737,39 +636,6 @@ def _section_to_dict(section, *, keep_none: bool) -> dict:
             value = list(value)
         out[fld.name] = value
     return out
-
-
-def _toml_scalar(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        text = repr(value)
-        return text if ("." in text or "e" in text or "inf" in text or "nan" in text) else text + ".0"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    raise TypeError(f"cannot write {value!r} to TOML")
-
-
-def _toml_value(value, kind: str) -> str:
-    if kind == "cutoffs":
-        parts = []
-        nested: dict = {}
-        for c in value:
-            nested.setdefault(f"{c.a}-{c.b}", {})[c.level] = c.distance
-        for pair, levels in nested.items():
-            if list(levels) == [0]:
-                parts.append(f'"{pair}" = {_toml_scalar(levels[0])}')
-            else:
-                inner = ", ".join(f"{lev} = {_toml_scalar(d)}" for lev, d in sorted(levels.items()))
-                parts.append(f'"{pair}" = {{ {inner} }}')
-        return "{ " + ", ".join(parts) + " }" if parts else "{}"
-    if kind == "path_table":
-        return "{ " + ", ".join(f"{el} = {_toml_scalar(p)}" for el, p in value) + " }" if value else "{}"
-    if isinstance(value, (tuple, list)):
-        return "[" + ", ".join(_toml_scalar(v) for v in value) + "]"
-    return _toml_scalar(value)
 
 
 def flatten(d: dict, prefix: str = "") -> dict:

@@ -18,8 +18,9 @@ import dataclasses
 import html
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from .._io import atomic_path, atomic_write
 
@@ -104,6 +105,32 @@ _FIGURE_INPUT = {"heatmap": "dynamics", "lifetimes": "dynamics", "histograms": "
                  "saxs_evidence": _saxs_part("evidence"), "saxs_reweighting": _saxs_part("reweighting")}
 
 
+def _figure_title(key: str, data: Mapping[str, Any], source) -> str | None:
+    import numpy as np
+
+    if key.startswith("saxs_fit"):
+        return FIGURES[key][2]
+    saxs = data.get("saxs")
+    if not isinstance(saxs, dict):
+        saxs = {}
+    if key == "saxs_components":
+        total = len(saxs.get("components") or [])
+        if len(source) < total:
+            return (f"SAXS components: the {len(source)} heaviest of {total} shown (all {total} in "
+                    "saxs_components/)")
+        return f"SAXS components (all {total})"
+    if key == "saxs_mixtures":
+        title = "SAXS mixtures: observed only vs observed + predicted"
+        if len(source) == 2:
+            a, b = (np.asarray(c[2], dtype=float) for c in source)
+            ok = np.isfinite(a) & np.isfinite(b) & (np.abs(a) > 0)
+            if ok.any():
+                diff = float(np.max(np.abs(b[ok] - a[ok]) / np.abs(a[ok])))
+                title += f" (the two differ by at most {100 * diff:.2g} %)"
+        return title
+    return None
+
+
 def _plot_function(key: str):
     import importlib
 
@@ -158,7 +185,7 @@ def _writes_files(func) -> bool:
     return len(params) >= 2 and params[1] in ("out_stem", "path_stem", "stem", "path", "out_path")
 
 
-def make_figures(data: dict, cfg, folder, *, stem: str = "cdml", warn: Callable[[str], None] | None = None) -> dict:
+def make_figures(data: Mapping[str, Any], cfg, folder, *, stem: str = "cdml", warn: Callable[[str], None] | None = None) -> dict:
     """Draw every available figure into ``folder`` as ``<stem>_<key>.<fmt>``. Returns
     {key: [paths]}. A figure whose plot function is not in this build, or whose input is
     missing, is skipped (with a warning); a plot function that fails is reported as a warning
@@ -171,6 +198,15 @@ def make_figures(data: dict, cfg, folder, *, stem: str = "cdml", warn: Callable[
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out: dict[str, list[str]] = {}
+    formats = list(cfg.report.formats)
+    if (cfg.report.html or cfg.report.pptx) and not {"png", "svg"} & set(formats):
+        # the HTML report embeds SVG or PNG and the PowerPoint report PNG: a PDF-only run
+        # would leave both without figures, so PNG copies are drawn too (and said so)
+        formats.append("png")
+        cfg = cfg.replace("report", formats=formats)
+        if warn:
+            warn(f"figures: formats {list(cfg.report.formats)[:-1]} cannot be embedded in the HTML and PowerPoint "
+                 "reports; PNG copies are written too")
     for key in FIGURES:
         getter = _FIGURE_INPUT[key]
         source = getter(data) if callable(getter) else data.get(getter)
@@ -182,8 +218,9 @@ def make_figures(data: dict, cfg, folder, *, stem: str = "cdml", warn: Callable[
                 warn(f"figure {key}: no plot function in this build ({FIGURES[key][0]})")
             continue
         out_stem = folder / f"{stem}_{key}"
-        # the two fit figures look alike: their titles say which mixture was fitted
-        kwargs = _figure_kwargs(func, cfg, source, FIGURES[key][2] if key.startswith("saxs_fit") else None)
+        # the two fit figures look alike: their titles say which mixture was fitted; the SAXS
+        # traces say how many components they show and how far the two mixtures differ
+        kwargs = _figure_kwargs(func, cfg, source, _figure_title(key, data, source))
         try:
             if _writes_files(func):
                 paths = func(source, out_stem, **kwargs)
@@ -230,7 +267,7 @@ def table_rows(obj) -> list[dict]:
         return [obj]
     rows = []
     for item in obj:
-        if dataclasses.is_dataclass(item):
+        if dataclasses.is_dataclass(item) and not isinstance(item, type):
             rows.append(dataclasses.asdict(item))
         elif isinstance(item, dict):
             rows.append(dict(item))
@@ -332,7 +369,7 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
             out.append(("SAXS components and mixture weights", rows, cols))
         fits = []
         for name, f in (saxs.get("fit") or {}).items():
-            row = {"model": "observed only" if name == "observed" else "observed + predicted"}
+            row: dict[str, Any] = {"model": "observed only" if name == "observed" else "observed + predicted"}
             for k in ("chi2_reduced", "rmse", "pearson", "scale", "background", "solvent_scale", "sigma_scale",
                       "n_points", "weight_method"):
                 row[k] = _get(f, k)
@@ -390,7 +427,9 @@ _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;
 color:#222;line-height:1.4;padding:0 1em}
 h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0 1em} th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right}
+.tablewrap{max-width:100%;overflow-x:auto;margin:.5em 0 1em}
+table{border-collapse:collapse;font-size:.85em} th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right;
+overflow-wrap:anywhere;max-width:28em} table.kv{font-size:1em;margin:0} table.kv td{border:none;padding:0 .4em 0 0}
 th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
 .meta{color:#555;font-size:.9em} figure{margin:1em 0} figure svg,figure img{max-width:100%;height:auto}
 figcaption{font-size:.9em;color:#444} .warn{color:#8a4b00} details{margin:.5em 0}
@@ -401,9 +440,18 @@ def _html_table(rows: list[dict], cols: list[str], limit: int = 200) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = []
     for r in rows[:limit]:
-        body.append("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>")
+        body.append("<tr>" + "".join(f"<td>{_html_cell(r.get(c))}</td>" for c in cols) + "</tr>")
     more = f"<p class='meta'>{len(rows) - limit} more rows in the CSV files.</p>" if len(rows) > limit else ""
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+    return (f"<div class='tablewrap'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            f"</div>{more}")
+
+
+def _html_cell(value) -> str:
+    """A table cell; a dict (e.g. a validation summary) is a small key/value table, not its repr."""
+    if isinstance(value, dict) and value:
+        rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{_html_cell(v)}</td></tr>" for k, v in value.items())
+        return f"<table class='kv'>{rows}</table>"
+    return html.escape(_fmt(value))
 
 
 def _embed_figure(paths: list[str]) -> str:
@@ -568,7 +616,7 @@ def write_pptx_report(result, path) -> Path:
     for title, rows, cols in _tables(result):
         table_slide(title, rows, cols)
     with atomic_path(path) as tmp:
-        prs.save(tmp)
+        prs.save(str(tmp))
     return Path(path)
 
 
@@ -580,6 +628,7 @@ def report(dataset, output_dir=None, *, formats: tuple[str, ...] | None = None) 
     into ``<output_dir or run folder>/report_<timestamp>/``. Returns that folder."""
     import datetime as _dt
 
+    from .._paths import safe_name
     from .runs import load_run
 
     result = load_run(dataset)
@@ -592,7 +641,7 @@ def report(dataset, output_dir=None, *, formats: tuple[str, ...] | None = None) 
     work = final.with_name(final.name + ".partial")
     work.mkdir()
     try:
-        stem = result.config.run.name
+        stem = safe_name(result.config.run.name)
         warnings: list[str] = []
         figs = make_figures(result.data, result.config, work / "figures", stem=stem, warn=warnings.append)
         result.figures = figs  # embedded from the work folder before the rename

@@ -15,9 +15,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import importlib
+import json
 import os
 import platform
-import re
+import socket
 import sys
 import time
 from collections.abc import Mapping
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from .._io import read_json, to_jsonable, write_json
+from .._paths import check_run_name
+from .._paths import safe_name as _safe_name
 from .config import RunConfig
 
 __all__ = ["RunResult", "StepRecord", "STAGE_FIELDS", "DATASET_FORMAT", "DATASET_VERSION", "environment_info",
@@ -122,8 +125,8 @@ class RunResult:
 # run folders and environment
 # ---------------------------------------------------------------------------------------
 def safe_name(text: str) -> str:
-    """``text`` reduced to ``[A-Za-z0-9._-]`` (file-name safe; "run" when nothing is left)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "run"
+    """``text`` as one plain file-name part (see :func:`clusterdynamicsml._paths.safe_name`)."""
+    return _safe_name(text)
 
 
 def timestamp() -> str:
@@ -144,7 +147,57 @@ def new_run_dir(parent: Path, name: str) -> tuple[Path, Path]:
             partial.mkdir()
         except FileExistsError:
             continue
+        # who builds this folder: ``runs list`` tells a running run from a leftover of a killed one
+        (partial / OWNER_NAME).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n",
+                                          encoding="utf-8")
         return final, partial
+
+
+#: file in a ``*.partial`` run folder naming the process that builds it (removed when it finishes)
+OWNER_NAME = ".cdml_owner.json"
+
+
+def _alive(owner: dict) -> bool:
+    if owner.get("host") != socket.gethostname():
+        return True  # another machine's run: cannot tell, never touched
+    try:
+        pid = int(str(owner.get("pid")))
+        os.kill(pid, 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def leftover_runs(folder: str | os.PathLike) -> list[dict]:
+    """``*.partial`` folders under ``folder``: {dir, name, running}. ``running`` is False for a
+    leftover of a killed run (its process is gone, or it records none), True while its run is
+    alive (or runs on another machine)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: not a folder")
+    out = []
+    for d in sorted(p for p in root.glob("*.partial") if p.is_dir()):
+        try:
+            owner = json.loads((d / OWNER_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            owner = {}
+        out.append({"dir": str(d), "name": d.name, "running": isinstance(owner, dict) and bool(owner) and _alive(owner)})
+    return out
+
+
+def clean_leftovers(folder: str | os.PathLike) -> list[str]:
+    """Remove the ``*.partial`` folders of killed runs under ``folder`` (never a running one,
+    never a finished run). Returns the removed folders."""
+    import shutil
+
+    removed = []
+    for rec in leftover_runs(folder):
+        if not rec["running"]:
+            shutil.rmtree(rec["dir"])
+            removed.append(rec["dir"])
+    return removed
 
 
 def environment_info(threads: int | None = None) -> dict:
@@ -198,19 +251,34 @@ def write_dataset(result: RunResult, folder: Path | None = None) -> Path:
 
 
 def load_run(path: str | os.PathLike) -> RunResult:
-    """Reload a run from its dataset JSON or its run folder (nothing is recomputed)."""
+    """Reload a run from its dataset JSON or its run folder (nothing is recomputed). A dataset
+    that is not what this build writes (edited by hand, damaged) is a ValueError naming the
+    file and the part that could not be read."""
     p, payload = _read_payload(path)
+    try:
+        return _load_payload(p, payload)
+    except (TypeError, KeyError, AttributeError, IndexError, OverflowError, ValueError) as exc:
+        if isinstance(exc, ValueError) and (p.name in str(exc) or str(p) in str(exc)):
+            raise  # already names the file (a ConfigError of the saved settings, a stage's load)
+        what = f"key {exc.args[0]!r} missing" if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise ValueError(f"{p}: malformed dataset ({exc.__class__.__name__}: {what}); it was edited or damaged "
+                         "after the run wrote it") from None
+
+
+def _load_payload(p: Path, payload: dict) -> RunResult:
     if payload.get("version") != DATASET_VERSION:
         raise ValueError(f"{p}: dataset version {payload.get('version')!r} is not supported "
                          f"(this build reads version {DATASET_VERSION})")
     run_dir = p.parent
-    cfg = RunConfig.from_dict(payload["settings"], base_dir=run_dir, source=p.name)
+    settings, renamed = _plain_run_name(payload.get("settings"), p)
+    cfg = RunConfig.from_dict(settings, base_dir=run_dir, source=p.name)
     outputs = payload.get("outputs", {})
     from ..dynamics.analyze import DynamicsResult
     from ..predict.core import PredictionResult
 
+    warnings = list(payload.get("warnings", [])) + ([renamed] if renamed else [])
     result = RunResult(run_dir=run_dir, config=cfg, steps=[StepRecord(**s) for s in payload.get("steps", [])],
-                       outputs=outputs, warnings=payload.get("warnings", []), info=payload.get("environment", {}))
+                       outputs=outputs, warnings=warnings, info=payload.get("environment", {}))
     name = outputs.get("dynamics_dataset")
     if name and (run_dir / name).is_file():
         result.dynamics = DynamicsResult.load(run_dir / name)
@@ -226,6 +294,22 @@ def load_run(path: str | os.PathLike) -> RunResult:
     if outputs.get("library"):
         result.library_dir = run_dir / outputs["library"]
     return result
+
+
+def _plain_run_name(settings, path: Path) -> tuple[dict, str | None]:
+    """The saved settings with a run name that can be part of a file name. A dataset written
+    by hand (or by an older version) may hold a name such as ``"../../x"``: it is replaced by
+    its :func:`~clusterdynamicsml._paths.safe_name` (with a warning naming both), so nothing
+    made from the reloaded run can land outside its folder."""
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path}: 'settings' must be a table of run-file sections, got {type(settings).__name__}")
+    run = settings.get("run")
+    if not isinstance(run, dict) or "name" not in run or check_run_name(run["name"]) is None:
+        return settings, None
+    original = run["name"]
+    plain = _safe_name(original if isinstance(original, str) else repr(original))
+    out = dict(settings, run=dict(run, name=plain))
+    return out, f"{path.name}: run name {original!r} is not a plain name; files are named {plain!r}"
 
 
 def _saxs_payload(saxs) -> dict:

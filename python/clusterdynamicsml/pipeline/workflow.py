@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import importlib
 import json
 import os
 import shutil
@@ -31,10 +30,22 @@ from typing import Any
 
 from .._io import to_jsonable as _jsonable
 from .._io import write_csv, write_json
-from ..pipeline.config import ConfigError, RunConfig
+from ..build.geomstats import geometry_statistics
+from ..build.grow import write_built_structure
+from ..build.validate import build_valid_structure, rg_interval_of
+from ..dynamics.analyze import analyze_dynamics
+from ..library.read import read_library
+from ..library.write import write_library
+from ..pipeline.config import ConfigError, RunConfig  # noqa: F401  (ConfigError: re-exported for callers)
+from ..predict.core import predict_clusters
+from ..saxs.stage import SaxsSkipped, run_saxs_step
+from .checks import check_frames, cluster_rules, energy_for_frames, for_users, preflight
+from .inputs import frames_kwargs as _frames_kwargs  # noqa: F401  (kept for callers)
+from .inputs import open_frames
 from .runs import (
     DATASET_FORMAT,
     DATASET_VERSION,
+    OWNER_NAME,
     RunResult,
     StepRecord,
     _summary_numbers,
@@ -48,7 +59,7 @@ from .runs import (
 from .runs import new_run_dir as _new_run_dir
 from .runs import safe_name as _safe_name
 
-__all__ = ["run", "RunResult", "StepRecord", "StageUnavailable", "load_run", "list_runs",
+__all__ = ["run", "RunResult", "StepRecord", "load_run", "list_runs",
            "DATASET_FORMAT", "DATASET_VERSION", "environment_info", "STEPS", "compare_runs"]
 
 #: the steps of a run, in order (name, description)
@@ -64,29 +75,9 @@ STEPS = (
 )
 
 
-class StageUnavailable(RuntimeError):
-    """A pipeline stage whose module is not part of this build (the step is skipped)."""
-
-
 # ---------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------
-def _stage(module: str, *names: str):
-    """Import names from a stage module or raise StageUnavailable naming the module."""
-    try:
-        mod = importlib.import_module(f"clusterdynamicsml.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("clusterdynamicsml"):
-            raise StageUnavailable(f"stage module clusterdynamicsml.{module} is not in this build") from None
-        raise
-    out = []
-    for name in names:
-        if not hasattr(mod, name):
-            raise StageUnavailable(f"clusterdynamicsml.{module} has no {name} yet")
-        out.append(getattr(mod, name))
-    return out[0] if len(out) == 1 else tuple(out)
-
-
 def _show_progress(ctx) -> bool:
     """Progress bars only when asked for and stderr is a terminal (no bar spam in logs)."""
     return bool(ctx.progress) and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
@@ -109,6 +100,7 @@ class _Context:
         self.t_start = time.perf_counter()
 
     def warn(self, message: str) -> None:
+        message = for_users(message)  # run-file keys and CLI flags, not Python keywords
         body = message.split(": ", 1)[-1]
         if not any(w.split(": ", 1)[-1] == body for w in self.warnings):
             self.warnings.append(message)
@@ -135,28 +127,13 @@ class _Context:
 # ---------------------------------------------------------------------------------------
 # steps
 # ---------------------------------------------------------------------------------------
-def _frames_kwargs(cfg: RunConfig) -> dict:
-    f = cfg.frames
-    kw = dict(box=cfg.box_value(), timestep_fs=f.timestep_fs, start_time_fs=f.start_time_fs)
-    # settings at their neutral value are not passed (a stage without them behaves the same)
-    if f.stride != 1:
-        kw["stride"] = f.stride
-    if f.allow_box_from_extent:
-        kw["allow_box_from_extent"] = True
-    if f.skip_bad_frames:
-        kw["skip_bad_frames"] = True
-    if f.element_map:
-        kw["element_map"] = cfg.element_map_dict()
-    return kw
-
-
 def _step_frames(ctx: _Context):
-    read_frames = _stage("io.frames", "read_frames")
     cfg = ctx.cfg
-    frames = read_frames(str(cfg.resolve_path(cfg.frames.path)), **_frames_kwargs(cfg))
+    frames = open_frames(cfg)
     ctx.data["frames"] = frames
     for w in getattr(frames, "warnings", None) or []:
         ctx.warn(f"frames: {w}")
+    check_frames(cfg, frames, warn=ctx.warn)
     skipped = getattr(frames, "skipped", None) or []
     for sk in skipped:
         ctx.warn(f"frames: skipped {sk}")
@@ -170,30 +147,25 @@ def _step_frames(ctx: _Context):
 
 def _rules(ctx_or_cfg):
     """ClusterRules from [clusters]; a bad rule is a ConfigError naming [clusters]."""
-    cfg = ctx_or_cfg.cfg if isinstance(ctx_or_cfg, _Context) else ctx_or_cfg
-    ClusterRules = _stage("clusters.extract", "ClusterRules")
-    try:
-        return ClusterRules.from_dict(cfg.cluster_rules_dict())
-    except ValueError as exc:
-        raise ConfigError(cfg.source, "clusters", None, str(exc)) from None
+    return cluster_rules(ctx_or_cfg.cfg if isinstance(ctx_or_cfg, _Context) else ctx_or_cfg)
 
 
 def _step_dynamics(ctx: _Context):
-    analyze_dynamics = _stage("dynamics.analyze", "analyze_dynamics")
     cfg = ctx.cfg
     rules = ctx.data.get("rules") or _rules(ctx)
     ctx.data["rules"] = rules
     frames = ctx.data["frames"]
-    energy = cfg.resolve_path(cfg.frames.energy_file)
+    energy = energy_for_frames(cfg, frames, warn=ctx.warn)  # on the frames' time axis
     workers = cfg.dynamics.workers or (os.cpu_count() or 1)
     result = analyze_dynamics(
         frames, rules,
         frames_per_bin=cfg.dynamics.frames_per_bin, timestep_fs=cfg.frames.timestep_fs,
         start_fs=cfg.dynamics.start_fs, stop_fs=cfg.dynamics.stop_fs,
-        energy_file=None if energy is None else str(energy),
+        energy_file=energy,
         workers=None if workers == 1 else workers, scheduler=cfg.dynamics.scheduler,
         chunk_size=cfg.dynamics.chunk_size, progress=_show_progress(ctx),
-        **({"checkpoint": str(cfg.resolve_path(cfg.dynamics.checkpoint))} if cfg.dynamics.checkpoint else {}),
+        include_percolating=cfg.dynamics.include_percolating,
+        checkpoint=str(cfg.resolve_path(cfg.dynamics.checkpoint)) if cfg.dynamics.checkpoint else None,
     )
     ctx.data["dynamics"] = result
     seen = set()
@@ -222,7 +194,6 @@ def _step_library(ctx: _Context):
     if cfg.library.path is not None:
         ctx.data["library_dir"] = cfg.resolve_path(cfg.library.path)
         return f"using {ctx.data['library_dir']}"
-    write_library = _stage("library.write", "write_library")
     out = ctx.path("library", "x").parent
     frames = ctx.data["frames"][::cfg.library.frame_stride]  # a FrameSource slice: still streamed
     info = write_library(frames, ctx.data.get("rules") or _rules(ctx), out, fmt=cfg.library.format,
@@ -244,8 +215,6 @@ def _step_predict(ctx: _Context):
     cfg = ctx.cfg
     if not cfg.predict.enabled:
         raise _Skip("[predict] enabled = false")
-    read_library = _stage("library.read", "read_library")
-    predict_clusters = _stage("predict.core", "predict_clusters")
     dyn = ctx.data["dynamics"]
     rules = ctx.data["rules"]
     library = read_library(str(ctx.data["library_dir"]), rules, frame_labels=list(getattr(dyn, "labels", []) or []))
@@ -303,9 +272,6 @@ def _step_structures(ctx: _Context):
     pred = ctx.data.get("prediction")
     if pred is None:
         raise _Skip("no prediction")
-    geometry_statistics = _stage("build.geomstats", "geometry_statistics")
-    write_built_structure = _stage("build.grow", "write_built_structure")
-    build_valid_structure, rg_interval_of = _stage("build.validate", "build_valid_structure", "rg_interval_of")
     library = ctx.data["library"]
     structures, labels = [], []
     for label in library.labels:
@@ -328,7 +294,6 @@ def _step_structures(ctx: _Context):
     cands = list(getattr(pred, "candidates", []) or [])
     # PDB mode (ref 4.8 step 6): whole shell molecules from one-molecule templates
     templates = {el: str(cfg.resolve_path(p)) for el, p in getattr(cfg.predict, "shell_templates", ())}
-    write_kw = {"shell_templates": templates} if templates else {}
     with ctx.bar(len(cands), "predicted structures") as bar:
         for c in cands:
             # built for the run's own rules, checked with its own cluster extraction, rebuilt with other
@@ -346,7 +311,7 @@ def _step_structures(ctx: _Context):
                 bar.update(1)
                 continue
             path = write_built_structure(out_dir, st, target_node_count=c.node_count, rank=c.rank,
-                                         source_label=c.source_label, **write_kw)
+                                         source_label=c.source_label, shell_templates=templates or None)
             valid = validity is None or bool(validity.passed)
             built.append({"candidate": c, "structure": st, "path": str(path), "valid": valid, "validity": validity})
             if not valid:
@@ -396,7 +361,6 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
 def _step_saxs(ctx: _Context):
     if not ctx.cfg.saxs.enabled:
         raise _Skip("[saxs] enabled = false")
-    run_saxs_step, SaxsSkipped = _stage("saxs.stage", "run_saxs_step", "SaxsSkipped")
     try:
         return run_saxs_step(ctx)
     except SaxsSkipped as exc:
@@ -423,7 +387,11 @@ def _step_reports(ctx: _Context):
     from ..pipeline.report import write_html_report, write_pptx_report
 
     done = []
-    state = _result_from_ctx(ctx, steps=[r for r in ctx.records if r.status != "pending" or r is ctx.step])
+    what = " and ".join(w for w, on in (("HTML", rc.html), ("PowerPoint", rc.pptx)) if on)
+    # the reports show this step as the summary will: done, once they are written
+    steps = [dataclasses.replace(r, status="done", message=what) if r is ctx.step else r
+             for r in ctx.records if r.status != "pending" or r is ctx.step]
+    state = _result_from_ctx(ctx, steps=steps)
     state.run_dir = ctx.final_dir
     state.info = dict(ctx.data.get("_info", {}), wall_seconds=round(time.perf_counter() - ctx.t_start, 1))
     if rc.html:
@@ -450,9 +418,6 @@ _STEP_FUNCS = {
     "reports": _step_reports,
 }
 
-#: steps whose absence makes every later step pointless
-_REQUIRED = {"frames", "dynamics"}
-
 
 def _result_from_ctx(ctx: _Context, steps) -> RunResult:
     return RunResult.from_data(ctx.dir, ctx.cfg, ctx.data, steps=steps, outputs=ctx.outputs,
@@ -462,52 +427,29 @@ def _result_from_ctx(ctx: _Context, steps) -> RunResult:
 # ---------------------------------------------------------------------------------------
 # the run
 # ---------------------------------------------------------------------------------------
-def _preflight(cfg: RunConfig, steps) -> None:
-    """Cheap checks of the inputs before any folder is made or anything long runs: the cluster
-    rules, the energy file and the experimental SAXS files. A problem is a ConfigError naming
-    the run-file key (and the stage's message, which names the file and line)."""
-    def wanted(step):
-        return steps is None or step in steps
+def _repoint_json(work_dir: Path, final_dir: Path) -> None:
+    """Paths into ``<run>.partial`` saved by the stages (e.g. the training rows' structure
+    files in the prediction dataset) point into the final run folder: the JSON files of the run
+    folder are walked and every string that starts with the work folder's path is rewritten."""
+    prefix, new = str(work_dir), str(final_dir)
 
-    if wanted("dynamics"):
-        try:
-            _rules(cfg)
-        except StageUnavailable:
-            pass
-        if cfg.frames.energy_file is not None:
-            try:
-                read_ener = _stage("io.energy", "read_cp2k_ener")
-                read_ener(str(cfg.resolve_path(cfg.frames.energy_file)))
-            except StageUnavailable:
-                pass
-            except (ValueError, OSError) as exc:
-                raise ConfigError(cfg.source, "frames", "energy_file", str(exc)) from None
-    if wanted("saxs") and cfg.saxs.enabled and cfg.predict.enabled and (cfg.saxs.experimental or cfg.saxs.solvent_file):
-        unit = {"auto": None, "1/A": "A^-1", "1/nm": "nm^-1"}[cfg.saxs.q_units]
-        try:
-            load = _stage("saxs.expdata", "load_saxs_data")
-        except StageUnavailable:
-            return
-        ranges = []
-        for key, paths in (("experimental", cfg.saxs.experimental), ("solvent_file", [cfg.saxs.solvent_file])):
-            for p in paths:
-                if p is None:
-                    continue
-                try:
-                    data = load(str(cfg.resolve_path(p)), q_unit=unit)
-                except (ValueError, OSError) as exc:
-                    raise ConfigError(cfg.source, "saxs", key, str(exc)) from None
-                if key == "experimental":
-                    ranges.append((float(data.q[0]), float(data.q[-1])))
-        if ranges:
-            sc = cfg.saxs
-            d_lo, d_hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
-            lo = max(sc.fit_q_min if sc.fit_q_min is not None else sc.q_min, sc.q_min, d_lo)
-            hi = min(sc.fit_q_max if sc.fit_q_max is not None else sc.q_max, sc.q_max, d_hi)
-            if not lo < hi:
-                raise ConfigError(cfg.source, "saxs", "fit_q_max" if sc.fit_q_max is not None else "q_max",
-                                  f"the fit range [{lo:g}, {hi:g}] 1/A is empty: the model covers "
-                                  f"{sc.q_min:g}..{sc.q_max:g} and the data {d_lo:.4g}..{d_hi:.4g} 1/A")
+    def walk(obj):
+        if isinstance(obj, dict):
+            return {k: walk(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [walk(v) for v in obj]
+        if isinstance(obj, str) and (obj == prefix or obj.startswith(prefix + os.sep)):
+            return new + obj[len(prefix):]
+        return obj
+
+    for path in sorted(work_dir.glob("*.json")):
+        text = path.read_text(encoding="utf-8")
+        if prefix not in text:
+            continue
+        payload = json.loads(text)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(walk(payload), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        tmp.replace(path)
 
 
 def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike | None = None,
@@ -537,7 +479,7 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
         if unknown:
             raise ValueError(f"unknown step(s) {unknown}; known: {list(_STEP_FUNCS)}")
     resolved = cfg.resolved()
-    _preflight(resolved, steps)
+    preflight(resolved, steps)
     final_dir, work_dir = _new_run_dir(Path(resolved.run.output_dir), resolved.run.name)
     stem = _safe_name(resolved.run.name)
     ctx = _Context(resolved, work_dir, stem, resolved.run.progress)
@@ -566,11 +508,6 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
                         rec.status = "done"
                     except _Skip as why:
                         rec.status, rec.message = "skipped", str(why)
-                    except StageUnavailable as why:
-                        if rec.name in _REQUIRED:
-                            raise
-                        rec.status, rec.message = "skipped", str(why)
-                        ctx.warn(f"{rec.name}: {why}")
                 rec.seconds = time.perf_counter() - t0
                 if log is not None:
                     log(f"{rec.name:<13s} {rec.status:<8s} {rec.seconds:7.2f} s  {rec.message}")
@@ -590,6 +527,8 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
             ctx.outputs["run_info"] = "run_info.json"
             (work_dir / "summary.txt").write_text(_summary_text(result) + "\n", encoding="utf-8")
             ctx.outputs["summary"] = "summary.txt"
+        _repoint_json(work_dir, final_dir)
+        (work_dir / OWNER_NAME).unlink(missing_ok=True)
         work_dir.rename(final_dir)
     except BaseException:
         if keep_failed:

@@ -84,6 +84,7 @@ def plot_heatmap(
         total count over the trajectory), kept in result order; the title says how many of
         how many are shown. None or 0 shows every label.
     """
+    import matplotlib
     from matplotlib.figure import Figure
 
     from ..io.energy import ENERGY_QUANTITIES
@@ -123,18 +124,24 @@ def plot_heatmap(
     edges = result.bin_edges_fs / scale
     vmin, vmax = color_limits(matrix, lower_quantile, upper_quantile)
     data = matrix if n_labels else np.zeros((1, result.n_bins))
+    # absent (0) is its own light grey, so a rare label below the colour floor (drawn in the
+    # lowest colour) never looks absent
+    data = np.ma.masked_less_equal(np.asarray(data, dtype=float), 0.0)
+    colours = (matplotlib.colormaps[cmap] if isinstance(cmap, str) else cmap).with_extremes(bad="#ececec")
     image = ax.imshow(
-        data, origin="lower", aspect="auto", interpolation="nearest", cmap=cmap, vmin=vmin, vmax=vmax,
+        data, origin="lower", aspect="auto", interpolation="nearest", cmap=colours, vmin=vmin, vmax=vmax,
         extent=(float(edges[0]), float(edges[-1]), -0.5, max(n_labels, 1) - 0.5),
     )
     ax.set_yticks(range(n_labels))
     ax.set_yticklabels(labels, fontsize=_row_fontsize(n_labels))
     ax.set_ylabel("Cluster label")
-    cbar = fig.colorbar(image, cax=cax)
+    below = float(np.min(matrix[matrix > 0], initial=vmin)) < vmin
+    cbar = fig.colorbar(image, cax=cax, extend="min" if below else "neither")
     cbar.set_label(MODE_LABELS[mode])
+    cax.set_xlabel("grey:\nabsent", fontsize=7)
     shown = "" if n_labels == n_total else f"; the most populated {n_labels} of {n_total} labels"
     ax.set_title(title or f"Cluster populations ({result.n_frames} frames, bins of {result.bin_width_fs:g} fs{shown})")
-    if eax is None:
+    if eax is None or energy is None:
         ax.set_xlabel(f"Time ({time_unit})")
     else:
         ax.tick_params(labelbottom=False)

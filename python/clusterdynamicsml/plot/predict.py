@@ -82,6 +82,74 @@ def plot_population_histograms(result, out_stem, max_bars: int | None = MAX_HIST
         plt.close(fig)
 
 
+def _dw_key(r) -> tuple:
+    """Row key of a Debye-Waller table row: (source, node count, candidate rank, label)."""
+    return (r.get("source") or "observed", r.get("node_count") or 0, r.get("candidate_rank") or 0, r["label"])
+
+
+def _dw_entries(rows, max_rows: int | None) -> tuple[list, int]:
+    """Row keys to show (observed first, then predicted; size then label) and their total
+    number. Above ``max_rows`` every predicted key is kept and the observed ones with the
+    largest support count fill the rest."""
+    entries = sorted({_dw_key(r) for r in rows}, key=lambda k: (k[0] != "observed", k[1], k[2], k[3]))
+    n_all = len(entries)
+    if max_rows and n_all > max_rows:
+        support: dict = {}
+        for r in rows:
+            support[_dw_key(r)] = max(support.get(_dw_key(r), 0), int(r.get("support_count") or 0))
+        pred = [e for e in entries if e[0] == "predicted"]
+        obs = sorted((e for e in entries if e[0] != "predicted"), key=lambda e: (-support[e], e[1], e[3]))
+        keep = set(pred) | set(obs[: max(max_rows - len(pred), 0)])
+        entries = [e for e in entries if e in keep]
+    return entries, n_all
+
+
+def _dw_style(r) -> str:
+    """Marker style of a row: "predicted", "ensemble" (observed) or "ridge_obs" (observed ridge)."""
+    if _dw_key(r)[0] == "predicted":
+        return "predicted"
+    return "ensemble" if r.get("method") == "ensemble" else "ridge_obs"
+
+
+def _dw_draw_pair(axes, pair_rows, y_of: dict, color) -> None:
+    """Plot one element pair's rows on the sigma and B axes, one marker style per row kind,
+    with the bootstrap 5-95 % range as horizontal error bars where present."""
+    import numpy as np
+
+    ax_s, ax_b = axes
+    for style in ("ensemble", "ridge_obs", "predicted"):
+        sel = [r for r in pair_rows if _dw_style(r) == style]
+        if not sel:
+            continue
+        y = np.array([y_of[_dw_key(r)] for r in sel])
+        s = np.array([float(r["sigma"]) for r in sel])
+        lo = np.array([np.nan if r.get("sigma_p05") is None else float(r["sigma_p05"]) for r in sel])
+        hi = np.array([np.nan if r.get("sigma_p95") is None else float(r["sigma_p95"]) for r in sel])
+        marker = {"ensemble": "o", "ridge_obs": "o", "predicted": "D"}[style]
+        face = "none" if style == "ridge_obs" else color
+        clipped = np.array([bool(r.get("clipped")) for r in sel])
+        for ax, f in ((ax_s, _identity), (ax_b, _b_factor)):
+            v = f(s)
+            ax.plot(v[~clipped], y[~clipped], marker, color=color, mfc=face, ms=5, ls="none")
+            # a sigma clipped to the observed range is a bound, not an estimate: its own marker
+            ax.plot(v[clipped], y[clipped], "x", color=color, ms=6, mew=1.6, ls="none")
+            ok = np.isfinite(lo) & np.isfinite(hi)
+            if ok.any():
+                xerr = [np.clip(v[ok] - f(lo[ok]), 0, None), np.clip(f(hi[ok]) - v[ok], 0, None)]
+                ax.errorbar(v[ok], y[ok], xerr=xerr, fmt="none", ecolor=color, lw=0.8, capsize=2)
+
+
+def _identity(v):
+    return v
+
+
+def _b_factor(sigma):
+    """B = 8 pi^2 sigma^2 (angstrom^2) from sigma (angstrom)."""
+    import numpy as np
+
+    return 8.0 * np.pi ** 2 * sigma ** 2
+
+
 def plot_debye_waller_table(result, out_stem, max_rows: int | None = MAX_DW_ROWS) -> tuple:
     """Debye-Waller figure of a prediction's table (``result.debye_waller`` rows, or a list of
     rows): per label (one row each, observed first, then predicted; size then label) and
@@ -100,19 +168,7 @@ def plot_debye_waller_table(result, out_stem, max_rows: int | None = MAX_DW_ROWS
     if not rows:
         raise ValueError("no Debye-Waller rows to plot")
 
-    def key(r):
-        return (r.get("source") or "observed", r.get("node_count") or 0, r.get("candidate_rank") or 0, r["label"])
-
-    entries = sorted({key(r) for r in rows}, key=lambda k: (k[0] != "observed", k[1], k[2], k[3]))
-    n_all = len(entries)
-    if max_rows and n_all > max_rows:
-        support = {}
-        for r in rows:
-            support[key(r)] = max(support.get(key(r), 0), int(r.get("support_count") or 0))
-        pred = [e for e in entries if e[0] == "predicted"]
-        obs = sorted((e for e in entries if e[0] != "predicted"), key=lambda e: (-support[e], e[1], e[3]))
-        keep = set(pred) | set(obs[: max(max_rows - len(pred), 0)])
-        entries = [e for e in entries if e in keep]
+    entries, n_all = _dw_entries(rows, max_rows)
     index = {e: i for i, e in enumerate(entries)}
     pairs = sorted({(r["element_a"], r["element_b"]) for r in rows})
     n_p = len(pairs)
@@ -121,31 +177,9 @@ def plot_debye_waller_table(result, out_stem, max_rows: int | None = MAX_DW_ROWS
     n = len(entries)
     fig, (ax_s, ax_b) = plt.subplots(1, 2, sharey=True, figsize=(12.0, min(max(3.0, 0.3 * n + 1.8), 16.0)))
     for k, pair in enumerate(pairs):
-        color = colors[k % len(colors)]
-        for style in ("ensemble", "ridge_obs", "predicted"):
-            sel = []
-            for r in rows:
-                e = key(r)
-                if e not in index or (r["element_a"], r["element_b"]) != pair:
-                    continue
-                kind = "predicted" if e[0] == "predicted" else ("ensemble" if r.get("method") == "ensemble" else "ridge_obs")
-                if kind == style:
-                    sel.append(r)
-            if not sel:
-                continue
-            y = np.array([n - 1 - index[key(r)] + offsets[pair] for r in sel])
-            s = np.array([float(r["sigma"]) for r in sel])
-            lo = np.array([np.nan if r.get("sigma_p05") is None else float(r["sigma_p05"]) for r in sel])
-            hi = np.array([np.nan if r.get("sigma_p95") is None else float(r["sigma_p95"]) for r in sel])
-            marker = {"ensemble": "o", "ridge_obs": "o", "predicted": "D"}[style]
-            face = "none" if style == "ridge_obs" else color
-            for ax, f in ((ax_s, lambda v: v), (ax_b, lambda v: 8.0 * np.pi ** 2 * v ** 2)):
-                v = f(s)
-                ax.plot(v, y, marker, color=color, mfc=face, ms=5, ls="none")
-                ok = np.isfinite(lo) & np.isfinite(hi)
-                if ok.any():
-                    ax.errorbar(v[ok], y[ok], xerr=[np.clip(v[ok] - f(lo[ok]), 0, None), np.clip(f(hi[ok]) - v[ok], 0, None)],
-                                fmt="none", ecolor=color, lw=0.8, capsize=2)
+        pair_rows = [r for r in rows if _dw_key(r) in index and (r["element_a"], r["element_b"]) == pair]
+        y_of = {e: n - 1 - i + offsets[pair] for e, i in index.items()}
+        _dw_draw_pair((ax_s, ax_b), pair_rows, y_of, colors[k % len(colors)])
     names = [f"{e[3]} (pred., rank {e[2]})" if e[0] == "predicted" else e[3] for e in entries]
     ax_s.set_yticks(np.arange(n)[::-1])
     ax_s.set_yticklabels(names, fontsize=max(6.0, min(9.0, 260.0 / max(n, 1))))
@@ -153,7 +187,7 @@ def plot_debye_waller_table(result, out_stem, max_rows: int | None = MAX_DW_ROWS
     if 0 < n_obs < n:
         for ax in (ax_s, ax_b):
             ax.axhline(n - n_obs - 0.5, color="0.6", lw=0.8, ls="--")
-    sig = np.array([float(r["sigma"]) for r in rows if key(r) in index])
+    sig = np.array([float(r["sigma"]) for r in rows if _dw_key(r) in index])
     pos = sig[sig > 0]
     log = bool(pos.size) and pos.max() / pos.min() > 20.0
     if log:  # a few extrapolated sigmas would squash the observed ones on a linear axis
@@ -171,6 +205,10 @@ def plot_debye_waller_table(result, out_stem, max_rows: int | None = MAX_DW_ROWS
     handles += [Line2D([], [], color="k", marker="o", ls="none", label="observed (ensemble)"),
                 Line2D([], [], color="k", marker="o", mfc="none", ls="none", label="observed (ridge estimate)"),
                 Line2D([], [], color="k", marker="D", ls="none", label="predicted (ridge, bootstrap 5-95 %)")]
+    n_clipped = sum(1 for r in rows if _dw_key(r) in index and r.get("clipped"))
+    if n_clipped:
+        handles.append(Line2D([], [], color="k", marker="x", mew=1.6, ls="none",
+                              label=f"clipped to the observed range ({n_clipped} of {len(sig)})"))
     ax_b.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     title = "Debye-Waller sigma and B factor per label and element pair"
     if n < n_all:
@@ -197,9 +235,22 @@ def plot_prediction_table(result, out_stem) -> tuple:
             text += f" [{format(u['p05'], fmt)}, {format(u['p95'], fmt)}]"
         return text
 
-    header = ["n", "rank", "label", "share [5-95%]", "count/frame", "occupancy", "lifetime fs [5-95%]", "Rg A", "route / source"]
+    header = [
+        "n", "rank", "label", "share [5-95%]", "count/frame", "occupancy", "lifetime fs [5-95%]", "Rg A",
+        "route / source",
+    ]
     cells = [
-        [str(c.node_count), str(c.rank), c.label, ci(c, "share", ".3f"), format(c.predicted["mean_count_per_frame"], ".3g"), format(c.predicted["occupancy_fraction"], ".3f"), ci(c, "mean_lifetime_fs", ".3g"), format(c.predicted["mean_radius_of_gyration"], ".2f"), c.route + (f" ({c.source_label})" if c.source_label else "")]
+        [
+            str(c.node_count),
+            str(c.rank),
+            c.label,
+            ci(c, "share", ".3f"),
+            format(c.predicted["mean_count_per_frame"], ".3g"),
+            format(c.predicted["occupancy_fraction"], ".3f"),
+            ci(c, "mean_lifetime_fs", ".3g"),
+            format(c.predicted["mean_radius_of_gyration"], ".2f"),
+            c.route + (f" ({c.source_label})" if c.source_label else ""),
+        ]
         for c in result.candidates
     ] or [["-"] * len(header)]
     fig, ax = plt.subplots(figsize=(12, 0.45 * len(cells) + 1.2))
@@ -220,8 +271,10 @@ def plot_prediction_table(result, out_stem) -> tuple:
         seen = v["observed"][0]["label"] if v.get("observed") else "-"
         fig.text(
             0.01, 0.01,
-            f"leave-largest-size-out (n = {v['held_out_node_count']}): predicted rank 1 {top}, observed most common {seen}; "
-            f"label recall {num('label_recall')}, precision {num('label_precision')}, share overlap {num('share_overlap')}",
+            f"leave-largest-size-out (n = {v['held_out_node_count']}): predicted rank 1 {top}, "
+            f"observed most common {seen}; "
+            f"label recall {num('label_recall')}, precision {num('label_precision')}, "
+            f"share overlap {num('share_overlap')}",
             fontsize=7,
         )
     elif v.get("train_max_node_count") is not None:
@@ -233,8 +286,10 @@ def plot_prediction_table(result, out_stem) -> tuple:
 
         fig.text(
             0.01, 0.01,
-            f"extrapolation validation ({v.get('population_model')}): train n <= {v['train_max_node_count']}, predict {v.get('target_node_counts')}; "
-            f"worst count factor {g('max_count_factor')}, 90% interval covers {sm.get('count_coverage_90')}/{sm.get('count_intervals')}, "
+            f"extrapolation validation ({v.get('population_model')}): train n <= {v['train_max_node_count']}, "
+            f"predict {v.get('target_node_counts')}; "
+            f"worst count factor {g('max_count_factor')}, "
+            f"90% interval covers {sm.get('count_coverage_90')}/{sm.get('count_intervals')}, "
             f"mean share TV {g('mean_share_total_variation')}, max Rg error {g('max_rg_relative_error')}",
             fontsize=7,
         )
@@ -256,7 +311,7 @@ def plot_size_extrapolation(validation, out_stem, title: str | None = None) -> t
     v = validation.to_dict() if hasattr(validation, "to_dict") else dict(validation)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     comp = v.get("comparison") or {}
-    first = next(iter(comp.values()), {"sizes": []})
+    first: dict = next(iter(comp.values()), {"sizes": []})
     allobs = {int(n): c for n, c in ((v.get("settings") or {}).get("observed_count_per_frame") or {}).items()}
     for e in first["sizes"]:
         allobs.setdefault(e["node_count"], e["observed_count_per_frame"])

@@ -40,6 +40,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -134,7 +135,11 @@ def self_consistent_counts(model, node_counts: Mapping, tol: float = 1e-8, max_i
             f_new = F(x_new)
             res_new = float(np.max(np.abs(f_new - x_new)))
         x, fx, res = x_new, f_new, res_new
-    return dict(zip(els, (float(v) for v in x))), {"iterations": it, "residual": res, "converged": res <= max(tol, 1e-6)}
+    return dict(zip(els, (float(v) for v in x))), {
+        "iterations": it,
+        "residual": res,
+        "converged": res <= max(tol, 1e-6),
+    }
 
 
 def required_linker_floors(rows, types: AtomTypes, n_target: int) -> dict:
@@ -258,7 +263,8 @@ def generate_candidates(rows, model, types: AtomTypes, n_target: int) -> tuple:
             counts,
             "trend",
             None,
-            f"Trend extrapolation (self-consistent composition {detail}; {info['iterations']} iterations, residual {info['residual']:.2g})",
+            f"Trend extrapolation (self-consistent composition {detail}; {info['iterations']} iterations, residual "
+            f"{info['residual']:.2g})",
         )
     )
     for r in _ordered_rows(rows):
@@ -269,7 +275,16 @@ def generate_candidates(rows, model, types: AtomTypes, n_target: int) -> tuple:
             v = round_half_up(c * n_target / r.node_count)
             if v > 0:
                 counts[e] = v
-        raw.append(Candidate(n_target, types.format_label(counts), counts, "scaled", r.label, f"Composition scaled from observed {r.label}"))
+        raw.append(
+            Candidate(
+                n_target,
+                types.format_label(counts),
+                counts,
+                "scaled",
+                r.label,
+                f"Composition scaled from observed {r.label}",
+            )
+        )
     floors = required_linker_floors(rows, types, n_target)
     pure_ok = has_pure_node_support(rows, types, n_target)
     node = set(types.node_elements)
@@ -285,7 +300,15 @@ def generate_candidates(rows, model, types: AtomTypes, n_target: int) -> tuple:
         else:
             reason = None
         if reason:
-            rejected.append({"node_count": n_target, "label": c.label, "route": c.route, "source_label": c.source_label, "reason": reason})
+            rejected.append(
+                {
+                    "node_count": n_target,
+                    "label": c.label,
+                    "route": c.route,
+                    "source_label": c.source_label,
+                    "reason": reason,
+                }
+            )
             continue
         seen.add(c.label)
         kept.append(c)
@@ -298,7 +321,14 @@ def _reference_row(c: Candidate, rows):
             if r.label == c.source_label:
                 return r
     with_file = [r for r in rows if r.representative_path] or list(rows)
-    return min(with_file, key=lambda r: (abs(c.node_count - r.node_count), composition_distance(c.counts, r.element_counts, c.node_count), r.label))
+    return min(
+        with_file,
+        key=lambda r: (
+            abs(c.node_count - r.node_count),
+            composition_distance(c.counts, r.element_counts, c.node_count),
+            r.label,
+        ),
+    )
 
 
 def score_candidates(candidates, model, rows, timestep_fs: float) -> list:
@@ -312,7 +342,12 @@ def score_candidates(candidates, model, rows, timestep_fs: float) -> list:
         p = model.predict(c.counts)
         c.predicted = {k: p[k] for k in PREDICTED_FIELDS}
         d = composition_distance(c.counts, first, c.node_count)
-        c.score = max(p["mean_count_per_frame"], 0.0) * max(p["mean_lifetime_fs"], dt) * max(p["occupancy_fraction"], 0.05) / (1.0 + d)
+        c.score = (
+            max(p["mean_count_per_frame"], 0.0)
+            * max(p["mean_lifetime_fs"], dt)
+            * max(p["occupancy_fraction"], 0.05)
+            / (1.0 + d)
+        )
         ref = _reference_row(c, rows)
         c.reference_label = ref.label
         c.reference_path = ref.representative_path
@@ -363,7 +398,8 @@ def prune_by_share(candidates, threshold: float, timestep_fs: float) -> tuple:
     Returns ``(kept, removed)``; kept is re-ranked within each size and ordered by size
     descending.
     """
-    kept, removed = [], []
+    kept: list[Candidate] = []
+    removed: list[Candidate] = []
     for n in sorted({c.node_count for c in candidates}):
         group = sorted((c for c in candidates if c.node_count == n), key=lambda c: (-c.share, -c.score, c.label))
         for i, c in enumerate(group):
@@ -385,7 +421,15 @@ def tail_anchored_mass(rows, target_sizes, predicted_base_weights=()) -> dict:
         if r.node_count > 0:
             T[r.node_count] = T.get(r.node_count, 0.0) + r.observed_weight
     T = {s: v for s, v in sorted(T.items()) if v > 0}
-    out = {"weight": 0.0, "expected": 0.0, "decay": None, "largest_size": None, "largest_mass": 0.0, "mass_by_size": T, "fallback": None}
+    out: dict[str, Any] = {
+        "weight": 0.0,
+        "expected": 0.0,
+        "decay": None,
+        "largest_size": None,
+        "largest_mass": 0.0,
+        "mass_by_size": T,
+        "fallback": None,
+    }
     if T:
         sizes = sorted(T)
         sL = sizes[-1]
@@ -414,7 +458,15 @@ def apply_predicted_mass(candidates, mass: float) -> list:
     return candidates
 
 
-def predict_candidates(rows, model, types: AtomTypes, target_sizes, timestep_fs: float, candidates_per_size: int = 3, share_threshold: float = 0.02) -> dict:
+def predict_candidates(
+    rows,
+    model,
+    types: AtomTypes,
+    target_sizes,
+    timestep_fs: float,
+    candidates_per_size: int = 3,
+    share_threshold: float = 0.02,
+) -> dict:
     """The whole candidate pipeline for already-fitted models.
 
     Returns a dict with ``candidates`` (retained, ranked, ordered by size descending, with
@@ -423,7 +475,9 @@ def predict_candidates(rows, model, types: AtomTypes, target_sizes, timestep_fs:
     threshold) and ``mass`` (the ``tail_anchored_mass`` dict).
     """
     rows = list(rows)
-    retained, rejected, raw_all = [], [], []
+    retained: list[Candidate] = []
+    rejected: list = []
+    raw_all: list[Candidate] = []
     for n in sorted(set(int(s) for s in target_sizes)):
         cands, rej = generate_candidates(rows, model, types, n)
         rejected.extend(rej)

@@ -10,9 +10,10 @@ truncated to ``m >= 0``::
                                                       stoichiometry, e.g. m - n for NaCl)
     sd_e(n)  = s_e n^p_e,   0 <= p_e <= 1            (power law)
 
-Fit: at every observed size with at least two nodes (see below) the maximum-likelihood ``(mu, sd)`` of the observed label counts
-(weights: clusters per frame of each label), then ``mu(n)`` and ``log sd(n)`` by least squares
-over the sizes, each size weighted by the number of clusters observed there. Elements are
+Fit: at every observed size with at least two nodes (see below) the maximum-likelihood ``(mu, sd)``
+of the observed label counts (weights: clusters per frame of each label), then ``mu(n)`` and
+``log sd(n)`` by least squares over the sizes, each size weighted by the number of clusters
+observed there. Elements are
 independent given ``n`` (the joint distribution is the product); an ionic cluster stays near
 neutrality because the observed offsets do, the law does not assume charges.
 
@@ -77,7 +78,12 @@ def fit_discretised_normal(values, weights) -> tuple:
         p = discretised_normal(x[0], math.exp(x[1]), m_max)
         return -float(np.sum(w * np.log(np.clip(p[idx], 1e-300, None))))
 
-    res = minimize(nll, [mean, math.log(sd0)], method="L-BFGS-B", bounds=[(None, None), (math.log(SD_FLOOR), math.log(10.0 * m_max))])
+    res = minimize(
+        nll,
+        [mean, math.log(sd0)],
+        method="L-BFGS-B",
+        bounds=[(None, None), (math.log(SD_FLOOR), math.log(10.0 * m_max))],
+    )
     return float(res.x[0]), float(max(math.exp(res.x[1]), SD_FLOOR))
 
 
@@ -103,8 +109,15 @@ class ElementLaw:
         return discretised_normal(self.mean(n), self.sd(n))
 
     def to_dict(self) -> dict:
-        return {"element": self.element, "alpha": self.alpha, "beta": self.beta, "s": self.s, "p": self.p, "in_label": self.in_label,
-                "per_size": {int(k): {"mu": v[0], "sd": v[1], "weight": v[2]} for k, v in self.per_size.items()}}
+        return {
+            "element": self.element,
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "s": self.s,
+            "p": self.p,
+            "in_label": self.in_label,
+            "per_size": {int(k): {"mu": v[0], "sd": v[1], "weight": v[2]} for k, v in self.per_size.items()},
+        }
 
 
 def _fit_law(element, per_size, in_label) -> ElementLaw:
@@ -145,7 +158,9 @@ class CompositionModel:
         laws, notes = [], []
         if sum(1 for n in by_size if n >= 2) >= 2:
             by_size = {n: d for n, d in by_size.items() if n >= 2}
-            notes.append("single-node clusters (coordination complexes of one node) are left out of the composition laws")
+            notes.append(
+                "single-node clusters (coordination complexes of one node) are left out of the composition laws"
+            )
         for el, in_label in [(e, True) for e in label_els] + [(e, False) for e in extra]:
             per_size = {}
             for n, d in by_size.items():

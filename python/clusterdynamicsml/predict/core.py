@@ -23,6 +23,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,7 +71,16 @@ PREDICTIONS_CSV_COLUMNS = (
     "source_label",
     "notes",
 )
-HISTOGRAM_COLUMNS = ("label", "source", "node_count", "mean_lifetime_fs", "mean_count_per_frame", "mean_max_radius", "raw_weight", "normalized_weight")
+HISTOGRAM_COLUMNS = (
+    "label",
+    "source",
+    "node_count",
+    "mean_lifetime_fs",
+    "mean_count_per_frame",
+    "mean_max_radius",
+    "raw_weight",
+    "normalized_weight",
+)
 
 
 def _resolve_timestep(timestep_fs, lifetime_table, warnings) -> float:
@@ -88,7 +98,9 @@ def _resolve_timestep(timestep_fs, lifetime_table, warnings) -> float:
     return as_timestep_fs(timestep_fs)
 
 
-def resolve_target_node_counts(max_observed: int, target_node_counts=None, max_node_count=None, observed_targets: str = "error", warnings=None) -> list:
+def resolve_target_node_counts(
+    max_observed: int, target_node_counts=None, max_node_count=None, observed_targets: str = "error", warnings=None
+) -> list:
     """Target sizes to predict.
 
     With ``target_node_counts``: positive integers; sizes <= ``max_observed`` raise ValueError
@@ -106,7 +118,9 @@ def resolve_target_node_counts(max_observed: int, target_node_counts=None, max_n
         if isinstance(max_node_count, bool) or not isinstance(max_node_count, (int, np.integer)):
             raise ValueError(f"max_node_count must be an integer, got {max_node_count!r}")
         if max_node_count <= max_observed:
-            raise ValueError(f"max_node_count must exceed the largest observed node count {max_observed}, got {max_node_count}")
+            raise ValueError(
+                f"max_node_count must exceed the largest observed node count {max_observed}, got {max_node_count}"
+            )
         return list(range(max_observed + 1, int(max_node_count) + 1))
     if isinstance(target_node_counts, (int, np.integer)):
         target_node_counts = [target_node_counts]
@@ -118,14 +132,20 @@ def resolve_target_node_counts(max_observed: int, target_node_counts=None, max_n
     sizes = sorted(set(sizes))
     low = [s for s in sizes if s <= max_observed]
     if low:
-        msg = f"target node counts {low} are at or below the largest observed node count {max_observed}; only larger sizes are predicted"
+        msg = (
+            f"target node counts {low} are at or below the largest observed node count {max_observed}; "
+            "only larger sizes are predicted"
+        )
         if observed_targets == "error":
             raise ValueError(msg + " (pass observed_targets='warn' to drop them)")
         if warnings is not None:
             warnings.append(msg + "; they were dropped")
     sizes = [s for s in sizes if s > max_observed]
     if not sizes:
-        raise ValueError(f"no target node count above the largest observed node count {max_observed} remains, got {list(target_node_counts)!r}")
+        raise ValueError(
+            f"no target node count above the largest observed node count {max_observed} remains, got "
+            f"{list(target_node_counts)!r}"
+        )
     return sizes
 
 
@@ -212,8 +232,22 @@ class PredictionResult:
         choice = self.population_choice or {}
         used = choice.get("used") or self.population_model  # the law actually used (after a fallback)
         for p in self.size_predictions:
-            row = {"node_count": p["node_count"], "population_model": used, "population_model_requested": self.population_model}
-            for key in ("count_per_frame", "rg", "max_radius", "semiaxis_a", "semiaxis_b", "semiaxis_c", "lifetime_fs", "association_rate_per_ps", "dissociation_rate_per_ps"):
+            row = {
+                "node_count": p["node_count"],
+                "population_model": used,
+                "population_model_requested": self.population_model,
+            }
+            for key in (
+                "count_per_frame",
+                "rg",
+                "max_radius",
+                "semiaxis_a",
+                "semiaxis_b",
+                "semiaxis_c",
+                "lifetime_fs",
+                "association_rate_per_ps",
+                "dissociation_rate_per_ps",
+            ):
                 row[key] = p.get(key)
                 for q in ("p05", "p95"):
                     row[f"{key}_{q}"] = p.get(f"{key}_{q}")
@@ -237,7 +271,14 @@ class PredictionResult:
                 n = sum(v for e, v in parse_label_counts(r["label"]).items() if e in types_nodes)
             except ValueError:
                 n = None
-            d.update(source="observed", node_count=n, rank=None, predicted_population_share=None, mean_lifetime_fs_p05=None, mean_lifetime_fs_p95=None)
+            d.update(
+                source="observed",
+                node_count=n,
+                rank=None,
+                predicted_population_share=None,
+                mean_lifetime_fs_p05=None,
+                mean_lifetime_fs_p95=None,
+            )
             rows.append(d)
         label_set = set(self.label_elements)
         for c in self.candidates:
@@ -265,12 +306,28 @@ class PredictionResult:
         """``{"observed": rows, "observed_plus_predicted": rows}`` with the ref §4.10 histogram
         columns; weights from ref §4.9; rows with weight <= 0 dropped."""
         obs = [
-            {"label": r.label, "source": "observed", "node_count": r.node_count, "mean_lifetime_fs": r.mean_lifetime_fs, "mean_count_per_frame": r.mean_count_per_frame, "mean_max_radius": r.mean_max_radius, "raw_weight": r.observed_weight}
+            {
+                "label": r.label,
+                "source": "observed",
+                "node_count": r.node_count,
+                "mean_lifetime_fs": r.mean_lifetime_fs,
+                "mean_count_per_frame": r.mean_count_per_frame,
+                "mean_max_radius": r.mean_max_radius,
+                "raw_weight": r.observed_weight,
+            }
             for r in self.training_rows
             if r.observed_weight > 0
         ]
         pred = [
-            {"label": c.label, "source": "predicted", "node_count": c.node_count, "mean_lifetime_fs": c.predicted["mean_lifetime_fs"], "mean_count_per_frame": c.predicted["mean_count_per_frame"], "mean_max_radius": c.predicted["mean_max_radius"], "raw_weight": c.weight}
+            {
+                "label": c.label,
+                "source": "predicted",
+                "node_count": c.node_count,
+                "mean_lifetime_fs": c.predicted["mean_lifetime_fs"],
+                "mean_count_per_frame": c.predicted["mean_count_per_frame"],
+                "mean_max_radius": c.predicted["mean_max_radius"],
+                "raw_weight": c.weight,
+            }
             for c in self.candidates
             if c.weight > 0
         ]
@@ -279,7 +336,10 @@ class PredictionResult:
             total = sum(r["raw_weight"] for r in rows)
             return [dict(r, normalized_weight=r["raw_weight"] / total if total > 0 else 0.0) for r in rows]
 
-        return {"observed": norm([dict(r) for r in obs]), "observed_plus_predicted": norm([dict(r) for r in obs] + pred)}
+        return {
+            "observed": norm([dict(r) for r in obs]),
+            "observed_plus_predicted": norm([dict(r) for r in obs] + pred),
+        }
 
     # ---- serialisation
     def to_dict(self) -> dict:
@@ -297,7 +357,7 @@ class PredictionResult:
     def from_dict(cls, data: Mapping) -> PredictionResult:
         if data.get("version") != RESULT_VERSION:
             raise ValueError(f"prediction result version {RESULT_VERSION} expected, got {data.get('version')!r}")
-        kw = {f.name: data.get(f.name) for f in dataclasses.fields(cls) if f.name in data}
+        kw: dict[str, Any] = {f.name: data.get(f.name) for f in dataclasses.fields(cls) if f.name in data}
         kw["training_rows"] = [TrainingRow.from_dict(r) for r in data["training_rows"]]
         kw["candidates"] = [Candidate.from_dict(c) for c in data["candidates"]]
         kw["pruned"] = [Candidate.from_dict(c) for c in data.get("pruned", [])]
@@ -348,6 +408,26 @@ def write_csv(path, rows, columns=None) -> None:
     """Write dict rows to CSV (None -> empty cell, floats with 12 significant digits, CRLF rows
     as before): :func:`clusterdynamicsml._io.write_csv`."""
     _write_csv(path, rows, columns, float_format="%.12g", lineterminator="\r\n")
+
+
+def _checked_share_threshold(candidates_per_size, share_threshold, n_bootstrap) -> float:
+    """Validate ``predict_clusters``' counts (candidates per size >= 1, bootstrap replicates
+    >= 0) and share threshold (in [0, 1]); returns the threshold as a float."""
+    if (
+        isinstance(candidates_per_size, bool)
+        or not isinstance(candidates_per_size, (int, np.integer))
+        or candidates_per_size < 1
+    ):
+        raise ValueError(f"candidates_per_size must be an integer >= 1, got {candidates_per_size!r}")
+    try:
+        threshold = float(share_threshold)
+    except (TypeError, ValueError):
+        raise ValueError(f"share_threshold must be a number in [0, 1], got {share_threshold!r}") from None
+    if not (0.0 <= threshold <= 1.0):
+        raise ValueError(f"share_threshold must be a number in [0, 1], got {share_threshold!r}")
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be an integer >= 0, got {n_bootstrap!r}")
+    return threshold
 
 
 def predict_clusters(
@@ -402,16 +482,7 @@ def predict_clusters(
     Raises ValueError for bad parameters, fewer than 2 distinct observed node counts, or
     target sizes that leave nothing to predict.
     """
-    if isinstance(candidates_per_size, bool) or not isinstance(candidates_per_size, (int, np.integer)) or candidates_per_size < 1:
-        raise ValueError(f"candidates_per_size must be an integer >= 1, got {candidates_per_size!r}")
-    try:
-        threshold = float(share_threshold)
-    except (TypeError, ValueError):
-        raise ValueError(f"share_threshold must be a number in [0, 1], got {share_threshold!r}") from None
-    if not (0.0 <= threshold <= 1.0):
-        raise ValueError(f"share_threshold must be a number in [0, 1], got {share_threshold!r}")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be an integer >= 0, got {n_bootstrap!r}")
+    threshold = _checked_share_threshold(candidates_per_size, share_threshold, n_bootstrap)
     warnings: list = []
     dt = _resolve_timestep(timestep_fs, lifetime_table, warnings)
     table = load_lifetime_table(lifetime_table)
@@ -436,12 +507,31 @@ def predict_clusters(
         from .sized import predict_sized
 
         return predict_sized(
-            library, lifetime_table, table, rows, rules, types, dt, warnings,
-            target_node_counts=target_node_counts, max_node_count=max_node_count, observed_targets=observed_targets,
-            candidates_per_size=int(candidates_per_size), share_threshold=threshold, n_bootstrap=int(n_bootstrap), seed=int(seed),
-            validate=validate, debye_waller=debye_waller, dw_bootstrap=dw_bootstrap, population_model=population_model,
-            model_reason=DEFAULT_POPULATION_MODEL_REASON if population_model == DEFAULT_POPULATION_MODEL else
-            f"set by the user (population_model / [predict] population_model); the default is {DEFAULT_POPULATION_MODEL!r}: {DEFAULT_POPULATION_MODEL_REASON}",
+            library,
+            lifetime_table,
+            table,
+            rows,
+            rules,
+            types,
+            dt,
+            warnings,
+            target_node_counts=target_node_counts,
+            max_node_count=max_node_count,
+            observed_targets=observed_targets,
+            candidates_per_size=int(candidates_per_size),
+            share_threshold=threshold,
+            n_bootstrap=int(n_bootstrap),
+            seed=int(seed),
+            validate=validate,
+            debye_waller=debye_waller,
+            dw_bootstrap=dw_bootstrap,
+            population_model=population_model,
+            model_reason=DEFAULT_POPULATION_MODEL_REASON
+            if population_model == DEFAULT_POPULATION_MODEL
+            else (
+                "set by the user (population_model / [predict] population_model); "
+                f"the default is {DEFAULT_POPULATION_MODEL!r}: {DEFAULT_POPULATION_MODEL_REASON}"
+            ),
             box_lengths=box_lengths,
         )
     targets = resolve_target_node_counts(max_obs, target_node_counts, max_node_count, observed_targets, warnings)
@@ -458,16 +548,22 @@ def predict_clusters(
     warnings.extend(w for w in check_candidate_shapes(cands, bond, box_lengths, types.tracked_elements) if w not in warnings)
     boot = {}
     if n_bootstrap and cands:
-        boot = bootstrap_uncertainty(rows, types, cands, targets, dt, n_bootstrap, seed, candidates_per_size, threshold, population_transform)
+        boot = bootstrap_uncertainty(
+            rows, types, cands, targets, dt, n_bootstrap, seed, candidates_per_size, threshold, population_transform
+        )
     ok = [c.node_count for c in cands if c.share >= threshold and c.predicted["mean_lifetime_fs"] >= dt]
     validation = None
     if validate:
-        validation = leave_largest_size_out(rows, types, dt, candidates_per_size, threshold, min(n_bootstrap, 50), seed, population_transform)
+        validation = leave_largest_size_out(
+            rows, types, dt, candidates_per_size, threshold, min(n_bootstrap, 50), seed, population_transform
+        )
     dw_rows = []
     if debye_waller:
         from ..predict import debye_waller as dwmod
 
-        dw_rows = dwmod.debye_waller_table(library, rows, cands, types, n_bootstrap=n_bootstrap if dw_bootstrap is None else dw_bootstrap, seed=seed)
+        dw_rows = dwmod.debye_waller_table(
+            library, rows, cands, types, n_bootstrap=n_bootstrap if dw_bootstrap is None else dw_bootstrap, seed=seed
+        )
     settings = {
         "candidates_per_size": int(candidates_per_size),
         "share_threshold": threshold,
@@ -502,5 +598,8 @@ def predict_clusters(
         debye_waller=dw_rows,
         bootstrap=boot,
         population_model="reference",
-        population_choice={"model": "reference", "reason": "requested (population_model='reference': the reference tool's ridge)"},
+        population_choice={
+            "model": "reference",
+            "reason": "requested (population_model='reference': the reference tool's ridge)",
+        },
     )

@@ -135,7 +135,16 @@ def _fit_pair_model(data, node, non_node, alpha):
     return WeightedRidge(alpha, "log1p", 0.0, None, float(np.sum(w * y) / np.sum(w))).fit(X, y, w)
 
 
-def debye_waller_table(library, rows, candidates, types: AtomTypes, n_bootstrap: int = 200, seed: int = 0, cutoff_tolerance: float = 1.15, alpha: float = RIDGE_LAMBDA) -> list:
+def debye_waller_table(
+    library,
+    rows,
+    candidates,
+    types: AtomTypes,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    cutoff_tolerance: float = 1.15,
+    alpha: float = RIDGE_LAMBDA,
+) -> list:
     """The Debye-Waller table: observed ensemble rows, ridge rows for observed labels lacking
     an ensemble value, and ridge rows for predicted candidates (columns ``DW_COLUMNS``).
     Ridge values are bounded to the pair's observed ensemble range (``clipped`` marks rows
@@ -150,7 +159,9 @@ def debye_waller_table(library, rows, candidates, types: AtomTypes, n_bootstrap:
     non_node = tuple(sorted({e for r in rows for e, c in r.element_counts.items() if c > 0} - set(node)))
     training: dict = {}
     for t in table:
-        training.setdefault((t["element_a"], t["element_b"]), []).append((by_label[t["label"]], t["sigma"], t["support_count"]))
+        training.setdefault((t["element_a"], t["element_b"]), []).append(
+            (by_label[t["label"]], t["sigma"], t["support_count"])
+        )
     models = {pair: _fit_pair_model(data, node, non_node, alpha) for pair, data in training.items()}
     bounds = {pair: (min(s for _, s, _ in data), max(s for _, s, _ in data)) for pair, data in training.items()}
     rng = np.random.default_rng(seed)
@@ -200,7 +211,16 @@ def debye_waller_table(library, rows, candidates, types: AtomTypes, n_bootstrap:
         for pair in pair_keys(c.counts):
             if pair in models:
                 table.append(ridge_row("predicted", c.label, c.node_count, c.rank, c.counts, pair, c.source_label))
-    table.sort(key=lambda t: (t["source"] != "observed", t["node_count"], t["candidate_rank"] or 0, t["label"], t["element_a"], t["element_b"]))
+    table.sort(
+        key=lambda t: (
+            t["source"] != "observed",
+            t["node_count"],
+            t["candidate_rank"] or 0,
+            t["label"],
+            t["element_a"],
+            t["element_b"],
+        )
+    )
     return table
 
 

@@ -66,6 +66,26 @@ def feature_vector(counts: Mapping, node_elements: Sequence[str], non_node_eleme
     return np.array([1.0, n, total] + [float(counts.get(e, 0)) / n for e in non_node_elements], dtype=np.float64)
 
 
+def _training_arrays(X, y, sample_weight) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """float64 (rows, features) X, (rows,) y and (rows,) weights (default 1, clipped to >= 1e-9),
+    all finite; ValueError naming the mismatch otherwise."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D feature matrix (rows, features), got shape {X.shape}")
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"X and y must have the same number of rows, got {X.shape[0]} and {y.shape[0]}")
+    if sample_weight is None:
+        w = np.ones(y.shape[0])
+    else:
+        w = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+        if w.shape[0] != y.shape[0]:
+            raise ValueError(f"sample_weight must have one value per row ({y.shape[0]}), got {w.shape[0]}")
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y)) and np.all(np.isfinite(w))):
+        raise ValueError("X, y and sample_weight must be finite (no NaN or infinity)")
+    return X, y, np.clip(w, 1e-9, None)
+
+
 class WeightedRidge:
     """Weighted ridge regression with an optional log1p target transform and output bounds.
 
@@ -80,7 +100,15 @@ class WeightedRidge:
     constant model) or None, ``mode_`` ("ridge", "constant" or "default"), ``n_train_``.
     """
 
-    def __init__(self, alpha: float = RIDGE_LAMBDA, transform: str = "identity", lower=None, upper=None, default=None, log_offset: float = 1e-4):
+    def __init__(
+        self,
+        alpha: float = RIDGE_LAMBDA,
+        transform: str = "identity",
+        lower=None,
+        upper=None,
+        default=None,
+        log_offset: float = 1e-4,
+    ):
         self.alpha = alpha
         self.transform = transform
         self.lower = lower
@@ -102,10 +130,13 @@ class WeightedRidge:
             return np.exp(z) - float(self.log_offset)
         return z
 
-    def fit(self, X, y, sample_weight=None) -> WeightedRidge:
+    def _checked_alpha(self) -> float:
+        """Validate the settings (transform, log offset, alpha, bounds); returns alpha as a float."""
         if self.transform not in ("identity", "log1p", "log"):
             raise ValueError(f"transform must be 'identity', 'log1p' or 'log', got {self.transform!r}")
-        if self.transform == "log" and not (isinstance(self.log_offset, (int, float)) and math.isfinite(self.log_offset) and self.log_offset > 0):
+        if self.transform == "log" and not (
+            isinstance(self.log_offset, (int, float)) and math.isfinite(self.log_offset) and self.log_offset > 0
+        ):
             raise ValueError(f"log_offset must be a positive number for transform='log', got {self.log_offset!r}")
         try:
             alpha = float(self.alpha)
@@ -115,21 +146,11 @@ class WeightedRidge:
             raise ValueError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
         if self.lower is not None and self.upper is not None and float(self.lower) > float(self.upper):
             raise ValueError(f"lower bound must not exceed upper bound, got lower={self.lower!r}, upper={self.upper!r}")
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64).reshape(-1)
-        if X.ndim != 2:
-            raise ValueError(f"X must be a 2-D feature matrix (rows, features), got shape {X.shape}")
-        if X.shape[0] != y.shape[0]:
-            raise ValueError(f"X and y must have the same number of rows, got {X.shape[0]} and {y.shape[0]}")
-        if sample_weight is None:
-            w = np.ones(y.shape[0])
-        else:
-            w = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
-            if w.shape[0] != y.shape[0]:
-                raise ValueError(f"sample_weight must have one value per row ({y.shape[0]}), got {w.shape[0]}")
-        if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y)) and np.all(np.isfinite(w))):
-            raise ValueError("X, y and sample_weight must be finite (no NaN or infinity)")
-        w = np.clip(w, 1e-9, None)
+        return alpha
+
+    def fit(self, X, y, sample_weight=None) -> WeightedRidge:
+        alpha = self._checked_alpha()
+        X, y, w = _training_arrays(X, y, sample_weight)
         self.n_train_ = int(y.shape[0])
         self.n_features_in_ = int(X.shape[1])
         self.coef_ = None
@@ -211,7 +232,13 @@ class ClusterPropertyModel:
     ({target: WeightedRidge}; count models are keyed ``count_<El>``), ``default_lifetime_fs_``.
     """
 
-    def __init__(self, node_elements, timestep_fs: float = 0.5, alpha: float = RIDGE_LAMBDA, population_transform: str = "reference"):
+    def __init__(
+        self,
+        node_elements,
+        timestep_fs: float = 0.5,
+        alpha: float = RIDGE_LAMBDA,
+        population_transform: str = "reference",
+    ):
         self.node_elements = node_elements
         self.timestep_fs = timestep_fs
         self.alpha = alpha
@@ -232,20 +259,25 @@ class ClusterPropertyModel:
         if self.population_transform not in ("reference", "log"):
             raise ValueError(f"population_transform must be 'reference' or 'log', got {self.population_transform!r}")
         self.node_elements_ = tuple(sorted(set(self.node_elements)))
-        elements = set()
+        elements: set[str] = set()
         for r in rows:
             elements.update(e for e, c in r.element_counts.items() if c > 0)
         self.non_node_elements_ = tuple(sorted(elements - set(self.node_elements_)))
         X = np.array([self.features(r.element_counts) for r in rows])
         w = np.array([r.stability_weight for r in rows], dtype=np.float64)
-        lifetimes = [r.mean_lifetime_fs for r in rows if r.mean_lifetime_fs is not None and math.isfinite(r.mean_lifetime_fs)]
+        lifetimes = [
+            r.mean_lifetime_fs for r in rows if r.mean_lifetime_fs is not None and math.isfinite(r.mean_lifetime_fs)
+        ]
         self.default_lifetime_fs_ = float(np.mean(lifetimes)) if lifetimes else dt
         self.models_ = {}
         for name, transform, lower, upper in PROPERTY_TARGETS:
             if self.population_transform == "log" and name in ("mean_count_per_frame", "occupancy_fraction"):
                 transform = "log"
             if name == "mean_lifetime_fs":
-                y = np.array([r.mean_lifetime_fs if r.mean_lifetime_fs is not None else self.default_lifetime_fs_ for r in rows], dtype=np.float64)
+                y = np.array(
+                    [r.mean_lifetime_fs if r.mean_lifetime_fs is not None else self.default_lifetime_fs_ for r in rows],
+                    dtype=np.float64,
+                )
                 lower = dt
                 default = max(self.default_lifetime_fs_, dt)
             else:
@@ -254,7 +286,9 @@ class ClusterPropertyModel:
             self.models_[name] = WeightedRidge(self.alpha, transform, lower, upper, default).fit(X, y, w)
         for el in self.non_node_elements_:
             y = np.array([float(r.element_counts.get(el, 0)) for r in rows])
-            self.models_[f"count_{el}"] = WeightedRidge(self.alpha, "identity", 0.0, None, _weighted_mean(y, w)).fit(X, y, w)
+            self.models_[f"count_{el}"] = WeightedRidge(self.alpha, "identity", 0.0, None, _weighted_mean(y, w)).fit(
+                X, y, w
+            )
         self.n_train_ = len(rows)
         return self
 

@@ -60,7 +60,9 @@ class ObservedClusters:
     notes: list = field(default_factory=list)
 
     @classmethod
-    def from_inputs(cls, lifetime_table, training_rows, types: AtomTypes, timestep_fs: float, dynamics=None, library=None) -> ObservedClusters:
+    def from_inputs(
+        cls, lifetime_table, training_rows, types: AtomTypes, timestep_fs: float, dynamics=None, library=None
+    ) -> ObservedClusters:
         """Join the lifetime table (``{label: row}``), the training rows (library labels) and,
         if given, a ``DynamicsResult`` (per-frame counts) and a ``StructureLibrary`` (spread of
         Rg and max radius over files)."""
@@ -116,7 +118,10 @@ class ObservedClusters:
                 obs.frame_counts = np.array([m[index[o.label]] for o in out]) if out else np.zeros((0, m.shape[1]))
                 obs.n_frames = int(m.shape[1])
         if obs.frame_counts is None:
-            obs.notes.append("no per-frame count series (dynamics given as a table): the bootstrap resamples clusters (Poisson) instead of time blocks")
+            obs.notes.append(
+                "no per-frame count series (dynamics given as a table): the bootstrap resamples clusters (Poisson) "
+                "instead of time blocks"
+            )
         return obs
 
     # ---- views
@@ -163,6 +168,13 @@ class ObservedClusters:
 
     def size_lifetime(self, n: int) -> float | None:
         """Count-weighted mean lifetime (fs) of the labels at node count ``n``."""
-        labs = [o for o in self.labels if o.node_count == n and o.lifetime_fs is not None and math.isfinite(o.lifetime_fs) and o.count_per_frame > 0]
+        labs = [
+            o
+            for o in self.labels
+            if o.node_count == n
+            and o.lifetime_fs is not None
+            and math.isfinite(o.lifetime_fs)
+            and o.count_per_frame > 0
+        ]
         w = sum(o.count_per_frame for o in labs)
         return sum(o.lifetime_fs * o.count_per_frame for o in labs) / w if w > 0 else None

@@ -22,7 +22,18 @@ def _fit_and_predict(rows, types, sizes, dt, k, threshold, population_transform=
     return model, predict_candidates(rows, model, types, sizes, dt, k, threshold)
 
 
-def bootstrap_uncertainty(rows, types: AtomTypes, candidates, target_sizes, timestep_fs: float, n_bootstrap: int = 200, seed: int = 0, candidates_per_size: int = 3, share_threshold: float = 0.02, population_transform: str = "reference") -> dict:
+def bootstrap_uncertainty(
+    rows,
+    types: AtomTypes,
+    candidates,
+    target_sizes,
+    timestep_fs: float,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    candidates_per_size: int = 3,
+    share_threshold: float = 0.02,
+    population_transform: str = "reference",
+) -> dict:
     """Bootstrap over training rows (resampled with replacement, ``numpy.random.default_rng(seed)``).
 
     Each replicate refits every model, re-predicts every target of each retained candidate
@@ -33,7 +44,7 @@ def bootstrap_uncertainty(rows, types: AtomTypes, candidates, target_sizes, time
     """
     rows = list(rows)
     rng = np.random.default_rng(seed)
-    samples = {id(c): {} for c in candidates}
+    samples: dict[int, dict[str, list]] = {id(c): {} for c in candidates}
     retained_counts = {(c.node_count, c.label): 0 for c in candidates}
     failed = 0
     done = 0
@@ -41,15 +52,17 @@ def bootstrap_uncertainty(rows, types: AtomTypes, candidates, target_sizes, time
         idx = rng.integers(0, len(rows), len(rows))
         sample = [rows[i] for i in idx]
         try:
-            model, out = _fit_and_predict(sample, types, target_sizes, timestep_fs, candidates_per_size, share_threshold, population_transform)
+            model, out = _fit_and_predict(
+                sample, types, target_sizes, timestep_fs, candidates_per_size, share_threshold, population_transform
+            )
         except (ValueError, np.linalg.LinAlgError):
             failed += 1
             continue
         done += 1
         for c in out["candidates"]:
-            key = (c.node_count, c.label)
-            if key in retained_counts:
-                retained_counts[key] += 1
+            size_label = (c.node_count, c.label)
+            if size_label in retained_counts:
+                retained_counts[size_label] += 1
         preds = [model.predict(c.counts) for c in candidates]
         counts = [model.predict_counts(c.counts) for c in candidates]
         sw = [share_weight(p, timestep_fs) for p in preds]
@@ -72,7 +85,7 @@ def bootstrap_uncertainty(rows, types: AtomTypes, candidates, target_sizes, time
 
 def _observed_at_sizes(rows_or_table, types: AtomTypes, sizes) -> dict:
     """{size: [{label, weight, counts, props...}]} of observed labels (weight > 0) at ``sizes``."""
-    out = {s: [] for s in sizes}
+    out: dict[int, list[dict]] = {s: [] for s in sizes}
     for r in rows_or_table:
         if isinstance(r, TrainingRow):
             label, counts, props = r.label, r.element_counts, dataclasses.asdict(r)
@@ -86,7 +99,9 @@ def _observed_at_sizes(rows_or_table, types: AtomTypes, sizes) -> dict:
         n = sum(counts.get(e, 0) for e in types.node_elements)
         if n not in out:
             continue
-        w = max(float(props.get("mean_count_per_frame") or 0), 0.0) * max(float(props.get("occupancy_fraction") or 0), 0.05)
+        w = max(float(props.get("mean_count_per_frame") or 0), 0.0) * max(
+            float(props.get("occupancy_fraction") or 0), 0.05
+        )
         if w <= 0:
             continue
         out[n].append({"label": label, "weight": w, "counts": {e: int(c) for e, c in counts.items()}, "props": props})
@@ -121,7 +136,9 @@ def compare_with_observed(candidates, observed_rows, types: AtomTypes, predicted
         entry = {
             "node_count": s,
             "observed": [{"label": o["label"], "share": oshare[o["label"]], "weight": o["weight"]} for o in obs],
-            "predicted": [{"label": c.label, "rank": c.rank, "share": pshare[c.label], "weight": c.weight} for c in preds],
+            "predicted": [
+                {"label": c.label, "rank": c.rank, "share": pshare[c.label], "weight": c.weight} for c in preds
+            ],
             "observed_mass": otot,
             "predicted_mass": sum(c.weight for c in preds),
         }
@@ -130,14 +147,22 @@ def compare_with_observed(candidates, observed_rows, types: AtomTypes, predicted
             entry["label_recall"] = float(sum(v for k, v in oshare.items() if k in pshare))
             entry["label_precision"] = sum(1 for k in pshare if k in oshare) / len(pshare) if pshare else 0.0
             entry["share_overlap"] = sum(min(pshare.get(k, 0.0), oshare.get(k, 0.0)) for k in set(pshare) | set(oshare))
-            entry["top1_composition_distance"] = composition_distance(preds[0].counts, obs[0]["counts"], s) if preds else None
+            entry["top1_composition_distance"] = (
+                composition_distance(preds[0].counts, obs[0]["counts"], s) if preds else None
+            )
             matched = []
             for c in preds:
                 o = next((o for o in obs if o["label"] == c.label), None)
                 if o is None:
                     continue
                 props = {}
-                for key in ("mean_count_per_frame", "occupancy_fraction", "mean_lifetime_fs", "mean_radius_of_gyration", "mean_max_radius"):
+                for key in (
+                    "mean_count_per_frame",
+                    "occupancy_fraction",
+                    "mean_lifetime_fs",
+                    "mean_radius_of_gyration",
+                    "mean_max_radius",
+                ):
                     ov = o["props"].get(key)
                     if ov is None or key not in c.predicted:
                         continue
@@ -147,12 +172,28 @@ def compare_with_observed(candidates, observed_rows, types: AtomTypes, predicted
                 matched.append({"label": c.label, "properties": props})
             entry["matched"] = matched
         else:
-            entry.update(top1_match=None, label_recall=None, label_precision=None, share_overlap=None, top1_composition_distance=None, matched=[])
+            entry.update(
+                top1_match=None,
+                label_recall=None,
+                label_precision=None,
+                share_overlap=None,
+                top1_composition_distance=None,
+                matched=[],
+            )
         per_size[s] = entry
     return {"sizes": per_size, "predicted_mass_total": predicted_mass}
 
 
-def leave_largest_size_out(rows, types: AtomTypes, timestep_fs: float, candidates_per_size: int = 3, share_threshold: float = 0.02, n_bootstrap: int = 50, seed: int = 0, population_transform: str = "reference") -> dict:
+def leave_largest_size_out(
+    rows,
+    types: AtomTypes,
+    timestep_fs: float,
+    candidates_per_size: int = 3,
+    share_threshold: float = 0.02,
+    n_bootstrap: int = 50,
+    seed: int = 0,
+    population_transform: str = "reference",
+) -> dict:
     """Train without the largest observed node count, predict it, compare with what was observed.
 
     Needs at least three distinct observed node counts (two remain for training); otherwise
@@ -166,12 +207,25 @@ def leave_largest_size_out(rows, types: AtomTypes, timestep_fs: float, candidate
     train = [r for r in rows if r.node_count < held]
     test = [r for r in rows if r.node_count == held]
     try:
-        _, out = _fit_and_predict(train, types, [held], timestep_fs, candidates_per_size, share_threshold, population_transform)
+        _, out = _fit_and_predict(
+            train, types, [held], timestep_fs, candidates_per_size, share_threshold, population_transform
+        )
     except ValueError as exc:
         return {"skipped": f"could not fit without node count {held}: {exc}"}
     cands = out["candidates"]
     if n_bootstrap:
-        bootstrap_uncertainty(train, types, cands, [held], timestep_fs, n_bootstrap, seed, candidates_per_size, share_threshold, population_transform)
+        bootstrap_uncertainty(
+            train,
+            types,
+            cands,
+            [held],
+            timestep_fs,
+            n_bootstrap,
+            seed,
+            candidates_per_size,
+            share_threshold,
+            population_transform,
+        )
     cmp = compare_with_observed(cands, test, types, out["mass"]["weight"])
     report = {"held_out_node_count": held, "train_node_counts": sizes[:-1], "train_labels": [r.label for r in train]}
     report.update(cmp["sizes"][held])

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -138,7 +139,11 @@ class ShapeLaws:
 
     @classmethod
     def fit(cls, observed, bond_length=None, box_lengths=None) -> ShapeLaws:
-        labs = [o for o in observed.labels if o.rg is not None and o.atom_count is not None and o.atom_count >= 2 and o.rg > 0]
+        labs = [
+            o
+            for o in observed.labels
+            if o.rg is not None and o.atom_count is not None and o.atom_count >= 2 and o.rg > 0
+        ]
         half = None
         if box_lengths is not None:
             lengths = [float(v) for v in np.ravel(box_lengths) if v is not None and float(v) > 0]
@@ -163,7 +168,7 @@ class ShapeLaws:
     def predict(self, n_atoms: float) -> dict:
         """Shape of a composition with ``n_atoms`` tracked atoms: values (angstrom), the bounds
         and flags ``clipped`` (a power law crossed a limit) and ``exceeds_half_box``."""
-        out = {}
+        out: dict[str, Any] = {}
         if "rg" not in self.laws:
             return {}
         for key, (la, nu) in self.laws.items():
@@ -178,11 +183,13 @@ class ShapeLaws:
                 if v != out[key]:
                     clipped.append(key)
                 out[key] = v
-            out.update(rg_compact_limit=lo_rg, rg_chain_limit=hi_rg, max_radius_compact_limit=lo_r, max_radius_chain_limit=hi_r)
+            out.update(
+                rg_compact_limit=lo_rg, rg_chain_limit=hi_rg, max_radius_compact_limit=lo_r, max_radius_chain_limit=hi_r
+            )
         out["max_radius"] = max(out["max_radius"], out["rg"])
-        axes = [out.get(k) for k in ("semiaxis_a", "semiaxis_b", "semiaxis_c")]
-        if all(v is not None for v in axes):
-            axes = sorted(axes, reverse=True)
+        known = [out[k] for k in ("semiaxis_a", "semiaxis_b", "semiaxis_c") if out.get(k) is not None]
+        if len(known) == 3:
+            axes = sorted(known, reverse=True)
             scale = out["rg"] / math.sqrt(sum(v * v for v in axes))
             out["semiaxis_a"], out["semiaxis_b"], out["semiaxis_c"] = (v * scale for v in axes)
         out["clipped"] = clipped

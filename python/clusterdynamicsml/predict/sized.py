@@ -42,20 +42,49 @@ def validation_verdict(validation: dict, model: str) -> tuple:
 
 def _box_note(validation: dict, model: str) -> str | None:
     comp = (validation or {}).get("comparison") or {}
-    scores = {m: (math.inf if c["summary"].get("sizes_predicted_zero") else c["summary"].get("max_count_factor")) for m, c in comp.items()
-              if (c.get("summary") or {}).get("max_count_factor") is not None or (c.get("summary") or {}).get("sizes_predicted_zero")}
+    scores = {
+        m: (math.inf if c["summary"].get("sizes_predicted_zero") else c["summary"].get("max_count_factor"))
+        for m, c in comp.items()
+        if (c.get("summary") or {}).get("max_count_factor") is not None
+        or (c.get("summary") or {}).get("sizes_predicted_zero")
+    }
     if not scores or model not in scores:
         return None
-    best = min(scores, key=scores.get)
+    best = min(scores, key=lambda m: scores[m])
     text = ", ".join(f"{m} {v:.3g}" for m, v in sorted(scores.items(), key=lambda t: t[1]))
-    note = f"this run's validation (train n <= {validation['train_max_node_count']}, predict {validation['target_node_counts']}): worst count factor {text}"
+    note = (
+        f"this run's validation (train n <= {validation['train_max_node_count']}, "
+        f"predict {validation['target_node_counts']}): worst count factor {text}"
+    )
     if best != model:
         note += f"; {best} did better here than the model used ({model})"
     return note
 
 
-def predict_sized(library, lifetime_source, table, rows, rules, types, dt, warnings, *, target_node_counts, max_node_count, observed_targets,
-                  candidates_per_size, share_threshold, n_bootstrap, seed, validate, debye_waller, dw_bootstrap, population_model, model_reason, box_lengths):
+def predict_sized(
+    library,
+    lifetime_source,
+    table,
+    rows,
+    rules,
+    types,
+    dt,
+    warnings,
+    *,
+    target_node_counts,
+    max_node_count,
+    observed_targets,
+    candidates_per_size,
+    share_threshold,
+    n_bootstrap,
+    seed,
+    validate,
+    debye_waller,
+    dw_bootstrap,
+    population_model,
+    model_reason,
+    box_lengths,
+):
     """The size-resolved branch of ``core.predict_clusters`` (same arguments, already checked)."""
     from .core import PredictionResult, resolve_target_node_counts
     from .extrapolate import predict_by_size
@@ -73,9 +102,23 @@ def predict_sized(library, lifetime_source, table, rows, rules, types, dt, warni
     targets = resolve_target_node_counts(max_obs, target_node_counts, max_node_count, observed_targets, warnings)
     bond = learned_bond_length(library, types)
     if bond is None:
-        warnings.append("no node-linker distance in the library: the compact-sphere and straight-chain bounds of the sizes are not applied")
-    out = predict_by_size(observed, types, targets, population_model, dt, candidates_per_size=candidates_per_size, share_threshold=share_threshold,
-                          n_bootstrap=n_bootstrap, seed=seed, bond_length=bond, box_lengths=box_lengths)
+        warnings.append(
+            "no node-linker distance in the library: the compact-sphere and straight-chain bounds of the sizes are "
+            "not applied"
+        )
+    out = predict_by_size(
+        observed,
+        types,
+        targets,
+        population_model,
+        dt,
+        candidates_per_size=candidates_per_size,
+        share_threshold=share_threshold,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        bond_length=bond,
+        box_lengths=box_lengths,
+    )
     warnings.extend(w for w in out["warnings"] if w not in warnings)
     # approximations of the composition law that change the answer are warnings, not only notes in size_models
     warnings.extend(n for n in out["models"].composition.notes if n.startswith("several node elements") and n not in warnings)
@@ -83,8 +126,17 @@ def predict_sized(library, lifetime_source, table, rows, rules, types, dt, warni
     validation = None
     if validate:
         try:
-            rep = validate_extrapolation_data(library, lifetime_source, rules, population_model=population_model, n_bootstrap=min(n_bootstrap, 100), seed=seed,
-                                              timestep_fs=dt, box_lengths=box_lengths, compare_bootstrap=0)
+            rep = validate_extrapolation_data(
+                library,
+                lifetime_source,
+                rules,
+                population_model=population_model,
+                n_bootstrap=min(n_bootstrap, 100),
+                seed=seed,
+                timestep_fs=dt,
+                box_lengths=box_lengths,
+                compare_bootstrap=0,
+            )
             validation = rep.to_dict()
         except ValueError as exc:
             validation = {"skipped": str(exc)}
@@ -92,9 +144,17 @@ def predict_sized(library, lifetime_source, table, rows, rules, types, dt, warni
     if debye_waller:
         from . import debye_waller as dwmod
 
-        dw_rows = dwmod.debye_waller_table(library, rows, cands, types, n_bootstrap=n_bootstrap if dw_bootstrap is None else dw_bootstrap, seed=seed)
+        dw_rows = dwmod.debye_waller_table(
+            library, rows, cands, types, n_bootstrap=n_bootstrap if dw_bootstrap is None else dw_bootstrap, seed=seed
+        )
     fit = out["models"].population
-    choice = {"model": population_model, "used": fit.model, "reason": model_reason, "free_energy": fit.free_energy_terms(), "flagged": fit.flagged}
+    choice = {
+        "model": population_model,
+        "used": fit.model,
+        "reason": model_reason,
+        "free_energy": fit.free_energy_terms(),
+        "flagged": fit.flagged,
+    }
     if fit.model != population_model:
         # the law actually used is the fallback: its reason is the fallback's, not the requested model's
         choice["fallback"] = "; ".join(fit.warnings)
@@ -115,12 +175,21 @@ def predict_sized(library, lifetime_source, table, rows, rules, types, dt, warni
     for r in rows:
         if r.node_count > 0 and r.observed_weight > 0:
             mass_by_size[r.node_count] = mass_by_size.get(r.node_count, 0.0) + r.observed_weight
-    ok = [c.node_count for c in cands if c.predicted["mean_lifetime_fs"] >= dt and c.predicted["mean_count_per_frame"] > 0]
+    ok = [
+        c.node_count for c in cands if c.predicted["mean_lifetime_fs"] >= dt and c.predicted["mean_count_per_frame"] > 0
+    ]
     boot = out["bootstrap"] or {}
     settings = {
-        "candidates_per_size": int(candidates_per_size), "share_threshold": share_threshold, "timestep_fs": dt, "n_bootstrap": int(n_bootstrap),
-        "seed": int(seed), "observed_targets": observed_targets, "library": library.root, "population_model": population_model,
-        "bond_length": bond, "box_lengths": None if box_lengths is None else [float(v) for v in box_lengths],
+        "candidates_per_size": int(candidates_per_size),
+        "share_threshold": share_threshold,
+        "timestep_fs": dt,
+        "n_bootstrap": int(n_bootstrap),
+        "seed": int(seed),
+        "observed_targets": observed_targets,
+        "library": library.root,
+        "population_model": population_model,
+        "bond_length": bond,
+        "box_lengths": None if box_lengths is None else [float(v) for v in box_lengths],
     }
     return PredictionResult(
         node_elements=list(types.node_elements),

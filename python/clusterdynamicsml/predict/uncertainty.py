@@ -12,7 +12,10 @@ Each replicate (``numpy.random.default_rng(seed)``, ``n_bootstrap`` of them):
 2. label means from the structure library and the dynamics are redrawn from the normal
    distribution of a mean, ``mean + z std / sqrt(files)`` for Rg and max radius (semiaxes
    scaled with Rg) and ``mean + z std / sqrt(completed lifetimes)`` for lifetimes (>= dt);
-3. every law is refitted and the targets are predicted again.
+3. every law is refitted and the targets are predicted again; the population law's tail
+   anchor (``population.py``) is tested against the replicate's time-resampled counts of every
+   observed size, before the case resampling of node counts (which perturbs the law's shape
+   but must not remove the observed tail).
 
 The 5/50/95 % percentiles over the replicates are the intervals of every per-size quantity
 (count per frame, Rg, max radius, semiaxes, lifetime, rates) and of the share and count per
@@ -28,7 +31,17 @@ import numpy as np
 from .extrapolate import fit_size_models, predict_sizes
 
 BLOCKS = 20
-SIZE_KEYS = ("count_per_frame", "rg", "max_radius", "semiaxis_a", "semiaxis_b", "semiaxis_c", "lifetime_fs", "association_rate_per_ps", "dissociation_rate_per_ps")
+SIZE_KEYS = (
+    "count_per_frame",
+    "rg",
+    "max_radius",
+    "semiaxis_a",
+    "semiaxis_b",
+    "semiaxis_c",
+    "lifetime_fs",
+    "association_rate_per_ps",
+    "dissociation_rate_per_ps",
+)
 
 
 def summary(values) -> dict:
@@ -36,7 +49,14 @@ def summary(values) -> dict:
     if v.size == 0:
         return {"mean": None, "std": None, "p05": None, "p50": None, "p95": None, "n": 0}
     p = np.percentile(v, (5, 50, 95))
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0, "p05": float(p[0]), "p50": float(p[1]), "p95": float(p[2]), "n": int(v.size)}
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+        "p05": float(p[0]),
+        "p50": float(p[1]),
+        "p95": float(p[2]),
+        "n": int(v.size),
+    }
 
 
 def resample_observed(observed, rng):
@@ -73,7 +93,9 @@ def resample_observed(observed, rng):
         if o.max_radius is not None and o.max_radius_std and o.files > 0:
             kw["max_radius"] = max(o.max_radius + rng.normal() * o.max_radius_std / math.sqrt(o.files), 1e-3)
         if o.lifetime_fs is not None and o.lifetime_std_fs and o.completed_lifetimes > 0:
-            kw["lifetime_fs"] = max(o.lifetime_fs + rng.normal() * o.lifetime_std_fs / math.sqrt(o.completed_lifetimes), dt)
+            kw["lifetime_fs"] = max(
+                o.lifetime_fs + rng.normal() * o.lifetime_std_fs / math.sqrt(o.completed_lifetimes), dt
+            )
         out.append(dataclasses.replace(o, **kw))
     return dataclasses.replace(observed, labels=out)
 
@@ -90,8 +112,16 @@ def resample_sizes(observed, rng, min_sizes: int = 3):
         mult = {int(n): int(np.sum(pick == n)) for n in sizes}
         if sum(1 for v in mult.values() if v > 0) >= min_sizes:
             break
-    labels = [dataclasses.replace(o, observations=o.observations * mult.get(o.node_count, 0), files=o.files * mult.get(o.node_count, 0), completed_lifetimes=o.completed_lifetimes * mult.get(o.node_count, 0))
-              for o in observed.labels if mult.get(o.node_count, 0) > 0]
+    labels = [
+        dataclasses.replace(
+            o,
+            observations=o.observations * mult.get(o.node_count, 0),
+            files=o.files * mult.get(o.node_count, 0),
+            completed_lifetimes=o.completed_lifetimes * mult.get(o.node_count, 0),
+        )
+        for o in observed.labels
+        if mult.get(o.node_count, 0) > 0
+    ]
     keep = [i for i, o in enumerate(observed.labels) if mult.get(o.node_count, 0) > 0]
     fc = None if observed.frame_counts is None else observed.frame_counts[keep]
     return dataclasses.replace(observed, labels=labels, frame_counts=fc)
@@ -100,7 +130,19 @@ def resample_sizes(observed, rng, min_sizes: int = 3):
 RESAMPLING = ("blocks+sizes", "blocks")
 
 
-def bootstrap_sizes(observed, types, population_model: str, targets, timestep_fs: float, n_bootstrap: int = 200, seed: int = 0, bond_length=None, box_lengths=None, labels_by_size=None, resampling: str = "blocks+sizes") -> dict:
+def bootstrap_sizes(
+    observed,
+    types,
+    population_model: str,
+    targets,
+    timestep_fs: float,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    bond_length=None,
+    box_lengths=None,
+    labels_by_size=None,
+    resampling: str = "blocks+sizes",
+) -> dict:
     """Bootstrap intervals (module docs).
 
     labels_by_size : {n: [labels]} whose share and count per frame get intervals (default:
@@ -114,16 +156,18 @@ def bootstrap_sizes(observed, types, population_model: str, targets, timestep_fs
     targets = [int(n) for n in targets]
     labels_by_size = labels_by_size or {}
     rng = np.random.default_rng(seed)
-    per_size = {n: {k: [] for k in SIZE_KEYS} for n in targets}
-    shares = {n: {lab: [] for lab in labels_by_size.get(n, ())} for n in targets}
-    counts = {n: {lab: [] for lab in labels_by_size.get(n, ())} for n in targets}
+    per_size: dict[int, dict[str, list]] = {n: {k: [] for k in SIZE_KEYS} for n in targets}
+    shares: dict[int, dict[str, list]] = {n: {lab: [] for lab in labels_by_size.get(n, ())} for n in targets}
+    counts: dict[int, dict[str, list]] = {n: {lab: [] for lab in labels_by_size.get(n, ())} for n in targets}
     failed = 0
     for _ in range(int(n_bootstrap)):
-        rep = resample_observed(observed, rng)
+        timed = rep = resample_observed(observed, rng)
         if resampling == "blocks+sizes":
             rep = resample_sizes(rep, rng)
         try:
-            models = fit_size_models(rep, types, population_model, max(targets), timestep_fs, bond_length, box_lengths)
+            models = fit_size_models(
+                rep, types, population_model, max(targets), timestep_fs, bond_length, box_lengths, tail_observed=timed
+            )
             preds = predict_sizes(models, targets)
         except (ValueError, np.linalg.LinAlgError, FloatingPointError):
             failed += 1
@@ -143,5 +187,6 @@ def bootstrap_sizes(observed, types, population_model: str, targets, timestep_fs
         "n_bootstrap": int(n_bootstrap),
         "seed": int(seed),
         "failed_replicates": failed,
-        "resampling": ("time blocks" if observed.frame_counts is not None else "clusters (Poisson)") + (" + node counts" if resampling == "blocks+sizes" else ""),
+        "resampling": ("time blocks" if observed.frame_counts is not None else "clusters (Poisson)")
+        + (" + node counts" if resampling == "blocks+sizes" else ""),
     }

@@ -54,8 +54,18 @@ def default_split(observed) -> tuple:
         return None, [], f"no node count with >= {MIN_OBSERVED_CLUSTERS} observed clusters"
     K = n_ref - max(2, math.ceil(n_ref / 3))
     if K < 2:
-        return None, [], f"node counts 1..{n_ref} have >= {MIN_OBSERVED_CLUSTERS} observed clusters each: too few sizes to hold out the largest and train on >= 2"
-    return K, list(range(K + 1, n_ref + 1)), f"K = n_ref - max(2, ceil(n_ref/3)) with n_ref = {n_ref}: node counts 1..n_ref have >= {MIN_OBSERVED_CLUSTERS} observed clusters each"
+        return (
+            None,
+            [],
+            f"node counts 1..{n_ref} have >= {MIN_OBSERVED_CLUSTERS} observed clusters each: too few sizes to hold "
+            "out the largest and train on >= 2",
+        )
+    return (
+        K,
+        list(range(K + 1, n_ref + 1)),
+        f"K = n_ref - max(2, ceil(n_ref/3)) with n_ref = {n_ref}: node counts 1..n_ref have >= "
+        f"{MIN_OBSERVED_CLUSTERS} observed clusters each",
+    )
 
 
 def _sampling_tv(shares: dict, n_obs: int, rng, draws: int = 200) -> float | None:
@@ -103,9 +113,13 @@ class ValidationReport:
                          f"90% coverage {s.get('count_coverage_90')}/{s.get('sizes')}, mean share TV {_f(s.get('mean_share_total_variation'))}, "
                          f"max Rg error {_f(s.get('max_rg_relative_error'))}, Rg 90% coverage {s.get('rg_coverage_90')}/{s.get('rg_intervals')}")
             for e in comp["sizes"]:
-                lines.append(f"  n={e['node_count']:>3d} count obs {_f(e['observed_count_per_frame'])} pred {_f(e['predicted_count_per_frame'])} "
-                             f"[{_f(e.get('predicted_count_p05'))}, {_f(e.get('predicted_count_p95'))}]  TV {_f(e.get('share_total_variation'))}  "
-                             f"Rg obs {_f(e.get('observed_rg'))} pred {_f(e.get('predicted_rg'))}")
+                lines.append(
+                    f"  n={e['node_count']:>3d} count obs {_f(e['observed_count_per_frame'])} pred "
+                    f"{_f(e['predicted_count_per_frame'])} "
+                    f"[{_f(e.get('predicted_count_p05'))}, {_f(e.get('predicted_count_p95'))}]  TV "
+                    f"{_f(e.get('share_total_variation'))}  "
+                    f"Rg obs {_f(e.get('observed_rg'))} pred {_f(e.get('predicted_rg'))}"
+                )
         return "\n".join(lines)
 
 
@@ -162,7 +176,11 @@ def summarize(rows: list) -> dict:
     zero = sum(1 for r in have if r["count_ratio"] <= 0)
     factors = [max(r["count_ratio"], 1.0 / r["count_ratio"]) for r in have if r["count_ratio"] > 0]
     tvs = [r["share_total_variation"] for r in rows if r["share_total_variation"] is not None]
-    tv_noise = [r["share_tv_sampling"] for r in rows if r["share_total_variation"] is not None and r.get("share_tv_sampling") is not None]
+    tv_noise = [
+        r["share_tv_sampling"]
+        for r in rows
+        if r["share_total_variation"] is not None and r.get("share_tv_sampling") is not None
+    ]
     rg = [abs(r["rg_relative_error"]) for r in rows if r["rg_relative_error"] is not None]
     cov = [r["count_in_interval_90"] for r in rows if r["count_in_interval_90"] is not None]
     rg_cov = [r.get("rg_in_interval_90") for r in rows if r.get("rg_in_interval_90") is not None]
@@ -187,7 +205,18 @@ def _reference_sizes(library, table, rules, targets, dt, n_bootstrap, seed) -> l
     """Per-size totals of the reference ridge's retained candidates."""
     from .core import predict_clusters
 
-    res = predict_clusters(library, table, rules, targets, population_model="reference", timestep_fs=dt, n_bootstrap=n_bootstrap, seed=seed, validate=False, debye_waller=False)
+    res = predict_clusters(
+        library,
+        table,
+        rules,
+        targets,
+        population_model="reference",
+        timestep_fs=dt,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        validate=False,
+        debye_waller=False,
+    )
     out = []
     for n in targets:
         cs = [c for c in res.candidates if c.node_count == n]
@@ -195,18 +224,34 @@ def _reference_sizes(library, table, rules, targets, dt, n_bootstrap, seed) -> l
         count = sum(max(c.predicted["mean_count_per_frame"], 0.0) for c in cs)
         lo = [(c.uncertainty.get("mean_count_per_frame") or {}).get("p05") for c in cs]
         hi = [(c.uncertainty.get("mean_count_per_frame") or {}).get("p95") for c in cs]
+        lo_known = [v for v in lo if v is not None]
+        hi_known = [v for v in hi if v is not None]
         shares = {c.label: c.share / tot_share for c in cs} if tot_share > 0 else {}
         rg = sum(shares.get(c.label, 0.0) * c.predicted["mean_radius_of_gyration"] for c in cs) if shares else None
         out.append({
             "node_count": n, "count_per_frame": count, "shares": shares, "rg": rg,
-            "count_p05": sum(max(v, 0.0) for v in lo) if cs and all(v is not None for v in lo) else None,
-            "count_p95": sum(max(v, 0.0) for v in hi) if cs and all(v is not None for v in hi) else None,
+            "count_p05": sum(max(v, 0.0) for v in lo_known) if cs and len(lo_known) == len(lo) else None,
+            "count_p95": sum(max(v, 0.0) for v in hi_known) if cs and len(hi_known) == len(hi) else None,
             "lifetime_fs": max((c.predicted["mean_lifetime_fs"] for c in cs), default=None),
         })
     return out
 
 
-def validate_extrapolation_data(library, lifetime_table, rules, train_max_node_count=None, target_node_counts=None, *, population_model: str | None = None, n_bootstrap: int = 200, seed: int = 0, timestep_fs=None, box_lengths=None, compare=COMPARED_MODELS, compare_bootstrap: int | None = None) -> ValidationReport:
+def validate_extrapolation_data(
+    library,
+    lifetime_table,
+    rules,
+    train_max_node_count=None,
+    target_node_counts=None,
+    *,
+    population_model: str | None = None,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    timestep_fs=None,
+    box_lengths=None,
+    compare=COMPARED_MODELS,
+    compare_bootstrap: int | None = None,
+) -> ValidationReport:
     """Validate on already computed dynamics and library (module docs).
 
     library : ``StructureLibrary`` or folder; lifetime_table : ``DynamicsResult`` (per-frame
@@ -241,24 +286,34 @@ def validate_extrapolation_data(library, lifetime_table, rules, train_max_node_c
         if K is None:
             raise ValueError(split_reason)
     else:
-        if isinstance(train_max_node_count, bool) or not isinstance(train_max_node_count, (int, np.integer)) or train_max_node_count < 1:
+        if (
+            isinstance(train_max_node_count, bool)
+            or not isinstance(train_max_node_count, (int, np.integer))
+            or train_max_node_count < 1
+        ):
             raise ValueError(f"train_max_node_count must be a positive integer, got {train_max_node_count!r}")
         K = int(train_max_node_count)
         default_targets = list(range(K + 1, min(2 * K, max(full.sizes)) + 1))
     targets = sorted({int(n) for n in (target_node_counts if target_node_counts is not None else default_targets)})
     if not targets or min(targets) <= K:
-        raise ValueError(f"target node counts must exceed train_max_node_count = {K}, got {targets} (largest observed node count {max(full.sizes)})")
+        raise ValueError(
+            f"target node counts must exceed train_max_node_count = {K}, got {targets} (largest observed node count "
+            f"{max(full.sizes)})"
+        )
     train = full.restrict(K)
     if len(train.sizes) < 2:
         raise ValueError(f"training on node counts <= {K} leaves {train.sizes}: at least 2 sizes are needed")
     bond = learned_bond_length(library, types)
     rng = np.random.default_rng(seed)
-    comparison, chosen_rows = {}, None
+    comparison: dict[str, dict] = {}
+    chosen_rows: list | None = None
     models = list(dict.fromkeys([population_model, *compare]))
     for model in models:
         nb = n_bootstrap if model == population_model or compare_bootstrap is None else int(compare_bootstrap)
         if model == "reference":
-            small = StructureLibrary(library.root, library.types, [o for o in library if o.node_count <= K], library.warnings)
+            small = StructureLibrary(
+                library.root, library.types, [o for o in library if o.node_count <= K], library.warnings
+            )
             small_table = {k: v for k, v in table.items() if _node_count(k, types) <= K}
             try:
                 preds = _reference_sizes(small, small_table, rules, targets, dt, nb, seed)
@@ -267,20 +322,55 @@ def validate_extrapolation_data(library, lifetime_table, rules, train_max_node_c
                 continue
             fit = None
         else:
-            out = predict_by_size(train, types, targets, model, dt, n_bootstrap=nb, seed=seed, bond_length=bond, box_lengths=box_lengths)
+            out = predict_by_size(
+                train, types, targets, model, dt, n_bootstrap=nb, seed=seed, bond_length=bond, box_lengths=box_lengths
+            )
             preds, fit = out["sizes"], out["models"].population.to_dict()
             if model == population_model:
                 warnings.extend(out["warnings"])
         rows_cmp = _compare_sizes(preds, full, rng)
-        comparison[model] = {"summary": summarize(rows_cmp), "population_fit": fit,
-                             "sizes": [{k: r[k] for k in ("node_count", "observed_count_per_frame", "observed_clusters", "predicted_count_per_frame", "predicted_count_p05", "predicted_count_p95", "count_in_interval_90", "share_total_variation", "observed_rg", "predicted_rg")} for r in rows_cmp]}
+        comparison[model] = {
+            "summary": summarize(rows_cmp),
+            "population_fit": fit,
+            "sizes": [
+                {
+                    k: r[k]
+                    for k in (
+                        "node_count",
+                        "observed_count_per_frame",
+                        "observed_clusters",
+                        "predicted_count_per_frame",
+                        "predicted_count_p05",
+                        "predicted_count_p95",
+                        "count_in_interval_90",
+                        "share_total_variation",
+                        "observed_rg",
+                        "predicted_rg",
+                    )
+                }
+                for r in rows_cmp
+            ],
+        }
         if model == population_model:
             chosen_rows = rows_cmp
-    settings = {"n_bootstrap": int(n_bootstrap), "seed": int(seed), "timestep_fs": dt, "split": split_reason, "bond_length": bond,
-                "observed_node_counts": full.sizes, "min_observed_clusters": MIN_OBSERVED_CLUSTERS,
-                "observed_count_per_frame": {int(n): d["count_per_frame"] for n, d in full.by_size().items()},
-                "observed_clusters": {int(n): int(d["observations"]) for n, d in full.by_size().items()}}
-    return ValidationReport(K, targets, population_model, chosen_rows, summarize(chosen_rows), comparison, settings, warnings)
+    settings = {
+        "n_bootstrap": int(n_bootstrap),
+        "seed": int(seed),
+        "timestep_fs": dt,
+        "split": split_reason,
+        "bond_length": bond,
+        "observed_node_counts": full.sizes,
+        "min_observed_clusters": MIN_OBSERVED_CLUSTERS,
+        "observed_count_per_frame": {int(n): d["count_per_frame"] for n, d in full.by_size().items()},
+        "observed_clusters": {int(n): int(d["observations"]) for n, d in full.by_size().items()},
+    }
+    if chosen_rows is None:  # the model's own run failed (its comparison entry holds the error)
+        raise ValueError(
+            f"extrapolation validation of {population_model!r} failed: {comparison[population_model].get('error')}"
+        )
+    return ValidationReport(
+        K, targets, population_model, chosen_rows, summarize(chosen_rows), comparison, settings, warnings
+    )
 
 
 def _node_count(label, types) -> int:
@@ -293,7 +383,15 @@ def _node_count(label, types) -> int:
     return sum(v for e, v in counts.items() if e in types.node_elements)
 
 
-def validate_extrapolation(config, train_max_node_count=None, target_node_counts=None, *, population_model: str | None = None, n_bootstrap: int | None = None, work_dir=None) -> ValidationReport:
+def validate_extrapolation(
+    config,
+    train_max_node_count=None,
+    target_node_counts=None,
+    *,
+    population_model: str | None = None,
+    n_bootstrap: int | None = None,
+    work_dir=None,
+) -> ValidationReport:
     """Run the frames, dynamics and library steps of a run file (or ``RunConfig``) in a
     scratch folder, then ``validate_extrapolation_data`` on them (module docs).
 
@@ -314,9 +412,16 @@ def validate_extrapolation(config, train_max_node_count=None, target_node_counts
         rules = ClusterRules.from_dict(cfg.cluster_rules_dict())
         box = _box_lengths(res.frames)
         report = validate_extrapolation_data(
-            res.library_dir, dyn, rules, train_max_node_count, target_node_counts,
+            res.library_dir,
+            dyn,
+            rules,
+            train_max_node_count,
+            target_node_counts,
             population_model=population_model or getattr(cfg.predict, "population_model", None),
-            n_bootstrap=cfg.predict.bootstrap if n_bootstrap is None else n_bootstrap, seed=cfg.run.seed, box_lengths=box)
+            n_bootstrap=cfg.predict.bootstrap if n_bootstrap is None else n_bootstrap,
+            seed=cfg.run.seed,
+            box_lengths=box,
+        )
     report.settings["run_file"] = str(getattr(cfg, "source", "") or "")
     return report
 

@@ -152,7 +152,7 @@ def average_component(label: str, structures, q, *, max_structures: int | None =
     if max_structures is not None:
         if isinstance(max_structures, bool) or not isinstance(max_structures, (int, np.integer)) or max_structures < 1:
             raise ValueError(f"max_structures must be a positive integer or None, got {max_structures!r}")
-        if N > max_structures:
+        if max_structures < N:
             D = structure_descriptors(structs) if descriptors is None else np.asarray(descriptors, dtype=np.float64)
             if D.shape[0] != N:
                 raise ValueError(f"descriptors has {D.shape[0]} rows for {N} structures")
@@ -311,6 +311,23 @@ def _lifetime_rows(dynamics) -> list:
     return out
 
 
+def _observed_component(label, counts, library, library_dir, qa, observed_components, max_structures, sigma,
+                        dw_pairs, cutoffs, nodes, method, bin_width):
+    """SAXS component of one observed label: the average over its library structures, its
+    representative with Debye-Waller damping ``sigma``, or the single atom of a one-atom
+    label. None for a multi-atom label without a stored structure."""
+    structures, rep = _observed_structures(label, library, library_dir)
+    if structures and observed_components == "average":
+        return average_component(label, structures, qa, max_structures=max_structures or None, method=method,
+                                 bin_width=bin_width)
+    if structures:
+        return single_component(label, rep, qa, sigma=sigma, dw_pairs=dw_pairs, cutoffs=cutoffs,
+                                node_elements=sorted(nodes) or None, method=method, bin_width=bin_width)
+    if sum(counts.values()) == 1:
+        return atom_component(label, next(iter(counts)), qa)
+    return None
+
+
 def compute_components(q, dynamics, library=None, *, library_dir=None, node_elements=(), prediction=None,
                        built_structures=(), weights: str = "clusters_per_frame",
                        observed_components: str = "average", max_structures: int | None = 50,
@@ -340,7 +357,8 @@ def compute_components(q, dynamics, library=None, *, library_dir=None, node_elem
         raise ValueError(f"[saxs] mixture_weights must be one of {MIXTURE_WEIGHTS}, got {weights!r}")
     qa = _as_q(q)
     nodes = {str(e) for e in node_elements}
-    comps, ws, sources, rows, warnings, unmixed = [], [], [], [], [], []
+    comps, ws, sources, warnings, unmixed = [], [], [], [], []
+    rows: list[dict] = []
     observed_sigma = observed_sigma or {}
     predicted_sigma = predicted_sigma or {}
     for r in _lifetime_rows(dynamics):
@@ -356,17 +374,8 @@ def compute_components(q, dynamics, library=None, *, library_dir=None, node_elem
         row = {"label": label, "source": "observed", "node_free": node_free, "weight": w,
                "clusters_per_frame": w_cpf, "reference_weight": w_ref,
                "occupancy_fraction": float(get("occupancy_fraction", 0.0) or 0.0)}
-        structures, rep = _observed_structures(label, library, library_dir)
-        comp = None
-        if structures and observed_components == "average":
-            comp = average_component(label, structures, qa, max_structures=max_structures or None, method=method,
-                                     bin_width=bin_width)
-        elif structures:
-            comp = single_component(label, rep, qa, sigma=observed_sigma.get(label), dw_pairs=dw_pairs,
-                                    cutoffs=cutoffs, node_elements=sorted(nodes) or None, method=method,
-                                    bin_width=bin_width)
-        elif sum(counts.values()) == 1:
-            comp = atom_component(label, next(iter(counts)), qa)
+        comp = _observed_component(label, counts, library, library_dir, qa, observed_components, max_structures,
+                                   observed_sigma.get(label), dw_pairs, cutoffs, nodes, method, bin_width)
         if comp is None:
             note = "no stored structure for a multi-atom label; left out of the mixture"
             warnings.append(f"label {label} ({w_cpf:.4g} clusters per frame): {note}")
@@ -420,6 +429,6 @@ def compute_components(q, dynamics, library=None, *, library_dir=None, node_elem
             progress(1)
     zero = [r["label"] for r in rows if r["source"] == "predicted" and r["kind"] != "missing" and r["weight"] <= 0]
     if zero:
-        warnings.append(f"{len(zero)} predicted candidate(s) with zero predicted population ({weights.replace('_', ' ')}) "
-                        f"are listed but not mixed: {', '.join(zero)}")
+        warnings.append(f"{len(zero)} predicted candidate(s) with zero predicted population "
+                        f"({weights.replace('_', ' ')}) are listed but not mixed: {', '.join(zero)}")
     return ComponentSet(qa, comps, np.asarray(ws, dtype=np.float64), sources, rows, weights, warnings, unmixed)

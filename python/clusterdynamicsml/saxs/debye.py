@@ -77,7 +77,8 @@ def _pair_key(key) -> tuple[str, str]:
     from ..chem import parse_pair
 
     try:
-        return tuple(parse_pair(key))
+        a, b = parse_pair(key)
+        return a, b
     except ValueError as exc:
         raise ValueError(f"element pair must be ('A', 'B') or 'A-B': {exc}") from None
 
@@ -125,6 +126,35 @@ def _check_bin_width(w) -> float:
 
 
 # ----------------------------------------------------------------------------- first shell
+def _add_node_scaffold(edges: set[tuple[int, int]], pos: np.ndarray, syms, node_elements) -> None:
+    """Add to ``edges`` the node scaffold: the node atoms, already joined by the node-node
+    pairs in ``edges``, are joined component by component by the shortest remaining node-node
+    edges (Kruskal), as the reference's _node_scaffold_edges."""
+    nodes_el = {normalize_element(e) for e in node_elements}
+    nodes = [k for k, s in enumerate(syms) if s in nodes_el]
+    parent = {k: k for k in nodes}
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    node_set = set(nodes)
+    for i, j in edges:
+        if i in node_set and j in node_set:
+            parent[find(i)] = find(j)
+    cand = []
+    for x, i in enumerate(nodes):
+        for j in nodes[x + 1 :]:
+            cand.append((float(np.linalg.norm(pos[i] - pos[j])), i, j))
+    for _, i, j in sorted(cand):
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            parent[ri] = rj
+            edges.add((i, j))
+
+
 def first_shell_pairs(positions, symbols, cutoffs, shell_factor: float = 1.15, node_elements=None):
     """Pairs damped by ``dw_pairs="first_shell"`` (reference rule, ref section 5.3).
 
@@ -157,29 +187,7 @@ def first_shell_pairs(positions, symbols, cutoffs, shell_factor: float = 1.15, n
             ii, jj, _ = neighbor_pairs_typed(pos, types, cm, box=None)
             edges.update(zip(ii.tolist(), jj.tolist()))
         if node_elements:
-            nodes_el = {normalize_element(e) for e in node_elements}
-            nodes = [k for k, s in enumerate(syms) if s in nodes_el]
-            parent = {k: k for k in nodes}
-
-            def find(x):
-                while parent[x] != x:
-                    parent[x] = parent[parent[x]]
-                    x = parent[x]
-                return x
-
-            node_set = set(nodes)
-            for i, j in edges:
-                if i in node_set and j in node_set:
-                    parent[find(i)] = find(j)
-            cand = []
-            for x, i in enumerate(nodes):
-                for j in nodes[x + 1 :]:
-                    cand.append((float(np.linalg.norm(pos[i] - pos[j])), i, j))
-            for _, i, j in sorted(cand):
-                ri, rj = find(i), find(j)
-                if ri != rj:
-                    parent[ri] = rj
-                    edges.add((i, j))
+            _add_node_scaffold(edges, pos, syms, node_elements)
     if not edges:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     e = np.array(sorted(edges), dtype=np.int64)
@@ -262,6 +270,8 @@ class DebyePartials:
         exact method. Damping by exp(-sigma^2 q^2 / 2) <= 1 only shrinks each pair's error."""
         if self.method != "histogram":
             return np.zeros_like(self.q)
+        if self.bin_width is None:
+            raise ValueError("histogram partials need their bin_width (angstrom)")
         f = self.form_factor_table(ff)
         sum_abs = (self.counts[:, None] * np.abs(f)).sum(axis=0)
         sum_sq = (self.counts[:, None] * f * f).sum(axis=0)

@@ -42,12 +42,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .expdata import SaxsData
 from .fit import _curve_on, _linear, pearson
 from .noise import NoiseEstimate, estimate_noise
+
+if TYPE_CHECKING:
+    from .reweight import ReweightResult
 
 __all__ = [
     "BIC_MARGIN",
@@ -149,7 +153,7 @@ class SaxsEvidence:
     background_share: dict
     warnings: list
     verdict: str
-    reweighting: object = None
+    reweighting: ReweightResult | None = None
     labels: list = field(default_factory=list)
 
     @property

@@ -1,10 +1,11 @@
 """Experimental SAXS/WAXS curves: loading (ref 1.8, with the checks it lacks) and stitching.
 
 Files are plain text with whitespace, comma, semicolon or tab separated columns; ``#`` lines are
-comments; header lines before the data (or a last '#' line with one name per column) are recognised (the first line whose first two tokens
-are numbers starts the data). Columns are chosen by header names when present (q: a name
-containing 'q' or 'scatteringvector'; I: 'intensity', 'i_', 'iq', 'int' or 'i'; sigma:
-'error', 'err', 'sigma', 'uncert', 'e_'), otherwise columns 0, 1 and 2.
+comments; header lines before the data (or a last '#' line with one name per column) are
+recognised (the first line whose first two tokens are numbers starts the data). Columns are
+chosen by header names when present (q: a name containing 'q' or 'scatteringvector'; I:
+'intensity', 'i_', 'iq', 'int' or 'i'; sigma: 'error', 'err', 'sigma', 'uncert', 'e_'),
+otherwise columns 0, 1 and 2.
 
 q must be in 1/angstrom (q = 4 pi sin(theta) / lambda). Units named in the header (``1/nm``,
 ``nm^-1``, ``1/A``, ``A^-1``, ``1/angstrom``) are honoured; without them a curve whose q
@@ -27,7 +28,9 @@ __all__ = ["SaxsData", "load_saxs_data", "stitch_saxs", "Q_MAX_ANGSTROM_HEURISTI
 Q_MAX_ANGSTROM_HEURISTIC = 6.0
 _SPLIT = re.compile(r"[\s,;]+")
 _NM = re.compile(r"(1\s*/\s*nm|nm\s*\^?\s*-\s*1|nm\u207b\u00b9|inverse\s+nanomet)", re.I)
-_ANG = re.compile(r"(1\s*/\s*(a|\u00c5|ang)|(a|\u00c5)\s*\^?\s*-\s*1|\u00c5\u207b\u00b9|inverse\s+angstr|1/angstrom)", re.I)
+_ANG = re.compile(
+    r"(1\s*/\s*(a|\u00c5|ang)|(a|\u00c5)\s*\^?\s*-\s*1|\u00c5\u207b\u00b9|inverse\s+angstr|1/angstrom)", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -100,21 +103,10 @@ def _norm_unit(q_unit) -> str | None:
     raise ValueError(f"q_unit must be 'A^-1' or 'nm^-1', got {q_unit!r}")
 
 
-def load_saxs_data(path, q_unit: str | None = None, columns: tuple[int, int, int | None] | None = None) -> SaxsData:
-    """Load an experimental curve (ref 1.8).
-
-    path : text file. q_unit : None (detect from the header, else apply the nm^-1 check),
-    'A^-1' or 'nm^-1' (converted to 1/angstrom: q / 10). columns : (q, I, sigma or None)
-    0-based column indices, overriding the header names.
-    Returns :class:`SaxsData` with q ascending. Raises FileFormatError (a ValueError naming
-    file and line) for malformed lines, non-finite values, sigma <= 0 or too few points.
-    """
-    p = Path(path)
-    try:
-        text = p.read_text(errors="replace")
-    except OSError as exc:
-        raise ValueError(f"cannot read SAXS data file {p}: {exc}") from None
-    unit = _norm_unit(q_unit)
+def _split_header_and_rows(text: str, p: Path):
+    """(header lines, column names or None, numeric rows, their 1-based line numbers) of a
+    curve file: '#' lines and the lines before the first one whose first two tokens are
+    numbers are header; a header line of two or more tokens names the columns."""
     header_text = []
     names: list[str] | None = None
     rows: list[list[float]] = []
@@ -140,6 +132,57 @@ def load_saxs_data(path, q_unit: str | None = None, columns: tuple[int, int, int
             raise FileFormatError(p, ln, f"expected numbers, got {line[:60]!r}") from None
         rows.append(vals)
         lines_of_rows.append(ln)
+    return header_text, names, rows, lines_of_rows
+
+
+def _choose_columns(columns, names: list[str] | None, rows: list[list[float]]) -> tuple[int, int, int | None]:
+    """(q, I, sigma or None) column indices: ``columns`` when given, else the header names,
+    else columns 0, 1 and (when every row has it) 2."""
+    if columns is not None:
+        try:
+            qc, ic, ec = columns
+        except (TypeError, ValueError):
+            raise ValueError(f"columns must be (q, I, sigma or None), got {columns!r}") from None
+        return qc, ic, ec
+    if names is not None:
+        nq, ni, ne = _pick_columns(names)
+        if nq is not None and ni is not None:
+            return nq, ni, ne
+    return 0, 1, (2 if min(len(r) for r in rows) >= 3 else None)
+
+
+def _checked_columns(arr: np.ndarray, has_sigma: bool, p: Path, lines_of_rows: list[int]):
+    """(q, I, sigma or None) columns of the (n, 2 or 3) table; FileFormatError naming the line
+    of the first non-finite value, sigma <= 0 or negative q."""
+    bad = ~np.all(np.isfinite(arr), axis=1)
+    if np.any(bad):
+        raise FileFormatError(p, lines_of_rows[int(np.argmax(bad))], "non-finite value")
+    q, inten = arr[:, 0], arr[:, 1]
+    sigma = arr[:, 2] if has_sigma else None
+    if sigma is not None and np.any(sigma <= 0):
+        k = int(np.argmax(sigma <= 0))
+        raise FileFormatError(p, lines_of_rows[k], f"sigma must be > 0, got {sigma[k]!r}")
+    if np.any(q < 0):
+        raise FileFormatError(p, lines_of_rows[int(np.argmax(q < 0))], "negative q")
+    return q, inten, sigma
+
+
+def load_saxs_data(path, q_unit: str | None = None, columns: tuple[int, int, int | None] | None = None) -> SaxsData:
+    """Load an experimental curve (ref 1.8).
+
+    path : text file. q_unit : None (detect from the header, else apply the nm^-1 check),
+    'A^-1' or 'nm^-1' (converted to 1/angstrom: q / 10). columns : (q, I, sigma or None)
+    0-based column indices, overriding the header names.
+    Returns :class:`SaxsData` with q ascending. Raises FileFormatError (a ValueError naming
+    file and line) for malformed lines, non-finite values, sigma <= 0 or too few points.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(errors="replace")
+    except OSError as exc:
+        raise ValueError(f"cannot read SAXS data file {p}: {exc}") from None
+    unit = _norm_unit(q_unit)
+    header_text, names, rows, lines_of_rows = _split_header_and_rows(text, p)
     if len(rows) < 3:
         raise FileFormatError(p, None, f"found {len(rows)} data rows; need at least 3")
     if names is None and header_text:
@@ -147,33 +190,13 @@ def load_saxs_data(path, q_unit: str | None = None, columns: tuple[int, int, int
         toks = [t for t in _SPLIT.split(header_text[-1].lstrip("#").strip()) if t]
         if len(toks) == len(rows[0]) and not any(_is_float(t) for t in toks):
             names = toks
-    if columns is not None:
-        try:
-            qc, ic, ec = columns
-        except (TypeError, ValueError):
-            raise ValueError(f"columns must be (q, I, sigma or None), got {columns!r}") from None
-    else:
-        qc, ic, ec = (None, None, None)
-        if names is not None:
-            qc, ic, ec = _pick_columns(names)
-        if qc is None or ic is None:
-            qc, ic = 0, 1
-            ec = 2 if min(len(r) for r in rows) >= 3 else None
+    qc, ic, ec = _choose_columns(columns, names, rows)
     need = max(c for c in (qc, ic, ec) if c is not None)
     for r, ln in zip(rows, lines_of_rows):
         if len(r) <= need:
             raise FileFormatError(p, ln, f"expected at least {need + 1} columns, got {len(r)}")
     arr = np.array([[r[qc], r[ic]] + ([r[ec]] if ec is not None else []) for r in rows], dtype=np.float64)
-    bad = ~np.all(np.isfinite(arr), axis=1)
-    if np.any(bad):
-        raise FileFormatError(p, lines_of_rows[int(np.argmax(bad))], "non-finite value")
-    q, inten = arr[:, 0], arr[:, 1]
-    sigma = arr[:, 2] if ec is not None else None
-    if sigma is not None and np.any(sigma <= 0):
-        k = int(np.argmax(sigma <= 0))
-        raise FileFormatError(p, lines_of_rows[k], f"sigma must be > 0, got {sigma[k]!r}")
-    if np.any(q < 0):
-        raise FileFormatError(p, lines_of_rows[int(np.argmax(q < 0))], "negative q")
+    q, inten, sigma = _checked_columns(arr, ec is not None, p, lines_of_rows)
     notes = []
     if unit is None:
         unit = _unit_from_text("\n".join(header_text) + " " + " ".join(names or []))
@@ -258,11 +281,11 @@ def stitch_saxs(datasets, reference: int | None = None, min_overlap_points: int 
         m = (d.q >= lower_cut) & (d.q < upper_cut)
         qs.append(d.q[m])
         Is.append(d.intensity[m] * factors[k])
-        if not any_sigma_missing:
+        if d.sigma is not None and not any_sigma_missing:
             Ss.append(d.sigma[m] * factors[k])
         segs.append((float(d.q[m][0]), float(d.q[m][-1])) if m.any() else (np.nan, np.nan))
         lower_cut = upper_cut
-    seg_by_input = [None] * len(ds)
+    seg_by_input: list[tuple[float, float] | None] = [None] * len(ds)
     for pos, k in enumerate(order):
         seg_by_input[k] = segs[pos]
     return SaxsData(

@@ -76,7 +76,7 @@ class SaxsFitResult:
     n_free: int
     weight_method: str | None
     q_range: tuple
-    component_curves: np.ndarray = field(repr=False, default=None)
+    component_curves: np.ndarray | None = field(repr=False, default=None)
     solvent: np.ndarray | None = field(repr=False, default=None)
     source: str = ""
     background_poly: np.ndarray | None = None
@@ -155,6 +155,91 @@ def _linear(y, w, columns, lower):
     return x, A @ x
 
 
+def _initial_weights(weights, m: int) -> np.ndarray:
+    """Starting mixture weights: equal, or ``weights`` (m finite values >= 0) normalised to 1."""
+    if weights is None:
+        return np.full(m, 1.0 / m)
+    omega0 = np.asarray(weights, dtype=np.float64)
+    if omega0.shape != (m,) or not np.all(np.isfinite(omega0)) or np.any(omega0 < 0) or omega0.sum() <= 0:
+        raise ValueError(f"weights must be {m} finite values >= 0 with a positive sum, got {weights!r}")
+    return omega0 / omega0.sum()
+
+
+def _solvent_curve(solvent, q: np.ndarray, data_shape: tuple, q_range) -> np.ndarray:
+    """The solvent curve on the fitted grid ``q``: a SaxsData or (q, I) is interpolated, an
+    array must already be on the (q-range selected) data grid."""
+    if isinstance(solvent, SaxsData):
+        return _curve_on(q, solvent.q, solvent.intensity, "solvent")
+    if isinstance(solvent, tuple) and len(solvent) == 2:
+        return _curve_on(q, solvent[0], solvent[1], "solvent")
+    solv = np.asarray(solvent, dtype=np.float64)
+    if solv.shape != data_shape and q_range is not None:
+        raise ValueError("an array solvent must be on the (q-range selected) data grid")
+    if solv.shape != q.shape:
+        raise ValueError(f"solvent has shape {solv.shape}, expected {q.shape}")
+    return solv
+
+
+def _extra_columns(q, qn, background: bool, bg_low: float, solv, degree: int) -> tuple[list, list]:
+    """Non-mixture design columns and their lower bounds: the constant background, the solvent
+    (scale >= 0) and the scaled background powers (qn^k, k = 1..degree, free sign)."""
+    cols, low = [], []
+    if background:
+        cols.append(np.ones_like(q))
+        low.append(bg_low)
+    if solv is not None:
+        cols.append(solv)
+        low.append(0.0)
+    for k in range(1, degree + 1):
+        cols.append(qn**k)
+        low.append(-np.inf)
+    return cols, low
+
+
+def _pearson_weights(X, y, w, ecols, elow, omega_start) -> np.ndarray:
+    """Mixture weights maximising the weighted Pearson correlation of the fit with the data
+    (Nelder-Mead on softmax logits, from ``omega_start`` and from equal weights)."""
+    from scipy.optimize import minimize
+
+    m = X.shape[0]
+
+    def neg_cc(z):
+        om = np.exp(z - z.max())
+        om /= om.sum()
+        _, f = _linear(y, w, [om @ X] + ecols, [0.0] + elow)
+        return -pearson(y, f, w * w)
+
+    starts = [np.log(np.maximum(omega_start, 1e-12)), np.zeros(m)]
+    best = min((minimize(neg_cc, z0, method="Nelder-Mead",
+                         options={"xatol": 1e-6, "fatol": 1e-12, "maxiter": 400 * m})
+                for z0 in starts), key=lambda r: r.fun)
+    omega = np.exp(best.x - best.x.max())
+    omega /= omega.sum()
+    return omega
+
+
+def _solve_mixture(X, y, w, ecols, elow, omega_start, refit_weights):
+    """One linear fit of the (m, n) component curves ``X`` plus the extra columns: free
+    non-negative weights ('nnls'), Pearson-optimal weights ('pearson') or ``omega_start``
+    with one scale. Returns (chi2, weights, scale, extra coefficients, fitted curve, X)."""
+    m = X.shape[0]
+    if refit_weights == "nnls":
+        x, fit = _linear(y, w, list(X) + ecols, [0.0] * m + elow)
+        a = x[:m]
+        s = float(a.sum())
+        omega = a / s if s > 0 else omega_start
+        rest = x[m:]
+    else:
+        omega = omega_start
+        if refit_weights == "pearson" and m > 1:
+            omega = _pearson_weights(X, y, w, ecols, elow, omega_start)
+        x, fit = _linear(y, w, [omega @ X] + ecols, [0.0] + elow)
+        s = float(x[0])
+        rest = x[1:]
+    chi2 = float(np.sum(((y - fit) * w) ** 2))
+    return chi2, omega, s, rest, fit, X
+
+
 def fit_saxs(data, components, weights=None, *, solvent=None, q_range=None, background: bool = True,
              background_nonnegative: bool = False, background_degree: int = 0, refit_weights: str | None = None,
              refine_sigma_scale: bool = False, sigma_scale_bounds=(0.0, 3.0), use_sigma: bool = True) -> SaxsFitResult:
@@ -187,25 +272,8 @@ def fit_saxs(data, components, weights=None, *, solvent=None, q_range=None, back
     m = len(funcs)
     if refit_weights not in REFIT:
         raise ValueError(f"refit_weights must be one of {REFIT}, got {refit_weights!r}")
-    if weights is None:
-        omega0 = np.full(m, 1.0 / m)
-    else:
-        omega0 = np.asarray(weights, dtype=np.float64)
-        if omega0.shape != (m,) or not np.all(np.isfinite(omega0)) or np.any(omega0 < 0) or omega0.sum() <= 0:
-            raise ValueError(f"weights must be {m} finite values >= 0 with a positive sum, got {weights!r}")
-        omega0 = omega0 / omega0.sum()
-    solv = None
-    if solvent is not None:
-        if isinstance(solvent, SaxsData):
-            solv = _curve_on(q, solvent.q, solvent.intensity, "solvent")
-        elif isinstance(solvent, tuple) and len(solvent) == 2:
-            solv = _curve_on(q, solvent[0], solvent[1], "solvent")
-        else:
-            solv = np.asarray(solvent, dtype=np.float64)
-            if solv.shape != d.q.shape and q_range is not None:
-                raise ValueError("an array solvent must be on the (q-range selected) data grid")
-            if solv.shape != q.shape:
-                raise ValueError(f"solvent has shape {solv.shape}, expected {q.shape}")
+    omega0 = _initial_weights(weights, m)
+    solv = None if solvent is None else _solvent_curve(solvent, q, d.q.shape, q_range)
     if refine_sigma_scale and not has_dw:
         raise ValueError("refine_sigma_scale needs at least one single-structure component with sigma")
     bg_low = 0.0 if background_nonnegative else -np.inf
@@ -214,50 +282,10 @@ def fit_saxs(data, components, weights=None, *, solvent=None, q_range=None, back
         raise ValueError(f"background_degree must be an integer 0..6, got {background_degree!r}")
     qn = q / q[-1]  # scaled powers keep the columns well conditioned
 
-    def extra_columns():
-        cols, low = [], []
-        if background:
-            cols.append(np.ones_like(q))
-            low.append(bg_low)
-        if solv is not None:
-            cols.append(solv)
-            low.append(0.0)
-        for k in range(1, int(background_degree) + 1):
-            cols.append(qn**k)
-            low.append(-np.inf)
-        return cols, low
-
     def solve(gamma, omega_start):
         X = np.array([f(gamma) for f in funcs])  # (m, n)
-        ecols, elow = extra_columns()
-        if refit_weights == "nnls":
-            x, fit = _linear(y, w, list(X) + ecols, [0.0] * m + elow)
-            a = x[:m]
-            s = float(a.sum())
-            omega = a / s if s > 0 else omega_start
-            rest = x[m:]
-        else:
-            omega = omega_start
-            if refit_weights == "pearson" and m > 1:
-                from scipy.optimize import minimize
-
-                def neg_cc(z):
-                    om = np.exp(z - z.max())
-                    om /= om.sum()
-                    _, f = _linear(y, w, [om @ X] + ecols, [0.0] + elow)
-                    return -pearson(y, f, w * w)
-
-                starts = [np.log(np.maximum(omega_start, 1e-12)), np.zeros(m)]
-                best = min((minimize(neg_cc, z0, method="Nelder-Mead",
-                                     options={"xatol": 1e-6, "fatol": 1e-12, "maxiter": 400 * m})
-                            for z0 in starts), key=lambda r: r.fun)
-                omega = np.exp(best.x - best.x.max())
-                omega /= omega.sum()
-            x, fit = _linear(y, w, [omega @ X] + ecols, [0.0] + elow)
-            s = float(x[0])
-            rest = x[1:]
-        chi2 = float(np.sum(((y - fit) * w) ** 2))
-        return chi2, omega, s, rest, fit, X
+        ecols, elow = _extra_columns(q, qn, background, bg_low, solv, int(background_degree))
+        return _solve_mixture(X, y, w, ecols, elow, omega_start, refit_weights)
 
     gamma = None
     if refine_sigma_scale:
@@ -275,7 +303,8 @@ def fit_saxs(data, components, weights=None, *, solvent=None, q_range=None, back
     poly = np.asarray(rest[int(background) + int(solv is not None):], dtype=np.float64) / q[-1] ** np.arange(
         1, int(background_degree) + 1) if background_degree else None
     n = q.size
-    n_free = 1 + int(background) + int(solv is not None) + int(background_degree) + (m - 1 if refit_weights and m > 1 else 0) + int(gamma is not None)
+    n_free = (1 + int(background) + int(solv is not None) + int(background_degree)
+              + (m - 1 if refit_weights and m > 1 else 0) + int(gamma is not None))
     if n <= n_free:
         raise ValueError(f"{n} data points cannot constrain {n_free} parameters")
     resid = y - fit

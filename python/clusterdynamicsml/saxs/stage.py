@@ -145,7 +145,10 @@ def run_saxs_step(ctx) -> str:
         if saxs.get("combined_fitted_on_grid") is not None:
             columns["residual"] = exp - saxs["combined_fitted_on_grid"]
     _write_csv(ctx.path(f"{ctx.stem}_saxs.csv"), [
-        {k_: (None if v is None or not np.isfinite(v[i]) else float(v[i])) for k_, v in columns.items() if v is not None}
+        {
+            k_: (None if v is None or not np.isfinite(v[i]) else float(v[i]))
+            for k_, v in columns.items() if v is not None
+        }
         for i in range(len(q))])
     ctx.output("saxs_csv", ctx.dir / f"{ctx.stem}_saxs.csv")
     ctx.data["saxs"] = saxs
