@@ -169,17 +169,45 @@ def test_discretised_normal_and_total_variation():
 
 def test_shape_bounds_and_half_box():
     d = 2.5
-    labs = [LabelObservation(f"Na{k}", k, {"Na": k}, 1.0, 100, atom_count=float(k), rg=0.5 * d * k**1.5, max_radius=0.8 * d * k**1.5, semiaxes=(0.4 * k**1.5, 0.2 * k, 0.1 * k), files=10)
+    labs = [LabelObservation(f"Na{k}", k, {"Na": k}, 1.0, 100, atom_count=float(k), rg=0.5 * d * k**0.9, max_radius=0.8 * d * k**0.9, semiaxes=(0.4 * k**1.5, 0.2 * k, 0.1 * k), files=10)
             for k in range(2, 7)]
     obs = ObservedClusters(labs, 10.0)
     free = ShapeLaws.fit(obs, None).predict(30.0)
-    assert free["rg"] == pytest.approx(0.5 * d * 30**1.5, rel=1e-9) and not free["clipped"]
+    assert free["rg"] == pytest.approx(0.5 * d * 30**0.9, rel=1e-9) and not free["clipped"]
     bounded = ShapeLaws.fit(obs, d, box_lengths=[40.0, 40.0, 40.0]).predict(30.0)
     assert "rg" in bounded["clipped"] and bounded["rg"] == pytest.approx(chain_rg(30, d))
     assert compact_rg(30, d) <= bounded["rg"] <= chain_rg(30, d)
     assert bounded["semiaxis_a"] ** 2 + bounded["semiaxis_b"] ** 2 + bounded["semiaxis_c"] ** 2 == pytest.approx(bounded["rg"] ** 2)
     assert bounded["max_radius"] > 20.0 and bounded["exceeds_half_box"] is True
     assert ShapeLaws.fit(obs, d, box_lengths=[400.0] * 3).predict(30.0)["exceeds_half_box"] is False
+
+
+def test_shape_law_fits_the_scaling_regime_with_a_bounded_exponent():
+    """P1: small chain-like clusters (nu = 0.8) must not set the large-n law (nu = 0.4, the
+    well-observed larger sizes); an exponent beyond the straight-chain limit is bounded to 1."""
+    labs = []
+    for k in range(1, 7):
+        atoms = 2.0 * k
+        rg = 0.6 * atoms**0.8 if k <= 3 else 0.6 * 6.0**0.8 * (atoms / 6.0) ** 0.4
+        labs.append(LabelObservation(f"Na{k}Cl{k}", k, {"Na": k, "Cl": k}, 2.0 ** -k, int(4000 * 2.0 ** -k), atom_count=atoms, rg=rg,
+                                     max_radius=1.6 * rg, semiaxes=(rg * 0.8, rg * 0.5, rg * 0.33), files=100))
+    law = ShapeLaws.fit(ObservedClusters(labs, 10.0), None)
+    assert law.fit_sizes == [4, 5, 6] and law.laws["rg"][1] == pytest.approx(0.4, abs=1e-9)
+    want = 0.6 * 6.0**0.8 * (24.0 / 6.0) ** 0.4  # n = 12 on the large-n law
+    assert law.predict(24.0)["rg"] == pytest.approx(want, rel=1e-9)
+    steep = [LabelObservation(o.label, o.node_count, o.counts, o.count_per_frame, o.observations, atom_count=o.atom_count, rg=0.3 * o.atom_count**1.4,
+                              max_radius=0.5 * o.atom_count**1.4, semiaxes=o.semiaxes, files=100) for o in labs]
+    assert ShapeLaws.fit(ObservedClusters(steep, 10.0), None).laws["rg"][1] == 1.0
+
+
+def test_validation_reports_rg_interval_coverage():
+    from clusterdynamicsml.predict.validate import summarize
+
+    base = {"count_ratio": 1.0, "share_total_variation": 0.1, "share_tv_sampling": 0.05, "count_in_interval_90": True}
+    rows = [dict(base, rg_relative_error=0.02, rg_in_interval_90=True), dict(base, rg_relative_error=-0.2, rg_in_interval_90=False),
+            dict(base, rg_relative_error=None, rg_in_interval_90=None)]
+    s = summarize(rows)
+    assert (s["rg_coverage_90"], s["rg_intervals"]) == (1, 2) and s["max_rg_relative_error"] == pytest.approx(0.2)
 
 
 def test_lifetime_power_law_and_dt_floor():
@@ -368,3 +396,69 @@ def test_fallback_names_the_law_used_and_why(tmp_path):
     assert all(r["population_model_requested"] == "fisher" and "only 2 observed node counts" in r["population_model_reason"] for r in rows)
     header = res.save(tmp_path / "out", "run")["sizes"].read_text().splitlines()[1]
     assert header.split(",")[1] == "geometric"
+
+
+def test_two_node_elements_warn_and_a_contradicting_validation_is_said(tmp_path, monkeypatch):
+    """P5: with several node elements the one-composition-per-size approximation is a warning;
+    when this run's own validation gives another model a clearly better worst count factor
+    (melt2node: fisher 41x, cnt 2.84x) the reason and the warnings say so (the model is kept)."""
+    from clusterdynamicsml.predict import validate as valmod
+    from clusterdynamicsml.predict.core import predict_clusters
+    from clusterdynamicsml.predict.sized import validation_verdict
+    from test_predict import lifetime_row, write_chain
+
+    comp = {"fisher": {"summary": {"max_count_factor": 41.0}}, "cnt": {"summary": {"max_count_factor": 2.84}},
+            "geometric": {"summary": {"max_count_factor": 5.1}}, "reference": {"summary": {"max_count_factor": None, "sizes_predicted_zero": 6}}}
+    val = {"train_max_node_count": 6, "target_node_counts": list(range(7, 13)), "comparison": comp}
+    assert validation_verdict(val, "fisher")[1] == "cnt"
+    assert validation_verdict(val, "cnt")[1] is None
+    assert validation_verdict({**val, "comparison": {**comp, "fisher": {"summary": {"max_count_factor": 3.5}}}}, "fisher")[1] is None  # not clearly
+
+    class FakeReport:
+        def to_dict(self):
+            return dict(val)
+
+    monkeypatch.setattr(valmod, "validate_extrapolation_data", lambda *a, **k: FakeReport())
+    rules = {"node": ["Pb", "I"], "linker": [], "cutoffs": {("Pb", "I"): 3.36}}
+    rng = np.random.default_rng(4)
+    lib, table = tmp_path / "lib", []
+    for n, (count, life) in zip(range(1, 5), [(3.0, 200.0), (1.0, 80.0), (0.4, 50.0), (0.17, 35.0)]):
+        label = "Pb" if n == 1 else f"Pb{n}" + ("I" if n == 2 else f"I{n - 1}")
+        for k in range(3):
+            write_chain(lib / label / f"frame_{k:04d}_AAA.xyz", n, rng)
+        table.append(lifetime_row(label, 2 * n - 1, count, min(count, 1.0), life))
+    res = predict_clusters(lib, table, rules, [9], timestep_fs=10.0, n_bootstrap=0, debye_waller=False)
+    assert any(w.startswith("several node elements (I, Pb)") for w in res.warnings), res.warnings
+    ch = res.population_choice
+    assert ch["used"] == "fisher" and ch["contradicted_by"] == "cnt"  # reported, not silently switched
+    assert "contradicts the population model used (fisher)" in ch["reason"] and "cnt 2.84" in ch["reason"]
+    assert any("contradicts the population model used (fisher)" in w for w in res.warnings)
+
+
+def test_reference_predictions_get_the_physical_checks(tmp_path):
+    """P4: population_model = "reference" keeps the reference numbers but is checked against
+    half the box and the chain / compact limits (ex_ref: max radius 34.6 A in a 19 A box)."""
+    from clusterdynamicsml.predict.candidates import Candidate
+    from clusterdynamicsml.predict.core import predict_clusters
+    from clusterdynamicsml.predict.scaling import chain_radius, check_candidate_shapes
+    from test_predict import RULES, lifetime_row, write_chain
+
+    c = Candidate(7, "Pb7I7", {"Pb": 7, "I": 7}, "trend", None, "", {"mean_radius_of_gyration": 12.0, "mean_max_radius": 34.6})
+    warns = check_candidate_shapes([c], 2.25, [19.0] * 3, ("Pb", "I", "O"))
+    assert chain_radius(14, 2.25) == pytest.approx(14.625)
+    assert any("exceeds half the source box (9.5 A)" in w for w in warns) and any("max radius 34.6 A exceeds the straight-chain limit 14.6 A" in w for w in warns)
+    assert "straight-chain" in c.notes and c.predicted["mean_max_radius"] == 34.6  # numbers untouched
+
+    rng = np.random.default_rng(5)
+    lib, table = tmp_path / "lib", []
+    for n, (count, occ, life) in zip(range(1, 6), [(3.0, 1.0, 200.0), (1.0, 0.6, 80.0), (0.4, 0.3, 50.0), (0.17, 0.15, 35.0), (0.08, 0.08, 28.0)]):
+        label = "Pb" if n == 1 else f"Pb{n}" + ("I" if n == 2 else f"I{n - 1}")
+        for k in range(3):
+            write_chain(lib / label / f"frame_{k:04d}_AAA.xyz", n, rng)
+        table.append(lifetime_row(label, 2 * n - 1, count, occ, life))
+    kw = dict(timestep_fs=10.0, n_bootstrap=0, debye_waller=False, validate=False, population_model="reference", population_transform="log")
+    plain = predict_clusters(lib, table, RULES, [6, 7], **kw)
+    boxed = predict_clusters(lib, table, RULES, [6, 7], box_lengths=[12.0] * 3, **kw)
+    assert [c.predicted for c in plain.candidates] == [c.predicted for c in boxed.candidates]  # the reference numbers stay
+    assert any("exceeds half the source box (6 A)" in w for w in boxed.warnings)
+    assert not any("half the source box" in w for w in plain.warnings)

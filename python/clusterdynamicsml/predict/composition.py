@@ -183,10 +183,10 @@ class CompositionModel:
         total = sum(fractions.values())
         fractions = {e: v / total for e, v in fractions.items()} if total > 0 else {types.node_elements[0]: 1.0}
         if len(types.node_elements) > 1:
-            notes.append(
-                "several node elements: their mean observed fractions are allocated to each size (largest "
-                "remainder), not modelled per size"
-            )
+            frac = ", ".join(f"{e} {v:.3g}" for e, v in fractions.items())
+            notes.append(f"several node elements ({', '.join(types.node_elements)}): every predicted size gets one node composition, their mean observed "
+                         f"fractions ({frac}) allocated by largest remainder; the observed spread of node compositions at a size is not modelled, so "
+                         "the predicted within-size shares are too concentrated (one composition at share 1.0 when there is no linker)")
         return cls(types, laws, notes, fractions)
 
     def distribution(self, n: int, min_probability: float = 1e-4) -> list:

@@ -540,6 +540,12 @@ def predict_clusters(
     for n in targets:
         if not any(c.node_count == n for c in cands):
             warnings.append(f"no candidate survived the filters at node count {n}")
+    # the reference numbers stay as the reference tool gives them; the physical checks of the
+    # size-resolved models (half box, chain / compact limits) still apply, as notes and warnings
+    from .scaling import check_candidate_shapes, learned_bond_length
+
+    bond = learned_bond_length(library, types)
+    warnings.extend(w for w in check_candidate_shapes(cands, bond, box_lengths, types.tracked_elements) if w not in warnings)
     boot = {}
     if n_bootstrap and cands:
         boot = bootstrap_uncertainty(
@@ -569,6 +575,8 @@ def predict_clusters(
         "ridge_lambda": 1e-6,
         "population_transform": population_transform,
         "population_model": "reference",
+        "bond_length": bond,
+        "box_lengths": None if box_lengths is None else [float(v) for v in box_lengths],
     }
     return PredictionResult(
         node_elements=list(types.node_elements),

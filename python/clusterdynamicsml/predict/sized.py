@@ -15,6 +15,31 @@ import math
 from .candidates import Candidate
 
 
+#: another model's worst count factor at least this many times smaller contradicts the model used
+CONTRADICTION_RATIO = 1.5
+
+
+def validation_verdict(validation: dict, model: str) -> tuple:
+    """``(note, contradicted_by)``: the note of ``_box_note`` and the model whose worst
+    held-out count factor in this run's own validation is at least ``CONTRADICTION_RATIO``
+    times smaller than that of ``model`` (None if no model clearly did better)."""
+    note = _box_note(validation, model)
+    comp = (validation or {}).get("comparison") or {}
+    scores = {}
+    for m, c in comp.items():
+        summ = (c or {}).get("summary") or {}
+        if summ.get("sizes_predicted_zero"):
+            scores[m] = math.inf
+        elif summ.get("max_count_factor") is not None:
+            scores[m] = float(summ["max_count_factor"])
+    if model not in scores:
+        return note, None
+    best = min(scores, key=scores.get)
+    if best != model and scores[best] * CONTRADICTION_RATIO <= scores[model]:
+        return note, best
+    return note, None
+
+
 def _box_note(validation: dict, model: str) -> str | None:
     comp = (validation or {}).get("comparison") or {}
     scores = {
@@ -95,6 +120,8 @@ def predict_sized(
         box_lengths=box_lengths,
     )
     warnings.extend(w for w in out["warnings"] if w not in warnings)
+    # approximations of the composition law that change the answer are warnings, not only notes in size_models
+    warnings.extend(n for n in out["models"].composition.notes if n.startswith("several node elements") and n not in warnings)
     cands: list[Candidate] = out["candidates"]
     validation = None
     if validate:
@@ -133,9 +160,17 @@ def predict_sized(
         choice["fallback"] = "; ".join(fit.warnings)
         choice["requested_reason"] = model_reason
         choice["reason"] = f"fallback from {population_model!r} to {fit.model!r}: {choice['fallback']}"
-    note = _box_note(validation, population_model)
+    note, better = validation_verdict(validation, population_model)
     if note:
         choice["validation"] = note
+    if better is not None:
+        # never a silent switch: the model stays, but the reason and the warnings say that this run's own data disagree
+        msg = (f"this run's own held-out validation contradicts the population model used ({population_model}): {note}; "
+               f"consider population_model = {better!r} for this system")
+        choice["reason"] = f"{choice['reason']}; BUT {msg}"
+        choice["contradicted_by"] = better
+        if msg not in warnings:
+            warnings.append(msg)
     mass_by_size = {}
     for r in rows:
         if r.node_count > 0 and r.observed_weight > 0:

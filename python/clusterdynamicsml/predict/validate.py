@@ -18,7 +18,9 @@ targets ``K+1 .. n_ref``; it needs ``K >= 2``.
 
 Summary fields: ``max_count_factor`` (largest ``max(p/o, o/p)``), ``sizes_within_factor_2``
 and ``_1_5``, ``count_coverage_90`` (sizes whose observed count lies in the 5-95 % interval),
-``mean_share_total_variation``, ``max_rg_relative_error``; ``max_count_factor`` is None when some
+``mean_share_total_variation``, ``max_rg_relative_error``, ``mean_rg_relative_error``,
+``rg_coverage_90`` / ``rg_intervals`` (sizes whose observed mean Rg lies in the predicted 5-95 %
+interval, per size ``rg_in_interval_90``); ``max_count_factor`` is None when some
 observed size is predicted with 0 clusters (``sizes_predicted_zero``). Per size ``observed_count_p05/p95``
 is the exact (Garwood) Poisson 90 % interval of the observed count from the number of observed
 clusters (it ignores time correlation, so it is a lower bound on the noise); ``share_tv_sampling`` is
@@ -106,17 +108,10 @@ class ValidationReport:
         lines = []
         for model, comp in self.comparison.items():
             s = comp["summary"]
-            worst = (
-                _f(s.get("max_count_factor"))
-                if not s.get("sizes_predicted_zero")
-                else f"inf (0 predicted at {s['sizes_predicted_zero']} sizes)"
-            )
-            lines.append(
-                f"{model}: max count factor {worst}, within 2x {s.get('sizes_within_factor_2')}/{s.get('sizes')}, "
-                f"90% coverage {s.get('count_coverage_90')}/{s.get('sizes')}, mean share TV "
-                f"{_f(s.get('mean_share_total_variation'))}, "
-                f"max Rg error {_f(s.get('max_rg_relative_error'))}"
-            )
+            worst = _f(s.get("max_count_factor")) if not s.get("sizes_predicted_zero") else f"inf (0 predicted at {s['sizes_predicted_zero']} sizes)"
+            lines.append(f"{model}: max count factor {worst}, within 2x {s.get('sizes_within_factor_2')}/{s.get('sizes')}, "
+                         f"90% coverage {s.get('count_coverage_90')}/{s.get('sizes')}, mean share TV {_f(s.get('mean_share_total_variation'))}, "
+                         f"max Rg error {_f(s.get('max_rg_relative_error'))}, Rg 90% coverage {s.get('rg_coverage_90')}/{s.get('rg_intervals')}")
             for e in comp["sizes"]:
                 lines.append(
                     f"  n={e['node_count']:>3d} count obs {_f(e['observed_count_per_frame'])} pred "
@@ -166,6 +161,7 @@ def _compare_sizes(predicted: list, observed_full, rng) -> list:
             "predicted_rg_p05": p.get("rg_p05"),
             "predicted_rg_p95": p.get("rg_p95"),
             "rg_relative_error": (prg / org - 1.0) if org and prg else None,
+            "rg_in_interval_90": None if not org or p.get("rg_p05") is None or p.get("rg_p95") is None else bool(p["rg_p05"] <= org <= p["rg_p95"]),
             "observed_lifetime_fs": olt,
             "predicted_lifetime_fs": p.get("lifetime_fs"),
             "predicted_lifetime_p05": p.get("lifetime_fs_p05"),
@@ -187,6 +183,7 @@ def summarize(rows: list) -> dict:
     ]
     rg = [abs(r["rg_relative_error"]) for r in rows if r["rg_relative_error"] is not None]
     cov = [r["count_in_interval_90"] for r in rows if r["count_in_interval_90"] is not None]
+    rg_cov = [r.get("rg_in_interval_90") for r in rows if r.get("rg_in_interval_90") is not None]
     return {
         "sizes": len(have),
         "max_count_factor": None if zero or not factors else max(factors),  # None: some size predicted 0
@@ -198,6 +195,9 @@ def summarize(rows: list) -> dict:
         "mean_share_total_variation": float(np.mean(tvs)) if tvs else None,
         "mean_share_tv_sampling": float(np.mean(tv_noise)) if tv_noise else None,
         "max_rg_relative_error": max(rg) if rg else None,
+        "mean_rg_relative_error": float(np.mean(rg)) if rg else None,
+        "rg_coverage_90": sum(1 for c in rg_cov if c),
+        "rg_intervals": len(rg_cov),
     }
 
 
