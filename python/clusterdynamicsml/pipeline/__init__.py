@@ -22,10 +22,9 @@ from .config import (  # noqa: F401
     SaxsConfig,
     flatten,
 )
+from .figures import MAX_OBSERVED_TRACES, MAX_PREDICTED_TRACES  # noqa: F401
 from .report import (  # noqa: F401
     FIGURES,
-    MAX_OBSERVED_TRACES,
-    MAX_PREDICTED_TRACES,
     make_figures,
     table_rows,
     write_html_report,

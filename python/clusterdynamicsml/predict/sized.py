@@ -14,7 +14,6 @@ import math
 
 from .candidates import Candidate
 
-
 #: another model's worst count factor at least this many times smaller contradicts the model used
 CONTRADICTION_RATIO = 1.5
 
