@@ -30,6 +30,7 @@ same law; only its mean enters the built composition (rounded half up).
 (labels formatted by ``AtomTypes.format_label``); the probabilities of one size sum to 1 (up
 to the dropped tail below ``min_probability``, which is renormalised away).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -184,9 +185,12 @@ class CompositionModel:
         fractions = {e: v / total for e, v in fractions.items()} if total > 0 else {types.node_elements[0]: 1.0}
         if len(types.node_elements) > 1:
             frac = ", ".join(f"{e} {v:.3g}" for e, v in fractions.items())
-            notes.append(f"several node elements ({', '.join(types.node_elements)}): every predicted size gets one node composition, their mean observed "
-                         f"fractions ({frac}) allocated by largest remainder; the observed spread of node compositions at a size is not modelled, so "
-                         "the predicted within-size shares are too concentrated (one composition at share 1.0 when there is no linker)")
+            notes.append(
+                f"several node elements ({', '.join(types.node_elements)}): every predicted size gets one node "
+                f"composition, their mean observed fractions ({frac}) allocated by largest remainder; the observed "
+                "spread of node compositions at a size is not modelled, so the predicted within-size shares are too "
+                "concentrated (one composition at share 1.0 when there is no linker)"
+            )
         return cls(types, laws, notes, fractions)
 
     def distribution(self, n: int, min_probability: float = 1e-4) -> list:

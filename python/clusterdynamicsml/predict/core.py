@@ -16,6 +16,7 @@ sigma (§5.3), and adds what the reference lacks:
 
 Units: counts per frame, fractions, fs, 1/ps, angstrom.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -545,7 +546,9 @@ def predict_clusters(
     from .scaling import check_candidate_shapes, learned_bond_length
 
     bond = learned_bond_length(library, types)
-    warnings.extend(w for w in check_candidate_shapes(cands, bond, box_lengths, types.tracked_elements) if w not in warnings)
+    warnings.extend(
+        w for w in check_candidate_shapes(cands, bond, box_lengths, types.tracked_elements) if w not in warnings
+    )
     boot = {}
     if n_bootstrap and cands:
         boot = bootstrap_uncertainty(

@@ -37,6 +37,7 @@ dissociation (and association) events per ps at size ``n`` are ``c(n) / tau(n)``
 constant ``k`` (frames per ps, and how often a lifetime is cut short); ``k`` is the
 count-weighted geometric mean of ``rate / (c / tau)`` over the observed sizes.
 """
+
 from __future__ import annotations
 
 import math
@@ -149,10 +150,14 @@ class ShapeLaws:
             lengths = [float(v) for v in np.ravel(box_lengths) if v is not None and float(v) > 0]
             half = 0.5 * min(lengths) if lengths else None
         if not labs:
-            return cls({}, bond_length, half, ["no library structure with >= 2 atoms: sizes and shapes are not predicted"])
+            return cls(
+                {}, bond_length, half, ["no library structure with >= 2 atoms: sizes and shapes are not predicted"]
+            )
         labs = scaling_regime_labels(labs)
         x = [o.atom_count for o in labs]
-        w = [max(o.observations, 1) for o in labs]  # clusters observed: the label mean's weight in the size's population
+        w = [
+            max(o.observations, 1) for o in labs
+        ]  # clusters observed: the label mean's weight in the size's population
         values = {"rg": [o.rg for o in labs], "max_radius": [o.max_radius for o in labs]}
         for k, key in enumerate(("semiaxis_a", "semiaxis_b", "semiaxis_c")):
             values[key] = [o.semiaxes[k] for o in labs]
@@ -163,7 +168,13 @@ class ShapeLaws:
                 laws[key] = _loglog([x[i] for i in sel], [v[i] for i in sel], [w[i] for i in sel]) if sel else None
             else:
                 laws[key] = _loglog(x, v, w, NU_BOUNDS if key in ("rg", "max_radius") else None)
-        return cls({k: v for k, v in laws.items() if v is not None}, bond_length, half, [], sorted({o.node_count for o in labs}))
+        return cls(
+            {k: v for k, v in laws.items() if v is not None},
+            bond_length,
+            half,
+            [],
+            sorted({o.node_count for o in labs}),
+        )
 
     def predict(self, n_atoms: float) -> dict:
         """Shape of a composition with ``n_atoms`` tracked atoms: values (angstrom), the bounds
@@ -197,7 +208,13 @@ class ShapeLaws:
         return out
 
     def to_dict(self) -> dict:
-        return {"laws": {k: {"log_prefactor": v[0], "exponent": v[1]} for k, v in self.laws.items()}, "bond_length": self.bond_length, "half_box": self.half_box, "notes": list(self.notes), "fit_sizes": [int(v) for v in self.fit_sizes]}
+        return {
+            "laws": {k: {"log_prefactor": v[0], "exponent": v[1]} for k, v in self.laws.items()},
+            "bond_length": self.bond_length,
+            "half_box": self.half_box,
+            "notes": list(self.notes),
+            "fit_sizes": [int(v) for v in self.fit_sizes],
+        }
 
 
 @dataclass
@@ -250,8 +267,18 @@ class DynamicsLaws:
         return {k: (None if v is None else v * count_per_frame / lifetime_fs) for k, v in self.rate_constant.items()}
 
     def to_dict(self) -> dict:
-        law = None if self.lifetime_law is None else {"log_prefactor_fs": self.lifetime_law[0], "exponent": self.lifetime_law[1]}
-        return {"lifetime_law": law, "rate_constant": dict(self.rate_constant), "timestep_fs": self.timestep_fs, "fit_sizes": list(self.fit_sizes), "floor_sizes": list(self.floor_sizes)}
+        law = (
+            None
+            if self.lifetime_law is None
+            else {"log_prefactor_fs": self.lifetime_law[0], "exponent": self.lifetime_law[1]}
+        )
+        return {
+            "lifetime_law": law,
+            "rate_constant": dict(self.rate_constant),
+            "timestep_fs": self.timestep_fs,
+            "fit_sizes": list(self.fit_sizes),
+            "floor_sizes": list(self.floor_sizes),
+        }
 
 
 def check_candidate_shapes(candidates, bond_length, box_lengths, tracked_elements) -> list:
@@ -271,18 +298,37 @@ def check_candidate_shapes(candidates, bond_length, box_lengths, tracked_element
         rg, rmax = c.predicted.get("mean_radius_of_gyration"), c.predicted.get("mean_max_radius")
         found = []
         if half is not None and rmax is not None and rmax > half:
-            found.append(f"max radius {rmax:.3g} A exceeds half the source box ({half:.3g} A): the cluster would touch its own periodic image")
+            found.append(
+                f"max radius {rmax:.3g} A exceeds half the source box ({half:.3g} A): "
+                "the cluster would touch its own periodic image"
+            )
         if bond_length and n_atoms >= 2:
             d = float(bond_length)
-            for name, v, lo, hi in (("max radius", rmax, compact_radius(n_atoms, d), max(chain_radius(n_atoms, d), compact_radius(n_atoms, d))),
-                                    ("Rg", rg, compact_rg(n_atoms, d), max(chain_rg(n_atoms, d), compact_rg(n_atoms, d)))):
+            for name, v, lo, hi in (
+                (
+                    "max radius",
+                    rmax,
+                    compact_radius(n_atoms, d),
+                    max(chain_radius(n_atoms, d), compact_radius(n_atoms, d)),
+                ),
+                ("Rg", rg, compact_rg(n_atoms, d), max(chain_rg(n_atoms, d), compact_rg(n_atoms, d))),
+            ):
                 if v is None or not math.isfinite(v):
                     continue
                 if v > hi:
-                    found.append(f"{name} {v:.3g} A exceeds the straight-chain limit {hi:.3g} A of {n_atoms:.0f} atoms at bond {d:.3g} A")
+                    found.append(
+                        f"{name} {v:.3g} A exceeds the straight-chain limit {hi:.3g} A "
+                        f"of {n_atoms:.0f} atoms at bond {d:.3g} A"
+                    )
                 elif v < lo:
-                    found.append(f"{name} {v:.3g} A is below the compact-sphere limit {lo:.3g} A of {n_atoms:.0f} atoms at bond {d:.3g} A")
+                    found.append(
+                        f"{name} {v:.3g} A is below the compact-sphere limit {lo:.3g} A "
+                        f"of {n_atoms:.0f} atoms at bond {d:.3g} A"
+                    )
         if found:
             c.notes = "; ".join(([c.notes] if c.notes else []) + found)
-            out.extend(f"predicted {c.label} (n = {c.node_count}): {f} (reference model: not corrected, kept for comparison)" for f in found)
+            out.extend(
+                f"predicted {c.label} (n = {c.node_count}): {f} (reference model: not corrected, kept for comparison)"
+                for f in found
+            )
     return out

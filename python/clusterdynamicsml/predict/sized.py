@@ -8,6 +8,7 @@ the candidates (the most probable compositions of every target size), the per-si
 population model side by side). ``population_choice`` records the model, why, and how the
 models compared in this run's validation.
 """
+
 from __future__ import annotations
 
 import math
@@ -120,7 +121,9 @@ def predict_sized(
     )
     warnings.extend(w for w in out["warnings"] if w not in warnings)
     # approximations of the composition law that change the answer are warnings, not only notes in size_models
-    warnings.extend(n for n in out["models"].composition.notes if n.startswith("several node elements") and n not in warnings)
+    warnings.extend(
+        n for n in out["models"].composition.notes if n.startswith("several node elements") and n not in warnings
+    )
     cands: list[Candidate] = out["candidates"]
     validation = None
     if validate:
@@ -164,8 +167,10 @@ def predict_sized(
         choice["validation"] = note
     if better is not None:
         # never a silent switch: the model stays, but the reason and the warnings say that this run's own data disagree
-        msg = (f"this run's own held-out validation contradicts the population model used ({population_model}): {note}; "
-               f"consider population_model = {better!r} for this system")
+        msg = (
+            f"this run's own held-out validation contradicts the population model used ({population_model}): {note}; "
+            f"consider population_model = {better!r} for this system"
+        )
         choice["reason"] = f"{choice['reason']}; BUT {msg}"
         choice["contradicted_by"] = better
         if msg not in warnings:

@@ -27,6 +27,7 @@ clusters (it ignores time correlation, so it is a lower bound on the noise); ``s
 the total variation expected from the finite number of observed clusters alone (the mean TV
 between the predicted shares and multinomial samples of that many clusters drawn from them).
 """
+
 from __future__ import annotations
 
 import math
@@ -108,10 +109,18 @@ class ValidationReport:
         lines = []
         for model, comp in self.comparison.items():
             s = comp["summary"]
-            worst = _f(s.get("max_count_factor")) if not s.get("sizes_predicted_zero") else f"inf (0 predicted at {s['sizes_predicted_zero']} sizes)"
-            lines.append(f"{model}: max count factor {worst}, within 2x {s.get('sizes_within_factor_2')}/{s.get('sizes')}, "
-                         f"90% coverage {s.get('count_coverage_90')}/{s.get('sizes')}, mean share TV {_f(s.get('mean_share_total_variation'))}, "
-                         f"max Rg error {_f(s.get('max_rg_relative_error'))}, Rg 90% coverage {s.get('rg_coverage_90')}/{s.get('rg_intervals')}")
+            worst = (
+                _f(s.get("max_count_factor"))
+                if not s.get("sizes_predicted_zero")
+                else f"inf (0 predicted at {s['sizes_predicted_zero']} sizes)"
+            )
+            lines.append(
+                f"{model}: max count factor {worst}, within 2x {s.get('sizes_within_factor_2')}/{s.get('sizes')}, "
+                f"90% coverage {s.get('count_coverage_90')}/{s.get('sizes')}, "
+                f"mean share TV {_f(s.get('mean_share_total_variation'))}, "
+                f"max Rg error {_f(s.get('max_rg_relative_error'))}, "
+                f"Rg 90% coverage {s.get('rg_coverage_90')}/{s.get('rg_intervals')}"
+            )
             for e in comp["sizes"]:
                 lines.append(
                     f"  n={e['node_count']:>3d} count obs {_f(e['observed_count_per_frame'])} pred "
@@ -141,33 +150,37 @@ def _compare_sizes(predicted: list, observed_full, rng) -> list:
         olt = observed_full.size_lifetime(n)
         nobs = int(o["observations"])
         per = oc / nobs if nobs > 0 else None  # frames^-1: clusters per frame per observed cluster
-        rows.append({
-            "node_count": int(n),
-            "observed_count_per_frame": oc,
-            "observed_clusters": nobs,
-            "observed_count_p05": None if per is None else 0.5 * chi2.ppf(0.05, 2 * nobs) * per,
-            "observed_count_p95": None if per is None else 0.5 * chi2.ppf(0.95, 2 * nobs + 2) * per,
-            "predicted_count_per_frame": pc,
-            "predicted_count_p05": lo,
-            "predicted_count_p95": hi,
-            "count_ratio": (pc / oc) if oc > 0 else None,
-            "count_in_interval_90": None if lo is None or oc <= 0 else bool(lo <= oc <= hi),
-            "observed_shares": oshares,
-            "predicted_shares": pshares,
-            "share_total_variation": total_variation(oshares, pshares) if oshares else None,
-            "share_tv_sampling": _sampling_tv(pshares, int(o["observations"]), rng),
-            "observed_rg": org,
-            "predicted_rg": prg,
-            "predicted_rg_p05": p.get("rg_p05"),
-            "predicted_rg_p95": p.get("rg_p95"),
-            "rg_relative_error": (prg / org - 1.0) if org and prg else None,
-            "rg_in_interval_90": None if not org or p.get("rg_p05") is None or p.get("rg_p95") is None else bool(p["rg_p05"] <= org <= p["rg_p95"]),
-            "observed_lifetime_fs": olt,
-            "predicted_lifetime_fs": p.get("lifetime_fs"),
-            "predicted_lifetime_p05": p.get("lifetime_fs_p05"),
-            "predicted_lifetime_p95": p.get("lifetime_fs_p95"),
-            "lifetime_at_dt_floor": p.get("lifetime_at_dt_floor"),
-        })
+        rows.append(
+            {
+                "node_count": int(n),
+                "observed_count_per_frame": oc,
+                "observed_clusters": nobs,
+                "observed_count_p05": None if per is None else 0.5 * chi2.ppf(0.05, 2 * nobs) * per,
+                "observed_count_p95": None if per is None else 0.5 * chi2.ppf(0.95, 2 * nobs + 2) * per,
+                "predicted_count_per_frame": pc,
+                "predicted_count_p05": lo,
+                "predicted_count_p95": hi,
+                "count_ratio": (pc / oc) if oc > 0 else None,
+                "count_in_interval_90": None if lo is None or oc <= 0 else bool(lo <= oc <= hi),
+                "observed_shares": oshares,
+                "predicted_shares": pshares,
+                "share_total_variation": total_variation(oshares, pshares) if oshares else None,
+                "share_tv_sampling": _sampling_tv(pshares, int(o["observations"]), rng),
+                "observed_rg": org,
+                "predicted_rg": prg,
+                "predicted_rg_p05": p.get("rg_p05"),
+                "predicted_rg_p95": p.get("rg_p95"),
+                "rg_relative_error": (prg / org - 1.0) if org and prg else None,
+                "rg_in_interval_90": None
+                if not org or p.get("rg_p05") is None or p.get("rg_p95") is None
+                else bool(p["rg_p05"] <= org <= p["rg_p95"]),
+                "observed_lifetime_fs": olt,
+                "predicted_lifetime_fs": p.get("lifetime_fs"),
+                "predicted_lifetime_p05": p.get("lifetime_fs_p05"),
+                "predicted_lifetime_p95": p.get("lifetime_fs_p95"),
+                "lifetime_at_dt_floor": p.get("lifetime_at_dt_floor"),
+            }
+        )
     return rows
 
 
@@ -228,12 +241,17 @@ def _reference_sizes(library, table, rules, targets, dt, n_bootstrap, seed) -> l
         hi_known = [v for v in hi if v is not None]
         shares = {c.label: c.share / tot_share for c in cs} if tot_share > 0 else {}
         rg = sum(shares.get(c.label, 0.0) * c.predicted["mean_radius_of_gyration"] for c in cs) if shares else None
-        out.append({
-            "node_count": n, "count_per_frame": count, "shares": shares, "rg": rg,
-            "count_p05": sum(max(v, 0.0) for v in lo_known) if cs and len(lo_known) == len(lo) else None,
-            "count_p95": sum(max(v, 0.0) for v in hi_known) if cs and len(hi_known) == len(hi) else None,
-            "lifetime_fs": max((c.predicted["mean_lifetime_fs"] for c in cs), default=None),
-        })
+        out.append(
+            {
+                "node_count": n,
+                "count_per_frame": count,
+                "shares": shares,
+                "rg": rg,
+                "count_p05": sum(max(v, 0.0) for v in lo_known) if cs and len(lo_known) == len(lo) else None,
+                "count_p95": sum(max(v, 0.0) for v in hi_known) if cs and len(hi_known) == len(hi) else None,
+                "lifetime_fs": max((c.predicted["mean_lifetime_fs"] for c in cs), default=None),
+            }
+        )
     return out
 
 
