@@ -292,7 +292,7 @@ def check_candidate_shapes(candidates, bond_length, box_lengths, tracked_element
         lengths = [float(v) for v in np.ravel(box_lengths) if v is not None and float(v) > 0]
         half = 0.5 * min(lengths) if lengths else None
     tracked = set(tracked_elements)
-    out = []
+    out: list[str] = []
     for c in candidates:
         n_atoms = float(sum(v for e, v in c.counts.items() if e in tracked))
         rg, rmax = c.predicted.get("mean_radius_of_gyration"), c.predicted.get("mean_max_radius")

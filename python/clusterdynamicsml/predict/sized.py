@@ -34,7 +34,7 @@ def validation_verdict(validation: dict, model: str) -> tuple:
             scores[m] = float(summ["max_count_factor"])
     if model not in scores:
         return note, None
-    best = min(scores, key=scores.get)
+    best = min(scores, key=lambda m: scores[m])
     if best != model and scores[best] * CONTRADICTION_RATIO <= scores[model]:
         return note, best
     return note, None
