@@ -238,3 +238,43 @@ def test_structures_step_relaxes_crowded_candidates_and_uses_shell_templates(tmp
     bad = RunConfig.from_dict({"predict": {"shell_templates": {"O": "missing.pdb"}}}, base_dir=tmp_path)
     with pytest.raises(ConfigError, match=r"\[predict\] shell_templates: O: not found"):
         bad.check_paths(need_frames=False)
+
+
+def _pairs_run(tmp_path, shift: float):
+    """Two Na-Cl pairs per frame in a 20 A box; ``shift`` is the second pair's Na-Cl distance."""
+    lines = []
+    for k in range(4):
+        lines += ["4", f'Lattice="20 0 0 0 20 0 0 0 20" Time={10.0 * k}',
+                  "Na 1 1 1", "Cl 3.4 1 1", "Na 10 10 10", f"Cl {10 + shift} 10 10"]
+    (tmp_path / "pairs.extxyz").write_text("\n".join(lines) + "\n")
+    run_file = tmp_path / "run.toml"
+    run_file.write_text(
+        '[run]\nname = "pairs"\noutput_dir = "runs"\n\n[frames]\npath = "pairs.extxyz"\n\n'
+        '[clusters]\nnode = ["Na"]\nlinker = ["Cl"]\nshell = []\ncutoffs = { "Na-Cl" = 3.0 }\n\n'
+        '[saxs]\nenabled = false\n')
+    return run_file
+
+
+def test_one_observed_cluster_size_skips_prediction_and_keeps_the_dynamics(tmp_path):
+    # every cluster is NaCl (one node): nothing to extrapolate from, but the run is not an error
+    res = workflow.run(str(_pairs_run(tmp_path, 2.4)))
+    status = {s.name: s.status for s in res.steps}
+    assert status["dynamics"] == "done" and status["predict"] == "skipped", status
+    assert "at least 2 distinct observed node counts" in res.step("predict").message
+    assert any(w.startswith("predict: skipped:") for w in res.warnings), res.warnings
+    assert (res.run_dir / "pairs_dynamics_cluster_distribution.csv").is_file()
+
+
+def test_a_library_without_node_clusters_skips_prediction_naming_percolation(tmp_path):
+    # a Na-Cl chain (1.75 A bonds) that closes on itself across a 7 A periodic box: every cluster
+    # percolates and is left out of the library
+    run_file = _pairs_run(tmp_path, 2.4)
+    lines = []
+    for k in range(3):
+        lines += ["4", f'Lattice="7 0 0 0 20 0 0 0 20" Time={10.0 * k}',
+                  "Na 0 1 1", "Cl 1.75 1 1", "Na 3.5 1 1", "Cl 5.25 1 1"]
+    (tmp_path / "pairs.extxyz").write_text("\n".join(lines) + "\n")
+    res = workflow.run(str(run_file))
+    status = {s.name: s.status for s in res.steps}
+    assert status["dynamics"] == "done" and status["predict"] == "skipped", (status, res.warnings)
+    assert "include_percolating" in " ".join(res.warnings)

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..chem import format_label, parse_label
 from ..dynamics.analyze import LIFETIME_COLUMNS
+from ..errors import InsufficientDataError
 from ..io.frames import FileFormatError
 from ..io.frames import read_structure as _read_frame_file
 from ..rules import as_rules
@@ -320,7 +321,7 @@ def read_library(library_dir, rules, frame_labels: Iterable[str] | None = None) 
         if observation is not None:
             observations.append(observation)
     if not observations:
-        raise ValueError(
+        raise InsufficientDataError(
             f"structure library {str(root)!r} holds no label folder with readable "
             f"{'/'.join(STRUCTURE_SUFFIXES)} files containing node atoms"
         )

@@ -31,6 +31,7 @@ from typing import Any
 from .._io import write_json
 from ..build.stage import run_structures_step
 from ..dynamics.analyze import analyze_dynamics
+from ..errors import InsufficientDataError
 from ..library.read import read_library
 from ..library.write import write_library
 from ..pipeline.config import ConfigError, RunConfig  # noqa: F401  (ConfigError: re-exported for callers)
@@ -214,11 +215,40 @@ def _step_predict(ctx: _Context):
         raise _Skip("[predict] enabled = false")
     dyn = ctx.data["dynamics"]
     rules = ctx.data["rules"]
-    library = read_library(str(ctx.data["library_dir"]), rules, frame_labels=list(getattr(dyn, "labels", []) or []))
+    try:
+        library = read_library(str(ctx.data["library_dir"]), rules,
+                               frame_labels=list(getattr(dyn, "labels", []) or []))
+    except InsufficientDataError:
+        raise _Skip(_not_enough(ctx, "the structure library holds no cluster with node atoms")) from None
     ctx.data["library"] = library
     for w in getattr(library, "warnings", None) or []:
         ctx.warn(f"library: {w}")
-    pred = predict_clusters(
+    try:
+        pred = _predict(ctx, library, dyn, rules)
+    except InsufficientDataError as exc:
+        raise _Skip(_not_enough(ctx, str(exc))) from None
+    ctx.data["prediction"] = pred
+    for w in getattr(pred, "warnings", None) or []:
+        ctx.warn(f"predict: {w}")
+    _save_prediction(ctx, pred)
+    cands = list(getattr(pred, "candidates", []) or [])
+    sizes = sorted({getattr(c, "node_count", 0) for c in cands})
+    return f"{len(cands)} predicted candidates" + (f" at node counts {sizes}" if sizes else "")
+
+
+def _not_enough(ctx: _Context, what: str) -> str:
+    """Warn and return the skip message when the observed clusters are too few to predict from."""
+    hint = ""
+    if "node atoms" in what:
+        hint = (" (clusters that span the box are left out of the library: [dynamics] include_percolating "
+                "or --include-percolating keeps them, a shorter cutoff splits them)")
+    ctx.warn(f"predict: skipped: {what}{hint}; the dynamics results are complete")
+    return f"not enough observed clusters to predict from: {what}"
+
+
+def _predict(ctx: _Context, library, dyn, rules):
+    cfg = ctx.cfg
+    return predict_clusters(
         library, dyn, rules,
         target_node_counts=list(cfg.predict.target_node_counts) or None,
         candidates_per_size=cfg.predict.candidates_per_size, share_threshold=cfg.predict.share_threshold,
@@ -227,9 +257,9 @@ def _step_predict(ctx: _Context):
         population_transform=cfg.predict.population_transform,
         population_model=cfg.predict.population_model, box_lengths=_box_widths(ctx.data.get("frames")),
     )
-    ctx.data["prediction"] = pred
-    for w in getattr(pred, "warnings", None) or []:
-        ctx.warn(f"predict: {w}")
+
+
+def _save_prediction(ctx: _Context, pred) -> None:
     if hasattr(pred, "save"):
         written = pred.save(ctx.dir, stem=ctx.stem)
         for kind, path in (written or {}).items():
@@ -240,9 +270,6 @@ def _step_predict(ctx: _Context):
                 path = target
                 kind = "prediction_dataset"
             ctx.output(kind if kind.endswith(("_dataset", "_csv")) else f"{kind}_csv", path)
-    cands = list(getattr(pred, "candidates", []) or [])
-    sizes = sorted({getattr(c, "node_count", 0) for c in cands})
-    return f"{len(cands)} predicted candidates" + (f" at node counts {sizes}" if sizes else "")
 
 
 def _step_structures(ctx: _Context):

@@ -30,6 +30,7 @@ import numpy as np
 
 from .._io import atomic_write, to_jsonable
 from .._io import write_csv as _write_csv
+from ..errors import InsufficientDataError
 from ..library.read import (
     LIFETIME_FIELDS,
     AtomTypes,
@@ -494,10 +495,12 @@ def predict_clusters(
     rows, join_warnings = build_training_rows(library, table)
     warnings.extend(w for w in join_warnings if w not in warnings)
     if not rows:
-        raise ValueError("no training rows: the structure library has no label with node atoms")
+        raise InsufficientDataError("no training rows: the structure library has no label with node atoms")
     sizes_obs = sorted({r.node_count for r in rows})
     if len(sizes_obs) < 2:
-        raise ValueError(f"at least 2 distinct observed node counts are needed to extrapolate, got {sizes_obs}")
+        raise InsufficientDataError(
+            f"at least 2 distinct observed node counts are needed to extrapolate, got {sizes_obs}"
+        )
     max_obs = sizes_obs[-1]
     if population_transform not in ("reference", "log"):
         raise ValueError(f"population_transform must be 'reference' or 'log', got {population_transform!r}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+from ..errors import InsufficientDataError
 from .candidates import Candidate
 
 #: another model's worst count factor at least this many times smaller contradicts the model used
@@ -97,7 +98,7 @@ def predict_sized(
     warnings.extend(n for n in observed.notes if n not in warnings)
     sizes = observed.sizes
     if len(sizes) < 2:
-        raise ValueError(f"at least 2 distinct observed node counts are needed to extrapolate, got {sizes}")
+        raise InsufficientDataError(f"at least 2 distinct observed node counts are needed to extrapolate, got {sizes}")
     max_obs = max(sizes + [r.node_count for r in rows])
     targets = resolve_target_node_counts(max_obs, target_node_counts, max_node_count, observed_targets, warnings)
     bond = learned_bond_length(library, types)

@@ -84,9 +84,13 @@ def run_saxs_step(ctx) -> str:
     pred = ctx.data.get("prediction")
     library = ctx.data.get("library")
     if library is None and ctx.data.get("library_dir") is not None:
+        from ..errors import InsufficientDataError
         from ..library.read import read_library
 
-        library = read_library(str(ctx.data["library_dir"]), ctx.data.get("rules"))
+        try:
+            library = read_library(str(ctx.data["library_dir"]), ctx.data.get("rules"))
+        except InsufficientDataError:
+            library = None  # no cluster with node atoms: components come from the library files and lone atoms
     q = np.linspace(sc.q_min, sc.q_max, sc.q_points)
     sig_obs, sig_pred = _sigma_tables(pred)
     rules = ctx.data.get("rules")
