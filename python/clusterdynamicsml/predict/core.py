@@ -43,6 +43,7 @@ from ..library.read import (
 )
 from ..predict.candidates import PREDICTED_FIELDS, Candidate
 from .population import POPULATION_MODELS
+from .uncertainty import SIZE_KEYS
 
 #: population model of ``predict_clusters`` and of every run unless configured otherwise
 DEFAULT_POPULATION_MODEL = "fisher"
@@ -239,17 +240,7 @@ class PredictionResult:
                 "population_model": used,
                 "population_model_requested": self.population_model,
             }
-            for key in (
-                "count_per_frame",
-                "rg",
-                "max_radius",
-                "semiaxis_a",
-                "semiaxis_b",
-                "semiaxis_c",
-                "lifetime_fs",
-                "association_rate_per_ps",
-                "dissociation_rate_per_ps",
-            ):
+            for key in SIZE_KEYS:
                 row[key] = p.get(key)
                 for q in ("p05", "p95"):
                     row[f"{key}_{q}"] = p.get(f"{key}_{q}")
