@@ -57,7 +57,7 @@ def q_grid():
 
 def numpy_reference(pos, syms, q):
     """Vectorised numpy double loop: row by row, (n, Q) arrays, full sum with self terms."""
-    ff = cdml.form_factors(set(syms), q)
+    ff = cdml.saxs.form_factors(set(syms), q)
     f = np.array([ff[s] for s in syms])
     out = np.zeros_like(q)
     for i in range(len(syms)):
@@ -143,7 +143,7 @@ def bench(sizes, threads, repeats, out=print):
             rows.append(row)
             out(f"{n:>6} {name:<34} {t:>10.4f} {pairs_q / t:>10.3g} {t / t_exact:>9.3g} {dev:>11.2e}")
         for w, I_h in hist.items():
-            bound = cdml.debye_partials(pos, syms, q, method="histogram", bin_width=w).histogram_error_bound()
+            bound = cdml.saxs.debye_partials(pos, syms, q, method="histogram", bin_width=w).histogram_error_bound()
             err = np.abs(I_h - I_exact)
             out(f"{n:>6} (histogram w={w:g} A: max |dI| / bound = {float(np.max(err / bound)):.2e}, "
                 f"bound / I(0) <= {float(np.max(bound) / I_exact[0]):.1e}, max |dI|/I {float(np.max(err / I_exact)):.2e})")
@@ -187,7 +187,7 @@ if pytest is not None:
         if n <= 1000:
             ref = numpy_reference(pos, syms, q)
             tol = 1e-10 if method == "exact" else float(np.max(
-                cdml.debye_partials(pos, syms, q, method="histogram", **kw).histogram_error_bound() / ref)) + 1e-10
+                cdml.saxs.debye_partials(pos, syms, q, method="histogram", **kw).histogram_error_bound() / ref)) + 1e-10
             assert np.max(np.abs(I - ref) / ref) <= tol
 
     @pytest.mark.parametrize("threads", [1, 2])

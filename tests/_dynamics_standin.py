@@ -15,8 +15,8 @@ from collections import Counter
 import numpy as np
 
 from clusterdynamicsml.geometry.box import Box
-from clusterdynamicsml.io.frames import Frame
 from clusterdynamicsml.geometry.neighbors import connected_components, neighbor_pairs_typed
+from clusterdynamicsml.io.frames import Frame
 
 
 def standin_count_labels(frame, rules) -> Counter:

@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 
+from clusterdynamicsml.build.geomstats import element_pair_key, geometry_statistics
 from clusterdynamicsml.build.grow import (
     BuiltStructure,
     ShellTemplate,
@@ -16,8 +17,6 @@ from clusterdynamicsml.build.grow import (
     select_representative,
     write_built_structure,
 )
-from clusterdynamicsml.build.geomstats import element_pair_key, geometry_statistics
-
 from test_geomstats import CUTOFFS, octahedral_chain, pbio_library, read_pdb
 
 

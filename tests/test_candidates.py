@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from clusterdynamicsml.library.read import AtomTypes, TrainingRow
 from clusterdynamicsml.predict.candidates import (
     Candidate,
     allocate_node_counts,
@@ -20,9 +21,8 @@ from clusterdynamicsml.predict.candidates import (
     top_k,
 )
 from clusterdynamicsml.predict.models import ClusterPropertyModel
-from clusterdynamicsml.library.read import AtomTypes, TrainingRow
 
-TYPES = AtomTypes.from_rules({"node": ["Pb"], "linker": ["I"], "shell": ["O"]})
+TYPES = AtomTypes.from_rules({"node": ["Pb"], "linker": ["I"], "shell": ["O"], "cutoffs": {"Pb-I": 3.36}})
 
 
 def row(label, counts, count=0.5, occ=0.5, life=20.0, **kw):
@@ -108,7 +108,7 @@ def test_linker_floors_ceil_and_only_when_present_in_every_multinode_row():
     assert required_linker_floors(CHAIN, TYPES, 1) == {}
     rows = CHAIN + [row("Pb2", {"Pb": 2})]
     assert required_linker_floors(rows, TYPES, 4) == {}
-    shell_types = AtomTypes.from_rules({"node": ["Pb"], "linker": ["I"], "shell": ["O"]})
+    shell_types = AtomTypes.from_rules({"node": ["Pb"], "linker": ["I"], "shell": ["O"], "cutoffs": {"Pb-I": 3.36}})
     rows = [row("Pb2IO", {"Pb": 2, "I": 1, "O": 1}), row("Pb3I2O", {"Pb": 3, "I": 2, "O": 1})]
     assert required_linker_floors(rows, shell_types, 4) == {"I": 2}  # shells never get floors
 
@@ -128,7 +128,7 @@ def test_filters_reject_linker_free_and_unsupported_pure_node_candidates():
     assert "Pb4" not in {c.label for c in cands}
     assert any(r["label"] == "Pb4" and "linker floor" in r["reason"] for r in rejected)
     # without a linker floor (I is not a linker) the pure-node rule rejects Pb4
-    no_linker = AtomTypes.from_rules({"node": ["Pb"], "shell": ["I"], "shells_in_label": True})
+    no_linker = AtomTypes.from_rules({"node": ["Pb"], "shell": ["I"], "shells_in_label": True, "cutoffs": {"Pb-I": 3.36}})
     rows = [row("Pb2I", {"Pb": 2, "I": 1}), row("Pb3I2", {"Pb": 3, "I": 2}), row("Pb3", {"Pb": 3})]
     m2 = ClusterPropertyModel(["Pb"], 10.0).fit(rows)
     c6, rej6 = generate_candidates(rows, m2, no_linker, 6)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml.geometry.box import Box
+from _cluster_reference import reference_clusters
 from clusterdynamicsml.clusters.extract import (
     ELEMENTS,
     ClusterRules,
@@ -20,11 +20,12 @@ from clusterdynamicsml.clusters.extract import (
     parse_label,
     summarize_frame,
 )
+from clusterdynamicsml.geometry.box import Box
 from clusterdynamicsml.io.frames import Frame
 
-from _cluster_reference import reference_clusters
-
-PBIO = ClusterRules()
+#: the home case, spelled out (ClusterRules has no default chemistry)
+HOME = dict(node=["Pb"], linker=["I"], shell=["O"], cutoffs={("Pb", "I"): 3.36, ("Pb", "O"): 3.36})
+PBIO = ClusterRules(**HOME)
 
 
 def make_frame(symbols, positions, box=None, index=0, **kw):
@@ -35,8 +36,22 @@ def make_frame(symbols, positions, box=None, index=0, **kw):
 # --------------------------------------------------------------------------- rules
 
 
-def test_default_rules_are_the_home_case():
-    r = ClusterRules()
+def test_rules_have_no_default_chemistry():
+    with pytest.raises(ValueError, match="ClusterRules needs node and cutoffs: there is no default chemistry"):
+        ClusterRules()
+    with pytest.raises(ValueError, match="needs cutoffs"):
+        ClusterRules(node=["Pb"], linker=["I"])
+    with pytest.raises(ValueError, match="needs node"):
+        ClusterRules(cutoffs={("Pb", "I"): 3.36})
+    with pytest.raises(ValueError, match="needs node and cutoffs"):
+        ClusterRules.from_dict({})
+    with pytest.raises(ValueError, match="rules must be a ClusterRules"):
+        extract_clusters(make_frame(["Pb"], [[0, 0, 0]], [10, 10, 10]), None)
+    assert ClusterRules(node=["Pb"], default_cutoff=3.0).cutoff("Pb", "Pb") == 3.0
+
+
+def test_home_case_rules():
+    r = ClusterRules(**HOME)
     assert r.node == (("Pb", None),) and r.linker == (("I", None),) and r.shell == (("O", None),)
     assert r.cutoffs == {("Pb", "I"): {0: 3.36}, ("Pb", "O"): {0: 3.36}}
     assert r.cutoff("I", "Pb") == 3.36 and r.cutoff("Pb", "I", 0) == 3.36
@@ -79,8 +94,7 @@ def test_rules_dict_round_trip_and_reference_forms():
                          {"atom1": "O", "atom2": "Pb", "shell_cutoffs": {"0": 3.36}}],
         "include_shell_atoms_in_stoichiometry": False,
     }
-    assert ClusterRules.from_dict(ref) == ClusterRules()
-    assert ClusterRules.from_dict({}) == ClusterRules()
+    assert ClusterRules.from_dict(ref) == PBIO
     li = ClusterRules.from_dict({"node": ["Li"], "linker": ["P"], "cutoffs": {"Li-P": 3.7}})
     assert li.shell == () and li.cutoffs == {("Li", "P"): {0: 3.7}}
 
@@ -98,7 +112,7 @@ def test_rules_dict_round_trip_and_reference_forms():
     ({"shell_levels": [1]}, r"shell level 1 has no cutoff"),
     ({"shell_levels": [0]}, r"level 0 is always used"),
     ({"shell_levels": [-1]}, r"non-negative integer"),
-    ({"node": [], "linker": []}, r"at least one node or linker"),
+    ({"node": [], "linker": []}, r"at least one node element"),
     ({"cutoffs": {}}, r"no positive level-0 cutoff"),
     ({"pbc": "yes"}, r"pbc must be True or False"),
     ({"default_cutoff": -2}, r"default_cutoff"),
@@ -107,7 +121,7 @@ def test_rules_dict_round_trip_and_reference_forms():
 ])
 def test_rules_reject_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        ClusterRules(**kwargs)
+        ClusterRules(**{**HOME, **kwargs})
 
 
 def test_rules_from_dict_rejects_unknown_keys_and_non_mappings():
@@ -206,18 +220,18 @@ def test_free_linkers_and_order_seeded_from_nodes():
     # linker-only clusters come after node clusters, whatever the atom order
     sym = ["I", "I", "Pb", "I", "Pb"]
     pos = [[0, 0, 0], [20, 20, 20], [10, 10, 10], [10, 10, 13], [30, 30, 30]]
-    cl = extract_clusters(make_frame(sym, pos), ClusterRules(pbc=False))
+    cl = extract_clusters(make_frame(sym, pos), ClusterRules(**HOME, pbc=False))
     assert [(c.label, c.core_indices.tolist()) for c in cl] == [("PbI", [2, 3]), ("Pb", [4]), ("I", [0]), ("I", [1])]
 
 
 def test_shells_do_not_connect_clusters():
     sym = ["Pb", "O", "Pb"]
     pos = [[0, 0, 0], [3.0, 0, 0], [6.0, 0, 0]]
-    cl = extract_clusters(make_frame(sym, pos), ClusterRules(pbc=False))
+    cl = extract_clusters(make_frame(sym, pos), ClusterRules(**HOME, pbc=False))
     assert [c.label for c in cl] == ["Pb", "Pb"]
     # equidistant: the shell goes to the smaller atom index
     assert cl[0].shell_indices.tolist() == [1] and cl[1].shell_indices.tolist() == []
-    r = ClusterRules(pbc=False, shells_in_label=True)
+    r = ClusterRules(**HOME, pbc=False, shells_in_label=True)
     assert [c.label for c in extract_clusters(make_frame(sym, pos), r)] == ["PbO", "Pb"]
     assert count_labels(make_frame(sym, pos), r) == {"PbO": 1, "Pb": 1}
 
@@ -226,7 +240,8 @@ def test_shell_levels_shared_and_exclusive():
     # Pb0 -- O(lvl0, 3.0 from Pb0) ; O2 at 4.5 from Pb0 and 4.0 from Pb1 (level 1 <= 5)
     sym = ["Pb", "Pb", "O", "O"]
     pos = [[0, 0, 0], [8.5, 0, 0], [-3.0, 0, 0], [4.5, 0, 0]]
-    base = dict(pbc=False, cutoffs={("Pb", "I"): 3.36, ("Pb", "O"): {0: 3.36, 1: 5.0}}, shell_levels=[1])
+    base = dict(node=["Pb"], linker=["I"], shell=["O"], pbc=False, cutoffs={("Pb", "I"): 3.36, ("Pb", "O"): {0: 3.36, 1: 5.0}},
+                shell_levels=[1])
     excl = extract_clusters(make_frame(sym, pos), ClusterRules(**base))
     assert [c.shell_indices.tolist() for c in excl] == [[2], [3]]  # O3 nearer to Pb1
     assert [c.shell_levels.tolist() for c in excl] == [[0], [1]]
@@ -259,7 +274,7 @@ def test_pbc_false_ignores_box_and_pbc_true_needs_one():
     sym = ["Pb", "I"]
     pos = [[0.5, 1, 1], [9.5, 1, 1]]
     assert count_labels(make_frame(sym, pos, [10, 10, 10]), PBIO) == {"PbI": 1}
-    assert count_labels(make_frame(sym, pos, [10, 10, 10]), ClusterRules(pbc=False)) == {"Pb": 1, "I": 1}
+    assert count_labels(make_frame(sym, pos, [10, 10, 10]), ClusterRules(**HOME, pbc=False)) == {"Pb": 1, "I": 1}
     with pytest.raises(ValueError, match="has no periodic box"):
         extract_clusters(make_frame(sym, pos), PBIO)
 
@@ -268,22 +283,22 @@ def test_bad_frames_and_arguments():
     with pytest.raises(ValueError, match="rules must be a ClusterRules"):
         extract_clusters(make_frame(["Pb"], [[0, 0, 0]]), {"node": ["Pb"]})
     with pytest.raises(ValueError, match="1 positions but 2 symbols"):
-        extract_clusters(make_frame(["Pb", "I"], [[0, 0, 0]], [10, 10, 10]))
+        extract_clusters(make_frame(["Pb", "I"], [[0, 0, 0]], [10, 10, 10]), PBIO)
     with pytest.raises(ValueError, match=r"level-0 cutoff Pb-I = 3.36 A must be smaller than half the smallest box height \(3 A\) of frame 0"):
-        extract_clusters(make_frame(["Pb", "I"], [[0, 0, 0], [1, 1, 1]], [6, 6, 6]))
-    r = ClusterRules(shell=[("O", "DMF")])
+        extract_clusters(make_frame(["Pb", "I"], [[0, 0, 0], [1, 1, 1]], [6, 6, 6]), PBIO)
+    r = ClusterRules(**{**HOME, "shell": [("O", "DMF")]})
     with pytest.raises(ValueError, match="no residue names"):
         extract_clusters(make_frame(["Pb", "O"], [[0, 0, 0], [1, 1, 1]], [10, 10, 10]), r)
     f = make_frame(["Pb"], [[0, 0, 0]], [10, 10, 10], index=3)
-    c = extract_clusters(f)[0]
+    c = extract_clusters(f, PBIO)[0]
     with pytest.raises(ValueError, match="cluster comes from frame 3"):
         c.unwrapped_positions(make_frame(["Pb"], [[0, 0, 0]], [10, 10, 10], index=4))
 
 
 def test_empty_and_untyped_frames():
-    assert extract_clusters(make_frame([], np.zeros((0, 3)), [10, 10, 10])) == []
-    assert extract_clusters(make_frame(["C", "H", "O"], np.eye(3), [10, 10, 10])) == []
-    assert count_labels(make_frame(["C"], np.zeros((1, 3)), [10, 10, 10])) == {}
+    assert extract_clusters(make_frame([], np.zeros((0, 3)), [10, 10, 10]), PBIO) == []
+    assert extract_clusters(make_frame(["C", "H", "O"], np.eye(3), [10, 10, 10]), PBIO) == []
+    assert count_labels(make_frame(["C"], np.zeros((1, 3)), [10, 10, 10]), PBIO) == {}
 
 
 def test_full_shell_molecules_from_residues():
@@ -603,11 +618,11 @@ def test_results_pickle_for_worker_processes():
 
     L = 12.0
     f = make_frame(["Pb", "I", "O"], [[0.5, 5, 5], [L - 2.5, 5, 5], [0.5, 7.5, 5]], [L, L, L])
-    cl = extract_clusters(f)
+    cl = extract_clusters(f, PBIO)
     back = pickle.loads(pickle.dumps(cl))
     assert [c.label for c in back] == ["PbI"] and np.array_equal(back[0].image_shifts, cl[0].image_shifts)
     assert np.allclose(back[0].unwrapped_positions(f), cl[0].unwrapped_positions(f))
-    s = pickle.loads(pickle.dumps(summarize_frame(f)))
+    s = pickle.loads(pickle.dumps(summarize_frame(f, PBIO)))
     assert s.counts == {"PbI": 1}
 
 
@@ -628,7 +643,7 @@ def test_tree_images_level_bfs_matches_scipy_forest(seed, crossing_fraction):
     b = np.array([p[1] for p in pairs], dtype=np.int64)
     shift = rng.integers(-1, 2, size=(a.size, 3)).astype(np.int64)
     shift[rng.random(a.size) >= crossing_fraction] = 0   # most bonds inside the box
-    labels = cdml.connected_components(m, a, b)
+    labels = cdml.geometry.connected_components(m, a, b)
     s, closing = C._tree_images(m, a, b, shift, labels)
     ref = C._bfs_images_scipy(m, a, b, shift, labels) if a.size else np.zeros((m, 3), np.int64)
     assert np.array_equal(s, ref), f"seed {seed}, m {m}, edges {a.size}, crossing {crossing_fraction}"

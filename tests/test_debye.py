@@ -6,8 +6,8 @@ import pytest
 
 import clusterdynamicsml as cdml
 from clusterdynamicsml import _core
-from clusterdynamicsml.saxs.formfactors import form_factors
 from clusterdynamicsml.saxs.debye import debye_partials, first_shell_pairs, rank_aligned_spread, read_structure
+from clusterdynamicsml.saxs.formfactors import form_factors
 
 
 def naive_debye(pos, syms, q, sigma=None, damp_pairs=None):
@@ -257,8 +257,8 @@ def test_histogram_within_documented_bound_on_real_clusters(shared_data):
 def test_rank_aligned_sigma_reference_case():
     s1 = (["Pb", "I"], [[0, 0, 0], [1.0, 0, 0]])
     s2 = (["I", "Pb"], [[0, 0, 0], [0, 1.1, 0]])
-    assert cdml.rank_aligned_sigma([s1, s2], ("Pb", "I")) == pytest.approx(0.05, abs=1e-15)
-    assert cdml.rank_aligned_sigma([s1, s2], "I-Pb") == pytest.approx(0.05, abs=1e-15)
+    assert cdml.saxs.rank_aligned_sigma([s1, s2], ("Pb", "I")) == pytest.approx(0.05, abs=1e-15)
+    assert cdml.saxs.rank_aligned_sigma([s1, s2], "I-Pb") == pytest.approx(0.05, abs=1e-15)
 
 
 def test_rank_aligned_sigma_truncates_to_smallest_count_and_takes_rms():
@@ -280,9 +280,9 @@ def test_rank_aligned_sigma_truncates_to_smallest_count_and_takes_rms():
 def test_rank_aligned_sigma_needs_two_structures():
     s1 = (["Pb", "I"], [[0, 0, 0], [1.0, 0, 0]])
     with pytest.raises(ValueError, match="at least two structures"):
-        cdml.rank_aligned_sigma([s1], ("Pb", "I"))
+        cdml.saxs.rank_aligned_sigma([s1], ("Pb", "I"))
     with pytest.raises(ValueError, match="at least two structures containing the pair"):
-        cdml.rank_aligned_sigma([s1, (["O"], [[0, 0, 0]])], ("Pb", "I"))
+        cdml.saxs.rank_aligned_sigma([s1, (["O"], [[0, 0, 0]])], ("Pb", "I"))
 
 
 def test_bad_input_is_rejected_with_readable_messages():

@@ -1,7 +1,7 @@
 """Debye-Waller sigma for observed and predicted clusters (ref §5.3 ML estimator).
 
-Table logic is tested against a pure-numpy reference of the rank-aligned spread; the
-known-answer test through ``saxs.rank_aligned_sigma`` skips until saxs.py provides it.
+Table logic is tested against a pure-numpy reference of the rank-aligned spread and with a
+known answer through ``saxs.rank_aligned_sigma``.
 """
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import math
 import numpy as np
 import pytest
 
+from clusterdynamicsml.library.read import build_training_rows, read_library
 from clusterdynamicsml.predict import debye_waller as dw
 from clusterdynamicsml.predict.candidates import Candidate
-from clusterdynamicsml.library.read import build_training_rows, read_library
 
 RULES = {"node": ["Pb"], "linker": ["I"], "shell": [], "cutoffs": {("Pb", "I"): 3.36}}
 
@@ -59,9 +59,6 @@ def test_pair_keys_and_b_factor():
 
 
 def test_sigma_005_for_distances_10_and_11_through_saxs(tmp_path):
-    saxs = pytest.importorskip("clusterdynamicsml.saxs.debye")
-    if not hasattr(saxs, "rank_aligned_sigma"):
-        pytest.skip("saxs.rank_aligned_sigma has not landed yet")
     library = read_library(two_file_library(tmp_path), RULES)
     rows, _ = build_training_rows(library, [])
     table = dw.observed_sigma_rows(library, rows, library.types)
@@ -74,9 +71,7 @@ def test_sigma_005_for_distances_10_and_11_through_saxs(tmp_path):
 
 
 def test_saxs_rank_aligned_sigma_matches_reference(tmp_path):
-    saxs = pytest.importorskip("clusterdynamicsml.saxs.debye")
-    if not hasattr(saxs, "rank_aligned_sigma"):
-        pytest.skip("saxs.rank_aligned_sigma has not landed yet")
+    from clusterdynamicsml.saxs import debye as saxs
     rng = np.random.default_rng(5)
     structures = []
     for _ in range(4):
@@ -89,7 +84,7 @@ def test_saxs_rank_aligned_sigma_matches_reference(tmp_path):
 
 @pytest.fixture
 def reference_estimator(monkeypatch):
-    monkeypatch.setattr(dw, "_rank_aligned_sigma", lambda: reference_rank_aligned_sigma)
+    monkeypatch.setattr(dw, "rank_aligned_sigma", reference_rank_aligned_sigma)
 
 
 def test_observed_sigma_with_reference_estimator(tmp_path, reference_estimator):
@@ -144,25 +139,9 @@ def test_single_file_labels_and_missing_pairs_get_ridge_rows(tmp_path, reference
     assert ridge and all(t["method"] == "ridge" and t["source"] == "observed" for t in ridge)
 
 
-def test_predict_clusters_reports_missing_estimator(tmp_path, monkeypatch):
-    from clusterdynamicsml.predict.core import predict_clusters
-
-    def missing():
-        raise dw.RankAlignedSigmaUnavailable("Debye-Waller estimates skipped: test")
-
-    monkeypatch.setattr(dw, "_rank_aligned_sigma", missing)
-    rng = np.random.default_rng(3)
-    library = read_library(chain_library(tmp_path, rng), RULES)
-    table = [dict(label=o.label, mean_count_per_frame=1.0 / o.node_count, occupancy_fraction=0.5, mean_lifetime_fs=20.0) for o in library]
-    res = predict_clusters(library, table, RULES, [5], timestep_fs=10.0, n_bootstrap=0, validate=False)
-    assert res.debye_waller == [] and any("Debye-Waller estimates skipped" in w for w in res.warnings)
-
-
 def test_predict_clusters_debye_waller_through_saxs(tmp_path):
-    saxs = pytest.importorskip("clusterdynamicsml.saxs.debye")
-    if not hasattr(saxs, "rank_aligned_sigma"):
-        pytest.skip("saxs.rank_aligned_sigma has not landed yet")
     from clusterdynamicsml.predict.core import predict_clusters
+    from clusterdynamicsml.saxs import debye as saxs
 
     rng = np.random.default_rng(4)
     library = read_library(chain_library(tmp_path, rng), RULES)

@@ -12,6 +12,19 @@ import numpy as np
 import pytest
 
 import clusterdynamicsml as cdml
+from _dynamics_standin import (
+    IODIDE,
+    PB,
+    PB2I,
+    RULES,
+    T10,
+    SyntheticTrajectory,
+    failing_counter,
+    half_box_counter,
+    ref_fixture,
+    standin_count_labels,
+    write_energy_file,
+)
 from clusterdynamicsml.dynamics.analyze import (
     DynamicsResult,
     analyze_dynamics,
@@ -26,19 +39,6 @@ from clusterdynamicsml.dynamics.analyze import (
     summarize_series,
 )
 
-from _dynamics_standin import (
-    IODIDE,
-    PB,
-    PB2I,
-    RULES,
-    T10,
-    SyntheticTrajectory,
-    failing_counter,
-    half_box_counter,
-    ref_fixture,
-    standin_count_labels,
-    write_energy_file,
-)
 
 # --------------------------------------------------------------------------------------
 # slow, obviously-correct reference of ref §3.5 (a deque of instances, one frame at a time)

@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml.dynamics.analyze import DynamicsResult, analyze_dynamics
-
 from _dynamics_standin import RULES, SyntheticTrajectory, standin_count_labels
+from clusterdynamicsml.dynamics.analyze import DynamicsResult, analyze_dynamics
 
 
 def test_dask_local_scheduler_matches_serial():

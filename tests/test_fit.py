@@ -4,10 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from clusterdynamicsml.saxs.debye import (
+    average_component,
+    farthest_point_sampling,
+    mix_components,
+    single_component,
+    structure_descriptors,
+)
 from clusterdynamicsml.saxs.expdata import SaxsData, stitch_saxs
 from clusterdynamicsml.saxs.fit import fit_saxs, pearson
-from clusterdynamicsml.saxs.debye import (average_component, farthest_point_sampling, mix_components, single_component,
-                                    structure_descriptors)
 
 Q = np.linspace(0.02, 1.0, 120)
 

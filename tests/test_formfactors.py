@@ -9,7 +9,7 @@ from clusterdynamicsml.saxs.formfactors import form_factor, normalize_element
 
 
 def test_forward_value_is_close_to_atomic_number():
-    ff = cdml.form_factors(["Pb", "I", "O", "H"], np.array([0.0]))
+    ff = cdml.saxs.form_factors(["Pb", "I", "O", "H"], np.array([0.0]))
     for el, z in (("Pb", 82), ("I", 53), ("O", 8), ("H", 1)):
         assert ff[el][0] == pytest.approx(z, abs=0.2)
 
@@ -32,8 +32,8 @@ def test_monotone_decay_and_cache_returns_same_object():
 def test_normalisation_and_unknown_elements():
     assert normalize_element("PB") == "Pb" and normalize_element(" o ") == "O"
     with pytest.raises(ValueError, match="no Waasmaier-Kirfel form factor for element 'Qq'"):
-        cdml.form_factors(["Pb", "Qq"], [0.1])
+        cdml.saxs.form_factors(["Pb", "Qq"], [0.1])
     with pytest.raises(ValueError, match="non-empty string"):
-        cdml.form_factors([""], [0.1])
+        cdml.saxs.form_factors([""], [0.1])
     with pytest.raises(ValueError, match="q must be finite"):
-        cdml.form_factors(["Pb"], [np.nan])
+        cdml.saxs.form_factors(["Pb"], [np.nan])

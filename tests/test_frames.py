@@ -13,12 +13,26 @@ import numpy as np
 import pytest
 
 import clusterdynamicsml as cdml
-from clusterdynamicsml.io import frames as fr
+from clusterdynamicsml.chem import (
+    ATOMIC_NUMBERS,
+    SYMBOLS,
+    atomic_number,
+    element_from_atom_name,
+    element_from_token,
+    normalize_element,
+)
 from clusterdynamicsml.geometry.box import Box
-from clusterdynamicsml.chem import (ATOMIC_NUMBERS, SYMBOLS, atomic_number, element_from_atom_name,
-                                        normalize_element)
-from clusterdynamicsml.io.frames import (FileFormatError, Frame, FrameSource, read_frames, read_structure, write_frames,
-                                      write_pdb, write_xyz)
+from clusterdynamicsml.io import frames as fr
+from clusterdynamicsml.io.frames import (
+    FileFormatError,
+    Frame,
+    FrameSource,
+    read_frames,
+    read_structure,
+    write_frames,
+    write_pdb,
+    write_xyz,
+)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -69,20 +83,23 @@ def raises_at(path, line, match=None):
     ("Pb", "Pb"), ("PB", "Pb"), ("pb", "Pb"), ("Pb1", "Pb"), ("Pb12", "Pb"), ("I", "I"), ("i", "I"),
     ("O3", "O"), ("K+", "K"), ("Cl-", "Cl"), ("CA", "Ca"), ("C1A", "C"), (b"Na", "Na"), (" Li ", "Li"),
 ])
-def test_normalize_element_tokens(token, expected):
-    assert normalize_element(token) == expected
+def test_element_from_token(token, expected):
+    # XYZ atom tokens: a symbol with an optional index or charge (normalize_element is strict,
+    # symbols only: see tests/test_chem.py)
+    assert element_from_token(token) == expected
 
 
 @pytest.mark.parametrize("token", ["X", "Xx1", "1", "", "Q", "OW", "*"])
-def test_normalize_element_rejects_unknown(token):
+def test_element_from_token_rejects_unknown(token):
     with pytest.raises(ValueError, match="unknown element"):
-        normalize_element(token)
+        element_from_token(token)
 
 
 def test_normalize_element_map_and_isotopes():
     assert normalize_element("OW", {"OW": "O"}) == "O"
     assert normalize_element("2", {"2": "h"}) == "H"
     assert normalize_element("D", isotopes_as_hydrogen=True) == "H"
+    assert element_from_token("D1", isotopes_as_hydrogen=True) == "H"
     with pytest.raises(ValueError, match="not an element"):
         normalize_element("OW", {"OW": "Zz"})
 
@@ -90,7 +107,7 @@ def test_normalize_element_map_and_isotopes():
 def test_periodic_table():
     assert len(SYMBOLS) == 118 and len(set(SYMBOLS)) == 118
     assert ATOMIC_NUMBERS["H"] == 1 and ATOMIC_NUMBERS["Pb"] == 82 and ATOMIC_NUMBERS["I"] == 53
-    assert ATOMIC_NUMBERS["Og"] == 118 and atomic_number("PB1") == 82
+    assert ATOMIC_NUMBERS["Og"] == 118 and atomic_number("PB") == 82
 
 
 @pytest.mark.parametrize("field, residue, expected", [

@@ -271,14 +271,11 @@ def test_untracked_elements_are_ignored_and_objects_accepted():
 
 
 def test_rules_object_supplies_types_and_cutoffs():
-    class Rules:
-        node_elements = ("Pb",)
-        linker_elements = ("I",)
-        shell_elements = ("O",)
-        pair_cutoffs = {("Pb", "I"): 3.5, ("Pb", "O"): 3.0}
+    from clusterdynamicsml.rules import ClusterRules
 
+    rules = ClusterRules(node=["Pb"], linker=["I"], shell=["O"], cutoffs={("Pb", "I"): 3.5, ("Pb", "O"): 3.0})
     lib = pbio_library(10, seed=2)
-    assert geometry_statistics(lib, rules=Rules()).to_dict() == geometry_statistics(
+    assert geometry_statistics(lib, rules=rules).to_dict() == geometry_statistics(
         lib, ["Pb"], ["I"], ["O"], CUTOFFS).to_dict()
 
 
@@ -361,7 +358,7 @@ def test_bad_input_is_rejected():
         geometry_statistics(good, ["Pb"], ["I"], pair_cutoffs={("Pb", "I", "O"): 3})
     with pytest.raises(ValueError, match="no structure of the library contains a node atom"):
         geometry_statistics(good, ["Sn"], ["I"])
-    with pytest.raises(ValueError, match="1-3 letters"):
+    with pytest.raises(ValueError, match="unknown element '1'"):
         geometry_statistics([(["Pb", "1"], pos[:2])], ["Pb"])
     with pytest.raises(ValueError, match="2 labels for 1 structures"):
         geometry_statistics(good, ["Pb"], labels=["a", "b"])

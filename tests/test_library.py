@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clusterdynamicsml.library import write as lib
-from clusterdynamicsml.geometry.box import Box
 from clusterdynamicsml.clusters.extract import ClusterRules, extract_clusters, parse_label
+from clusterdynamicsml.geometry.box import Box
 from clusterdynamicsml.io.frames import Frame
+from clusterdynamicsml.library import write as lib
 from clusterdynamicsml.library.write import METADATA_NAME, PROGRESS_NAME, write_library
 
 RULES = ClusterRules(node=["Pb"], linker=["I"], shell=["O"], cutoffs={("Pb", "I"): 3.4, ("Pb", "O"): 2.9})
@@ -222,7 +222,7 @@ def test_refuses_to_mix_libraries_and_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="already holds a cluster library; pass resume=True"):
         write_library(frames, RULES, tmp_path / "lib", resume=False)
     with pytest.raises(ValueError, match="made with other settings"):
-        write_library(frames, ClusterRules(), tmp_path / "lib")
+        write_library(frames, ClusterRules(node=["Pb"], linker=["I"], cutoffs={("Pb", "I"): 3.36}), tmp_path / "lib")
     with pytest.raises(ValueError, match="made with other settings"):
         write_library(frames, RULES, tmp_path / "lib", fmt="pdb")
     (tmp_path / "other").mkdir()

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clusterdynamicsml.predict.models import ClusterPropertyModel, WeightedRidge, feature_vector
 from clusterdynamicsml.library.read import TrainingRow
+from clusterdynamicsml.predict.models import ClusterPropertyModel, WeightedRidge, feature_vector
 
 
 def test_ridge_recovers_known_linear_truth_with_weights():

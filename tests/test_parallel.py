@@ -8,9 +8,6 @@ import os
 import numpy as np
 import pytest
 
-from clusterdynamicsml.dynamics.analyze import analyze_dynamics
-from clusterdynamicsml.dynamics.parallel import ChunkView, chunk_bounds, map_chunks
-
 from _dynamics_standin import (
     RULES,
     SyntheticTrajectory,
@@ -21,6 +18,8 @@ from _dynamics_standin import (
     square_chunk,
     standin_count_labels,
 )
+from clusterdynamicsml.dynamics.analyze import analyze_dynamics
+from clusterdynamicsml.dynamics.parallel import ChunkView, chunk_bounds, map_chunks
 
 
 def test_chunk_bounds():

@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 
+from clusterdynamicsml.library.read import load_lifetime_table, read_library
 from clusterdynamicsml.predict.core import (
     PREDICTIONS_CSV_COLUMNS,
     PredictionResult,
     predict_clusters,
     resolve_target_node_counts,
 )
-from clusterdynamicsml.library.read import load_lifetime_table, read_library
 
 RULES = {"node": ["Pb"], "linker": ["I"], "shell": ["O"], "cutoffs": {("Pb", "I"): 3.36, ("Pb", "O"): 3.36}}
 
@@ -203,13 +203,11 @@ def test_figures_written(chain_library, tmp_path):
 
 
 def _needed_pipeline():
-    frames = pytest.importorskip("clusterdynamicsml.io.frames")
-    clusters = pytest.importorskip("clusterdynamicsml.clusters.extract")
-    library = pytest.importorskip("clusterdynamicsml.library.write")
-    dynamics = pytest.importorskip("clusterdynamicsml.dynamics.analyze")
-    for mod, name in ((frames, "read_frames"), (clusters, "ClusterRules"), (library, "write_library"), (dynamics, "analyze_dynamics")):
-        if not hasattr(mod, name):
-            pytest.skip(f"clusterdynamicsml.{mod.__name__.split('.')[-1]}.{name} has not landed yet")
+    from clusterdynamicsml.clusters import extract as clusters
+    from clusterdynamicsml.dynamics import analyze as dynamics
+    from clusterdynamicsml.io import frames
+    from clusterdynamicsml.library import write as library
+
     return frames, clusters, library, dynamics
 
 
@@ -265,9 +263,9 @@ def test_population_transform_option_is_recorded_and_validated(chain_library):
 
 
 def test_compare_with_observed_known_answer():
+    from clusterdynamicsml.library.read import AtomTypes
     from clusterdynamicsml.predict.candidates import Candidate
     from clusterdynamicsml.predict.core import compare_with_observed
-    from clusterdynamicsml.library.read import AtomTypes
 
     types = AtomTypes.from_rules(RULES)
     a = Candidate(5, "Pb5I4", {"Pb": 5, "I": 4}, "trend", rank=1, share=0.6, weight=0.006)
@@ -295,8 +293,8 @@ def test_compare_with_observed_known_answer():
 
 
 def test_leave_largest_size_out_needs_three_sizes(tmp_path):
-    from clusterdynamicsml.predict.core import leave_largest_size_out
     from clusterdynamicsml.library.read import AtomTypes, build_training_rows
+    from clusterdynamicsml.predict.core import leave_largest_size_out
 
     rng = np.random.default_rng(1)
     for n, label in ((1, "Pb"), (2, "Pb2I")):

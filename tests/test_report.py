@@ -8,7 +8,7 @@ import pytest
 
 from clusterdynamicsml.pipeline.config import RunConfig
 from clusterdynamicsml.pipeline.report import table_rows, write_html_report, write_pptx_report
-from clusterdynamicsml.pipeline.workflow import RunResult, StepRecord
+from clusterdynamicsml.pipeline.runs import RunResult, StepRecord
 
 
 @pytest.fixture
@@ -33,13 +33,13 @@ def result(tmp_path):
         "dynamics": {"lifetime_by_label": [{"label": "PbI2", "cluster_size": 3, "mean_lifetime_fs": 15.0,
                                             "std_lifetime_fs": 5.0}]},
         "prediction": {"predictions": [{"target_node_count": 4, "rank": 1, "label": "Pb4I8",
-                                        "predicted_population_share": 0.7}]},
-        "debye_waller": [{"source": "observed", "label": "PbI2", "element_a": "I", "element_b": "Pb",
-                          "sigma": 0.08, "b_factor": 0.505}],
+                                        "predicted_population_share": 0.7}],
+                       "debye_waller": [{"source": "observed", "label": "PbI2", "element_a": "I", "element_b": "Pb",
+                                         "sigma": 0.08, "b_factor": 0.505}]},
         "figures": {"heatmap": paths},
     }
     return RunResult(run_dir=tmp_path, config=RunConfig(), steps=[StepRecord("frames", "done", 0.1, "3 frames")],
-                     data=data, outputs={"run_file": "run.toml"}, warnings=["a warning"],
+                     **data, outputs={"run_file": "run.toml"}, warnings=["a warning"],
                      info={"versions": {"clusterdynamicsml": "0.1.0"}, "openmp": True, "threads": 2})
 
 

@@ -123,7 +123,7 @@ def test_library_reads_motif_folders_and_flat_files_together(tmp_path):
 
 def test_library_pdb_residue_rules_track_only_matching_atoms(tmp_path):
     lib = tmp_path / "lib"
-    rules = {"node": ["Pb"], "linker": ["I"], "shell": [("O", "DMF")]}
+    rules = {"node": ["Pb"], "linker": ["I"], "shell": [("O", "DMF")], "cutoffs": {"Pb-I": 3.36}}
     write_pdb(lib / "PbI" / "a.pdb", ["Pb", "I", "O", "O"], [[0, 0, 0], [3, 0, 0], [0, 2.5, 0], [0, -30, 0]], ["PBI", "PBI", "dmf", "WAT"])
     library = read_library(lib, rules)
     assert library["PbI"].element_counts == {"Pb": 1, "I": 1, "O": 1}
@@ -144,7 +144,7 @@ def test_library_rejects_missing_folder_and_rules_without_nodes(tmp_path):
     with pytest.raises(ValueError, match="structure library folder expected"):
         read_library(tmp_path / "nope", RULES)
     with pytest.raises(ValueError, match="at least one node element"):
-        read_library(tmp_path, {"node": [], "linker": ["I"]})
+        read_library(tmp_path, {"node": [], "linker": ["I"], "cutoffs": {"I-I": 3.0}})
     with pytest.raises(ValueError, match="holds no label folder"):
         read_library(tmp_path, RULES)
 
@@ -157,7 +157,8 @@ def test_parse_label_counts():
 
 
 def test_format_label_order_node_linker_shell():
-    types = AtomTypes.from_rules({"node": ["Pb"], "linker": ["I", "Br"], "shell": ["O"], "shells_in_label": True})
+    types = AtomTypes.from_rules({"node": ["Pb"], "linker": ["I", "Br"], "shell": ["O"], "shells_in_label": True,
+                                  "cutoffs": {"Pb-I": 3.36}})
     assert types.format_label({"O": 2, "I": 1, "Pb": 2, "Br": 3}) == "Pb2Br3IO2"
     assert AtomTypes.from_rules(RULES).format_label({"O": 2, "I": 1, "Pb": 2}) == "Pb2I"
 
@@ -217,9 +218,7 @@ def test_training_rows_join_and_stability_weight_exact(tmp_path):
 
 
 def test_labels_and_rules_agree_with_clusters_module():
-    clusters = pytest.importorskip("clusterdynamicsml.clusters.extract")
-    if not hasattr(clusters, "format_label") or not hasattr(clusters, "ClusterRules"):
-        pytest.skip("clusters.format_label / ClusterRules have not landed yet")
+    from clusterdynamicsml.clusters import extract as clusters
     rules = clusters.ClusterRules(node=["Pb"], linker=["I", "Br"], shell=[("O", "DMF")], cutoffs={("Pb", "I"): 3.36, ("Pb", "O"): {0: 3.0, 1: 4.0}})
     types = AtomTypes.from_rules(rules)
     assert types.node_elements == ("Pb",) and types.linker_elements == ("Br", "I") and types.shell_elements == ("O",)

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from _workflow_doubles import fake_steps
 from clusterdynamicsml.pipeline import workflow
 from clusterdynamicsml.pipeline.config import ConfigError, RunConfig
-from clusterdynamicsml.pipeline.workflow import RunResult
-
-from _workflow_doubles import fake_steps
+from clusterdynamicsml.pipeline.runs import RunResult
 
 
 @pytest.fixture
@@ -191,8 +190,7 @@ def test_lifetime_table_shows_censoring_aware_estimates():
 
     row = {"label": "PbI2", "cluster_size": 3, "mean_lifetime_fs": 15.0, "std_lifetime_fs": 5.0,
            "mle_lifetime_fs": 22.0, "km_mean_lifetime_fs": 19.0}
-    res = RunResult(run_dir=Path("."), config=RunConfig(), steps=[], data={"dynamics": {"lifetime_by_label": [row]}},
-                    outputs={}, warnings=[], info={})
+    res = RunResult(run_dir=Path("."), config=RunConfig(), dynamics={"lifetime_by_label": [row]})
     title, rows, cols = _tables(res)[0]
     assert "mle_lifetime_fs" in cols and "km_mean_lifetime_fs" in cols and "Kaplan-Meier" in title
 
@@ -209,9 +207,11 @@ def test_structures_step_relaxes_crowded_candidates_and_uses_shell_templates(tmp
                     "bond_length_deviations": {"Pb-I": 0.012, "Pb-O": -0.03},
                     "node_coordination_deviations": {"node": 0.5}}
 
-    def build_structure(counts, stats, *, representative=None, label=None, seed=0, on_crowding="raise"):
+    def build_valid_structure(counts, stats, rules, *, representative=None, label=None, seed=0, rg_interval=None,
+                              on_crowding="raise"):
         calls["build"].append(on_crowding)
-        return SimpleNamespace(quality=Quality(), n_atoms=7)
+        return SimpleNamespace(quality=Quality(), n_atoms=7), SimpleNamespace(passed=True, n_components=1, rg=3.0,
+                                                                             reasons=()), 1
 
     def write_built_structure(path, st, *, target_node_count=None, rank=1, source_label=None, shell_templates=None):
         calls["write"].append(shell_templates)
@@ -219,7 +219,8 @@ def test_structures_step_relaxes_crowded_candidates_and_uses_shell_templates(tmp
         out.write_text("END\n")
         return out
 
-    stages = {"build.geomstats": lambda *a, **k: {}, "build.grow": (build_structure, write_built_structure)}
+    stages = {"build.geomstats": lambda *a, **k: {}, "build.grow": write_built_structure,
+              "build.validate": (build_valid_structure, lambda c: None)}
     monkeypatch.setattr(workflow, "_stage", lambda module, *names: stages[module])
     monkeypatch.setattr(workflow, "_representative", lambda library, c: None)
     (tmp_path / "dmf.pdb").write_text("HETATM\n")
@@ -229,7 +230,7 @@ def test_structures_step_relaxes_crowded_candidates_and_uses_shell_templates(tmp
     cand = SimpleNamespace(counts={"Pb": 4, "I": 8}, label="Pb4I8", node_count=4, rank=1, source_label=None)
     ctx.data.update(prediction=SimpleNamespace(candidates=[cand]), library=SimpleNamespace(labels=[]),
                     rules=SimpleNamespace(role_elements=lambda role: []))
-    assert workflow._step_structures(ctx) == "1 of 1 structures built"
+    assert workflow._step_structures(ctx) == "1 of 1 structures built, 1 valid"
     assert calls["build"] == ["relax"] and calls["write"] == [{"O": str(tmp_path / "dmf.pdb")}]
     assert any("too crowded" in w and "2 atoms" in w for w in ctx.warnings)
     with open(ctx.dir / ctx.outputs["predicted_structures_csv"]) as fh:

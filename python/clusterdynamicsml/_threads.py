@@ -43,9 +43,8 @@ def set_num_threads(n: int | None) -> _ThreadSetting:
             ...
     """
     global _num_threads
-    if n is not None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"num_threads must be a positive integer or None, got {n!r}")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"num_threads must be a positive integer or None, got {n!r}")
     previous = _num_threads
     _num_threads = n
     return _ThreadSetting(previous)

@@ -19,16 +19,9 @@ from .geomstats import (  # noqa: F401
     normalize_element,
     type_pair_key,
 )
-from .grow import (  # noqa: F401
-    BuildQuality,
-    BuiltStructure,
-    ShellTemplate,
-    build_predicted_structures,
-    build_quality,
-    build_structure,
-    built_structure_filename,
-    format_counts_label,
-    place_shell_molecules,
-    select_representative,
-    write_built_structure,
-)
+from .grow import build_structure  # noqa: F401
+from .predicted import build_predicted_structures, select_representative  # noqa: F401
+from .records import BuildQuality, BuiltStructure, build_quality, format_counts_label  # noqa: F401
+from .shells import ShellTemplate, place_shell_molecules  # noqa: F401
+from .validate import ValidityResult, build_valid_structure, rg_interval_of, validate_structure  # noqa: F401
+from .write import built_structure_filename, write_built_structure  # noqa: F401

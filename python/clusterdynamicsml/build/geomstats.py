@@ -32,7 +32,6 @@ thread count.
 """
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +40,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .. import _core
+from ..chem import normalize_element, pair_key, parse_pair
+from ..rules import as_rules
 from .._threads import resolve_threads
 from .._validate import as_positions
 
@@ -52,23 +53,9 @@ DEFAULT_NODE_NODE_ANGLE = 180.0
 DEFAULT_NODE_ANGLE = 120.0
 
 
-@functools.lru_cache(maxsize=1024)
-def _normalize_cached(symbol: str) -> str:
-    s = symbol.strip()
-    if not s or not s.isalpha() or len(s) > 3:
-        raise ValueError(f"element symbols must be 1-3 letters, got {symbol!r}")
-    return s[0].upper() + s[1:].lower()
-
-
-def normalize_element(symbol) -> str:
-    """'PB' / 'pb' / ' Pb ' -> 'Pb'. Raises ValueError for an empty or non-alphabetic symbol."""
-    return _normalize_cached(str(symbol))
-
-
 def element_pair_key(a: str, b: str) -> str:
-    """Unordered element pair key, alphabetical: ('Pb', 'I') -> 'I-Pb'."""
-    a, b = sorted((a, b))
-    return f"{a}-{b}"
+    """Unordered element pair key, alphabetical: ('Pb', 'I') -> 'I-Pb' (:func:`chem.pair_key`)."""
+    return pair_key(a, b)
 
 
 def type_pair_key(a: str, b: str) -> str:
@@ -89,33 +76,24 @@ def _parse_cutoffs(pair_cutoffs) -> dict[str, float]:
     if not isinstance(pair_cutoffs, Mapping):
         raise ValueError(f"pair_cutoffs must be a mapping {{('Pb', 'I'): 3.36, ...}}, got {type(pair_cutoffs).__name__}")
     for key, value in pair_cutoffs.items():
-        if isinstance(key, str):
-            parts = key.replace(":", "-").split("-")
-        else:
-            parts = list(key)
-        if len(parts) != 2:
-            raise ValueError(f"pair_cutoffs keys must be element pairs like ('Pb', 'I') or 'Pb-I', got {key!r}")
+        try:
+            pair = parse_pair(key)
+        except ValueError as exc:
+            raise ValueError(f"pair_cutoffs keys must be element pairs like ('Pb', 'I') or 'Pb-I': {exc}") from None
         try:
             v = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"pair cutoff for {key!r} must be a number in angstrom, got {value!r}") from None
         if not np.isfinite(v) or v <= 0:
             raise ValueError(f"pair cutoff for {key!r} must be finite and > 0 angstrom, got {value!r}")
-        out[element_pair_key(normalize_element(parts[0]), normalize_element(parts[1]))] = v
+        out[str(pair)] = v
     return out
 
 
 def atom_types_from(node_elements, linker_elements=(), shell_elements=(), rules=None) -> dict[str, str]:
     """Element -> atom type ('node' / 'linker' / 'shell') map; ValueError on overlaps or no node."""
     if rules is not None:
-        if callable(getattr(rules, "role_elements", None)):  # clusters.ClusterRules
-            node_elements = rules.role_elements("node")
-            linker_elements = rules.role_elements("linker")
-            shell_elements = rules.role_elements("shell")
-        else:
-            node_elements = getattr(rules, "node_elements", node_elements)
-            linker_elements = getattr(rules, "linker_elements", linker_elements)
-            shell_elements = getattr(rules, "shell_elements", shell_elements)
+        return as_rules(rules).atom_type_by_element
     if node_elements is None:
         raise ValueError("node_elements is required (e.g. ['Pb'])")
     if isinstance(node_elements, str):
@@ -137,21 +115,16 @@ def atom_types_from(node_elements, linker_elements=(), shell_elements=(), rules=
 
 
 def _rules_cutoffs(rules) -> dict:
-    if callable(getattr(rules, "role_elements", None)) and callable(getattr(rules, "cutoff", None)):
-        # clusters.ClusterRules: level-0 cutoff of every pair of role elements (incl. default_cutoff)
-        els = sorted({e for role in ATOM_TYPES for e in rules.role_elements(role)})
-        out = {}
-        for a_i, a in enumerate(els):
-            for b in els[a_i:]:
-                c = rules.cutoff(a, b, 0)
-                if c:
-                    out[(a, b)] = float(c)
-        return out
-    for name in ("pair_cutoffs", "cutoffs"):
-        value = getattr(rules, name, None)
-        if isinstance(value, Mapping):
-            return dict(value)
-    return {}
+    # level-0 cutoff of every pair of role elements (incl. default_cutoff)
+    rules = as_rules(rules)
+    els = sorted({e for role in ATOM_TYPES for e in rules.role_elements(role)})
+    out = {}
+    for a_i, a in enumerate(els):
+        for b in els[a_i:]:
+            c = rules.cutoff(a, b, 0)
+            if c:
+                out[(a, b)] = float(c)
+    return out
 
 
 @dataclass(frozen=True)
@@ -451,10 +424,9 @@ def geometry_statistics(
     pair_cutoffs : ``{('Pb', 'I'): 3.36, ...}`` or ``{'Pb-I': 3.36}`` bond cutoffs in angstrom
         (unordered pairs). Node/non-node association uses 1.15 x cutoff (ref §4.7).
     labels : optional label per structure (overrides labels carried by the structures).
-    rules : optional :class:`~clusterdynamicsml.clusters.extract.ClusterRules` (roles and level-0 cutoffs,
-        including its ``default_cutoff``), or any object with ``node_elements``,
-        ``linker_elements``, ``shell_elements`` and a ``pair_cutoffs`` (or ``cutoffs``) mapping.
-        Explicit ``pair_cutoffs`` override the rules' values.
+    rules : optional :class:`~clusterdynamicsml.rules.ClusterRules` (roles and level-0 cutoffs,
+        including its ``default_cutoff``), or a mapping for ``ClusterRules.from_dict``; then the
+        element lists are not used. Explicit ``pair_cutoffs`` override the rules' values.
     num_threads : threads of the C++ kernels (None: package default). Results do not depend on it.
 
     Returns
@@ -631,81 +603,5 @@ def geometry_statistics(
     )
 
 
-def measure_structure(symbols, positions, stats: GeometryStatistics, num_threads: int | None = None) -> dict:
-    """Measure one structure with the definitions and learned cutoffs of ``stats``.
-
-    Runs the same two C++ passes as :func:`geometry_statistics` on a single structure, with the
-    pass-2 contact cutoffs taken from ``stats`` (so the numbers are directly comparable with the
-    learned medians). Atoms of elements unknown to ``stats`` are ignored.
-
-    Returns a dict with
-    ``shortest_contact`` (angstrom, over all atom pairs; inf with fewer than two atoms),
-    ``shortest_contact_pair`` (element pair key), ``min_distance_ratio`` (min over pairs of
-    d / ``stats.min_distance``; >= 1 means no contact is shorter than the learned minimum),
-    ``pair_min_distances`` (element pair -> shortest distance), ``bond_length_medians``,
-    ``node_coordination_medians``, ``non_node_node_coordination_medians`` and
-    ``atom_coordination_medians`` (same keys as :class:`GeometryStatistics`).
-    """
-    atom_types = dict(stats.atom_type_by_element)
-    batch, _ = _make_batch([(symbols, positions)], atom_types)
-    elements, kinds, ids = batch.elements, batch.kinds, batch.element_ids
-    ne = len(elements)
-    nthreads = resolve_threads(num_threads)
-    assoc = _cutoff_matrix(elements, stats.pair_cutoffs, ASSOCIATION_SCALE)
-    p1 = _core.scaffold_statistics(batch.positions, batch.offsets, ids, kinds, assoc, nthreads)
-    out: dict = {"shortest_contact": float("inf"), "shortest_contact_pair": None, "min_distance_ratio": float("inf")}
-    pair_min: dict[str, float] = {}
-    nearest = p1["nearest"]
-    for a in range(ne):
-        rows = ids == a
-        if not np.any(rows):
-            continue
-        for b in range(ne):
-            v = nearest[rows, b]
-            v = v[np.isfinite(v)]
-            if v.size == 0:
-                continue
-            key = element_pair_key(elements[a], elements[b])
-            d = float(v.min())
-            pair_min[key] = min(d, pair_min.get(key, np.inf))
-    for key, d in pair_min.items():
-        a, b = key.split("-")
-        if d < out["shortest_contact"]:
-            out["shortest_contact"], out["shortest_contact_pair"] = d, key
-        out["min_distance_ratio"] = min(out["min_distance_ratio"], d / stats.min_distance(a, b))
-    out["pair_min_distances"] = dict(sorted(pair_min.items()))
-
-    bonds: dict[str, list] = {}
-    for x, y, d in ((p1["edge_i"], p1["edge_j"], p1["edge_d"]), (p1["assoc_atom"], p1["assoc_node"], p1["assoc_d"])):
-        for xx, yy, dd in zip(ids[x].tolist(), ids[y].tolist(), d.tolist()):
-            bonds.setdefault(element_pair_key(elements[xx], elements[yy]), []).append(dd)
-    out["bond_length_medians"] = {k: _median(np.asarray(v)) for k, v in sorted(bonds.items())}
-
-    coord = p1["coordination"]
-    node_rows = kinds[ids] == _KIND["node"] if ids.size else np.zeros(0, bool)
-    tracked = [t for t in ATOM_TYPES if t == "node" or t in atom_types.values()]
-    out["node_coordination_medians"] = (
-        {t: _median(coord[node_rows, _KIND[t]]) for t in tracked} if np.any(node_rows) else {}
-    )
-    out["non_node_node_coordination_medians"] = {
-        elements[a]: _median(coord[ids == a, 0])
-        for a in range(ne)
-        if kinds[a] != _KIND["node"] and np.any(ids == a)
-    }
-    cmat = np.zeros((ne, ne))
-    for a in range(ne):
-        for b in range(ne):
-            cmat[a, b] = stats.contact_cutoff(elements[a], elements[b])
-    p2 = _core.contact_statistics(batch.positions, batch.offsets, ids, cmat, nthreads)
-    by_type = np.zeros((ids.size, 3), dtype=np.int64)
-    for e in range(ne):
-        by_type[:, kinds[e]] += p2["counts"][:, e]
-    atom_kinds = kinds[ids] if ids.size else np.zeros(0, np.int32)
-    atom_coord = {}
-    for c in tracked:
-        rows = atom_kinds == _KIND[c]
-        if np.any(rows):
-            for t in tracked:
-                atom_coord[coordination_key(c, t)] = _median(by_type[rows, _KIND[t]])
-    out["atom_coordination_medians"] = atom_coord
-    return out
+# measure_structure lives in build/measure.py; importable from here as before
+from .measure import measure_structure  # noqa: E402,F401

@@ -1,12 +1,12 @@
 """Per-frame cluster extraction and labels."""
 
 from .extract import (  # noqa: F401
+    ELEMENTS,
+    ROLES,
     AtomSpec,
     Cluster,
     ClusterRules,
-    ELEMENTS,
     FrameClusterSummary,
-    ROLES,
     cluster_ids,
     count_labels,
     extract_clusters,

@@ -87,6 +87,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import atomic_write, to_jsonable
 from ..io.energy import EnergyData, read_cp2k_ener
 
 DATASET_FORMAT = "clusterdynamicsml.dynamics.analyze"
@@ -689,6 +690,13 @@ class DynamicsResult:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{source}: malformed dataset: {exc}") from None
 
+    def to_pandas(self):
+        """The lifetime table (one row per label, the ``*_lifetime.csv`` fields) as a
+        ``pandas.DataFrame`` (pandas is optional)."""
+        from .._io import to_pandas
+
+        return to_pandas([r.to_dict() for r in self.lifetime_by_label])
+
     def save(self, path: str | os.PathLike, *, write_csv: bool = True) -> list[Path]:
         """Write the JSON dataset to ``path`` and, with ``write_csv``, its CSVs beside it.
 
@@ -785,13 +793,7 @@ def _g12(value) -> str:
     return "" if value is None else "%.12g" % value
 
 
-def _atomic_write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-    return path
+_atomic_write = atomic_write
 
 
 # --------------------------------------------------------------------------------------
@@ -972,17 +974,7 @@ def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 def _json_ready(value):
     """Settings to plain JSON types (unknown objects become their repr)."""
-    if isinstance(value, Mapping):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return repr(value)
+    return to_jsonable(value, nan_as_null=False, fallback=repr)
 
 
 # --------------------------------------------------------------------------------------

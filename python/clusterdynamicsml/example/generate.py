@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import atomic_path
+
 K_E = 14.399645  # eV angstrom
 K_B = 8.617333262e-5  # eV / K
 ACC = 9.648533212e-3  # (eV / (angstrom amu)) -> angstrom / fs^2
@@ -192,14 +194,13 @@ def write_example(out_dir, model: ExampleModel = ExampleModel(), stem: str = "pb
     L = model.box
     lattice = f"{L:.4f} 0.0 0.0 0.0 {L:.4f} 0.0 0.0 0.0 {L:.4f}"
     xyz = out / f"{stem}.xyz"
-    with open(xyz.with_suffix(".xyz.tmp"), "w") as fh:
+    with atomic_path(xyz) as tmp, open(tmp, "w") as fh:
         for k, (pos, t) in enumerate(zip(frames, times)):
             fh.write(f"{len(symbols)}\n")
             fh.write(f'Lattice="{lattice}" Properties=species:S:1:pos:R:3 pbc="T T T" '
                      f"time={t:.1f} frame={k} energy={en['potential_ev'][k]:.6f}\n")
             for s, p in zip(symbols, pos):
                 fh.write(f"{s:<2s} {p[0]:8.3f} {p[1]:8.3f} {p[2]:8.3f}\n")
-    xyz.with_suffix(".xyz.tmp").replace(xyz)
     ener = out / f"{stem}.ener"
     cons = (en["kinetic_ev"] + en["potential_ev"]) / HARTREE
     with open(ener, "w") as fh:

@@ -42,7 +42,7 @@ class Box:
         self._matrix = m
 
     @classmethod
-    def from_matrix(cls, matrix) -> "Box":
+    def from_matrix(cls, matrix) -> Box:
         """Triclinic box from a (3, 3) matrix whose rows are the lattice vectors a, b, c."""
         try:
             m = np.asarray(matrix, dtype=np.float64)
@@ -53,7 +53,7 @@ class Box:
         return box
 
     @classmethod
-    def from_parameters(cls, a, b, c, alpha=90.0, beta=90.0, gamma=90.0) -> "Box":
+    def from_parameters(cls, a, b, c, alpha=90.0, beta=90.0, gamma=90.0) -> Box:
         """Box from edge lengths (angstrom) and angles (degrees): alpha = angle(b, c), etc."""
         try:
             vals = np.array([a, b, c, alpha, beta, gamma], dtype=np.float64)
@@ -74,7 +74,7 @@ class Box:
         return cls.from_matrix(m)
 
     @classmethod
-    def coerce(cls, box) -> "Box | None":
+    def coerce(cls, box) -> Box | None:
         """Accept None, a Box, 3 lengths, 6 parameters (lengths + angles) or a (3, 3) matrix."""
         if box is None or isinstance(box, Box):
             return box

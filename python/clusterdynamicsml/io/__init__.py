@@ -6,13 +6,13 @@ from .energy import (  # noqa: F401
     read_cp2k_ener,
 )
 from .frames import (  # noqa: F401
+    _LATTICE_CACHE,
     DEFAULT_TIMESTEP_FS,
     EXPORT_METADATA_NAME,
     FileFormatError,
     Frame,
     FrameSource,
     SkippedFrame,
-    _LATTICE_CACHE,
     box_from_pbc_name,
     folder_start_time_fs,
     hybrid36_decode,

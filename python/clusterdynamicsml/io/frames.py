@@ -17,16 +17,15 @@ import json
 import math
 import os
 import re
-import tempfile
 import warnings as _warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
+from ..chem import element_from_atom_name, element_from_token, normalize_element
 from ..geometry.box import Box
-from ..chem import element_from_atom_name, normalize_element
 
 
 class FileFormatError(ValueError):
@@ -284,7 +283,7 @@ class _ElementCache:
         for row, tok in enumerate(tokens):
             if tok not in cache:
                 try:
-                    cache[tok] = normalize_element(tok, self.element_map)
+                    cache[tok] = element_from_token(tok, self.element_map)
                 except ValueError as exc:
                     line = line_of(row) if line_of else first_line + row
                     raise FileFormatError(path, line, str(exc)) from None
@@ -866,7 +865,7 @@ class _UniverseBackend:
                 continue
             uniq, inv = np.unique(raw, return_inverse=True)
             try:
-                mapped = [normalize_element(u, self.element_map) for u in uniq]
+                mapped = [element_from_token(u, self.element_map) for u in uniq]
             except ValueError as exc:
                 errors.append(f"{attr}: {exc}")
                 continue
@@ -1085,7 +1084,7 @@ class FrameSource:
         return state
 
     # -- internals
-    def _with_selection(self, sel) -> "FrameSource":
+    def _with_selection(self, sel) -> FrameSource:
         new = FrameSource.__new__(FrameSource)
         new.__dict__.update(self.__dict__)
         new._sel = np.asarray(sel, dtype=np.int64)
@@ -1544,20 +1543,11 @@ def read_structure(path, *, element_map: Mapping[str, str] | None = None) -> Fra
 def _atomic_write(path, chunks) -> None:
     """Write text chunks to ``path`` through a temporary file in the same folder, then rename,
     so a failure never leaves a half-written file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            for c in chunks:
-                fh.write(c)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from .._io import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        for c in chunks:
+            fh.write(c)
 
 
 def _check_structure(symbols, positions) -> tuple[list[str], np.ndarray]:
@@ -1570,7 +1560,7 @@ def _check_structure(symbols, positions) -> tuple[list[str], np.ndarray]:
     out = []
     for s in syms:
         try:
-            out.append(normalize_element(s))
+            out.append(element_from_token(s))
         except ValueError as exc:
             raise ValueError(f"cannot write {s!r}: {exc}") from None
     return out, pos

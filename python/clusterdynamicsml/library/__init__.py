@@ -1,10 +1,10 @@
 """The structure library: writing it from frames and reading it back."""
 
 from .read import (  # noqa: F401
-    AtomTypes,
     DESCRIPTOR_NAMES,
     LIFETIME_FIELDS,
     STRUCTURE_SUFFIXES,
+    AtomTypes,
     StructureFileError,
     StructureLibrary,
     StructureObservation,
@@ -18,9 +18,9 @@ from .read import (  # noqa: F401
     shape_descriptors_batch,
 )
 from .write import (  # noqa: F401
-    LibrarySummary,
     METADATA_NAME,
     PROGRESS_NAME,
+    LibrarySummary,
     frame_stem,
     write_library,
 )

@@ -12,15 +12,7 @@ computed on tracked atoms only in both XYZ and PDB files (ref N11); a folder lab
 disagrees with the file compositions (ref V4) and a library label never seen in the frames
 (ref V3) are reported as warnings instead of being accepted silently.
 
-Descriptors of one structure with tracked positions ``r_i`` (angstrom), ``i = 1..N``, centroid
-``c = mean_i r_i`` (unweighted)::
-
-    Rg         = sqrt( mean_i |r_i - c|^2 )
-    max_radius = max_i |r_i - c|
-    a >= b >= c = sqrt( eigenvalues of C ),   C = (1/N) sum_i (r_i - c)(r_i - c)^T
-
-The semiaxes are the square roots of the population covariance eigenvalues (not scaled to
-ellipsoid semi-axes), as ref §4.1.
+Shape descriptors (Rg, max radius, semiaxes; angstrom): :mod:`clusterdynamicsml.library.descriptors`.
 
 Stability weight of a training row (ref §4.2), with a missing lifetime taken as 0::
 
@@ -41,24 +33,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..chem import format_label, parse_label
+from ..dynamics.analyze import LIFETIME_COLUMNS
+from ..io.frames import FileFormatError
+from ..io.frames import read_structure as _read_frame_file
+from ..rules import as_rules
+from .descriptors import DESCRIPTOR_NAMES, shape_descriptors, shape_descriptors_batch  # noqa: F401
+
 STRUCTURE_SUFFIXES = (".xyz", ".pdb")
 
-LIFETIME_FIELDS = (
-    "label",
-    "cluster_size",
-    "mean_lifetime_fs",
-    "std_lifetime_fs",
-    "completed_lifetime_count",
-    "window_truncated_lifetime_count",
-    "association_rate_per_ps",
-    "dissociation_rate_per_ps",
-    "occupancy_fraction",
-    "mean_count_per_frame",
-    "total_observations",
-    "occupied_frames",
-    "association_events",
-    "dissociation_events",
-)
+#: The lifetime-table columns (ref §3.7), the same tuple as the dynamics stage writes.
+LIFETIME_FIELDS = LIFETIME_COLUMNS
 _INT_LIFETIME_FIELDS = {
     "cluster_size",
     "completed_lifetime_count",
@@ -75,17 +60,12 @@ _OPTIONAL_LIFETIME_FIELDS = {"mean_lifetime_fs", "std_lifetime_fs"}
 # atom-type rules
 
 
-def _norm_element(token: str) -> str:
-    letters = re.match(r"[A-Za-z]+", token.strip())
-    if letters is None:
-        raise ValueError(f"element symbol expected, got {token!r}")
-    text = letters.group(0)
-    return text[0].upper() + text[1:].lower()
 
 
 @dataclass(frozen=True)
 class AtomTypes:
-    """The atom-type view of a ``ClusterRules`` that this module needs.
+    """The atom-type view of a :class:`~clusterdynamicsml.rules.ClusterRules` that the library
+    and the prediction need (a thin conversion: :meth:`from_rules`).
 
     node, linker, shell : tuples of (element, residue or None).
     shells_in_label : whether shell elements enter the stoichiometry label.
@@ -99,57 +79,15 @@ class AtomTypes:
     cutoffs: dict = field(default_factory=dict)
 
     @classmethod
-    def from_rules(cls, rules) -> "AtomTypes":
-        """Build from a ``ClusterRules`` (or any object / mapping with node, linker, shell)."""
+    def from_rules(cls, rules) -> AtomTypes:
+        """The view of a ``ClusterRules`` (or of a mapping for ``ClusterRules.from_dict``)."""
         if isinstance(rules, AtomTypes):
             return rules
-        if rules is None:
-            raise ValueError("rules must be a ClusterRules (node/linker/shell element lists), got None")
-
-        def get(key, default=None):
-            if isinstance(rules, Mapping):
-                return rules.get(key, default)
-            return getattr(rules, key, default)
-
-        def specs(key):
-            value = get(key, ()) or ()
-            if isinstance(value, str):
-                value = [value]
-            out = []
-            for item in value:
-                if isinstance(item, str):
-                    out.append((_norm_element(item), None))
-                elif isinstance(item, (tuple, list)) and len(item) in (1, 2):
-                    res = item[1] if len(item) == 2 else None
-                    res = str(res).strip() or None if res is not None else None
-                    out.append((_norm_element(str(item[0])), res))
-                elif hasattr(item, "element"):
-                    res = getattr(item, "residue", None)
-                    out.append((_norm_element(str(item.element)), str(res).strip() or None if res else None))
-                else:
-                    raise ValueError(f"rules.{key} entries must be element symbols or (element, residue) pairs, got {item!r}")
-            return tuple(out)
-
-        node, linker, shell = specs("node"), specs("linker"), specs("shell")
-        if not node:
-            raise ValueError("rules must define at least one node element, got node=[]")
+        r = as_rules(rules, mappings=True)
         cutoffs: dict = {}
-        for key, value in dict(get("cutoffs", {}) or {}).items():
-            names = [_norm_element(str(k[0] if isinstance(k, (tuple, list)) else k)) for k in key]
-            if len(names) == 1:  # a frozenset key of a same-element pair
-                names = names * 2
-            if len(names) != 2:
-                raise ValueError(f"rules.cutoffs keys must be element pairs, got {key!r}")
-            a, b = names
-            if isinstance(value, Mapping):
-                levels = {int(k): float(v) for k, v in value.items()}
-                d = levels.get(0, min(levels.values()) if levels else None)
-            else:
-                d = float(value)
-            if d is not None and d > 0:
-                cutoffs[(a, b)] = d
-                cutoffs[(b, a)] = d
-        return cls(node, linker, shell, bool(get("shells_in_label", False)), cutoffs)
+        for (a, b), d in r.pair_cutoffs.items():
+            cutoffs[(a, b)] = cutoffs[(b, a)] = d
+        return cls(r.node, r.linker, r.shell, r.shells_in_label, cutoffs)
 
     @property
     def node_elements(self) -> tuple:
@@ -204,41 +142,26 @@ class AtomTypes:
         return self.cutoffs.get((a, b))
 
     def format_label(self, counts: Mapping) -> str:
-        """Stoichiometry label: node elements, then linkers, then shells (if in the label),
-        each group alphabetical, count 1 omitted (the clusters.py convention)."""
-        parts = []
-        for el in self.label_elements:
-            c = int(counts.get(el, 0))
-            if c > 0:
-                parts.append(el if c == 1 else f"{el}{c}")
-        return "".join(parts) if parts else "Unassigned"
+        """Stoichiometry label of the label part of ``counts`` (:func:`chem.format_label`: node
+        elements, then linkers, then shells if in the label, each alphabetical, count 1
+        omitted). ValueError when no label element is present."""
+        return format_label(self.label_counts(counts), self)
 
     def label_counts(self, counts: Mapping) -> dict:
         """The part of a composition that enters the label."""
         return {el: int(counts[el]) for el in self.label_elements if int(counts.get(el, 0)) > 0}
 
 
-def parse_label_counts(label: str) -> dict:
-    """Counts of a stoichiometry label such as ``Pb2I5`` -> {"Pb": 2, "I": 5}.
-
-    Raises ValueError when the label is not a sequence of element symbols with optional counts.
-    """
-    text = str(label).strip()
-    tokens = re.findall(r"([A-Z][a-z]?)(\d*)", text)
-    if not tokens or "".join(e + n for e, n in tokens) != text:
-        raise ValueError(f"stoichiometry label like 'Pb2I5' expected, got {label!r}")
-    counts: dict = {}
-    for el, num in tokens:
-        counts[el] = counts.get(el, 0) + (int(num) if num else 1)
-    return counts
+#: Counts of a stoichiometry label, ``"Pb2I5"`` -> {"Pb": 2, "I": 5} (:func:`chem.parse_label`).
+parse_label_counts = parse_label
 
 
 # --------------------------------------------------------------------------------------------
 # single-structure readers
 
 
-class StructureFileError(ValueError):
-    """A structure file that cannot be read; the message names the file and the line."""
+#: A structure file that cannot be read; the message names the file and the line.
+StructureFileError = FileFormatError
 
 
 def read_structure(path, types: AtomTypes | None = None):
@@ -248,15 +171,10 @@ def read_structure(path, types: AtomTypes | None = None):
     With ``types`` given, only tracked atoms (node, linker, shell entries, residue-aware for
     PDB) are returned.
     """
-    from ..io.frames import read_structure as _read_frame_file
-
     path = Path(path)
     if path.suffix.lower() not in (".xyz", ".pdb"):
         raise ValueError(f"structure file must end in .xyz or .pdb, got {path.name!r}")
-    try:  # the package's one structure-file parser (errors name the file and the line)
-        frame = _read_frame_file(path)
-    except ValueError as exc:
-        raise StructureFileError(str(exc)) from None
+    frame = _read_frame_file(path)  # the package's one structure-file parser (errors name the file and line)
     symbols, pos, residues = list(frame.symbols), frame.positions, frame.residues
     if types is not None:
         mask = types.tracked_mask(symbols, residues)
@@ -265,62 +183,12 @@ def read_structure(path, types: AtomTypes | None = None):
     return symbols, np.ascontiguousarray(pos)
 
 
-def shape_descriptors(positions) -> dict:
-    """Rg, max radius and semiaxes (angstrom) of a point set, unweighted (see module docs).
-
-    An empty set gives zeros.
-    """
-    pos = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
-    if pos.shape[0] == 0:
-        return {"radius_of_gyration": 0.0, "max_radius": 0.0, "semiaxis_a": 0.0, "semiaxis_b": 0.0, "semiaxis_c": 0.0}
-    d = pos - pos.mean(axis=0)
-    r2 = np.einsum("ij,ij->i", d, d)
-    cov = d.T @ d / pos.shape[0]
-    eig = np.sort(np.clip(np.linalg.eigvalsh(cov), 0.0, None))[::-1]
-    a, b, c = np.sqrt(eig)
-    return {
-        "radius_of_gyration": float(math.sqrt(r2.mean())),
-        "max_radius": float(math.sqrt(r2.max())),
-        "semiaxis_a": float(a),
-        "semiaxis_b": float(b),
-        "semiaxis_c": float(c),
-    }
-
-
-def shape_descriptors_batch(position_sets) -> dict:
-    """``shape_descriptors`` of many point sets at once: {name: float64 array (k,)}.
-
-    One batched 3x3 eigen-decomposition instead of one per structure (libraries hold
-    thousands of small clusters).
-    """
-    k = len(position_sets)
-    out = {name: np.zeros(k) for name in DESCRIPTOR_NAMES}
-    if k == 0:
-        return out
-    covs = np.zeros((k, 3, 3))
-    for i, pos in enumerate(position_sets):
-        n = pos.shape[0]
-        if n < 2:
-            continue
-        d = pos - pos.sum(axis=0) / n
-        r2 = np.einsum("ij,ij->i", d, d)
-        out["max_radius"][i] = math.sqrt(r2.max())
-        out["radius_of_gyration"][i] = math.sqrt(r2.mean())
-        covs[i] = d.T @ d / n
-    eig = np.sort(np.clip(np.linalg.eigvalsh(covs), 0.0, None), axis=1)[:, ::-1]
-    out["semiaxis_a"], out["semiaxis_b"], out["semiaxis_c"] = np.sqrt(eig).T
-    return out
-
-
 # --------------------------------------------------------------------------------------------
 # the library
 
 
 def _natural_key(text: str):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
-
-
-DESCRIPTOR_NAMES = ("radius_of_gyration", "max_radius", "semiaxis_a", "semiaxis_b", "semiaxis_c")
 
 
 @dataclass
@@ -358,7 +226,7 @@ class StructureObservation:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "StructureObservation":
+    def from_dict(cls, data: Mapping) -> StructureObservation:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -392,6 +260,13 @@ class StructureLibrary:
             if o.label == label:
                 return o
         raise KeyError(f"label {label!r} not in the structure library (labels: {self.labels})")
+
+    def to_pandas(self):
+        """One row per label (:class:`StructureObservation` fields) as a ``pandas.DataFrame``
+        (pandas is optional)."""
+        from .._io import to_pandas
+
+        return to_pandas([o.to_dict() for o in self.observations])
 
     def structures(self, label: str) -> list:
         out = []
@@ -450,7 +325,7 @@ def read_library(library_dir, rules, frame_labels: Iterable[str] | None = None) 
             descriptors.append(pos)
             atom_counts.append(len(symbols))
             readable.append(f)
-        descriptors = shape_descriptors_batch(descriptors)
+        shape = shape_descriptors_batch(descriptors)
         try:
             folder_counts = parse_label_counts(label)
         except ValueError:
@@ -487,10 +362,10 @@ def read_library(library_dir, rules, frame_labels: Iterable[str] | None = None) 
         elif compositions:
             warnings.append(f"label folder {label!r} is not a stoichiometry label; the file composition {types.format_label(element_counts)} is used")
         def mean_of(key):
-            return float(np.mean(descriptors[key])) if len(descriptors[key]) else 0.0
+            return float(np.mean(shape[key])) if len(shape[key]) else 0.0
 
         def std_of(key):
-            return float(np.std(descriptors[key])) if len(descriptors[key]) else 0.0
+            return float(np.std(shape[key])) if len(shape[key]) else 0.0
 
         observations.append(
             StructureObservation(
@@ -536,7 +411,7 @@ def _never_seen_message(label: str) -> str:
 def _row_to_dict(row) -> dict:
     if isinstance(row, Mapping):
         return dict(row)
-    if dataclasses.is_dataclass(row):
+    if dataclasses.is_dataclass(row) and not isinstance(row, type):
         return dataclasses.asdict(row)
     if hasattr(row, "to_dict"):
         return dict(row.to_dict())
@@ -656,7 +531,7 @@ class TrainingRow:
         return d
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "TrainingRow":
+    def from_dict(cls, data: Mapping) -> TrainingRow:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 

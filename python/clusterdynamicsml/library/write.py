@@ -26,14 +26,16 @@ import os
 import re
 import shutil
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
-from ..clusters.extract import Cluster, ClusterRules, cluster_ids, extract_clusters
+from .._io import write_json
+from ..clusters.extract import Cluster, ClusterRules, cluster_ids, extract_clusters  # noqa: F401
 from ..io.frames import _check_structure, _xyz_frame_text, write_pdb
+from ..rules import as_rules
 
 __all__ = ["write_library", "LibrarySummary", "frame_stem", "METADATA_NAME", "PROGRESS_NAME"]
 
@@ -188,9 +190,7 @@ def _fsync_file(path: Path) -> None:
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_json(path, data, indent=2, sort_keys=True)
 
 
 # --------------------------------------------------------------------------- main entry
@@ -294,7 +294,7 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
     ----------
     frames : iterable of :class:`~clusterdynamicsml.io.frames.Frame` (streamed; e.g. the
         ``FrameSource`` of :func:`~clusterdynamicsml.io.frames.read_frames`).
-    rules : :class:`~clusterdynamicsml.clusters.extract.ClusterRules` (None: the home case).
+    rules : :class:`~clusterdynamicsml.rules.ClusterRules` (or a mapping for ``ClusterRules.from_dict``).
     out_dir : library folder; created if missing. It must be empty, missing, or a library
         written earlier with the same rules and format (then it is resumed).
     fmt : "xyz" (extended-XYZ comment naming label, cluster id, source frame and time) or
@@ -313,9 +313,7 @@ def write_library(frames: Iterable, rules: ClusterRules | None, out_dir, *, fmt:
     Percolating clusters are not written; each one is recorded in the progress file and
     the metadata. Returns a :class:`LibrarySummary`.
     """
-    rules = ClusterRules() if rules is None else rules
-    if not isinstance(rules, ClusterRules):
-        raise ValueError(f"rules must be a ClusterRules, got {type(rules).__name__}")
+    rules = as_rules(rules)
     if fmt not in ("xyz", "pdb"):
         raise ValueError(f"fmt must be 'xyz' or 'pdb', got {fmt!r}")
     if max_files_per_label is not None and (isinstance(max_files_per_label, bool)

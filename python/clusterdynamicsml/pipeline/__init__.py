@@ -1,6 +1,14 @@
 """Run file, workflow, reports and the command line."""
 
+from .cli import (  # noqa: F401
+    PROG,
+    CLIError,
+    build_parser,
+    entry_point,
+    main,
+)
 from .config import (  # noqa: F401
+    _SECTIONS,
     ClustersConfig,
     ConfigError,
     DynamicsConfig,
@@ -12,22 +20,7 @@ from .config import (  # noqa: F401
     RunConfig,
     RunSettings,
     SaxsConfig,
-    _SECTIONS,
     flatten,
-)
-from .workflow import (  # noqa: F401
-    DATASET_FORMAT,
-    DATASET_VERSION,
-    RunResult,
-    STEPS,
-    StageUnavailable,
-    StepRecord,
-    compare_runs,
-    environment_info,
-    list_runs,
-    load_run,
-    run,
-    write_json,
 )
 from .report import (  # noqa: F401
     FIGURES,
@@ -38,10 +31,19 @@ from .report import (  # noqa: F401
     write_html_report,
     write_pptx_report,
 )
-from .cli import (  # noqa: F401
-    CLIError,
-    PROG,
-    build_parser,
-    entry_point,
-    main,
+from .runs import (  # noqa: F401
+    DATASET_FORMAT,
+    DATASET_VERSION,
+    RunResult,
+    StepRecord,
+    compare_runs,
+    environment_info,
+    list_runs,
+    load_run,
+)
+from .workflow import (  # noqa: F401
+    STEPS,
+    StageUnavailable,
+    run,
+    write_json,
 )

@@ -453,8 +453,8 @@ def _cmd_batch(args) -> int:
             if not results[-1]["ok"] and not args.keep_going:
                 break
     else:
-        from concurrent.futures import ProcessPoolExecutor
         import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=args.workers, mp_context=mp.get_context("spawn")) as ex:
             futs = [ex.submit(_batch_one, str(Path(rf).resolve()), out, threads) for rf in args.runfiles]

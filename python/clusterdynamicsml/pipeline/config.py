@@ -184,8 +184,13 @@ def _check_path_table(value, fail) -> tuple[tuple[str, str], ...]:
 
 
 def _split_pair(key: str, fail):
-    parts = re.split(r"[-:/ ]+", key.strip())
-    if len(parts) != 2 or not all(_ELEMENT_RE.match(p) for p in parts):
+    from ..chem import split_pair
+
+    try:
+        parts = split_pair(key)
+    except ValueError:
+        parts = ("", "")
+    if not all(_ELEMENT_RE.match(p) for p in parts):
         fail(f"pair {key!r}: expected two element symbols such as \"Pb-I\"")
     return parts[0], parts[1]
 
@@ -518,7 +523,7 @@ class RunConfig:
 
     # ----------------------------------------------------------------- construction
     @classmethod
-    def from_dict(cls, data: dict | None = None, *, base_dir: str | Path = ".", source: str = "<settings>") -> "RunConfig":
+    def from_dict(cls, data: dict | None = None, *, base_dir: str | Path = ".", source: str = "<settings>") -> RunConfig:
         """Build and validate from a nested dict ``{section: {key: value}}``."""
         data = {} if data is None else data
         if not isinstance(data, dict):
@@ -535,7 +540,7 @@ class RunConfig:
         return cls(**sections, base_dir=str(Path(base_dir).resolve()), source=source)
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> "RunConfig":
+    def from_toml(cls, path: str | Path) -> RunConfig:
         """Read a TOML run file; relative paths in it resolve against its folder."""
         p = Path(path)
         source = p.name if p.name else str(p)
@@ -550,14 +555,14 @@ class RunConfig:
         return cls.from_dict(data, base_dir=p.resolve().parent, source=source)
 
     @classmethod
-    def from_toml_string(cls, text: str, *, base_dir: str | Path = ".", source: str = "<string>") -> "RunConfig":
+    def from_toml_string(cls, text: str, *, base_dir: str | Path = ".", source: str = "<string>") -> RunConfig:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(source, None, None, f"not valid TOML: {exc}") from None
         return cls.from_dict(data, base_dir=base_dir, source=source)
 
-    def replace(self, section: str, **values) -> "RunConfig":
+    def replace(self, section: str, **values) -> RunConfig:
         """A copy with some keys of one section changed (validated like a run file)."""
         if section not in _SECTIONS:
             raise ConfigError(self.source, section, None, "unknown section")
@@ -566,7 +571,7 @@ class RunConfig:
         new_section = _build_section(_SECTIONS[section], current, section, self.source)
         return dataclasses.replace(self, **{section: new_section})
 
-    def with_base_dir(self, base_dir: str | Path) -> "RunConfig":
+    def with_base_dir(self, base_dir: str | Path) -> RunConfig:
         return dataclasses.replace(self, base_dir=str(Path(base_dir).resolve()))
 
     # ----------------------------------------------------------------- paths
@@ -577,7 +582,7 @@ class RunConfig:
         p = Path(value).expanduser()
         return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
 
-    def resolved(self) -> "RunConfig":
+    def resolved(self) -> RunConfig:
         """A copy with every path absolute (what is saved next to the results)."""
         out = self
         for section, key in sorted(_PATH_FIELDS):
@@ -662,12 +667,9 @@ class RunConfig:
         return "\n".join(lines)
 
     def write_toml(self, path: str | Path, *, template: bool = False) -> Path:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(self.to_toml(template=template), encoding="utf-8")
-        tmp.replace(p)
-        return p
+        from .._io import atomic_write
+
+        return atomic_write(path, self.to_toml(template=template))
 
     # ----------------------------------------------------------------- helpers for stages
     def cluster_rules_dict(self) -> dict:

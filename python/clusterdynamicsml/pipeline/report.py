@@ -18,8 +18,10 @@ import dataclasses
 import html
 import inspect
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+
+from .._io import atomic_path, atomic_write
 
 __all__ = ["make_figures", "write_html_report", "write_pptx_report", "report", "table_rows", "FIGURES"]
 
@@ -294,7 +296,8 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
         out.append(("Predicted structures: shortest contact and deviation from the learned geometry (angstrom)",
                     list(quality), ["target_node_count", "rank", "label", "n_atoms", "shortest_contact",
                                     "shortest_contact_pair", "min_distance_ratio", "max_abs_bond_deviation", "relaxed_atoms",
-                                    "file"]))
+                                    "file"] + [c for c in ("valid", "n_components", "radius_of_gyration", "invalid_reasons")
+                                               if any(c in r for r in quality)]))
     dw = d.get("debye_waller")
     if dw is None and pred is not None:
         dw = _get(pred, "debye_waller")
@@ -413,11 +416,7 @@ def write_html_report(result, path) -> Path:
     outs = sorted(v for v in result.outputs.values())
     parts.append("<h2>Files</h2><ul>" + "".join(f"<li>{html.escape(o)}</li>" for o in outs) + "</ul>")
     parts.append("</body></html>\n")
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(parts), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, "".join(parts))
 
 
 # ---------------------------------------------------------------------------------------
@@ -520,11 +519,9 @@ def write_pptx_report(result, path) -> Path:
                                  width=Inches(w * scale), height=Inches(h * scale))
     for title, rows, cols in _tables(result):
         table_slide(title, rows, cols)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.pptx")
-    prs.save(tmp)
-    tmp.replace(path)
-    return path
+    with atomic_path(path) as tmp:
+        prs.save(tmp)
+    return Path(path)
 
 
 # ---------------------------------------------------------------------------------------
@@ -535,7 +532,7 @@ def report(dataset, output_dir=None, *, formats: tuple[str, ...] | None = None) 
     into ``<output_dir or run folder>/report_<timestamp>/``. Returns that folder."""
     import datetime as _dt
 
-    from ..pipeline.workflow import load_run
+    from .runs import load_run
 
     result = load_run(dataset)
     if formats is not None:
@@ -550,7 +547,7 @@ def report(dataset, output_dir=None, *, formats: tuple[str, ...] | None = None) 
         stem = result.config.run.name
         warnings: list[str] = []
         figs = make_figures(result.data, result.config, work / "figures", stem=stem, warn=warnings.append)
-        result.data["figures"] = figs  # embedded from the work folder before the rename
+        result.figures = figs  # embedded from the work folder before the rename
         result.warnings = list(result.warnings) + [w for w in warnings if w not in result.warnings]
         write_html_report(result, work / f"{stem}_report.html")
         write_pptx_report(result, work / f"{stem}_report.pptx")

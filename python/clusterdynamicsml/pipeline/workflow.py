@@ -21,22 +21,35 @@ import datetime as _dt
 import importlib
 import json
 import os
-import platform
-import re
 import shutil
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from .._io import atomic_path, write_csv, write_json
+from .._io import to_jsonable as _jsonable
 from ..pipeline.config import ConfigError, RunConfig
+from .runs import (
+    DATASET_FORMAT,
+    DATASET_VERSION,
+    RunResult,
+    StepRecord,
+    _summary_numbers,
+    _summary_text,
+    compare_runs,
+    environment_info,
+    list_runs,
+    load_run,
+    write_dataset,
+)
+from .runs import new_run_dir as _new_run_dir
+from .runs import safe_name as _safe_name
 
 __all__ = ["run", "RunResult", "StepRecord", "StageUnavailable", "load_run", "list_runs",
            "DATASET_FORMAT", "DATASET_VERSION", "environment_info", "STEPS", "compare_runs"]
-
-DATASET_FORMAT = "clusterdynamicsml.run"
-DATASET_VERSION = 1
 
 #: the steps of a run, in order (name, description)
 STEPS = (
@@ -53,40 +66,6 @@ STEPS = (
 
 class StageUnavailable(RuntimeError):
     """A pipeline stage whose module is not part of this build (the step is skipped)."""
-
-
-@dataclasses.dataclass
-class StepRecord:
-    name: str
-    status: str = "pending"  # done | skipped | failed | pending
-    seconds: float = 0.0
-    message: str = ""
-    outputs: list = dataclasses.field(default_factory=list)
-
-
-@dataclasses.dataclass
-class RunResult:
-    """What a run produced. ``data`` holds the stage results (live objects after ``run``,
-    reloaded objects or plain dicts after ``load_run``); ``outputs`` maps output names to
-    paths relative to ``run_dir``."""
-
-    run_dir: Path
-    config: RunConfig
-    steps: list
-    data: dict
-    outputs: dict
-    warnings: list
-    info: dict
-
-    @property
-    def dataset_path(self) -> Path:
-        return self.run_dir / self.outputs["dataset"]
-
-    def step(self, name: str) -> StepRecord | None:
-        return next((s for s in self.steps if s.name == name), None)
-
-    def summary_text(self) -> str:
-        return _summary_text(self)
 
 
 # ---------------------------------------------------------------------------------------
@@ -106,65 +85,6 @@ def _stage(module: str, *names: str):
             raise StageUnavailable(f"clusterdynamicsml.{module} has no {name} yet")
         out.append(getattr(mod, name))
     return out[0] if len(out) == 1 else tuple(out)
-
-
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "run"
-
-
-def _timestamp() -> str:
-    return _dt.datetime.now().strftime("%Y%m%d_%H%M%S_%f")
-
-
-def environment_info(threads: int | None = None) -> dict:
-    """Versions, OpenMP and threads (saved with every run, printed by ``--version``)."""
-    from .. import __version__, get_num_threads, openmp_enabled
-
-    versions = {"clusterdynamicsml": __version__, "python": platform.python_version()}
-    for mod in ("numpy", "scipy", "matplotlib", "xraydb", "pptx", "tqdm", "dask"):
-        try:
-            m = sys.modules.get(mod) or importlib.import_module(mod)
-            versions[mod] = getattr(m, "__version__", "?")
-        except Exception:  # noqa: BLE001 - optional packages
-            versions[mod] = None
-    return {
-        "versions": versions,
-        "openmp": openmp_enabled(),
-        "threads": threads if threads is not None else get_num_threads(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "command": " ".join(sys.argv) if sys.argv else "",
-    }
-
-
-def _jsonable(obj):
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _jsonable(dataclasses.asdict(obj))
-    if hasattr(obj, "to_dict") and callable(obj.to_dict):
-        return _jsonable(obj.to_dict())
-    return obj
-
-
-def write_json(path: Path, payload) -> Path:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_jsonable(payload), indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
 
 
 def _show_progress(ctx) -> bool:
@@ -377,7 +297,8 @@ def _step_structures(ctx: _Context):
     if pred is None:
         raise _Skip("no prediction")
     geometry_statistics = _stage("build.geomstats", "geometry_statistics")
-    build_structure, write_built_structure = _stage("build.grow", "build_structure", "write_built_structure")
+    write_built_structure = _stage("build.grow", "write_built_structure")
+    build_valid_structure, rg_interval_of = _stage("build.validate", "build_valid_structure", "rg_interval_of")
     library = ctx.data["library"]
     structures, labels = [], []
     for label in library.labels:
@@ -403,16 +324,27 @@ def _step_structures(ctx: _Context):
     write_kw = {"shell_templates": templates} if templates else {}
     with ctx.bar(len(cands), "predicted structures") as bar:
         for c in cands:
+            # built for the run's own rules, checked with its own cluster extraction, rebuilt with other
+            # seeds when it fails; a structure that still fails is written, flagged and kept out of SAXS
             try:
-                st = build_structure(c.counts, stats, representative=_representative(library, c), label=c.label,
-                                     seed=cfg.run.seed, on_crowding="relax")
+                st, validity, attempts = build_valid_structure(
+                    c.counts, stats, rules, representative=_representative(library, c), label=c.label,
+                    seed=cfg.run.seed, rg_interval=rg_interval_of(c), on_crowding="relax")
             except ValueError as exc:
-                ctx.warn(f"structures: {c.label} (node count {c.node_count}) not built: {exc}")
+                st, exc_text = None, str(exc)
+            else:
+                exc_text = "no attempt could place every atom"
+            if st is None:
+                ctx.warn(f"structures: {c.label} (node count {c.node_count}) not built: {exc_text}")
                 bar.update(1)
                 continue
             path = write_built_structure(out_dir, st, target_node_count=c.node_count, rank=c.rank,
                                          source_label=c.source_label, **write_kw)
-            built.append({"candidate": c, "structure": st, "path": str(path)})
+            valid = validity is None or bool(validity.passed)
+            built.append({"candidate": c, "structure": st, "path": str(path), "valid": valid, "validity": validity})
+            if not valid:
+                ctx.warn(f"structures: {c.label} (node count {c.node_count}) is not a valid cluster after {attempts} "
+                         f"builds: {validity.summary()}; kept out of the SAXS mixture")
             q = st.quality.to_dict() if hasattr(st.quality, "to_dict") else dict(st.quality)
             if q.get("relaxed_atoms"):
                 ctx.warn(f"structures: {c.label} (node count {c.node_count}) is too crowded for the learned "
@@ -426,7 +358,11 @@ def _step_structures(ctx: _Context):
                             "max_abs_bond_deviation": q.get("max_abs_bond_deviation"),
                             "relaxed_atoms": q.get("relaxed_atoms"),
                             "bond_length_deviations": _compact(q.get("bond_length_deviations")),
-                            "node_coordination_deviations": _compact(q.get("node_coordination_deviations"))})
+                            "node_coordination_deviations": _compact(q.get("node_coordination_deviations")),
+                            "valid": valid, "build_attempts": attempts,
+                            "n_components": getattr(validity, "n_components", None),
+                            "radius_of_gyration": getattr(validity, "rg", None),
+                            "invalid_reasons": "; ".join(getattr(validity, "reasons", ()) or ()) or None})
             bar.update(1)
     ctx.data["built_structures"] = built
     ctx.data["structure_quality"] = quality
@@ -435,7 +371,8 @@ def _step_structures(ctx: _Context):
         path = ctx.path(f"{ctx.stem}_predicted_structures.csv")
         _write_csv(path, quality)
         ctx.output("predicted_structures_csv", path)
-    return f"{len(built)} of {len(cands)} structures built"
+    n_valid = sum(1 for b in built if b["valid"])
+    return f"{len(built)} of {len(cands)} structures built, {n_valid} valid"
 
 
 def _compact(value):
@@ -446,19 +383,7 @@ def _compact(value):
 
 
 def _write_csv(path: Path, rows: list[dict]) -> Path:
-    import csv
-
-    cols: list[str] = []
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols, lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-    tmp.replace(path)
-    return path
+    return write_csv(path, rows)
 
 
 def _sigma_tables(pred) -> tuple[dict, dict]:
@@ -486,9 +411,8 @@ def _write_profile(path: Path, comp, source: str) -> Path:
     header = (f"Source: {source}\nLabel: {comp.label}\nStructures used: {comp.n_structures} of "
               f"{comp.n_library} ({comp.source})\nUnits: q in 1/angstrom, S(q) in electrons^2\n"
               "Columns: q, S(q)_avg, S(q)_std, S(q)_se")
-    tmp = path.with_name(path.name + ".tmp")
-    np.savetxt(tmp, np.column_stack([comp.q, comp.intensity, comp.std, comp.se]), fmt="%.8f", header=header)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        np.savetxt(tmp, np.column_stack([comp.q, comp.intensity, comp.std, comp.se]), fmt="%.8f", header=header)
     return path
 
 
@@ -540,8 +464,9 @@ def _step_saxs(ctx: _Context):
         for c in predicted:
             key = (c.node_count, c.rank, c.label)
             b = built.get(key)
-            if b is None:
-                ctx.warn(f"saxs: predicted {c.label} has no built structure; left out of the mixture")
+            if b is None or not b.get("valid", True):  # a structure that failed validation never enters
+                why = "has no built structure" if b is None else "is not a valid cluster (see the structures step)"
+                ctx.warn(f"saxs: predicted {c.label} {why}; left out of the mixture")
                 bar.update(1)
                 continue
             st = b["structure"]
@@ -595,89 +520,6 @@ def _step_saxs(ctx: _Context):
     ctx.output("saxs_csv", ctx.dir / f"{ctx.stem}_saxs.csv")
     ctx.data["saxs"] = saxs
     return text
-
-
-def _saxs_payload(saxs) -> dict:
-    """JSON-ready SAXS results (components with their traces, mixtures, experimental data, fits)."""
-    if not isinstance(saxs, dict) or "components" not in saxs:
-        return _jsonable(saxs)
-    comps = []
-    for c in saxs["components"]:
-        if isinstance(c, dict):
-            comps.append(c)
-            continue
-        comps.append({"label": c.label, "source": c.source, "n_structures": c.n_structures,
-                      "n_library": c.n_library, "k": c.k, "intensity": c.intensity, "std": c.std, "se": c.se,
-                      "sampling_error": c.sampling_error, "sigma": None if not c.sigma else
-                      {f"{a}-{b}": v for (a, b), v in c.sigma.items()}, "dw_pairs": c.dw_pairs})
-    out = {"q": saxs["q"], "observed_intensity": saxs.get("observed_intensity"),
-           "combined_intensity": saxs.get("combined_intensity"), "components": comps,
-           "component_rows": saxs.get("component_rows", [])}
-    if saxs.get("experimental") is not None:
-        out["experimental"] = _fields(saxs["experimental"])
-    if saxs.get("fit"):
-        out["fit"] = {name: _fields(f) for name, f in saxs["fit"].items()}
-        out["fit_q_range"] = saxs.get("fit_q_range")
-    return _jsonable(out)
-
-
-def _fields(obj) -> dict:
-    """Every dataclass field (arrays included), for an exact reload with :func:`_from_fields`."""
-    if dataclasses.is_dataclass(obj):
-        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-    return obj
-
-
-def _from_fields(cls, d: dict):
-    import numpy as np
-
-    names = {f.name for f in dataclasses.fields(cls)}
-    kw = {}
-    for k, v in d.items():
-        if k not in names:
-            continue
-        if isinstance(v, list) and v and all(isinstance(x, (int, float)) or x is None for x in v):
-            v = np.asarray([np.nan if x is None else x for x in v], dtype=np.float64)
-        elif isinstance(v, list) and v and all(isinstance(x, list) for x in v):
-            v = np.asarray(v, dtype=np.float64)
-        elif isinstance(v, list) and k in ("q_range", "scale_factors", "segments", "notes"):
-            v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
-        kw[k] = v
-    return cls(**kw)
-
-
-def _saxs_from_payload(p: dict) -> dict:
-    """The SAXS results of a saved run as live objects where the stages are available."""
-    import numpy as np
-
-    out = dict(p)
-    for key in ("q", "observed_intensity", "combined_intensity"):
-        if out.get(key) is not None:
-            out[key] = np.asarray(out[key], dtype=np.float64)
-    try:
-        SaxsComponent = _stage("saxs.debye", "SaxsComponent")
-        comps = []
-        for c in p.get("components", []):
-            sigma = c.get("sigma")
-            comps.append(SaxsComponent(
-                label=c["label"], q=out["q"], intensity=np.asarray(c["intensity"], float),
-                std=np.asarray(c["std"], float), se=np.asarray(c["se"], float), source=c.get("source", "average"),
-                n_structures=c.get("n_structures", 1), n_library=c.get("n_library", 1), k=c.get("k"),
-                sampling_error=None if c.get("sampling_error") is None else np.asarray(c["sampling_error"], float),
-                sigma=None if not sigma else {tuple(k.split("-")): v for k, v in sigma.items()},
-                dw_pairs=c.get("dw_pairs", "all")))
-        out["components"] = comps
-    except StageUnavailable:
-        pass
-    try:
-        if p.get("experimental"):
-            out["experimental"] = _from_fields(_stage("saxs.expdata", "SaxsData"), p["experimental"])
-        if p.get("fit"):
-            SaxsFitResult = _stage("saxs.fit", "SaxsFitResult")
-            out["fit"] = {name: _from_fields(SaxsFitResult, f) for name, f in p["fit"].items()}
-    except StageUnavailable:
-        pass
-    return out
 
 
 def _representative_of_label(library, label):
@@ -794,8 +636,8 @@ _REQUIRED = {"frames", "dynamics"}
 
 
 def _result_from_ctx(ctx: _Context, steps) -> RunResult:
-    return RunResult(run_dir=ctx.dir, config=ctx.cfg, steps=steps, data=ctx.data, outputs=ctx.outputs,
-                     warnings=ctx.warnings, info=ctx.data.get("_info", {}))
+    return RunResult.from_data(ctx.dir, ctx.cfg, ctx.data, steps=steps, outputs=ctx.outputs,
+                               warnings=ctx.warnings, info=ctx.data.get("_info", {}))
 
 
 # ---------------------------------------------------------------------------------------
@@ -847,21 +689,6 @@ def _preflight(cfg: RunConfig, steps) -> None:
                 raise ConfigError(cfg.source, "saxs", "fit_q_max" if sc.fit_q_max is not None else "q_max",
                                   f"the fit range [{lo:g}, {hi:g}] 1/A is empty: the model covers "
                                   f"{sc.q_min:g}..{sc.q_max:g} and the data {d_lo:.4g}..{d_hi:.4g} 1/A")
-
-
-def _new_run_dir(parent: Path, name: str) -> tuple[Path, Path]:
-    parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        final = parent / f"{_timestamp()}_{_safe_name(name)}"
-        partial = final.with_name(final.name + ".partial")
-        if final.exists() or partial.exists():
-            time.sleep(1e-3)
-            continue
-        try:
-            partial.mkdir()
-        except FileExistsError:
-            continue
-        return final, partial
 
 
 def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike | None = None,
@@ -935,7 +762,7 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
                         wall_seconds=round(wall, 3), run_dir=str(final_dir))
             result = _result_from_ctx(ctx, records)
             result.info = info
-            _write_dataset(result, final_dir)
+            write_dataset(result)
             result.run_dir = final_dir  # the summary names the folder the run ends up in
             write_json(work_dir / "run_info.json", {
                 "format": "clusterdynamicsml.run_info", "version": 1, **info,
@@ -959,249 +786,10 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
         rel = os.path.relpath(path, work_dir)
         return path if rel.startswith("..") else str(final_dir / rel)
 
-    if isinstance(ctx.data.get("figures"), dict):
-        ctx.data["figures"] = {k: [moved(p) for p in v] for k, v in ctx.data["figures"].items()}
-    for b in ctx.data.get("built_structures", []) or []:
+    if isinstance(result.figures, dict):
+        result.figures = {k: [moved(p) for p in v] for k, v in result.figures.items()}
+    for b in result.built_structures or []:
         b["path"] = moved(b["path"])
-    if ctx.data.get("library_dir") is not None:
-        ctx.data["library_dir"] = Path(moved(str(ctx.data["library_dir"])))
+    if result.library_dir is not None:
+        result.library_dir = Path(moved(str(result.library_dir)))
     return result
-
-
-# ---------------------------------------------------------------------------------------
-# dataset
-# ---------------------------------------------------------------------------------------
-def _write_dataset(result: RunResult, final_dir: Path) -> None:
-    ctx_dir = result.run_dir
-    data = result.data
-    payload = {
-        "format": DATASET_FORMAT,
-        "version": DATASET_VERSION,
-        "settings": result.config.to_dict(),
-        "environment": result.info,
-        "steps": [dataclasses.asdict(s) for s in result.steps],
-        "warnings": result.warnings,
-        "outputs": dict(result.outputs),
-        "summary": _summary_numbers(result),
-    }
-    if data.get("prediction") is not None and not result.outputs.get("prediction_dataset"):
-        payload["prediction"] = data["prediction"]
-    if data.get("structure_quality"):
-        payload["structure_quality"] = data["structure_quality"]
-    if data.get("saxs") is not None:
-        payload["saxs"] = _saxs_payload(data["saxs"])
-    name = f"{_safe_name(result.config.run.name)}_dataset.json"
-    result.outputs["dataset"] = name
-    payload["outputs"]["dataset"] = name
-    write_json(ctx_dir / name, payload)
-
-
-def load_run(path: str | os.PathLike) -> RunResult:
-    """Reload a run from its dataset JSON or its run folder (nothing is recomputed)."""
-    p, payload = _read_payload(path)
-    if payload.get("version") != DATASET_VERSION:
-        raise ValueError(f"{p}: dataset version {payload.get('version')!r} is not supported "
-                         f"(this build reads version {DATASET_VERSION})")
-    run_dir = p.parent
-    cfg = RunConfig.from_dict(payload["settings"], base_dir=run_dir, source=p.name)
-    data: dict[str, Any] = {}
-    outputs = payload.get("outputs", {})
-    from ..dynamics.analyze import DynamicsResult
-    from ..predict.core import PredictionResult
-
-    for key, output, cls in (("dynamics", "dynamics_dataset", DynamicsResult),
-                             ("prediction", "prediction_dataset", PredictionResult)):
-        name = outputs.get(output)
-        if name and (run_dir / name).is_file():
-            data[key] = cls.load(run_dir / name)
-    for key in ("structure_quality", "saxs", "prediction"):
-        if key in payload and key not in data:
-            data[key] = payload[key]
-    if isinstance(data.get("saxs"), dict):
-        data["saxs"] = _saxs_from_payload(data["saxs"])
-    if outputs.get("library"):
-        data["library_dir"] = run_dir / outputs["library"]
-    steps = [StepRecord(**s) for s in payload.get("steps", [])]
-    return RunResult(run_dir=run_dir, config=cfg, steps=steps, data=data, outputs=outputs,
-                     warnings=payload.get("warnings", []), info=payload.get("environment", {}))
-
-
-# ---------------------------------------------------------------------------------------
-# summary and history
-# ---------------------------------------------------------------------------------------
-def _get(obj, *names, default=None):
-    for name in names:
-        if isinstance(obj, dict) and name in obj:
-            return obj[name]
-        if hasattr(obj, name):
-            return getattr(obj, name)
-    return default
-
-
-def _summary_numbers(result: RunResult) -> dict:
-    d = result.data
-    out: dict[str, Any] = {}
-    frames = d.get("frames")
-    if frames is not None and hasattr(frames, "__len__"):
-        out["frames"] = len(frames)
-    dyn = d.get("dynamics")
-    if dyn is not None:
-        labels = _get(dyn, "labels", "cluster_labels", default=[]) or []
-        out["labels"] = len(labels)
-        edges = _get(dyn, "bin_edges_fs", default=None)
-        if edges is not None:
-            out["time_bins"] = max(len(edges) - 1, 0)
-        sel = _get(dyn, "n_frames", "selected_frame_count", default=None)
-        if sel is not None:
-            out["frames_analysed"] = int(sel)
-    pred = d.get("prediction")
-    if pred is not None:
-        preds = _get(pred, "candidates", "predictions", default=[]) or []
-        out["predictions"] = len(preds)
-        out["predicted_labels"] = [_get(p, "label") for p in preds]
-        out["max_observed_node_count"] = _get(pred, "max_observed_node_count")
-        out["max_predicted_node_count"] = _get(pred, "max_predicted_node_count")
-    saxs = d.get("saxs")
-    if isinstance(saxs, dict):
-        out["saxs_components"] = len(saxs.get("components") or [])
-        for name, f in (saxs.get("fit") or {}).items():
-            for key in ("chi2_reduced", "rmse", "pearson"):
-                val = _get(f, key)
-                if val is not None:
-                    out[f"saxs_{name}_{key}"] = val
-    out["wall_seconds"] = result.info.get("wall_seconds")
-    return _jsonable(out)
-
-
-def _summary_text(result: RunResult) -> str:
-    info = result.info
-    lines = [f"clusterdynamicsml run {result.config.run.name!r}: {result.run_dir}",
-             f"  version {info.get('versions', {}).get('clusterdynamicsml')}, OpenMP "
-             f"{'on' if info.get('openmp') else 'off'}, {info.get('threads')} threads, "
-             f"{info.get('wall_seconds', 0) or 0:.1f} s"]
-    for s in result.steps:
-        lines.append(f"  {s.name:<13s} {s.status:<8s} {s.seconds:7.2f} s  {s.message}")
-    nums = _summary_numbers(result)
-    for key in ("frames", "frames_analysed", "time_bins", "labels", "predictions"):
-        if key in nums:
-            lines.append(f"  {key.replace('_', ' ')}: {nums[key]}")
-    files = [v for k, v in result.outputs.items() if not k.startswith("figure_")]
-    figs = [v for k, v in result.outputs.items() if k.startswith("figure_")]
-    lines.append(f"  files written: {len(files) + len(figs)} ({len(figs)} figure files)")
-    for w in result.warnings:
-        lines.append(f"  warning: {w}")
-    return "\n".join(lines)
-
-
-def list_runs(folder: str | os.PathLike) -> list[dict]:
-    """Finished runs under ``folder`` (newest last): one dict per run folder with its name,
-    time, settings and summary, read from ``run_info.json`` and the dataset."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: not a folder")
-    runs = []
-    for info_path in sorted(root.glob("*/run_info.json")):
-        run_dir = info_path.parent
-        if run_dir.name.endswith((".partial", ".failed")):
-            continue
-        try:
-            info = json.loads(info_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        runs.append({"dir": str(run_dir), "name": run_dir.name, "started": info.get("started"),
-                     "wall_seconds": info.get("wall_seconds"), "threads": info.get("threads"),
-                     "version": (info.get("versions") or {}).get("clusterdynamicsml"),
-                     "summary": info.get("summary", {}),
-                     "steps": {s["name"]: s["status"] for s in info.get("steps", [])}})
-    return runs
-
-
-def _read_payload(path) -> tuple[Path, dict]:
-    p = Path(path)
-    if p.is_dir():
-        found = sorted(p.glob("*_dataset.json"))
-        if not found:
-            raise FileNotFoundError(f"{p}: no *_dataset.json in this folder (not a run folder?)")
-        p = found[0]
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: dataset not found")
-    try:
-        payload = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{p}: not a clusterdynamicsml dataset (invalid JSON: {exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != DATASET_FORMAT:
-        raise ValueError(f"{p}: not a clusterdynamicsml run dataset (no format={DATASET_FORMAT!r})")
-    return p, payload
-
-
-def _prediction_rows(path: Path, payload: dict) -> dict:
-    """{(node count, label): {"predicted_population_share", "predicted_mean_lifetime_fs"}}."""
-    pred = payload.get("prediction")
-    rel = (payload.get("outputs") or {}).get("prediction_dataset")
-    if pred is None and rel and (path.parent / rel).is_file():
-        pred = json.loads((path.parent / rel).read_text(encoding="utf-8"))
-    out = {}
-    if not isinstance(pred, dict):
-        return out
-    for r in pred.get("predictions", []):  # predictions-table rows
-        if isinstance(r, dict):
-            out[(r.get("target_node_count"), r.get("label"))] = r
-    for c in pred.get("candidates", []):  # PredictionResult.to_dict candidates
-        if isinstance(c, dict):
-            out[(c.get("node_count"), c.get("label"))] = {
-                "predicted_population_share": c.get("share"),
-                "predicted_mean_lifetime_fs": (c.get("predicted") or {}).get("mean_lifetime_fs")}
-    return out
-
-
-def compare_runs(run_a, run_b) -> dict:
-    """Settings and predictions of two runs side by side.
-
-    Returns {"a", "b" (dataset paths), "settings": [(key, a, b)] for keys that differ,
-    "summary": [(key, a, b)], "predictions": [(size, label, share_a, share_b, lifetime_a,
-    lifetime_b)], "text": a printable table}."""
-    from ..pipeline.config import flatten
-
-    pa, a = _read_payload(run_a)
-    pb, b = _read_payload(run_b)
-    fa, fb = flatten(a.get("settings", {})), flatten(b.get("settings", {}))
-    settings = [(k, fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
-    sa, sb = a.get("summary", {}), b.get("summary", {})
-    summary = [(k, sa.get(k), sb.get(k)) for k in sorted(set(sa) | set(sb))]
-    ra, rb = _prediction_rows(pa, a), _prediction_rows(pb, b)
-
-    def skey(k):
-        return (-(k[0] or 0), str(k[1]))
-
-    preds = []
-    for key in sorted(set(ra) | set(rb), key=skey):
-        x, y = ra.get(key, {}), rb.get(key, {})
-        preds.append((key[0], key[1], x.get("predicted_population_share"), y.get("predicted_population_share"),
-                      x.get("predicted_mean_lifetime_fs"), y.get("predicted_mean_lifetime_fs")))
-
-    def f(v):
-        if v is None:
-            return "-"
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        if isinstance(v, list):
-            return ", ".join(str(i) for i in v) or "[]"
-        return str(v)
-
-    lines = [f"A: {pa.parent}", f"B: {pb.parent}", "", "settings that differ:"]
-    if settings:
-        w = max(len(k) for k, _, _ in settings)
-        lines += [f"  {k:<{w}s}  A = {f(x):<24s} B = {f(y)}" for k, x, y in settings]
-    else:
-        lines.append("  (none)")
-    lines += ["", "summary:"]
-    w = max([len(k) for k, _, _ in summary] + [8])
-    lines += [f"  {k:<{w}s}  A = {f(x):<24s} B = {f(y)}" for k, x, y in summary]
-    lines += ["", "predictions (size, label: population share A / B, mean lifetime fs A / B):"]
-    if preds:
-        lines += [f"  {s!s:>4} {lab!s:<14s} share {f(x1):>8s} / {f(y1):<8s}  lifetime {f(x2):>8s} / {f(y2)}"
-                  for s, lab, x1, y1, x2, y2 in preds]
-    else:
-        lines.append("  (no predictions in either run)")
-    return {"a": str(pa), "b": str(pb), "settings": settings, "summary": summary, "predictions": preds,
-            "text": "\n".join(lines)}

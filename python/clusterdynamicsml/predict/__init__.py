@@ -1,8 +1,8 @@
 """Prediction of larger clusters from the observed sizes."""
 
 from .candidates import (  # noqa: F401
-    Candidate,
     PREDICTED_FIELDS,
+    Candidate,
     allocate_node_counts,
     apply_predicted_mass,
     assign_shares,
@@ -23,8 +23,8 @@ from .candidates import (  # noqa: F401
 from .core import (  # noqa: F401
     HISTOGRAM_COLUMNS,
     PREDICTIONS_CSV_COLUMNS,
-    PredictionResult,
     RESULT_VERSION,
+    PredictionResult,
     bootstrap_uncertainty,
     compare_with_observed,
     leave_largest_size_out,
@@ -34,7 +34,6 @@ from .core import (  # noqa: F401
 )
 from .debye_waller import (  # noqa: F401
     DW_COLUMNS,
-    RankAlignedSigmaUnavailable,
     b_factor,
     debye_waller_table,
     observed_sigma_rows,
@@ -42,9 +41,9 @@ from .debye_waller import (  # noqa: F401
     sigma_lookup,
 )
 from .models import (  # noqa: F401
-    ClusterPropertyModel,
     PROPERTY_TARGETS,
     RIDGE_LAMBDA,
+    ClusterPropertyModel,
     WeightedRidge,
     feature_vector,
 )

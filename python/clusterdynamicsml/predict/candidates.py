@@ -228,7 +228,7 @@ class Candidate:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "Candidate":
+    def from_dict(cls, data: Mapping) -> Candidate:
         names = {f.name for f in dataclasses.fields(cls)}
         d = {k: v for k, v in data.items() if k in names}
         d["counts"] = {str(k): int(v) for k, v in d.get("counts", {}).items()}

@@ -18,7 +18,6 @@ Units: counts per frame, fractions, fs, 1/ps, angstrom.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
@@ -28,15 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..predict.candidates import (
-    PREDICTED_FIELDS,
-    Candidate,
-    composition_distance,
-    predict_candidates,
-    share_weight,
-    tail_anchored_mass,
-)
-from ..predict.models import ClusterPropertyModel
+from .._io import atomic_write, to_jsonable
+from .._io import write_csv as _write_csv
 from ..library.read import (
     LIFETIME_FIELDS,
     AtomTypes,
@@ -47,6 +39,15 @@ from ..library.read import (
     parse_label_counts,
     read_library,
 )
+from ..predict.candidates import (
+    PREDICTED_FIELDS,
+    Candidate,
+    composition_distance,
+    predict_candidates,
+    share_weight,
+    tail_anchored_mass,
+)
+from ..predict.models import ClusterPropertyModel
 
 RESULT_VERSION = 1
 
@@ -425,10 +426,10 @@ class PredictionResult:
             elif f.name == "candidates" or f.name == "pruned":
                 value = [c.to_dict() for c in value]
             d[f.name] = value
-        return json.loads(json.dumps(d, default=_json_default))
+        return to_jsonable(d, nan_as_null=False)
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "PredictionResult":
+    def from_dict(cls, data: Mapping) -> PredictionResult:
         if data.get("version") != RESULT_VERSION:
             raise ValueError(f"prediction result version {RESULT_VERSION} expected, got {data.get('version')!r}")
         kw = {f.name: data.get(f.name) for f in dataclasses.fields(cls) if f.name in data}
@@ -442,6 +443,13 @@ class PredictionResult:
             kw["validation"]["sizes"] = {int(k): v for k, v in kw["validation"]["sizes"].items()}
         return cls(**kw)
 
+    def to_pandas(self):
+        """The predictions table (one row per candidate, the ``*_predictions.csv`` columns) as a
+        ``pandas.DataFrame`` (pandas is optional)."""
+        from .._io import to_pandas
+
+        return to_pandas(self.predictions_table())
+
     def save(self, out_dir, stem: str = "prediction") -> dict:
         """Write ``<stem>.json``, ``<stem>_predictions.csv``, ``<stem>_lifetime_combined.csv``,
         ``<stem>_observed_histogram.csv``, ``<stem>_observed_plus_predicted_structures_histogram.csv``
@@ -449,9 +457,7 @@ class PredictionResult:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"json": out / f"{stem}.json"}
-        tmp = paths["json"].with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1))
-        tmp.replace(paths["json"])
+        atomic_write(paths["json"], json.dumps(self.to_dict(), indent=1))
         hist = self.histogram_tables()
         tables = {
             "predictions": (self.predictions_table(), None),
@@ -467,42 +473,14 @@ class PredictionResult:
         return paths
 
     @classmethod
-    def load(cls, path) -> "PredictionResult":
+    def load(cls, path) -> PredictionResult:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
-def _json_default(obj):
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
-
-
-def _fmt(v):
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return "" if not math.isfinite(v) else f"{v:.12g}"
-    return v
-
-
 def write_csv(path, rows, columns=None) -> None:
-    """Write dict rows to CSV (None -> empty cell, floats with 12 significant digits)."""
-    rows = list(rows)
-    if columns is None:
-        columns = list(rows[0]) if rows else []
-        for r in rows[1:]:
-            columns.extend(k for k in r if k not in columns)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(columns)
-        for r in rows:
-            w.writerow([_fmt(r.get(c)) for c in columns])
+    """Write dict rows to CSV (None -> empty cell, floats with 12 significant digits, CRLF rows
+    as before): :func:`clusterdynamicsml._io.write_csv`."""
+    _write_csv(path, rows, columns, float_format="%.12g", lineterminator="\r\n")
 
 
 def predict_clusters(
@@ -589,10 +567,7 @@ def predict_clusters(
     if debye_waller:
         from ..predict import debye_waller as dwmod
 
-        try:
-            dw_rows = dwmod.debye_waller_table(library, rows, cands, types, n_bootstrap=n_bootstrap if dw_bootstrap is None else dw_bootstrap, seed=seed)
-        except dwmod.RankAlignedSigmaUnavailable as exc:
-            warnings.append(str(exc))
+        dw_rows = dwmod.debye_waller_table(library, rows, cands, types, n_bootstrap=n_bootstrap if dw_bootstrap is None else dw_bootstrap, seed=seed)
     settings = {
         "candidates_per_size": int(candidates_per_size),
         "share_threshold": threshold,

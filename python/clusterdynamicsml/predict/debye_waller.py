@@ -30,8 +30,9 @@ import math
 
 import numpy as np
 
-from ..predict.models import RIDGE_LAMBDA, WeightedRidge, feature_vector
 from ..library.read import AtomTypes
+from ..predict.models import RIDGE_LAMBDA, WeightedRidge, feature_vector
+from ..saxs.debye import rank_aligned_sigma
 
 DW_COLUMNS = (
     "source",
@@ -54,18 +55,6 @@ DW_COLUMNS = (
     "sigma_min",
     "sigma_max",
 )
-
-
-class RankAlignedSigmaUnavailable(RuntimeError):
-    """``saxs.rank_aligned_sigma`` is not available in this build."""
-
-
-def _rank_aligned_sigma():
-    try:
-        from ..saxs.debye import rank_aligned_sigma
-    except ImportError as exc:
-        raise RankAlignedSigmaUnavailable(f"Debye-Waller estimates skipped: clusterdynamicsml.saxs.debye.rank_aligned_sigma is not available ({exc})") from None
-    return rank_aligned_sigma
 
 
 def b_factor(sigma: float) -> float:
@@ -97,7 +86,7 @@ def _pair_distances(symbols, positions, pair, cutoff):
 
 def observed_sigma_rows(library, rows, types: AtomTypes, cutoff_tolerance: float = 1.15) -> list:
     """Ensemble sigma rows for every library label and pair with >= 2 supporting structures."""
-    ras = _rank_aligned_sigma()
+    ras = rank_aligned_sigma
     out = []
     for r in rows:
         structures = [(s, p) for s, p in library.structures(r.label) if len(s) >= 2]
@@ -153,7 +142,6 @@ def debye_waller_table(library, rows, candidates, types: AtomTypes, n_bootstrap:
     where the bound acted; ``sigma_model`` is the unbounded value).
 
     Sorted observed before predicted, then node count, rank, label, element_a, element_b.
-    Raises ``RankAlignedSigmaUnavailable`` when ``saxs.rank_aligned_sigma`` is missing.
     """
     rows = list(rows)
     table = observed_sigma_rows(library, rows, types, cutoff_tolerance)

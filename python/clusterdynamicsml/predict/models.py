@@ -102,7 +102,7 @@ class WeightedRidge:
             return np.exp(z) - float(self.log_offset)
         return z
 
-    def fit(self, X, y, sample_weight=None) -> "WeightedRidge":
+    def fit(self, X, y, sample_weight=None) -> WeightedRidge:
         if self.transform not in ("identity", "log1p", "log"):
             raise ValueError(f"transform must be 'identity', 'log1p' or 'log', got {self.transform!r}")
         if self.transform == "log" and not (isinstance(self.log_offset, (int, float)) and math.isfinite(self.log_offset) and self.log_offset > 0):
@@ -217,7 +217,7 @@ class ClusterPropertyModel:
         self.alpha = alpha
         self.population_transform = population_transform
 
-    def fit(self, rows) -> "ClusterPropertyModel":
+    def fit(self, rows) -> ClusterPropertyModel:
         rows = list(rows)
         if isinstance(self.node_elements, str) or not self.node_elements:
             raise ValueError(f"node_elements must be a non-empty list of element symbols, got {self.node_elements!r}")

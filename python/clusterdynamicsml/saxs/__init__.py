@@ -2,8 +2,8 @@
 
 from .debye import (  # noqa: F401
     DW_PAIRS,
-    DebyePartials,
     METHODS,
+    DebyePartials,
     RankAlignedSpread,
     SaxsComponent,
     average_component,

@@ -80,17 +80,12 @@ def sigma_from_b_factor(b):
 
 
 def _pair_key(key) -> tuple[str, str]:
-    if isinstance(key, str):
-        parts = key.replace("_", "-").split("-")
-        if len(parts) != 2:
-            raise ValueError(f"element pair must be ('A', 'B') or 'A-B', got {key!r}")
-        key = parts
+    from ..chem import parse_pair
+
     try:
-        a, b = key
-    except (TypeError, ValueError):
-        raise ValueError(f"element pair must be ('A', 'B') or 'A-B', got {key!r}") from None
-    a, b = normalize_element(a), normalize_element(b)
-    return (a, b) if a <= b else (b, a)
+        return tuple(parse_pair(key))
+    except ValueError as exc:
+        raise ValueError(f"element pair must be ('A', 'B') or 'A-B': {exc}") from None
 
 
 def _pair_dict(values, name: str) -> dict[tuple[str, str], float]:
@@ -421,10 +416,9 @@ def read_structure(path) -> tuple[list[str], np.ndarray]:
 
     A thin wrapper of :func:`clusterdynamicsml.io.frames.read_structure` (same parsing rules;
     errors are FileFormatError naming the file and the line)."""
-    from ..io.frames import read_structure as _read_frame_file
+    from ..library.read import read_structure as _read_structure
 
-    frame = _read_frame_file(path)
-    return list(frame.symbols), np.ascontiguousarray(frame.positions, dtype=np.float64)
+    return _read_structure(path)
 
 
 def _load(struct, k: int):
@@ -436,15 +430,9 @@ def _load(struct, k: int):
 def structure_descriptors(structures) -> np.ndarray:
     """(N, 5) float64 descriptors per structure: Rg, max radius (from the centroid) and the three
     semiaxes sqrt(eigenvalues of the coordinate covariance), descending (angstrom; ref 4.1)."""
-    rows = []
-    for k, s in enumerate(structures):
-        _, pos = _load(s, k)
-        c = pos - pos.mean(axis=0)
-        r = np.linalg.norm(c, axis=1)
-        cov = c.T @ c / max(len(pos), 1)
-        ev = np.sqrt(np.clip(np.sort(np.linalg.eigvalsh(cov))[::-1], 0, None))
-        rows.append([math.sqrt(float(np.mean(r**2))), float(r.max()), *ev])
-    return np.array(rows, dtype=np.float64).reshape(-1, 5)
+    from ..library.descriptors import descriptor_matrix
+
+    return descriptor_matrix([_load(s, k)[1] for k, s in enumerate(structures)])
 
 
 def farthest_point_sampling(descriptors, k: int) -> np.ndarray:

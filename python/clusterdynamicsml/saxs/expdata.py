@@ -51,7 +51,7 @@ class SaxsData:
     def __len__(self) -> int:
         return int(self.q.size)
 
-    def select(self, q_min: float | None = None, q_max: float | None = None) -> "SaxsData":
+    def select(self, q_min: float | None = None, q_max: float | None = None) -> SaxsData:
         """The points with q_min <= q <= q_max (1/angstrom)."""
         lo = -np.inf if q_min is None else float(q_min)
         hi = np.inf if q_max is None else float(q_max)

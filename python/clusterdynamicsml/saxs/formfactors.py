@@ -7,26 +7,32 @@ No anomalous (f', f'') or Compton terms. Values are cached per (element, q grid)
 """
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 
 import numpy as np
 
-_CACHE: "OrderedDict[tuple[str, bytes], np.ndarray]" = OrderedDict()
+from .. import chem
+
+_CACHE: OrderedDict[tuple[str, bytes], np.ndarray] = OrderedDict()
 _CACHE_MAX = 512
 
 
+_ION = re.compile(r"([A-Za-z]+)(\d*[+-])")
+
+
 def normalize_element(symbol) -> str:
-    """'PB' / 'pb' / ' Pb ' -> 'Pb'. Ion names such as 'I1-' keep their charge suffix."""
+    """'PB' / 'pb' / ' Pb ' -> 'Pb' (:func:`clusterdynamicsml.chem.normalize_element`); ion
+    names such as 'i1-' keep their charge suffix ('I1-', a Waasmaier-Kirfel ion table)."""
     if not isinstance(symbol, str) or not symbol.strip():
         raise ValueError(f"element symbol must be a non-empty string, got {symbol!r}")
-    s = symbol.strip()
-    head = s[0].upper()
-    rest = s[1:]
-    letters = ""
-    while rest and rest[0].isalpha():
-        letters += rest[0].lower()
-        rest = rest[1:]
-    return head + letters + rest
+    m = _ION.fullmatch(symbol.strip())
+    try:
+        if m is not None:
+            return chem.normalize_element(m.group(1)) + m.group(2)
+        return chem.normalize_element(symbol)
+    except ValueError as exc:
+        raise ValueError(f"no Waasmaier-Kirfel form factor for element {symbol!r} ({exc})") from None
 
 
 def _as_q(q) -> np.ndarray:

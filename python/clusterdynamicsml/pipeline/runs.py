@@ -1,0 +1,488 @@
+"""Run folders and their results: the typed :class:`RunResult`, the saved dataset, and the
+history tools ``load_run``, ``list_runs`` and ``compare_runs``.
+
+A run folder ``<output_dir>/<YYYYmmdd_HHMMSS_ffffff>_<name>/`` holds ``run.toml`` (resolved
+settings), ``run_info.json`` (versions, threads, timings, warnings, summary numbers),
+``<name>_dataset.json`` (format :data:`DATASET_FORMAT`, version :data:`DATASET_VERSION`: what
+``load_run`` reads back), ``summary.txt`` and the stage outputs. It is built as
+``<...>.partial`` and renamed when the run succeeded (see :func:`new_run_dir`).
+
+This module imports no stage code at import time and neither ``workflow`` nor ``report``:
+both import it, which breaks their former import circle.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import importlib
+import os
+import platform
+import re
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .._io import read_json, to_jsonable, write_json
+from .config import RunConfig
+
+__all__ = ["RunResult", "StepRecord", "STAGE_FIELDS", "DATASET_FORMAT", "DATASET_VERSION", "environment_info",
+           "new_run_dir", "load_run", "list_runs", "compare_runs", "write_dataset"]
+
+DATASET_FORMAT = "clusterdynamicsml.run"
+DATASET_VERSION = 1
+
+
+@dataclasses.dataclass
+class StepRecord:
+    """One step of a run: status ``done | skipped | failed | pending``, wall seconds, a one-line
+    message and the output paths (relative to the run folder) it wrote."""
+
+    name: str
+    status: str = "pending"
+    seconds: float = 0.0
+    message: str = ""
+    outputs: list = dataclasses.field(default_factory=list)
+
+
+#: the stage results a run can hold, one field each on :class:`RunResult`
+STAGE_FIELDS = ("frames", "rules", "dynamics", "library_dir", "library_info", "library", "prediction",
+                "geometry_statistics", "built_structures", "structure_quality", "saxs", "figures")
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a run produced: one field per stage result (None when the stage did not run).
+
+    frames : list of ``Frame`` (live runs only). rules : the ``ClusterRules`` used.
+    dynamics : ``DynamicsResult``. library_dir : the structure-library folder; library_info :
+    what ``write_library`` reported; library : the ``StructureLibrary`` read back.
+    prediction : ``PredictionResult`` (a plain dict when reloaded from a dataset that only
+    embedded it). geometry_statistics : ``GeometryStatistics``. built_structures : one dict
+    per built structure (label, path, ...); structure_quality : one row per built structure.
+    saxs : dict with ``q``, ``components``, mixture intensities, ``experimental``, ``fit``.
+    figures : {figure name: [paths]}.
+    ``outputs`` maps output names to paths relative to ``run_dir``.
+    """
+
+    run_dir: Path
+    config: RunConfig
+    steps: list = dataclasses.field(default_factory=list)
+    outputs: dict = dataclasses.field(default_factory=dict)
+    warnings: list = dataclasses.field(default_factory=list)
+    info: dict = dataclasses.field(default_factory=dict)
+    frames: Any = None
+    rules: Any = None
+    dynamics: Any = None
+    library_dir: Path | None = None
+    library_info: Any = None
+    library: Any = None
+    prediction: Any = None
+    geometry_statistics: Any = None
+    built_structures: list | None = None
+    structure_quality: list | None = None
+    saxs: dict | None = None
+    figures: dict | None = None
+
+    @classmethod
+    def from_data(cls, run_dir, config: RunConfig, data: Mapping[str, Any], **kw) -> RunResult:
+        """A result from the workflow's stage-data dict (keys of :data:`STAGE_FIELDS`; keys
+        starting with ``_`` are private to the workflow and ignored). An unknown key is an
+        error, so a new stage output gets a typed field here instead of hiding in a dict."""
+        unknown = [k for k in data if not k.startswith("_") and k not in STAGE_FIELDS]
+        if unknown:
+            raise ValueError(f"RunResult has no field for stage data {sorted(unknown)}; known: {list(STAGE_FIELDS)}")
+        return cls(run_dir=Path(run_dir), config=config, **{k: v for k, v in data.items() if k in STAGE_FIELDS}, **kw)
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """Read-only {stage field: value} of the stage results that are present."""
+        from types import MappingProxyType
+
+        return MappingProxyType({k: getattr(self, k) for k in STAGE_FIELDS if getattr(self, k) is not None})
+
+    @property
+    def dataset_path(self) -> Path:
+        return self.run_dir / self.outputs["dataset"]
+
+    def step(self, name: str) -> StepRecord | None:
+        return next((s for s in self.steps if s.name == name), None)
+
+    def summary_numbers(self) -> dict:
+        """Counts and fit quality of the run (JSON-ready): frames, labels, time bins,
+        predictions, SAXS fit figures of merit, wall seconds."""
+        return _summary_numbers(self)
+
+    def summary_text(self) -> str:
+        return _summary_text(self)
+
+
+# ---------------------------------------------------------------------------------------
+# run folders and environment
+# ---------------------------------------------------------------------------------------
+def safe_name(text: str) -> str:
+    """``text`` reduced to ``[A-Za-z0-9._-]`` (file-name safe; "run" when nothing is left)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "run"
+
+
+def timestamp() -> str:
+    """Local time ``YYYYmmdd_HHMMSS_ffffff`` (run folder names)."""
+    return _dt.datetime.now().strftime("%Y%m%d_%H%M%S_%f")
+
+
+def new_run_dir(parent: Path, name: str) -> tuple[Path, Path]:
+    """(final, partial) folders of a new run: ``partial`` is created, ``final`` does not exist."""
+    parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        final = parent / f"{timestamp()}_{safe_name(name)}"
+        partial = final.with_name(final.name + ".partial")
+        if final.exists() or partial.exists():
+            time.sleep(1e-3)
+            continue
+        try:
+            partial.mkdir()
+        except FileExistsError:
+            continue
+        return final, partial
+
+
+def environment_info(threads: int | None = None) -> dict:
+    """Versions, OpenMP and threads (saved with every run, printed by ``--version``)."""
+    from .. import __version__, get_num_threads, openmp_enabled
+
+    versions: dict[str, str | None] = {"clusterdynamicsml": __version__, "python": platform.python_version()}
+    for mod in ("numpy", "scipy", "matplotlib", "xraydb", "pptx", "tqdm", "dask"):
+        try:
+            m = sys.modules.get(mod) or importlib.import_module(mod)
+            versions[mod] = getattr(m, "__version__", "?")
+        except Exception:  # optional packages
+            versions[mod] = None
+    return {
+        "versions": versions,
+        "openmp": openmp_enabled(),
+        "threads": threads if threads is not None else get_num_threads(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "command": " ".join(sys.argv) if sys.argv else "",
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# dataset
+# ---------------------------------------------------------------------------------------
+def write_dataset(result: RunResult, folder: Path | None = None) -> Path:
+    """Write ``<name>_dataset.json`` into ``folder`` (default ``result.run_dir``); records it
+    in ``result.outputs["dataset"]``. Returns the path."""
+    folder = Path(result.run_dir if folder is None else folder)
+    payload: dict[str, Any] = {
+        "format": DATASET_FORMAT,
+        "version": DATASET_VERSION,
+        "settings": result.config.to_dict(),
+        "environment": result.info,
+        "steps": [dataclasses.asdict(s) for s in result.steps],
+        "warnings": result.warnings,
+        "outputs": dict(result.outputs),
+        "summary": _summary_numbers(result),
+    }
+    if result.prediction is not None and not result.outputs.get("prediction_dataset"):
+        payload["prediction"] = result.prediction
+    if result.structure_quality:
+        payload["structure_quality"] = result.structure_quality
+    if result.saxs is not None:
+        payload["saxs"] = _saxs_payload(result.saxs)
+    name = f"{safe_name(result.config.run.name)}_dataset.json"
+    result.outputs["dataset"] = name
+    payload["outputs"]["dataset"] = name
+    return write_json(folder / name, payload)
+
+
+def load_run(path: str | os.PathLike) -> RunResult:
+    """Reload a run from its dataset JSON or its run folder (nothing is recomputed)."""
+    p, payload = _read_payload(path)
+    if payload.get("version") != DATASET_VERSION:
+        raise ValueError(f"{p}: dataset version {payload.get('version')!r} is not supported "
+                         f"(this build reads version {DATASET_VERSION})")
+    run_dir = p.parent
+    cfg = RunConfig.from_dict(payload["settings"], base_dir=run_dir, source=p.name)
+    outputs = payload.get("outputs", {})
+    from ..dynamics.analyze import DynamicsResult
+    from ..predict.core import PredictionResult
+
+    result = RunResult(run_dir=run_dir, config=cfg, steps=[StepRecord(**s) for s in payload.get("steps", [])],
+                       outputs=outputs, warnings=payload.get("warnings", []), info=payload.get("environment", {}))
+    name = outputs.get("dynamics_dataset")
+    if name and (run_dir / name).is_file():
+        result.dynamics = DynamicsResult.load(run_dir / name)
+    name = outputs.get("prediction_dataset")
+    if name and (run_dir / name).is_file():
+        result.prediction = PredictionResult.load(run_dir / name)
+    elif "prediction" in payload:
+        result.prediction = payload["prediction"]
+    if "structure_quality" in payload:
+        result.structure_quality = payload["structure_quality"]
+    if isinstance(payload.get("saxs"), dict):
+        result.saxs = _saxs_from_payload(payload["saxs"])
+    if outputs.get("library"):
+        result.library_dir = run_dir / outputs["library"]
+    return result
+
+
+def _saxs_payload(saxs) -> dict:
+    """JSON-ready SAXS results (components with their traces, mixtures, experimental data, fits)."""
+    if not isinstance(saxs, dict) or "components" not in saxs:
+        return to_jsonable(saxs)
+    comps = []
+    for c in saxs["components"]:
+        if isinstance(c, dict):
+            comps.append(c)
+            continue
+        comps.append({"label": c.label, "source": c.source, "n_structures": c.n_structures,
+                      "n_library": c.n_library, "k": c.k, "intensity": c.intensity, "std": c.std, "se": c.se,
+                      "sampling_error": c.sampling_error, "sigma": None if not c.sigma else
+                      {f"{a}-{b}": v for (a, b), v in c.sigma.items()}, "dw_pairs": c.dw_pairs})
+    out = {"q": saxs["q"], "observed_intensity": saxs.get("observed_intensity"),
+           "combined_intensity": saxs.get("combined_intensity"), "components": comps,
+           "component_rows": saxs.get("component_rows", [])}
+    if saxs.get("experimental") is not None:
+        out["experimental"] = _fields(saxs["experimental"])
+    if saxs.get("fit"):
+        out["fit"] = {name: _fields(f) for name, f in saxs["fit"].items()}
+        out["fit_q_range"] = saxs.get("fit_q_range")
+    return to_jsonable(out)
+
+
+def _fields(obj) -> dict:
+    """Every dataclass field (arrays included), for an exact reload with :func:`_from_fields`."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    return obj
+
+
+def _from_fields(cls, d: dict):
+    import numpy as np
+
+    names = {f.name for f in dataclasses.fields(cls)}
+    kw = {}
+    for k, v in d.items():
+        if k not in names:
+            continue
+        if isinstance(v, list) and v and all(isinstance(x, (int, float)) or x is None for x in v):
+            v = np.asarray([np.nan if x is None else x for x in v], dtype=np.float64)
+        elif isinstance(v, list) and v and all(isinstance(x, list) for x in v):
+            v = np.asarray(v, dtype=np.float64)
+        elif isinstance(v, list) and k in ("q_range", "scale_factors", "segments", "notes"):
+            v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
+        kw[k] = v
+    return cls(**kw)
+
+
+def _saxs_from_payload(p: dict) -> dict:
+    """The SAXS results of a saved run as live objects."""
+    import numpy as np
+
+    from ..saxs.debye import SaxsComponent
+    from ..saxs.expdata import SaxsData
+    from ..saxs.fit import SaxsFitResult
+
+    out = dict(p)
+    for key in ("q", "observed_intensity", "combined_intensity"):
+        if out.get(key) is not None:
+            out[key] = np.asarray(out[key], dtype=np.float64)
+    comps = []
+    for c in p.get("components", []):
+        sigma = c.get("sigma")
+        comps.append(SaxsComponent(
+            label=c["label"], q=out["q"], intensity=np.asarray(c["intensity"], float),
+            std=np.asarray(c["std"], float), se=np.asarray(c["se"], float), source=c.get("source", "average"),
+            n_structures=c.get("n_structures", 1), n_library=c.get("n_library", 1), k=c.get("k"),
+            sampling_error=None if c.get("sampling_error") is None else np.asarray(c["sampling_error"], float),
+            sigma=None if not sigma else {tuple(k.split("-")): v for k, v in sigma.items()},
+            dw_pairs=c.get("dw_pairs", "all")))
+    out["components"] = comps
+    if p.get("experimental"):
+        out["experimental"] = _from_fields(SaxsData, p["experimental"])
+    if p.get("fit"):
+        out["fit"] = {name: _from_fields(SaxsFitResult, f) for name, f in p["fit"].items()}
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# summary and history
+# ---------------------------------------------------------------------------------------
+def _item(obj, name: str, default=None):
+    """``obj[name]`` for a dict (a reloaded or hand-made stage result), else ``obj.name``."""
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _summary_numbers(result: RunResult) -> dict:
+    out: dict[str, Any] = {}
+    if result.frames is not None:
+        out["frames"] = len(result.frames)
+    dyn = result.dynamics
+    if dyn is not None:
+        out["labels"] = len(_item(dyn, "labels") or [])
+        edges = _item(dyn, "bin_edges_fs")
+        if edges is not None:
+            out["time_bins"] = max(len(edges) - 1, 0)
+        n_frames = _item(dyn, "n_frames")
+        if n_frames is not None:
+            out["frames_analysed"] = int(n_frames)
+    pred = result.prediction
+    if pred is not None:
+        # a PredictionResult has candidates; its saved table form has "predictions" rows
+        preds = _item(pred, "candidates")
+        if preds is None:
+            preds = _item(pred, "predictions", [])
+        out["predictions"] = len(preds)
+        out["predicted_labels"] = [_item(p, "label") for p in preds]
+        out["max_observed_node_count"] = _item(pred, "max_observed_node_count")
+        out["max_predicted_node_count"] = _item(pred, "max_predicted_node_count")
+    saxs = result.saxs
+    if isinstance(saxs, dict):
+        out["saxs_components"] = len(saxs.get("components") or [])
+        for name, f in (saxs.get("fit") or {}).items():
+            for key in ("chi2_reduced", "rmse", "pearson"):
+                val = _item(f, key)
+                if val is not None:
+                    out[f"saxs_{name}_{key}"] = val
+    out["wall_seconds"] = result.info.get("wall_seconds")
+    return to_jsonable(out)
+
+
+def _summary_text(result: RunResult) -> str:
+    info = result.info
+    lines = [f"clusterdynamicsml run {result.config.run.name!r}: {result.run_dir}",
+             f"  version {info.get('versions', {}).get('clusterdynamicsml')}, OpenMP "
+             f"{'on' if info.get('openmp') else 'off'}, {info.get('threads')} threads, "
+             f"{info.get('wall_seconds', 0) or 0:.1f} s"]
+    for s in result.steps:
+        lines.append(f"  {s.name:<13s} {s.status:<8s} {s.seconds:7.2f} s  {s.message}")
+    nums = _summary_numbers(result)
+    for key in ("frames", "frames_analysed", "time_bins", "labels", "predictions"):
+        if key in nums:
+            lines.append(f"  {key.replace('_', ' ')}: {nums[key]}")
+    files = [v for k, v in result.outputs.items() if not k.startswith("figure_")]
+    figs = [v for k, v in result.outputs.items() if k.startswith("figure_")]
+    lines.append(f"  files written: {len(files) + len(figs)} ({len(figs)} figure files)")
+    for w in result.warnings:
+        lines.append(f"  warning: {w}")
+    return "\n".join(lines)
+
+
+def list_runs(folder: str | os.PathLike) -> list[dict]:
+    """Finished runs under ``folder`` (newest last): one dict per run folder with its name,
+    time, settings and summary, read from ``run_info.json`` and the dataset."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: not a folder")
+    runs = []
+    for info_path in sorted(root.glob("*/run_info.json")):
+        run_dir = info_path.parent
+        if run_dir.name.endswith((".partial", ".failed")):
+            continue
+        try:
+            info = read_json(info_path)
+        except (OSError, ValueError):
+            continue
+        runs.append({"dir": str(run_dir), "name": run_dir.name, "started": info.get("started"),
+                     "wall_seconds": info.get("wall_seconds"), "threads": info.get("threads"),
+                     "version": (info.get("versions") or {}).get("clusterdynamicsml"),
+                     "summary": info.get("summary", {}),
+                     "steps": {s["name"]: s["status"] for s in info.get("steps", [])}})
+    return runs
+
+
+def _read_payload(path) -> tuple[Path, dict]:
+    p = Path(path)
+    if p.is_dir():
+        found = sorted(p.glob("*_dataset.json"))
+        if not found:
+            raise FileNotFoundError(f"{p}: no *_dataset.json in this folder (not a run folder?)")
+        p = found[0]
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: dataset not found")
+    try:
+        payload = read_json(p)
+    except ValueError as exc:
+        raise ValueError(f"{p}: not a clusterdynamicsml dataset (invalid JSON: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != DATASET_FORMAT:
+        raise ValueError(f"{p}: not a clusterdynamicsml run dataset (no format={DATASET_FORMAT!r})")
+    return p, payload
+
+
+def _prediction_rows(path: Path, payload: dict) -> dict:
+    """{(node count, label): {"predicted_population_share", "predicted_mean_lifetime_fs"}}."""
+    pred = payload.get("prediction")
+    rel = (payload.get("outputs") or {}).get("prediction_dataset")
+    if pred is None and rel and (path.parent / rel).is_file():
+        pred = read_json(path.parent / rel)
+    out: dict = {}
+    if not isinstance(pred, dict):
+        return out
+    for r in pred.get("predictions", []):  # predictions-table rows
+        if isinstance(r, dict):
+            out[(r.get("target_node_count"), r.get("label"))] = r
+    for c in pred.get("candidates", []):  # PredictionResult.to_dict candidates
+        if isinstance(c, dict):
+            out[(c.get("node_count"), c.get("label"))] = {
+                "predicted_population_share": c.get("share"),
+                "predicted_mean_lifetime_fs": (c.get("predicted") or {}).get("mean_lifetime_fs")}
+    return out
+
+
+def _fmt_cell(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list):
+        return ", ".join(str(i) for i in v) or "[]"
+    return str(v)
+
+
+def compare_runs(run_a, run_b) -> dict:
+    """Settings and predictions of two runs side by side.
+
+    Returns {"a", "b" (dataset paths), "settings": [(key, a, b)] for keys that differ,
+    "summary": [(key, a, b)], "predictions": [(size, label, share_a, share_b, lifetime_a,
+    lifetime_b)], "text": a printable table}."""
+    from .config import flatten
+
+    pa, a = _read_payload(run_a)
+    pb, b = _read_payload(run_b)
+    fa, fb = flatten(a.get("settings", {})), flatten(b.get("settings", {}))
+    settings = [(k, fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
+    sa, sb = a.get("summary", {}), b.get("summary", {})
+    summary = [(k, sa.get(k), sb.get(k)) for k in sorted(set(sa) | set(sb))]
+    ra, rb = _prediction_rows(pa, a), _prediction_rows(pb, b)
+
+    def skey(k):
+        return (-(k[0] or 0), str(k[1]))
+
+    preds = []
+    for key in sorted(set(ra) | set(rb), key=skey):
+        x, y = ra.get(key, {}), rb.get(key, {})
+        preds.append((key[0], key[1], x.get("predicted_population_share"), y.get("predicted_population_share"),
+                      x.get("predicted_mean_lifetime_fs"), y.get("predicted_mean_lifetime_fs")))
+
+    f = _fmt_cell
+    lines = [f"A: {pa.parent}", f"B: {pb.parent}", "", "settings that differ:"]
+    if settings:
+        w = max(len(k) for k, _, _ in settings)
+        lines += [f"  {k:<{w}s}  A = {f(x):<24s} B = {f(y)}" for k, x, y in settings]
+    else:
+        lines.append("  (none)")
+    lines += ["", "summary:"]
+    w = max([len(k) for k, _, _ in summary] + [8])
+    lines += [f"  {k:<{w}s}  A = {f(x):<24s} B = {f(y)}" for k, x, y in summary]
+    lines += ["", "predictions (size, label: population share A / B, mean lifetime fs A / B):"]
+    if preds:
+        lines += [f"  {s!s:>4} {lab!s:<14s} share {f(x1):>8s} / {f(y1):<8s}  lifetime {f(x2):>8s} / {f(y2)}"
+                  for s, lab, x1, y1, x2, y2 in preds]
+    else:
+        lines.append("  (no predictions in either run)")
+    return {"a": str(pa), "b": str(pb), "settings": settings, "summary": summary, "predictions": preds,
+            "text": "\n".join(lines)}
