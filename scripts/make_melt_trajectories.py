@@ -274,7 +274,7 @@ def _table_md(tab: dict, cat: str, an: str) -> str:
     if not keys:
         return "(no finite clusters: every ion is in the percolating network)\n"
     head = [f"0 (free {an})" if k == 0 else str(k) for k in keys]
-    vals = [f"{d[str(k)]:.3g}" for k in keys]
+    vals = [f"{d[str(k)]:.0f}" if d[str(k)] >= 100 else f"{d[str(k)]:.3g}" for k in keys]
     return (f"| {cat} | " + " | ".join(head) + " |\n|---|" + "---|" * len(keys) + "\n"
             "| per frame | " + " | ".join(vals) + " |\n")
 
