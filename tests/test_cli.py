@@ -1,6 +1,7 @@
 """The command line, in process (``main(argv) -> int``) and once as a real subprocess."""
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 
@@ -291,3 +292,18 @@ def test_dynamics_checkpoint_from_the_run_file(tmp_path, capsys):
     assert tables[0] == tables[1]
     assert len(ckpt.read_text().splitlines()) == 4  # nothing recomputed or appended twice
     assert json.loads(ckpt.read_text().splitlines()[0])
+
+
+def test_runs_list_into_a_closed_pipe_exits_quietly(tmp_path, monkeypatch, capsys):
+    # `clusterdynamicsml runs list DIR --json | head`: the reader leaves early; no traceback, exit 0
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["runs", "list", str(tmp_path), "--json"]) == 0
+    monkeypatch.undo()
+    assert capsys.readouterr().err == ""
