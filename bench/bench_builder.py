@@ -43,6 +43,7 @@ HERE = Path(__file__).resolve().parent
 PYTHON_DIR = HERE.parent / "python"
 
 sys.path.insert(0, str(HERE.parent / "tests"))
+from _example_library import example_library  # noqa: E402  (the bundled example's clusters)
 from test_geomstats import pbio_library as library  # noqa: E402  (the synthetic Pb/I/O library of the tests)
 
 # learns the example statistics and times builds of one composition; runs in a fresh process with
@@ -72,22 +73,6 @@ _TIMER = textwrap.dedent('''
         wall.append(time.perf_counter() - t0)
     print(json.dumps({"cpu": cpu, "wall": wall}))
 ''')
-
-
-def example_library():
-    """(symbols, unwrapped positions) of every finite cluster with a node in the bundled example."""
-    from clusterdynamicsml.clusters import extract_clusters
-    from clusterdynamicsml.example import example_config
-    from clusterdynamicsml.io.frames import read_frames
-
-    cfg = example_config()
-    rules = ClusterRules.from_dict(cfg.cluster_rules_dict())
-    lib = []
-    for fr in read_frames(str(cfg.resolve_path(cfg.frames.path))):
-        for c in extract_clusters(fr, rules):
-            if not c.percolating and c.node_count:
-                lib.append(([fr.symbols[i] for i in c.atom_indices], c.unwrapped_positions(fr)))
-    return lib, rules
 
 
 @pytest.fixture(scope="module")

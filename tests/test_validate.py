@@ -15,7 +15,7 @@ from clusterdynamicsml.build.validate import (
     rg_interval_of,
     validate_structure,
 )
-from clusterdynamicsml.clusters import ClusterRules, extract_clusters
+from clusterdynamicsml.clusters import ClusterRules
 
 NACL_RULES = ClusterRules(node=["Na"], linker=["Cl"], shell=[], cutoffs={"Na-Cl": 2.6})
 PBIO_RULES = ClusterRules(node=["Pb"], linker=["I"], shell=["O"], cutoffs={"Pb-I": 3.36, "Pb-O": 3.36})
@@ -60,16 +60,9 @@ def nacl_stats():
 @pytest.fixture(scope="module")
 def example_stats():
     """Geometry statistics learned from the bundled example's own clusters (all frames)."""
-    from clusterdynamicsml.example import example_config
-    from clusterdynamicsml.io.frames import read_frames
+    from _example_library import example_library
 
-    cfg = example_config()
-    rules = ClusterRules.from_dict(cfg.cluster_rules_dict())
-    lib = []
-    for fr in read_frames(str(cfg.resolve_path(cfg.frames.path))):
-        for c in extract_clusters(fr, rules):
-            if not c.percolating and c.node_count:
-                lib.append(([fr.symbols[i] for i in c.atom_indices], c.unwrapped_positions(fr)))
+    lib, rules = example_library()
     return geometry_statistics(lib, rules=rules)
 
 
