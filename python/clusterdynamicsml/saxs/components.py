@@ -359,6 +359,17 @@ def compute_components(q, dynamics, library=None, *, library_dir=None, node_elem
     nodes = {str(e) for e in node_elements}
     comps, ws, sources, warnings, unmixed = [], [], [], [], []
     rows: list[dict] = []
+
+    def place(row: dict, comp, w: float, source: str, zero_note: str) -> None:
+        """Into the mixture when its weight is positive, else listed (``rows`` index) but unmixed."""
+        if w > 0:
+            comps.append(comp)
+            ws.append(w)
+            sources.append(source)
+        else:
+            row["note"] = zero_note
+            unmixed.append((len(rows), comp))
+
     observed_sigma = observed_sigma or {}
     predicted_sigma = predicted_sigma or {}
     for r in _lifetime_rows(dynamics):
@@ -382,13 +393,7 @@ def compute_components(q, dynamics, library=None, *, library_dir=None, node_elem
             row.update(kind="missing", in_mixture=False, note=note)
         else:
             row.update(kind=comp.source, in_mixture=w > 0, n_structures=comp.n_structures, n_library=comp.n_library)
-            if w > 0:
-                comps.append(comp)
-                ws.append(w)
-                sources.append("observed")
-            else:
-                row["note"] = "zero weight"
-                unmixed.append((len(rows), comp))
+            place(row, comp, w, "observed", "zero weight")
         rows.append(row)
         if progress:
             progress(1)
@@ -417,13 +422,7 @@ def compute_components(q, dynamics, library=None, *, library_dir=None, node_elem
                                     dw_pairs=dw_pairs, cutoffs=cutoffs, node_elements=sorted(nodes) or None,
                                     method=method, bin_width=bin_width)
             row.update(kind=comp.source, in_mixture=w > 0, n_structures=1, n_library=1, structure=b.get("path"))
-            if w > 0:
-                comps.append(comp)
-                ws.append(w)
-                sources.append("predicted")
-            else:
-                row["note"] = "zero predicted population"
-                unmixed.append((len(rows), comp))
+            place(row, comp, w, "predicted", "zero predicted population")
         rows.append(row)
         if progress:
             progress(1)
