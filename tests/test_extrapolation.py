@@ -315,18 +315,28 @@ def test_nacl_1450K_extrapolation_meets_the_issue_thresholds(shared_data, tmp_pa
     assert rep.comparison["reference"]["summary"]["sizes_within_factor_2"] < 6  # the reference ridge does not extrapolate
 
 
-@pytest.mark.slow
-def test_predict_clusters_default_model_records_choice_validation_and_tables(tmp_path):
-    from clusterdynamicsml.predict.core import DEFAULT_POPULATION_MODEL, PredictionResult, predict_clusters
-    from test_predict import RULES, lifetime_row, write_chain
+
+def _chain_library(tmp_path):
+    """A Pb/I chain library of node counts 1-5 (3 files each) and its dynamics rows, populations
+    falling with size."""
+    from test_predict import lifetime_row, write_chain
 
     rng = np.random.default_rng(5)
     lib, table = tmp_path / "lib", []
-    for n, (count, occ, life) in zip(range(1, 6), [(3.0, 1.0, 200.0), (1.0, 0.6, 80.0), (0.4, 0.3, 50.0), (0.17, 0.15, 35.0), (0.08, 0.08, 28.0)]):
+    rows = [(3.0, 1.0, 200.0), (1.0, 0.6, 80.0), (0.4, 0.3, 50.0), (0.17, 0.15, 35.0), (0.08, 0.08, 28.0)]
+    for n, (count, occ, life) in zip(range(1, 6), rows):
         label = "Pb" if n == 1 else f"Pb{n}" + ("I" if n == 2 else f"I{n - 1}")
         for k in range(3):
             write_chain(lib / label / f"frame_{k:04d}_AAA.xyz", n, rng)
         table.append(lifetime_row(label, 2 * n - 1, count, occ, life))
+    return lib, table
+
+@pytest.mark.slow
+def test_predict_clusters_default_model_records_choice_validation_and_tables(tmp_path):
+    from clusterdynamicsml.predict.core import DEFAULT_POPULATION_MODEL, PredictionResult, predict_clusters
+    from test_predict import RULES
+
+    lib, table = _chain_library(tmp_path)
     res = predict_clusters(lib, table, RULES, [6, 7], timestep_fs=10.0, n_bootstrap=20, debye_waller=False, box_lengths=[30.0] * 3)
     assert res.population_model == DEFAULT_POPULATION_MODEL == "fisher"
     assert "held-out validation" in res.population_choice["reason"] and "bulk_kT_per_node" in res.population_choice["free_energy"]
@@ -441,7 +451,7 @@ def test_reference_predictions_get_the_physical_checks(tmp_path):
     from clusterdynamicsml.predict.candidates import Candidate
     from clusterdynamicsml.predict.core import predict_clusters
     from clusterdynamicsml.predict.scaling import chain_radius, check_candidate_shapes
-    from test_predict import RULES, lifetime_row, write_chain
+    from test_predict import RULES
 
     c = Candidate(7, "Pb7I7", {"Pb": 7, "I": 7}, "trend", None, "", {"mean_radius_of_gyration": 12.0, "mean_max_radius": 34.6})
     warns = check_candidate_shapes([c], 2.25, [19.0] * 3, ("Pb", "I", "O"))
@@ -449,13 +459,7 @@ def test_reference_predictions_get_the_physical_checks(tmp_path):
     assert any("exceeds half the source box (9.5 A)" in w for w in warns) and any("max radius 34.6 A exceeds the straight-chain limit 14.6 A" in w for w in warns)
     assert "straight-chain" in c.notes and c.predicted["mean_max_radius"] == 34.6  # numbers untouched
 
-    rng = np.random.default_rng(5)
-    lib, table = tmp_path / "lib", []
-    for n, (count, occ, life) in zip(range(1, 6), [(3.0, 1.0, 200.0), (1.0, 0.6, 80.0), (0.4, 0.3, 50.0), (0.17, 0.15, 35.0), (0.08, 0.08, 28.0)]):
-        label = "Pb" if n == 1 else f"Pb{n}" + ("I" if n == 2 else f"I{n - 1}")
-        for k in range(3):
-            write_chain(lib / label / f"frame_{k:04d}_AAA.xyz", n, rng)
-        table.append(lifetime_row(label, 2 * n - 1, count, occ, life))
+    lib, table = _chain_library(tmp_path)
     kw = dict(timestep_fs=10.0, n_bootstrap=0, debye_waller=False, validate=False, population_model="reference", population_transform="log")
     plain = predict_clusters(lib, table, RULES, [6, 7], **kw)
     boxed = predict_clusters(lib, table, RULES, [6, 7], box_lengths=[12.0] * 3, **kw)
