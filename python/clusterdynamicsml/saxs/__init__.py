@@ -1,5 +1,4 @@
 """Debye SAXS: form factors, Debye sums, components, experimental data, fits, evidence, reweighting."""
-# ruff: noqa: I001  (debye must be imported before components: debye.py re-exports names of components.py)
 
 from .components import (  # noqa: F401
     MIXTURE_WEIGHTS,
