@@ -77,3 +77,25 @@ def test_table_rows_accepts_columns_and_records():
     assert table_rows([{"x": 1}]) == [{"x": 1}]
     assert table_rows(None) == []
     assert Path  # noqa: B018
+
+
+def test_tables_read_typed_stage_results_and_refuse_other_objects(tmp_path):
+    """tables.py reads each stage result through its class (no attribute-name guessing): an object
+    that is not the stage's result type is a TypeError naming the RunResult field, not an empty
+    or half-filled table."""
+    import ast
+    from types import SimpleNamespace
+
+    import clusterdynamicsml.pipeline.tables as tables
+    from clusterdynamicsml.pipeline.tables import _tables
+
+    tree = ast.parse(Path(tables.__file__).read_text())
+    assert not [n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "_get"]
+    lookalike = SimpleNamespace(lifetime_by_label=[{"label": "PbI2", "mean_lifetime_fs": 15.0}])
+    with pytest.raises(TypeError, match="RunResult.dynamics must be a DynamicsResult"):
+        _tables(RunResult(run_dir=tmp_path, config=RunConfig(), dynamics=lookalike))
+    with pytest.raises(TypeError, match="RunResult.prediction must be a PredictionResult"):
+        _tables(RunResult(run_dir=tmp_path, config=RunConfig(), prediction=SimpleNamespace(predictions=[])))
+    fit = {"combined": SimpleNamespace(chi2_reduced=1.0, q_range=(0.02, 0.8))}
+    with pytest.raises(TypeError, match=r"saxs\['fit'\]\['combined'\] must be a SaxsFitResult"):
+        _tables(RunResult(run_dir=tmp_path, config=RunConfig(), saxs={"fit": fit}))

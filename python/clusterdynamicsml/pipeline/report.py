@@ -20,7 +20,7 @@ from pathlib import Path
 from .._io import atomic_write
 from .figures import FIGURES, _plot_function, _writes_files, make_figures  # noqa: F401  (the report's public names)
 from .report_pptx import write_pptx_report
-from .tables import _figures_of, _fmt, _get, _settings_rows, _simple_columns, _tables, table_rows  # noqa: F401
+from .tables import _figures_of, _fmt, _settings_rows, _simple_columns, _tables, table_rows  # noqa: F401
 
 __all__ = ["make_figures", "write_html_report", "write_pptx_report", "report", "table_rows", "FIGURES"]
 
