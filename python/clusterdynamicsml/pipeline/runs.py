@@ -117,8 +117,10 @@ class RunResult:
         predictions, SAXS fit figures of merit, wall seconds."""
         return _summary_numbers(self)
 
-    def summary_text(self) -> str:
-        return _summary_text(self)
+    def summary_text(self, list_files: bool = False) -> str:
+        """The summary (``summary.txt``); ``list_files`` adds one line per output below the
+        files-written count."""
+        return _summary_text(self, list_files)
 
 
 # ---------------------------------------------------------------------------------------
@@ -464,7 +466,7 @@ def _validation_line(v: dict, population_model: str) -> str:
             f"mean share TV {v.get('mean_share_total_variation') or float('nan'):.3g}")
 
 
-def _summary_text(result: RunResult) -> str:
+def _summary_text(result: RunResult, list_files: bool = False) -> str:
     info = result.info
     lines = [f"clusterdynamicsml run {result.config.run.name!r}: {result.run_dir}",
              f"  version {info.get('versions', {}).get('clusterdynamicsml')}, OpenMP "
@@ -483,9 +485,12 @@ def _summary_text(result: RunResult) -> str:
             lines.append(f"  extrapolation validation skipped: {v['skipped']}")
         elif v:
             lines.append(_validation_line(v, nums["population_model"]))
-    files = [v for k, v in result.outputs.items() if not k.startswith("figure_")]
-    figs = [v for k, v in result.outputs.items() if k.startswith("figure_")]
-    lines.append(f"  files written: {len(files) + len(figs)} ({len(figs)} figure files)")
+    from .outputs import file_entries, files_line, listing_of
+
+    listing = listing_of(result)  # the count and list the reports state too
+    lines.append(f"  {files_line(listing)}")
+    if list_files:
+        lines += [f"    {e}" for e in file_entries(listing)]
     for w in result.warnings:
         lines.append(f"  warning: {w}")
     return "\n".join(lines)

@@ -312,6 +312,12 @@ def _step_reports(ctx: _Context):
 
     done = []
     what = " and ".join(w for w, on in (("HTML", rc.html), ("PowerPoint", rc.pptx)) if on)
+    html_path, pptx_path = ctx.path(f"{ctx.stem}_report.html"), ctx.path(f"{ctx.stem}_report.pptx")
+    if rc.html:
+        ctx.output("report_html", html_path)
+    if rc.pptx:
+        ctx.output("report_pptx", pptx_path)
+    _plan_outputs(ctx)  # every file the run will write, the reports included: what they state
     # the reports show this step as the summary will: done, once they are written
     steps = [dataclasses.replace(r, status="done", message=what) if r is ctx.step else r
              for r in ctx.records if r.status != "pending" or r is ctx.step]
@@ -319,12 +325,22 @@ def _step_reports(ctx: _Context):
     state.run_dir = ctx.final_dir
     state.info = dict(ctx.data.get("_info", {}), wall_seconds=round(time.perf_counter() - ctx.t_start, 1))
     if rc.html:
-        ctx.output("report_html", write_html_report(state, ctx.path(f"{ctx.stem}_report.html")))
+        write_html_report(state, html_path)
         done.append("HTML")
     if rc.pptx:
-        ctx.output("report_pptx", write_pptx_report(state, ctx.path(f"{ctx.stem}_report.pptx")))
+        write_pptx_report(state, pptx_path)
         done.append("PowerPoint")
     return " and ".join(done)
+
+
+def _plan_outputs(ctx: _Context) -> None:
+    """Register the files the run writes after its steps (dataset, run_info.json, summary.txt)
+    and save the listing of every output in ``info["files_written"]``: the summary, the HTML
+    and the PowerPoint report all state this count and list (see :mod:`.outputs`)."""
+    from .outputs import output_listing
+
+    ctx.outputs.update(dataset=f"{ctx.stem}_dataset.json", run_info="run_info.json", summary="summary.txt")
+    ctx.data.setdefault("_info", {})["files_written"] = output_listing(ctx.dir, ctx.outputs)
 
 
 class _Skip(Exception):
@@ -441,6 +457,8 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
                 if log is not None:
                     log(f"{rec.name:<13s} {rec.status:<8s} {rec.seconds:7.2f} s  {rec.message}")
             ctx.step = None
+            if "files_written" not in info or ctx.records[-1].status != "done":  # no reports step: list now
+                _plan_outputs(ctx)
             wall = time.perf_counter() - t_start
             info.update(started=started.isoformat(timespec="seconds"),
                         finished=_dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -453,9 +471,7 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
                 "format": "clusterdynamicsml.run_info", "version": 1, **info,
                 "steps": [dataclasses.asdict(r) for r in records], "warnings": ctx.warnings,
                 "outputs": ctx.outputs, "summary": _summary_numbers(result)})
-            ctx.outputs["run_info"] = "run_info.json"
-            (work_dir / "summary.txt").write_text(_summary_text(result) + "\n", encoding="utf-8")
-            ctx.outputs["summary"] = "summary.txt"
+            (work_dir / "summary.txt").write_text(_summary_text(result, list_files=True) + "\n", encoding="utf-8")
         _repoint_json(work_dir, final_dir)
         (work_dir / OWNER_NAME).unlink(missing_ok=True)
         work_dir.rename(final_dir)
