@@ -120,9 +120,8 @@ def test_summary_html_and_pptx_state_the_same_steps_and_files(tmp_path):
     and that count is the number of files in the finished run folder."""
     import html as _html
 
-    from test_workflow import _small_example
-
     from clusterdynamicsml.pipeline import workflow
+    from test_workflow import _small_example
 
     res = workflow.run(_small_example(tmp_path).replace("predict", bootstrap=0))
     on_disk = sum(1 for p in res.run_dir.rglob("*") if p.is_file())
