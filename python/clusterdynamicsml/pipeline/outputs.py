@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["output_listing", "files_line", "file_entries"]
+__all__ = ["output_listing", "files_line", "file_entries", "repoint_json"]
 
 
 def output_listing(folder: str | os.PathLike, outputs: Mapping[str, str]) -> dict:
@@ -52,3 +52,31 @@ def listing_of(result) -> dict:
     if isinstance(saved, Mapping) and isinstance(saved.get("outputs"), list):
         return dict(saved)
     return output_listing(result.run_dir, result.outputs)
+
+
+def repoint_json(path: str | os.PathLike, moves: Mapping[str, str]) -> bool:
+    """Rewrite every string of the JSON file ``path`` that is, or starts with, a folder of
+    ``moves`` ({old folder: new folder}). The file is replaced, never edited in place (a file
+    hard-linked from a saved run stays as it was). Returns whether anything changed."""
+    import json
+
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    if not any(old in text for old in moves):
+        return False
+
+    def walk(obj):
+        if isinstance(obj, dict):
+            return {k: walk(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [walk(v) for v in obj]
+        if isinstance(obj, str):
+            for old, new in moves.items():
+                if obj == old or obj.startswith(old + os.sep):
+                    return new + obj[len(old):]
+        return obj
+
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(json.dumps(walk(json.loads(text)), indent=1) + "\n", encoding="utf-8")  # NaN kept as written
+    tmp.replace(p)
+    return True
