@@ -90,9 +90,9 @@ def predict_sized(
     """The size-resolved branch of ``core.predict_clusters`` (same arguments, already checked)."""
     from .charges import check_candidate_charges
     from .core import resolve_target_node_counts
-    from .result import assemble_result, run_settings
     from .extrapolate import predict_by_size
     from .observed import ObservedClusters
+    from .result import assemble_result, run_settings
     from .scaling import learned_bond_length
     from .validate import validate_extrapolation_data
 
