@@ -356,6 +356,8 @@ def test_saxs_runfile_reuses_a_matching_saved_run(tmp_path, capsys, monkeypatch)
     assert all(f"reused from {first.name}: " in steps[s] for s in ("frames", "dynamics", "library", "predict",
                                                                   "structures")), steps
     assert "saxs          done" in steps["saxs"] and "reused" not in steps["saxs"]
+    for run in (first, second):  # the reused run states the frames it was made from
+        assert "  frames: 50" in (run / "summary.txt").read_text().splitlines(), run
     # the same SAXS as the full run, to the byte (exact coordinates of the built structures)
     for name in ("example_saxs.csv", "example_saxs_components.csv", "example_saxs_fit.json",
                  "example_dynamics_lifetime.csv", "example_predictions.csv"):

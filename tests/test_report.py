@@ -148,3 +148,43 @@ def test_summary_html_and_pptx_state_the_same_steps_and_files(tmp_path):
     rows = re.findall(r"<tr><td>(\w+)</td><td>(\w+)</td>", page)
     assert dict(rows[:len(states)]) == states
     assert all(re.search(rf"^  {name}\s+{status}\s", "\n".join(summary), re.M) for name, status in states.items())
+
+
+def _suffixes(folder) -> set[str]:
+    return {p.suffix for p in Path(folder).rglob("*") if p.is_file()}
+
+
+def test_figure_formats_are_honoured_and_a_rebuilt_report_lists_its_own_folder(tmp_path):
+    """Every figure writer honours ``[report] formats``: a png-only run folder holds no .svg, a
+    pdf-only set of figures (no HTML or PowerPoint to embed them) no .png or .svg, and with the
+    reports on, pdf-only figures get PNG copies (documented: the reports embed PNG or SVG) and a
+    warning. ``report DATASET`` rebuilds into a new folder whose HTML and PowerPoint list and count
+    the files of that folder, not the saved run's."""
+    import html as _html
+
+    from clusterdynamicsml.pipeline import workflow
+    from clusterdynamicsml.pipeline.figures import make_figures
+    from clusterdynamicsml.pipeline.report import report
+    from test_workflow import _small_example
+
+    res = workflow.run(_small_example(tmp_path).replace("predict", bootstrap=0))  # formats = ["png"]
+    figs = sorted(p.name for p in (res.run_dir / "figures").iterdir())
+    assert len(figs) >= 8 and all(n.endswith(".png") for n in figs), figs
+    assert ".svg" not in _suffixes(res.run_dir), sorted(map(str, res.run_dir.rglob("*.svg")))
+    # pdf only, no reports: every figure writer writes PDF and nothing else
+    cfg = res.config.replace("report", formats=["pdf"], html=False, pptx=False)
+    out = make_figures(res.data, cfg, tmp_path / "pdf_only", stem="x")
+    assert len(out) == len(figs) and _suffixes(tmp_path / "pdf_only") == {".pdf"}
+    # report DATASET --formats pdf: PDF plus the PNG copies the reports embed, said so
+    folder = report(res.dataset_path, tmp_path / "rebuilt", formats=("pdf",))
+    assert _suffixes(folder / "figures") == {".pdf", ".png"}
+    on_disk = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    page = _html.unescape(next(folder.glob("*_report.html")).read_text())
+    assert "PNG copies are written too" in page
+    assert re.findall(r"files written: (\d+) \(", page) == [str(len(on_disk))], (on_disk, page[-2000:])
+    assert sorted(re.findall(r"<li>([^<]*)</li>", page)) == on_disk
+    slides = "\n".join(_pptx_texts(next(folder.glob("*_report.pptx"))))
+    assert re.findall(r"files written: (\d+) \(", slides) == [str(len(on_disk))] * 2
+    # a png-only rebuild of the same run: no .svg anywhere in its folder
+    folder = report(res.dataset_path, tmp_path / "rebuilt", formats=("png",))
+    assert ".svg" not in _suffixes(folder)

@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..plot._common import figure_options
+
 __all__ = ["FIGURES", "make_figures"]
 
 #: figure key -> (stage plot module, function names tried in order, title). A plot function
@@ -211,7 +213,9 @@ def make_figures(data: Mapping[str, Any], cfg, folder, *, stem: str = "cdml",
         kwargs = _figure_kwargs(func, cfg, source, _figure_title(key, data, source))
         try:
             if _writes_files(func):
-                paths = func(source, out_stem, **kwargs)
+                # [report] formats and dpi reach writers that do not take them as arguments
+                with figure_options(formats=tuple(cfg.report.formats), dpi=cfg.report.dpi):
+                    paths = func(source, out_stem, **kwargs)
                 paths = [str(p) for p in (paths or []) if p is not None and Path(p).is_file()]
             else:
                 fig = func(source, **kwargs)

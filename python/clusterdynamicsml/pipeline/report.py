@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import base64
 import html
+import os
 from pathlib import Path
 
 from .._io import atomic_write
 from .figures import FIGURES, _plot_function, _writes_files, make_figures  # noqa: F401  (the report's public names)
-from .outputs import file_entries, files_line, listing_of
+from .outputs import file_entries, files_line, listing_of, output_listing
 from .report_pptx import write_pptx_report
 from .tables import _figures_of, _fmt, _settings_rows, _simple_columns, _tables, table_rows  # noqa: F401
 
@@ -134,8 +135,14 @@ def report(dataset, output_dir=None, *, formats: tuple[str, ...] | None = None) 
         figs = make_figures(result.data, result.config, work / "figures", stem=stem, warn=warnings.append)
         result.figures = figs  # embedded from the work folder before the rename
         result.warnings = list(result.warnings) + [w for w in warnings if w not in result.warnings]
-        write_html_report(result, work / f"{stem}_report.html")
-        write_pptx_report(result, work / f"{stem}_report.pptx")
+        html_path, pptx_path = work / f"{stem}_report.html", work / f"{stem}_report.pptx"
+        # the reports list and count the files of the folder they are written into
+        outputs = {f"figure_{key}_{k}": os.path.relpath(p, work) for key, paths in figs.items()
+                   for k, p in enumerate(paths)}
+        outputs.update(report_html=html_path.name, report_pptx=pptx_path.name)
+        result.info = {**(result.info or {}), "files_written": output_listing(work, outputs)}
+        write_html_report(result, html_path)
+        write_pptx_report(result, pptx_path)
         work.rename(final)
     except BaseException:
         import shutil

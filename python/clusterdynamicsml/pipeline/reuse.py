@@ -297,7 +297,9 @@ def reuse_step(ctx, name: str, saved_dir: Path) -> tuple[str, str]:
     if rec.status != "done":
         return rec.status, rec.message
     _bring(ctx, saved, name)
-    if name == "dynamics":
+    if name == "frames" and isinstance(saved.info.get("frames"), int):
+        ctx.data["_info"]["frames"] = saved.info["frames"]  # the summary's "frames: N"
+    elif name == "dynamics":
         ctx.data["dynamics"] = saved.dynamics
         ctx.data["rules"] = cluster_rules(ctx.cfg)
     elif name == "library":

@@ -282,6 +282,9 @@ def _load_payload(p: Path, payload: dict) -> RunResult:
     warnings = list(payload.get("warnings", [])) + ([renamed] if renamed else [])
     result = RunResult(run_dir=run_dir, config=cfg, steps=[StepRecord(**s) for s in payload.get("steps", [])],
                        outputs=outputs, warnings=warnings, info=payload.get("environment", {}))
+    frames = (payload.get("summary") or {}).get("frames")
+    if isinstance(frames, int) and not isinstance(frames, bool):  # the frame count the run read
+        result.info = {**result.info, "frames": frames}
     name = outputs.get("dynamics_dataset")
     if name and (run_dir / name).is_file():
         result.dynamics = DynamicsResult.load(run_dir / name)
@@ -411,6 +414,8 @@ def _summary_numbers(result: RunResult) -> dict:
     out: dict[str, Any] = {}
     if result.frames is not None:
         out["frames"] = len(result.frames)
+    elif isinstance((result.info or {}).get("frames"), int):  # a loaded or reused run: the count saved
+        out["frames"] = result.info["frames"]
     dyn = result.dynamics
     if dyn is not None:
         out["labels"] = len(_item(dyn, "labels") or [])

@@ -1,8 +1,35 @@
 """matplotlib plumbing shared by the plot modules: pyplot on the Agg backend (imported when a
-figure is drawn, never at package import) and saving one figure in several formats."""
+figure is drawn, never at package import) and saving one figure in several formats.
+
+A run's ``[report] formats`` and ``dpi`` reach every figure writer through
+:func:`figure_options`: inside ``with figure_options(formats=("png",), dpi=100):`` a
+:func:`save_figure` call that does not name its formats or dpi uses these."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
+
+DEFAULT_FORMATS = ("png", "svg")
+DEFAULT_DPI = 150
+_OPTIONS: ContextVar[tuple[tuple[str, ...], int]] = ContextVar("cdml_figure_options",
+                                                                 default=(DEFAULT_FORMATS, DEFAULT_DPI))
+
+
+@contextlib.contextmanager
+def figure_options(formats=None, dpi: int | None = None) -> Iterator[None]:
+    """Within the block, :func:`save_figure` writes ``formats`` (any of 'png', 'svg', 'pdf') at
+    ``dpi`` (dots per inch) unless its call names them; None keeps the current setting."""
+    cur_formats, cur_dpi = _OPTIONS.get()
+    if isinstance(formats, str):
+        formats = (formats,)
+    token = _OPTIONS.set((tuple(formats) if formats is not None else cur_formats,
+                          int(dpi) if dpi is not None else cur_dpi))
+    try:
+        yield
+    finally:
+        _OPTIONS.reset(token)
 
 
 def pyplot():
@@ -17,12 +44,18 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path, formats=("png", "svg"), dpi: int = 150, bbox_inches=None) -> list[Path]:
-    """Save ``fig`` as ``<path>.png`` and ``<path>.svg`` (a .png/.svg/.pdf suffix of ``path`` is
-    replaced; parent folders are created). ``formats``: any of 'png', 'svg', 'pdf';
-    ``bbox_inches='tight'`` crops to the drawn area. Drawn with the Agg canvas. Returns the files
-    written."""
+def save_figure(fig, path, formats=None, dpi: int | None = None, bbox_inches=None) -> list[Path]:
+    """Save ``fig`` as ``<path>.<fmt>`` for each format (a .png/.svg/.pdf suffix of ``path`` is
+    replaced; parent folders are created). ``formats``: any of 'png', 'svg', 'pdf'; None takes
+    the formats of the enclosing :func:`figure_options` (default PNG and SVG), and ``dpi`` None
+    its dpi (default 150); ``bbox_inches='tight'`` crops to the drawn area. Drawn with the Agg
+    canvas. Returns the files written."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if formats is None:
+        formats = _OPTIONS.get()[0]
+    if dpi is None:
+        dpi = _OPTIONS.get()[1]
 
     if isinstance(formats, str):
         formats = (formats,)
