@@ -176,8 +176,9 @@ def test_debye_waller_figure_marks_clipped_sigma(tmp_path):
 def test_odd_atom_names_are_not_read_as_nitrogen(tmp_path, token):
     p = tmp_path / "odd.xyz"
     p.write_text(f"2\n\nNa 0 0 0\n{token} 3 0 0\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"odd.xyz, line 4"):
+    with pytest.raises(ValueError, match=r"odd.xyz, line 4") as err:
         list(read_frames(p, timestep_fs=1.0))
+    assert repr(token) in str(err.value)  # the name as written, not replacement characters
 
 
 # ------------------------------------------------------------------ parity and formats
@@ -211,8 +212,32 @@ def test_binary_trajectory_through_mdanalysis_in_the_cli(tmp_path, capsys):
     assert "PbI" in csv
 
 
+def test_lammps_dump_reader_warnings_do_not_leak_to_stderr(tmp_path, capsys):
+    """MDAnalysis warns (UserWarning) that a LAMMPS dump has no dt although --timestep-fs is
+    given: stderr holds only the CLI's own lines."""
+    pytest.importorskip("MDAnalysis")
+    frames = []
+    for step in range(3):
+        frames.append(f"ITEM: TIMESTEP\n{step * 10}\nITEM: NUMBER OF ATOMS\n2\nITEM: BOX BOUNDS pp pp pp\n"
+                      "0 20\n0 20\n0 20\nITEM: ATOMS id type x y z\n1 1 1.0 1.0 1.0\n2 2 3.5 1.0 1.0\n")
+    dump = tmp_path / "t.lammpstrj"
+    dump.write_text("".join(frames))
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:  # what would reach stderr outside pytest
+        warnings.simplefilter("always")
+        assert main(["dynamics", str(dump), "--element-map", "1=Pb", "--element-map", "2=I", "--node", "Pb",
+                     "--linker", "I", "--cutoff", "Pb-I=3.2", "--timestep-fs", "10", "-o", str(tmp_path / "o")]) == 0
+    assert not caught, [f"{w.filename}:{w.lineno}: {w.message}" for w in caught]
+    err = _err(capsys)
+    assert err and all(line.startswith(("clusterdynamicsml: ", "frames ", "dynamics ", "library ", "predict ",
+                                        "structures ", "saxs ", "figures ", "reports ")) for line in err), err
+
+
 @pytest.mark.parametrize("name,expect", [("t.abc", "unsupported format: .abc; readable formats: a folder of"),
-                                         ("t.xyz.gz", "compressed file (.xyz.gz): decompress it first"),
+                                         ("t.xyz.gz", "compressed file (.xyz.gz): decompress it first (gunzip"),
+                                         ("t.lammpstrj.bz2", "compressed file (.lammpstrj.bz2): decompress it first "
+                                                             "(bunzip2"),
                                          ("t_dataset.json", "a JSON file (a saved run's dataset?), not frames")])
 def test_unsupported_frame_files_name_the_readable_formats(tmp_path, capsys, name, expect):
     f = tmp_path / name

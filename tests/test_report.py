@@ -154,7 +154,7 @@ def _suffixes(folder) -> set[str]:
     return {p.suffix for p in Path(folder).rglob("*") if p.is_file()}
 
 
-def test_figure_formats_are_honoured_and_a_rebuilt_report_lists_its_own_folder(tmp_path):
+def test_figure_formats_are_honoured_and_a_rebuilt_report_lists_its_own_folder(tmp_path, capsys):
     """Every figure writer honours ``[report] formats``: a png-only run folder holds no .svg, a
     pdf-only set of figures (no HTML or PowerPoint to embed them) no .png or .svg, and with the
     reports on, pdf-only figures get PNG copies (documented: the reports embed PNG or SVG) and a
@@ -175,8 +175,18 @@ def test_figure_formats_are_honoured_and_a_rebuilt_report_lists_its_own_folder(t
     cfg = res.config.replace("report", formats=["pdf"], html=False, pptx=False)
     out = make_figures(res.data, cfg, tmp_path / "pdf_only", stem="x")
     assert len(out) == len(figs) and _suffixes(tmp_path / "pdf_only") == {".pdf"}
-    # report DATASET --formats pdf: PDF plus the PNG copies the reports embed, said so
-    folder = report(res.dataset_path, tmp_path / "rebuilt", formats=("pdf",))
+    # report DATASET --formats pdf: PDF plus the PNG copies the reports embed, said so on stderr
+    # too, with the figures a saved run cannot redraw
+    from clusterdynamicsml.pipeline.cli import main
+
+    capsys.readouterr()
+    assert main(["report", str(res.dataset_path), "-o", str(tmp_path / "rebuilt"), "--formats", "pdf"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("clusterdynamicsml: warning: figures: formats ['pdf'] cannot be embedded")
+               for line in err), err
+    assert any(line.startswith("clusterdynamicsml: warning: figure saxs_evidence: not redrawn from a saved run")
+               for line in err), err
+    (folder,) = (tmp_path / "rebuilt").iterdir()
     assert _suffixes(folder / "figures") == {".pdf", ".png"}
     on_disk = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     page = _html.unescape(next(folder.glob("*_report.html")).read_text())

@@ -103,7 +103,7 @@ def atomic_number(symbol: str) -> int:
 
 def _text(token: Any) -> str:
     if isinstance(token, bytes):
-        token = token.decode("ascii", "replace")
+        token = token.decode("utf-8", "replace")  # a non-ASCII name is shown as written
     if not isinstance(token, str):
         raise ValueError(f"element symbol must be a non-empty string such as 'Pb', got {token!r}")
     return token

@@ -265,7 +265,11 @@ def _saxs_structures(args) -> int:
 def _cmd_report(args) -> int:
     from ..pipeline.report import report
 
-    folder = report(args.dataset, args.output, formats=tuple(args.formats) if args.formats else None)
+    def warn(message: str) -> None:  # the rebuild's own warnings (also in both reports)
+        if not args.quiet:
+            print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+    folder = report(args.dataset, args.output, formats=tuple(args.formats) if args.formats else None, warn=warn)
     print(f"report written to {folder}")
     for p in sorted(folder.glob("*")):
         print(f"  {p.name}")
@@ -417,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
         with _terminate_as_interrupt(), warnings.catch_warnings():
             if not debug:  # numerical RuntimeWarnings are not errors: no stray stderr lines
                 warnings.simplefilter("ignore", RuntimeWarning)
+                # nor the notes of the readers we call (MDAnalysis: "Reader has no dt information"
+                # when --timestep-fs gives it); what matters reaches the run's own warnings
+                warnings.filterwarnings("ignore", module=r"(MDAnalysis|ase)(\..*)?")
             return _COMMANDS[args.command](args)
     except _UsageError as exc:
         print(str(exc), file=sys.stderr)

@@ -201,6 +201,11 @@ def make_figures(data: Mapping[str, Any], cfg, folder, *, stem: str = "cdml",
         getter = _FIGURE_INPUT[key]
         source = getter(data) if callable(getter) else data.get(getter)
         if source is None or isinstance(source, dict) and not source:
+            saxs = data.get("saxs")
+            if warn and key in ("saxs_evidence", "saxs_reweighting") and isinstance(saxs, dict) \
+                    and isinstance(saxs.get("evidence"), dict):
+                warn(f"figure {key}: not redrawn from a saved run (it needs the model fits, which the dataset "
+                     "keeps as numbers only); the run's own figures/ folder has it")
             continue
         func = _plot_function(key)
         if func is None:

@@ -24,7 +24,8 @@ __all__ = ["open_frames", "frames_kwargs", "READABLE_FORMATS", "MDANALYSIS_FORMA
 MDANALYSIS_FORMATS = {".dcd": "DCD", ".xtc": "XTC", ".trr": "TRR", ".nc": "NCDF", ".ncdf": "NCDF",
                       ".lammpstrj": "LAMMPSDUMP", ".dump": "LAMMPSDUMP"}
 _NEEDS_TOPOLOGY = {".dcd", ".xtc", ".trr", ".nc", ".ncdf"}
-_COMPRESSED = {".gz", ".bz2", ".xz", ".zip", ".zst", ".tgz"}
+_COMPRESSED = {".gz": "gunzip", ".bz2": "bunzip2", ".xz": "unxz", ".zip": "unzip", ".zst": "unzstd",
+               ".tgz": "tar xzf"}  # suffix -> the command that decompresses it
 
 READABLE_FORMATS = ("a folder of one-frame .xyz or .pdb files, .xyz/.extxyz (CP2K *-pos-*.xyz too), .pdb; "
                     "with MDAnalysis (pip install 'clusterdynamicsml[interop]'): .dcd, .xtc, .trr, .nc with "
@@ -35,7 +36,8 @@ def unsupported_message(path: Path) -> str:
     """Why ``path`` cannot be read as frames, naming its suffix and the readable formats."""
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() in _COMPRESSED else path.suffix.lower()
     if path.suffix.lower() in _COMPRESSED:
-        return (f"{path}: compressed file ({suffix}): decompress it first (e.g. gunzip); "
+        return (f"{path}: compressed file ({suffix}): decompress it first ({_COMPRESSED[path.suffix.lower()]} "
+                f"{path.name}); "
                 f"readable formats: {READABLE_FORMATS}")
     if suffix == ".json":
         return (f"{path}: a JSON file (a saved run's dataset?), not frames; readable formats: {READABLE_FORMATS}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import html
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from .._io import atomic_write
@@ -112,9 +113,11 @@ def write_html_report(result, path) -> Path:
 # ---------------------------------------------------------------------------------------
 # PowerPoint
 # ---------------------------------------------------------------------------------------
-def report(dataset, output_dir=None, *, formats: tuple[str, ...] | None = None) -> Path:
+def report(dataset, output_dir=None, *, formats: tuple[str, ...] | None = None,
+           warn: Callable[[str], None] | None = None) -> Path:
     """Rebuild figures, HTML and PowerPoint from a saved run (dataset JSON or run folder)
-    into ``<output_dir or run folder>/report_<timestamp>/``. Returns that folder."""
+    into ``<output_dir or run folder>/report_<timestamp>/``. Returns that folder. ``warn``
+    receives the warnings of the rebuild (they are in both reports too)."""
     import datetime as _dt
 
     from .._paths import safe_name
@@ -135,6 +138,9 @@ def report(dataset, output_dir=None, *, formats: tuple[str, ...] | None = None) 
         figs = make_figures(result.data, result.config, work / "figures", stem=stem, warn=warnings.append)
         result.figures = figs  # embedded from the work folder before the rename
         result.warnings = list(result.warnings) + [w for w in warnings if w not in result.warnings]
+        if warn is not None:
+            for w in warnings:
+                warn(w)
         html_path, pptx_path = work / f"{stem}_report.html", work / f"{stem}_report.pptx"
         # the reports list and count the files of the folder they are written into
         outputs = {f"figure_{key}_{k}": os.path.relpath(p, work) for key, paths in figs.items()
