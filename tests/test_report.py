@@ -198,3 +198,47 @@ def test_figure_formats_are_honoured_and_a_rebuilt_report_lists_its_own_folder(t
     # a png-only rebuild of the same run: no .svg anywhere in its folder
     folder = report(res.dataset_path, tmp_path / "rebuilt", formats=("png",))
     assert ".svg" not in _suffixes(folder)
+
+
+def test_html_tables_break_headers_at_underscores_and_keep_labels_whole(result, tmp_path):
+    """In a 1400 px window the tables fit without breaking words in the middle: column names
+    break only after an underscore (<wbr>), the first column (labels, setting names) never
+    breaks, and the page may use the window's width (measured with headless Chromium at
+    1400 px on the example and NaCl reports: no table wider than the window)."""
+    text = write_html_report(result, tmp_path / "r.html").read_text()
+    assert "<th>mean_<wbr>lifetime_<wbr>fs</th>" in text
+    css = text[text.find("<style>"):text.find("</style>")]
+    width = int(re.search(r"body\{[^}]*max-width:(\d+)px", css).group(1))
+    assert 1100 < width <= 1400 - 2 * 16 - 20  # padding 1em each side, a scrollbar
+    assert re.search(r"td:first-child\{[^}]*overflow-wrap:normal", css)
+
+
+def test_validation_is_shown_as_a_table_per_size_and_per_model(tmp_path):
+    """The held-out validation (a nested dict) is a table of the held-out sizes (observed vs
+    predicted with intervals) and a table of the population models, never key/value dumps of
+    its nested dicts nor rows made up from its unrelated lists."""
+    size = {"node_count": 5, "observed_count_per_frame": 0.156, "predicted_count_per_frame": 0.158,
+            "predicted_count_p05": 0.114, "predicted_count_p95": 0.222, "count_ratio": 1.014,
+            "count_in_interval_90": True, "observed_shares": {"Na5Cl5": 0.5}, "predicted_rg": 3.1}
+    summary = {"sizes": 3, "max_count_factor": 1.678, "count_coverage_90": 3, "count_intervals": 3}
+    val = {"train_max_node_count": 4, "population_model": "fisher", "target_node_counts": [5, 6, 7],
+           "sizes": [dict(size, node_count=n) for n in (5, 6, 7)], "summary": summary,
+           "comparison": {"fisher": {"summary": summary, "population_fit": {"chi2_reduced": 0.47}},
+                          "reference": {"summary": dict(summary, max_count_factor=None, sizes_predicted_zero=3)}},
+           "settings": {"n_bootstrap": 100, "observed_clusters": {"1": 9232}},
+           "warnings": ["a", "b", "c"]}
+    res = RunResult(run_dir=tmp_path, config=RunConfig(), prediction={"predictions": [], "validation": val})
+    page = write_html_report(res, tmp_path / "r.html").read_text()
+    start = page.find("validation")
+    section = page[start:page.find("<h2>Settings")]
+    assert "<table class='kv'>" not in section and "Na5Cl5" not in section, section
+    sizes = re.findall(r"<tr><td>(\d+)</td><td>0\.156</td>", section)
+    assert sizes == ["5", "6", "7"], section
+    assert "count_<wbr>ratio" in section and "train on node counts &lt;= 4, predict [5, 6, 7]" in section
+    models = re.findall(r"<tr><td>(fisher|reference)</td>", section)
+    assert models == ["fisher", "reference"], section
+    assert "max_<wbr>count_<wbr>factor" in section and "chi2_<wbr>reduced" in section
+    skipped = RunResult(run_dir=tmp_path, config=RunConfig(),
+                        prediction={"predictions": [], "validation": {"skipped": "too few sizes"}})
+    page = write_html_report(skipped, tmp_path / "s.html").read_text()
+    assert "validation skipped: too few sizes" in page

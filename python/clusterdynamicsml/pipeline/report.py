@@ -29,21 +29,23 @@ __all__ = ["make_figures", "write_html_report", "write_pptx_report", "report", "
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1320px;
 color:#222;line-height:1.4;padding:0 1em}
 h1{font-size:1.6em;margin-bottom:.2em}
 h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
 .tablewrap{max-width:100%;overflow-x:auto;margin:.5em 0 1em}
 table{border-collapse:collapse;font-size:.85em} th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right;
 overflow-wrap:anywhere;max-width:28em} table.kv{font-size:1em;margin:0} table.kv td{border:none;padding:0 .4em 0 0}
-th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
+th{background:#f3f3f3;overflow-wrap:normal} td:first-child,th:first-child{text-align:left}
+td:first-child{overflow-wrap:normal}
 .meta{color:#555;font-size:.9em} figure{margin:1em 0} figure svg,figure img{max-width:100%;height:auto}
 figcaption{font-size:.9em;color:#444} .warn{color:#8a4b00} details{margin:.5em 0}
 """
 
 
 def _html_table(rows: list[dict], cols: list[str], limit: int = 200) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    # column names break after their underscores only, never inside a word
+    head = "".join(f"<th>{html.escape(c).replace('_', '_<wbr>')}</th>" for c in cols)
     body = []
     for r in rows[:limit]:
         body.append("<tr>" + "".join(f"<td>{_html_cell(r.get(c))}</td>" for c in cols) + "</tr>")

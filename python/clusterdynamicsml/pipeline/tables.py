@@ -92,6 +92,65 @@ def _prediction_parts(pred) -> tuple[list[dict], Any, Any]:
                     f"got {type(pred).__name__}")
 
 
+def _scalars(row: Mapping, lists: bool = False) -> dict:
+    """The items of ``row`` a table cell can show: numbers, text, flags (and short lists of
+    them with ``lists``); nested dicts (per-label shares, fit details) stay in the dataset."""
+    def cell(v) -> bool:
+        if isinstance(v, (list, tuple)):
+            return lists and len(v) <= 12 and all(isinstance(x, (int, float, str)) for x in v)
+        return v is None or isinstance(v, (int, float, str, bool))
+    return {k: v for k, v in row.items() if cell(v)}
+
+
+# the validation columns a 1400 px page shows (every field is in the prediction dataset)
+_VALIDATION_SIZE_COLUMNS = (
+    "node_count", "observed_count_per_frame", "observed_count_p05", "observed_count_p95", "predicted_count_per_frame",
+    "predicted_count_p05", "predicted_count_p95", "count_ratio", "count_in_interval_90", "share_total_variation",
+    "observed_rg", "predicted_rg", "rg_relative_error", "observed_lifetime_fs", "predicted_lifetime_fs")
+_VALIDATION_MODEL_COLUMNS = (
+    "model", "max_count_factor", "sizes_predicted_zero", "sizes_within_factor_2", "sizes_within_factor_1_5",
+    "count_coverage_90", "count_intervals", "mean_share_total_variation", "max_rg_relative_error", "rg_coverage_90",
+    "chi2_reduced")
+
+
+def _pick(rows: list[dict], want: tuple[str, ...]) -> list[str]:
+    present = {k for r in rows for k in r}
+    return [c for c in want if c in present] or list(dict.fromkeys(k for r in rows for k in r))[:12]
+
+
+def _validation_tables(val: Mapping) -> list[tuple[str, list[dict], list[str]]]:
+    """The held-out validation as tables: one row per held-out size (observed vs predicted
+    counts with their 5-95 % intervals, Rg, lifetime) and one row per population model (its
+    summary figures of merit and fit quality)."""
+    if val.get("skipped"):
+        return [("Leave-largest-size-out validation", [{"validation": f"validation skipped: {val['skipped']}"}],
+                 ["validation"])]
+    out = []
+    what = (f"train on node counts <= {val.get('train_max_node_count')}, predict "
+            f"{list(val.get('target_node_counts') or [])}, population model {val.get('population_model')}")
+    sizes = [_scalars(r) for r in val.get("sizes") or [] if isinstance(r, Mapping)]
+    if sizes:
+        cols = _pick(sizes, _VALIDATION_SIZE_COLUMNS)
+        out.append((f"Leave-largest-size-out validation ({what}): observed vs predicted per held-out size "
+                    "(clusters per frame, Rg in angstrom, lifetimes in fs)", sizes, cols))
+    models = []
+    for name, comp in (val.get("comparison") or {}).items():
+        if not isinstance(comp, Mapping):
+            continue
+        row = {"model": name, **_scalars(comp.get("summary") or {})}
+        fit = comp.get("population_fit")
+        if isinstance(fit, Mapping):
+            row.update({k: v for k, v in _scalars(fit, lists=True).items() if k not in row})
+        models.append(row)
+    if models:
+        cols = _pick(models, _VALIDATION_MODEL_COLUMNS)
+        out.append((f"Leave-largest-size-out validation ({what}): each population model on the held-out sizes",
+                    models, cols))
+    if not out and _scalars(val):
+        out.append((f"Leave-largest-size-out validation ({what})", [_scalars(val)], list(_scalars(val))))
+    return out
+
+
 def _tables(result: RunResult) -> list[tuple[str, list[dict], list[str]]]:
     """(title, rows, columns) for the report tables that exist in this run."""
     out = []
@@ -115,10 +174,8 @@ def _tables(result: RunResult) -> list[tuple[str, list[dict], list[str]]]:
             cols = [c for c in want if c in rows[0]] or _simple_columns(rows)
             out.append(("Predicted larger clusters (shares with bootstrap 5-95 %, lifetimes in fs, Rg in "
                         "angstrom)", rows, cols))
-        if val is not None:
-            rows = table_rows(val)
-            if rows:
-                out.append(("Leave-largest-size-out validation", rows, _simple_columns(rows)))
+        if isinstance(val, Mapping):
+            out += _validation_tables(val)
     quality = result.structure_quality
     if quality:
         out.append(("Predicted structures: shortest contact and deviation from the learned geometry (angstrom)",
