@@ -345,3 +345,25 @@ def test_step_lines_print_once(tmp_path, capsys):
     (run_dir,) = list((tmp_path / "o").iterdir())
     html = next(run_dir.glob("*_report.html")).read_text()
     assert "running" not in html  # the report shows the reports step as done, as the summary does
+
+
+# ------------------------------------------------------------------ README
+def test_readme_run_file_reads_and_its_figure_counts_match_the_figures():
+    """The README's NaCl run file is a valid run file, its paths are relative (no machine paths
+    anywhere in the README), and the figure counts it states follow the figures a run draws (the
+    example has no size-extrapolation validation: one fewer)."""
+    import re
+    from pathlib import Path
+
+    from clusterdynamicsml.pipeline.config import RunConfig, tomllib
+    from clusterdynamicsml.pipeline.figures import FIGURES
+
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "README.md").read_text()
+    assert not re.search(r"(?<![\w.])/(work|home|tmp|root|Users)/", text)
+    block = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+    cfg = RunConfig.from_dict(tomllib.loads(block), base_dir=repo, source="README.md")
+    assert cfg.frames.path.startswith("../shared/data/") and cfg.clusters.node == ("Na",)
+    flat = " ".join(text.split())
+    assert f"({len(FIGURES) - 1} figures for the example, {len(FIGURES)} for the NaCl run" in flat
+    assert f"{len(FIGURES)} figures; files written:" in flat and f"the {len(FIGURES) - 1} figures in PNG" in flat
