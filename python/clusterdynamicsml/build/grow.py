@@ -62,6 +62,8 @@ import numpy as np
 
 from .. import _core
 from .._validate import as_positions
+from ..chem import normalize_element
+from .connect import dock_components, join_candidates, joins
 from .directions import (
     _CONE_SAMPLES,
     _DENSE_SPHERE,
@@ -71,15 +73,15 @@ from .directions import (
     _basis_directions,
     _cone,
     _cone_angles,
-    _neighbour_cones,
     _cone_intersections,
+    _neighbour_cones,
     _random_rotation,
     _unit,
 )
-from .connect import dock_components, join_candidates, joins
-from .geomstats import ASSOCIATION_SCALE, ATOM_TYPES, GeometryStatistics, normalize_element
+from .geomrecord import _KIND, ASSOCIATION_SCALE, ATOM_TYPES, GeometryStatistics
 from .records import BuildQuality, BuiltStructure, build_quality, format_counts_label  # noqa: F401
-from .state import _KIND, _State, _bond_length_to_nodes, _coerce_counts, _interaction_penalty, _node_bonding
+from .state import _bond_length_to_nodes, _coerce_counts, _interaction_penalty, _node_bonding, _State
+
 _RADIUS_STEPS = (1.0, 1.1, 1.2, 1.35, 1.5)
 _RELAXED_STEPS = (1.75, 2.0, 2.5, 3.0)
 _GROWTH_ANCHORS = 12

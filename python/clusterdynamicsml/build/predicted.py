@@ -8,7 +8,8 @@ from typing import Mapping
 
 import numpy as np
 
-from .geomstats import GeometryStatistics, normalize_element
+from ..chem import normalize_element
+from .geomrecord import GeometryStatistics
 from .grow import build_structure
 from .records import BuiltStructure
 from .write import write_built_structure

@@ -7,7 +7,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .geomstats import GeometryStatistics
+from .geomrecord import GeometryStatistics
 from .measure import measure_structure
 
 

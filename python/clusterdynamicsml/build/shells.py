@@ -8,8 +8,8 @@ from typing import Mapping
 
 import numpy as np
 
+from ..chem import normalize_element
 from .directions import _SPHERE, _basis, _cone, _cross, _unit
-from .geomstats import normalize_element
 from .records import BuiltStructure
 
 

@@ -7,11 +7,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..chem import normalize_element
 from .connect import Components, attached, rule_cutoffs, safe_cutoffs
 from .directions import _pairwise
-from .geomstats import ASSOCIATION_SCALE, ATOM_TYPES, GeometryStatistics, element_pair_key, normalize_element
-
-_KIND = {name: k for k, name in enumerate(ATOM_TYPES)}
+from .geomrecord import _KIND, ASSOCIATION_SCALE, ATOM_TYPES, GeometryStatistics, element_pair_key
 
 
 # ---- input checks -------------------------------------------------------------------------

@@ -28,7 +28,8 @@ from typing import Mapping
 import numpy as np
 
 from .._validate import as_positions
-from .geomstats import GeometryStatistics, element_pair_key, normalize_element
+from ..chem import normalize_element
+from .geomrecord import GeometryStatistics, element_pair_key
 
 RG_TOLERANCE = 1e-6  # angstrom, slack on the Rg interval ends
 RG_STRUCTURE_Z = 1.645  # two-sided 90 % normal quantile: one structure's Rg about the label mean

@@ -7,7 +7,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .geomstats import normalize_element
+from ..chem import normalize_element
 from .records import BuiltStructure
 from .shells import ShellTemplate, place_shell_molecules
 
