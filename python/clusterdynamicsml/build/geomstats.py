@@ -164,6 +164,20 @@ def _fallback_node_bond_length(atom_types: Mapping[str, str], cutoffs: Mapping[s
     return DEFAULT_BOND_LENGTH
 
 
+def _put_median(medians: dict, support: dict[str, int], statistic: str, key: str, values: np.ndarray) -> None:
+    """``medians[key]`` = the median of ``values``; ``support['<statistic>:<key>']`` = their number."""
+    medians[key] = _median(values)
+    support[f"{statistic}:{key}"] = int(values.size)
+
+
+def _pair_groups(a_ids: np.ndarray, b_ids: np.ndarray, names: Sequence[str], key_of) -> list:
+    """``(key_of(name_a, name_b), mask)`` of every unordered pair of ids present (ids index
+    ``names``), in the order of the pair code ``min * n + max``."""
+    n = len(names)
+    code = np.minimum(a_ids, b_ids) * n + np.maximum(a_ids, b_ids)
+    return [(key_of(names[c // n], names[c % n]), code == c) for c in np.unique(code)]
+
+
 def geometry_statistics(
     structures: Iterable,
     node_elements: Sequence[str] | None = None,
@@ -242,9 +256,7 @@ def geometry_statistics(
                 vals = np.concatenate([vals, nearest[other, a]])
             vals = vals[np.isfinite(vals)]
             if vals.size:
-                key = element_pair_key(elements[a], elements[b])
-                seed[key] = _median(vals)
-                support[f"seed_contact:{key}"] = int(vals.size)
+                _put_median(seed, support, "seed_contact", element_pair_key(elements[a], elements[b]), vals)
             # the shortest distance ever seen, over ALL structures (not only those with nodes)
             allv = nearest[ids == a, b]
             allv = allv[np.isfinite(allv)]
@@ -257,16 +269,11 @@ def geometry_statistics(
     for x, y, d in ((ei, ej, ed), (ai, an, ad)):
         if d.size == 0:
             continue
-        pa, pb = np.minimum(ids[x], ids[y]), np.maximum(ids[x], ids[y])
-        code = pa * ne + pb
-        for c in np.unique(code):
-            key = element_pair_key(elements[c // ne], elements[c % ne])
-            bonds.setdefault(key, []).append(d[code == c])
-    bond_medians = {}
+        for key, sel in _pair_groups(ids[x], ids[y], elements, element_pair_key):
+            bonds.setdefault(key, []).append(d[sel])
+    bond_medians: dict[str, float] = {}
     for key, parts in bonds.items():
-        vals = np.concatenate(parts)
-        bond_medians[key] = _median(vals)
-        support[f"bond:{key}"] = int(vals.size)
+        _put_median(bond_medians, support, "bond", key, np.concatenate(parts))
     if ed.size:
         node_bond = _median(ed)
         support["node_bond_length"] = int(ed.size)
@@ -276,30 +283,28 @@ def geometry_statistics(
     coord = p1["coordination"]
     tracked_types = [t for t in ATOM_TYPES if t == "node" or t in atom_types.values()]
     node_rows = atom_in_pass1 & is_node_atom
-    node_coord = {}
+    node_coord: dict[str, float] = {}
     for t in tracked_types:
         vals = coord[node_rows, _KIND[t]]
         if vals.size:
-            node_coord[t] = _median(vals)
-            support[f"node_coordination:{t}"] = int(vals.size)
-    non_node_coord = {}
+            _put_median(node_coord, support, "node_coordination", t, vals)
+    non_node_coord: dict[str, float] = {}
     for a in range(ne):
         if kinds[a] == _KIND["node"]:
             continue
         vals = coord[atom_in_pass1 & (ids == a), _KIND["node"]]
         if vals.size:
-            non_node_coord[elements[a]] = _median(vals)
-            support[f"non_node_node_coordination:{elements[a]}"] = int(vals.size)
-    angles, modes = {}, {}
+            _put_median(non_node_coord, support, "non_node_node_coordination", elements[a], vals)
+    angles: dict[str, float] = {}
+    modes: dict[str, list[float]] = {}
     ka, kb, deg = p1["angle_kind_a"], p1["angle_kind_b"], p1["angle_deg"]
     for x in range(3):
         for y in range(x, 3):
             sel = (ka == x) & (kb == y)
             if np.any(sel):
                 key = type_pair_key(ATOM_TYPES[x], ATOM_TYPES[y])
-                angles[key] = _median(deg[sel])
+                _put_median(angles, support, "node_angle", key, deg[sel])
                 modes[key] = angle_modes(deg[sel])
-                support[f"node_angle:{key}"] = int(sel.sum())
 
     # ---- pass 2 ----------------------------------------------------------------------
     contact_cut: dict[str, float] = {}
@@ -314,23 +319,15 @@ def geometry_statistics(
     cmat = _cutoff_matrix(elements, contact_cut)
     p2 = _core.contact_statistics(batch.positions, batch.offsets, ids, cmat, nthreads)
     ci, cj, cd, counts = p2["i"], p2["j"], p2["d"], p2["counts"]
-    contact_medians, type_contact = {}, {}
+    contact_medians: dict[str, float] = {}
+    type_contact: dict[str, float] = {}
     if cd.size:
         ea, eb = ids[ci], ids[cj]
-        code = np.minimum(ea, eb) * ne + np.maximum(ea, eb)
-        for c in np.unique(code):
-            key = element_pair_key(elements[c // ne], elements[c % ne])
-            vals = cd[code == c]
-            contact_medians[key] = _median(vals)
-            support[f"contact:{key}"] = int(vals.size)
-        ta, tb = kinds[ea], kinds[eb]
-        tcode = np.minimum(ta, tb) * 3 + np.maximum(ta, tb)
-        for c in np.unique(tcode):
-            key = type_pair_key(ATOM_TYPES[c // 3], ATOM_TYPES[c % 3])
-            vals = cd[tcode == c]
-            type_contact[key] = _median(vals)
-            support[f"geometry_contact:{key}"] = int(vals.size)
-    atom_coord = {}
+        for key, sel in _pair_groups(ea, eb, elements, element_pair_key):
+            _put_median(contact_medians, support, "contact", key, cd[sel])
+        for key, sel in _pair_groups(kinds[ea], kinds[eb], ATOM_TYPES, type_pair_key):
+            _put_median(type_contact, support, "geometry_contact", key, cd[sel])
+    atom_coord: dict[str, float] = {}
     atom_kinds = kinds[ids] if ids.size else np.zeros(0, np.int32)
     by_type = np.zeros((ids.size, 3), dtype=np.int64)
     for e in range(ne):
@@ -340,9 +337,7 @@ def geometry_statistics(
         if not np.any(rows):
             continue
         for t in tracked_types:
-            key = coordination_key(c, t)
-            atom_coord[key] = _median(by_type[rows, _KIND[t]])
-            support[f"atom_coordination:{key}"] = int(rows.sum())
+            _put_median(atom_coord, support, "atom_coordination", coordination_key(c, t), by_type[rows, _KIND[t]])
 
     return GeometryStatistics(
         atom_type_by_element=dict(sorted(atom_types.items())),

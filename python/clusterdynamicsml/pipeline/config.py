@@ -30,6 +30,7 @@ from ._fields import (  # noqa: F401  (PairCutoff and scheduler_problem are publ
     _ATOM_SPEC_RE,
     PairCutoff,
     _describe,
+    _nest_cutoffs,
     _toml_value,
     scheduler_problem,
 )
@@ -118,15 +119,14 @@ class RunConfig:
         if not p.is_file():
             raise ConfigError(str(p), None, None, "run file not found")
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(source, None, None, f"not valid TOML: {exc}") from None
+            text = p.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise ConfigError(source, None, None, "not a text file") from None
-        return cls.from_dict(data, base_dir=p.resolve().parent, source=source)
+        return cls.from_toml_string(text, base_dir=p.resolve().parent, source=source)
 
     @classmethod
     def from_toml_string(cls, text: str, *, base_dir: str | Path = ".", source: str = "<string>") -> RunConfig:
+        """Settings from TOML text (``source`` names it in error messages)."""
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -259,7 +259,7 @@ class RunConfig:
             "node": list(c.node),
             "linker": list(c.linker),
             "shell": list(c.shell),
-            "cutoffs": _cutoffs_nested(c.cutoffs),
+            "cutoffs": _nest_cutoffs(c.cutoffs),
             "default_cutoff": c.default_cutoff,
             "shell_levels": list(c.shell_levels),
             "shared_shells": c.shared_shells,
@@ -309,13 +309,6 @@ def _atom_spec(spec: str):
         raise ValueError(f"{spec!r} is not an element symbol (\"Pb\") or element:residue (\"O:DMF\")")
     el, res = m.group(1), m.group(2)
     return el if res is None else (el, res)
-
-
-def _cutoffs_nested(cutoffs) -> dict:
-    out: dict = {}
-    for c in cutoffs:
-        out.setdefault((c.a, c.b), {})[c.level] = c.distance
-    return out
 
 
 def flatten(d: dict, prefix: str = "") -> dict:

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._paths import check_run_name
-from ._fields import _ATOM_SPEC_RE, _TYPE_WORDS, PairCutoff, _check_value, _describe, _f, scheduler_problem
+from ._fields import (
+    _ATOM_SPEC_RE,
+    _TYPE_WORDS,
+    PairCutoff,
+    _check_value,
+    _describe,
+    _f,
+    _nest_cutoffs,
+    scheduler_problem,
+)
 
 
 class ConfigError(ValueError):
@@ -367,10 +376,8 @@ def _section_to_dict(section, *, keep_none: bool) -> dict:
         if value is None and not keep_none:
             continue
         if fld.metadata["kind"] == "cutoffs":
-            nested: dict = {}
-            for c in value:
-                nested.setdefault(f"{c.a}-{c.b}", {})[str(c.level)] = c.distance
-            value = {k: (v["0"] if list(v) == ["0"] else v) for k, v in nested.items()}
+            value = {f"{a}-{b}": (levels[0] if list(levels) == [0] else {str(lev): d for lev, d in levels.items()})
+                     for (a, b), levels in _nest_cutoffs(value).items()}
         elif fld.metadata["kind"] == "path_table":
             value = dict(value)
         elif isinstance(value, tuple):
