@@ -60,10 +60,12 @@ def fit_size_models(
     bond_length=None,
     box_lengths=None,
     tail_observed=None,
+    shape_regime=None,
 ) -> SizeModels:
     """Fit every law on ``observed`` (an ``ObservedClusters``). Raises ValueError when fewer
     than two node counts with clusters were observed. ``tail_observed`` (default
-    ``observed``): the observation the population law's tail anchor is tested against."""
+    ``observed``): the observation the population law's tail anchor is tested against.
+    ``shape_regime``: node counts of the shape laws' scaling regime (``ShapeLaws.fit``)."""
     sizes, counts, obs = _size_table(observed)
     if len(sizes) < 2:
         raise ValueError(f"at least 2 observed node counts with clusters are needed to extrapolate, got {sizes}")
@@ -72,7 +74,7 @@ def fit_size_models(
     return SizeModels(
         pop,
         CompositionModel.fit(observed, types),
-        ShapeLaws.fit(observed, bond_length, box_lengths),
+        ShapeLaws.fit(observed, bond_length, box_lengths, shape_regime),
         DynamicsLaws.fit(observed, timestep_fs),
     )
 

@@ -12,7 +12,8 @@ Each replicate (``numpy.random.default_rng(seed)``, ``n_bootstrap`` of them):
 2. label means from the structure library and the dynamics are redrawn from the normal
    distribution of a mean, ``mean + z std / sqrt(files)`` for Rg and max radius (semiaxes
    scaled with Rg) and ``mean + z std / sqrt(completed lifetimes)`` for lifetimes (>= dt);
-3. every law is refitted and the targets are predicted again; the population law's tail
+3. every law is refitted and the targets are predicted again (the shape laws on the scaling
+   regime of the full data: ``ShapeLaws.fit(regime_sizes=...)``); the population law's tail
    anchor (``population.py``) is tested against the replicate's time-resampled counts of every
    observed size, before the case resampling of node counts (which perturbs the law's shape
    but must not remove the observed tail).
@@ -43,6 +44,7 @@ import math
 import numpy as np
 
 from .extrapolate import fit_size_models, predict_sizes
+from .scaling import ShapeLaws
 
 BLOCKS = 20
 #: RMS error of log(observed / predicted) per node count of extrapolation distance of the
@@ -199,6 +201,7 @@ def bootstrap_sizes(
     labels_by_size = labels_by_size or {}
     k_count, k_rg = _model_error(model_error)
     largest = max(observed.sizes) if observed.sizes else 0
+    regime = ShapeLaws.fit(observed, bond_length, box_lengths).fit_sizes
     rng = np.random.default_rng(seed)
     per_size: dict[int, dict[str, list]] = {n: {k: [] for k in SIZE_KEYS} for n in targets}
     shares: dict[int, dict[str, list]] = {n: {lab: [] for lab in labels_by_size.get(n, ())} for n in targets}
@@ -211,7 +214,8 @@ def bootstrap_sizes(
             rep = resample_sizes(rep, rng)
         try:
             models = fit_size_models(
-                rep, types, population_model, max(targets), timestep_fs, bond_length, box_lengths, tail_observed=timed
+                rep, types, population_model, max(targets), timestep_fs, bond_length, box_lengths, tail_observed=timed,
+                shape_regime=regime,
             )
             preds = predict_sizes(models, targets)
         except (ValueError, np.linalg.LinAlgError, FloatingPointError):
