@@ -93,7 +93,7 @@ class GeometryStatistics:
         return d
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "GeometryStatistics":
+    def from_dict(cls, data: Mapping) -> GeometryStatistics:
         d = dict(data)
         d["labels"] = tuple(d.get("labels", ()))
         known = set(cls.__dataclass_fields__)
@@ -110,7 +110,7 @@ class GeometryStatistics:
         return text
 
     @classmethod
-    def from_json(cls, text_or_path) -> "GeometryStatistics":
+    def from_json(cls, text_or_path) -> GeometryStatistics:
         """From JSON text or from a file path."""
         s = str(text_or_path)
         if not s.lstrip().startswith("{"):

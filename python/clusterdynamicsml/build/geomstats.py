@@ -61,7 +61,9 @@ def _parse_cutoffs(pair_cutoffs) -> dict[str, float]:
     if pair_cutoffs is None:
         return out
     if not isinstance(pair_cutoffs, Mapping):
-        raise ValueError(f"pair_cutoffs must be a mapping {{('Pb', 'I'): 3.36, ...}}, got {type(pair_cutoffs).__name__}")
+        raise ValueError(
+            f"pair_cutoffs must be a mapping {{('Pb', 'I'): 3.36, ...}}, got {type(pair_cutoffs).__name__}"
+        )
     for key, value in pair_cutoffs.items():
         try:
             pair = parse_pair(key)
@@ -228,116 +230,39 @@ def geometry_statistics(
             raise ValueError(f"got {len(labels)} labels for {len(structures)} structures")
     else:
         labels = carried_labels
-    elements, kinds = batch.elements, batch.kinds
-    ne = len(elements)
-    is_node_atom = kinds[batch.element_ids] == _KIND["node"] if batch.element_ids.size else np.zeros(0, bool)
+    kinds, ids = batch.kinds, batch.element_ids
+    is_node_atom = kinds[ids] == _KIND["node"] if ids.size else np.zeros(0, bool)
     nodes_per_struct = np.bincount(batch.structure_of_atom[is_node_atom], minlength=len(structures))
     if not np.any(nodes_per_struct > 0):
         raise ValueError(
             f"no structure of the library contains a node atom (node elements: "
             f"{sorted(e for e, t in atom_types.items() if t == 'node')})"
         )
+    support: dict[str, int] = {}
+    tracked_types = [t for t in ATOM_TYPES if t == "node" or t in atom_types.values()]
 
     # ---- pass 1 ----------------------------------------------------------------------
-    assoc = _cutoff_matrix(elements, cutoffs, ASSOCIATION_SCALE)
-    p1 = _core.scaffold_statistics(batch.positions, batch.offsets, batch.element_ids, kinds, assoc, nthreads)
-    support: dict[str, int] = {}
+    assoc = _cutoff_matrix(batch.elements, cutoffs, ASSOCIATION_SCALE)
+    p1 = _core.scaffold_statistics(batch.positions, batch.offsets, ids, kinds, assoc, nthreads)
     atom_in_pass1 = nodes_per_struct[batch.structure_of_atom] > 0
-    nearest = p1["nearest"]
-    seed: dict[str, float] = {}
-    min_contact: dict[str, float] = {}
-    ids = batch.element_ids
-    for a in range(ne):
-        rows = atom_in_pass1 & (ids == a)
-        for b in range(a, ne):
-            vals = nearest[rows, b]
-            if a != b:
-                other = atom_in_pass1 & (ids == b)
-                vals = np.concatenate([vals, nearest[other, a]])
-            vals = vals[np.isfinite(vals)]
-            if vals.size:
-                _put_median(seed, support, "seed_contact", element_pair_key(elements[a], elements[b]), vals)
-            # the shortest distance ever seen, over ALL structures (not only those with nodes)
-            allv = nearest[ids == a, b]
-            allv = allv[np.isfinite(allv)]
-            if allv.size:
-                min_contact[element_pair_key(elements[a], elements[b])] = float(allv.min())
-
-    bonds: dict[str, list[np.ndarray]] = {}
-    ei, ej, ed = p1["edge_i"], p1["edge_j"], p1["edge_d"]
-    ai, an, ad = p1["assoc_atom"], p1["assoc_node"], p1["assoc_d"]
-    for x, y, d in ((ei, ej, ed), (ai, an, ad)):
-        if d.size == 0:
-            continue
-        for key, sel in _pair_groups(ids[x], ids[y], elements, element_pair_key):
-            bonds.setdefault(key, []).append(d[sel])
-    bond_medians: dict[str, float] = {}
-    for key, parts in bonds.items():
-        _put_median(bond_medians, support, "bond", key, np.concatenate(parts))
-    if ed.size:
-        node_bond = _median(ed)
-        support["node_bond_length"] = int(ed.size)
+    seed, min_contact = _seed_contacts(batch, p1["nearest"], atom_in_pass1, support)
+    bond_medians = _bond_medians(batch, p1, support)
+    if p1["edge_d"].size:
+        node_bond = _median(p1["edge_d"])
+        support["node_bond_length"] = int(p1["edge_d"].size)
     else:
         node_bond = _fallback_node_bond_length(atom_types, cutoffs)
-
-    coord = p1["coordination"]
-    tracked_types = [t for t in ATOM_TYPES if t == "node" or t in atom_types.values()]
-    node_rows = atom_in_pass1 & is_node_atom
-    node_coord: dict[str, float] = {}
-    for t in tracked_types:
-        vals = coord[node_rows, _KIND[t]]
-        if vals.size:
-            _put_median(node_coord, support, "node_coordination", t, vals)
-    non_node_coord: dict[str, float] = {}
-    for a in range(ne):
-        if kinds[a] == _KIND["node"]:
-            continue
-        vals = coord[atom_in_pass1 & (ids == a), _KIND["node"]]
-        if vals.size:
-            _put_median(non_node_coord, support, "non_node_node_coordination", elements[a], vals)
-    angles: dict[str, float] = {}
-    modes: dict[str, list[float]] = {}
-    ka, kb, deg = p1["angle_kind_a"], p1["angle_kind_b"], p1["angle_deg"]
-    for x in range(3):
-        for y in range(x, 3):
-            sel = (ka == x) & (kb == y)
-            if np.any(sel):
-                key = type_pair_key(ATOM_TYPES[x], ATOM_TYPES[y])
-                _put_median(angles, support, "node_angle", key, deg[sel])
-                modes[key] = angle_modes(deg[sel])
+    node_coord, non_node_coord = _node_coordination(
+        batch, p1["coordination"], atom_in_pass1 & is_node_atom, atom_in_pass1, tracked_types, support
+    )
+    angles, modes = _node_angles(p1, support)
 
     # ---- pass 2 ----------------------------------------------------------------------
-    contact_cut: dict[str, float] = {}
-    for a in range(ne):
-        for b in range(a, ne):
-            key = element_pair_key(elements[a], elements[b])
-            fallback = cutoffs.get(key, node_bond)
-            target = seed.get(key)
-            if target is None:
-                continue
-            contact_cut[key] = min(1.25 * target + 0.15, 1.40 * fallback + 0.20)
-    cmat = _cutoff_matrix(elements, contact_cut)
+    contact_cut = _contact_cutoffs(batch.elements, seed, cutoffs, node_bond)
+    cmat = _cutoff_matrix(batch.elements, contact_cut)
     p2 = _core.contact_statistics(batch.positions, batch.offsets, ids, cmat, nthreads)
-    ci, cj, cd, counts = p2["i"], p2["j"], p2["d"], p2["counts"]
-    contact_medians: dict[str, float] = {}
-    type_contact: dict[str, float] = {}
-    if cd.size:
-        ea, eb = ids[ci], ids[cj]
-        for key, sel in _pair_groups(ea, eb, elements, element_pair_key):
-            _put_median(contact_medians, support, "contact", key, cd[sel])
-        for key, sel in _pair_groups(kinds[ea], kinds[eb], ATOM_TYPES, type_pair_key):
-            _put_median(type_contact, support, "geometry_contact", key, cd[sel])
-    atom_coord: dict[str, float] = {}
-    atom_kinds = kinds[ids] if ids.size else np.zeros(0, np.int32)
-    by_type = np.zeros((ids.size, 3), dtype=np.int64)
-    for e in range(ne):
-        by_type[:, kinds[e]] += counts[:, e]
-    for c in tracked_types:
-        rows = atom_kinds == _KIND[c]
-        if not np.any(rows):
-            continue
-        for t in tracked_types:
-            _put_median(atom_coord, support, "atom_coordination", coordination_key(c, t), by_type[rows, _KIND[t]])
+    contact_medians, type_contact = _contact_medians(batch, p2, support)
+    atom_coord = _atom_coordination(batch, p2["counts"], tracked_types, support)
 
     return GeometryStatistics(
         atom_type_by_element=dict(sorted(atom_types.items())),
@@ -359,6 +284,126 @@ def geometry_statistics(
         labels=tuple(sorted({str(x) for x in labels if x is not None})),
         rg_relative_spread=_rg_relative_spread(batch, nodes_per_struct),
     )
+
+
+def _seed_contacts(batch: _Batch, nearest: np.ndarray, atom_in_pass1: np.ndarray, support: dict) -> tuple:
+    """Pass 1 nearest contacts per element pair: ``(seed, min_contact)``, the median over the
+    structures with a node atom and the shortest distance over all structures (angstrom)."""
+    elements, ids = batch.elements, batch.element_ids
+    ne = len(elements)
+    seed: dict[str, float] = {}
+    min_contact: dict[str, float] = {}
+    for a in range(ne):
+        rows = atom_in_pass1 & (ids == a)
+        for b in range(a, ne):
+            vals = nearest[rows, b]
+            if a != b:
+                other = atom_in_pass1 & (ids == b)
+                vals = np.concatenate([vals, nearest[other, a]])
+            vals = vals[np.isfinite(vals)]
+            if vals.size:
+                _put_median(seed, support, "seed_contact", element_pair_key(elements[a], elements[b]), vals)
+            # the shortest distance ever seen, over ALL structures (not only those with nodes)
+            allv = nearest[ids == a, b]
+            allv = allv[np.isfinite(allv)]
+            if allv.size:
+                min_contact[element_pair_key(elements[a], elements[b])] = float(allv.min())
+    return seed, min_contact
+
+
+def _bond_medians(batch: _Batch, p1: dict, support: dict) -> dict[str, float]:
+    """Median bond length per element pair over the scaffold edges and the associations."""
+    ids = batch.element_ids
+    bonds: dict[str, list[np.ndarray]] = {}
+    for x, y, d in ((p1["edge_i"], p1["edge_j"], p1["edge_d"]), (p1["assoc_atom"], p1["assoc_node"], p1["assoc_d"])):
+        if d.size == 0:
+            continue
+        for key, sel in _pair_groups(ids[x], ids[y], batch.elements, element_pair_key):
+            bonds.setdefault(key, []).append(d[sel])
+    bond_medians: dict[str, float] = {}
+    for key, parts in bonds.items():
+        _put_median(bond_medians, support, "bond", key, np.concatenate(parts))
+    return bond_medians
+
+
+def _node_coordination(batch: _Batch, coord: np.ndarray, node_rows: np.ndarray, atom_in_pass1: np.ndarray,
+                       tracked_types: list[str], support: dict) -> tuple:
+    """``(node_coord, non_node_coord)``: median neighbours of each type per node, and median
+    number of bonded nodes per non-node element (pass 1)."""
+    node_coord: dict[str, float] = {}
+    for t in tracked_types:
+        vals = coord[node_rows, _KIND[t]]
+        if vals.size:
+            _put_median(node_coord, support, "node_coordination", t, vals)
+    non_node_coord: dict[str, float] = {}
+    for a, element in enumerate(batch.elements):
+        if batch.kinds[a] == _KIND["node"]:
+            continue
+        vals = coord[atom_in_pass1 & (batch.element_ids == a), _KIND["node"]]
+        if vals.size:
+            _put_median(non_node_coord, support, "non_node_node_coordination", element, vals)
+    return node_coord, non_node_coord
+
+
+def _node_angles(p1: dict, support: dict) -> tuple:
+    """``(medians, modes)`` of the node-centred angles per type pair (degrees)."""
+    angles: dict[str, float] = {}
+    modes: dict[str, list[float]] = {}
+    ka, kb, deg = p1["angle_kind_a"], p1["angle_kind_b"], p1["angle_deg"]
+    for x in range(3):
+        for y in range(x, 3):
+            sel = (ka == x) & (kb == y)
+            if np.any(sel):
+                key = type_pair_key(ATOM_TYPES[x], ATOM_TYPES[y])
+                _put_median(angles, support, "node_angle", key, deg[sel])
+                modes[key] = angle_modes(deg[sel])
+    return angles, modes
+
+
+def _contact_cutoffs(elements: list[str], seed: dict, cutoffs: dict, node_bond: float) -> dict[str, float]:
+    """Pass 2 contact cutoff ``min(1.25 t + 0.15, 1.40 f + 0.20)`` of every element pair with a
+    seed contact median t (f: the pair cutoff, else the node bond length)."""
+    contact_cut: dict[str, float] = {}
+    for a in range(len(elements)):
+        for b in range(a, len(elements)):
+            key = element_pair_key(elements[a], elements[b])
+            fallback = cutoffs.get(key, node_bond)
+            target = seed.get(key)
+            if target is None:
+                continue
+            contact_cut[key] = min(1.25 * target + 0.15, 1.40 * fallback + 0.20)
+    return contact_cut
+
+
+def _contact_medians(batch: _Batch, p2: dict, support: dict) -> tuple:
+    """``(per element pair, per type pair)`` median contact distances (pass 2)."""
+    contact_medians: dict[str, float] = {}
+    type_contact: dict[str, float] = {}
+    cd = p2["d"]
+    if cd.size:
+        ea, eb = batch.element_ids[p2["i"]], batch.element_ids[p2["j"]]
+        for key, sel in _pair_groups(ea, eb, batch.elements, element_pair_key):
+            _put_median(contact_medians, support, "contact", key, cd[sel])
+        for key, sel in _pair_groups(batch.kinds[ea], batch.kinds[eb], ATOM_TYPES, type_pair_key):
+            _put_median(type_contact, support, "geometry_contact", key, cd[sel])
+    return contact_medians, type_contact
+
+
+def _atom_coordination(batch: _Batch, counts: np.ndarray, tracked_types: list[str], support: dict) -> dict:
+    """``'center>neighbor'`` -> median number of contacts of that type around an atom (pass 2)."""
+    ids, kinds = batch.element_ids, batch.kinds
+    atom_coord: dict[str, float] = {}
+    atom_kinds = kinds[ids] if ids.size else np.zeros(0, np.int32)
+    by_type = np.zeros((ids.size, 3), dtype=np.int64)
+    for e in range(len(batch.elements)):
+        by_type[:, kinds[e]] += counts[:, e]
+    for c in tracked_types:
+        rows = atom_kinds == _KIND[c]
+        if not np.any(rows):
+            continue
+        for t in tracked_types:
+            _put_median(atom_coord, support, "atom_coordination", coordination_key(c, t), by_type[rows, _KIND[t]])
+    return atom_coord
 
 
 def _rg_relative_spread(batch: _Batch, nodes_per_struct, min_files: int = 5) -> float:

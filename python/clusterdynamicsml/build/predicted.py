@@ -3,8 +3,8 @@ build-and-write loop over candidates."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 

@@ -2,8 +2,8 @@
 (distances in angstrom), and the composition label of a build."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Mapping
 
 import numpy as np
 
