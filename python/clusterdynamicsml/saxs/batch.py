@@ -49,6 +49,27 @@ def _unpack(item, k: int):
                      f"got {type(item).__name__}")
 
 
+def _prepare(items) -> tuple[list[np.ndarray], list[str], list[np.ndarray]]:
+    """Validate structures (errors name ``structures[k]``) -> (positions (n, 3) angstrom per
+    structure, the sorted union of their elements, int32 types into that union per structure)."""
+    syms_all, pos_all = [], []
+    for k, item in enumerate(items):
+        symbols, positions = _unpack(item, k)
+        try:
+            pos = as_positions(positions)
+            syms = _symbols(symbols, pos.shape[0])
+        except ValueError as exc:
+            raise ValueError(f"structures[{k}]: {exc}") from None
+        if not syms:
+            raise ValueError(f"structures[{k}]: a structure needs at least one atom")
+        syms_all.append(syms)
+        pos_all.append(pos)
+    union = sorted(set().union(*map(set, syms_all))) if syms_all else []
+    index = {e: t for t, e in enumerate(union)}
+    types_all = [np.fromiter((index[s] for s in syms), dtype=np.int32, count=len(syms)) for syms in syms_all]
+    return pos_all, union, types_all
+
+
 def debye_partials_batch(structures, q, method: str = "auto", bin_width: float = 0.001,
                          num_threads: int | None = None) -> list[DebyePartials]:
     """Partial Debye sums of every structure, in one C++ call.
@@ -70,23 +91,9 @@ def debye_partials_batch(structures, q, method: str = "auto", bin_width: float =
     bw = _check_bin_width(bin_width)
     qa = _as_q(q)
     items = list(structures)
-    syms_all, pos_all = [], []
-    for k, item in enumerate(items):
-        symbols, positions = _unpack(item, k)
-        try:
-            pos = as_positions(positions)
-            syms = _symbols(symbols, pos.shape[0])
-        except ValueError as exc:
-            raise ValueError(f"structures[{k}]: {exc}") from None
-        if not syms:
-            raise ValueError(f"structures[{k}]: a structure needs at least one atom")
-        syms_all.append(syms)
-        pos_all.append(pos)
     if not items:
         return []
-    union = sorted(set().union(*map(set, syms_all)))
-    index = {e: t for t, e in enumerate(union)}
-    types_all = [np.fromiter((index[s] for s in syms), dtype=np.int32, count=len(syms)) for syms in syms_all]
+    pos_all, union, types_all = _prepare(items)
     T = len(union)
     s, type_counts, pair_counts, used_hist = _core.debye_partials_batch(
         pos_all, types_all, T, qa, method, bw, resolve_threads(num_threads))
