@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from clusterdynamicsml import _core
-from clusterdynamicsml.saxs import average_component
+from clusterdynamicsml.saxs import average_component, farthest_point_sampling, structure_descriptors
 from clusterdynamicsml.saxs.debye import debye_partials
 from clusterdynamicsml.saxs.ensemble import EnsemblePartials, debye_partials_ensemble
 
@@ -156,6 +156,13 @@ def test_average_component_is_one_ensemble_call_with_the_same_answer():
     np.testing.assert_allclose(c.intensity, X.mean(0), rtol=1e-12)
     np.testing.assert_allclose(c.std, X.std(0), rtol=1e-9)
     np.testing.assert_allclose(c.se, X.std(0) / np.sqrt(12), rtol=1e-9)
+    # farthest-point-sampled subset: the sampled structures weighted by their nearest-neighbour counts
+    sub = average_component("L", structs, Q, sigma=SIGMA, max_structures=5)
+    idx = farthest_point_sampling(structure_descriptors(structs), 5)
+    p = sub.weights / sub.weights.sum()
+    assert sub.source == "fps_average" and sub.weights.sum() == 12
+    np.testing.assert_allclose(sub.intensity, p @ X[idx], rtol=1e-12)
+    np.testing.assert_allclose(sub.std, np.sqrt(p @ (X[idx] - p @ X[idx]) ** 2), rtol=1e-9)
 
 
 def test_bad_input_names_the_structure():
