@@ -36,6 +36,7 @@ from ..library.read import read_library
 from ..library.write import write_library
 from ..pipeline.config import ConfigError, RunConfig  # noqa: F401  (ConfigError: re-exported for callers)
 from ..predict.core import predict_clusters
+from ..predict.validate import model_error_setting
 from ..saxs.stage import SaxsSkipped, run_saxs_step
 from .checks import check_frames, cluster_rules, energy_for_frames, for_users, preflight
 from .inputs import frames_kwargs as _frames_kwargs  # noqa: F401  (kept for callers)
@@ -256,6 +257,7 @@ def _predict(ctx: _Context, library, dyn, rules):
         validate=cfg.predict.validate, observed_targets=cfg.predict.observed_targets,
         population_transform=cfg.predict.population_transform,
         population_model=cfg.predict.population_model, box_lengths=_box_widths(ctx.data.get("frames")),
+        model_error=model_error_setting(cfg.predict),
     )
 
 

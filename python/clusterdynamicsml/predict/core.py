@@ -442,6 +442,7 @@ def predict_clusters(
     population_transform: str = "reference",
     population_model: str | None = None,
     box_lengths=None,
+    model_error: dict | None = None,
 ) -> PredictionResult:
     """Predict larger clusters from a structure library and a dynamics lifetime table.
 
@@ -466,6 +467,11 @@ def predict_clusters(
         "reference" (the reference ridge, the same numbers as the reference tool path).
     box_lengths : box edge widths of the source trajectory (angstrom); predicted clusters whose
         max radius exceeds half the shortest are flagged.
+    model_error : ``{"count_per_frame": k, "rg": k}``, the model-form error per node count
+        beyond the observed sizes (log units) added to the bootstrap intervals of the
+        size-resolved models; default ``predict.uncertainty.MODEL_ERROR_PER_NODE``, measured
+        on held-out sizes of real trajectories (docs/predict.md). Zeros give the sampling
+        uncertainty alone.
 
     With a size-resolved model the validation is the extrapolation validation of
     ``validate.py`` on ``validate.default_split`` (train on the small sizes, predict the
@@ -528,6 +534,7 @@ def predict_clusters(
                 f"the default is {DEFAULT_POPULATION_MODEL!r}: {DEFAULT_POPULATION_MODEL_REASON}"
             ),
             box_lengths=box_lengths,
+            model_error=model_error,
         )
     targets = resolve_target_node_counts(max_obs, target_node_counts, max_node_count, observed_targets, warnings)
     model, out = _fit_and_predict(rows, types, targets, dt, candidates_per_size, threshold, population_transform)
@@ -537,12 +544,14 @@ def predict_clusters(
             warnings.append(f"no candidate survived the filters at node count {n}")
     # the reference numbers stay as the reference tool gives them; the physical checks of the
     # size-resolved models (half box, chain / compact limits) still apply, as notes and warnings
+    from .charges import check_candidate_charges
     from .scaling import check_candidate_shapes, learned_bond_length
 
     bond = learned_bond_length(library, types)
     warnings.extend(
         w for w in check_candidate_shapes(cands, bond, box_lengths, types.tracked_elements) if w not in warnings
     )
+    warnings.extend(w for w in check_candidate_charges(cands, table, types) if w not in warnings)
     boot = {}
     if n_bootstrap and cands:
         boot = bootstrap_uncertainty(

@@ -212,12 +212,14 @@ def predict_by_size(
     seed: int = 0,
     bond_length=None,
     box_lengths=None,
+    model_error: dict | None = None,
 ) -> dict:
     """Fit, predict, bootstrap and make candidates (the non-reference population models).
 
     Returns ``{"models", "sizes", "candidates", "dropped", "bootstrap", "warnings"}``;
     every ``sizes`` entry carries ``<quantity>_p05/_p50/_p95`` from the bootstrap (None
-    without one) and ``flags``.
+    without one) and ``flags``. ``model_error``: the model-form error per node of the
+    bootstrap (``uncertainty.bootstrap_sizes``; default ``MODEL_ERROR_PER_NODE``).
     """
     from .uncertainty import SIZE_KEYS, bootstrap_sizes
 
@@ -245,7 +247,8 @@ def predict_by_size(
     if n_bootstrap:
         keep = {n: [c.label for c in cands if c.node_count == n] for n in targets}
         boot = bootstrap_sizes(
-            observed, types, population_model, targets, timestep_fs, n_bootstrap, seed, bond_length, box_lengths, keep
+            observed, types, population_model, targets, timestep_fs, n_bootstrap, seed, bond_length, box_lengths, keep,
+            model_error=model_error,
         )
         if boot["failed_replicates"]:
             warnings.append(f"{boot['failed_replicates']} of {n_bootstrap} bootstrap replicates could not be fitted")

@@ -85,8 +85,10 @@ def predict_sized(
     population_model,
     model_reason,
     box_lengths,
+    model_error=None,
 ):
     """The size-resolved branch of ``core.predict_clusters`` (same arguments, already checked)."""
+    from .charges import check_candidate_charges
     from .core import PredictionResult, resolve_target_node_counts
     from .extrapolate import predict_by_size
     from .observed import ObservedClusters
@@ -119,6 +121,7 @@ def predict_sized(
         seed=seed,
         bond_length=bond,
         box_lengths=box_lengths,
+        model_error=model_error,
     )
     warnings.extend(w for w in out["warnings"] if w not in warnings)
     # approximations of the composition law that change the answer are warnings, not only notes in size_models
@@ -126,6 +129,7 @@ def predict_sized(
         n for n in out["models"].composition.notes if n.startswith("several node elements") and n not in warnings
     )
     cands: list[Candidate] = out["candidates"]
+    warnings.extend(w for w in check_candidate_charges(cands, table, types) if w not in warnings)
     validation = None
     if validate:
         try:
@@ -139,6 +143,7 @@ def predict_sized(
                 timestep_fs=dt,
                 box_lengths=box_lengths,
                 compare_bootstrap=0,
+                model_error=model_error,
             )
             validation = rep.to_dict()
         except ValueError as exc:
