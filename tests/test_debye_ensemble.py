@@ -9,7 +9,7 @@ import pytest
 
 from clusterdynamicsml import _core
 from clusterdynamicsml.saxs import average_component, farthest_point_sampling, structure_descriptors
-from clusterdynamicsml.saxs.debye import debye_partials
+from clusterdynamicsml.saxs.debye import debye_partials, histogram_error_per_pair
 from clusterdynamicsml.saxs.ensemble import EnsemblePartials, debye_partials_ensemble
 
 Q = np.linspace(0.02, 2.0, 120)
@@ -198,3 +198,28 @@ def test_bad_input_names_the_structure():
         debye_partials_ensemble(structs, Q, method="fast")
     with pytest.raises(ValueError, match="moments=True"):
         debye_partials_ensemble(structs, Q).intensity_std()
+
+
+def test_large_multiplicities_spill_and_stay_exact():
+    """Multiplicity 30000 on a structure whose 90000 cross pairs all share one bin: 2.7e9 weighted
+    pairs in one histogram word's bin, far beyond the packed words' 2^23 (spills into wide
+    counters, one row of partners per pass). Known answer: 300 atoms at the origin and 300 at
+    3 A give S(q) = 2 x 44850 coincident pairs + 90000 sinc(3 q); one structure gives the same
+    mean whatever its multiplicity; mixed with another structure, the weighted mean of the exact
+    sums within the bound."""
+    pos = np.zeros((600, 3))
+    pos[300:, 0] = 3.0
+    a = (["Pb"] * 600, pos)
+    known = 2 * 44850 + 90000 * np.sinc(3.0 * Q / np.pi)
+    one = debye_partials_ensemble([a], Q, method="histogram")
+    many = debye_partials_ensemble([a], Q, method="histogram", weights=[30000])
+    for e in (one, many):
+        assert np.all(np.abs(e.s[0] - known) <= 179700 * histogram_error_per_pair(Q, 0.001, e.r_max))
+    np.testing.assert_allclose(many.s, one.s, rtol=1e-13, atol=1e-14 * 179700)
+    b = (["Pb", "I"] * 10, np.random.default_rng(12).normal(size=(20, 3)) * 3.0)
+    mix = debye_partials_ensemble([a, b], Q, method="histogram", weights=[30000, 1])
+    X = _traces([a, b])
+    ref = (30000 * X[0] + X[1]) / 30001
+    assert np.all(np.abs(mix.intensity() - ref) <= mix.histogram_error_bound())
+    with pytest.raises(ValueError, match="integers"):
+        debye_partials_ensemble([a, b], Q, method="histogram", weights=[40000, 1])
