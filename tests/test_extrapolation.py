@@ -317,6 +317,7 @@ def test_nacl_1450K_extrapolation_meets_the_issue_thresholds(shared_data, tmp_pa
     assert s["mean_share_total_variation"] <= 0.25
     assert s["max_rg_relative_error"] <= 0.25
     assert s["count_coverage_90"] >= 4
+    assert s["rg_coverage_90"] >= 4  # with the model-form term (sampling alone: 0 of 6)
     assert rep.comparison["reference"]["summary"]["sizes_within_factor_2"] < 6  # the reference ridge does not extrapolate
 
 
