@@ -317,6 +317,7 @@ def test_nacl_1450K_extrapolation_meets_the_issue_thresholds(shared_data, tmp_pa
     assert s["mean_share_total_variation"] <= 0.25
     assert s["max_rg_relative_error"] <= 0.25
     assert s["count_coverage_90"] >= 4
+    assert s["rg_coverage_90"] >= 4  # with the model-form term (sampling alone: 0 of 6)
     assert rep.comparison["reference"]["summary"]["sizes_within_factor_2"] < 6  # the reference ridge does not extrapolate
 
 
@@ -356,6 +357,7 @@ def test_predict_clusters_default_model_records_choice_validation_and_tables(tmp
     # n = 5 has 8 observed clusters (< 10): n_ref = 4, K = 4 - max(2, ceil(4/3)) = 2
     assert v["train_max_node_count"] == 2 and v["target_node_counts"] == [3, 4]
     assert set(v["comparison"]) == {"fisher", "cnt", "geometric", "reference"}
+    assert res.bootstrap["model_error_per_node"] == {"count_per_frame": 0.054, "rg": 0.014, "beyond_node_count": 5}
     paths = res.save(tmp_path / "out", "run")
     assert "sizes" in paths and paths["sizes"].read_text().splitlines()[0].startswith("node_count,population_model,population_model_requested,count_per_frame")
     back = PredictionResult.load(paths["json"])

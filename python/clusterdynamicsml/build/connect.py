@@ -43,7 +43,7 @@ def rule_cutoffs(elements, stats, rules=None) -> np.ndarray:
 
     rules : a ClusterRules (its ``cutoff(a, b, 0)``, which includes ``default_cutoff``) or None,
     then ``stats.pair_cutoffs`` (the cutoffs the statistics were learned with)."""
-    from .geomstats import element_pair_key
+    from .geomrecord import element_pair_key
 
     ne = len(elements)
     out = np.zeros((ne, ne))

@@ -3,7 +3,7 @@ degrees, distances in angstrom)."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

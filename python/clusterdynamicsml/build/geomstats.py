@@ -32,41 +32,28 @@ thread count.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from .. import _core
-from ..chem import normalize_element, pair_key, parse_pair
-from ..rules import as_rules
 from .._threads import resolve_threads
-from .._validate import as_positions
-
-ATOM_TYPES = ("node", "linker", "shell")
-_KIND = {name: k for k, name in enumerate(ATOM_TYPES)}
-ASSOCIATION_SCALE = 1.15
-DEFAULT_BOND_LENGTH = 3.0  # angstrom, when neither data nor cutoffs give a node bond length
-DEFAULT_NODE_NODE_ANGLE = 180.0
-DEFAULT_NODE_ANGLE = 120.0
-
-
-def element_pair_key(a: str, b: str) -> str:
-    """Unordered element pair key, alphabetical: ('Pb', 'I') -> 'I-Pb' (:func:`chem.pair_key`)."""
-    return pair_key(a, b)
-
-
-def type_pair_key(a: str, b: str) -> str:
-    """Unordered atom-type pair key in (node, linker, shell) order: ('shell', 'node') -> 'node-shell'."""
-    a, b = sorted((a, b), key=_KIND.__getitem__)
-    return f"{a}-{b}"
-
-
-def coordination_key(center: str, neighbor: str) -> str:
-    """Ordered (center type, neighbour type) key: 'node>linker'."""
-    return f"{center}>{neighbor}"
+from ..chem import normalize_element, parse_pair
+from ..rules import as_rules
+from .geombatch import _Batch, _cutoff_matrix, _make_batch, _median
+from .geomrecord import (  # noqa: F401  (the record and its keys stay importable from here)
+    _KIND,
+    ASSOCIATION_SCALE,
+    ATOM_TYPES,
+    DEFAULT_BOND_LENGTH,
+    DEFAULT_NODE_ANGLE,
+    DEFAULT_NODE_NODE_ANGLE,
+    GeometryStatistics,
+    coordination_key,
+    element_pair_key,
+    type_pair_key,
+)
+from .measure import measure_structure  # noqa: F401  (importable from here as before)
 
 
 def _parse_cutoffs(pair_cutoffs) -> dict[str, float]:
@@ -74,7 +61,9 @@ def _parse_cutoffs(pair_cutoffs) -> dict[str, float]:
     if pair_cutoffs is None:
         return out
     if not isinstance(pair_cutoffs, Mapping):
-        raise ValueError(f"pair_cutoffs must be a mapping {{('Pb', 'I'): 3.36, ...}}, got {type(pair_cutoffs).__name__}")
+        raise ValueError(
+            f"pair_cutoffs must be a mapping {{('Pb', 'I'): 3.36, ...}}, got {type(pair_cutoffs).__name__}"
+        )
     for key, value in pair_cutoffs.items():
         try:
             pair = parse_pair(key)
@@ -127,235 +116,6 @@ def _rules_cutoffs(rules) -> dict:
     return out
 
 
-@dataclass(frozen=True)
-class GeometryStatistics:
-    """Learned geometry of a structure library (ref §4.7). Distances in angstrom, angles in degrees.
-
-    Keys: element pairs ``'I-Pb'`` (alphabetical, :func:`element_pair_key`), type pairs
-    ``'node-linker'`` (node, linker, shell order, :func:`type_pair_key`), ordered coordination
-    keys ``'node>linker'`` (centre type > neighbour type), types ``'node'`` and elements ``'I'``.
-
-    atom_type_by_element : element -> 'node' | 'linker' | 'shell'.
-    pair_cutoffs : the bond cutoffs used (element pair -> angstrom).
-    node_bond_length : median node scaffold edge length (fallback: median node-node cutoff,
-        else median of 2 x node/non-node cutoffs, else 3.0).
-    bond_length_medians : element pair -> median scaffold / association bond length.
-    seed_contact_medians : element pair -> median nearest-neighbour distance (pass 1).
-    min_contact_distances : element pair -> shortest distance observed in the library.
-    contact_cutoffs : element pair -> pass-2 contact cutoff ``min(1.25 t + 0.15, 1.40 f + 0.20)``.
-    contact_distance_medians : element pair -> median contact distance (pass 2).
-    geometry_contact_distance_medians : type pair -> median contact distance (pass 2).
-    node_angle_medians : type pair -> median node-centred angle.
-    node_angle_modes : type pair -> the peaks of the node-centred angle distribution (degrees,
-        ascending; see :func:`angle_modes`), e.g. [90, 180] for octahedra, where the median
-        alone (90) would make a trans site look 90 degrees wrong.
-    node_coordination_medians : type -> median number of neighbours of that type per node.
-    non_node_node_coordination_medians : non-node element -> median number of bonded nodes.
-    atom_coordination_medians : 'center>neighbor' -> median number of contacts.
-    support : '<statistic>:<key>' -> number of samples behind each median.
-    n_structures : structures used; labels : distinct labels of the library (sorted).
-    rg_relative_spread : pooled within-composition relative standard deviation of the radius of
-        gyration (unweighted, all atoms) over the compositions with >= 2 nodes and >= 5
-        structures (0: not learned): how far one cluster's Rg scatters about its label's mean.
-    """
-
-    atom_type_by_element: dict[str, str]
-    pair_cutoffs: dict[str, float]
-    node_bond_length: float
-    bond_length_medians: dict[str, float] = field(default_factory=dict)
-    seed_contact_medians: dict[str, float] = field(default_factory=dict)
-    min_contact_distances: dict[str, float] = field(default_factory=dict)
-    contact_cutoffs: dict[str, float] = field(default_factory=dict)
-    contact_distance_medians: dict[str, float] = field(default_factory=dict)
-    geometry_contact_distance_medians: dict[str, float] = field(default_factory=dict)
-    node_angle_medians: dict[str, float] = field(default_factory=dict)
-    node_angle_modes: dict[str, list[float]] = field(default_factory=dict)
-    node_coordination_medians: dict[str, float] = field(default_factory=dict)
-    non_node_node_coordination_medians: dict[str, float] = field(default_factory=dict)
-    atom_coordination_medians: dict[str, float] = field(default_factory=dict)
-    support: dict[str, int] = field(default_factory=dict)
-    n_structures: int = 0
-    labels: tuple[str, ...] = ()
-    rg_relative_spread: float = 0.0
-
-    # ---- serialisation -------------------------------------------------------------
-    def to_dict(self) -> dict:
-        """Plain JSON-compatible dict (labels as a list)."""
-        d = asdict(self)
-        d["labels"] = list(self.labels)
-        return d
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> "GeometryStatistics":
-        d = dict(data)
-        d["labels"] = tuple(d.get("labels", ()))
-        known = set(cls.__dataclass_fields__)
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown GeometryStatistics fields: {sorted(unknown)}")
-        return cls(**d)
-
-    def to_json(self, path=None, indent: int = 2) -> str:
-        """JSON text; also written to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=indent, sort_keys=True)
-        if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
-        return text
-
-    @classmethod
-    def from_json(cls, text_or_path) -> "GeometryStatistics":
-        """From JSON text or from a file path."""
-        s = str(text_or_path)
-        if not s.lstrip().startswith("{"):
-            s = Path(s).read_text(encoding="utf-8")
-        return cls.from_dict(json.loads(s))
-
-    # ---- lookups used by the builder ---------------------------------------------
-    def atom_type(self, element: str) -> str:
-        """'node' / 'linker' / 'shell' of an element; ValueError when the element is unknown."""
-        el = normalize_element(element)
-        try:
-            return self.atom_type_by_element[el]
-        except KeyError:
-            raise ValueError(
-                f"unknown element {el!r}: the geometry statistics know {sorted(self.atom_type_by_element)}"
-            ) from None
-
-    @property
-    def node_elements(self) -> list[str]:
-        return sorted(e for e, t in self.atom_type_by_element.items() if t == "node")
-
-    def pair_distance(self, a: str, b: str) -> float:
-        """Target distance of an element pair (ref §4.7 lookup order): contact median, bond median,
-        type-pair contact median, pair cutoff, node bond length."""
-        key = element_pair_key(a, b)
-        for table in (self.contact_distance_medians, self.bond_length_medians):
-            if key in table:
-                return float(table[key])
-        tkey = type_pair_key(self.atom_type(a), self.atom_type(b))
-        if tkey in self.geometry_contact_distance_medians:
-            return float(self.geometry_contact_distance_medians[tkey])
-        if key in self.pair_cutoffs:
-            return float(self.pair_cutoffs[key])
-        return float(self.node_bond_length)
-
-    def bond_length(self, a: str, b: str) -> float | None:
-        """Learned bond length of an element pair: bond median, else None."""
-        v = self.bond_length_medians.get(element_pair_key(a, b))
-        return None if v is None else float(v)
-
-    def min_distance(self, a: str, b: str) -> float:
-        """Shortest acceptable distance of an element pair: the shortest distance observed in the
-        library, else 0.75 x :meth:`pair_distance`."""
-        v = self.min_contact_distances.get(element_pair_key(a, b))
-        return float(v) if v is not None else 0.75 * self.pair_distance(a, b)
-
-    def contact_cutoff(self, a: str, b: str) -> float:
-        """Contact cutoff of an element pair (pass 2 rule; computed from the lookups when unseen)."""
-        key = element_pair_key(a, b)
-        if key in self.contact_cutoffs:
-            return float(self.contact_cutoffs[key])
-        fallback = self.pair_cutoffs.get(key, self.node_bond_length)
-        return min(1.25 * self.pair_distance(a, b) + 0.15, 1.40 * fallback + 0.20)
-
-    def node_angle(self, type_a: str, type_b: str) -> float:
-        """Median node-centred angle of a type pair (defaults 180 for node-node, 120 otherwise)."""
-        key = type_pair_key(type_a, type_b)
-        if key in self.node_angle_medians:
-            return float(self.node_angle_medians[key])
-        return DEFAULT_NODE_NODE_ANGLE if key == "node-node" else DEFAULT_NODE_ANGLE
-
-    def node_angle_targets(self, type_a: str, type_b: str) -> list[float]:
-        """Preferred node-centred angles of a type pair: the learned modes, else [median/default]."""
-        modes = self.node_angle_modes.get(type_pair_key(type_a, type_b))
-        return [float(m) for m in modes] if modes else [self.node_angle(type_a, type_b)]
-
-    def node_coordination(self, atom_type: str) -> float:
-        """Median number of neighbours of ``atom_type`` per node (0 when unseen)."""
-        return float(self.node_coordination_medians.get(atom_type, 0.0))
-
-    def non_node_node_coordination(self, element: str) -> float:
-        """Median number of nodes a non-node element bonds to (default 1)."""
-        return float(self.non_node_node_coordination_medians.get(normalize_element(element), 1.0))
-
-    def atom_coordination(self, center_type: str, neighbor_type: str) -> float:
-        """Median number of contacts of ``neighbor_type`` around a ``center_type`` atom (0 when unseen)."""
-        return float(self.atom_coordination_medians.get(coordination_key(center_type, neighbor_type), 0.0))
-
-
-# ---- input coercion ---------------------------------------------------------------------
-
-def _unpack_structure(item, k: int):
-    label = None
-    if hasattr(item, "symbols") and hasattr(item, "positions"):
-        symbols, positions = item.symbols, item.positions
-        label = getattr(item, "label", None)
-    elif isinstance(item, (tuple, list)) and len(item) in (2, 3):
-        symbols, positions = item[0], item[1]
-        if len(item) == 3:
-            label = item[2]
-    else:
-        raise ValueError(
-            f"structure {k} must be (symbols, positions), (symbols, positions, label) or have "
-            f".symbols/.positions, got {type(item).__name__}"
-        )
-    pos = as_positions(positions, name=f"positions of structure {k}")
-    if isinstance(symbols, str):
-        raise ValueError(f"symbols of structure {k} must be a sequence of element symbols, got a string")
-    syms = [normalize_element(s) for s in symbols]
-    if len(syms) != pos.shape[0]:
-        raise ValueError(f"structure {k} has {len(syms)} symbols but {pos.shape[0]} positions")
-    return syms, pos, label
-
-
-@dataclass
-class _Batch:
-    elements: list[str]            # element id -> symbol (sorted)
-    kinds: np.ndarray              # int32 (n_elements,)
-    positions: np.ndarray          # (n_atoms, 3)
-    offsets: np.ndarray            # int64 (n_structures + 1,)
-    element_ids: np.ndarray        # int32 (n_atoms,)
-    structure_of_atom: np.ndarray  # int64 (n_atoms,)
-
-
-def _make_batch(structures: Sequence, atom_types: Mapping[str, str]) -> tuple[_Batch, list]:
-    elements = sorted(atom_types)
-    eid = {e: k for k, e in enumerate(elements)}
-    pos_parts, id_parts, labels = [], [], []
-    offsets = [0]
-    for k, item in enumerate(structures):
-        syms, pos, label = _unpack_structure(item, k)
-        ids = np.fromiter((eid.get(s, -1) for s in syms), dtype=np.int32, count=len(syms))
-        keep = ids >= 0
-        pos_parts.append(pos[keep])
-        id_parts.append(ids[keep])
-        offsets.append(offsets[-1] + int(keep.sum()))
-        labels.append(label)
-    n_struct = len(offsets) - 1
-    positions = np.ascontiguousarray(np.concatenate(pos_parts) if pos_parts else np.zeros((0, 3)))
-    ids = np.ascontiguousarray(np.concatenate(id_parts) if id_parts else np.zeros(0, np.int32), dtype=np.int32)
-    off = np.asarray(offsets, dtype=np.int64)
-    kinds = np.array([_KIND[atom_types[e]] for e in elements], dtype=np.int32)
-    sizes = np.diff(off)
-    structure_of_atom = np.repeat(np.arange(n_struct, dtype=np.int64), sizes)
-    return _Batch(elements, kinds, positions, off, ids, structure_of_atom), labels
-
-
-def _cutoff_matrix(elements: list[str], table: Mapping[str, float], scale: float = 1.0) -> np.ndarray:
-    ne = len(elements)
-    m = np.zeros((ne, ne), dtype=np.float64)
-    for a in range(ne):
-        for b in range(ne):
-            v = table.get(element_pair_key(elements[a], elements[b]))
-            if v is not None:
-                m[a, b] = scale * float(v)
-    return m
-
-
-def _median(values: np.ndarray) -> float:
-    return float(np.median(values))
-
-
 ANGLE_BIN_DEG = 2.0
 ANGLE_SMOOTH_DEG = 4.0
 ANGLE_MODE_MIN_HEIGHT = 0.15
@@ -404,6 +164,20 @@ def _fallback_node_bond_length(atom_types: Mapping[str, str], cutoffs: Mapping[s
     if node_other:
         return float(np.median(node_other))
     return DEFAULT_BOND_LENGTH
+
+
+def _put_median(medians: dict, support: dict[str, int], statistic: str, key: str, values: np.ndarray) -> None:
+    """``medians[key]`` = the median of ``values``; ``support['<statistic>:<key>']`` = their number."""
+    medians[key] = _median(values)
+    support[f"{statistic}:{key}"] = int(values.size)
+
+
+def _pair_groups(a_ids: np.ndarray, b_ids: np.ndarray, names: Sequence[str], key_of) -> list:
+    """``(key_of(name_a, name_b), mask)`` of every unordered pair of ids present (ids index
+    ``names``), in the order of the pair code ``min * n + max``."""
+    n = len(names)
+    code = np.minimum(a_ids, b_ids) * n + np.maximum(a_ids, b_ids)
+    return [(key_of(names[c // n], names[c % n]), code == c) for c in np.unique(code)]
 
 
 def geometry_statistics(
@@ -456,135 +230,39 @@ def geometry_statistics(
             raise ValueError(f"got {len(labels)} labels for {len(structures)} structures")
     else:
         labels = carried_labels
-    elements, kinds = batch.elements, batch.kinds
-    ne = len(elements)
-    is_node_atom = kinds[batch.element_ids] == _KIND["node"] if batch.element_ids.size else np.zeros(0, bool)
+    kinds, ids = batch.kinds, batch.element_ids
+    is_node_atom = kinds[ids] == _KIND["node"] if ids.size else np.zeros(0, bool)
     nodes_per_struct = np.bincount(batch.structure_of_atom[is_node_atom], minlength=len(structures))
     if not np.any(nodes_per_struct > 0):
         raise ValueError(
             f"no structure of the library contains a node atom (node elements: "
             f"{sorted(e for e, t in atom_types.items() if t == 'node')})"
         )
+    support: dict[str, int] = {}
+    tracked_types = [t for t in ATOM_TYPES if t == "node" or t in atom_types.values()]
 
     # ---- pass 1 ----------------------------------------------------------------------
-    assoc = _cutoff_matrix(elements, cutoffs, ASSOCIATION_SCALE)
-    p1 = _core.scaffold_statistics(batch.positions, batch.offsets, batch.element_ids, kinds, assoc, nthreads)
-    support: dict[str, int] = {}
+    assoc = _cutoff_matrix(batch.elements, cutoffs, ASSOCIATION_SCALE)
+    p1 = _core.scaffold_statistics(batch.positions, batch.offsets, ids, kinds, assoc, nthreads)
     atom_in_pass1 = nodes_per_struct[batch.structure_of_atom] > 0
-    nearest = p1["nearest"]
-    seed: dict[str, float] = {}
-    min_contact: dict[str, float] = {}
-    ids = batch.element_ids
-    for a in range(ne):
-        rows = atom_in_pass1 & (ids == a)
-        for b in range(a, ne):
-            vals = nearest[rows, b]
-            if a != b:
-                other = atom_in_pass1 & (ids == b)
-                vals = np.concatenate([vals, nearest[other, a]])
-            vals = vals[np.isfinite(vals)]
-            if vals.size:
-                key = element_pair_key(elements[a], elements[b])
-                seed[key] = _median(vals)
-                support[f"seed_contact:{key}"] = int(vals.size)
-            # the shortest distance ever seen, over ALL structures (not only those with nodes)
-            allv = nearest[ids == a, b]
-            allv = allv[np.isfinite(allv)]
-            if allv.size:
-                min_contact[element_pair_key(elements[a], elements[b])] = float(allv.min())
-
-    bonds: dict[str, list[np.ndarray]] = {}
-    ei, ej, ed = p1["edge_i"], p1["edge_j"], p1["edge_d"]
-    ai, an, ad = p1["assoc_atom"], p1["assoc_node"], p1["assoc_d"]
-    for x, y, d in ((ei, ej, ed), (ai, an, ad)):
-        if d.size == 0:
-            continue
-        pa, pb = np.minimum(ids[x], ids[y]), np.maximum(ids[x], ids[y])
-        code = pa * ne + pb
-        for c in np.unique(code):
-            key = element_pair_key(elements[c // ne], elements[c % ne])
-            bonds.setdefault(key, []).append(d[code == c])
-    bond_medians = {}
-    for key, parts in bonds.items():
-        vals = np.concatenate(parts)
-        bond_medians[key] = _median(vals)
-        support[f"bond:{key}"] = int(vals.size)
-    if ed.size:
-        node_bond = _median(ed)
-        support["node_bond_length"] = int(ed.size)
+    seed, min_contact = _seed_contacts(batch, p1["nearest"], atom_in_pass1, support)
+    bond_medians = _bond_medians(batch, p1, support)
+    if p1["edge_d"].size:
+        node_bond = _median(p1["edge_d"])
+        support["node_bond_length"] = int(p1["edge_d"].size)
     else:
         node_bond = _fallback_node_bond_length(atom_types, cutoffs)
-
-    coord = p1["coordination"]
-    tracked_types = [t for t in ATOM_TYPES if t == "node" or t in atom_types.values()]
-    node_rows = atom_in_pass1 & is_node_atom
-    node_coord = {}
-    for t in tracked_types:
-        vals = coord[node_rows, _KIND[t]]
-        if vals.size:
-            node_coord[t] = _median(vals)
-            support[f"node_coordination:{t}"] = int(vals.size)
-    non_node_coord = {}
-    for a in range(ne):
-        if kinds[a] == _KIND["node"]:
-            continue
-        vals = coord[atom_in_pass1 & (ids == a), _KIND["node"]]
-        if vals.size:
-            non_node_coord[elements[a]] = _median(vals)
-            support[f"non_node_node_coordination:{elements[a]}"] = int(vals.size)
-    angles, modes = {}, {}
-    ka, kb, deg = p1["angle_kind_a"], p1["angle_kind_b"], p1["angle_deg"]
-    for x in range(3):
-        for y in range(x, 3):
-            sel = (ka == x) & (kb == y)
-            if np.any(sel):
-                key = type_pair_key(ATOM_TYPES[x], ATOM_TYPES[y])
-                angles[key] = _median(deg[sel])
-                modes[key] = angle_modes(deg[sel])
-                support[f"node_angle:{key}"] = int(sel.sum())
+    node_coord, non_node_coord = _node_coordination(
+        batch, p1["coordination"], atom_in_pass1 & is_node_atom, atom_in_pass1, tracked_types, support
+    )
+    angles, modes = _node_angles(p1, support)
 
     # ---- pass 2 ----------------------------------------------------------------------
-    contact_cut: dict[str, float] = {}
-    for a in range(ne):
-        for b in range(a, ne):
-            key = element_pair_key(elements[a], elements[b])
-            fallback = cutoffs.get(key, node_bond)
-            target = seed.get(key)
-            if target is None:
-                continue
-            contact_cut[key] = min(1.25 * target + 0.15, 1.40 * fallback + 0.20)
-    cmat = _cutoff_matrix(elements, contact_cut)
+    contact_cut = _contact_cutoffs(batch.elements, seed, cutoffs, node_bond)
+    cmat = _cutoff_matrix(batch.elements, contact_cut)
     p2 = _core.contact_statistics(batch.positions, batch.offsets, ids, cmat, nthreads)
-    ci, cj, cd, counts = p2["i"], p2["j"], p2["d"], p2["counts"]
-    contact_medians, type_contact = {}, {}
-    if cd.size:
-        ea, eb = ids[ci], ids[cj]
-        code = np.minimum(ea, eb) * ne + np.maximum(ea, eb)
-        for c in np.unique(code):
-            key = element_pair_key(elements[c // ne], elements[c % ne])
-            vals = cd[code == c]
-            contact_medians[key] = _median(vals)
-            support[f"contact:{key}"] = int(vals.size)
-        ta, tb = kinds[ea], kinds[eb]
-        tcode = np.minimum(ta, tb) * 3 + np.maximum(ta, tb)
-        for c in np.unique(tcode):
-            key = type_pair_key(ATOM_TYPES[c // 3], ATOM_TYPES[c % 3])
-            vals = cd[tcode == c]
-            type_contact[key] = _median(vals)
-            support[f"geometry_contact:{key}"] = int(vals.size)
-    atom_coord = {}
-    atom_kinds = kinds[ids] if ids.size else np.zeros(0, np.int32)
-    by_type = np.zeros((ids.size, 3), dtype=np.int64)
-    for e in range(ne):
-        by_type[:, kinds[e]] += counts[:, e]
-    for c in tracked_types:
-        rows = atom_kinds == _KIND[c]
-        if not np.any(rows):
-            continue
-        for t in tracked_types:
-            key = coordination_key(c, t)
-            atom_coord[key] = _median(by_type[rows, _KIND[t]])
-            support[f"atom_coordination:{key}"] = int(rows.sum())
+    contact_medians, type_contact = _contact_medians(batch, p2, support)
+    atom_coord = _atom_coordination(batch, p2["counts"], tracked_types, support)
 
     return GeometryStatistics(
         atom_type_by_element=dict(sorted(atom_types.items())),
@@ -608,6 +286,126 @@ def geometry_statistics(
     )
 
 
+def _seed_contacts(batch: _Batch, nearest: np.ndarray, atom_in_pass1: np.ndarray, support: dict) -> tuple:
+    """Pass 1 nearest contacts per element pair: ``(seed, min_contact)``, the median over the
+    structures with a node atom and the shortest distance over all structures (angstrom)."""
+    elements, ids = batch.elements, batch.element_ids
+    ne = len(elements)
+    seed: dict[str, float] = {}
+    min_contact: dict[str, float] = {}
+    for a in range(ne):
+        rows = atom_in_pass1 & (ids == a)
+        for b in range(a, ne):
+            vals = nearest[rows, b]
+            if a != b:
+                other = atom_in_pass1 & (ids == b)
+                vals = np.concatenate([vals, nearest[other, a]])
+            vals = vals[np.isfinite(vals)]
+            if vals.size:
+                _put_median(seed, support, "seed_contact", element_pair_key(elements[a], elements[b]), vals)
+            # the shortest distance ever seen, over ALL structures (not only those with nodes)
+            allv = nearest[ids == a, b]
+            allv = allv[np.isfinite(allv)]
+            if allv.size:
+                min_contact[element_pair_key(elements[a], elements[b])] = float(allv.min())
+    return seed, min_contact
+
+
+def _bond_medians(batch: _Batch, p1: dict, support: dict) -> dict[str, float]:
+    """Median bond length per element pair over the scaffold edges and the associations."""
+    ids = batch.element_ids
+    bonds: dict[str, list[np.ndarray]] = {}
+    for x, y, d in ((p1["edge_i"], p1["edge_j"], p1["edge_d"]), (p1["assoc_atom"], p1["assoc_node"], p1["assoc_d"])):
+        if d.size == 0:
+            continue
+        for key, sel in _pair_groups(ids[x], ids[y], batch.elements, element_pair_key):
+            bonds.setdefault(key, []).append(d[sel])
+    bond_medians: dict[str, float] = {}
+    for key, parts in bonds.items():
+        _put_median(bond_medians, support, "bond", key, np.concatenate(parts))
+    return bond_medians
+
+
+def _node_coordination(batch: _Batch, coord: np.ndarray, node_rows: np.ndarray, atom_in_pass1: np.ndarray,
+                       tracked_types: list[str], support: dict) -> tuple:
+    """``(node_coord, non_node_coord)``: median neighbours of each type per node, and median
+    number of bonded nodes per non-node element (pass 1)."""
+    node_coord: dict[str, float] = {}
+    for t in tracked_types:
+        vals = coord[node_rows, _KIND[t]]
+        if vals.size:
+            _put_median(node_coord, support, "node_coordination", t, vals)
+    non_node_coord: dict[str, float] = {}
+    for a, element in enumerate(batch.elements):
+        if batch.kinds[a] == _KIND["node"]:
+            continue
+        vals = coord[atom_in_pass1 & (batch.element_ids == a), _KIND["node"]]
+        if vals.size:
+            _put_median(non_node_coord, support, "non_node_node_coordination", element, vals)
+    return node_coord, non_node_coord
+
+
+def _node_angles(p1: dict, support: dict) -> tuple:
+    """``(medians, modes)`` of the node-centred angles per type pair (degrees)."""
+    angles: dict[str, float] = {}
+    modes: dict[str, list[float]] = {}
+    ka, kb, deg = p1["angle_kind_a"], p1["angle_kind_b"], p1["angle_deg"]
+    for x in range(3):
+        for y in range(x, 3):
+            sel = (ka == x) & (kb == y)
+            if np.any(sel):
+                key = type_pair_key(ATOM_TYPES[x], ATOM_TYPES[y])
+                _put_median(angles, support, "node_angle", key, deg[sel])
+                modes[key] = angle_modes(deg[sel])
+    return angles, modes
+
+
+def _contact_cutoffs(elements: list[str], seed: dict, cutoffs: dict, node_bond: float) -> dict[str, float]:
+    """Pass 2 contact cutoff ``min(1.25 t + 0.15, 1.40 f + 0.20)`` of every element pair with a
+    seed contact median t (f: the pair cutoff, else the node bond length)."""
+    contact_cut: dict[str, float] = {}
+    for a in range(len(elements)):
+        for b in range(a, len(elements)):
+            key = element_pair_key(elements[a], elements[b])
+            fallback = cutoffs.get(key, node_bond)
+            target = seed.get(key)
+            if target is None:
+                continue
+            contact_cut[key] = min(1.25 * target + 0.15, 1.40 * fallback + 0.20)
+    return contact_cut
+
+
+def _contact_medians(batch: _Batch, p2: dict, support: dict) -> tuple:
+    """``(per element pair, per type pair)`` median contact distances (pass 2)."""
+    contact_medians: dict[str, float] = {}
+    type_contact: dict[str, float] = {}
+    cd = p2["d"]
+    if cd.size:
+        ea, eb = batch.element_ids[p2["i"]], batch.element_ids[p2["j"]]
+        for key, sel in _pair_groups(ea, eb, batch.elements, element_pair_key):
+            _put_median(contact_medians, support, "contact", key, cd[sel])
+        for key, sel in _pair_groups(batch.kinds[ea], batch.kinds[eb], ATOM_TYPES, type_pair_key):
+            _put_median(type_contact, support, "geometry_contact", key, cd[sel])
+    return contact_medians, type_contact
+
+
+def _atom_coordination(batch: _Batch, counts: np.ndarray, tracked_types: list[str], support: dict) -> dict:
+    """``'center>neighbor'`` -> median number of contacts of that type around an atom (pass 2)."""
+    ids, kinds = batch.element_ids, batch.kinds
+    atom_coord: dict[str, float] = {}
+    atom_kinds = kinds[ids] if ids.size else np.zeros(0, np.int32)
+    by_type = np.zeros((ids.size, 3), dtype=np.int64)
+    for e in range(len(batch.elements)):
+        by_type[:, kinds[e]] += counts[:, e]
+    for c in tracked_types:
+        rows = atom_kinds == _KIND[c]
+        if not np.any(rows):
+            continue
+        for t in tracked_types:
+            _put_median(atom_coord, support, "atom_coordination", coordination_key(c, t), by_type[rows, _KIND[t]])
+    return atom_coord
+
+
 def _rg_relative_spread(batch: _Batch, nodes_per_struct, min_files: int = 5) -> float:
     """Pooled within-composition coefficient of variation of Rg (see GeometryStatistics); the
     structures are grouped by their element counts (the label's content, labels not needed)."""
@@ -626,7 +424,3 @@ def _rg_relative_spread(batch: _Batch, nodes_per_struct, min_files: int = 5) -> 
             num += (v.size - 1) * float(np.var(v, ddof=1)) / float(v.mean()) ** 2
             den += v.size - 1
     return float(np.sqrt(num / den)) if den else 0.0
-
-
-# measure_structure lives in build/measure.py; importable from here as before
-from .measure import measure_structure  # noqa: E402,F401

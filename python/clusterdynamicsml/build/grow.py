@@ -10,7 +10,8 @@ from the structure library, :func:`build_structure` places atoms in stages:
    ``anchor + b u`` with ``b`` the learned node bond length and ``u`` from a direction set
    (48 Fibonacci-sphere directions under a seeded random rotation, 12 basis directions around
    the anchor's outward vector, the trans direction and cones at the learned node-node angle
-   modes around a single neighbour; the first 12 anchors in the reference order). Score (lower is better, ref §4.8 step 2)::
+   modes around a single neighbour; the first 12 anchors in the reference order). Score (lower
+   is better, ref §4.8 step 2)::
 
        sum_j  500 (0.75 b - d_j)^2 [d_j < 0.75 b]  +  60 (0.95 b - d_j)^2 [0.75 b <= d_j < 0.95 b]
      + sum_(anchor neighbours k) min_m |angle(k, anchor, new) - theta_m|  -  8 u . outward
@@ -56,12 +57,14 @@ sets). Distances in angstrom, angles in degrees.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
 from .. import _core
 from .._validate import as_positions
+from ..chem import normalize_element
+from .connect import dock_components, join_candidates, joins
 from .directions import (
     _CONE_SAMPLES,
     _DENSE_SPHERE,
@@ -71,15 +74,15 @@ from .directions import (
     _basis_directions,
     _cone,
     _cone_angles,
-    _neighbour_cones,
     _cone_intersections,
+    _neighbour_cones,
     _random_rotation,
     _unit,
 )
-from .connect import dock_components, join_candidates, joins
-from .geomstats import ASSOCIATION_SCALE, ATOM_TYPES, GeometryStatistics, normalize_element
+from .geomrecord import _KIND, ASSOCIATION_SCALE, ATOM_TYPES, GeometryStatistics
 from .records import BuildQuality, BuiltStructure, build_quality, format_counts_label  # noqa: F401
-from .state import _KIND, _State, _bond_length_to_nodes, _coerce_counts, _interaction_penalty, _node_bonding
+from .state import _bond_length_to_nodes, _coerce_counts, _interaction_penalty, _node_bonding, _State
+
 _RADIUS_STEPS = (1.0, 1.1, 1.2, 1.35, 1.5)
 _RELAXED_STEPS = (1.75, 2.0, 2.5, 3.0)
 _GROWTH_ANCHORS = 12
@@ -237,6 +240,49 @@ def _place_joining(state: _State, e: int, b_x: float, phase: float, available: n
     return True
 
 
+def _place_bridging(state: _State, e: int, b_x: float, phase: float, deficit: np.ndarray, nn_target: int,
+                    available: np.ndarray, finish, placed: np.ndarray, centroid: np.ndarray) -> bool:
+    """Bridge placement of a non-node atom of element id ``e`` across a scaffold edge: edges by
+    largest node deficit, least use, farthest from the centroid; on each of the first 8 a ring of
+    directions at the bond length ``b_x`` (angstrom) from both ends. True when placed."""
+    edges = np.array(state.edges)
+    mid = 0.5 * (placed[edges[:, 0]] + placed[edges[:, 1]])
+    keys = [
+        (-(deficit[a] + deficit[b]), state.edge_use[(a, b)], -float(np.linalg.norm(mid[k] - centroid)), k)
+        for k, (a, b) in enumerate(state.edges)
+    ]
+    keys.sort()
+    if keys and -keys[0][0] > 0:
+        for key in keys[:8]:
+            k = key[3]
+            a, b = state.edges[k]
+            axis = placed[b] - placed[a]
+            half = 0.5 * float(np.linalg.norm(axis))
+            h = math.sqrt(max(max(b_x, half) ** 2 - half**2, 0.0))
+            ax, u, v = _basis(axis)
+            radial = (mid[k] - centroid) - np.dot(mid[k] - centroid, ax) * ax
+            ring_dirs = [u, -u, v, -v]
+            if np.linalg.norm(radial) > 1e-9:
+                r_u = _unit(radial)
+                ring_dirs += [r_u, -r_u]
+            phi = phase + 2.0 * math.pi * np.arange(12) / 12
+            ring = np.vstack([np.array(ring_dirs), np.cos(phi)[:, None] * u + np.sin(phi)[:, None] * v])
+            cand = mid[k] + h * ring
+            d, ok = state.feasible(cand, e)
+            if not np.any(ok):
+                continue
+            score = 4.0 * (np.abs(d[:, a] - b_x) + np.abs(d[:, b] - b_x))
+            score += _interaction_penalty(state, d, e, available) - 3.0 * d.min(axis=1)
+            bonded, over = _node_bonding(state, d, e)
+            score += over + 6.0 * np.abs(bonded.sum(axis=1) - nn_target)
+            score = np.where(ok, score, np.inf)
+            j = int(np.argmin(score))
+            state.edge_use[(a, b)] += 1
+            finish(cand[j], [a, b])
+            return True
+    return False
+
+
 def _place_non_node(state: _State, element: str, b_x: float, bridge: bool, rng: np.random.Generator,
                     available: np.ndarray, remaining_linkers: int = 0) -> None:
     e = state.eid[element]
@@ -263,42 +309,9 @@ def _place_non_node(state: _State, element: str, b_x: float, bridge: bool, rng: 
             and _place_joining(state, e, b_x, phase, available, remaining_linkers, finish)):
         return
 
-    if bridge and state.edges:
-        edges = np.array(state.edges)
-        mid = 0.5 * (placed[edges[:, 0]] + placed[edges[:, 1]])
-        keys = [
-            (-(deficit[a] + deficit[b]), state.edge_use[(a, b)], -float(np.linalg.norm(mid[k] - centroid)), k)
-            for k, (a, b) in enumerate(state.edges)
-        ]
-        keys.sort()
-        if keys and -keys[0][0] > 0:
-            for key in keys[:8]:
-                k = key[3]
-                a, b = state.edges[k]
-                axis = placed[b] - placed[a]
-                half = 0.5 * float(np.linalg.norm(axis))
-                h = math.sqrt(max(max(b_x, half) ** 2 - half**2, 0.0))
-                ax, u, v = _basis(axis)
-                radial = (mid[k] - centroid) - np.dot(mid[k] - centroid, ax) * ax
-                ring_dirs = [u, -u, v, -v]
-                if np.linalg.norm(radial) > 1e-9:
-                    r_u = _unit(radial)
-                    ring_dirs += [r_u, -r_u]
-                phi = phase + 2.0 * math.pi * np.arange(12) / 12
-                ring = np.vstack([np.array(ring_dirs), np.cos(phi)[:, None] * u + np.sin(phi)[:, None] * v])
-                cand = mid[k] + h * ring
-                d, ok = state.feasible(cand, e)
-                if not np.any(ok):
-                    continue
-                score = 4.0 * (np.abs(d[:, a] - b_x) + np.abs(d[:, b] - b_x))
-                score += _interaction_penalty(state, d, e, available) - 3.0 * d.min(axis=1)
-                bonded, over = _node_bonding(state, d, e)
-                score += over + 6.0 * np.abs(bonded.sum(axis=1) - nn_target)
-                score = np.where(ok, score, np.inf)
-                j = int(np.argmin(score))
-                state.edge_use[(a, b)] += 1
-                finish(cand[j], [a, b])
-                return
+    if bridge and state.edges and _place_bridging(state, e, b_x, phase, deficit, nn_target, available, finish,
+                                                  placed, centroid):
+        return
 
     # terminal placement
     angle_targets = [state.stats.node_angle_targets(ATOM_TYPES[my_kind], t) for t in ATOM_TYPES]

@@ -6,17 +6,8 @@ import numpy as np
 
 from .. import _core
 from .._threads import resolve_threads
-from .geomstats import (
-    _KIND,
-    ASSOCIATION_SCALE,
-    ATOM_TYPES,
-    GeometryStatistics,
-    _cutoff_matrix,
-    _make_batch,
-    _median,
-    coordination_key,
-    element_pair_key,
-)
+from .geombatch import _cutoff_matrix, _make_batch, _median
+from .geomrecord import _KIND, ASSOCIATION_SCALE, ATOM_TYPES, GeometryStatistics, coordination_key, element_pair_key
 
 
 def measure_structure(symbols, positions, stats: GeometryStatistics, num_threads: int | None = None) -> dict:

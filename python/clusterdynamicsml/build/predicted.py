@@ -3,12 +3,13 @@ build-and-write loop over candidates."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
-from .geomstats import GeometryStatistics, normalize_element
+from ..chem import normalize_element
+from .geomrecord import GeometryStatistics
 from .grow import build_structure
 from .records import BuiltStructure
 from .write import write_built_structure

@@ -2,12 +2,12 @@
 (distances in angstrom), and the composition label of a build."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Mapping
 
 import numpy as np
 
-from .geomstats import GeometryStatistics
+from .geomrecord import GeometryStatistics
 from .measure import measure_structure
 
 
@@ -66,27 +66,18 @@ class BuiltStructure:
         return len(self.symbols)
 
 
+def _deviations(measured: Mapping, learned: Mapping) -> dict:
+    """``measured - learned`` for every key both have (in the order of ``measured``)."""
+    return {k: v - learned[k] for k, v in measured.items() if k in learned}
+
+
 def build_quality(symbols, positions, stats: GeometryStatistics, relaxed_atoms: int = 0) -> BuildQuality:
     """Measure ``symbols``/``positions`` against the learned medians of ``stats``."""
     m = measure_structure(symbols, positions, stats)
-    bond_dev = {
-        k: v - stats.bond_length_medians[k] for k, v in m["bond_length_medians"].items() if k in stats.bond_length_medians
-    }
-    node_dev = {
-        t: v - stats.node_coordination_medians[t]
-        for t, v in m["node_coordination_medians"].items()
-        if t in stats.node_coordination_medians
-    }
-    nn_dev = {
-        e: v - stats.non_node_node_coordination_medians[e]
-        for e, v in m["non_node_node_coordination_medians"].items()
-        if e in stats.non_node_node_coordination_medians
-    }
-    atom_dev = {
-        k: v - stats.atom_coordination_medians[k]
-        for k, v in m["atom_coordination_medians"].items()
-        if k in stats.atom_coordination_medians
-    }
+    bond_dev = _deviations(m["bond_length_medians"], stats.bond_length_medians)
+    node_dev = _deviations(m["node_coordination_medians"], stats.node_coordination_medians)
+    nn_dev = _deviations(m["non_node_node_coordination_medians"], stats.non_node_node_coordination_medians)
+    atom_dev = _deviations(m["atom_coordination_medians"], stats.atom_coordination_medians)
     return BuildQuality(
         shortest_contact=float(m["shortest_contact"]),
         shortest_contact_pair=m["shortest_contact_pair"],

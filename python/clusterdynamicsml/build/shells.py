@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
+from ..chem import normalize_element
 from .directions import _SPHERE, _basis, _cone, _cross, _unit
-from .geomstats import normalize_element
 from .records import BuiltStructure
 
 
@@ -28,7 +28,7 @@ class ShellTemplate:
     anchor_index: int
 
     @classmethod
-    def from_pdb(cls, path, anchor_element: str) -> "ShellTemplate":
+    def from_pdb(cls, path, anchor_element: str) -> ShellTemplate:
         """Read a one-molecule PDB (or XYZ) with :func:`clusterdynamicsml.io.frames.read_frames`; the
         anchor is the first atom of ``anchor_element``. ValueError when the file cannot be read, has
         no atoms or no such element."""
@@ -44,7 +44,9 @@ class ShellTemplate:
             raise ValueError(f"{path}: the shell template has no atoms")
         anchor = normalize_element(anchor_element)
         if anchor not in syms:
-            raise ValueError(f"{path}: the shell template has no {anchor} atom to anchor on (elements {sorted(set(syms))})")
+            raise ValueError(
+                f"{path}: the shell template has no {anchor} atom to anchor on (elements {sorted(set(syms))})"
+            )
         names = list(frame.atom_names) if frame.atom_names else [f"{s}{k + 1}" for k, s in enumerate(syms)]
         resname = (frame.residues[0] if frame.residues else "") or "SOL"
         return cls(syms, np.asarray(frame.positions, float), [n[:4] for n in names], resname[:4], syms.index(anchor))

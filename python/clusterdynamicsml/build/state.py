@@ -3,16 +3,14 @@ learned targets), the input checks and the score terms shared by the placement s
 (ref §4.8 step 4). Distances in angstrom."""
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..chem import normalize_element
 from .connect import Components, attached, rule_cutoffs, safe_cutoffs
 from .directions import _pairwise
-from .geomstats import ASSOCIATION_SCALE, ATOM_TYPES, GeometryStatistics, element_pair_key, normalize_element
-
-_KIND = {name: k for k, name in enumerate(ATOM_TYPES)}
-
+from .geomrecord import _KIND, ASSOCIATION_SCALE, ATOM_TYPES, GeometryStatistics, element_pair_key
 
 # ---- input checks -------------------------------------------------------------------------
 
@@ -41,9 +39,8 @@ def _bond_length_to_nodes(el: str, node_els: Sequence[str], stats: GeometryStati
     learned = [stats.bond_length(el, n) for n in node_els]
     vals = [v for v in learned if v is not None]
     if not vals:
-        vals = [
-            stats.pair_cutoffs[element_pair_key(el, n)] for n in node_els if element_pair_key(el, n) in stats.pair_cutoffs
-        ]
+        keys = [element_pair_key(el, n) for n in node_els]
+        vals = [stats.pair_cutoffs[k] for k in keys if k in stats.pair_cutoffs]
     if not vals:
         raise ValueError(
             f"{el} cannot be bonded to the nodes {list(node_els)}: the geometry statistics have no learned "

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 
 from .._validate import as_positions
-from .geomstats import GeometryStatistics, element_pair_key, normalize_element
+from ..chem import normalize_element
+from .geomrecord import GeometryStatistics, element_pair_key
 
 RG_TOLERANCE = 1e-6  # angstrom, slack on the Rg interval ends
 RG_STRUCTURE_Z = 1.645  # two-sided 90 % normal quantile: one structure's Rg about the label mean
@@ -235,7 +236,8 @@ def build_valid_structure(counts: Mapping[str, int], stats: GeometryStatistics, 
     widened by the library's per-structure spread (:func:`structure_rg_interval`).
 
     Returns ``(BuiltStructure or None, ValidityResult or None, attempts)``: the first structure that
-    passes, else the one with the fewest failed checks (then fewest components, then Rg nearest the interval; ``passed`` False).
+    passes, else the one with the fewest failed checks (then fewest components, then Rg nearest the
+    interval; ``passed`` False).
     ``result.extra`` holds the ``seed`` and ``compactness`` of the returned build. When no attempt
     could place every atom (ValueError from the builder) the structure and result are None, or the
     last error is raised with ``on_crowding='raise'``.

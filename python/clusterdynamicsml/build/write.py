@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
-from .geomstats import normalize_element
+from ..chem import normalize_element
 from .records import BuiltStructure
 from .shells import ShellTemplate, place_shell_molecules
 
@@ -49,7 +49,8 @@ def write_built_structure(
         raise ValueError(f"rank must be a non-negative integer, got {rank!r}")
     if target_node_count is None:
         target_node_count = sum(1 for t in structure.atom_types if t == "node") or len(structure.symbols)
-    if isinstance(target_node_count, bool) or not isinstance(target_node_count, (int, np.integer)) or target_node_count < 0:
+    if (isinstance(target_node_count, bool) or not isinstance(target_node_count, (int, np.integer))
+            or target_node_count < 0):
         raise ValueError(f"target_node_count must be a non-negative integer, got {target_node_count!r}")
     templates: dict[str, ShellTemplate] = {}
     for el, t in (shell_templates or {}).items():
@@ -72,7 +73,8 @@ def write_built_structure(
     from ..io.frames import write_pdb, write_xyz
 
     source = structure.label if source_label is None else source_label
-    comment = f"label={structure.label} target_node_count={int(target_node_count)} rank={int(rank)} source_label={source}"
+    comment = (f"label={structure.label} target_node_count={int(target_node_count)} rank={int(rank)} "
+               f"source_label={source}")
     if fmt == "xyz":
         write_xyz(path, structure.symbols, structure.positions, comment=comment)
     else:

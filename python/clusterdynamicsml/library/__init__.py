@@ -5,6 +5,7 @@ from .read import (  # noqa: F401
     LIFETIME_FIELDS,
     STRUCTURE_SUFFIXES,
     AtomTypes,
+    LabelRecord,
     StructureFileError,
     StructureLibrary,
     StructureObservation,

@@ -1,4 +1,4 @@
-"""Reading the structure library, per-label descriptors and training rows (ref §4.1, §4.2).
+"""Reading the structure library and its per-label descriptors (ref §4.1).
 
 The library layout is the one ``write_library`` produces (ref §1.7)::
 
@@ -13,18 +13,11 @@ disagrees with the file compositions (ref V4) and a library label never seen in 
 (ref V3) are reported as warnings instead of being accepted silently.
 
 Shape descriptors (Rg, max radius, semiaxes; angstrom): :mod:`clusterdynamicsml.library.descriptors`.
-
-Stability weight of a training row (ref §4.2), with a missing lifetime taken as 0::
-
-    w = 1 + max(file_count, 0)/10 + max(completed_lifetime_count, 0)/5
-          + 5 max(mean_count_per_frame, 0) + 5 max(occupancy_fraction, 0) + mean_lifetime_fs/100
+The per-label records: :mod:`clusterdynamicsml.library.records`; the lifetime table and the
+training rows (ref §4.2, importable from here too): :mod:`clusterdynamicsml.library.training`.
 """
 from __future__ import annotations
 
-import csv
-import dataclasses
-import math
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -34,33 +27,19 @@ from pathlib import Path
 import numpy as np
 
 from ..chem import format_label, parse_label
-from ..dynamics.analyze import LIFETIME_COLUMNS
 from ..errors import InsufficientDataError
 from ..io.frames import FileFormatError
 from ..io.frames import read_structure as _read_frame_file
 from ..rules import as_rules
 from .descriptors import DESCRIPTOR_NAMES, shape_descriptors, shape_descriptors_batch  # noqa: F401
+from .records import LabelRecord, StructureObservation, TrainingRow  # noqa: F401
+from .training import LIFETIME_FIELDS, build_training_rows, load_lifetime_table, never_seen_message  # noqa: F401
 
 STRUCTURE_SUFFIXES = (".xyz", ".pdb")
-
-#: The lifetime-table columns (ref §3.7), the same tuple as the dynamics stage writes.
-LIFETIME_FIELDS = LIFETIME_COLUMNS
-_INT_LIFETIME_FIELDS = {
-    "cluster_size",
-    "completed_lifetime_count",
-    "window_truncated_lifetime_count",
-    "total_observations",
-    "occupied_frames",
-    "association_events",
-    "dissociation_events",
-}
-_OPTIONAL_LIFETIME_FIELDS = {"mean_lifetime_fs", "std_lifetime_fs"}
 
 
 # --------------------------------------------------------------------------------------------
 # atom-type rules
-
-
 
 
 @dataclass(frozen=True)
@@ -192,46 +171,6 @@ def _natural_key(text: str):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
-@dataclass
-class StructureObservation:
-    """One label folder of the structure library (ref §4.1), descriptors in angstrom.
-
-    element_counts : modal tracked composition over the readable files.
-    node_count : sum of node-element counts; cluster_size : sum of label-element counts.
-    file_count : files listed (readable or not); readable_count : files read.
-    mean_* / std_* : mean and population std of the descriptors over readable files.
-    mismatched_file_count : readable files whose label composition differs from the folder label.
-    """
-
-    label: str
-    node_count: int
-    element_counts: dict
-    cluster_size: int
-    file_count: int
-    readable_count: int
-    representative_path: str | None
-    structure_dir: str
-    motifs: list
-    files: list
-    mean_atom_count: float
-    mean_radius_of_gyration: float
-    mean_max_radius: float
-    mean_semiaxis_a: float
-    mean_semiaxis_b: float
-    mean_semiaxis_c: float
-    std_radius_of_gyration: float = 0.0
-    std_max_radius: float = 0.0
-    mismatched_file_count: int = 0
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> StructureObservation:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
 class StructureLibrary:
     """The observed structure library: one ``StructureObservation`` per label folder.
 
@@ -329,7 +268,7 @@ def read_library(library_dir, rules, frame_labels: Iterable[str] | None = None) 
         seen = set(frame_labels)
         for o in observations:
             if o.label not in seen:
-                warnings.append(_never_seen_message(o.label))
+                warnings.append(never_seen_message(o.label))
     return StructureLibrary(root, types, observations, warnings)
 
 
@@ -445,181 +384,3 @@ def _read_label(label_dir: Path, types, warnings: list[str]) -> StructureObserva
         std_max_radius=std_of("max_radius"),
         mismatched_file_count=mismatched,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# dynamics lifetime table and training rows
-
-
-def _never_seen_message(label: str) -> str:
-    return (
-        f"library label {label} never appears in the frames (no row in the dynamics lifetime table); "
-        "it trains with zero dynamics"
-    )
-
-
-def _row_to_dict(row) -> dict:
-    if isinstance(row, Mapping):
-        return dict(row)
-    if dataclasses.is_dataclass(row) and not isinstance(row, type):
-        return dataclasses.asdict(row)
-    if hasattr(row, "to_dict"):
-        return dict(row.to_dict())
-    if hasattr(row, "_asdict"):
-        return dict(row._asdict())
-    raise ValueError(f"lifetime rows must be mappings or dataclasses, got {type(row).__name__}")
-
-
-def _coerce_lifetime_value(key, value):
-    if value is None or (isinstance(value, str) and value.strip() == ""):
-        return None if key in _OPTIONAL_LIFETIME_FIELDS else 0
-    if key == "label":
-        return str(value)
-    try:
-        num = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"lifetime column {key!r} must be numeric, got {value!r}") from None
-    if not math.isfinite(num):
-        return None if key in _OPTIONAL_LIFETIME_FIELDS else 0.0
-    return int(round(num)) if key in _INT_LIFETIME_FIELDS else num
-
-
-def load_lifetime_table(source) -> dict:
-    """Normalise a dynamics lifetime table to ``{label: row dict}`` with the ref §3.7 columns.
-
-    source : a ``DynamicsResult`` (its ``lifetime_by_label``), a list of rows (dicts or
-        dataclasses), a ``{label: row}`` mapping, or the path of a ``*_lifetime.csv``.
-    Missing numeric columns are 0; missing mean/std lifetimes are None.
-    """
-    if source is None:
-        raise ValueError("lifetime table expected (DynamicsResult, rows, or *_lifetime.csv path), got None")
-    if hasattr(source, "lifetime_by_label"):
-        source = source.lifetime_by_label
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise ValueError(f"lifetime CSV file expected, got {str(source)!r} (no such file)")
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-        if rows and "label" not in rows[0]:
-            raise ValueError(f"{path}: lifetime CSV needs a 'label' column, got columns {list(rows[0])}")
-    elif isinstance(source, Mapping):
-        rows = []
-        for key, value in source.items():
-            d = _row_to_dict(value)
-            d.setdefault("label", key)
-            rows.append(d)
-    else:
-        try:
-            rows = [_row_to_dict(r) for r in source]
-        except TypeError:
-            raise ValueError(
-                f"lifetime table expected (DynamicsResult, rows, or CSV path), got {type(source).__name__}"
-            ) from None
-    table = {}
-    for r in rows:
-        if "label" not in r:
-            raise ValueError(f"every lifetime row needs a 'label', got keys {sorted(r)}")
-        clean = {k: _coerce_lifetime_value(k, r.get(k)) for k in LIFETIME_FIELDS}
-        table[clean["label"]] = clean
-    return table
-
-
-@dataclass
-class TrainingRow:
-    """A training observation: structure descriptors (angstrom) joined with dynamics (ref §4.2).
-
-    Dynamics fields are zero (lifetime None) for a label never seen in the frames.
-    """
-
-    label: str
-    node_count: int
-    element_counts: dict
-    cluster_size: int
-    file_count: int
-    representative_path: str | None
-    structure_dir: str
-    mean_atom_count: float
-    mean_radius_of_gyration: float
-    mean_max_radius: float
-    mean_semiaxis_a: float
-    mean_semiaxis_b: float
-    mean_semiaxis_c: float
-    total_observations: int = 0
-    occupied_frames: int = 0
-    mean_count_per_frame: float = 0.0
-    occupancy_fraction: float = 0.0
-    association_events: int = 0
-    dissociation_events: int = 0
-    association_rate_per_ps: float = 0.0
-    dissociation_rate_per_ps: float = 0.0
-    completed_lifetime_count: int = 0
-    window_truncated_lifetime_count: int = 0
-    mean_lifetime_fs: float | None = None
-    std_lifetime_fs: float | None = None
-    in_dynamics: bool = True
-
-    @property
-    def stability_weight(self) -> float:
-        """Ref §4.2 stability weight (dimensionless, >= 1)."""
-        lifetime = self.mean_lifetime_fs if self.mean_lifetime_fs is not None else 0.0
-        return (
-            1.0
-            + max(self.file_count, 0) / 10.0
-            + max(self.completed_lifetime_count, 0) / 5.0
-            + 5.0 * max(self.mean_count_per_frame, 0.0)
-            + 5.0 * max(self.occupancy_fraction, 0.0)
-            + lifetime / 100.0
-        )
-
-    @property
-    def observed_weight(self) -> float:
-        """Ref §4.9 population weight ``max(mean_count, 0) * max(occupancy, 0.05)``."""
-        return max(self.mean_count_per_frame, 0.0) * max(self.occupancy_fraction, 0.05)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["stability_weight"] = self.stability_weight
-        return d
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> TrainingRow:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
-def build_training_rows(library: StructureLibrary, lifetime_table) -> tuple:
-    """Join each library label with the dynamics row of the same label (ref §4.0 step 3).
-
-    Returns ``(rows, warnings)``. A library label missing from the lifetime table keeps an
-    all-zero dynamics row (it still trains, with weight >= 1) and produces a warning (ref V3).
-    """
-    table = load_lifetime_table(lifetime_table)
-    rows, warnings = [], []
-    for obs in library.observations:
-        dyn = table.get(obs.label)
-        row = TrainingRow(
-            label=obs.label,
-            node_count=obs.node_count,
-            element_counts=dict(obs.element_counts),
-            cluster_size=obs.cluster_size,
-            file_count=obs.file_count,
-            representative_path=obs.representative_path,
-            structure_dir=obs.structure_dir,
-            mean_atom_count=obs.mean_atom_count,
-            mean_radius_of_gyration=obs.mean_radius_of_gyration,
-            mean_max_radius=obs.mean_max_radius,
-            mean_semiaxis_a=obs.mean_semiaxis_a,
-            mean_semiaxis_b=obs.mean_semiaxis_b,
-            mean_semiaxis_c=obs.mean_semiaxis_c,
-            in_dynamics=dyn is not None,
-        )
-        if dyn is None:
-            warnings.append(_never_seen_message(obs.label))
-        else:
-            for key in LIFETIME_FIELDS:
-                if key in ("label", "cluster_size"):
-                    continue
-                setattr(row, key, dyn[key])
-        rows.append(row)
-    return rows, warnings

@@ -53,6 +53,14 @@ class PairCutoff:
     distance: float
 
 
+def _nest_cutoffs(cutoffs) -> dict[tuple[str, str], dict[int, float]]:
+    """Pair cutoffs grouped per pair in their order: ``{(a, b): {level: angstrom}}``."""
+    out: dict[tuple[str, str], dict[int, float]] = {}
+    for c in cutoffs:
+        out.setdefault((c.a, c.b), {})[c.level] = c.distance
+    return out
+
+
 _ELEMENT_RE = re.compile(r"^[A-Z][a-z]?$")
 _ATOM_SPEC_RE = re.compile(r"^([A-Z][a-z]?)(?::([A-Za-z0-9_+-]+))?$")
 
@@ -223,15 +231,12 @@ def _toml_scalar(value) -> str:
 def _toml_value(value, kind: str) -> str:
     if kind == "cutoffs":
         parts = []
-        nested: dict = {}
-        for c in value:
-            nested.setdefault(f"{c.a}-{c.b}", {})[c.level] = c.distance
-        for pair, levels in nested.items():
+        for (a, b), levels in _nest_cutoffs(value).items():
             if list(levels) == [0]:
-                parts.append(f'"{pair}" = {_toml_scalar(levels[0])}')
+                parts.append(f'"{a}-{b}" = {_toml_scalar(levels[0])}')
             else:
                 inner = ", ".join(f"{lev} = {_toml_scalar(d)}" for lev, d in sorted(levels.items()))
-                parts.append(f'"{pair}" = {{ {inner} }}')
+                parts.append(f'"{a}-{b}" = {{ {inner} }}')
         return "{ " + ", ".join(parts) + " }" if parts else "{}"
     if kind == "path_table":
         return "{ " + ", ".join(f"{el} = {_toml_scalar(p)}" for el, p in value) + " }" if value else "{}"

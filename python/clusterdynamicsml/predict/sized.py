@@ -62,6 +62,10 @@ def _box_note(validation: dict, model: str) -> str | None:
     return note
 
 
+#: what the prediction result keeps of the bootstrap record (the intervals are in the sizes)
+_BOOTSTRAP_KEYS = ("n_bootstrap", "seed", "failed_replicates", "resampling", "model_error_per_node")
+
+
 def predict_sized(
     library,
     lifetime_source,
@@ -194,7 +198,7 @@ def predict_sized(
         rejected=out["dropped"],
         pruned=[],
         mass={"weight": sum(c.weight for c in cands), "mass_by_size": mass_by_size, "model": population_model},
-        bootstrap={k: boot.get(k) for k in ("n_bootstrap", "seed", "failed_replicates", "resampling")} if boot else {},
+        bootstrap={k: boot.get(k) for k in _BOOTSTRAP_KEYS} if boot else {},
         population_model=population_model,
         population_choice=choice,
         size_predictions=out["sizes"],
