@@ -367,3 +367,11 @@ def test_readme_run_file_reads_and_its_figure_counts_match_the_figures():
     flat = " ".join(text.split())
     assert f"({len(FIGURES) - 1} figures for the example, {len(FIGURES)} for the NaCl run" in flat
     assert f"{len(FIGURES)} figures; files written:" in flat and f"the {len(FIGURES) - 1} figures in PNG" in flat
+    # the command list names every command of the CLI
+    import argparse
+
+    from clusterdynamicsml.pipeline.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    listed = set(re.findall(r"^clusterdynamicsml ([a-z-]+)", text, re.M))
+    assert set(sub.choices) <= listed, sorted(set(sub.choices) - listed)
