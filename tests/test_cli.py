@@ -231,6 +231,29 @@ def test_saxs_of_structure_files_matches_the_two_atom_formula(tmp_path, capsys):
     assert "missing.xyz: not found" in capsys.readouterr().err
 
 
+def test_saxs_of_structure_files_with_the_same_name_keeps_every_profile(tmp_path, capsys):
+    """Two structure files named alike (a/x.xyz, b/x.xyz) are two columns, never one overwriting
+    the other; a comma in a file name does not split the CSV header."""
+    import csv
+
+    for folder, d in (("a", 3.1), ("b", 4.0), ("c,d", 5.0)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.xyz").write_text(f"2\ntwo atoms\nPb 0 0 0\nI {d} 0 0\n")
+    (tmp_path / "c,d" / "x.xyz").rename(tmp_path / "c,d" / "y,z.xyz")
+    files = [str(tmp_path / "a" / "x.xyz"), str(tmp_path / "b" / "x.xyz"), str(tmp_path / "c,d" / "y,z.xyz")]
+    assert main(["saxs", *files, "-o", str(tmp_path / "o"), "--q-points", "10"]) == 0
+    assert "3 profiles" in capsys.readouterr().out
+    with open(tmp_path / "o" / "debye_profiles.csv") as fh:
+        rows = list(csv.reader(fh))
+    assert len(set(rows[0])) == 4 and all(len(r) == 4 for r in rows), rows[:2]
+    assert [r[1] for r in rows[1:]] != [r[2] for r in rows[1:]]  # a/x.xyz and b/x.xyz: two profiles
+    for _ in range(2):  # again, within the same second: new files, the first one untouched
+        assert main(["saxs", files[0], "-o", str(tmp_path / "o"), "--q-points", "10"]) == 0
+    assert len(list((tmp_path / "o").glob("debye_profiles*.csv"))) == 3
+    with open(tmp_path / "o" / "debye_profiles.csv") as fh:
+        assert list(csv.reader(fh)) == rows
+
+
 def test_predict_command_with_global_quiet_flag(tmp_path, capsys):
     """Regression: `predict` asked for an unknown step and always failed; `-q` before the
     subcommand was rejected; summary.txt named the temporary `.partial` folder."""

@@ -23,6 +23,7 @@ Exit codes: 0 success, 1 error (bad input, failed run), 2 bad command line.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -32,6 +33,7 @@ import time
 import warnings
 from pathlib import Path
 
+from .._io import atomic_write
 from .cli_parser import (  # noqa: F401  (re-exported: the CLI's public and test-facing names)
     PROG,
     CLIError,
@@ -243,23 +245,43 @@ def _saxs_structures(args) -> int:
                        f"100000, got {args.q_min}, {args.q_max}, {args.q_points}")
     q = np.linspace(args.q_min, args.q_max, args.q_points)
     columns = {"q": q}
+    names = _profile_names(paths)
     with set_num_threads(_threads(args) or None):
-        for p in paths:
+        for p, name in zip(paths, names):
             frame = next(iter(read_frames(str(p))))
             try:
-                columns[p.stem] = np.asarray(debye_intensity(frame.positions, frame.symbols, q), dtype=float)
+                columns[name] = np.asarray(debye_intensity(frame.positions, frame.symbols, q), dtype=float)
             except ValueError as exc:
                 raise CLIError(f"{p}: {exc}") from None
     out_dir = Path(args.output) if args.output else Path.cwd()
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / "debye_profiles.csv"
-    if out.exists():
-        out = out_dir / f"debye_profiles_{time.strftime('%Y%m%d_%H%M%S')}.csv"
+    out, k = out_dir / "debye_profiles.csv", 1
+    while out.exists():  # an earlier CSV is never replaced, even within the same second
+        out = out_dir / f"debye_profiles_{time.strftime('%Y%m%d_%H%M%S')}{f'_{k}' if k > 1 else ''}.csv"
+        k += 1
     header = ",".join(["q_inv_angstrom"] + [f"I_{k}_e2" for k in list(columns)[1:]])
-    np.savetxt(out, np.column_stack(list(columns.values())), delimiter=",", header=header, comments="",
+    buf = io.StringIO()
+    np.savetxt(buf, np.column_stack(list(columns.values())), delimiter=",", header=header, comments="",
                fmt="%.17g")
+    atomic_write(out, buf.getvalue())  # never a half-written CSV
     print(f"wrote {out} ({len(paths)} profiles, {len(q)} q points)")
     return 0
+
+
+def _profile_names(paths: list[Path]) -> list[str]:
+    """One distinct CSV column name per structure file: its plain stem, its folder and stem when
+    two files share a stem, and a count when even those agree (no comma or odd character)."""
+    from .._paths import safe_name
+
+    stems = [safe_name(p.stem, default="structure") for p in paths]
+    names = [s if stems.count(s) == 1 else safe_name(f"{p.parent.name}_{p.stem}", default="structure")
+             for s, p in zip(stems, paths)]
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if names.count(n) == 1 else f"{n}_{seen[n]}")
+    return out
 
 
 def _cmd_report(args) -> int:
