@@ -202,15 +202,18 @@ def test_figure_formats_are_honoured_and_a_rebuilt_report_lists_its_own_folder(t
 
 def test_html_tables_break_headers_at_underscores_and_keep_labels_whole(result, tmp_path):
     """In a 1400 px window the tables fit without breaking words in the middle: column names
-    break only after an underscore (<wbr>), the first column (labels, setting names) never
-    breaks, and the page may use the window's width (measured with headless Chromium at
+    break only after an underscore (<wbr>), the first column (labels, setting names) breaks at
+    spaces only, and the page may use the window's width (measured with headless Chromium at
     1400 px on the example and NaCl reports: no table wider than the window)."""
     text = write_html_report(result, tmp_path / "r.html").read_text()
-    assert "<th>mean_<wbr>lifetime_<wbr>fs</th>" in text
+    assert "<th class=n>mean_<wbr>lifetime_<wbr>fs</th>" in text
+    # numbers right-aligned, text (labels, step results) left-aligned
+    assert "<td>PbI2</td>" in text and "<td class=n>15</td>" in text
     css = text[text.find("<style>"):text.find("</style>")]
     width = int(re.search(r"body\{[^}]*max-width:(\d+)px", css).group(1))
     assert 1100 < width <= 1400 - 2 * 16 - 20  # padding 1em each side, a scrollbar
     assert re.search(r"td:first-child\{[^}]*overflow-wrap:normal", css)
+    assert re.search(r"th\.n,td\.n\{text-align:right\}", css) and re.search(r"th,td\{[^}]*text-align:left", css)
 
 
 def test_validation_is_shown_as_a_table_per_size_and_per_model(tmp_path):
@@ -232,7 +235,7 @@ def test_validation_is_shown_as_a_table_per_size_and_per_model(tmp_path):
     start = page.find("validation")
     section = page[start:page.find("<h2>Settings")]
     assert "<table class='kv'>" not in section and "Na5Cl5" not in section, section
-    sizes = re.findall(r"<tr><td>(\d+)</td><td>0\.156</td>", section)
+    sizes = re.findall(r"<tr><td class=n>(\d+)</td><td class=n>0\.156</td>", section)
     assert sizes == ["5", "6", "7"], section
     assert "count_<wbr>ratio" in section and "train on node counts &lt;= 4, predict [5, 6, 7]" in section
     models = re.findall(r"<tr><td>(fisher|reference)</td>", section)

@@ -34,24 +34,34 @@ color:#222;line-height:1.4;padding:0 1em}
 h1{font-size:1.6em;margin-bottom:.2em}
 h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
 .tablewrap{max-width:100%;overflow-x:auto;margin:.5em 0 1em}
-table{border-collapse:collapse;font-size:.85em} th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right;
+table{border-collapse:collapse;font-size:.85em} th,td{border:1px solid #ddd;padding:.25em .5em;text-align:left;
 overflow-wrap:anywhere;max-width:28em} table.kv{font-size:1em;margin:0} table.kv td{border:none;padding:0 .4em 0 0}
-th{background:#f3f3f3;overflow-wrap:normal} td:first-child,th:first-child{text-align:left}
-td:first-child{overflow-wrap:normal}
+th{background:#f3f3f3;overflow-wrap:normal} th.n,td.n{text-align:right} td:first-child{overflow-wrap:normal}
 .meta{color:#555;font-size:.9em} figure{margin:1em 0} figure svg,figure img{max-width:100%;height:auto}
 figcaption{font-size:.9em;color:#444} .warn{color:#8a4b00} details{margin:.5em 0}
 """
 
 
 def _html_table(rows: list[dict], cols: list[str], limit: int = 200) -> str:
-    # column names break after their underscores only, never inside a word
-    head = "".join(f"<th>{html.escape(c).replace('_', '_<wbr>')}</th>" for c in cols)
+    # column names break after their underscores only, never inside a word; numbers are
+    # right-aligned, text left-aligned
+    num = {c: _numeric_column(rows[:limit], c) for c in cols}
+    head = "".join(f"<th{' class=n' if num[c] else ''}>{html.escape(c).replace('_', '_<wbr>')}</th>" for c in cols)
     body = []
     for r in rows[:limit]:
-        body.append("<tr>" + "".join(f"<td>{_html_cell(r.get(c))}</td>" for c in cols) + "</tr>")
+        body.append("<tr>" + "".join(f"<td{' class=n' if num[c] else ''}>{_html_cell(r.get(c))}</td>"
+                                     for c in cols) + "</tr>")
     more = f"<p class='meta'>{len(rows) - limit} more rows in the CSV files.</p>" if len(rows) > limit else ""
     return (f"<div class='tablewrap'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
             f"</div>{more}")
+
+
+def _numeric_column(rows: list[dict], col: str) -> bool:
+    """Whether every value of ``col`` that is set is a number (flags and text are not)."""
+    import numbers
+
+    values = [r.get(col) for r in rows if r.get(col) is not None]
+    return bool(values) and all(isinstance(v, numbers.Number) and not isinstance(v, bool) for v in values)
 
 
 def _html_cell(value) -> str:
