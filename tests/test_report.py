@@ -171,6 +171,10 @@ def test_figure_formats_are_honoured_and_a_rebuilt_report_lists_its_own_folder(t
     figs = sorted(p.name for p in (res.run_dir / "figures").iterdir())
     assert len(figs) >= 8 and all(n.endswith(".png") for n in figs), figs
     assert ".svg" not in _suffixes(res.run_dir), sorted(map(str, res.run_dir.rglob("*.svg")))
+    from PIL import Image  # and at [report] dpi = 60 (PNG pHYs), every writer
+
+    dpis = {n: round(Image.open(res.run_dir / "figures" / n).info["dpi"][0]) for n in figs}
+    assert set(dpis.values()) == {60}, dpis
     # pdf only, no reports: every figure writer writes PDF and nothing else
     cfg = res.config.replace("report", formats=["pdf"], html=False, pptx=False)
     out = make_figures(res.data, cfg, tmp_path / "pdf_only", stem="x")
