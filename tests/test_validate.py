@@ -301,3 +301,41 @@ def test_real_clusters_of_a_label_pass_the_structure_rg_check(nacl_stats):
     built, res, _ = build_valid_structure(counts, nacl_stats, NACL_RULES, seed=0, rg_interval=band)
     assert res.passed, res.reasons
     assert structure_rg_interval(band, None) == band  # nothing learned: the band unchanged
+
+
+def test_structures_step_flags_a_structure_larger_than_half_the_source_box(tmp_path, monkeypatch):
+    """A built structure that reaches farther from its centre than half the source box stays valid
+    (it is an isolated cluster) but is flagged in the CSV and warned about: in the source box it
+    would touch its own periodic image."""
+    import csv
+
+    from clusterdynamicsml.build import stage as build_stage
+    from clusterdynamicsml.pipeline import workflow
+    from clusterdynamicsml.pipeline.config import RunConfig
+
+    cand = SimpleNamespace(counts={"Na": 2}, label="Na2", node_count=2, rank=1, source_label=None, weight=1.0,
+                           predicted={"mean_count_per_frame": 0.5})
+    st = SimpleNamespace(symbols=["Na", "Na"], positions=np.array([[0.0, 0, 0], [12.0, 0, 0]]),
+                         quality={"relaxed_atoms": 0}, n_atoms=2, label="Na2")
+    ok = SimpleNamespace(passed=True, n_components=1, rg=6.0, reasons=(), summary=lambda: "valid")
+    monkeypatch.setattr(build_stage, "geometry_statistics", lambda *a, **k: {})
+    monkeypatch.setattr(build_stage, "build_valid_structure", lambda *a, **k: (st, ok, 1))
+    monkeypatch.setattr(build_stage, "rg_interval_of", lambda c: None)
+    monkeypatch.setattr(build_stage, "representative_structure", lambda library, c: None)
+
+    def fake_write(path, s, *, target_node_count=None, rank=1, **kw):
+        out = tmp_path / f"{target_node_count:02d}_rank{rank:02d}.xyz"
+        out.write_text("2\n\nNa 0 0 0\nNa 12 0 0\n")
+        return out
+
+    monkeypatch.setattr(build_stage, "write_built_structure", fake_write)
+    for box, flagged in (([10.0, 30.0, 30.0], True), ([13.0] * 3, False), (None, False)):
+        ctx = workflow._Context(RunConfig.from_dict({}, base_dir=tmp_path), tmp_path / f"run{box}", "t", progress=False)
+        pred = SimpleNamespace(candidates=[cand], settings={"box_lengths": box})
+        ctx.data.update(prediction=pred, library=SimpleNamespace(labels=[]), rules=SimpleNamespace(role_elements=lambda r: []))
+        build_stage.run_structures_step(ctx)
+        with open(ctx.dir / ctx.outputs["predicted_structures_csv"]) as fh:
+            row = next(csv.DictReader(fh))
+        assert row["valid"] == "True" and float(row["max_radius"]) == pytest.approx(6.0)
+        assert row["exceeds_half_box"] == str(flagged)
+        assert any("more than half the source box (5 A)" in w for w in ctx.warnings) == flagged

@@ -5,6 +5,12 @@ fails. A structure that still fails is written, flagged (``valid`` False in the 
 dataset) and kept out of the SAXS mixture, with a warning. Writes the geometry statistics JSON,
 ``predicted_structures/`` and ``<name>_predicted_structures.csv``.
 
+Each built structure's max radius (angstrom, the largest atom distance from its centroid) is
+compared with half the shortest width of the source trajectory's box (the prediction's
+``settings["box_lengths"]``): a structure beyond it stays valid (it is an isolated cluster) but
+gets ``exceeds_half_box = True`` in the CSV and a warning, because in the source box it would
+touch its own periodic image.
+
 ``run_structures_step(ctx)`` takes the workflow's step context: ``cfg``, ``data`` (reads
 ``prediction``, ``library``, ``rules``; sets ``geometry_statistics``, ``built_structures``,
 ``structure_quality``), ``path()``, ``output()``, ``warn()``, ``bar()``, ``stem``, ``dir``.
@@ -13,6 +19,8 @@ from __future__ import annotations
 
 import json
 import os
+
+import numpy as np
 
 from .._io import to_jsonable, write_csv
 from .geomstats import geometry_statistics
@@ -64,6 +72,7 @@ def run_structures_step(ctx) -> str:
     cands = list(getattr(pred, "candidates", []) or [])
     # PDB mode (ref 4.8 step 6): whole shell molecules from one-molecule templates
     templates = {el: str(cfg.resolve_path(p)) for el, p in getattr(cfg.predict, "shell_templates", ())}
+    half_box = _half_box(pred)
     with ctx.bar(len(cands), "predicted structures") as bar:
         for c in cands:
             # built for the run's own rules, checked with its own cluster extraction, rebuilt with other
@@ -88,6 +97,13 @@ def run_structures_step(ctx) -> str:
                 ctx.warn(f"structures: {c.label} (node count {c.node_count}) is not a valid cluster after {attempts} "
                          f"builds: {validity.summary()}; kept out of the SAXS mixture")
             q = st.quality.to_dict() if hasattr(st.quality, "to_dict") else dict(st.quality)
+            pos = np.asarray(st.positions, dtype=np.float64)
+            max_radius = float(np.linalg.norm(pos - pos.mean(axis=0), axis=1).max()) if len(pos) else 0.0
+            too_big = half_box is not None and max_radius > half_box
+            if too_big:
+                ctx.warn(f"structures: {c.label} (node count {c.node_count}) reaches {max_radius:.3g} A from its "
+                         f"centre, more than half the source box ({half_box:.3g} A): in that box it would touch its "
+                         "own periodic image")
             if q.get("relaxed_atoms"):
                 ctx.warn(f"structures: {c.label} (node count {c.node_count}) is too crowded for the learned "
                          f"geometry: {q['relaxed_atoms']} atoms placed by the relaxed mode (see "
@@ -104,6 +120,7 @@ def run_structures_step(ctx) -> str:
                             "valid": valid, "build_attempts": attempts,
                             "n_components": getattr(validity, "n_components", None),
                             "radius_of_gyration": getattr(validity, "rg", None),
+                            "max_radius": max_radius, "exceeds_half_box": too_big,
                             "invalid_reasons": "; ".join(getattr(validity, "reasons", ()) or ()) or None})
             bar.update(1)
     ctx.data["built_structures"] = built
@@ -115,6 +132,14 @@ def run_structures_step(ctx) -> str:
         ctx.output("predicted_structures_csv", path)
     n_valid = sum(1 for b in built if b["valid"])
     return f"{len(built)} of {len(cands)} structures built, {n_valid} valid"
+
+
+def _half_box(pred) -> float | None:
+    """Half the shortest width of the source trajectory's box (angstrom), from the prediction's
+    settings, or None when the frames had no box."""
+    widths = (getattr(pred, "settings", None) or {}).get("box_lengths") or []
+    widths = [float(w) for w in widths if w is not None and float(w) > 0]
+    return 0.5 * min(widths) if widths else None
 
 
 def _compact(value):
