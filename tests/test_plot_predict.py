@@ -1,6 +1,7 @@
 """Prediction figures: readable population histograms at any label count, Debye-Waller table."""
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -91,3 +92,21 @@ def test_report_finds_the_debye_waller_plot():
 
     func = _plot_function("debye_waller")
     assert func is plot_debye_waller_table and _writes_files(func)
+
+
+def test_debye_waller_figure_leaves_room_right_of_the_largest_sigma(tmp_path, monkeypatch):
+    """No marker sits on the right axis edge (half cut off): the axis ends beyond the largest
+    sigma (and its 95 % bound), in the linear and the log layout, and the B axis likewise."""
+    import clusterdynamicsml.plot.predict as pp
+
+    seen = []
+    real = pp.save_figure
+    monkeypatch.setattr(pp, "save_figure", lambda fig, stem, **kw: seen.append([ax.get_xlim()[1] for ax in fig.axes[:2]]) or real(fig, stem, **kw))
+    res = FakePrediction(6)
+    for wild in (None, 5.0):
+        if wild:
+            res.debye_waller[-1]["sigma"] = wild
+        plot_debye_waller_table(res, tmp_path / f"dw{wild}")
+        top = max(max(float(r["sigma"]), float(r.get("sigma_p95") or 0)) for r in res.debye_waller)
+        right_sigma, right_b = seen[-1]
+        assert right_sigma >= 1.05 * top and right_b >= 1.05 * 8 * math.pi**2 * top**2

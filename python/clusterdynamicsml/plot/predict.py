@@ -194,6 +194,12 @@ def plot_debye_waller_table(result, out_stem, max_rows: int | None = MAX_DW_ROWS
         for ax in (ax_s, ax_b):  # symlog: ridge sigmas clipped to 0 stay on the axis
             ax.set_xscale("symlog", linthresh=0.01)
             ax.set_xlim(left=0.0)
+    # room right of the largest sigma (or its 95 % bound) so that no marker sits on the axis edge
+    top = max([float(v) for r in rows if _dw_key(r) in index for v in (r["sigma"], r.get("sigma_p95"))
+               if v is not None and np.isfinite(float(v))] or [1.0])
+    right = top * (1.35 if log else 1.08)
+    ax_s.set_xlim(right=right)
+    ax_b.set_xlim(right=8.0 * np.pi**2 * right**2)  # B = 8 pi^2 sigma^2
     ax_s.set_xlabel("sigma (angstrom)" + (", log scale" if log else ""))
     ax_b.set_xlabel("B = 8 pi^2 sigma^2 (angstrom^2)" + (", log scale" if log else ""))
     for ax in (ax_s, ax_b):
