@@ -294,7 +294,7 @@ def _from_label_rows(t, rows, labels, *, timestep_fs, frames_per_bin, bin_width_
         if sizes.shape != (len(labels),):
             raise ValueError(f"label_sizes must have one entry per label ({len(labels)}), got shape {sizes.shape}")
 
-    present = np.bincount(cs.indices, minlength=len(labels)) > 0 if len(labels) else np.zeros(0, dtype=bool)
+    present = cs.row_entries() > 0
     order = sorted((j for j in range(len(labels)) if present[j]), key=lambda j: (int(sizes[j]), labels[j]))
     labels_sorted = [labels[j] for j in order]
     sizes_sorted = sizes[order] if order else np.zeros(0, dtype=np.int64)

@@ -17,8 +17,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
-#: Entries handled at once when the rows are read label by label (bounds the temporaries).
+#: Entries scanned at once when the rows are read label by label (bounds the temporaries).
 _ROW_BLOCK_ENTRIES = 1 << 16
+#: Entries re-sorted or summed at once (about 30 bytes of temporaries each).
+_BLOCK = 1 << 14
 
 
 def _label_dtype(n_labels: int) -> np.dtype:
@@ -111,26 +113,37 @@ class LabelCounts:
         return out
 
     def column_sums(self) -> np.ndarray:
-        """Sum over labels of each column, int64 (N,) (exact)."""
-        total = np.zeros(self.nnz + 1, dtype=np.int64)
-        np.cumsum(self.data, dtype=np.int64, out=total[1:])
-        return total[self.indptr[1:]] - total[self.indptr[:-1]]
+        """Sum over labels of each column, int64 (N,) (exact; no temporary of the entries' size)."""
+        out = np.zeros(self.shape[1], dtype=np.int64)
+        filled = np.flatnonzero(np.diff(self.indptr))
+        if filled.size:
+            out[filled] = np.add.reduceat(self.data, self.indptr[filled], dtype=np.int64)
+        return out
+
+    def row_entries(self) -> np.ndarray:
+        """Entries (columns with a nonzero count) of each label, int64 (L,)."""
+        out = np.zeros(self.shape[0], dtype=np.int64)
+        for p in range(0, self.nnz, _ROW_BLOCK_ENTRIES):
+            out += np.bincount(self.indices[p:p + _ROW_BLOCK_ENTRIES], minlength=self.shape[0])
+        return out
 
     def row_sums(self) -> np.ndarray:
         """Sum over columns of each label, int64 (L,) (exact)."""
         out = np.zeros(self.shape[0], dtype=np.int64)
-        np.add.at(out, self.indices, self.data.astype(np.int64))
+        for p in range(0, self.nnz, _ROW_BLOCK_ENTRIES):
+            np.add.at(out, self.indices[p:p + _ROW_BLOCK_ENTRIES],
+                      self.data[p:p + _ROW_BLOCK_ENTRIES].astype(np.int64))
         return out
 
     def rows(self, which=None) -> Iterator[tuple[int, np.ndarray]]:
         """``(row, dense int64 series (N,))`` for each row in ``which`` (default all, ascending),
-        computed a block of labels at a time (temporaries bounded by about 64k entries or
-        1/32 of the entries, not by L x N)."""
+        computed a group of labels at a time (temporaries of about 30 bytes per entry of the
+        group: at most 16k entries or 1/64 of all entries, or one label's; not L x N)."""
         wanted = np.arange(self.shape[0]) if which is None else np.asarray(sorted(set(int(i) for i in which)))
         if wanted.size == 0:
             return
-        per_label = np.bincount(self.indices, minlength=self.shape[0]) if self.nnz else np.zeros(self.shape[0], int)
-        cap = max(_ROW_BLOCK_ENTRIES, self.nnz // 32)
+        per_label = self.row_entries()
+        cap = max(_BLOCK, self.nnz // 64)
         k = 0
         while k < wanted.size:
             group = [int(wanted[k])]
@@ -141,10 +154,7 @@ class LabelCounts:
                 size += int(per_label[wanted[k]])
                 k += 1
             lo, hi = group[0], group[-1]
-            pos = np.flatnonzero((self.indices >= lo) & (self.indices <= hi)) if size else np.zeros(0, np.int64)
-            lab = self.indices[pos]
-            col = np.searchsorted(self.indptr, pos, side="right") - 1
-            val = self.data[pos]
+            col, lab, val = self._entries_of_rows(lo, hi) if size else (np.zeros(0, np.int64),) * 3
             order = np.argsort(lab, kind="stable")
             lab, col, val = lab[order], col[order], val[order]
             bounds = np.searchsorted(lab, np.arange(lo, hi + 2))
@@ -153,6 +163,21 @@ class LabelCounts:
                 a, b = bounds[j], bounds[j + 1]
                 out[col[a:b]] = val[a:b]
                 yield r, out
+
+    def _entries_of_rows(self, lo: int, hi: int):
+        """``(column, row, count)`` of the entries of rows ``lo .. hi``, in storage order, found
+        a block of entries at a time (temporaries of the block's size, not of all entries)."""
+        cols, labs, vals = [], [], []
+        for p in range(0, self.nnz, _ROW_BLOCK_ENTRIES):
+            seg = self.indices[p:p + _ROW_BLOCK_ENTRIES]
+            hit = np.flatnonzero((seg >= lo) & (seg <= hi))
+            if hit.size:
+                cols.append(np.searchsorted(self.indptr, p + hit, side="right") - 1)
+                labs.append(seg[hit])
+                vals.append(self.data[p:p + _ROW_BLOCK_ENTRIES][hit])
+        if not cols:
+            return np.zeros(0, np.int64), np.zeros(0, self.indices.dtype), np.zeros(0, self.data.dtype)
+        return np.concatenate(cols), np.concatenate(labs), np.concatenate(vals)
 
     def row(self, i: int) -> np.ndarray:
         """One label's dense int64 series (N,)."""
@@ -176,7 +201,7 @@ class LabelCounts:
         dtype = _label_dtype(order.size)
         indices = self.indices if (inplace and self.indices.dtype == dtype) else np.empty(self.nnz, dtype=dtype)
         data = self.data if inplace else np.empty_like(self.data)
-        step = max(_ROW_BLOCK_ENTRIES, self.nnz // 32)
+        step = max(_BLOCK, self.nnz // 64)
         c = 0
         n_cols = self.shape[1]
         while c < n_cols:  # blocks of whole columns of about `step` entries
@@ -200,7 +225,7 @@ class LabelCounts:
         n_labels = self.shape[0]
         counts_per_group = np.zeros(n_groups, dtype=np.int64)
         idx_parts, val_parts = [], []
-        step = max(_ROW_BLOCK_ENTRIES, self.nnz // 32)
+        step = max(_BLOCK, self.nnz // 64)
         c = 0
         n_cols = self.shape[1]
         while c < n_cols:  # blocks ending on a group boundary
@@ -239,19 +264,26 @@ class LabelCounts:
 
 
 class _Grow:
-    """A 1-D numpy buffer that grows in place (``ndarray.resize``: a large buffer is remapped,
-    not copied) and widens its dtype when a value does not fit."""
+    """A 1-D numpy buffer that grows (by half again, into a fresh zeroed buffer: the part not
+    yet written is never touched, so it costs address space, not resident memory) and widens
+    its dtype when a value does not fit."""
 
     def __init__(self, dtype, capacity: int = 1024):
         self.a = np.zeros(max(capacity, 16), dtype=dtype)
         self.n = 0
+
+    def reserve(self, capacity: int) -> None:
+        if capacity > self.a.size:
+            grown = np.zeros(capacity, dtype=self.a.dtype)
+            grown[:self.n] = self.a[:self.n]
+            self.a = grown
 
     def extend(self, values: np.ndarray, top: int | None = None) -> None:
         if top is not None and top > np.iinfo(self.a.dtype).max:
             self.a = self.a.astype(_count_dtype(top) if self.a.dtype.kind == "u" else np.int64)
         need = self.n + values.size
         if need > self.a.size:
-            self.a.resize(max(need, 2 * self.a.size), refcheck=False)
+            self.reserve(max(need, self.a.size + self.a.size // 2))
         self.a[self.n:need] = values
         self.n = need
 
@@ -275,6 +307,11 @@ class CountsBuilder:
     @property
     def n_columns(self) -> int:
         return self.indptr.n - 1
+
+    def reserve(self, n_entries: int) -> None:
+        """Room for ``n_entries`` entries in all (an estimate: more still fit)."""
+        self.indices.reserve(n_entries)
+        self.data.reserve(n_entries)
 
     def add_columns(self, per_column: np.ndarray, indices: np.ndarray, data: np.ndarray) -> None:
         """Append columns: ``per_column`` entries each (int (n,)), then their label indices and counts."""

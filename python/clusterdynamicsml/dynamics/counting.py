@@ -107,6 +107,7 @@ class ChunkMerger:
     Python object per frame is kept). ``n_frames``: frames expected (sizes the buffers), or None."""
 
     def __init__(self, n_frames: int | None = None):
+        self.n_expected = n_frames
         hint = max(int(n_frames or 0), 1024)
         self.times = _Grow(np.float64, hint)
         self.sources = _Grow(np.int64, hint)
@@ -141,6 +142,8 @@ class ChunkMerger:
                               dtype=np.int64, count=len(labels))
             frame, j = np.nonzero(counts)
             self.builder.add_columns(np.bincount(frame, minlength=n), ids[j], counts[frame, j])
+            if self.n_expected and self.builder.n_columns == n:  # first chunk: room for all, estimated
+                self.builder.reserve(int(frame.size / max(n, 1) * self.n_expected * 1.1) + 1024)
         else:
             self.builder.add_columns(np.zeros(n, dtype=np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
         for _k, labs in part.get("percolating", []):

@@ -351,6 +351,19 @@ def _result_from_ctx(ctx: _Context, steps) -> RunResult:
 # ---------------------------------------------------------------------------------------
 # the run
 # ---------------------------------------------------------------------------------------
+def _file_mentions(path: Path, text: str, block: int = 1 << 20) -> bool:
+    """Whether the UTF-8 file holds ``text``, read a block at a time (never the whole file)."""
+    needle = text.encode("utf-8")
+    tail = b""
+    with open(path, "rb") as handle:
+        while chunk := handle.read(block):
+            window = tail + chunk
+            if needle in window:
+                return True
+            tail = window[max(0, len(window) - len(needle) + 1):]
+    return False
+
+
 def _repoint_json(work_dir: Path, final_dir: Path) -> None:
     """Paths into ``<run>.partial`` saved by the stages (e.g. the training rows' structure
     files in the prediction dataset) point into the final run folder: the JSON files of the run
@@ -367,10 +380,9 @@ def _repoint_json(work_dir: Path, final_dir: Path) -> None:
         return obj
 
     for path in sorted(work_dir.glob("*.json")):
-        text = path.read_text(encoding="utf-8")
-        if prefix not in text:
+        if not _file_mentions(path, prefix):  # scanned in blocks: a long run's dynamics JSON is large
             continue
-        payload = json.loads(text)
+        payload = json.loads(path.read_text(encoding="utf-8"))
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(walk(payload), indent=1, allow_nan=False) + "\n", encoding="utf-8")
         tmp.replace(path)
