@@ -307,3 +307,95 @@ def test_runs_list_into_a_closed_pipe_exits_quietly(tmp_path, monkeypatch, capsy
     assert main(["runs", "list", str(tmp_path), "--json"]) == 0
     monkeypatch.undo()
     assert capsys.readouterr().err == ""
+
+
+# ------------------------------------------------------------------ saxs RUNFILE reuses a saved run
+def _saxs_job(tmp_path):
+    """A small run file of the bundled example with its own copy of the frames and energy file."""
+    import shutil
+
+    from clusterdynamicsml.example import example_config
+
+    cfg = example_config(tmp_path / "runs").resolved()
+    for key in ("path", "energy_file"):
+        src = cfg.resolve_path(getattr(cfg.frames, key))
+        shutil.copy(src, tmp_path / src.name)
+        cfg = cfg.replace("frames", **{key: str(tmp_path / src.name)})
+    cfg = cfg.replace("frames", stride=4).replace("predict", bootstrap=0, validate=False)
+    cfg = cfg.replace("saxs", q_points=20, max_structures_per_label=2).replace("report", figures=False, pptx=False)
+    cfg.write_toml(tmp_path / "job.toml")
+    return tmp_path / "job.toml", cfg
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder): (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.rglob("*") if p.is_file()}
+
+
+def test_saxs_runfile_reuses_a_matching_saved_run(tmp_path, capsys, monkeypatch):
+    from clusterdynamicsml.pipeline import workflow
+
+    job, cfg = _saxs_job(tmp_path)
+    assert main(["saxs", str(job), "-q"]) == 0
+    err = _err_lines(capsys)
+    assert err[:1] == [f"clusterdynamicsml: no reusable run: no saved run named 'example' in {tmp_path / 'runs'}; computing"]
+    (first,) = list((tmp_path / "runs").iterdir())
+    before = _snapshot(first)
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("a reused run computed a stage before SAXS")
+
+    with monkeypatch.context() as m:  # the reused stages are not computed
+        for name in ("open_frames", "analyze_dynamics", "write_library", "predict_clusters", "run_structures_step"):
+            m.setattr(workflow, name, not_again)
+        assert main(["saxs", str(job), "-q"]) == 0, _err_lines(capsys)
+    err = _err_lines(capsys)
+    assert err[0] == f"clusterdynamicsml: reusing saved run {first} (same inputs and settings)", err
+    second = max((tmp_path / "runs").iterdir())
+    assert _snapshot(first) == before  # the saved run is not touched (its files are hard-linked, never edited)
+    steps = {line.split()[0]: line for line in (second / "summary.txt").read_text().splitlines()[2:10]}
+    assert all(f"reused from {first.name}: " in steps[s] for s in ("frames", "dynamics", "library", "predict",
+                                                                  "structures")), steps
+    assert "saxs          done" in steps["saxs"] and "reused" not in steps["saxs"]
+    # the same SAXS as the full run, to the byte (exact coordinates of the built structures)
+    for name in ("example_saxs.csv", "example_saxs_components.csv", "example_saxs_fit.json",
+                 "example_dynamics_lifetime.csv", "example_predictions.csv"):
+        assert (second / name).read_bytes() == (first / name).read_bytes(), name
+    assert sorted(p.name for p in (second / "saxs_components").iterdir()) == sorted(
+        p.name for p in (first / "saxs_components").iterdir())
+    assert str(first) not in (second / "example_prediction.json").read_text()  # its paths point into itself
+    back = workflow.load_run(second)
+    assert back.info["reused_from"] == str(first) and back.prediction.candidates
+    n_files = sum(1 for p in second.rglob("*") if p.is_file())
+    assert f"files written: {n_files} (" in (second / "summary.txt").read_text()
+
+    # what is not reused: --recompute, a changed setting, a changed input file (the run stops at
+    # the first computed stage here, which shows it recomputes)
+    def computing(*args, **kwargs):
+        raise RuntimeError("computing the dynamics")
+
+    monkeypatch.setattr(workflow, "analyze_dynamics", computing)
+    assert main(["saxs", str(job), "-q", "--recompute"]) == 1
+    assert _err_lines(capsys) == ["clusterdynamicsml: --recompute: computing the whole run",
+                                  "clusterdynamicsml: error: computing the dynamics"]
+    cfg.replace("predict", candidates_per_size=2).write_toml(tmp_path / "other.toml")
+    assert main(["saxs", str(tmp_path / "other.toml"), "-q"]) == 1
+    err = _err_lines(capsys)
+    assert err[0] == (f"clusterdynamicsml: no reusable run: the newest saved run {second.name}: settings differ: "
+                      "predict.candidates_per_size = 3 then, 2 now; computing"), err
+    cfg.replace("saxs", q_points=30).replace("report", html=False).write_toml(tmp_path / "saxs_only.toml")
+    assert main(["saxs", str(tmp_path / "saxs_only.toml"), "-q"]) == 0  # SAXS and report settings do not matter
+    assert _err_lines(capsys)[0].startswith("clusterdynamicsml: reusing saved run ")
+    energy = tmp_path / "pbi2_solvent_langevin.ener"
+    energy.write_text(energy.read_text().replace("1", "2", 1))
+    assert main(["saxs", str(job), "-q"]) == 1
+    err = _err_lines(capsys)
+    assert err[0].startswith("clusterdynamicsml: no reusable run: the newest saved run ") and (
+        f"frames.energy_file: {energy} changed since the saved run read it; computing") in err[0], err
+    # an unfinished or damaged saved run is never reused
+    from clusterdynamicsml.pipeline.reuse import reuse_problem
+
+    (tmp_path / "runs" / (second.name + ".partial")).mkdir()
+    assert reuse_problem(cfg, tmp_path / "runs" / (second.name + ".partial")) == f"{second.name}.partial is not a finished run"
+    dataset = second / "example_dataset.json"
+    dataset.write_text(dataset.read_text().replace('"status": "done"', '"status": "failed"', 2))
+    assert reuse_problem(cfg, second).startswith("its frames step is failed (reused from ")

@@ -100,7 +100,7 @@ def test_chunk_merger_reports_a_missing_chunk():
 
 @pytest.mark.parametrize("block", [1, 2, 3, 4, 5, 16, 1 << 20])
 def test_run_folder_scan_finds_text_across_block_edges(tmp_path, block):
-    from clusterdynamicsml.pipeline.workflow import _file_mentions
+    from clusterdynamicsml.pipeline.outputs import file_mentions as _file_mentions
 
     p = tmp_path / "x.json"
     p.write_text("a" * 10 + "/run.partial/x" + "b" * 5)

@@ -104,7 +104,8 @@ def test_population_anchored_to_a_cliff_in_the_observed_tail():
     assert any("anchored to the observed tail" in w and f"factor {fit.anchor:.3g}" in w for w in fit.warnings)
     # every bootstrap replicate follows the rule: the interval stays at the tail's level
     labels = [LabelObservation(f"Na{k}Cl{k}", int(k), {"Na": int(k), "Cl": int(k)}, float(ck), int(Nk)) for k, ck, Nk in zip(n, c, N)]
-    boot = bootstrap_sizes(ObservedClusters(labels, 10.0, n_frames=20), TYPES, "fisher", [7, 8], 10.0, n_bootstrap=60, seed=1)
+    boot = bootstrap_sizes(ObservedClusters(labels, 10.0, n_frames=20), TYPES, "fisher", [7, 8], 10.0, n_bootstrap=60, seed=1,
+                           model_error={"count_per_frame": 0.0, "rg": 0.0})
     assert boot["sizes"][7]["count_per_frame"]["p95"] <= c[-1] * poisson_upper(N[-1]) / N[-1]
     assert boot["sizes"][8]["count_per_frame"]["p50"] <= boot["sizes"][7]["count_per_frame"]["p50"]
 
@@ -237,14 +238,17 @@ def _synthetic_observed(rng, frames=300):
 def test_bootstrap_interval_coverage_is_near_nominal():
     """Synthetic trajectories that follow the law exactly (Poisson counts per frame): the
     time-block bootstrap alone covers the true count at 90 % nominal; adding the resampling
-    of node counts (the default, for model-form error on real data) is conservative."""
+    of node counts (the default) and then the model-form term (the default, for real data)
+    are each conservative."""
     rng = np.random.default_rng(11)
     trials = 40
-    hits = {mode: {8: 0, 10: 0} for mode in ("blocks", "blocks+sizes")}
+    hits = {mode: {8: 0, 10: 0} for mode in ("blocks", "blocks+sizes", "default")}
+    no_model_error = {"count_per_frame": 0.0, "rg": 0.0}
     for k in range(trials):
         obs, law = _synthetic_observed(rng)
         for mode, h in hits.items():
-            boot = bootstrap_sizes(obs, TYPES, "fisher", [8, 10], 10.0, n_bootstrap=60, seed=k, resampling=mode)
+            kw = {} if mode == "default" else {"resampling": mode, "model_error": no_model_error}
+            boot = bootstrap_sizes(obs, TYPES, "fisher", [8, 10], 10.0, n_bootstrap=60, seed=k, **kw)
             for n in h:
                 s = boot["sizes"][n]["count_per_frame"]
                 h[n] += s["p05"] <= law(n) <= s["p95"]
@@ -252,6 +256,7 @@ def test_bootstrap_interval_coverage_is_near_nominal():
     # nominal 0.90; 40 trials give a binomial standard error of 0.05
     assert all(0.78 <= c <= 0.98 for c in cover["blocks"].values()), cover
     assert all(cover["blocks+sizes"][n] >= cover["blocks"][n] for n in (8, 10)), cover
+    assert all(cover["default"][n] >= cover["blocks+sizes"][n] for n in (8, 10)), cover
     with pytest.raises(ValueError, match="resampling must be"):
         bootstrap_sizes(obs, TYPES, "fisher", [8], 10.0, n_bootstrap=2, resampling="frames")
 
@@ -312,6 +317,7 @@ def test_nacl_1450K_extrapolation_meets_the_issue_thresholds(shared_data, tmp_pa
     assert s["mean_share_total_variation"] <= 0.25
     assert s["max_rg_relative_error"] <= 0.25
     assert s["count_coverage_90"] >= 4
+    assert s["rg_coverage_90"] >= 4  # with the model-form term (sampling alone: 0 of 6)
     assert rep.comparison["reference"]["summary"]["sizes_within_factor_2"] < 6  # the reference ridge does not extrapolate
 
 
@@ -466,3 +472,69 @@ def test_reference_predictions_get_the_physical_checks(tmp_path):
     assert [c.predicted for c in plain.candidates] == [c.predicted for c in boxed.candidates]  # the reference numbers stay
     assert any("exceeds half the source box (6 A)" in w for w in boxed.warnings)
     assert not any("half the source box" in w for w in plain.warnings)
+
+
+def test_model_error_widens_intervals_in_proportion_to_the_extrapolation_distance():
+    """Step 4 of uncertainty.py: with counts so large that resampling changes nothing, the 90 %
+    interval of the count at d node counts beyond the data is exp(+-1.645 k d) around the law
+    (and of Rg, exp(+-1.645 k_rg d)); without the term the interval is a point."""
+    a, b, s = 9.0, -0.55, 0.9
+    n = np.arange(1, 7)
+    law = lambda m: np.exp(a + b * m + s * m ** (2 / 3) - FISHER_TAU * np.log(m))  # noqa: E731
+    labels = [LabelObservation(f"Na{k}Cl{k}", int(k), {"Na": int(k), "Cl": int(k)}, float(law(k)), int(1e9 * law(k)),
+                               rg=1.2 * k ** 0.5, rg_std=1e-9, files=1000, atom_count=2 * int(k),
+                               max_radius=2.0 * k ** 0.5, max_radius_std=1e-9,
+                               semiaxes=(1.5 * k ** 0.5, 1.2 * k ** 0.5, k ** 0.5)) for k in n]
+    obs = ObservedClusters(labels, 10.0, n_frames=10**9)
+    kw = dict(n_bootstrap=1000, seed=3, resampling="blocks")
+    flat = bootstrap_sizes(obs, TYPES, "fisher", [7, 10], 10.0, model_error={"count_per_frame": 0, "rg": 0}, **kw)
+    wide = bootstrap_sizes(obs, TYPES, "fisher", [7, 10], 10.0, model_error={"count_per_frame": 0.1, "rg": 0.03}, **kw)
+    for m in (7, 10):
+        f = flat["sizes"][m]["count_per_frame"]
+        assert f["p95"] / f["p05"] == pytest.approx(1.0, abs=1e-4)
+        d = m - 6
+        for key, k in (("count_per_frame", 0.1), ("rg", 0.03)):
+            w = wide["sizes"][m][key]
+            half = 0.5 * math.log(w["p95"] / w["p05"])
+            assert half == pytest.approx(1.645 * k * d, rel=0.12), (m, key, half)
+            # the median stays at the law (standard error of a median of 1000 normals: 0.04 k d)
+            assert abs(math.log(w["p50"] / flat["sizes"][m][key]["p50"])) <= 0.15 * k * d
+    assert wide["model_error_per_node"] == {"count_per_frame": 0.1, "rg": 0.03, "beyond_node_count": 6}
+    for bad in ({"count_per_frame": -0.1}, {"rg": float("nan")}, {"lifetime": 0.1}, [0.1, 0.1], {"rg": True}):
+        with pytest.raises(ValueError, match="model_error"):
+            bootstrap_sizes(obs, TYPES, "fisher", [7], 10.0, n_bootstrap=1, model_error=bad)
+
+
+def test_charge_implausible_compositions_are_flagged():
+    """A prediction is checked against the charges of the observed clusters (>= 2 nodes), widened
+    by one linker; Na6Cl2 (+4 e) next to observed clusters of -1..+1 e is flagged, Na6Cl5 is not.
+    Elements without a formal charge are checked on the linker excess instead."""
+    from clusterdynamicsml.predict.candidates import Candidate
+    from clusterdynamicsml.predict.charges import check_candidate_charges
+
+    observed = ["Cl1", "Na1", "Na1Cl1", "Na2Cl1", "Na2Cl3", "Na3Cl3", "Na4Cl4", "Na1Cl4"]
+    good = Candidate(6, "Na6Cl5", {"Na": 6, "Cl": 5}, "distribution")
+    edge = Candidate(6, "Na6Cl4", {"Na": 6, "Cl": 4}, "distribution")
+    bad = Candidate(6, "Na6Cl2", {"Na": 6, "Cl": 2}, "distribution")
+    warns = check_candidate_charges([good, edge, bad], observed, TYPES)
+    assert len(warns) == 1 and "Na6Cl2" in warns[0] and "net charge +4 e" in warns[0] and "[-1, +1]" in warns[0]
+    assert "charge-implausible" in bad.notes and not good.notes and not edge.notes
+    cu = AtomTypes.from_rules({"node": ["Cu"], "linker": ["S"], "cutoffs": {("Cu", "S"): 2.4}})
+    cands = [Candidate(6, "Cu6S6", {"Cu": 6, "S": 6}, "distribution"), Candidate(6, "Cu6S1", {"Cu": 6, "S": 1}, "distribution")]
+    warns = check_candidate_charges(cands, ["Cu2S2", "Cu3S3", "Cu3S4"], cu)
+    assert len(warns) == 1 and "Cu6S1" in warns[0] and "linker excess" in warns[0]
+
+
+def test_model_error_run_file_keys():
+    """[predict] model_error_count / model_error_rg reach predict_clusters; unset keeps the
+    measured default; out-of-range values are refused naming the key."""
+    from clusterdynamicsml.pipeline.config import ConfigError, RunConfig
+    from clusterdynamicsml.predict.uncertainty import MODEL_ERROR_PER_NODE
+    from clusterdynamicsml.predict.validate import model_error_setting
+
+    base = '[frames]\npath = "x.xyz"\n[clusters]\nnode = ["Na"]\nlinker = ["Cl"]\ncutoffs = { "Na-Cl" = 2.6 }\n'
+    assert model_error_setting(RunConfig.from_toml_string(base).predict) is None
+    cfg = RunConfig.from_toml_string(base + "[predict]\nmodel_error_count = 0\n")
+    assert model_error_setting(cfg.predict) == {"count_per_frame": 0.0, "rg": MODEL_ERROR_PER_NODE["rg"]}
+    with pytest.raises(ConfigError, match="model_error_rg"):
+        RunConfig.from_toml_string(base + "[predict]\nmodel_error_rg = -0.1\n")

@@ -207,7 +207,7 @@ def test_structures_step_relaxes_crowded_candidates_and_uses_shell_templates(tmp
     def build_valid_structure(counts, stats, rules, *, representative=None, label=None, seed=0, rg_interval=None,
                               on_crowding="raise"):
         calls["build"].append(on_crowding)
-        return SimpleNamespace(quality=Quality(), n_atoms=7), SimpleNamespace(passed=True, n_components=1, rg=3.0,
+        return SimpleNamespace(quality=Quality(), n_atoms=7, symbols=["Pb"], positions=[[0.0, 0.0, 0.0]]), SimpleNamespace(passed=True, n_components=1, rg=3.0,
                                                                              reasons=()), 1
 
     def write_built_structure(path, st, *, target_node_count=None, rank=1, source_label=None, shell_templates=None):

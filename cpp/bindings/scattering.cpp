@@ -53,26 +53,37 @@ py::tuple debye_partials(const f64_array& positions, const i32_array& types, int
     return partials_to_tuple(std::move(out));
 }
 
-py::tuple debye_partials_batch(const py::list& positions, const py::list& types, int32_t n_types, const f64_array& q,
-                               const std::string& method, double bin_width, int num_threads) {
+cdml::DebyeMethod parse_method(const std::string& method) {
+    if (method == "exact") return cdml::DebyeMethod::Exact;
+    if (method == "histogram") return cdml::DebyeMethod::Histogram;
+    if (method == "auto") return cdml::DebyeMethod::Auto;
+    throw py::value_error("method must be 'exact', 'histogram' or 'auto', got '" + method + "'");
+}
+
+// The arrays of every structure (kept alive in pos_keep / typ_keep) as DebyeStructure views.
+std::vector<cdml::DebyeStructure> collect_structures(const py::list& positions, const py::list& types,
+                                                     std::vector<f64_array>& pos_keep,
+                                                     std::vector<i32_array>& typ_keep) {
     if (positions.size() != types.size()) throw py::value_error("positions and types must have the same length");
-    const int64_t nq = check_q(q);
-    cdml::DebyeMethod m;
-    if (method == "exact") m = cdml::DebyeMethod::Exact;
-    else if (method == "histogram") m = cdml::DebyeMethod::Histogram;
-    else if (method == "auto") m = cdml::DebyeMethod::Auto;
-    else throw py::value_error("method must be 'exact', 'histogram' or 'auto', got '" + method + "'");
-    std::vector<f64_array> pos_keep;
-    std::vector<i32_array> typ_keep;
-    std::vector<cdml::DebyeStructure> structures;
     for (size_t s = 0; s < positions.size(); ++s) {
         pos_keep.push_back(positions[s].cast<f64_array>());
         typ_keep.push_back(types[s].cast<i32_array>());
         const int64_t n = rows3(pos_keep.back(), "positions");
         check_types(typ_keep.back(), n);
     }
+    std::vector<cdml::DebyeStructure> structures;
     for (size_t s = 0; s < pos_keep.size(); ++s)
         structures.push_back({pos_keep[s].data(), typ_keep[s].data(), static_cast<int64_t>(pos_keep[s].shape(0))});
+    return structures;
+}
+
+py::tuple debye_partials_batch(const py::list& positions, const py::list& types, int32_t n_types, const f64_array& q,
+                               const std::string& method, double bin_width, int num_threads) {
+    const int64_t nq = check_q(q);
+    const cdml::DebyeMethod m = parse_method(method);
+    std::vector<f64_array> pos_keep;
+    std::vector<i32_array> typ_keep;
+    const std::vector<cdml::DebyeStructure> structures = collect_structures(positions, types, pos_keep, typ_keep);
     std::vector<cdml::DebyePartials> out;
     std::vector<uint8_t> used;
     {
@@ -92,6 +103,41 @@ py::tuple debye_partials_batch(const py::list& positions, const py::list& types,
         hist.mutable_data()[k] = used[k] != 0;
     }
     return py::make_tuple(s, tc, pc, hist);
+}
+
+py::tuple debye_partials_ensemble(const py::list& positions, const py::list& types, int32_t n_types,
+                                  const f64_array& q, const std::string& method, double bin_width,
+                                  const py::object& weights, bool moments, int num_threads) {
+    const int64_t nq = check_q(q);
+    const cdml::DebyeMethod m = parse_method(method);
+    std::vector<f64_array> pos_keep;
+    std::vector<i32_array> typ_keep;
+    const std::vector<cdml::DebyeStructure> structures = collect_structures(positions, types, pos_keep, typ_keep);
+    f64_array w;
+    const double* wp = nullptr;
+    if (!weights.is_none()) {
+        w = weights.cast<f64_array>();
+        if (w.ndim() != 1 || static_cast<size_t>(w.shape(0)) != structures.size())
+            throw py::value_error("weights must have shape (" + std::to_string(structures.size()) + ",)");
+        wp = w.data();
+    }
+    cdml::DebyeEnsemble e;
+    {
+        py::gil_scoped_release release;
+        e = cdml::debye_partials_ensemble(structures, n_types, q.data(), nq, m, bin_width, wp, moments, num_threads);
+    }
+    const auto P = static_cast<py::ssize_t>(cdml::n_pair_types(n_types));
+    const auto V = static_cast<py::ssize_t>(n_types) + P;
+    py::array_t<double> s({P, static_cast<py::ssize_t>(nq)});
+    std::copy(e.s.begin(), e.s.end(), s.mutable_data());
+    py::object cov = py::none();
+    if (moments) {
+        py::array_t<double> c({V, V, static_cast<py::ssize_t>(nq)});
+        std::copy(e.cov.begin(), e.cov.end(), c.mutable_data());
+        cov = c;
+    }
+    return py::make_tuple(s, to_numpy(std::move(e.type_counts)), to_numpy(std::move(e.pair_counts)), e.pooled,
+                          e.n_histogram, e.r_max, cov, e.uniform_grid);
 }
 
 py::array_t<double> debye_pairlist_partials(const f64_array& r, const i64_array& pair_type, int64_t n_pair_types,
@@ -150,6 +196,11 @@ void bind_scattering(py::module_& m) {
           py::arg("q"), py::arg("method"), py::arg("bin_width"), py::arg("num_threads"),
           "Partial Debye sums of many structures in one call: (S (B, P, nq), type_counts (B, T), "
           "pair_counts (B, P), used_histogram (B,) bool); entry k equals debye_partials of structure k.");
+    m.def("debye_partials_ensemble", &debye_partials_ensemble, py::arg("positions"), py::arg("types"),
+          py::arg("n_types"), py::arg("q"), py::arg("method"), py::arg("bin_width"), py::arg("weights"),
+          py::arg("moments"), py::arg("num_threads"),
+          "Weighted-mean partial Debye sums of an ensemble in one call: (S (P, nq), type_counts (T,), "
+          "pair_counts (P,), pooled, n_histogram, r_max, cov (T+P, T+P, nq) or None, uniform_grid).");
     m.def("debye_auto_uses_histogram", &cdml::debye_auto_uses_histogram, py::arg("n"), py::arg("n_types"),
           py::arg("r_max"), py::arg("bin_width"), "True when method='auto' uses the histogram for this size.");
     m.def("debye_pairlist_partials", &debye_pairlist_partials, py::arg("r"), py::arg("pair_type"),

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "clusterdynamicsml/parallel.hpp"
+#include "debye_detail.hpp"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -216,16 +217,25 @@ CDML_INLINE void scatter_keys(const uint64_t* key, int m, uintptr_t hp_key) {
     for (; l < m; ++l) *reinterpret_cast<uint64_t*>(hp_key + (key[l] >> OFF_BITS) * sizeof(uint64_t)) += key[l];
 }
 
+// A pair counted `mult` times (a structure of an ensemble with multiplicity mult) adds mult
+// words: mult K = mult (COUNT_ONE + bin 2^OFF_BITS) + mult offset, which unpacks to count mult
+// and offset sum mult offset, as long as the weighted pairs stay below PACKED_MAX_PAIRS.
+// (The word's address still comes from the unscaled key.)
+inline void scatter_keys_mult(const uint64_t* key, int m, uintptr_t hp_key, uint64_t mult) {
+    for (int l = 0; l < m; ++l)
+        *reinterpret_cast<uint64_t*>(hp_key + (key[l] >> OFF_BITS) * sizeof(uint64_t)) += key[l] * mult;
+}
+
 // One tile of the distance pass: every pair (i, j) with i in [i0, i1), j in [j0, j1) (and j > i
 // when both ranges are of the same type), coded as words K (see above) and added to the
-// histogram at hp_key. At most HIST_BJ partners per row.
+// histogram at hp_key, each `mult` times. At most HIST_BJ partners per row.
 constexpr int HIST_BJ = 256;
 
 // Portable version: the multiply-only sqrt above (a few ulp) and int32 conversions, which
 // every ISA vectorises.
 CDML_CLONES
 void bin_tile_generic(const double* xs, const double* ys, const double* zs, int64_t i0, int64_t i1, int64_t j0,
-                      int64_t j1, bool upper, double inv_w, uintptr_t hp_key) {
+                      int64_t j1, bool upper, double inv_w, uintptr_t hp_key, uint64_t mult) {
     alignas(64) uint64_t key[HIST_BJ];
     for (int64_t i = i0; i < i1; ++i) {
         const int64_t jb = upper ? std::max(j0, i + 1) : j0;
@@ -240,7 +250,10 @@ void bin_tile_generic(const double* xs, const double* ys, const double* zs, int6
             const int32_t u = static_cast<int32_t>((t - static_cast<double>(b)) * static_cast<double>(OFF_ONE));
             key[l] = COUNT_ONE + (static_cast<uint64_t>(b) << OFF_BITS) + static_cast<uint64_t>(u);
         }
-        scatter_keys(key, m, hp_key);
+        if (mult != 1)
+            scatter_keys_mult(key, m, hp_key, mult);
+        else
+            scatter_keys(key, m, hp_key);
     }
 }
 
@@ -273,7 +286,8 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline void keys8_avx
 __attribute__((target("avx512f,avx512dq,bmi2"))) void bin_tile_avx512(const double* xs, const double* ys,
                                                                         const double* zs, int64_t i0, int64_t i1,
                                                                         int64_t j0, int64_t j1, bool upper,
-                                                                        double inv_w, uintptr_t hp_key) {
+                                                                        double inv_w, uintptr_t hp_key,
+                                                                        uint64_t mult) {
     alignas(64) uint64_t key[HIST_BJ];
     const __m512d scale = _mm512_set1_pd(inv_w * static_cast<double>(OFF_ONE));
     for (int64_t i = i0; i < i1; ++i) {
@@ -288,13 +302,16 @@ __attribute__((target("avx512f,avx512dq,bmi2"))) void bin_tile_avx512(const doub
         if (l < m)
             keys8_avx512(x + l, y + l, z + l, static_cast<__mmask8>((1u << (m - l)) - 1u), vx, vy, vz, scale,
                          key + l);
-        scatter_keys(key, m, hp_key);
+        if (mult != 1)
+            scatter_keys_mult(key, m, hp_key, mult);
+        else
+            scatter_keys(key, m, hp_key);
     }
 }
 #endif
 
 using BinTile = void (*)(const double*, const double*, const double*, int64_t, int64_t, int64_t, int64_t, bool,
-                         double, uintptr_t);
+                         double, uintptr_t, uint64_t);
 
 BinTile pick_bin_tile(HistogramPath path) {
 #ifdef CDML_HAVE_AVX512_PATH
@@ -583,33 +600,65 @@ std::vector<ThreadHist>& kept_histograms() {
 }
 }  // namespace
 
-DebyePartials debye_partials_histogram(const double* positions, int64_t n, const int32_t* types,
-                                       int32_t n_types, const double* q, int64_t nq, double bin_width,
-                                       int num_threads, HistogramPath path) {
-    check_q(q, nq);
-    if (!(bin_width > 0) || !std::isfinite(bin_width))
-        throw std::invalid_argument("bin_width must be finite and > 0 angstrom");
-    const double rmax = check_atoms(positions, n, types, n_types);
-    check_range(q, nq, rmax);
-    const Sorted s = sort_by_type(positions, n, types, n_types);
-    DebyePartials out = make_partials(s, n_types, nq);
-    const int64_t P = n_pair_types(n_types);
-    const Grid g = make_grid(q, nq);
-    out.uniform_grid = g.uniform;
-    const double inv_w = 1.0 / bin_width;
-    const double nbins_d = std::floor(rmax * inv_w) + 2.0;
+namespace {
+// Bins of width bin_width (angstrom) covering [0, rmax] per pair type; throws when the histogram
+// would be too large.
+int64_t histogram_bins(double rmax, double bin_width, int64_t P) {
+    const double nbins_d = std::floor(rmax * (1.0 / bin_width)) + 2.0;
     if (nbins_d * static_cast<double>(P) > MAX_HISTOGRAM_BINS || nbins_d > static_cast<double>(MAX_BINS_PER_TYPE))
         throw std::invalid_argument("bin_width " + std::to_string(bin_width) + " A is too small for r_max " +
                                     std::to_string(rmax) + " A and " + std::to_string(P) +
                                     " element pairs (more than 2e7 bins); use a larger bin_width");
-    const int64_t nbins = static_cast<int64_t>(nbins_d);
+    return static_cast<int64_t>(nbins_d);
+}
+
+// The histogram kernel over the pairs of one or more structures (each sorted by sort_by_type):
+// every pair of structure k is binned mult[k] times into ONE histogram per pair type (bins of
+// width bin_width covering [0, rmax], rmax >= every structure's bounding-box diagonal), then
+// one sinc transform per pair type. Writes out.s (P x nq, finished: S(0) = the binned pairs)
+// and out.uniform_grid. With one structure and mult 1 this is debye_partials_histogram.
+void histogram_sums(const std::vector<const Sorted*>& ss, const uint64_t* mult, int32_t n_types, const double* q,
+                    int64_t nq, double bin_width, double rmax, int num_threads, HistogramPath path,
+                    DebyePartials& out) {
+    const int64_t P = n_pair_types(n_types);
+    const Grid g = make_grid(q, nq);
+    out.uniform_grid = g.uniform;
+    const double inv_w = 1.0 / bin_width;
+    const int64_t nbins = histogram_bins(rmax, bin_width, P);
     // Work: one binning step per pair, then one sinc per non-empty bin and q (at most one bin
     // per pair), then the merge of the P x nbins histogram words.
-    const double n_pairs = 0.5 * static_cast<double>(n) * static_cast<double>(n);
+    double n_pairs = 0.0;
+    for (const Sorted* s : ss) n_pairs += 0.5 * static_cast<double>(s->x.size()) * static_cast<double>(s->x.size());
     const double filled = std::min(n_pairs, static_cast<double>(nbins) * static_cast<double>(P));
     const int nt = threads_for_work(num_threads, n_pairs + filled * static_cast<double>(nq) +
                                                      static_cast<double>(nbins) * static_cast<double>(P));
     const BinTile bin_tile = pick_bin_tile(path);
+
+    // Tiles: a task is one structure, one pair type (a, b) and one block of BI atoms i of type a
+    // (Morton order, so spatially compact); it sweeps the partners j of type b in blocks of BJ
+    // and, inside a j block, every i of its block. The distances of one i block x j block tile
+    // fall in a window of a few tens of angstrom, so the histogram lines it touches stay in
+    // L1/L2 instead of missing to L3 on every increment.
+    constexpr int BI = 32, BJ = HIST_BJ;
+    static_assert(int64_t(BI) * BJ < PACKED_MAX_PAIRS, "a tile must fit in the packed words");
+    struct Tile {
+        int32_t a, b, st;
+        int64_t i0, i1;
+    };
+    std::vector<Tile> tiles;
+    for (int32_t st = 0; st < static_cast<int32_t>(ss.size()); ++st) {
+        const Sorted& s = *ss[st];
+        if (mult[st] == 0) continue;
+        for (int32_t a = 0; a < n_types; ++a)
+            for (int32_t b = a; b < n_types; ++b)
+                for (int64_t i0 = s.start[a]; i0 < s.start[a + 1]; i0 += BI) {
+                    const int64_t i1 = std::min<int64_t>(i0 + BI, s.start[a + 1]);
+                    if (a == b && i0 >= s.start[a + 1] - 1) continue;  // no partner j > i
+                    if (s.start[b + 1] - s.start[b] == 0) continue;
+                    tiles.push_back({a, b, st, i0, i1});
+                }
+    }
+    const int64_t n_tiles = static_cast<int64_t>(tiles.size());
 
     // Per thread: packed words (hot, one add per pair), the wide count and offset sums they are
     // moved into, and the pairs added per pair type since the last move.
@@ -620,8 +669,11 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
     std::vector<ThreadHist> fresh;
     const size_t words = static_cast<size_t>(P * nbins);
     std::vector<ThreadHist>& hist = words * 24 <= KEEP_HISTOGRAM_BYTES ? kept_histograms() : fresh;
-    if (n >= 2) {
-        nt_bin = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, n - 1)));
+    if (n_tiles > 0) {
+        int64_t max_rows = 1;  // the busiest structure's atoms - 1 bounds the useful threads
+        for (const Sorted* s : ss) max_rows = std::max<int64_t>(max_rows, static_cast<int64_t>(s->x.size()) - 1);
+        nt_bin = static_cast<int>(
+            std::max<int64_t>(1, std::min<int64_t>(nt, ss.size() == 1 ? max_rows : n_tiles)));
         if (static_cast<int>(hist.size()) < nt_bin) hist.resize(nt_bin);
         // count / offsum are only written when packed words overflow (large calls), so they
         // are cleared only after a call that spilled into them
@@ -650,33 +702,14 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
                 hist[t].pending.assign(static_cast<size_t>(P), 0);
             }
         }
-        // Tiles: a task is one pair type (a, b) and one block of BI atoms i of type a (Morton
-        // order, so spatially compact); it sweeps the partners j of type b in blocks of BJ and,
-        // inside a j block, every i of its block. The distances of one i block x j block tile
-        // fall in a window of a few tens of angstrom, so the histogram lines it touches stay in
-        // L1/L2 instead of missing to L3 on every increment.
-        constexpr int BI = 32, BJ = HIST_BJ;
-        static_assert(int64_t(BI) * BJ < PACKED_MAX_PAIRS, "a tile must fit in the packed words");
-        struct Tile {
-            int32_t a, b;
-            int64_t i0, i1;
-        };
-        std::vector<Tile> tiles;
-        for (int32_t a = 0; a < n_types; ++a)
-            for (int32_t b = a; b < n_types; ++b)
-                for (int64_t i0 = s.start[a]; i0 < s.start[a + 1]; i0 += BI) {
-                    const int64_t i1 = std::min<int64_t>(i0 + BI, s.start[a + 1]);
-                    if (a == b && i0 >= s.start[a + 1] - 1) continue;  // no partner j > i
-                    if (s.start[b + 1] - s.start[b] == 0) continue;
-                    tiles.push_back({a, b, i0, i1});
-                }
-        const int64_t n_tiles = static_cast<int64_t>(tiles.size());
 #ifdef CDML_HAVE_OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt_bin)
 #endif
         for (int64_t ti = 0; ti < n_tiles; ++ti) {
             ThreadHist& th = hist[thread_index()];
             const Tile& tl = tiles[ti];
+            const Sorted& s = *ss[tl.st];
+            const uint64_t m = mult[tl.st];
             const int64_t p = pair_type_index(tl.a, tl.b, n_types);
             uint64_t* hp = th.packed.data() + p * nbins;
             // hp[bin] is at hp_key + 8 (key >> OFF_BITS): the key's high part is COUNT_ONE >> OFF_BITS + bin
@@ -685,27 +718,31 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
             const int64_t j_last = s.start[tl.b + 1];
             for (int64_t j0 = j_first; j0 < j_last; j0 += BJ) {
                 const int64_t j1 = std::min<int64_t>(j0 + BJ, j_last);
-                const int64_t most = (tl.i1 - tl.i0) * (j1 - j0);
-                if (th.pending[p] + most > PACKED_MAX_PAIRS) {  // move the words out before they overflow
-                    th.spilled = true;
-                    uint64_t* c = th.count.data() + p * nbins;
-                    uint64_t* o = th.offsum.data() + p * nbins;
-                    for (int64_t k = 0; k < nbins; ++k) {
-                        if (hp[k] == 0) continue;
-                        uint64_t cnt, off;
-                        unpack_word(hp[k], k, &cnt, &off);
-                        c[k] += cnt;
-                        o[k] += off;
-                        hp[k] = 0;
+                // rows per call so that one call adds at most PACKED_MAX_PAIRS (weighted) pairs
+                const int64_t rows = std::max<int64_t>(1, PACKED_MAX_PAIRS / ((j1 - j0) * static_cast<int64_t>(m)));
+                for (int64_t r0 = tl.i0; r0 < tl.i1; r0 += rows) {
+                    const int64_t r1 = std::min<int64_t>(r0 + rows, tl.i1);
+                    const int64_t most = (r1 - r0) * (j1 - j0) * static_cast<int64_t>(m);
+                    if (th.pending[p] + most > PACKED_MAX_PAIRS) {  // move the words out before they overflow
+                        th.spilled = true;
+                        uint64_t* c = th.count.data() + p * nbins;
+                        uint64_t* o = th.offsum.data() + p * nbins;
+                        for (int64_t k = 0; k < nbins; ++k) {
+                            if (hp[k] == 0) continue;
+                            uint64_t cnt, off;
+                            unpack_word(hp[k], k, &cnt, &off);
+                            c[k] += cnt;
+                            o[k] += off;
+                            hp[k] = 0;
+                        }
+                        th.pending[p] = 0;
                     }
-                    th.pending[p] = 0;
+                    th.pending[p] += most;
+                    bin_tile(s.x.data(), s.y.data(), s.z.data(), r0, r1, j0, j1, tl.a == tl.b, inv_w, hp_key, m);
                 }
-                th.pending[p] += most;
-                bin_tile(s.x.data(), s.y.data(), s.z.data(), tl.i0, tl.i1, j0, j1, tl.a == tl.b, inv_w, hp_key);
             }
         }
     }
-
     // Merge the thread histograms and list the non-empty bins per pair type as (r_mean, count)
     // lanes; one pair type per iteration, so the order of every sum is fixed. A pair's offset
     // was truncated to OFF_BITS bits, so the bin mean adds half a unit back.
@@ -781,8 +818,72 @@ DebyePartials debye_partials_histogram(const double* positions, int64_t n, const
         }
     }
     finish(out, q, ws, zp);
+}
+}  // namespace
+
+DebyePartials debye_partials_histogram(const double* positions, int64_t n, const int32_t* types,
+                                       int32_t n_types, const double* q, int64_t nq, double bin_width,
+                                       int num_threads, HistogramPath path) {
+    check_q(q, nq);
+    if (!(bin_width > 0) || !std::isfinite(bin_width))
+        throw std::invalid_argument("bin_width must be finite and > 0 angstrom");
+    const double rmax = check_atoms(positions, n, types, n_types);
+    check_range(q, nq, rmax);
+    const Sorted s = sort_by_type(positions, n, types, n_types);
+    DebyePartials out = make_partials(s, n_types, nq);
+    const uint64_t one = 1;
+    histogram_sums({&s}, &one, n_types, q, nq, bin_width, rmax, num_threads, path, out);
     return out;
 }
+
+namespace detail {
+DebyePartials pooled_histogram(const std::vector<DebyeStructure>& structures, const uint64_t* mult,
+                               int32_t n_types, const double* q, int64_t nq, double bin_width, double rmax,
+                               int num_threads) {
+    const int64_t B = static_cast<int64_t>(structures.size());
+    std::vector<Sorted> sorted(static_cast<size_t>(B));
+    double atoms = 0.0;
+    for (const auto& st : structures) atoms += static_cast<double>(st.n);
+    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads_for_work(num_threads, 50.0 * atoms, 1e6), B)));
+#ifdef CDML_HAVE_OPENMP
+#pragma omp parallel for schedule(dynamic, 16) num_threads(nt)
+#endif
+    for (int64_t k = 0; k < B; ++k)
+        sorted[k] = sort_by_type(structures[k].positions, structures[k].n, structures[k].types, n_types);
+    std::vector<const Sorted*> ptr(static_cast<size_t>(B));
+    for (int64_t k = 0; k < B; ++k) ptr[k] = &sorted[k];
+    const int64_t P = n_pair_types(n_types);
+    DebyePartials out;
+    out.n_types = n_types;
+    out.n_q = nq;
+    out.type_counts.assign(n_types, 0);
+    out.pair_counts.assign(P, 0);
+    for (int64_t k = 0; k < B; ++k) {
+        const DebyePartials c = make_partials(sorted[k], n_types, 0);
+        const auto m = static_cast<int64_t>(mult[k]);
+        for (int32_t a = 0; a < n_types; ++a) out.type_counts[a] += m * c.type_counts[a];
+        for (int64_t p = 0; p < P; ++p) out.pair_counts[p] += m * c.pair_counts[p];
+    }
+    out.s.assign(static_cast<size_t>(P * nq), 0.0);
+    histogram_sums(ptr, mult, n_types, q, nq, bin_width, rmax, num_threads, HistogramPath::Auto, out);
+    return out;
+}
+
+void validate_q(const double* q, int64_t nq) { check_q(q, nq); }
+
+double validate_structure(const double* positions, int64_t n, const int32_t* types, int32_t n_types,
+                          const double* q, int64_t nq) {
+    const double rmax = check_atoms(positions, n, types, n_types);
+    check_range(q, nq, rmax);
+    return rmax;
+}
+
+bool histogram_fits(double rmax, double bin_width, int32_t n_types) {
+    const double nbins = std::floor(rmax * (1.0 / bin_width)) + 2.0;
+    return nbins * static_cast<double>(n_pair_types(n_types)) <= MAX_HISTOGRAM_BINS &&
+           nbins <= static_cast<double>(MAX_BINS_PER_TYPE);
+}
+}  // namespace detail
 
 double debye_r_max(const double* positions, int64_t n) {
     if (n < 0) throw std::invalid_argument("number of atoms must be >= 0");

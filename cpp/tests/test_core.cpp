@@ -380,6 +380,92 @@ void test_debye_batch() {
     check(named, "debye_partials_batch: a bad structure throws naming its index");
 }
 
+// debye_partials_ensemble: the pooled histogram is within the documented bound of the mean of
+// the one-structure exact sums (structures of differing compositions: type 2 absent from some);
+// the exact mode equals that mean to rounding; multiplicity 2 equals listing a structure twice;
+// the covariance gives the std of the counts; 1, 2 and 3 threads give identical results; a bad
+// structure's error names its index.
+void test_debye_ensemble() {
+    std::mt19937_64 rng(31);
+    std::normal_distribution<double> g(0.0, 3.0);
+    std::vector<std::vector<double>> pos;
+    std::vector<std::vector<int32_t>> typ;
+    for (int k = 0; k < 70; ++k) {  // more than one chunk of 64 structures
+        const int64_t n = 2 + static_cast<int64_t>(rng() % 60);
+        pos.emplace_back(3 * n);
+        typ.emplace_back(n);
+        for (auto& v : pos.back()) v = g(rng);
+        for (auto& t : typ.back()) t = static_cast<int32_t>(rng() % (k % 3 == 0 ? 2 : 3));
+    }
+    std::vector<double> q;
+    for (int k = 0; k < 80; ++k) q.push_back(0.025 * k);  // q = 0 first: S(0) = mean pair count
+    const int64_t nq = 80, B = 70, P = 6;
+    std::vector<cdml::DebyeStructure> st;
+    for (size_t k = 0; k < pos.size(); ++k) st.push_back({pos[k].data(), typ[k].data(), static_cast<int64_t>(typ[k].size())});
+    std::vector<double> mean(P * nq, 0.0), pairs(P, 0.0), count2(2, 0.0);
+    double rmax = 0.0;
+    for (int64_t k = 0; k < B; ++k) {
+        const auto e = cdml::debye_partials_exact(st[k].positions, st[k].n, st[k].types, 3, q.data(), nq, 1);
+        for (int64_t i = 0; i < P * nq; ++i) mean[i] += e.s[i] / B;
+        for (int64_t p = 0; p < P; ++p) pairs[p] += static_cast<double>(e.pair_counts[p]) / B;
+        count2[0] += static_cast<double>(e.type_counts[2]) / B;
+        count2[1] += static_cast<double>(e.type_counts[2] * e.type_counts[2]) / B;
+        rmax = std::max(rmax, cdml::debye_r_max(st[k].positions, st[k].n));
+    }
+    for (const double w : {0.001, 0.02}) {
+        std::vector<cdml::DebyeEnsemble> runs;
+        for (int t : {1, 2, 3})
+            runs.push_back(cdml::debye_partials_ensemble(st, 3, q.data(), nq, cdml::DebyeMethod::Histogram, w,
+                                                         nullptr, false, t));
+        check(runs[0].pooled && runs[0].n_histogram == B, "debye_partials_ensemble: histogram pools the pairs");
+        check(runs[0].s == runs[1].s && runs[0].s == runs[2].s, "debye_partials_ensemble: pooled, 1/2/3 threads identical");
+        bool within = true, zero = true;
+        for (int64_t p = 0; p < P; ++p) {
+            zero = zero && std::fabs(runs[0].s[p * nq] - pairs[p]) <= 1e-12 * pairs[p];
+            for (int64_t k = 0; k < nq; ++k) {
+                const double wp = w + 2e-12 * rmax;
+                const double e = (q[k] * wp) * (q[k] * wp) / 24 + q[k] * (w / 131072.0 + 1e-12 * rmax) / 2;
+                within = within && std::fabs(runs[0].s[p * nq + k] - mean[p * nq + k]) <= e * pairs[p] + 1e-12;
+            }
+        }
+        check(zero, "debye_partials_ensemble: pooled S(0) equals the mean pair count");
+        check(within, "debye_partials_ensemble: pooled histogram within the bound of the mean exact sums");
+    }
+    bool exact_same = true, exact_close = true;
+    cdml::DebyeEnsemble ex1;
+    for (int t : {1, 2, 3}) {
+        const auto ex = cdml::debye_partials_ensemble(st, 3, q.data(), nq, cdml::DebyeMethod::Exact, 0.001, nullptr, true, t);
+        if (t == 1) ex1 = ex;
+        exact_same = exact_same && ex.s == ex1.s && ex.cov == ex1.cov && !ex.pooled;
+    }
+    for (int64_t i = 0; i < P * nq; ++i) exact_close = exact_close && std::fabs(ex1.s[i] - mean[i]) <= 1e-12 * (1 + std::fabs(mean[i]));
+    check(exact_same, "debye_partials_ensemble: exact with moments, 1/2/3 threads identical");
+    check(exact_close, "debye_partials_ensemble: exact equals the mean of the single exact sums");
+    const int64_t V = 3 + P;
+    const double var2 = count2[1] - count2[0] * count2[0];
+    check(std::fabs(ex1.cov[(2 * V + 2) * nq + 5] - var2) <= 1e-9 * var2 && std::fabs(ex1.type_counts[2] - count2[0]) < 1e-12,
+          "debye_partials_ensemble: covariance of the counts is their population variance");
+    // multiplicity 2 for structure 0 == structure 0 listed twice
+    std::vector<double> wts(B, 1.0);
+    wts[0] = 2.0;
+    auto st2 = st;
+    st2.push_back(st[0]);
+    const auto a = cdml::debye_partials_ensemble(st, 3, q.data(), nq, cdml::DebyeMethod::Histogram, 0.01, wts.data(), false, 2);
+    const auto b = cdml::debye_partials_ensemble(st2, 3, q.data(), nq, cdml::DebyeMethod::Histogram, 0.01, nullptr, false, 2);
+    check(a.s == b.s, "debye_partials_ensemble: multiplicity 2 equals listing a structure twice");
+    std::vector<int32_t> bad(typ[66]);
+    bad[0] = 9;
+    auto st_bad = st;
+    st_bad[66].types = bad.data();
+    bool named = false;
+    try {
+        cdml::debye_partials_ensemble(st_bad, 3, q.data(), nq, cdml::DebyeMethod::Auto, 0.001, nullptr, false, 2);
+    } catch (const std::invalid_argument& e) {
+        named = std::string(e.what()).rfind("structure 66:", 0) == 0;
+    }
+    check(named, "debye_partials_ensemble: a bad structure throws naming its index");
+}
+
 }  // namespace
 
 int main() {
@@ -390,6 +476,7 @@ int main() {
     test_cluster_counts();
     test_parse_xyz();
     test_debye_batch();
+    test_debye_ensemble();
     std::printf("%d checks, %d failures (OpenMP %s, %d threads)\n", checks, failures,
                 cdml::openmp_enabled() ? "on" : "off", cdml::max_threads());
     return failures == 0 ? 0 : 1;

@@ -11,7 +11,7 @@ import typing
 import numpy
 import numpy.typing
 
-__all__: list[str] = ['cluster_counts', 'connected_components', 'contact_statistics', 'debye_auto_uses_histogram', 'debye_pairlist_partials', 'debye_partials', 'debye_partials_batch', 'max_threads', 'minimum_image', 'neighbor_pairs', 'neighbor_pairs_typed', 'openmp_enabled', 'parse_xyz_atoms', 'rank_aligned_sigma', 'scaffold_statistics']
+__all__: list[str] = ['cluster_counts', 'connected_components', 'contact_statistics', 'debye_auto_uses_histogram', 'debye_pairlist_partials', 'debye_partials', 'debye_partials_batch', 'debye_partials_ensemble', 'max_threads', 'minimum_image', 'neighbor_pairs', 'neighbor_pairs_typed', 'openmp_enabled', 'parse_xyz_atoms', 'rank_aligned_sigma', 'scaffold_statistics']
 def cluster_counts(positions: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], types: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], n_elements: typing.SupportsInt | typing.SupportsIndex, cutoff0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], level_cutoffs: list, attach_shells: bool, shared_shells: bool, count_shells: bool, box: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None, num_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """
     Per-cluster element counts (n_clusters, E) int32, percolating (n_clusters,) bool, the cluster of each atom (n,) int64 (-1: not a node/linker atom), the composition group of each cluster (n_clusters,) and the first cluster of each group (G,), groups in order of first appearance.
@@ -36,6 +36,10 @@ def debye_partials(positions: typing.Annotated[numpy.typing.ArrayLike, numpy.flo
 def debye_partials_batch(positions: list, types: list, n_types: typing.SupportsInt | typing.SupportsIndex, q: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], method: str, bin_width: typing.SupportsFloat | typing.SupportsIndex, num_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """
     Partial Debye sums of many structures in one call: (S (B, P, nq), type_counts (B, T), pair_counts (B, P), used_histogram (B,) bool); entry k equals debye_partials of structure k.
+    """
+def debye_partials_ensemble(positions: list, types: list, n_types: typing.SupportsInt | typing.SupportsIndex, q: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], method: str, bin_width: typing.SupportsFloat | typing.SupportsIndex, weights: typing.Any, moments: bool, num_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+    """
+    Weighted-mean partial Debye sums of an ensemble in one call: (S (P, nq), type_counts (T,), pair_counts (P,), pooled, n_histogram, r_max, cov (T+P, T+P, nq) or None, uniform_grid).
     """
 def max_threads() -> int:
     """

@@ -121,6 +121,55 @@ std::vector<DebyePartials> debye_partials_batch(const std::vector<DebyeStructure
                                                 const double* q, int64_t nq, DebyeMethod method, double bin_width,
                                                 int num_threads, std::vector<uint8_t>* histogram = nullptr);
 
+/// Ensemble-averaged partial sums of a set of structures (e.g. one cluster label's ensemble),
+/// over the union of their types (a type absent from a structure counts zero atoms there).
+/// Means are weighted by w_k (weights[k] >= 0, sum > 0; nullptr: all 1):
+///     mean X = sum_k w_k X_k / sum_k w_k   for X = type counts, pair counts and S_ab(q).
+/// As I(q) is linear in the counts and in every S_ab (form factors and a pair-type damping
+/// exp(-sigma_ab^2 q^2 / 2) do not depend on the structure), the mean intensity is the
+/// intensity of the mean partials, damped or not.
+struct DebyeEnsemble {
+    int32_t n_types = 0;
+    int64_t n_q = 0;
+    int64_t n_structures = 0;
+    double weight_sum = 0.0;
+    std::vector<double> type_counts;  ///< (n_types,) mean atoms of each type
+    std::vector<double> pair_counts;  ///< (n_pair_types,) mean unordered pairs of each type
+    std::vector<double> s;            ///< (n_pair_types, n_q) mean S_ab(q)
+    bool pooled = false;              ///< one shared histogram over every pair of every structure
+    int64_t n_histogram = 0;          ///< structures whose pairs were binned (pooled or their own histogram)
+    double r_max = 0.0;               ///< largest bounding-box diagonal of the structures (angstrom)
+    bool uniform_grid = false;
+    /// With moments: the weighted population covariance over the structures of the vector
+    /// v = (n_0 .. n_{T-1}, S_0(q) .. S_{P-1}(q)) (counts, then partial sums), V = T + P,
+    /// (V, V, n_q) row-major: cov[(i V + j) n_q + k] = sum_k w (v_i - mean_i)(v_j - mean_j) / sum w.
+    /// The variance of I(q) over the structures is c^T cov c with c = (f_a^2, 2 f_a f_b D_ab).
+    std::vector<double> cov;
+};
+
+/// One call for a whole ensemble: the weighted means of DebyeEnsemble.
+///
+/// Without moments:
+///  - Histogram: every pair of every structure is binned (weight w_k = multiplicity, an integer
+///    0..32768) into ONE histogram per pair type of width bin_width (angstrom) over [0, max r_max],
+///    then one sinc transform: cost ~ (pairs + bins x Q), against pairs x Q for exact sums.
+///    The mean has the error bound of debye_partials_histogram with r_max the largest diagonal:
+///    |I_hist(q) - I_exact(q)| <= e(q) * 2 sum_{a<=b} |f_a f_b| mean_pairs_ab.
+///  - Exact: every structure's exact sums (one structure per task on one thread), summed in
+///    structure order.
+///  - Auto: Histogram when the weights are integral and the pooled pairs outnumber four times
+///    the bins (debye_auto_uses_histogram's rule for the pooled pair count), else each structure
+///    by debye_auto_uses_histogram.
+/// With moments the per-structure sums are needed, so every structure is computed on its own
+/// (Exact: exact; Histogram: its own histogram; Auto: debye_auto_uses_histogram per structure)
+/// and cov is filled as well (shifted sums, shift = structure 0).
+/// Every result is bit-identical for any thread count: integer histogram sums, or per-structure
+/// results reduced in structure order. Bad input throws std::invalid_argument naming the structure
+/// ("structure k: ..."); an empty ensemble, bad weights or bin_width throw too.
+DebyeEnsemble debye_partials_ensemble(const std::vector<DebyeStructure>& structures, int32_t n_types,
+                                      const double* q, int64_t nq, DebyeMethod method, double bin_width,
+                                      const double* weights, bool moments, int num_threads);
+
 /// Partial sums over an explicit pair list: S[p, k] = sum_{m: pair_type[m] = p} sinc(q_k r[m]),
 /// (n_pair_types, nq) row-major. Owner-computes per q, exact std::sin.
 std::vector<double> debye_pairlist_partials(const double* r, const int64_t* pair_type, int64_t n_pairs,

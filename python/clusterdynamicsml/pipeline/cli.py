@@ -11,7 +11,8 @@ Commands::
     clusterdynamicsml extract FRAMES -o LIBRARY          write the structure library
     clusterdynamicsml dynamics FRAMES [-o DIR]           clusters and dynamics only (dataset, CSVs, figures)
     clusterdynamicsml predict RUNFILE [-o DIR]           dynamics and prediction, no SAXS
-    clusterdynamicsml saxs RUNFILE | STRUCTURE...        SAXS of a run, or Debye profiles of structure files
+    clusterdynamicsml saxs RUNFILE [--recompute]         SAXS of a run (reusing its saved run when one matches)
+    clusterdynamicsml saxs STRUCTURE...                  Debye profiles of structure files
     clusterdynamicsml report DATASET [-o DIR]            figures, HTML and PowerPoint from a saved run
     clusterdynamicsml batch-run RUNFILE... [--workers N] [--scheduler ADDRESS]
     clusterdynamicsml runs list DIR | runs compare RUN_A RUN_B
@@ -60,12 +61,12 @@ def _print_result(result, args) -> None:
     print(f"results: {result.run_dir}")
 
 
-def _run_job(cfg, args, *, steps=None):
+def _run_job(cfg, args, *, steps=None, reuse_from=None):
     from ..pipeline.workflow import run
 
     result = run(cfg, output_dir=getattr(args, "output", None), threads=_threads(args),
                  progress=False if args.quiet else None, keep_failed=args.debug, steps=steps,
-                 log=_log_factory(args))
+                 log=_log_factory(args), reuse_from=reuse_from)
     _print_result(result, args)
     return result
 
@@ -198,9 +199,21 @@ def _cmd_saxs(args) -> int:
     from ..pipeline.config import RunConfig
 
     if len(args.inputs) == 1 and args.inputs[0].endswith(".toml"):
+        from ..pipeline.reuse import find_reusable_run
+
         cfg = RunConfig.from_toml(args.inputs[0]).replace("saxs", enabled=True)
-        _run_job(cfg, args)
+        cfg.check_paths(need_frames=True)  # a missing input is its own error, not a reason to recompute
+        saved = None
+        if args.recompute:
+            print(f"{PROG}: --recompute: computing the whole run", file=sys.stderr)
+        else:
+            saved, why = find_reusable_run(cfg, args.output)
+            print(f"{PROG}: reusing saved run {saved} ({why})" if saved is not None else
+                  f"{PROG}: no reusable run: {why}; computing", file=sys.stderr)
+        _run_job(cfg, args, reuse_from=saved)
         return 0
+    if args.recompute:
+        raise _UsageError(f"{PROG} saxs: --recompute goes with a run file (saxs RUNFILE --recompute)")
     return _saxs_structures(args)
 
 

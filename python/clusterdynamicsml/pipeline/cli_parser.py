@@ -131,8 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write STEM.png/.svg: observed vs predicted clusters per frame by size")
     _common(p)
 
-    p = sub.add_parser("saxs", help="the SAXS part of a run, or Debye profiles of structure files")
+    p = sub.add_parser(
+        "saxs", help="the SAXS part of a run, or Debye profiles of structure files",
+        description="saxs RUNFILE: compute and fit SAXS for a run file. When a finished run of that run file "
+        "exists in its output folder (same inputs, same settings for everything before SAXS, same version), its "
+        "dynamics, library, prediction and predicted structures are reused and only SAXS, figures and reports "
+        "are computed, into a new run folder; otherwise the whole run is computed. One line on stderr says which "
+        "and why. saxs STRUCTURE...: Debye profiles of structure files into one CSV.")
     p.add_argument("inputs", nargs="+", help="a TOML run file, or structure files (.xyz/.pdb)")
+    p.add_argument("--recompute", action="store_true",
+                   help="run file mode: compute the whole run even when a saved run could be reused")
     p.add_argument("-o", "--output", metavar="DIR", help="output folder (structure mode: the CSV file's folder)")
     p.add_argument("--q-min", type=float, default=0.02, help="smallest q (1/angstrom), structure mode")
     p.add_argument("--q-max", type=float, default=1.2, help="largest q (1/angstrom), structure mode")

@@ -202,6 +202,13 @@ class PredictConfig:
                                "(default, chosen by measured validation, docs/predict.md), 3-term nucleation law, "
                                "geometric tail, or the reference tool's ridge",
                                choices=("fisher", "cnt", "geometric", "reference"))
+    model_error_count: float | None = _f(None, "float", "model-form error of the population law per node count "
+                                         "beyond the observed sizes, in log units, added to the bootstrap "
+                                         "intervals (unset: the value measured on held-out sizes of real "
+                                         "trajectories, docs/predict.md; 0 = sampling uncertainty only)",
+                                         optional=True, minimum=0.0, maximum=5.0, example=0.054)
+    model_error_rg: float | None = _f(None, "float", "the same for the Rg, max radius and semiaxes laws",
+                                      optional=True, minimum=0.0, maximum=5.0, example=0.014)
     build_structures: bool = _f(True, "bool", "build a predicted structure per retained candidate")
     shell_templates: tuple[tuple[str, str], ...] = _f(
         (), "path_table", "write the predicted structures as PDB with whole shell molecules: element = "

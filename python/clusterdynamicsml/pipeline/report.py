@@ -19,8 +19,9 @@ from pathlib import Path
 
 from .._io import atomic_write
 from .figures import FIGURES, _plot_function, _writes_files, make_figures  # noqa: F401  (the report's public names)
+from .outputs import file_entries, files_line, listing_of
 from .report_pptx import write_pptx_report
-from .tables import _figures_of, _fmt, _get, _settings_rows, _simple_columns, _tables, table_rows  # noqa: F401
+from .tables import _figures_of, _fmt, _settings_rows, _simple_columns, _tables, table_rows  # noqa: F401
 
 __all__ = ["make_figures", "write_html_report", "write_pptx_report", "report", "table_rows", "FIGURES"]
 
@@ -100,8 +101,9 @@ def write_html_report(result, path) -> Path:
     parts.append(_html_table([{"setting": k, "value": v} for k, v in _settings_rows(cfg)], ["setting", "value"],
                              limit=1000))
     parts.append("</details>")
-    outs = sorted(v for v in result.outputs.values())
-    parts.append("<h2>Files</h2><ul>" + "".join(f"<li>{html.escape(o)}</li>" for o in outs) + "</ul>")
+    listing = listing_of(result)  # the count and list summary.txt and the PowerPoint state too
+    parts.append(f"<h2>Files</h2><p>{html.escape(files_line(listing))}</p><ul>"
+                 + "".join(f"<li>{html.escape(o)}</li>" for o in file_entries(listing)) + "</ul>")
     parts.append("</body></html>\n")
     return atomic_write(path, "".join(parts))
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .._io import atomic_path
 from .figures import FIGURES
+from .outputs import file_entries, files_line, listing_of
 from .tables import _figures_of, _fmt, _settings_rows, _tables
 
 __all__ = ["write_pptx_report"]
@@ -84,8 +85,9 @@ def write_pptx_report(result, path) -> Path:
 
     slide = prs.slides.add_slide(blank)
     _pptx_title(slide, "Summary")
+    listing = listing_of(result)  # the count and list summary.txt and the HTML report state too
     _pptx_text(slide, [f"{s.name}: {s.status} ({s.seconds:.2f} s) {s.message}" for s in result.steps]
-               + [f"warning: {w}" for w in result.warnings[:8]], size=14)
+               + [files_line(listing)] + [f"warning: {w}" for w in result.warnings[:8]], size=14)
 
     settings = _settings_rows(cfg)
     half = (len(settings) + 1) // 2
@@ -118,6 +120,9 @@ def write_pptx_report(result, path) -> Path:
                                  width=Inches(w * scale), height=Inches(h * scale))
     for title, rows, cols in _tables(result):
         _pptx_table(prs, blank, title, rows, cols)
+    _pptx_table(prs, blank, f"Files ({listing['count']} written)",
+                [{"output": files_line(listing)}] + [{"output": e} for e in file_entries(listing)], ["output"],
+                max_rows=16)
     with atomic_path(path) as tmp:
         prs.save(str(tmp))
     return Path(path)

@@ -1,5 +1,5 @@
 """Run folders and their results: the typed :class:`RunResult`, the saved dataset, and the
-history tools ``load_run``, ``list_runs`` and ``compare_runs``.
+history tools ``load_run``, ``list_runs`` and ``compare_runs`` (in compare.py, re-exported here).
 
 A run folder ``<output_dir>/<YYYYmmdd_HHMMSS_ffffff>_<name>/`` holds ``run.toml`` (resolved
 settings), ``run_info.json`` (versions, threads, timings, warnings, summary numbers),
@@ -31,7 +31,7 @@ from .._paths import safe_name as _safe_name
 from .config import RunConfig
 
 __all__ = ["RunResult", "StepRecord", "STAGE_FIELDS", "DATASET_FORMAT", "DATASET_VERSION", "environment_info",
-           "new_run_dir", "load_run", "list_runs", "compare_runs", "write_dataset"]
+           "saxs_verdict", "new_run_dir", "load_run", "list_runs", "compare_runs", "write_dataset"]
 
 DATASET_FORMAT = "clusterdynamicsml.run"
 DATASET_VERSION = 1
@@ -117,8 +117,10 @@ class RunResult:
         predictions, SAXS fit figures of merit, wall seconds."""
         return _summary_numbers(self)
 
-    def summary_text(self) -> str:
-        return _summary_text(self)
+    def summary_text(self, list_files: bool = False) -> str:
+        """The summary (``summary.txt``); ``list_files`` adds one line per output below the
+        files-written count."""
+        return _summary_text(self, list_files)
 
 
 # ---------------------------------------------------------------------------------------
@@ -464,7 +466,7 @@ def _validation_line(v: dict, population_model: str) -> str:
             f"mean share TV {v.get('mean_share_total_variation') or float('nan'):.3g}")
 
 
-def _summary_text(result: RunResult) -> str:
+def _summary_text(result: RunResult, list_files: bool = False) -> str:
     info = result.info
     lines = [f"clusterdynamicsml run {result.config.run.name!r}: {result.run_dir}",
              f"  version {info.get('versions', {}).get('clusterdynamicsml')}, OpenMP "
@@ -483,9 +485,12 @@ def _summary_text(result: RunResult) -> str:
             lines.append(f"  extrapolation validation skipped: {v['skipped']}")
         elif v:
             lines.append(_validation_line(v, nums["population_model"]))
-    files = [v for k, v in result.outputs.items() if not k.startswith("figure_")]
-    figs = [v for k, v in result.outputs.items() if k.startswith("figure_")]
-    lines.append(f"  files written: {len(files) + len(figs)} ({len(figs)} figure files)")
+    from .outputs import file_entries, files_line, listing_of
+
+    listing = listing_of(result)  # the count and list the reports state too
+    lines.append(f"  {files_line(listing)}")
+    if list_files:
+        lines += [f"    {e}" for e in file_entries(listing)]
     for w in result.warnings:
         lines.append(f"  warning: {w}")
     return "\n".join(lines)
@@ -532,76 +537,5 @@ def _read_payload(path) -> tuple[Path, dict]:
     return p, payload
 
 
-def _prediction_rows(path: Path, payload: dict) -> dict:
-    """{(node count, label): {"predicted_population_share", "predicted_mean_lifetime_fs"}}."""
-    pred = payload.get("prediction")
-    rel = (payload.get("outputs") or {}).get("prediction_dataset")
-    if pred is None and rel and (path.parent / rel).is_file():
-        pred = read_json(path.parent / rel)
-    out: dict = {}
-    if not isinstance(pred, dict):
-        return out
-    for r in pred.get("predictions", []):  # predictions-table rows
-        if isinstance(r, dict):
-            out[(r.get("target_node_count"), r.get("label"))] = r
-    for c in pred.get("candidates", []):  # PredictionResult.to_dict candidates
-        if isinstance(c, dict):
-            out[(c.get("node_count"), c.get("label"))] = {
-                "predicted_population_share": c.get("share"),
-                "predicted_mean_lifetime_fs": (c.get("predicted") or {}).get("mean_lifetime_fs")}
-    return out
-
-
-def _fmt_cell(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, list):
-        return ", ".join(str(i) for i in v) or "[]"
-    return str(v)
-
-
-def compare_runs(run_a, run_b) -> dict:
-    """Settings and predictions of two runs side by side.
-
-    Returns {"a", "b" (dataset paths), "settings": [(key, a, b)] for keys that differ,
-    "summary": [(key, a, b)], "predictions": [(size, label, share_a, share_b, lifetime_a,
-    lifetime_b)], "text": a printable table}."""
-    from .config import flatten
-
-    pa, a = _read_payload(run_a)
-    pb, b = _read_payload(run_b)
-    fa, fb = flatten(a.get("settings", {})), flatten(b.get("settings", {}))
-    settings = [(k, fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
-    sa, sb = a.get("summary", {}), b.get("summary", {})
-    summary = [(k, sa.get(k), sb.get(k)) for k in sorted(set(sa) | set(sb))]
-    ra, rb = _prediction_rows(pa, a), _prediction_rows(pb, b)
-
-    def skey(k):
-        return (-(k[0] or 0), str(k[1]))
-
-    preds = []
-    for key in sorted(set(ra) | set(rb), key=skey):
-        x, y = ra.get(key, {}), rb.get(key, {})
-        preds.append((key[0], key[1], x.get("predicted_population_share"), y.get("predicted_population_share"),
-                      x.get("predicted_mean_lifetime_fs"), y.get("predicted_mean_lifetime_fs")))
-
-    f = _fmt_cell
-    lines = [f"A: {pa.parent}", f"B: {pb.parent}", "", "settings that differ:"]
-    if settings:
-        w = max(len(k) for k, _, _ in settings)
-        lines += [f"  {k:<{w}s}  A = {f(x):<24s} B = {f(y)}" for k, x, y in settings]
-    else:
-        lines.append("  (none)")
-    lines += ["", "summary:"]
-    w = max([len(k) for k, _, _ in summary] + [8])
-    lines += [f"  {k:<{w}s}  A = {f(x):<24s} B = {f(y)}" for k, x, y in summary]
-    lines += ["", "predictions (size, label: population share A / B, mean lifetime fs A / B):"]
-    if preds:
-        lines += [f"  {s!s:>4} {lab!s:<14s} share {f(x1):>8s} / {f(y1):<8s}  lifetime {f(x2):>8s} / {f(y2)}"
-                  for s, lab, x1, y1, x2, y2 in preds]
-    else:
-        lines.append("  (no predictions in either run)")
-    return {"a": str(pa), "b": str(pb), "settings": settings, "summary": summary, "predictions": preds,
-            "text": "\n".join(lines)}
+# compare_runs and saxs_verdict live in compare.py (imported last: it reads datasets through this module)
+from .compare import compare_runs, saxs_verdict  # noqa: E402

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .runs import RunResult
 
 __all__ = ["table_rows"]
 
@@ -64,22 +68,35 @@ def _simple_columns(rows: list[dict], limit: int = 10) -> list[str]:
     return cols[:limit]
 
 
-def _get(obj, *names, default=None):
-    for name in names:
-        if isinstance(obj, dict) and name in obj:
-            return obj[name]
-        if not isinstance(obj, dict) and hasattr(obj, name):
-            return getattr(obj, name)
-    return default
+def _lifetime_rows(dyn) -> list[dict]:
+    """Rows of the dynamics' ``lifetime_by_label``: a DynamicsResult, or its ``to_dict()`` form."""
+    from ..dynamics.result import DynamicsResult
+
+    if isinstance(dyn, DynamicsResult):
+        return table_rows(dyn.lifetime_by_label)
+    if isinstance(dyn, Mapping):
+        return table_rows(dyn.get("lifetime_by_label"))
+    raise TypeError(f"RunResult.dynamics must be a DynamicsResult (or its to_dict() form), got {type(dyn).__name__}")
 
 
-def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
+def _prediction_parts(pred) -> tuple[list[dict], Any, Any]:
+    """(predictions-table rows, validation, Debye-Waller rows) of a PredictionResult, or of the
+    saved-table form a dataset embeds (a dict with ``predictions`` rows)."""
+    from ..predict.core import PredictionResult
+
+    if isinstance(pred, PredictionResult):
+        return table_rows(pred.predictions_table()), pred.validation, pred.debye_waller
+    if isinstance(pred, Mapping):
+        return table_rows(pred.get("predictions")), pred.get("validation"), pred.get("debye_waller")
+    raise TypeError(f"RunResult.prediction must be a PredictionResult (or its saved table form), "
+                    f"got {type(pred).__name__}")
+
+
+def _tables(result: RunResult) -> list[tuple[str, list[dict], list[str]]]:
     """(title, rows, columns) for the report tables that exist in this run."""
-    d = result.data
     out = []
-    dyn = d.get("dynamics")
-    if dyn is not None:
-        rows = table_rows(_get(dyn, "lifetime_by_label"))
+    if result.dynamics is not None:
+        rows = _lifetime_rows(result.dynamics)
         want = ["label", "cluster_size", "mean_count_per_frame", "occupancy_fraction", "mean_lifetime_fs",
                 "std_lifetime_fs", "mle_lifetime_fs", "km_mean_lifetime_fs", "completed_lifetime_count",
                 "window_truncated_lifetime_count",
@@ -88,9 +105,9 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
             cols = [c for c in want if c in rows[0]] or _simple_columns(rows)
             out.append(("Observed lifetimes by label (fs, rates per ps; mean of completed lifetimes as the "
                         "reference tool, censoring-aware exponential MLE and Kaplan-Meier mean)", rows, cols))
-    pred = d.get("prediction")
-    if pred is not None:
-        rows = table_rows(pred.predictions_table() if hasattr(pred, "predictions_table") else _get(pred, "predictions"))
+    dw = None
+    if result.prediction is not None:
+        rows, val, dw = _prediction_parts(result.prediction)
         want = ["target_node_count", "rank", "label", "predicted_population_share", "share_p05", "share_p95",
                 "predicted_mean_count_per_frame", "predicted_occupancy_fraction", "predicted_mean_lifetime_fs",
                 "mean_lifetime_fs_p05", "mean_lifetime_fs_p95", "predicted_mean_radius_of_gyration", "source_label"]
@@ -98,12 +115,11 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
             cols = [c for c in want if c in rows[0]] or _simple_columns(rows)
             out.append(("Predicted larger clusters (shares with bootstrap 5-95 %, lifetimes in fs, Rg in "
                         "angstrom)", rows, cols))
-        val = _get(pred, "validation")
         if val is not None:
             rows = table_rows(val)
             if rows:
                 out.append(("Leave-largest-size-out validation", rows, _simple_columns(rows)))
-    quality = d.get("structure_quality")
+    quality = result.structure_quality
     if quality:
         out.append(("Predicted structures: shortest contact and deviation from the learned geometry (angstrom)",
                     list(quality), ["target_node_count", "rank", "label", "n_atoms", "shortest_contact",
@@ -111,9 +127,6 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
                                     "relaxed_atoms", "file"]
                     + [c for c in ("valid", "n_components", "radius_of_gyration", "invalid_reasons")
                        if any(c in r for r in quality)]))
-    dw = d.get("debye_waller")
-    if dw is None and pred is not None:
-        dw = _get(pred, "debye_waller")
     if dw:
         rows = table_rows(dw)
         want = ["source", "method", "label", "node_count", "element_a", "element_b", "sigma", "b_factor",
@@ -121,14 +134,20 @@ def _tables(result) -> list[tuple[str, list[dict], list[str]]]:
         if rows:
             cols = [c for c in want if c in rows[0]] or _simple_columns(rows)
             out.append(("Debye-Waller table (sigma in angstrom, B = 8 pi^2 sigma^2 in angstrom^2)", rows, cols))
-    saxs = d.get("saxs")
-    if isinstance(saxs, dict):
-        out += _saxs_tables(saxs)
+    if isinstance(result.saxs, dict):
+        out += _saxs_tables(result.saxs)
     return out
+
+
+#: the columns of the SAXS fit table, each a SaxsFitResult field
+_FIT_COLUMNS = ("chi2_reduced", "rmse", "pearson", "scale", "background", "solvent_scale", "sigma_scale",
+                "n_points", "weight_method")
 
 
 def _saxs_tables(saxs: dict) -> list[tuple[str, list[dict], list[str]]]:
     """The SAXS component, fit and evidence tables."""
+    from ..saxs.fit import SaxsFitResult
+
     out: list[tuple[str, list[dict], list[str]]] = []
     rows = [dict(r) for r in saxs.get("component_rows", [])]
     if rows:
@@ -137,11 +156,11 @@ def _saxs_tables(saxs: dict) -> list[tuple[str, list[dict], list[str]]]:
         out.append(("SAXS components and mixture weights", rows, cols))
     fits = []
     for name, f in (saxs.get("fit") or {}).items():
+        if not isinstance(f, SaxsFitResult):
+            raise TypeError(f"RunResult.saxs['fit'][{name!r}] must be a SaxsFitResult, got {type(f).__name__}")
         row: dict[str, Any] = {"model": "observed only" if name == "observed" else "observed + predicted"}
-        for k in ("chi2_reduced", "rmse", "pearson", "scale", "background", "solvent_scale", "sigma_scale",
-                  "n_points", "weight_method"):
-            row[k] = _get(f, k)
-        qr = _get(f, "q_range")
+        row.update((k, getattr(f, k)) for k in _FIT_COLUMNS)
+        qr = f.q_range
         row["q_range_inv_A"] = None if qr is None else f"{qr[0]:.3g}..{qr[1]:.3g}"
         fits.append(row)
     if fits:
@@ -193,8 +212,8 @@ def _settings_rows(cfg) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------------------
 
 
-def _figures_of(result) -> dict:
-    figs = result.data.get("figures")
+def _figures_of(result: RunResult) -> dict:
+    figs = result.figures
     if figs:
         return figs
     out: dict[str, list[str]] = {}

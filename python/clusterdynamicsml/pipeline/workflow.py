@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
 import os
 import shutil
 import sys
@@ -36,10 +35,13 @@ from ..library.read import read_library
 from ..library.write import write_library
 from ..pipeline.config import ConfigError, RunConfig  # noqa: F401  (ConfigError: re-exported for callers)
 from ..predict.core import predict_clusters
+from ..predict.validate import model_error_setting
 from ..saxs.stage import SaxsSkipped, run_saxs_step
 from .checks import check_frames, cluster_rules, energy_for_frames, for_users, preflight
 from .inputs import frames_kwargs as _frames_kwargs  # noqa: F401  (kept for callers)
 from .inputs import open_frames
+from .outputs import repoint_json
+from .reuse import REUSED_STEPS, input_fingerprints, reuse_problem, reuse_step
 from .runs import (
     DATASET_FORMAT,
     DATASET_VERSION,
@@ -256,6 +258,7 @@ def _predict(ctx: _Context, library, dyn, rules):
         validate=cfg.predict.validate, observed_targets=cfg.predict.observed_targets,
         population_transform=cfg.predict.population_transform,
         population_model=cfg.predict.population_model, box_lengths=_box_widths(ctx.data.get("frames")),
+        model_error=model_error_setting(cfg.predict),
     )
 
 
@@ -279,7 +282,15 @@ def _step_structures(ctx: _Context):
     pred = ctx.data.get("prediction")
     if pred is None:
         raise _Skip("no prediction")
-    return run_structures_step(ctx)
+    message = run_structures_step(ctx)
+    built = ctx.data.get("built_structures") or []
+    if built:  # exact coordinates (the structure files round them): what a reused run's SAXS reads
+        ctx.output("built_structures_json", write_json(ctx.path(f"{ctx.stem}_built_structures.json"), {
+            "units": "angstrom", "structures": [
+                {"node_count": b["candidate"].node_count, "rank": b["candidate"].rank, "label": b["candidate"].label,
+                 "file": os.path.relpath(b["path"], ctx.dir), "symbols": list(b["structure"].symbols),
+                 "positions": b["structure"].positions} for b in built]}))
+    return message
 
 
 def _step_saxs(ctx: _Context):
@@ -312,6 +323,12 @@ def _step_reports(ctx: _Context):
 
     done = []
     what = " and ".join(w for w, on in (("HTML", rc.html), ("PowerPoint", rc.pptx)) if on)
+    html_path, pptx_path = ctx.path(f"{ctx.stem}_report.html"), ctx.path(f"{ctx.stem}_report.pptx")
+    if rc.html:
+        ctx.output("report_html", html_path)
+    if rc.pptx:
+        ctx.output("report_pptx", pptx_path)
+    _plan_outputs(ctx)  # every file the run will write, the reports included: what they state
     # the reports show this step as the summary will: done, once they are written
     steps = [dataclasses.replace(r, status="done", message=what) if r is ctx.step else r
              for r in ctx.records if r.status != "pending" or r is ctx.step]
@@ -319,12 +336,22 @@ def _step_reports(ctx: _Context):
     state.run_dir = ctx.final_dir
     state.info = dict(ctx.data.get("_info", {}), wall_seconds=round(time.perf_counter() - ctx.t_start, 1))
     if rc.html:
-        ctx.output("report_html", write_html_report(state, ctx.path(f"{ctx.stem}_report.html")))
+        write_html_report(state, html_path)
         done.append("HTML")
     if rc.pptx:
-        ctx.output("report_pptx", write_pptx_report(state, ctx.path(f"{ctx.stem}_report.pptx")))
+        write_pptx_report(state, pptx_path)
         done.append("PowerPoint")
     return " and ".join(done)
+
+
+def _plan_outputs(ctx: _Context) -> None:
+    """Register the files the run writes after its steps (dataset, run_info.json, summary.txt)
+    and save the listing of every output in ``info["files_written"]``: the summary, the HTML
+    and the PowerPoint report all state this count and list (see :mod:`.outputs`)."""
+    from .outputs import output_listing
+
+    ctx.outputs.update(dataset=f"{ctx.stem}_dataset.json", run_info="run_info.json", summary="summary.txt")
+    ctx.data.setdefault("_info", {})["files_written"] = output_listing(ctx.dir, ctx.outputs)
 
 
 class _Skip(Exception):
@@ -351,41 +378,12 @@ def _result_from_ctx(ctx: _Context, steps) -> RunResult:
 # ---------------------------------------------------------------------------------------
 # the run
 # ---------------------------------------------------------------------------------------
-def _file_mentions(path: Path, text: str, block: int = 1 << 20) -> bool:
-    """Whether the UTF-8 file holds ``text``, read a block at a time (never the whole file)."""
-    needle = text.encode("utf-8")
-    tail = b""
-    with open(path, "rb") as handle:
-        while chunk := handle.read(block):
-            window = tail + chunk
-            if needle in window:
-                return True
-            tail = window[max(0, len(window) - len(needle) + 1):]
-    return False
-
-
 def _repoint_json(work_dir: Path, final_dir: Path) -> None:
     """Paths into ``<run>.partial`` saved by the stages (e.g. the training rows' structure
-    files in the prediction dataset) point into the final run folder: the JSON files of the run
-    folder are walked and every string that starts with the work folder's path is rewritten."""
-    prefix, new = str(work_dir), str(final_dir)
-
-    def walk(obj):
-        if isinstance(obj, dict):
-            return {k: walk(v) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [walk(v) for v in obj]
-        if isinstance(obj, str) and (obj == prefix or obj.startswith(prefix + os.sep)):
-            return new + obj[len(prefix):]
-        return obj
-
+    files in the prediction dataset) point into the final run folder: every string of the run
+    folder's JSON files that starts with the work folder's path is rewritten."""
     for path in sorted(work_dir.glob("*.json")):
-        if not _file_mentions(path, prefix):  # scanned in blocks: a long run's dynamics JSON is large
-            continue
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(walk(payload), indent=1, allow_nan=False) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        repoint_json(path, {str(work_dir): str(final_dir)})
 
 
 def _run_config(config: RunConfig | str | os.PathLike, *, output_dir, threads, progress, steps) -> RunConfig:
@@ -405,9 +403,21 @@ def _run_config(config: RunConfig | str | os.PathLike, *, output_dir, threads, p
     return cfg.resolved()
 
 
+def _reused(name: str, saved_dir: Path):
+    """Step ``name`` taken from the saved run in ``saved_dir`` (see :mod:`.reuse`)."""
+    def step(ctx: _Context):
+        status, message = reuse_step(ctx, name, saved_dir)
+        if status != "done":
+            raise _Skip(message)
+        return message
+
+    return step
+
+
 def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike | None = None,
         threads: int | None = None, progress: bool | None = None, keep_failed: bool = False,
-        steps: tuple[str, ...] | None = None, log: Callable[[str], None] | None = None) -> RunResult:
+        steps: tuple[str, ...] | None = None, log: Callable[[str], None] | None = None,
+        reuse_from: str | os.PathLike | None = None) -> RunResult:
     """Run the whole job and return a :class:`RunResult`.
 
     config : RunConfig or path of a TOML run file (relative paths resolve against its folder).
@@ -416,10 +426,21 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
     progress : progress bars on stderr (default ``[run] progress``).
     steps : run only these steps (names of :data:`STEPS`); the others are recorded as skipped.
     log : called with one line per finished step (the CLI prints them).
+    reuse_from : a finished run of the same inputs and settings (see
+        :func:`~clusterdynamicsml.pipeline.reuse.find_reusable_run`): its frames, dynamics, library,
+        predict and structures results are reloaded instead of computed; a run that does not
+        qualify is a ValueError saying why.
     """
     from .. import set_num_threads
 
     resolved = _run_config(config, output_dir=output_dir, threads=threads, progress=progress, steps=steps)
+    inputs = input_fingerprints(resolved)  # saved with the run: what `saxs RUNFILE` compares
+    funcs = dict(_STEP_FUNCS)
+    if reuse_from is not None:
+        why = reuse_problem(resolved, reuse_from, inputs)
+        if why is not None:
+            raise ValueError(f"{reuse_from}: cannot be reused: {why}")
+        funcs.update({name: _reused(name, Path(reuse_from)) for name in REUSED_STEPS})
     preflight(resolved, steps)
     final_dir, work_dir = _new_run_dir(Path(resolved.run.output_dir), resolved.run.name)
     stem = _safe_name(resolved.run.name)
@@ -434,12 +455,13 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
         with set_num_threads(n_threads):
             info = environment_info()
             info["started"] = started.isoformat(timespec="seconds")
+            info["inputs"] = inputs
             ctx.data["_info"] = info
             resolved.write_toml(work_dir / "run.toml", template=False)
             ctx.outputs["run_file"] = "run.toml"
             for rec in records:
                 ctx.step = rec
-                func = _STEP_FUNCS[rec.name]
+                func = funcs[rec.name]
                 t0 = time.perf_counter()
                 if steps is not None and rec.name not in steps:
                     rec.status, rec.message = "skipped", "not requested"
@@ -453,6 +475,8 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
                 if log is not None:
                     log(f"{rec.name:<13s} {rec.status:<8s} {rec.seconds:7.2f} s  {rec.message}")
             ctx.step = None
+            if "files_written" not in info or ctx.records[-1].status != "done":  # no reports step: list now
+                _plan_outputs(ctx)
             wall = time.perf_counter() - t_start
             info.update(started=started.isoformat(timespec="seconds"),
                         finished=_dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -465,9 +489,7 @@ def run(config: RunConfig | str | os.PathLike, *, output_dir: str | os.PathLike 
                 "format": "clusterdynamicsml.run_info", "version": 1, **info,
                 "steps": [dataclasses.asdict(r) for r in records], "warnings": ctx.warnings,
                 "outputs": ctx.outputs, "summary": _summary_numbers(result)})
-            ctx.outputs["run_info"] = "run_info.json"
-            (work_dir / "summary.txt").write_text(_summary_text(result) + "\n", encoding="utf-8")
-            ctx.outputs["summary"] = "summary.txt"
+            (work_dir / "summary.txt").write_text(_summary_text(result, list_files=True) + "\n", encoding="utf-8")
         _repoint_json(work_dir, final_dir)
         (work_dir / OWNER_NAME).unlink(missing_ok=True)
         work_dir.rename(final_dir)

@@ -60,10 +60,12 @@ def fit_size_models(
     bond_length=None,
     box_lengths=None,
     tail_observed=None,
+    shape_regime=None,
 ) -> SizeModels:
     """Fit every law on ``observed`` (an ``ObservedClusters``). Raises ValueError when fewer
     than two node counts with clusters were observed. ``tail_observed`` (default
-    ``observed``): the observation the population law's tail anchor is tested against."""
+    ``observed``): the observation the population law's tail anchor is tested against.
+    ``shape_regime``: node counts of the shape laws' scaling regime (``ShapeLaws.fit``)."""
     sizes, counts, obs = _size_table(observed)
     if len(sizes) < 2:
         raise ValueError(f"at least 2 observed node counts with clusters are needed to extrapolate, got {sizes}")
@@ -72,7 +74,7 @@ def fit_size_models(
     return SizeModels(
         pop,
         CompositionModel.fit(observed, types),
-        ShapeLaws.fit(observed, bond_length, box_lengths),
+        ShapeLaws.fit(observed, bond_length, box_lengths, shape_regime),
         DynamicsLaws.fit(observed, timestep_fs),
     )
 
@@ -212,12 +214,14 @@ def predict_by_size(
     seed: int = 0,
     bond_length=None,
     box_lengths=None,
+    model_error: dict | None = None,
 ) -> dict:
     """Fit, predict, bootstrap and make candidates (the non-reference population models).
 
     Returns ``{"models", "sizes", "candidates", "dropped", "bootstrap", "warnings"}``;
     every ``sizes`` entry carries ``<quantity>_p05/_p50/_p95`` from the bootstrap (None
-    without one) and ``flags``.
+    without one) and ``flags``. ``model_error``: the model-form error per node of the
+    bootstrap (``uncertainty.bootstrap_sizes``; default ``MODEL_ERROR_PER_NODE``).
     """
     from .uncertainty import SIZE_KEYS, bootstrap_sizes
 
@@ -245,7 +249,8 @@ def predict_by_size(
     if n_bootstrap:
         keep = {n: [c.label for c in cands if c.node_count == n] for n in targets}
         boot = bootstrap_sizes(
-            observed, types, population_model, targets, timestep_fs, n_bootstrap, seed, bond_length, box_lengths, keep
+            observed, types, population_model, targets, timestep_fs, n_bootstrap, seed, bond_length, box_lengths, keep,
+            model_error=model_error,
         )
         if boot["failed_replicates"]:
             warnings.append(f"{boot['failed_replicates']} of {n_bootstrap} bootstrap replicates could not be fitted")

@@ -139,7 +139,11 @@ class ShapeLaws:
     fit_sizes: list = field(default_factory=list)  # node counts of the labels behind the laws
 
     @classmethod
-    def fit(cls, observed, bond_length=None, box_lengths=None) -> ShapeLaws:
+    def fit(cls, observed, bond_length=None, box_lengths=None, regime_sizes=None) -> ShapeLaws:
+        """Fit the shape laws (module docs). ``regime_sizes``: node counts of the scaling regime
+        to use instead of choosing them from ``observed`` (the bootstrap passes the regime of
+        the full data, so that a replicate that misses the largest sizes does not move the fit
+        to the small, open clusters; a replicate with none of them chooses its own)."""
         labs = [
             o
             for o in observed.labels
@@ -153,7 +157,8 @@ class ShapeLaws:
             return cls(
                 {}, bond_length, half, ["no library structure with >= 2 atoms: sizes and shapes are not predicted"]
             )
-        labs = scaling_regime_labels(labs)
+        fixed = [o for o in labs if regime_sizes is not None and o.node_count in set(regime_sizes)]
+        labs = fixed or scaling_regime_labels(labs)
         x = [o.atom_count for o in labs]
         w = [
             max(o.observations, 1) for o in labs

@@ -85,11 +85,14 @@ def predict_sized(
     population_model,
     model_reason,
     box_lengths,
+    model_error=None,
 ):
     """The size-resolved branch of ``core.predict_clusters`` (same arguments, already checked)."""
-    from .core import PredictionResult, resolve_target_node_counts
+    from .charges import check_candidate_charges
+    from .core import resolve_target_node_counts
     from .extrapolate import predict_by_size
     from .observed import ObservedClusters
+    from .result import assemble_result, run_settings
     from .scaling import learned_bond_length
     from .validate import validate_extrapolation_data
 
@@ -120,6 +123,7 @@ def predict_sized(
         seed=seed,
         bond_length=bond,
         box_lengths=box_lengths,
+        model_error=model_error,
     )
     warnings.extend(w for w in out["warnings"] if w not in warnings)
     # approximations of the composition law that change the answer are warnings, not only notes in size_models
@@ -127,6 +131,7 @@ def predict_sized(
         n for n in out["models"].composition.notes if n.startswith("several node elements") and n not in warnings
     )
     cands: list[Candidate] = out["candidates"]
+    warnings.extend(w for w in check_candidate_charges(cands, table, types) if w not in warnings)
     validation = None
     if validate:
         try:
@@ -140,17 +145,11 @@ def predict_sized(
                 timestep_fs=dt,
                 box_lengths=box_lengths,
                 compare_bootstrap=0,
+                model_error=model_error,
             )
             validation = rep.to_dict()
         except ValueError as exc:
             validation = {"skipped": str(exc)}
-    dw_rows = []
-    if debye_waller:
-        from . import debye_waller as dwmod
-
-        dw_rows = dwmod.debye_waller_table(
-            library, rows, cands, types, n_bootstrap=n_bootstrap if dw_bootstrap is None else dw_bootstrap, seed=seed
-        )
     fit = out["models"].population
     choice = {
         "model": population_model,
@@ -185,36 +184,17 @@ def predict_sized(
         c.node_count for c in cands if c.predicted["mean_lifetime_fs"] >= dt and c.predicted["mean_count_per_frame"] > 0
     ]
     boot = out["bootstrap"] or {}
-    settings = {
-        "candidates_per_size": int(candidates_per_size),
-        "share_threshold": share_threshold,
-        "timestep_fs": dt,
-        "n_bootstrap": int(n_bootstrap),
-        "seed": int(seed),
-        "observed_targets": observed_targets,
-        "library": library.root,
-        "population_model": population_model,
-        "bond_length": bond,
-        "box_lengths": None if box_lengths is None else [float(v) for v in box_lengths],
-    }
-    return PredictionResult(
-        node_elements=list(types.node_elements),
+    settings = run_settings(
+        library, candidates_per_size, share_threshold, dt, n_bootstrap, seed, observed_targets, bond, box_lengths,
+        {"population_model": population_model},
+    )
+    return assemble_result(
+        library, types, rows, table, cands, targets, max_obs, ok, dt, settings, warnings, validation,
+        debye_waller, n_bootstrap if dw_bootstrap is None else dw_bootstrap, seed,
         non_node_elements=sorted({e for c in cands for e in c.counts} - set(types.node_elements)),
-        label_elements=list(types.label_elements),
-        training_rows=rows,
-        lifetime_table=list(table.values()),
-        candidates=cands,
         rejected=out["dropped"],
         pruned=[],
         mass={"weight": sum(c.weight for c in cands), "mass_by_size": mass_by_size, "model": population_model},
-        target_node_counts=targets,
-        max_observed_node_count=max_obs,
-        max_predicted_node_count=max(ok) if ok else None,
-        timestep_fs=dt,
-        settings=settings,
-        warnings=warnings,
-        validation=validation,
-        debye_waller=dw_rows,
         bootstrap={k: boot.get(k) for k in ("n_bootstrap", "seed", "failed_replicates", "resampling")} if boot else {},
         population_model=population_model,
         population_choice=choice,

@@ -12,10 +12,25 @@ Each replicate (``numpy.random.default_rng(seed)``, ``n_bootstrap`` of them):
 2. label means from the structure library and the dynamics are redrawn from the normal
    distribution of a mean, ``mean + z std / sqrt(files)`` for Rg and max radius (semiaxes
    scaled with Rg) and ``mean + z std / sqrt(completed lifetimes)`` for lifetimes (>= dt);
-3. every law is refitted and the targets are predicted again; the population law's tail
+3. every law is refitted and the targets are predicted again (the shape laws on the scaling
+   regime of the full data: ``ShapeLaws.fit(regime_sizes=...)``); the population law's tail
    anchor (``population.py``) is tested against the replicate's time-resampled counts of every
    observed size, before the case resampling of node counts (which perturbs the law's shape
    but must not remove the observed tail).
+
+4. model-form error (``model_error``): resampling the observations cannot show that the law
+   itself is wrong beyond the observed sizes, and on trajectories with many clusters the
+   bootstrap alone is tight while the law drifts (the Fisher law is 20-60 % low at 3-6 sizes
+   beyond the training range of high-statistics NaCl melts). Each replicate therefore also
+   multiplies its count per frame (and the rates and per-composition counts, which scale with
+   it) by ``exp(k_count d z1)`` and its Rg, max radius and semiaxes by ``exp(k_rg d z2)``,
+   ``z1, z2 ~ N(0, 1)`` drawn once per replicate (the error of a law is systematic: the same
+   sign at every size), ``d = n - L`` the distance in node counts beyond the largest size ``L``
+   the laws were fitted on (0 inside the observed range). ``k`` is the RMS log error per node
+   of extrapolation of the default laws measured by held-out validation on a corpus of real
+   trajectories (``MODEL_ERROR_PER_NODE``, ``docs/predict.md``; recomputed from validation
+   JSON files by ``scripts/calibrate_model_error.py``); pass ``model_error={"count_per_frame":
+   0, "rg": 0}`` to see the sampling uncertainty alone.
 
 The 5/50/95 % percentiles over the replicates are the intervals of every per-size quantity
 (count per frame, Rg, max radius, semiaxes, lifetime, rates) and of the share and count per
@@ -29,8 +44,17 @@ import math
 import numpy as np
 
 from .extrapolate import fit_size_models, predict_sizes
+from .scaling import ShapeLaws
 
 BLOCKS = 20
+#: RMS error of log(observed / predicted) per node count of extrapolation distance of the
+#: default laws (Fisher population law, Rg scaling law), measured by
+#: ``scripts/calibrate_model_error.py`` on held-out sizes 7-12 (trained on n <= 6) of nine
+#: LAMMPS alkali-halide melts (module docs, step 4; the table is in docs/predict.md).
+MODEL_ERROR_PER_NODE = {"count_per_frame": 0.054, "rg": 0.014}
+#: quantities that scale with the count per frame (rates = constant x count / lifetime)
+_COUNT_SCALED = ("count_per_frame", "association_rate_per_ps", "dissociation_rate_per_ps")
+_RG_SCALED = ("rg", "max_radius", "semiaxis_a", "semiaxis_b", "semiaxis_c")
 SIZE_KEYS = (
     "count_per_frame",
     "rg",
@@ -130,6 +154,21 @@ def resample_sizes(observed, rng, min_sizes: int = 3):
 RESAMPLING = ("blocks+sizes", "blocks")
 
 
+def _model_error(model_error) -> tuple[float, float]:
+    """(k_count, k_rg) from a ``model_error`` argument (None: ``MODEL_ERROR_PER_NODE``)."""
+    src = MODEL_ERROR_PER_NODE if model_error is None else model_error
+    if not isinstance(src, dict) or set(src) - {"count_per_frame", "rg"}:
+        raise ValueError(f"model_error must be a dict with keys 'count_per_frame' and/or 'rg', got {src!r}")
+    out = []
+    for key in ("count_per_frame", "rg"):
+        v = src.get(key)
+        v = 0.0 if v is None else v
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 <= v <= 5:
+            raise ValueError(f"model_error[{key!r}] must be a number in [0, 5] (log error per node), got {v!r}")
+        out.append(float(v))
+    return out[0], out[1]
+
+
 def bootstrap_sizes(
     observed,
     types,
@@ -142,8 +181,13 @@ def bootstrap_sizes(
     box_lengths=None,
     labels_by_size=None,
     resampling: str = "blocks+sizes",
+    model_error: dict | None = None,
 ) -> dict:
     """Bootstrap intervals (module docs).
+
+    model_error : ``{"count_per_frame": k, "rg": k}``, the model-form error per node count
+        beyond the largest observed size (log units; module docs, step 4). Default
+        ``MODEL_ERROR_PER_NODE``; a missing key or 0 leaves that quantity without the term.
 
     labels_by_size : {n: [labels]} whose share and count per frame get intervals (default:
         none, only the per-size quantities).
@@ -155,18 +199,23 @@ def bootstrap_sizes(
         raise ValueError(f"resampling must be one of {RESAMPLING}, got {resampling!r}")
     targets = [int(n) for n in targets]
     labels_by_size = labels_by_size or {}
+    k_count, k_rg = _model_error(model_error)
+    largest = max(observed.sizes) if observed.sizes else 0
+    regime = ShapeLaws.fit(observed, bond_length, box_lengths).fit_sizes
     rng = np.random.default_rng(seed)
     per_size: dict[int, dict[str, list]] = {n: {k: [] for k in SIZE_KEYS} for n in targets}
     shares: dict[int, dict[str, list]] = {n: {lab: [] for lab in labels_by_size.get(n, ())} for n in targets}
     counts: dict[int, dict[str, list]] = {n: {lab: [] for lab in labels_by_size.get(n, ())} for n in targets}
     failed = 0
     for _ in range(int(n_bootstrap)):
+        z_count, z_rg = rng.normal(size=2)
         timed = rep = resample_observed(observed, rng)
         if resampling == "blocks+sizes":
             rep = resample_sizes(rep, rng)
         try:
             models = fit_size_models(
-                rep, types, population_model, max(targets), timestep_fs, bond_length, box_lengths, tail_observed=timed
+                rep, types, population_model, max(targets), timestep_fs, bond_length, box_lengths, tail_observed=timed,
+                shape_regime=regime,
             )
             preds = predict_sizes(models, targets)
         except (ValueError, np.linalg.LinAlgError, FloatingPointError):
@@ -174,12 +223,17 @@ def bootstrap_sizes(
             continue
         for p in preds:
             n = p["node_count"]
+            d = max(0, n - largest)
+            f_count, f_rg = math.exp(k_count * d * z_count), math.exp(k_rg * d * z_rg)
             for k in SIZE_KEYS:
-                per_size[n][k].append(p.get(k))
+                v = p.get(k)
+                if v is not None:
+                    v = v * (f_count if k in _COUNT_SCALED else f_rg if k in _RG_SCALED else 1.0)
+                per_size[n][k].append(v)
             for lab in shares[n]:
                 s = p["shares"].get(lab, 0.0)
                 shares[n][lab].append(s)
-                counts[n][lab].append(s * p["count_per_frame"])
+                counts[n][lab].append(s * p["count_per_frame"] * f_count)
     return {
         "sizes": {n: {k: summary(v) for k, v in d.items()} for n, d in per_size.items()},
         "shares": {n: {lab: summary(v) for lab, v in d.items()} for n, d in shares.items()},
@@ -187,6 +241,7 @@ def bootstrap_sizes(
         "n_bootstrap": int(n_bootstrap),
         "seed": int(seed),
         "failed_replicates": failed,
+        "model_error_per_node": {"count_per_frame": k_count, "rg": k_rg, "beyond_node_count": largest},
         "resampling": ("time blocks" if observed.frame_counts is not None else "clusters (Poisson)")
         + (" + node counts" if resampling == "blocks+sizes" else ""),
     }

@@ -269,6 +269,7 @@ def validate_extrapolation_data(
     box_lengths=None,
     compare=COMPARED_MODELS,
     compare_bootstrap: int | None = None,
+    model_error: dict | None = None,
 ) -> ValidationReport:
     """Validate on already computed dynamics and library (module docs).
 
@@ -280,6 +281,7 @@ def validate_extrapolation_data(
     compare : models run side by side (their summaries go into ``comparison``).
     compare_bootstrap : bootstrap replicates of the other compared models (default
         ``n_bootstrap``; 0 gives their point predictions only, no intervals).
+    model_error : model-form error per node added to the intervals (``predict_clusters``).
     Raises ValueError when K leaves fewer than 2 training sizes or no target is observed.
     """
     from ..library.read import AtomTypes, StructureLibrary, build_training_rows, load_lifetime_table, read_library
@@ -342,7 +344,8 @@ def validate_extrapolation_data(
             fit = None
         else:
             out = predict_by_size(
-                train, types, targets, model, dt, n_bootstrap=nb, seed=seed, bond_length=bond, box_lengths=box_lengths
+                train, types, targets, model, dt, n_bootstrap=nb, seed=seed, bond_length=bond, box_lengths=box_lengths,
+                model_error=model_error,
             )
             preds, fit = out["sizes"], out["models"].population.to_dict()
             if model == population_model:
@@ -440,9 +443,25 @@ def validate_extrapolation(
             n_bootstrap=cfg.predict.bootstrap if n_bootstrap is None else n_bootstrap,
             seed=cfg.run.seed,
             box_lengths=box,
+            model_error=model_error_setting(cfg.predict),
         )
     report.settings["run_file"] = str(getattr(cfg, "source", "") or "")
     return report
+
+
+def model_error_setting(predict_cfg) -> dict | None:
+    """``model_error`` for ``predict_clusters`` from a ``[predict]`` config section: None (the
+    package default) unless ``model_error_count`` or ``model_error_rg`` is set."""
+    count = getattr(predict_cfg, "model_error_count", None)
+    rg = getattr(predict_cfg, "model_error_rg", None)
+    if count is None and rg is None:
+        return None
+    from .uncertainty import MODEL_ERROR_PER_NODE
+
+    return {
+        "count_per_frame": MODEL_ERROR_PER_NODE["count_per_frame"] if count is None else count,
+        "rg": MODEL_ERROR_PER_NODE["rg"] if rg is None else rg,
+    }
 
 
 def _box_lengths(frames):

@@ -28,6 +28,7 @@ from .debye import (  # noqa: F401
     read_structure,
     sigma_from_b_factor,
 )
+from .ensemble import EnsemblePartials, debye_partials_ensemble  # noqa: F401
 from .evidence import (  # noqa: F401
     ModelFit,
     SaxsEvidence,

@@ -12,6 +12,10 @@ records, bit for bit, as the one-structure calls with the method each one used.
 outnumber four times the histogram bins (then most bins are shared, and the histogram wins);
 otherwise the exact sum, which for small structures is as fast and has no binning error.
 Units: angstrom, q in 1/angstrom.
+
+For the MEAN over an ensemble (a label's structures) use
+:func:`clusterdynamicsml.saxs.ensemble.debye_partials_ensemble`: one histogram shared by every
+pair of every structure, 12-17x faster than per-structure sums for 1000 100-atom clusters.
 """
 from __future__ import annotations
 
@@ -20,8 +24,8 @@ import numpy as np
 from .. import _core
 from .._threads import resolve_threads
 from .._validate import as_positions
-from .debye import DebyePartials, _check_bin_width, _pair_list, _symbols
-from .formfactors import _as_q
+from .debye import DebyePartials, _check_bin_width, _pair_list
+from .formfactors import _as_q, normalize_element
 
 __all__ = ["BATCH_METHODS", "debye_partials_batch", "auto_method"]
 
@@ -49,6 +53,39 @@ def _unpack(item, k: int):
                      f"got {type(item).__name__}")
 
 
+def _prepare(items) -> tuple[list[np.ndarray], list[str], list[np.ndarray]]:
+    """Validate structures (errors name ``structures[k]``) -> (positions (n, 3) angstrom per
+    structure, the sorted union of their elements, int32 types into that union per structure).
+    Each distinct symbol is normalised once for the whole ensemble (thousands of structures)."""
+    norm: dict = {}   # raw symbol -> provisional element index
+    elements: list[str] = []
+    where: dict[str, int] = {}
+    pos_all, codes_all = [], []
+    for k, item in enumerate(items):
+        symbols, positions = _unpack(item, k)
+        try:
+            pos = as_positions(positions)
+            if isinstance(symbols, str):
+                raise ValueError("symbols must be a sequence of element symbols, not one string")
+            syms = list(symbols)
+            if len(syms) != pos.shape[0]:
+                raise ValueError(f"symbols has {len(syms)} entries but positions has {pos.shape[0]} rows")
+            for raw in set(syms) - norm.keys():
+                e = normalize_element(raw)
+                norm[raw] = where.setdefault(e, len(elements))
+                if norm[raw] == len(elements):
+                    elements.append(e)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"structures[{k}]: {exc}") from None
+        if not syms:
+            raise ValueError(f"structures[{k}]: a structure needs at least one atom")
+        pos_all.append(pos)
+        codes_all.append(np.fromiter((norm[x] for x in syms), dtype=np.int32, count=len(syms)))
+    union = sorted(elements)
+    perm = np.array([union.index(e) for e in elements], dtype=np.int32)
+    return pos_all, union, [perm[c] for c in codes_all]
+
+
 def debye_partials_batch(structures, q, method: str = "auto", bin_width: float = 0.001,
                          num_threads: int | None = None) -> list[DebyePartials]:
     """Partial Debye sums of every structure, in one C++ call.
@@ -70,23 +107,9 @@ def debye_partials_batch(structures, q, method: str = "auto", bin_width: float =
     bw = _check_bin_width(bin_width)
     qa = _as_q(q)
     items = list(structures)
-    syms_all, pos_all = [], []
-    for k, item in enumerate(items):
-        symbols, positions = _unpack(item, k)
-        try:
-            pos = as_positions(positions)
-            syms = _symbols(symbols, pos.shape[0])
-        except ValueError as exc:
-            raise ValueError(f"structures[{k}]: {exc}") from None
-        if not syms:
-            raise ValueError(f"structures[{k}]: a structure needs at least one atom")
-        syms_all.append(syms)
-        pos_all.append(pos)
     if not items:
         return []
-    union = sorted(set().union(*map(set, syms_all)))
-    index = {e: t for t, e in enumerate(union)}
-    types_all = [np.fromiter((index[s] for s in syms), dtype=np.int32, count=len(syms)) for syms in syms_all]
+    pos_all, union, types_all = _prepare(items)
     T = len(union)
     s, type_counts, pair_counts, used_hist = _core.debye_partials_batch(
         pos_all, types_all, T, qa, method, bw, resolve_threads(num_threads))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .debye import _load, _pair_dict, debye_partials
+from .ensemble import debye_partials_ensemble
 from .formfactors import _as_q, form_factor
 
 __all__ = [
@@ -139,6 +140,9 @@ def average_component(label: str, structures, q, *, max_structures: int | None =
         library structures nearest to it in that space, and the component records K and a
         sampling error estimate.
     sigma : optional damping applied to every structure (all pairs).
+    The whole ensemble is one :func:`~clusterdynamicsml.saxs.ensemble.debye_partials_ensemble`
+    call (with moments): the mean is the intensity of the weighted mean partials, which equals the
+    weighted mean of the damped traces; the std comes from the covariance of the partials.
     """
     structs = list(structures)
     N = len(structs)
@@ -163,15 +167,12 @@ def average_component(label: str, structures, q, *, max_structures: int | None =
             weights = np.bincount(nearest, minlength=len(idx)).astype(np.float64)
             source = "fps_average"
             k_used = int(max_structures)
-    traces = []
-    for k in idx:
-        syms, pos = _load(structs[int(k)], int(k))
-        traces.append(debye_partials(pos, syms, qa, method=method, bin_width=bin_width,
-                                     num_threads=num_threads).intensity(sigma))
-    X = np.array(traces)
-    w = weights / weights.sum()
-    mean = w @ X
-    std = np.sqrt(np.clip(w @ (X - mean) ** 2, 0, None))
+    # one C++ call for the whole ensemble: weighted mean partials and their covariance, so
+    # mean = the weighted mean of the damped traces, std = their weighted population std
+    ens = debye_partials_ensemble([_load(structs[int(k)], int(k)) for k in idx], qa, method=method,
+                                  bin_width=bin_width, weights=weights, moments=True, num_threads=num_threads)
+    mean = ens.intensity(sigma)
+    std = ens.intensity_std(sigma)
     n_used = len(idx)
     se = std / math.sqrt(n_used)
     if source == "fps_average":

@@ -27,6 +27,12 @@ whose error is bounded by
 offsets and the distance arithmetic and are negligible). That is at most e(q) of the forward
 intensity I(0) = (sum f)^2: 1.7e-7 at q = 2 1/A for w = 0.001 A, 1.7e-5 for w = 0.01 A.
 Both kernels are bit-identical for any thread count.
+
+A whole ensemble (a label's structures) is one call of
+:func:`clusterdynamicsml.saxs.ensemble.debye_partials_ensemble`: the weighted-mean partials,
+optionally from one histogram shared by every pair of every structure; the same e(q), with
+r_max the largest diagonal, bounds the mean trace's error: |mean I_hist - mean I_exact| <=
+e(q) * 2 sum_{a<=b} |f_a f_b| mean(N_ab) <= e(q) * mean I(0).
 """
 from __future__ import annotations
 
