@@ -4,12 +4,13 @@ A trajectory of F frames and L labels holds only a few labels per frame, so the 
 stored column by column (a frame or a time bin per column), nonzero entries only, in the
 smallest integer types that hold them: ``indptr`` int64 (N + 1,) column offsets, ``indices``
 (uint16 below 65,536 labels, else int32) the label row of each entry, sorted within a
-column, and ``data`` the counts (the smallest unsigned type that holds the largest). At 1,000
-atoms a frame that is about 3 bytes per cluster label present plus 8 bytes per frame, where
-a dense int64 (L, F) matrix takes 8 L bytes per frame.
+column, and ``data`` the counts (the smallest unsigned type that holds the largest): 2 to 4
+bytes per label present in a frame plus 8 bytes per frame, where a dense int64 (L, F) matrix
+takes 8 L bytes per frame (1,000-atom Pb/I frames: about 28 of 346 labels present a frame,
+120 bytes a frame instead of 2,768).
 
 :class:`CountsBuilder` accumulates such a matrix column by column while frames stream in
-(no Python object per frame; the buffers grow in place).
+(no Python object per frame).
 """
 from __future__ import annotations
 
