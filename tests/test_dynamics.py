@@ -344,8 +344,12 @@ def test_dataset_roundtrip_is_field_by_field_equal(tmp_path):
     assert data["version"] == 1 and data["cluster_labels"] == ["I", "Pb", "Pb2I"]
     assert data["frames_per_bin"] == [3, 3] and data["preview"]["frames_per_colormap_timestep"] == 3
     # an edited field is detected by the equality
-    back.fraction_matrix[0, 0] += 1e-15
-    assert back.differences(r) == ["fraction_matrix"]
+    back.bin_counts.data[0] += 1
+    assert back.differences(r) == ["bin_counts"]
+    # the fraction and mean-count matrices are derived from the counts on load: an edited one is refused
+    data["fraction_matrix"][1][0] += 1e-15
+    with pytest.raises(ValueError, match=r"fraction_matrix, label 'Pb': the values are not raw_count_matrix divided"):
+        DynamicsResult.from_dict(data)
 
 
 def test_dataset_roundtrip_without_any_cluster(tmp_path):

@@ -125,3 +125,25 @@ def test_heatmap_keeps_the_most_populated_labels(tmp_path):
     assert len(full.axes[0].get_yticklabels()) == 60 and "most populated" not in full.axes[0].get_title()
     with pytest.raises(ValueError, match="max_labels"):
         plot_heatmap(r, max_labels=-1)
+
+
+@pytest.mark.parametrize("mode", ["count", "fraction", "mean_count"])
+def test_heatmap_of_many_bins_merges_bins_for_display(mode):
+    """5,000 one-frame bins drawn in at most 2,000 columns: 3 bins per column, the same numbers
+    as the analysis with 3 frames per bin (and never a labels x 5,000 image)."""
+    from clusterdynamicsml.dynamics import dynamics_from_counts
+    from clusterdynamicsml.plot.dynamics import plot_heatmap
+
+    rng = np.random.default_rng(5)
+    counts = rng.poisson([0.3, 2.0, 0.05], size=(5000, 3))
+    labels = ["I", "Pb", "Pb2I"]
+    fine = dynamics_from_counts(np.arange(5000) * 0.5, counts, labels, timestep_fs=0.5)
+    coarse = dynamics_from_counts(np.arange(5000) * 0.5, counts, labels, timestep_fs=0.5, frames_per_bin=3)
+    assert fine.n_bins == 5000 and coarse.n_bins == 1667
+    ax = plot_heatmap(fine, mode=mode).axes[0]
+    shown = ax.get_images()[0].get_array()
+    assert shown.shape == (3, 1667) and "shown as 1667 columns of 3 bins each" in ax.get_title()
+    expected = coarse.matrix(mode)
+    np.testing.assert_array_equal(shown.filled(0.0), np.where(expected > 0, expected, 0.0))
+    assert ax.get_images()[0].get_extent()[:2] == [0.0, 2500.0]
+    assert plot_heatmap(fine, mode=mode, max_columns=None).axes[0].get_images()[0].get_array().shape == (3, 5000)

@@ -1,8 +1,9 @@
 """Time-binned cluster dynamics: counts, matrices, lifetimes, rates; chunked parallel maps.
 
 Modules: ``binning`` (window, bins, matrices), ``lifetimes`` (lifetimes and rates), ``counting``
-(per-frame counts over chunks), ``result`` (:class:`DynamicsResult` and its files), ``analyze``
-(:func:`analyze_dynamics`), ``parallel`` (chunked maps over processes or Dask).
+(per-frame counts over chunks), ``compact`` (compact labels x frames counts), ``result``
+(:class:`DynamicsResult` and its files), ``analyze`` (:func:`analyze_dynamics`), ``parallel``
+(chunked maps over processes or Dask).
 """
 
 from .analyze import analyze_dynamics  # noqa: F401
@@ -16,6 +17,7 @@ from .binning import (  # noqa: F401
     resolve_bin_width,
     resolve_time_window,
 )
+from .compact import LabelCounts  # noqa: F401
 from .counting import DEFAULT_CHUNK_SIZE, count_chunk  # noqa: F401
 from .lifetimes import (  # noqa: F401
     LifetimeSummary,

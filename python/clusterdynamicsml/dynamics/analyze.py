@@ -44,7 +44,7 @@ from .binning import (
     resolve_time_window,
 )
 from .checkpoint import Checkpoint, source_fingerprint
-from .counting import DEFAULT_CHUNK_SIZE, _default_counter, count_chunk
+from .counting import DEFAULT_CHUNK_SIZE, ChunkMerger, _default_counter, count_chunk
 from .lifetimes import LifetimeSummary, SeriesLifetimes, kaplan_meier_mean, series_lifetimes, summarize_series
 from .result import (
     CLUSTER_DISTRIBUTION_COLUMNS,
@@ -184,15 +184,18 @@ def _frames_to_count(source, known, dt, start_fs, stop_fs, lo, hi_given):
     return source, 0, lo, hi_f
 
 
-def _save_chunk(ckpt: Checkpoint, chunk: int, result) -> None:
-    """Append a chunk result to the checkpoint file (``map_chunks``' on_result)."""
-    ckpt.append(chunk, _json_chunk(result))
+def _take_chunk(merger: ChunkMerger, ckpt: Checkpoint | None, chunk: int, result) -> None:
+    """``map_chunks``' on_result: append a chunk result to the checkpoint file (if any), then to the merger."""
+    if ckpt is not None:
+        ckpt.append(chunk, _json_chunk(result), keep=False)
+    merger.add(result)
 
 
 def _count_indexable(count, source, frames_or_path, known, dt, *, start_fs, stop_fs, lo, hi_given, chunk: int,
                      checkpoint, run_desc: dict, workers, scheduler, retries: int, progress: bool):
     """Count the frames of an indexable source in chunks mapped by ``map_chunks`` (with a
-    checkpoint, only the chunks it lacks). Returns ``(parts, n_counted, n_total, offset)``."""
+    checkpoint, only the chunks it lacks), each chunk merged as it arrives.
+    Returns ``(merger, n_counted, n_total, offset)``."""
     from ..dynamics.parallel import chunk_bounds, map_chunks
 
     n_total = len(source)
@@ -210,30 +213,34 @@ def _count_indexable(count, source, frames_or_path, known, dt, *, start_fs, stop
         })
         ckpt = Checkpoint(Path(checkpoint), fingerprint, bounds)
         todo = [c for c in range(len(bounds)) if c not in ckpt.done]
-    fresh = map_chunks(
+    merger = ChunkMerger(len(work))
+    if ckpt is not None:
+        for c in sorted(ckpt.done):  # the chunks of an earlier run, read from the checkpoint
+            part = ckpt.done.pop(c)
+            if part is not None:
+                merger.add(part)
+    map_chunks(
         func, work, chunk, workers=workers, scheduler=scheduler, chunks=todo,
-        on_result=None if ckpt is None else partial(_save_chunk, ckpt), retries=retries,
-        progress=progress,
-        progress_label="frames",
+        on_result=partial(_take_chunk, merger, ckpt), retries=retries, progress=progress,
+        progress_label="frames", collect=False,
     )
-    parts = [ckpt.done[c] for c in range(len(bounds))] if ckpt is not None else fresh
-    return parts, len(work), n_total, offset
+    return merger, len(work), n_total, offset
 
 
-def _count_iterator(count, source, chunk: int, lo, hi_given) -> tuple[list[dict], int]:
+def _count_iterator(count, source, chunk: int, lo, hi_given) -> tuple[ChunkMerger, int]:
     """Count a one-pass iterator of frames serially, ``chunk`` frames at a time.
-    Returns ``(parts, n_frames)``."""
+    Returns ``(merger, n_frames)``."""
     from ..dynamics.parallel import ChunkView
 
     hi_iter = hi_given if (lo is not None and hi_given is not None and hi_given > lo) else None
-    parts: list[dict] = []
+    merger = ChunkMerger()
     buffer: list = []
     n_frames = 0
 
     def flush():
         nonlocal n_frames
         if buffer:
-            parts.append(count(ChunkView(buffer, n_frames), n_frames, n_frames + len(buffer), lo_fs=lo, hi_fs=hi_iter))
+            merger.add(count(ChunkView(buffer, n_frames), n_frames, n_frames + len(buffer), lo_fs=lo, hi_fs=hi_iter))
             n_frames += len(buffer)
             buffer.clear()
 
@@ -242,56 +249,23 @@ def _count_iterator(count, source, chunk: int, lo, hi_given) -> tuple[list[dict]
         if len(buffer) == chunk:
             flush()
     flush()
-    if not parts:
+    if not n_frames:
         raise ValueError("no frames in the frame iterator")
-    return parts, n_frames
+    return merger, n_frames
 
 
-def _merge_parts(parts, n_frames: int):
-    """Chunk results (arrays from count_chunk, or lists from a checkpoint file) gathered into
-    per-frame arrays: ``(labels, sizes, times_fs, source_index, counted, counts, percolating)``
-    with the labels sorted by (size, label) (the result's row order), ``counts`` int64 (L, F)
-    and ``percolating`` {frame: {label: count}}."""
-    seen: dict[str, None] = {}
-    for part in parts:
-        seen.update(dict.fromkeys(part["labels"]))
-    size_of = {lab: label_size(lab) for lab in seen}
-    all_labels = sorted(seen, key=lambda lab: (size_of[lab], lab))  # the result's row order
-    label_index = {lab: k for k, lab in enumerate(all_labels)}
-    times_arr = np.empty(n_frames, dtype=np.float64)
-    src_idx = np.empty(n_frames, dtype=np.int64)
-    counted = np.empty(n_frames, dtype=bool)
-    counts = np.zeros((len(all_labels), n_frames), dtype=np.int64)  # one row per label
-    perc_frames: dict[int, dict] = {}
-    for part in parts:  # arrays from count_chunk, or lists from a checkpoint file
-        a, b = part["start"], part["stop"]
-        times_arr[a:b] = part["time_fs"]
-        src_idx[a:b] = part["source_index"]
-        counted[a:b] = part["counted"]
-        if part["labels"]:
-            cols = [label_index[lab] for lab in part["labels"]]
-            counts[cols, a:b] = np.asarray(part["counts"], dtype=np.int64).reshape(-1, len(cols)).T
-        for k, labs in part.get("percolating", []):
-            perc_frames[int(k)] = labs
-    sizes = np.array([size_of[lab] for lab in all_labels], dtype=np.int64)
-    return all_labels, sizes, times_arr, src_idx, counted, counts, perc_frames
-
-
-def _percolating_notes(perc_frames: dict[int, dict], counted: np.ndarray, include_percolating: bool) -> list[str]:
+def _percolating_notes(merger: ChunkMerger, counted: np.ndarray, include_percolating: bool) -> list[str]:
     """The note on frames with percolating clusters (none when there are none)."""
-    if not perc_frames:
+    if not merger.percolating_frames:
         return []
-    totals: dict[str, int] = {}
-    for labs in perc_frames.values():
-        for lab, n in labs.items():
-            totals[lab] = totals.get(lab, 0) + n
+    totals = merger.percolating_totals
     if include_percolating:
         what = "counted under their labels"
     else:
         what = "left out of the counts (include_percolating=True counts them)"
     top = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:8]
     return [
-        f"percolating clusters (spanning the periodic box) in {len(perc_frames)} of {int(counted.sum())} "
+        f"percolating clusters (spanning the periodic box) in {merger.percolating_frames} of {int(counted.sum())} "
         f"clustered frames, {what}: " + ", ".join(f"{lab} x{n}" for lab, n in top)
     ]
 
@@ -390,7 +364,7 @@ def analyze_dynamics(
     offset = 0
     if random_access:
         run_desc = {"counter": counter_name, "rules": rules_desc, "include_percolating": include_percolating}
-        parts, n_frames, n_total, offset = _count_indexable(
+        merger, n_frames, n_total, offset = _count_indexable(
             count, source, frames_or_path, known, dt, start_fs=start_fs, stop_fs=stop_fs, lo=lo,
             hi_given=hi_given, chunk=chunk, checkpoint=checkpoint, run_desc=run_desc, workers=workers,
             scheduler=scheduler, retries=retries, progress=progress,
@@ -400,11 +374,13 @@ def analyze_dynamics(
             raise ValueError("checkpoint= needs a path, a FrameSource or a list of frames, not a one-pass iterator")
         if workers not in (None, 1) or scheduler is not None:
             raise ValueError("parallel workers need a path, a FrameSource or a list of frames, not a one-pass iterator")
-        parts, n_frames = _count_iterator(count, source, chunk, lo, hi_given)
+        merger, n_frames = _count_iterator(count, source, chunk, lo, hi_given)
         n_total = n_frames
 
-    all_labels, sizes, times_arr, src_idx, counted, counts, perc_frames = _merge_parts(parts, n_frames)
-    parts = []  # the chunk results are in the arrays now: free them
+    all_labels, times_arr, src_idx, counted, counts = merger.finish()
+    if times_arr.size != n_frames:  # cannot happen: every chunk was merged
+        raise RuntimeError(f"internal error: {times_arr.size} frames merged, {n_frames} counted")
+    sizes = np.array([label_size(lab) for lab in all_labels], dtype=np.int64)
     # frames skipped by the lo/hi pre-filter are never inside the window, so they carry no counts
     from_path = isinstance(frames_or_path, (str, os.PathLike))
     settings = {
@@ -422,8 +398,9 @@ def analyze_dynamics(
         "counter": counter_name,
         "include_percolating": include_percolating,
     }
-    extra_notes = _percolating_notes(perc_frames, counted, include_percolating)
+    extra_notes = _percolating_notes(merger, counted, include_percolating)
     _check_times(times_arr)
+    del merger
     result = _from_label_rows(
         times_arr, counts, all_labels, label_sizes=sizes,
         timestep_fs=dt, frames_per_bin=frames_per_bin, bin_width_fs=bin_width_fs,

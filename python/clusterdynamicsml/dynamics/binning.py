@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..io.energy import EnergyData
+from .compact import LabelCounts
 from .lifetimes import summarize_series
 from .result import DynamicsResult, _json_ready
 
@@ -234,7 +235,8 @@ def dynamics_from_counts(
     if np.any(c < 0):
         raise ValueError("counts must be non-negative")
     return _from_label_rows(
-        t, c.T, labels, timestep_fs=timestep_fs, frames_per_bin=frames_per_bin, bin_width_fs=bin_width_fs,
+        t, LabelCounts.from_dense(c.T), labels, timestep_fs=timestep_fs, frames_per_bin=frames_per_bin,
+        bin_width_fs=bin_width_fs,
         start_fs=start_fs, stop_fs=stop_fs, label_sizes=label_sizes, frame_indices=frame_indices,
         source_frame_indices=source_frame_indices, time_source=time_source, time_warnings=time_warnings,
         warnings=warnings, energy=energy, settings=settings, n_frames_total=n_frames_total)
@@ -256,17 +258,23 @@ def _check_times(t: np.ndarray) -> np.ndarray:
 def _from_label_rows(t, rows, labels, *, timestep_fs, frames_per_bin, bin_width_fs, start_fs, stop_fs, label_sizes,
                      frame_indices, source_frame_indices, time_source, time_warnings, warnings, energy, settings,
                      n_frames_total) -> DynamicsResult:
-    """:func:`dynamics_from_counts` on validated input: ``rows`` int64 (L, F), one row per
-    label (any memory layout; never modified). Makes one copy of the per-frame counts
-    (``frame_count_matrix``); with one frame per bin the raw bin counts are that same array."""
+    """:func:`dynamics_from_counts` on validated input: ``rows`` a
+    :class:`~clusterdynamicsml.dynamics.compact.LabelCounts` (L, F), one row per label in any
+    order; it is consumed (its arrays are reused for the result's ``frame_counts``). No dense
+    labels x frames matrix is made; with one frame per bin the bin counts are the frame counts."""
     notes = [str(w) for w in time_warnings]
     dt = _infer_timestep(t, notes) if timestep_fs is None else _finite_float(timestep_fs, "timestep_fs", positive=True)
     k, width = resolve_bin_width(dt, frames_per_bin, bin_width_fs)
     window = resolve_time_window(t, dt, start_fs, stop_fs)
     sel = window.selected
     all_selected = bool(sel.all())
-    ts = t if all_selected else t[sel]
-    cs = rows if all_selected else rows[:, sel]
+    inside = np.flatnonzero(sel)
+    first, last = int(inside[0]), int(inside[-1]) + 1
+    if not all_selected and inside.size != last - first:  # cannot happen: times increase
+        raise RuntimeError("internal error: the analysis window selects frames that are not consecutive")
+    ts = t if all_selected else t[first:last]
+    cs = rows if all_selected else rows.columns(first, last)
+    del rows
     if ts.size > 1:
         spacing = float(np.min(np.diff(ts)))
         if spacing > width * (1 + _REL_TOL):
@@ -286,44 +294,35 @@ def _from_label_rows(t, rows, labels, *, timestep_fs, frames_per_bin, bin_width_
         if sizes.shape != (len(labels),):
             raise ValueError(f"label_sizes must have one entry per label ({len(labels)}), got shape {sizes.shape}")
 
-    present = cs.sum(axis=1) > 0 if len(labels) else np.zeros(0, dtype=bool)
+    present = cs.row_entries() > 0
     order = sorted((j for j in range(len(labels)) if present[j]), key=lambda j: (int(sizes[j]), labels[j]))
     labels_sorted = [labels[j] for j in order]
     sizes_sorted = sizes[order] if order else np.zeros(0, dtype=np.int64)
-    if not order:
-        frame_matrix = np.zeros((0, ts.size), dtype=np.int64)
-    elif order == list(range(len(labels))) and cs.flags.c_contiguous and cs.dtype == np.int64:
-        frame_matrix = cs  # already one row per label in result order: no copy
-    else:
-        frame_matrix = np.ascontiguousarray(cs[order])
+    frame_counts = cs.take_rows(order, inplace=True)
     del cs
 
     edges = build_bin_edges(window.start_fs, window.stop_fs, width)
     n_bins = edges.size - 1
     bins = assign_bins(ts, edges)
     if n_bins == ts.size and np.array_equal(bins, np.arange(n_bins)):
-        raw = frame_matrix  # one frame per bin: the bin counts are the frame counts
+        bin_counts = frame_counts  # one frame per bin: the bin counts are the frame counts
     else:  # frame times increase, so each bin is a run of consecutive frames
-        raw = np.zeros((len(order), n_bins), dtype=np.int64)
-        if order and ts.size:
-            starts = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
-            raw[:, bins[starts]] = np.add.reduceat(frame_matrix, starts, axis=1)
+        bin_counts = frame_counts.sum_column_runs(bins, n_bins)
     frames_in_bin = np.bincount(bins, minlength=n_bins).astype(np.int64)
-    total_bin = raw.sum(axis=0).astype(np.int64) if order else np.zeros(n_bins, dtype=np.int64)
-    fraction = _safe_divide(raw, total_bin)
-    mean_count = _safe_divide(raw, frames_in_bin)
-    total_frame = frame_matrix.sum(axis=0).astype(np.int64) if order else np.zeros(ts.size, dtype=np.int64)
+    total_bin = bin_counts.column_sums()
+    total_frame = frame_counts.column_sums()
 
-    by_label = [
-        summarize_series(frame_matrix[i], ts, window.start_fs, window.stop_fs, label=lab,
-                         cluster_size=int(sizes_sorted[i]))
-        for i, lab in enumerate(labels_sorted)
-    ]
-    by_size = [
-        summarize_series(frame_matrix[sizes_sorted == s].sum(axis=0), ts, window.start_fs, window.stop_fs, label=None,
-                         cluster_size=int(s))
-        for s in sorted(set(sizes_sorted.tolist()))
-    ]
+    by_label = []
+    by_size = []
+    size_sum = None
+    for i, series in frame_counts.rows():  # one dense (F,) series at a time, in result order
+        lab, s = labels_sorted[i], int(sizes_sorted[i])
+        by_label.append(summarize_series(series, ts, window.start_fs, window.stop_fs, label=lab, cluster_size=s))
+        size_sum = series if size_sum is None else size_sum + series
+        if i + 1 == len(labels_sorted) or int(sizes_sorted[i + 1]) != s:  # labels of a size are consecutive
+            by_size.append(summarize_series(size_sum, ts, window.start_fs, window.stop_fs, label=None,
+                                            cluster_size=s))
+            size_sum = None
 
     n_total = t.size if n_frames_total is None else int(n_frames_total)
     fi = np.arange(n_total, dtype=np.int64) if frame_indices is None else np.asarray(frame_indices, dtype=np.int64)
@@ -350,10 +349,8 @@ def _from_label_rows(t, rows, labels, *, timestep_fs, frames_per_bin, bin_width_
         bin_edges_fs=edges,
         frames_in_bin=frames_in_bin,
         total_clusters_per_bin=total_bin,
-        raw_count_matrix=raw,
-        fraction_matrix=fraction,
-        mean_count_matrix=mean_count,
-        frame_count_matrix=frame_matrix,
+        bin_counts=bin_counts,
+        frame_counts=frame_counts,
         total_clusters_per_frame=total_frame,
         lifetime_by_label=by_label,
         lifetime_by_size=by_size,
@@ -365,11 +362,4 @@ def _from_label_rows(t, rows, labels, *, timestep_fs, frames_per_bin, bin_width_
     )
 
 
-def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator as float64, 0 where the denominator is 0 (no other temporary
-    array of the numerator's size)."""
-    out = np.zeros(numerator.shape, dtype=np.float64)
-    den = np.asarray(denominator, dtype=np.float64)
-    np.divide(numerator, den, out=out, where=den != 0)
-    return out
 

@@ -166,7 +166,7 @@ class Checkpoint:
         self.path = Path(path)
         self.fingerprint = json.loads(json.dumps(fingerprint, sort_keys=True))
         self.bounds = [tuple(b) for b in bounds]
-        self.done: dict[int, dict] = {}
+        self.done: dict[int, dict | None] = {}
         good_bytes = self._read() if self.path.exists() else 0
         if good_bytes == 0:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -225,10 +225,12 @@ class Checkpoint:
             good += len(raw) + 1
         return good
 
-    def append(self, chunk: int, result: dict) -> None:
+    def append(self, chunk: int, result: dict, *, keep: bool = True) -> None:
+        """Write one finished chunk; ``keep`` also keeps its result in ``done`` (False: only its
+        index, as None, when the caller consumes the results itself)."""
         line = _line({"chunk": chunk, "result": result})
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
-        self.done[chunk] = result
+        self.done[chunk] = result if keep else None

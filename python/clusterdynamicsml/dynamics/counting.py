@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from .compact import CountsBuilder, LabelCounts, _Grow
+
 #: Frames per chunk when ``chunk_size`` is not given.
 DEFAULT_CHUNK_SIZE = 32
 
@@ -96,6 +98,67 @@ def count_chunk(view, start: int, stop: int, *, counter: Callable, rules, lo_fs=
         "start": start, "stop": stop, "time_fs": times, "source_index": sources, "counted": counted,
         "labels": list(label_ids), "counts": dense, "percolating": percolating,
     }
+
+
+class ChunkMerger:
+    """Gathers :func:`count_chunk` results (arrays, or a checkpoint file's lists) into per-frame
+    arrays and compact counts as they arrive, in any order: a chunk waits only until the chunks
+    before it have arrived, then its counts are appended and the chunk result is dropped (no
+    Python object per frame is kept). ``n_frames``: frames expected (sizes the buffers), or None."""
+
+    def __init__(self, n_frames: int | None = None):
+        self.n_expected = n_frames
+        hint = max(int(n_frames or 0), 1024)
+        self.times = _Grow(np.float64, hint)
+        self.sources = _Grow(np.int64, hint)
+        self.counted = _Grow(np.bool_, hint)
+        self.builder = CountsBuilder(hint)
+        self.label_ids: dict[str, int] = {}
+        self.pending: dict[int, Mapping] = {}
+        self.next = 0
+        self.percolating_frames = 0
+        self.percolating_totals: dict[str, int] = {}
+
+    def add(self, part: Mapping) -> None:
+        """Take one chunk result (a chunk seen before, e.g. from a retried task, is ignored)."""
+        start = int(part["start"])
+        if start < self.next:
+            return
+        self.pending[start] = part
+        while self.next in self.pending:
+            done = self.pending.pop(self.next)
+            self._take(done)
+            self.next = int(done["stop"])
+
+    def _take(self, part: Mapping) -> None:
+        n = int(part["stop"]) - int(part["start"])
+        self.times.extend(np.asarray(part["time_fs"], dtype=np.float64))
+        self.sources.extend(np.asarray(part["source_index"], dtype=np.int64))
+        self.counted.extend(np.asarray(part["counted"], dtype=bool))
+        labels = part["labels"]
+        counts = np.asarray(part["counts"]).reshape(n, len(labels))
+        if labels:
+            ids = np.fromiter((self.label_ids.setdefault(str(lab), len(self.label_ids)) for lab in labels),
+                              dtype=np.int64, count=len(labels))
+            frame, j = np.nonzero(counts)
+            self.builder.add_columns(np.bincount(frame, minlength=n), ids[j], counts[frame, j])
+            if self.n_expected and self.builder.n_columns == n:  # first chunk: room for all, estimated
+                self.builder.reserve(int(frame.size / max(n, 1) * self.n_expected * 1.1) + 1024)
+        else:
+            self.builder.add_columns(np.zeros(n, dtype=np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+        for _k, labs in part.get("percolating", []):
+            self.percolating_frames += 1
+            for lab, c in labs.items():
+                self.percolating_totals[lab] = self.percolating_totals.get(lab, 0) + int(c)
+
+    def finish(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, LabelCounts]:
+        """``(labels, times_fs, source_index, counted, counts)``: labels in first-appearance
+        order, per-frame arrays (F,) and the counts (labels x frames, compact)."""
+        if self.pending:
+            raise RuntimeError(f"internal error: the chunks before frame {min(self.pending)} never arrived")
+        labels = list(self.label_ids)
+        return (labels, self.times.take(), self.sources.take(), self.counted.take(),
+                self.builder.finish(len(labels)))
 
 
 def _counter_row(found, k: int, percolating: list, include_percolating: bool):

@@ -100,6 +100,7 @@ def map_chunks(
     retries: int = 2,
     progress: bool = False,
     progress_label: str = "chunks",
+    collect: bool = True,
 ) -> list:
     """Apply ``func(view, start, stop)`` to each chunk of ``source`` and return the results in chunk order.
 
@@ -117,10 +118,12 @@ def map_chunks(
         finishes (in completion order), e.g. to append it to a checkpoint file.
     retries : how many times lost work is resubmitted (pool restarts locally, task retries on Dask).
     progress : show a tqdm progress bar in items.
+    collect : keep the results and return them; False hands each result to ``on_result``
+        only and returns an empty list (memory then does not grow with the number of chunks).
 
     Returns
     -------
-    list of results, one per requested chunk, in ascending chunk order.
+    list of results, one per requested chunk, in ascending chunk order (empty without ``collect``).
     """
     if not callable(func):
         raise ValueError(f"func must be callable, got {func!r}")
@@ -147,7 +150,8 @@ def map_chunks(
     results: dict[int, object] = {}
 
     def accept(index: int, result) -> None:
-        results[index] = result
+        if collect:
+            results[index] = result
         if on_result is not None:
             on_result(index, result)
         if bar is not None:
@@ -165,7 +169,7 @@ def map_chunks(
     finally:
         if bar is not None:
             bar.close()
-    return [results[c] for c in wanted]
+    return [results[c] for c in wanted] if collect else []
 
 
 def _progress_bar(enabled: bool, total: int, label: str):

@@ -18,6 +18,7 @@ import numpy as np
 
 from .._io import atomic_path, atomic_write, to_jsonable
 from ..io.energy import EnergyData
+from .compact import LabelCounts
 from .lifetimes import LifetimeSummary, SeriesLifetimes, series_lifetimes
 
 DATASET_FORMAT = "clusterdynamicsml.dynamics.analyze"
@@ -47,9 +48,13 @@ ENERGY_COLUMNS = ("step", "time_fs", "kinetic", "temperature", "potential")
 _ARRAY_FIELDS = {
     "frame_indices": np.int64, "source_frame_indices": np.int64, "frame_times_fs": np.float64,
     "label_sizes": np.int64, "bin_edges_fs": np.float64, "frames_in_bin": np.int64,
-    "total_clusters_per_bin": np.int64, "raw_count_matrix": np.int64, "fraction_matrix": np.float64,
-    "mean_count_matrix": np.float64, "frame_count_matrix": np.int64, "total_clusters_per_frame": np.int64,
+    "total_clusters_per_bin": np.int64, "total_clusters_per_frame": np.int64,
 }
+#: The dense (labels x columns) matrices of the dataset: (JSON key, kind, columns).
+_MATRICES = (
+    ("raw_count_matrix", "count", "bins"), ("fraction_matrix", "fraction", "bins"),
+    ("mean_count_matrix", "mean_count", "bins"), ("frame_count_matrix", "frame", "frames"),
+)
 
 
 @dataclass(eq=False)
@@ -63,10 +68,15 @@ class DynamicsResult:
     Frames: ``n_frames_total`` (frames read), ``frame_indices`` (positions of the selected
     frames in the source), ``source_frame_indices``, ``frame_times_fs`` (F,).
     Labels: ``labels`` (L,) sorted by (size, label), ``label_sizes`` (L,) atoms per cluster.
-    Matrices: ``raw_count_matrix`` int (L, n_bins), ``fraction_matrix`` and
-    ``mean_count_matrix`` float (L, n_bins), ``frames_in_bin`` (n_bins,),
-    ``total_clusters_per_bin`` (n_bins,), ``frame_count_matrix`` int (L, F),
-    ``total_clusters_per_frame`` (F,).
+    Counts, stored compactly (:class:`~clusterdynamicsml.dynamics.compact.LabelCounts`, a few
+    bytes per label present in a frame, never a dense labels x frames matrix):
+    ``frame_counts`` (L, F) per frame and ``bin_counts`` (L, n_bins) per bin (the same object
+    when every bin holds one frame); ``frames_in_bin`` (n_bins,), ``total_clusters_per_bin``
+    (n_bins,), ``total_clusters_per_frame`` (F,).
+    Dense views, computed on each access (they materialise L x F or L x n_bins numbers, 8
+    bytes each: use ``frame_counts`` / ``bin_counts``, :meth:`counts` or :meth:`matrix_rows`
+    for long trajectories): ``frame_count_matrix`` int64 (L, F), ``raw_count_matrix`` int64
+    (L, n_bins), ``fraction_matrix`` and ``mean_count_matrix`` float64 (L, n_bins).
     Lifetimes: ``lifetime_by_label`` (one :class:`LifetimeSummary` per label, in label
     order) and ``lifetime_by_size`` (one per size, ``label`` None).
     ``warnings``: other notes (percolating clusters left out of the counts, ...).
@@ -90,10 +100,8 @@ class DynamicsResult:
     bin_edges_fs: np.ndarray
     frames_in_bin: np.ndarray
     total_clusters_per_bin: np.ndarray
-    raw_count_matrix: np.ndarray
-    fraction_matrix: np.ndarray
-    mean_count_matrix: np.ndarray
-    frame_count_matrix: np.ndarray
+    bin_counts: LabelCounts
+    frame_counts: LabelCounts
     total_clusters_per_frame: np.ndarray
     lifetime_by_label: list[LifetimeSummary]
     lifetime_by_size: list[LifetimeSummary]
@@ -117,15 +125,44 @@ class DynamicsResult:
     def bin_centers_fs(self) -> np.ndarray:
         return 0.5 * (self.bin_edges_fs[:-1] + self.bin_edges_fs[1:])
 
+    @property
+    def frame_count_matrix(self) -> np.ndarray:
+        """Dense int64 (L, F) per-frame counts, made from ``frame_counts`` on each access
+        (materialises L x F)."""
+        return self.frame_counts.toarray()
+
+    @property
+    def raw_count_matrix(self) -> np.ndarray:
+        """Dense int64 (L, n_bins) counts per bin, made from ``bin_counts`` on each access."""
+        return self.bin_counts.toarray()
+
+    @property
+    def fraction_matrix(self) -> np.ndarray:
+        """Dense float64 (L, n_bins): counts / clusters in the bin (0 for an empty bin), made on each access."""
+        return _safe_divide(self.bin_counts.toarray(), self.total_clusters_per_bin)
+
+    @property
+    def mean_count_matrix(self) -> np.ndarray:
+        """Dense float64 (L, n_bins): counts / frames in the bin (0 for a bin without frames), made on each access."""
+        return _safe_divide(self.bin_counts.toarray(), self.frames_in_bin)
+
     def matrix(self, mode: str = "fraction") -> np.ndarray:
-        """The (labels x bins) matrix of a display mode: "count", "fraction" or "mean_count"."""
+        """The dense (labels x bins) matrix of a display mode: "count", "fraction" or
+        "mean_count" (materialises L x n_bins; :meth:`matrix_rows` gives it row by row)."""
+        _check_mode(mode)
         if mode == "count":
             return self.raw_count_matrix
         if mode == "fraction":
             return self.fraction_matrix
-        if mode == "mean_count":
-            return self.mean_count_matrix
-        raise ValueError(f"display mode must be one of {DISPLAY_MODES}, got {mode!r}")
+        return self.mean_count_matrix
+
+    def matrix_rows(self, mode: str = "fraction", which=None):
+        """``(row, values (n_bins,))`` of the (labels x bins) matrix of a display mode, one label
+        at a time (int64 for "count", else float64; the same numbers as :meth:`matrix`).
+        ``which``: row numbers (default all)."""
+        _check_mode(mode)
+        for i, raw in self.bin_counts.rows(which):
+            yield i, _row_values(raw, mode, self.total_clusters_per_bin, self.frames_in_bin)
 
     def lifetime_row(self, label: str) -> LifetimeSummary:
         """The lifetime summary of one label (KeyError when the label was never seen)."""
@@ -135,8 +172,25 @@ class DynamicsResult:
         raise KeyError(f"label {label!r} not in this result; labels: {self.labels}")
 
     def counts(self, label: str) -> np.ndarray:
-        """Per-frame count series (F,) of one label."""
-        return self.frame_count_matrix[self.labels.index(label)]
+        """Per-frame count series (F,) of one label, int64."""
+        if label not in self.labels:
+            raise KeyError(f"label {label!r} not in this result; labels: {self.labels}")
+        return self.frame_counts.row(self.labels.index(label))
+
+    def count_rows(self, labels) -> np.ndarray:
+        """Dense int64 (len(labels), F) per-frame counts of the given labels (KeyError for an unknown one)."""
+        missing = [lab for lab in labels if lab not in self.labels]
+        if missing:
+            raise KeyError(f"labels {missing} not in this result; labels: {self.labels}")
+        index = {lab: i for i, lab in enumerate(self.labels)}
+        rows = [index[lab] for lab in labels]
+        out = np.zeros((len(rows), self.n_frames), dtype=np.int64)
+        where: dict[int, list[int]] = {}
+        for k, i in enumerate(rows):
+            where.setdefault(i, []).append(k)
+        for i, series in self.frame_counts.rows(rows):
+            out[where[i]] = series
+        return out
 
     def lifetimes(self, label: str | None = None, size: int | None = None) -> SeriesLifetimes:
         """Per-instance lifetimes (fs) of one label, or of one cluster size, recomputed from the counts."""
@@ -145,10 +199,12 @@ class DynamicsResult:
         if label is not None:
             series = self.counts(label)
         else:
-            rows = self.label_sizes == size
-            if not rows.any():
+            rows = np.flatnonzero(self.label_sizes == size)
+            if not rows.size:
                 raise KeyError(f"no labels of size {size}; sizes: {sorted(set(self.label_sizes.tolist()))}")
-            series = self.frame_count_matrix[rows].sum(axis=0)
+            series = np.zeros(self.n_frames, dtype=np.int64)
+            for _, row in self.frame_counts.rows(rows):
+                series += row
         return series_lifetimes(series, self.frame_times_fs, self.observed_stop_fs)
 
     def energy_series(self, quantity: str = "temperature"):
@@ -202,6 +258,8 @@ class DynamicsResult:
             a, b = getattr(self, f.name), getattr(other, f.name)
             if f.name in _ARRAY_FIELDS:
                 same = a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b)
+            elif isinstance(a, LabelCounts):
+                same = isinstance(b, LabelCounts) and a == b
             else:
                 same = a == b
             if not same:
@@ -218,6 +276,7 @@ class DynamicsResult:
         field names (a :class:`_Streamed`), for :meth:`save` to write row by row."""
         def mat(name):
             return getattr(self, name).tolist() if matrices else _Streamed(name)
+
 
         return {
             "format": DATASET_FORMAT,
@@ -290,11 +349,17 @@ class DynamicsResult:
             n_bins = len(data["bin_edges_fs"]) - 1
             n_sel = len(data["frame_results"])
 
-            def arr(key, dtype, columns=None):
-                a = np.asarray(data[key], dtype=dtype)
-                if columns is not None and a.size == 0:
-                    a = a.reshape(n_labels, columns)
-                return a
+            def arr(key, dtype):
+                return np.asarray(data[key], dtype=dtype)
+
+            frame_counts = _counts_from_rows(data["frame_count_matrix"], n_labels, n_sel, "frame_count_matrix")
+            bin_counts = _counts_from_rows(data["raw_count_matrix"], n_labels, n_bins, "raw_count_matrix")
+            if bin_counts == frame_counts:
+                bin_counts = frame_counts  # one frame per bin, as analyze_dynamics returns it
+            total_bin = arr("total_clusters_per_bin", np.int64)
+            frames_in_bin = arr("frames_per_bin", np.int64)
+            for key, mode in (("fraction_matrix", "fraction"), ("mean_count_matrix", "mean_count")):
+                _check_derived(data[key], bin_counts, mode, total_bin, frames_in_bin, labels, key)
 
             sizes = data["cluster_sizes"]
             energy = data.get("energy_data")
@@ -313,12 +378,10 @@ class DynamicsResult:
                 labels=labels,
                 label_sizes=np.asarray([sizes[lab] for lab in labels], dtype=np.int64),
                 bin_edges_fs=arr("bin_edges_fs", np.float64),
-                frames_in_bin=arr("frames_per_bin", np.int64),
-                total_clusters_per_bin=arr("total_clusters_per_bin", np.int64),
-                raw_count_matrix=arr("raw_count_matrix", np.int64, n_bins),
-                fraction_matrix=arr("fraction_matrix", np.float64, n_bins),
-                mean_count_matrix=arr("mean_count_matrix", np.float64, n_bins),
-                frame_count_matrix=arr("frame_count_matrix", np.int64, n_sel),
+                frames_in_bin=frames_in_bin,
+                total_clusters_per_bin=total_bin,
+                bin_counts=bin_counts,
+                frame_counts=frame_counts,
                 total_clusters_per_frame=arr("total_clusters_per_frame", np.int64),
                 lifetime_by_label=[LifetimeSummary.from_dict(r) for r in data["lifetime_by_label"]],
                 lifetime_by_size=[LifetimeSummary.from_dict(r) for r in data["lifetime_by_size"]],
@@ -365,15 +428,22 @@ class DynamicsResult:
         for k, (key, value) in enumerate(self._dict(matrices=False).items()):
             yield ("\n " if k == 0 else ",\n ") + json.dumps(key) + ": "
             if isinstance(value, _Streamed):
-                m = getattr(self, value.name)
-                yield "[" if len(m) else "[]"
-                for i, row in enumerate(m):
+                n_rows = len(self.labels)
+                yield "[" if n_rows else "[]"
+                for i, row in self._named_rows(value.name):
                     yield ("\n  " if i == 0 else ",\n  ") + json.dumps(row.tolist(), allow_nan=False)
-                if len(m):
+                if n_rows:
                     yield "\n ]"
             else:
                 yield json.dumps(value, indent=1, allow_nan=False).replace("\n", "\n ")
         yield "\n}\n"
+
+    def _named_rows(self, name: str):
+        """Rows of a dataset matrix (``_MATRICES`` key), one label at a time."""
+        if name == "frame_count_matrix":
+            return self.frame_counts.rows()
+        return self.matrix_rows({"raw_count_matrix": "count", "fraction_matrix": "fraction",
+                                 "mean_count_matrix": "mean_count"}[name])
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> DynamicsResult:
@@ -391,28 +461,41 @@ class DynamicsResult:
         """Text of ``*_cluster_distribution.csv``: one row per label x bin (ref §3.7)."""
         return "".join(self._distribution_chunks(display_mode, time_unit))
 
-    def _distribution_chunks(self, display_mode: str = "fraction", time_unit: str = "fs"):
-        """:meth:`distribution_csv` one label (n_bins rows) at a time."""
-        values = self.matrix(display_mode)
+    def _distribution_chunks(self, display_mode: str = "fraction", time_unit: str = "fs", block: int = 4096):
+        """:meth:`distribution_csv` in pieces of at most ``block`` rows: one label at a time,
+        from the compact counts (no labels x bins matrix, no Python object per bin kept)."""
+        _check_mode(display_mode)
         scale = _time_scale(time_unit)
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(CLUSTER_DISTRIBUTION_COLUMNS)
-        edges = self.bin_edges_fs
-        for li, label in enumerate(self.labels):
-            yield buf.getvalue()
+
+        def cells(*values) -> str:  # csv-formatted text cells (quoted as the writer quotes them)
             buf.seek(0)
             buf.truncate()
-            for b in range(self.n_bins):
-                lo, hi = float(edges[b]), float(edges[b + 1])
+            writer.writerow(values)
+            return buf.getvalue()[:-1]
+
+        yield cells(*CLUSTER_DISTRIBUTION_COLUMNS) + "\n"
+        modes = cells(time_unit, display_mode)
+        edges, n_bins = self.bin_edges_fs, self.n_bins
+        total, per_bin = self.total_clusters_per_bin, self.frames_in_bin
+        for li, raw in self.bin_counts.rows():
+            head = cells(self.labels[li], int(self.label_sizes[li]))
+            fraction = _row_values(raw, "fraction", total, per_bin)
+            mean = _row_values(raw, "mean_count", total, per_bin)
+            value = {"count": raw, "fraction": fraction, "mean_count": mean}[display_mode]
+            for a in range(0, n_bins, block):
+                b = min(a + block, n_bins)
+                lo, hi = edges[a:b], edges[a + 1:b + 1]
                 centre = 0.5 * (lo + hi)
-                writer.writerow([
-                    label, int(self.label_sizes[li]), b, lo, hi, centre, lo / scale, hi / scale, centre / scale,
-                    time_unit, display_mode, _plain(values[li, b]), int(self.raw_count_matrix[li, b]),
-                    float(self.fraction_matrix[li, b]), float(self.mean_count_matrix[li, b]),
-                    int(self.frames_in_bin[b]), int(self.total_clusters_per_bin[b]),
-                ])
-        yield buf.getvalue()
+                yield "".join(
+                    f"{head},{k},{lo_},{hi_},{c},{lo_ / scale},{hi_ / scale},{c / scale},{modes},{v},{r},{f},{m},"
+                    f"{n},{t}\n"
+                    for k, lo_, hi_, c, v, r, f, m, n, t in zip(
+                        range(a, b), lo.tolist(), hi.tolist(), centre.tolist(), value[a:b].tolist(),
+                        raw[a:b].tolist(), fraction[a:b].tolist(), mean[a:b].tolist(), per_bin[a:b].tolist(),
+                        total[a:b].tolist())
+                )
 
     def lifetime_csv(self) -> str:
         """Text of ``*_lifetime.csv`` (ref §3.7 columns, then the censoring-aware extras)."""
@@ -444,16 +527,56 @@ class DynamicsResult:
         return buf.getvalue()
 
 
+def _check_mode(mode: str) -> None:
+    if mode not in DISPLAY_MODES:
+        raise ValueError(f"display mode must be one of {DISPLAY_MODES}, got {mode!r}")
+
+
+def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator as float64, 0 where the denominator is 0 (no other temporary
+    array of the numerator's size)."""
+    out = np.zeros(np.shape(numerator), dtype=np.float64)
+    den = np.asarray(denominator, dtype=np.float64)
+    np.divide(numerator, den, out=out, where=den != 0)
+    return out
+
+
+def _row_values(raw: np.ndarray, mode: str, total_clusters_per_bin, frames_in_bin) -> np.ndarray:
+    """One label's row of a display mode from its int64 counts per bin (as :meth:`DynamicsResult.matrix`)."""
+    if mode == "count":
+        return raw
+    return _safe_divide(raw, total_clusters_per_bin if mode == "fraction" else frames_in_bin)
+
+
+def _counts_from_rows(rows, n_labels: int, n_columns: int, key: str) -> LabelCounts:
+    """A dataset's (labels x columns) count matrix (lists) as compact counts, row by row."""
+    if not isinstance(rows, list) or len(rows) != n_labels:
+        raise ValueError(f"{key} must hold one row per label ({n_labels}), got "
+                         f"{len(rows) if isinstance(rows, list) else type(rows).__name__}")
+    try:
+        return LabelCounts.from_rows((np.asarray(r, dtype=np.int64) for r in rows), n_columns)
+    except ValueError as exc:
+        raise ValueError(f"{key}: {exc}") from None
+
+
+def _check_derived(rows, counts: LabelCounts, mode: str, total_bin, frames_in_bin, labels, key: str) -> None:
+    """The stored fraction / mean-count matrix must be the one the counts give (it is derived on load)."""
+    if not isinstance(rows, list) or len(rows) != len(labels):
+        raise ValueError(f"{key} must hold one row per label ({len(labels)})")
+    for i, raw in counts.rows():
+        stored = np.asarray(rows[i], dtype=np.float64)
+        if not np.array_equal(stored, _row_values(raw, mode, total_bin, frames_in_bin)):
+            raise ValueError(f"{key}, label {labels[i]!r}: the values are not raw_count_matrix divided by "
+                             f"{'total_clusters_per_bin' if mode == 'fraction' else 'frames_per_bin'} "
+                             "(an edited or inconsistent dataset)")
+
+
 def _time_scale(unit: str) -> float:
     if unit == "fs":
         return 1.0
     if unit == "ps":
         return 1000.0
     raise ValueError(f"time unit must be 'fs' or 'ps', got {unit!r}")
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _g12(value) -> str:

@@ -54,6 +54,19 @@ def listing_of(result) -> dict:
     return output_listing(result.run_dir, result.outputs)
 
 
+def file_mentions(path: str | os.PathLike, text: str, block: int = 1 << 20) -> bool:
+    """Whether the UTF-8 file holds ``text``, read a block at a time (never the whole file)."""
+    needle = text.encode("utf-8")
+    tail = b""
+    with open(path, "rb") as handle:
+        while chunk := handle.read(block):
+            window = tail + chunk
+            if needle in window:
+                return True
+            tail = window[max(0, len(window) - len(needle) + 1):]
+    return False
+
+
 def repoint_json(path: str | os.PathLike, moves: Mapping[str, str]) -> bool:
     """Rewrite every string of the JSON file ``path`` that is, or starts with, a folder of
     ``moves`` ({old folder: new folder}). The file is replaced, never edited in place (a file
@@ -61,9 +74,9 @@ def repoint_json(path: str | os.PathLike, moves: Mapping[str, str]) -> bool:
     import json
 
     p = Path(path)
-    text = p.read_text(encoding="utf-8")
-    if not any(old in text for old in moves):
+    if not any(file_mentions(p, old) for old in moves):  # scanned in blocks: a long run's dynamics JSON is large
         return False
+    text = p.read_text(encoding="utf-8")
 
     def walk(obj):
         if isinstance(obj, dict):

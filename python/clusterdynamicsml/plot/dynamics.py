@@ -70,6 +70,7 @@ def plot_heatmap(
     energy: str | None = None,
     title: str | None = None,
     max_labels: int | None = 40,
+    max_columns: int | None = 2000,
 ):
     """Heatmap of cluster populations over time; returns a ``matplotlib.figure.Figure``.
 
@@ -83,6 +84,11 @@ def plot_heatmap(
     max_labels : show at most this many rows (default 40), the most populated labels (by
         total count over the trajectory), kept in result order; the title says how many of
         how many are shown. None or 0 shows every label.
+    max_columns : with more time bins than this (default 2000), consecutive bins are merged
+        ``g`` at a time for display (``g = ceil(n_bins / max_columns)``; counts summed, fractions
+        and mean counts recomputed from the merged counts, as with ``g`` times wider bins) and
+        the title says so; None or 0 draws every bin. The figure never holds more than
+        labels x max_columns values, whatever the trajectory length.
     """
     import matplotlib
     from matplotlib.figure import Figure
@@ -99,15 +105,18 @@ def plot_heatmap(
             raise ValueError("energy panel requested but the result has no energy data (analyse with energy_file=)")
     if max_labels is not None and (isinstance(max_labels, bool) or not isinstance(max_labels, int) or max_labels < 0):
         raise ValueError(f"max_labels must be None or a non-negative integer, got {max_labels!r}")
-    matrix = np.asarray(result.matrix(mode))
+    if max_columns is not None and (isinstance(max_columns, bool) or not isinstance(max_columns, int)
+                                    or max_columns < 0):
+        raise ValueError(f"max_columns must be None or a non-negative integer, got {max_columns!r}")
     labels = list(result.labels)
     n_total = len(labels)
+    keep = np.arange(n_total)
     if max_labels and n_total > max_labels:
-        totals = np.asarray(result.matrix("count"), dtype=float).sum(axis=1)
+        totals = result.bin_counts.row_sums().astype(float)
         # most populated first; ties broken by result order (stable sort), then back to result order
         keep = np.sort(np.argsort(-totals, kind="stable")[:max_labels])
-        matrix = matrix[keep]
         labels = [labels[i] for i in keep]
+    matrix, bin_edges, merged = _display_matrix(result, mode, keep, max_columns)
     n_labels = len(labels)
     height = _rows_height(n_labels, 0.28) + (1.4 if energy else 0.0)
     fig = Figure(figsize=(8.0, height), layout="constrained")
@@ -121,9 +130,9 @@ def plot_heatmap(
         ax = fig.add_subplot(grid[0, 0])
         cax = fig.add_subplot(grid[0, 1])
         eax = None
-    edges = result.bin_edges_fs / scale
+    edges = bin_edges / scale
     vmin, vmax = color_limits(matrix, lower_quantile, upper_quantile)
-    data = matrix if n_labels else np.zeros((1, result.n_bins))
+    data = matrix if n_labels else np.zeros((1, matrix.shape[1]))
     # absent (0) is its own light grey, so a rare label below the colour floor (drawn in the
     # lowest colour) never looks absent
     data = np.ma.masked_less_equal(np.asarray(data, dtype=float), 0.0)
@@ -140,6 +149,8 @@ def plot_heatmap(
     cbar.set_label(MODE_LABELS[mode])
     cax.set_xlabel("grey:\nabsent", fontsize=7)
     shown = "" if n_labels == n_total else f"; the most populated {n_labels} of {n_total} labels"
+    if merged > 1:
+        shown += f"; shown as {matrix.shape[1]} columns of {merged} bins each"
     ax.set_title(title or f"Cluster populations ({result.n_frames} frames, bins of {result.bin_width_fs:g} fs{shown})")
     if eax is None or energy is None:
         ax.set_xlabel(f"Time ({time_unit})")
@@ -151,6 +162,30 @@ def plot_heatmap(
         eax.set_xlabel(f"Time ({time_unit})")
         eax.set_xlim(float(edges[0]), float(edges[-1]))
     return fig
+
+
+def _display_matrix(result, mode: str, keep: np.ndarray, max_columns: int | None):
+    """``(matrix (len(keep), columns), edges_fs (columns + 1,), merged)``: the rows ``keep`` of a
+    display mode, with ``merged`` consecutive bins per column (1: the result's own bins)."""
+    from ..dynamics.result import _row_values
+
+    n_bins = result.n_bins
+    merged = math.ceil(n_bins / max_columns) if max_columns and n_bins > max_columns else 1
+    if merged == 1:
+        counts, edges = result.bin_counts, result.bin_edges_fs
+        total, per_bin = result.total_clusters_per_bin, result.frames_in_bin
+    else:
+        group = np.arange(n_bins) // merged
+        starts = np.arange(0, n_bins, merged)
+        counts = result.bin_counts.sum_column_runs(group, starts.size)
+        total = np.add.reduceat(result.total_clusters_per_bin, starts)
+        per_bin = np.add.reduceat(result.frames_in_bin, starts)
+        edges = np.r_[result.bin_edges_fs[starts], result.bin_edges_fs[-1]]
+    matrix = np.zeros((keep.size, edges.size - 1), dtype=np.int64 if mode == "count" else np.float64)
+    row_of = {int(r): k for k, r in enumerate(keep)}
+    for r, raw in counts.rows(keep):
+        matrix[row_of[r]] = _row_values(raw, mode, total, per_bin)
+    return matrix, edges, merged
 
 
 def _row_fontsize(n_rows: int) -> float:

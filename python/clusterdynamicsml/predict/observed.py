@@ -109,9 +109,14 @@ class ObservedClusters:
             out.append(lo)
         out.sort(key=lambda o: (o.node_count, o.label))
         obs = cls(out, float(timestep_fs))
-        matrix = getattr(dynamics, "frame_count_matrix", None)
         dyn_labels = list(getattr(dynamics, "labels", None) or [])
-        if matrix is not None and len(dyn_labels) == np.asarray(matrix).shape[0] and np.asarray(matrix).shape[1] > 0:
+        count_rows = getattr(dynamics, "count_rows", None)  # a DynamicsResult: the labels' rows only
+        matrix = None if callable(count_rows) else getattr(dynamics, "frame_count_matrix", None)
+        if callable(count_rows) and getattr(dynamics, "n_frames", 0) > 0:
+            if all(o.label in dyn_labels for o in out):
+                obs.frame_counts = np.asarray(count_rows([o.label for o in out]), dtype=np.float64)
+                obs.n_frames = int(dynamics.n_frames)
+        elif matrix is not None and len(dyn_labels) == np.asarray(matrix).shape[0] and np.asarray(matrix).shape[1] > 0:
             m = np.asarray(matrix, dtype=np.float64)
             index = {lab: i for i, lab in enumerate(dyn_labels)}
             if all(o.label in index for o in out):

@@ -100,7 +100,8 @@ def predict_sized(
     from .scaling import learned_bond_length
     from .validate import validate_extrapolation_data
 
-    dynamics = lifetime_source if hasattr(lifetime_source, "frame_count_matrix") else None
+    has_series = hasattr(lifetime_source, "frame_counts") or hasattr(lifetime_source, "frame_count_matrix")
+    dynamics = lifetime_source if has_series else None
     observed = ObservedClusters.from_inputs(table, rows, types, dt, dynamics, library)
     warnings.extend(n for n in observed.notes if n not in warnings)
     sizes = observed.sizes

@@ -298,7 +298,8 @@ def validate_extrapolation_data(
     if not isinstance(library, StructureLibrary):
         library = read_library(library, types, frame_labels=table.keys())
     rows, _ = build_training_rows(library, table)
-    dynamics = lifetime_table if hasattr(lifetime_table, "frame_count_matrix") else None
+    has_series = hasattr(lifetime_table, "frame_counts") or hasattr(lifetime_table, "frame_count_matrix")
+    dynamics = lifetime_table if has_series else None
     full = ObservedClusters.from_inputs(table, rows, types, dt, dynamics, library)
     split_reason = "given"
     if train_max_node_count is None:
