@@ -223,7 +223,7 @@ def test_refuses_to_mix_libraries_and_bad_arguments(tmp_path):
         write_library(frames, RULES, tmp_path / "lib", resume=False)
     with pytest.raises(ValueError, match="made with other settings"):
         write_library(frames, ClusterRules(node=["Pb"], linker=["I"], cutoffs={("Pb", "I"): 3.36}), tmp_path / "lib")
-    with pytest.raises(ValueError, match="made with other settings"):
+    with pytest.raises(ValueError, match="made with other settings \\(format: 'xyz' then, 'pdb' now\\)"):
         write_library(frames, RULES, tmp_path / "lib", fmt="pdb")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("x")

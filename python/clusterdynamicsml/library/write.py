@@ -320,11 +320,31 @@ def _check_library_folder(out: Path, settings: dict, resume: bool) -> None:
         except json.JSONDecodeError as exc:
             raise ValueError(f"{meta_path}: not valid JSON ({exc}); remove the folder and extract again") from None
         if old is None or old.get("settings") != settings:
-            raise ValueError(f"{out} holds a library made with other settings "
-                             f"({None if old is None else old.get('settings')}), not {settings}; "
+            raise ValueError(f"{out} holds a library made with other settings ({_settings_diff(old, settings)}); "
                              "use another folder")
     elif out.exists() and any(p.name != _TMP_NAME for p in out.iterdir()):
         raise ValueError(f"out_dir {out} is not empty and holds no cluster library; choose an empty or new folder")
+
+
+def _settings_diff(old, new: dict) -> str:
+    """'key: saved -> now' for every setting that differs (nested keys joined by '.')."""
+    if old is None or not isinstance(old.get("settings"), dict):
+        return "no settings recorded"
+
+    def flat(d, prefix=""):
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    a, b = flat(old["settings"]), flat(new)
+    unset = object()
+
+    def show(v):
+        return "unset" if v is unset else repr(v)
+
+    keys = sorted(k for k in set(a) | set(b) if a.get(k, unset) != b.get(k, unset))
+    return "; ".join(f"{k}: {show(a.get(k, unset))} then, {show(b.get(k, unset))} now" for k in keys)
 
 
 def _frame_count(frames) -> int | None:
