@@ -159,8 +159,9 @@ def _import_lammps():
 
 
 def convert_dump(dump: Path, out: Path, dt_fs: float, names: dict) -> int:
-    """LAMMPS ``custom id type x y z`` dump -> extended XYZ (Time= fs, Lattice=, wrapped
-    positions). Written to ``out.part`` and renamed; returns the number of frames."""
+    """LAMMPS ``custom id type x y z`` dump -> extended XYZ (``Time=`` = MD step x ``dt_fs``,
+    the MD time step in fs, not the dump interval; Lattice=, wrapped positions). Written to
+    ``out.part`` and renamed; returns the number of frames."""
     part = out.with_name(out.name + ".part")
     n_frames = 0
     with open(dump) as f, open(part, "w") as w:
@@ -409,7 +410,8 @@ def run(a) -> None:
     finally:
         os.chdir(cwd)
     md_seconds = time.time() - t0
-    n_frames = convert_dump(work / "traj.dump", out / name, a.dump_fs, {"1": cat, "2": an})
+    # Time= is the MD step times the MD time step (the dump interval would count every step 20x)
+    n_frames = convert_dump(work / "traj.dump", out / name, a.timestep_fs, {"1": cat, "2": an})
     (work / "traj.dump").unlink()
     os.replace(work / "in.lammps", out / "in.lammps")
     os.replace(work / "log.lammps", out / "log.lammps")

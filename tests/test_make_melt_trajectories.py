@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -82,3 +83,31 @@ def test_convert_dump_rejects_a_truncated_frame(tmp_path):
     with pytest.raises((ValueError, IndexError)):
         mmt.convert_dump(dump, tmp_path / "t.extxyz", 2.0, {"1": "Na", "2": "Cl"})
     assert not (tmp_path / "t.extxyz").exists()
+
+
+def test_run_writes_frame_times_of_the_md_time_step(tmp_path, monkeypatch):
+    """`run` (LAMMPS replaced by a stand-in that writes the dump LAMMPS would): a dump every
+    40 fs at a 2 fs time step has MD steps 0, 20, 40, so Time= is 0, 40, 80 fs (it was
+    0, 800, 1600: the step count was multiplied by the dump interval)."""
+    class FakeLammps:
+        def __init__(self, cmdargs=None):
+            pass
+
+        def version(self):
+            return 20250722
+
+        def file(self, name):
+            Path("traj.dump").write_text(_dump([(s, [(1, 1, 0.5, 0.5, 0.5), (2, 2, 3.0, 0.5, 0.5)])
+                                                for s in (0, 20, 40)]))
+            Path("log.lammps").write_text("Step Temp Press PotEng\n0 1450 1 -1\n20 1440 2 -2\nLoop time of 1\n")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(mmt, "_import_lammps", lambda: (None, SimpleNamespace(lammps=FakeLammps)))
+    out = tmp_path / "melt"
+    mmt.main(["run", "--salt", "NaCl", "--temperature", "1450", "--density", "1.5", "--n-ions", "2",
+              "--timestep-fs", "2", "--dump-fs", "40", "--equil-ps", "0.04", "--prod-ps", "0.08",
+              "--out", str(out), "--no-analyze"])
+    frames = list(read_frames(next(out.glob("*.extxyz"))))
+    assert [f.time_fs for f in frames] == [0.0, 40.0, 80.0]
