@@ -66,6 +66,20 @@ def _resolve_timestep(timestep_fs, lifetime_table, warnings) -> float:
     return as_timestep_fs(timestep_fs)
 
 
+def load_inputs(library, lifetime_table, rules, timestep_fs, warnings: list) -> tuple:
+    """What both prediction entry points read first: ``(dt, table, types, library, rows,
+    join_warnings)`` (the frame time step in fs, the lifetime table ``{label: row}``,
+    ``AtomTypes``, the ``StructureLibrary`` (read from a folder if needed), the training rows
+    and the warnings of joining library and table). Time-step warnings go to ``warnings``."""
+    dt = _resolve_timestep(timestep_fs, lifetime_table, warnings)
+    table = load_lifetime_table(lifetime_table)
+    types = AtomTypes.from_rules(rules)
+    if not isinstance(library, StructureLibrary):
+        library = read_library(library, types, frame_labels=table.keys())
+    rows, join_warnings = build_training_rows(library, table)
+    return dt, table, types, library, rows, join_warnings
+
+
 def resolve_target_node_counts(
     max_observed: int, target_node_counts=None, max_node_count=None, observed_targets: str = "error", warnings=None
 ) -> list:
@@ -205,13 +219,8 @@ def predict_clusters(
     """
     threshold = _checked_share_threshold(candidates_per_size, share_threshold, n_bootstrap)
     warnings: list = []
-    dt = _resolve_timestep(timestep_fs, lifetime_table, warnings)
-    table = load_lifetime_table(lifetime_table)
-    types = AtomTypes.from_rules(rules)
-    if not isinstance(library, StructureLibrary):
-        library = read_library(library, types, frame_labels=table.keys())
+    dt, table, types, library, rows, join_warnings = load_inputs(library, lifetime_table, rules, timestep_fs, warnings)
     warnings.extend(library.warnings)
-    rows, join_warnings = build_training_rows(library, table)
     warnings.extend(w for w in join_warnings if w not in warnings)
     if not rows:
         raise InsufficientDataError("no training rows: the structure library has no label with node atoms")

@@ -250,7 +250,7 @@ def predict_by_size(
         keep = {n: [c.label for c in cands if c.node_count == n] for n in targets}
         boot = bootstrap_sizes(
             observed, types, population_model, targets, timestep_fs, n_bootstrap, seed, bond_length, box_lengths, keep,
-            model_error=model_error,
+            model_error=model_error, shape_regime=models.shape.fit_sizes,
         )
         if boot["failed_replicates"]:
             warnings.append(f"{boot['failed_replicates']} of {n_bootstrap} bootstrap replicates could not be fitted")

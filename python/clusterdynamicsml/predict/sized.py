@@ -100,9 +100,8 @@ def predict_sized(
     from .scaling import learned_bond_length
     from .validate import validate_extrapolation_data
 
-    has_series = hasattr(lifetime_source, "frame_counts") or hasattr(lifetime_source, "frame_count_matrix")
-    dynamics = lifetime_source if has_series else None
-    observed = ObservedClusters.from_inputs(table, rows, types, dt, dynamics, library)
+    # a DynamicsResult gives the per-frame count series; a table of rows gives none (from_inputs)
+    observed = ObservedClusters.from_inputs(table, rows, types, dt, lifetime_source, library)
     warnings.extend(n for n in observed.notes if n not in warnings)
     sizes = observed.sizes
     if len(sizes) < 2:

@@ -182,8 +182,12 @@ def bootstrap_sizes(
     labels_by_size=None,
     resampling: str = "blocks+sizes",
     model_error: dict | None = None,
+    shape_regime=None,
 ) -> dict:
     """Bootstrap intervals (module docs).
+
+    shape_regime : node counts of the shape laws' scaling regime fitted on the full data
+        (``ShapeLaws.fit_sizes``; default: fitted here).
 
     model_error : ``{"count_per_frame": k, "rg": k}``, the model-form error per node count
         beyond the largest observed size (log units; module docs, step 4). Default
@@ -201,7 +205,7 @@ def bootstrap_sizes(
     labels_by_size = labels_by_size or {}
     k_count, k_rg = _model_error(model_error)
     largest = max(observed.sizes) if observed.sizes else 0
-    regime = ShapeLaws.fit(observed, bond_length, box_lengths).fit_sizes
+    regime = ShapeLaws.fit(observed, bond_length, box_lengths).fit_sizes if shape_regime is None else shape_regime
     rng = np.random.default_rng(seed)
     per_size: dict[int, dict[str, list]] = {n: {k: [] for k in SIZE_KEYS} for n in targets}
     shares: dict[int, dict[str, list]] = {n: {lab: [] for lab in labels_by_size.get(n, ())} for n in targets}

@@ -284,23 +284,17 @@ def validate_extrapolation_data(
     model_error : model-form error per node added to the intervals (``predict_clusters``).
     Raises ValueError when K leaves fewer than 2 training sizes or no target is observed.
     """
-    from ..library.read import AtomTypes, StructureLibrary, build_training_rows, load_lifetime_table, read_library
-    from .core import DEFAULT_POPULATION_MODEL, _resolve_timestep
+    from ..library.read import StructureLibrary
+    from .core import DEFAULT_POPULATION_MODEL, load_inputs
     from .extrapolate import predict_by_size
     from .observed import ObservedClusters
     from .scaling import learned_bond_length
 
     population_model = population_model or DEFAULT_POPULATION_MODEL
     warnings: list = []
-    dt = _resolve_timestep(timestep_fs, lifetime_table, warnings)
-    table = load_lifetime_table(lifetime_table)
-    types = AtomTypes.from_rules(rules)
-    if not isinstance(library, StructureLibrary):
-        library = read_library(library, types, frame_labels=table.keys())
-    rows, _ = build_training_rows(library, table)
-    has_series = hasattr(lifetime_table, "frame_counts") or hasattr(lifetime_table, "frame_count_matrix")
-    dynamics = lifetime_table if has_series else None
-    full = ObservedClusters.from_inputs(table, rows, types, dt, dynamics, library)
+    dt, table, types, library, rows, _ = load_inputs(library, lifetime_table, rules, timestep_fs, warnings)
+    # a DynamicsResult gives the per-frame count series; a table of rows gives none (from_inputs)
+    full = ObservedClusters.from_inputs(table, rows, types, dt, lifetime_table, library)
     split_reason = "given"
     if train_max_node_count is None:
         K, default_targets, split_reason = default_split(full)
