@@ -60,14 +60,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def atomic_write(path: str | os.PathLike, data: str | bytes, *, encoding: str = "utf-8") -> Path:
-    """Write text (``encoding``, newlines untranslated) or bytes to ``path`` atomically."""
+def atomic_write(path: str | os.PathLike, data: str | bytes | Iterable[str], *, encoding: str = "utf-8") -> Path:
+    """Write text (``encoding``, newlines untranslated), bytes, or an iterable of text pieces
+    (written one by one, so a large file never has to be one string) to ``path`` atomically."""
     with atomic_path(path) as tmp:
         if isinstance(data, bytes):
             tmp.write_bytes(data)
         else:
             with open(tmp, "w", encoding=encoding, newline="") as fh:
-                fh.write(data)
+                if isinstance(data, str):
+                    fh.write(data)
+                else:
+                    fh.writelines(data)
     return Path(path)
 
 

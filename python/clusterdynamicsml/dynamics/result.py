@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_path, atomic_write, to_jsonable
+from .._io import atomic_write, to_jsonable
 from ..io.energy import EnergyData
 from .compact import LabelCounts
 from .lifetimes import LifetimeSummary, SeriesLifetimes, series_lifetimes
@@ -412,13 +412,13 @@ class DynamicsResult:
         Returns the paths written.
         """
         path = Path(path)
-        written = [_atomic_write(path, self._json_chunks())]
+        written = [atomic_write(path, self._json_chunks())]
         if write_csv:
             stem = path.with_suffix("") if path.suffix.lower() == ".json" else path
-            written.append(_atomic_write(Path(f"{stem}_cluster_distribution.csv"), self._distribution_chunks()))
-            written.append(_atomic_write(Path(f"{stem}_lifetime.csv"), self.lifetime_csv()))
+            written.append(atomic_write(Path(f"{stem}_cluster_distribution.csv"), self._distribution_chunks()))
+            written.append(atomic_write(Path(f"{stem}_lifetime.csv"), self.lifetime_csv()))
             if self.energy is not None:
-                written.append(_atomic_write(Path(f"{stem}_energy.csv"), self.energy_csv()))
+                written.append(atomic_write(Path(f"{stem}_energy.csv"), self.energy_csv()))
         return written
 
     def _json_chunks(self):
@@ -588,16 +588,6 @@ class _Streamed:
 
     def __init__(self, name: str):
         self.name = name
-
-
-def _atomic_write(path, text) -> Path:
-    """Write ``text`` (a str, or an iterable of str pieces written one by one) atomically."""
-    if isinstance(text, str):
-        return atomic_write(path, text)
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
-        for piece in text:
-            handle.write(piece)
-    return Path(path)
 
 
 def _json_ready(value):
