@@ -53,6 +53,13 @@ def _unpack(item, k: int):
                      f"got {type(item).__name__}")
 
 
+def _check_call(method: str, bin_width: float, q) -> tuple[float, np.ndarray]:
+    """(bin width, q array) of a batch or ensemble call, after checking the method."""
+    if method not in BATCH_METHODS:
+        raise ValueError(f"method must be one of {BATCH_METHODS}, got {method!r}")
+    return _check_bin_width(bin_width), _as_q(q)
+
+
 def _prepare(items) -> tuple[list[np.ndarray], list[str], list[np.ndarray]]:
     """Validate structures (errors name ``structures[k]``) -> (positions (n, 3) angstrom per
     structure, the sorted union of their elements, int32 types into that union per structure).
@@ -102,10 +109,7 @@ def debye_partials_batch(structures, q, method: str = "auto", bin_width: float =
     ``debye_partials(positions, symbols, q, method=<the method used>, bin_width=bin_width)``.
     Raises ValueError naming the structure for bad input.
     """
-    if method not in BATCH_METHODS:
-        raise ValueError(f"method must be one of {BATCH_METHODS}, got {method!r}")
-    bw = _check_bin_width(bin_width)
-    qa = _as_q(q)
+    bw, qa = _check_call(method, bin_width, q)
     items = list(structures)
     if not items:
         return []

@@ -49,9 +49,8 @@ import numpy as np
 
 from .. import _core
 from .._threads import resolve_threads
-from .batch import BATCH_METHODS, _prepare
-from .debye import DebyePartials, _check_bin_width, _pair_dict, _pair_list, histogram_error_per_pair
-from .formfactors import _as_q
+from .batch import _check_call, _prepare
+from .debye import DebyePartials, _pair_dict, _pair_list, histogram_error_per_pair
 
 __all__ = ["EnsemblePartials", "debye_partials_ensemble"]
 
@@ -132,10 +131,7 @@ def debye_partials_ensemble(structures, q, method: str = "auto", bin_width: floa
     ``debye_partials(...).intensity(sigma)`` (electrons^2). Raises ValueError naming the
     structure (``structures[k]`` / ``structure k``) for bad input.
     """
-    if method not in BATCH_METHODS:
-        raise ValueError(f"method must be one of {BATCH_METHODS}, got {method!r}")
-    bw = _check_bin_width(bin_width)
-    qa = _as_q(q)
+    bw, qa = _check_call(method, bin_width, q)
     items = list(structures)
     if not items:
         raise ValueError("an ensemble needs at least one structure")
